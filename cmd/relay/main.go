@@ -1,0 +1,251 @@
+// Command relay drains the payment outbox: River workers that confirm and
+// cancel payments with the gateway. Run it as a sidecar next to the api or as
+// its own deployment; several relays may run at once.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
+	"github.com/payment-outbox/payment-outbox/internal/relay"
+	"github.com/payment-outbox/payment-outbox/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "relay: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	databaseURL     string
+	maxConns        int32
+	secretKey       string
+	baseURL         string
+	schedule        relay.Schedule
+	gatewayTimeout  time.Duration
+	workers         int
+	shutdownTimeout time.Duration
+	addr            string
+	fetchPoll       time.Duration
+	logLevel        slog.Level
+}
+
+func loadConfig(getenv func(string) string) (config, error) {
+	c := config{
+		databaseURL: getenv("DATABASE_URL"),
+		secretKey:   getenv("TOSS_SECRET_KEY"),
+		baseURL:     getenv("TOSS_API_BASE_URL"),
+		addr:        or(getenv("RELAY_ADDR"), ":8081"),
+	}
+	if c.databaseURL == "" {
+		return c, errors.New("DATABASE_URL is required")
+	}
+	if c.secretKey == "" {
+		return c, errors.New("TOSS_SECRET_KEY is required")
+	}
+	var err error
+	durations := []struct {
+		name string
+		def  time.Duration
+		dst  *time.Duration
+	}{
+		{"RELAY_BACKOFF_INITIAL", relay.DefaultSchedule.Initial, &c.schedule.Initial},
+		{"RELAY_BACKOFF_MAX", relay.DefaultSchedule.Max, &c.schedule.Max},
+		{"RELAY_GATEWAY_TIMEOUT", 10 * time.Second, &c.gatewayTimeout},
+		{"RELAY_SHUTDOWN_TIMEOUT", 30 * time.Second, &c.shutdownTimeout},
+		{"RELAY_FETCH_POLL_INTERVAL", time.Second, &c.fetchPoll},
+	}
+	for _, d := range durations {
+		if *d.dst, err = envDuration(getenv, d.name, d.def); err != nil {
+			return c, err
+		}
+	}
+	if c.schedule.Max < c.schedule.Initial {
+		return c, errors.New("RELAY_BACKOFF_MAX must not be below RELAY_BACKOFF_INITIAL")
+	}
+	if c.workers, err = envInt(getenv, "RELAY_WORKERS", 50); err != nil {
+		return c, err
+	}
+	conns, err := envInt(getenv, "DATABASE_MAX_CONNS", 20)
+	if err != nil {
+		return c, err
+	}
+	c.maxConns = int32(conns)
+	if c.logLevel, err = logLevel(getenv("LOG_LEVEL")); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q (relay takes its configuration from the environment)", args)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	gw, err := gateway.New(gateway.Config{BaseURL: cfg.baseURL, SecretKey: cfg.secretKey, Timeout: cfg.gatewayTimeout})
+	if err != nil {
+		return fmt.Errorf("error configuring gateway client: %w", err)
+	}
+
+	poolCfg, err := pgxpool.ParseConfig(cfg.databaseURL)
+	if err != nil {
+		return errors.New("DATABASE_URL is not a valid Postgres connection string")
+	}
+	poolCfg.MaxConns = cfg.maxConns
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return fmt.Errorf("error creating database pool: %w", err)
+	}
+	defer pool.Close()
+
+	workers := river.NewWorkers()
+	if err := relay.AddWorkers(workers, relay.Config{
+		Pool: pool, Store: store.New(), Gateway: gw, Logger: logger, Schedule: cfg.schedule,
+	}); err != nil {
+		return err
+	}
+	// A job makes at most two gateway calls (the call and a lookup) and one
+	// outcome write; the timeout covers that, and a job still "running" well
+	// past it belongs to a relay that died and is handed to another.
+	jobTimeout := 2*cfg.gatewayTimeout + 20*time.Second
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues:               map[string]river.QueueConfig{paymentjob.Queue: {MaxWorkers: cfg.workers}},
+		Workers:              workers,
+		Logger:               logger,
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: jobTimeout + 30*time.Second,
+		FetchPollInterval:    cfg.fetchPoll,
+		FetchCooldown:        min(100*time.Millisecond, cfg.fetchPoll),
+		// Keep finished jobs a week: with the attempt rows they are the
+		// history an operator reads when a customer asks.
+		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
+	})
+	if err != nil {
+		return fmt.Errorf("error creating River client: %w", err)
+	}
+
+	srv := &http.Server{Addr: cfg.addr, Handler: probes(pool), ReadHeaderTimeout: 5 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			srvErr <- err
+		}
+	}()
+
+	if err := client.Start(ctx); err != nil {
+		return fmt.Errorf("error starting River client: %w", err)
+	}
+	fmt.Fprintf(stdout, "relay: working the outbox with %d workers against %s; probes on %s\n",
+		cfg.workers, or(cfg.baseURL, "the default gateway"), cfg.addr)
+
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		logger.Error("probe server failed", slog.Any("error", err))
+	}
+
+	// Soft stop first: in-flight gateway calls finish and their outcomes are
+	// written. Past the grace period, cancel; jobs whose answer was not
+	// recorded are retried under the same key by the next relay.
+	logger.Info("shutting down; finishing in-flight jobs", slog.Duration("grace", cfg.shutdownTimeout))
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := client.Stop(stopCtx); err != nil {
+		logger.Warn("grace period over; cancelling in-flight jobs", slog.Any("error", err))
+		hardCtx, hardCancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer hardCancel()
+		_ = client.StopAndCancel(hardCtx)
+	}
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer shutCancel()
+	_ = srv.Shutdown(shutCtx)
+	return nil
+}
+
+// probes answers liveness and readiness for orchestrators.
+func probes(pool *pgxpool.Pool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var one int
+		if err := pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	return mux
+}
+
+func envDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive Go duration such as 1s or 500ms, got %q", name, v)
+	}
+	return d, nil
+}
+
+func envInt(getenv func(string) string, name string, def int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 || n > 10000 {
+		return 0, fmt.Errorf("%s must be a whole number from 1 to 10000, got %q", name, v)
+	}
+	return n, nil
+}
+
+func logLevel(v string) (slog.Level, error) {
+	var l slog.Level
+	if v == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(strings.ToUpper(v))); err != nil {
+		return l, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", v)
+	}
+	return l, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

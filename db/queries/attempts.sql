@@ -1,0 +1,20 @@
+-- name: AttemptStart :one
+-- Written (and committed) before the gateway call, so a relay that dies
+-- mid-call still leaves the fact that a call may have reached the gateway.
+INSERT INTO payment_attempts (payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at)
+VALUES (@payment_id, @cancel_id, @operation, @idempotency_key, @job_id, @job_attempt, @requested_at)
+RETURNING id;
+
+-- name: AttemptFinish :exec
+UPDATE payment_attempts SET
+    finished_at     = @finished_at,
+    latency_us      = @latency_us,
+    http_status     = @http_status,
+    gateway_code    = @gateway_code,
+    gateway_message = @gateway_message,
+    classification  = @classification,
+    error           = @error
+WHERE id = @id;
+
+-- name: AttemptListByPayment :many
+SELECT * FROM payment_attempts WHERE payment_id = @payment_id ORDER BY id;

@@ -1,0 +1,47 @@
+-- name: PaymentInsert :one
+-- ON CONFLICT lets a repeated create find the first row instead of failing the
+-- transaction; no row back means the order id is taken.
+INSERT INTO payments (id, order_id, order_name, amount, currency, status)
+VALUES (@id, @order_id, @order_name, @amount, @currency, 'ready')
+ON CONFLICT (order_id) DO NOTHING
+RETURNING *;
+
+-- name: PaymentGetByID :one
+SELECT * FROM payments WHERE id = @id;
+
+-- name: PaymentGetByIDForUpdate :one
+SELECT * FROM payments WHERE id = @id FOR UPDATE;
+
+-- name: PaymentGetByOrderID :one
+SELECT * FROM payments WHERE order_id = @order_id;
+
+-- name: PaymentGetByPaymentKey :one
+SELECT * FROM payments WHERE payment_key = @payment_key;
+
+-- name: PaymentSave :one
+-- Writes back every field the domain may change. Callers hold the row lock
+-- (PaymentGetByIDForUpdate) in the same transaction.
+UPDATE payments SET
+    status                  = @status,
+    payment_key             = @payment_key,
+    confirm_key_generation  = @confirm_key_generation,
+    confirm_idempotency_key = @confirm_idempotency_key,
+    approved_amount         = @approved_amount,
+    balance_amount          = @balance_amount,
+    canceled_amount         = @canceled_amount,
+    method                  = @method,
+    approved_at             = @approved_at,
+    failure_code            = @failure_code,
+    failure_message         = @failure_message,
+    confirm_requested_at    = @confirm_requested_at,
+    updated_at              = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: PaymentListByStatus :many
+-- Payments in the given states untouched since before @updated_before, oldest
+-- first: what the reconciler asks the gateway about and operators list.
+SELECT * FROM payments
+WHERE status = ANY(@statuses::text[]) AND updated_at < @updated_before
+ORDER BY updated_at
+LIMIT @max_rows;

@@ -1,0 +1,57 @@
+package payment
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind groups errors by what the caller should do about them. Each kind maps to
+// one HTTP status in exactly one place (internal/httpapi).
+type Kind string
+
+// The error kinds.
+const (
+	KindInvalid       Kind = "invalid"       // the request is malformed
+	KindNotFound      Kind = "not_found"     // no such payment
+	KindConflict      Kind = "conflict"      // contradicts what was already recorded
+	KindUnprocessable Kind = "unprocessable" // well-formed but not acceptable for this payment
+	KindInternal      Kind = "internal"
+)
+
+// Stable machine-readable codes. Clients branch on these, so they never change.
+const (
+	CodeInvalidRequest     = "invalid_request"
+	CodeNotFound           = "payment_not_found"
+	CodeOrderConflict      = "order_conflict"
+	CodePaymentKeyConflict = "payment_key_conflict"
+	CodeInvalidState       = "invalid_state"
+	CodeAmountMismatch     = "amount_mismatch"
+	CodeCancelInProgress   = "cancel_in_progress"
+	CodeCancelExceeds      = "cancel_amount_exceeds_balance"
+	CodeInternal           = "internal"
+)
+
+// Error is a domain error: a kind for the transport, a stable code for
+// machines and a message for people.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf returns a domain error with a formatted message.
+func Errorf(kind Kind, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorOf unwraps err to a domain error; any other error is internal, and its
+// text is not exposed.
+func ErrorOf(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: KindInternal, Code: CodeInternal, Message: "internal error"}
+}

@@ -1,0 +1,203 @@
+// Package payment holds the domain of the payment outbox: the Payment, its
+// states and the transitions between them, and the errors the rest of the
+// system speaks in. It imports nothing of the project, so every other package
+// can depend on it.
+package payment
+
+import (
+	"strconv"
+	"time"
+)
+
+// Status is where a payment stands. The values are stored in the database and
+// returned over HTTP, so they never change meaning.
+type Status string
+
+// The payment states. See DESIGN.md for the diagram.
+const (
+	StatusReady             Status = "ready"
+	StatusConfirming        Status = "confirming"
+	StatusConfirmed         Status = "confirmed"
+	StatusFailed            Status = "failed"
+	StatusExpired           Status = "expired"
+	StatusUnknown           Status = "unknown"
+	StatusCanceling         Status = "canceling"
+	StatusCanceled          Status = "canceled"
+	StatusPartiallyCanceled Status = "partially_canceled"
+)
+
+// transitions lists every legal move. It is the one place that says which
+// state may follow which; the store enforces it with guarded UPDATEs and the
+// relay consults it before recording an outcome.
+var transitions = map[Status][]Status{
+	StatusReady:      {StatusConfirming, StatusCanceled},
+	StatusConfirming: {StatusConfirmed, StatusFailed, StatusExpired, StatusUnknown, StatusCanceling},
+	// unknown is settled by the gateway's word, which may be any outcome.
+	StatusUnknown:           {StatusConfirmed, StatusFailed, StatusExpired, StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
+	StatusConfirmed:         {StatusCanceling},
+	StatusCanceling:         {StatusCanceled, StatusPartiallyCanceled, StatusConfirmed, StatusUnknown},
+	StatusPartiallyCanceled: {StatusCanceling},
+}
+
+// CanTransition reports whether a payment may move from one state to another.
+func CanTransition(from, to Status) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Valid reports whether s is one of the known states.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusReady, StatusConfirming, StatusConfirmed, StatusFailed, StatusExpired,
+		StatusUnknown, StatusCanceling, StatusCanceled, StatusPartiallyCanceled:
+		return true
+	}
+	return false
+}
+
+// Terminal reports whether no gateway work is pending for a payment in this
+// state. Confirmed and partially canceled payments are terminal for the
+// outbox even though a later cancel may move them again.
+func (s Status) Terminal() bool {
+	switch s {
+	case StatusConfirmed, StatusFailed, StatusExpired, StatusCanceled, StatusPartiallyCanceled:
+		return true
+	}
+	return false
+}
+
+// Payment is one checkout's payment intent and everything the gateway said
+// about it.
+type Payment struct {
+	ID        string
+	OrderID   string
+	OrderName string
+	Amount    int64
+	Currency  string
+	Status    Status
+
+	// PaymentKey is the gateway's key, known once the customer authenticated
+	// and the checkout asked us to confirm.
+	PaymentKey string
+	// ConfirmIdempotencyKey is sent with every confirm call for this payment;
+	// it is fixed when the confirm is requested so that retries replay.
+	ConfirmIdempotencyKey string
+	// ConfirmKeyGeneration counts the confirm keys used; see
+	// ConfirmIdempotencyKey (the function).
+	ConfirmKeyGeneration int
+
+	// ApprovedAmount is the gateway's totalAmount at approval.
+	ApprovedAmount int64
+	// BalanceAmount is what the gateway still holds and could refund.
+	BalanceAmount int64
+	// CanceledAmount is what has been refunded so far.
+	CanceledAmount int64
+	Method         string
+	ApprovedAt     *time.Time
+
+	FailureCode    string
+	FailureMessage string
+
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	ConfirmRequestedAt *time.Time
+
+	Cancels  []Cancel
+	Attempts []Attempt
+}
+
+// Operation is a kind of gateway call.
+type Operation string
+
+// The gateway operations the relay performs.
+const (
+	OperationConfirm Operation = "confirm"
+	OperationCancel  Operation = "cancel"
+	OperationLookup  Operation = "lookup"
+)
+
+// CancelStatus is where one cancel request stands.
+type CancelStatus string
+
+// The cancel request states.
+const (
+	// CancelWaiting: recorded while the confirm is in flight; it is enqueued
+	// when the confirm resolves.
+	CancelWaiting CancelStatus = "waiting"
+	// CancelPending: its job is in the outbox.
+	CancelPending CancelStatus = "pending"
+	CancelDone    CancelStatus = "done"
+	CancelFailed  CancelStatus = "failed"
+	CancelUnknown CancelStatus = "unknown"
+	// CancelVoid: the confirm it waited for never charged, so there was
+	// nothing to refund.
+	CancelVoid CancelStatus = "void"
+)
+
+// CancelKind says who asked for a cancel.
+type CancelKind string
+
+// The cancel kinds.
+const (
+	CancelByCustomer CancelKind = "customer"
+	// CancelCompensation is issued by the relay for an approval that cannot be
+	// kept (the intent was canceled meanwhile, or the amount differs).
+	CancelCompensation CancelKind = "compensation"
+)
+
+// Cancel is one request to refund all or part of a payment.
+type Cancel struct {
+	ID        string
+	PaymentID string
+	Kind      CancelKind
+	// Amount is what to refund; zero means the whole balance.
+	Amount         int64
+	Reason         string
+	Status         CancelStatus
+	IdempotencyKey string
+	CanceledAmount int64
+	TransactionKey string
+	FailureCode    string
+	FailureMessage string
+	CreatedAt      time.Time
+	CompletedAt    *time.Time
+}
+
+// Attempt is one gateway call as the relay recorded it: a row written before
+// the call and completed after it.
+type Attempt struct {
+	ID             int64
+	PaymentID      string
+	CancelID       string
+	Operation      Operation
+	IdempotencyKey string
+	// JobID and JobAttempt name the outbox job and its try that made the call.
+	JobID          int64
+	JobAttempt     int
+	RequestedAt    time.Time
+	FinishedAt     *time.Time
+	Latency        time.Duration
+	HTTPStatus     int
+	GatewayCode    string
+	GatewayMessage string
+	// Classification is how the relay read the answer (gateway.Class), empty
+	// while the call is in flight or if the process died during it.
+	Classification string
+	Error          string
+}
+
+// ConfirmIdempotencyKey returns the Idempotency-Key for a payment's confirm.
+// The generation moves only when a lookup showed the gateway did not perform
+// the confirm under the previous key.
+func ConfirmIdempotencyKey(paymentID string, generation int) string {
+	return "confirm-" + paymentID + "-" + strconv.Itoa(generation)
+}
+
+// CancelIdempotencyKey returns the Idempotency-Key for one cancel request.
+func CancelIdempotencyKey(cancelID string) string {
+	return "cancel-" + cancelID
+}

@@ -1,0 +1,208 @@
+package payment
+
+import (
+	"strconv"
+	"time"
+)
+
+// RequestConfirm moves a ready payment to confirming with the gateway's
+// paymentKey. It reports whether anything changed: a repeat with the same
+// paymentKey is the same request and changes nothing (so no second job).
+func (p *Payment) RequestConfirm(paymentKey string, amount int64, now time.Time) (bool, error) {
+	if amount != p.Amount {
+		// Checked before anything else: a client whose amount differs from the
+		// intent has been tampered with, and the gateway must not be asked.
+		return false, Errorf(KindUnprocessable, CodeAmountMismatch,
+			"amount %d differs from the payment's amount %d", amount, p.Amount)
+	}
+	if p.Status != StatusReady {
+		if p.PaymentKey == paymentKey {
+			return false, nil
+		}
+		if p.PaymentKey != "" {
+			return false, Errorf(KindConflict, CodePaymentKeyConflict,
+				"payment was already confirmed with another paymentKey")
+		}
+		return false, Errorf(KindConflict, CodeInvalidState, "payment is %s and cannot be confirmed", p.Status)
+	}
+	p.Status = StatusConfirming
+	p.PaymentKey = paymentKey
+	p.ConfirmKeyGeneration = 1
+	p.ConfirmIdempotencyKey = ConfirmIdempotencyKey(p.ID, p.ConfirmKeyGeneration)
+	p.ConfirmRequestedAt = &now
+	return true, nil
+}
+
+// CancelPlan is what a cancel request turns into.
+type CancelPlan struct {
+	// Cancel is the request to record.
+	Cancel Cancel
+	// Enqueue says whether a cancel job goes into the outbox now. It is false
+	// for a payment never sent to the gateway (nothing to refund) and for one
+	// whose confirm is in flight (the confirm worker enqueues it when the
+	// confirm resolves).
+	Enqueue bool
+}
+
+// RequestCancel decides what a customer's cancel does to the payment. open
+// are the payment's cancels not yet finished (waiting or pending).
+func (p *Payment) RequestCancel(cancelID, reason string, amount int64, open []Cancel, now time.Time) (CancelPlan, error) {
+	if err := ValidateCancel(reason, amount); err != nil {
+		return CancelPlan{}, err
+	}
+	if len(open) > 0 {
+		return CancelPlan{}, Errorf(KindConflict, CodeCancelInProgress,
+			"a cancel for this payment is already in progress")
+	}
+	c := Cancel{
+		ID:             cancelID,
+		PaymentID:      p.ID,
+		Kind:           CancelByCustomer,
+		Amount:         amount,
+		Reason:         reason,
+		IdempotencyKey: CancelIdempotencyKey(cancelID),
+		CreatedAt:      now,
+	}
+	switch p.Status {
+	case StatusReady:
+		// The gateway never saw this payment: nothing to refund.
+		if amount != 0 && amount != p.Amount {
+			return CancelPlan{}, Errorf(KindUnprocessable, CodeInvalidState,
+				"a payment that was never confirmed can only be canceled whole")
+		}
+		p.Status = StatusCanceled
+		c.Status = CancelVoid
+		c.CompletedAt = &now
+		return CancelPlan{Cancel: c}, nil
+	case StatusConfirming, StatusUnknown:
+		if amount != 0 && amount > p.Amount {
+			return CancelPlan{}, Errorf(KindUnprocessable, CodeCancelExceeds,
+				"cancel amount %d exceeds the payment's amount %d", amount, p.Amount)
+		}
+		c.Status = CancelWaiting
+		return CancelPlan{Cancel: c}, nil
+	case StatusConfirmed, StatusPartiallyCanceled:
+		if amount > p.BalanceAmount {
+			return CancelPlan{}, Errorf(KindUnprocessable, CodeCancelExceeds,
+				"cancel amount %d exceeds the refundable balance %d", amount, p.BalanceAmount)
+		}
+		p.Status = StatusCanceling
+		c.Status = CancelPending
+		return CancelPlan{Cancel: c, Enqueue: true}, nil
+	}
+	return CancelPlan{}, Errorf(KindConflict, CodeInvalidState, "payment is %s and cannot be canceled", p.Status)
+}
+
+// Approval is what the gateway reported for a successful confirm.
+type Approval struct {
+	OrderID       string
+	TotalAmount   int64
+	BalanceAmount int64
+	Method        string
+	ApprovedAt    time.Time
+}
+
+// ApplyApproval records the gateway's approval. When the approval cannot be
+// kept (the gateway approved another amount or order, or a cancel arrived
+// while the confirm was in flight) it returns the cancel to run: the payment
+// moves to canceling and the money goes back.
+//
+// waiting is the customer's cancel recorded during the confirm, if any; the
+// caller persists the returned cancel (new or updated) and enqueues its job.
+func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID string, now time.Time) *Cancel {
+	p.Status = StatusConfirmed
+	p.ApprovedAmount = a.TotalAmount
+	p.BalanceAmount = a.BalanceAmount
+	p.CanceledAmount = a.TotalAmount - a.BalanceAmount
+	p.Method = a.Method
+	at := a.ApprovedAt
+	if at.IsZero() {
+		at = now
+	}
+	p.ApprovedAt = &at
+	p.FailureCode, p.FailureMessage = "", ""
+
+	var reason string
+	switch {
+	case a.TotalAmount != p.Amount:
+		reason = "compensation: gateway approved amount " + strconv.FormatInt(a.TotalAmount, 10) + ", intent was " + strconv.FormatInt(p.Amount, 10)
+	case a.OrderID != "" && a.OrderID != p.OrderID:
+		reason = "compensation: gateway approved order " + a.OrderID + ", intent was " + p.OrderID
+	}
+	if reason != "" {
+		// The whole approval goes back, whatever the customer asked: an
+		// approval for the wrong amount is not one we may keep any part of.
+		p.Status = StatusCanceling
+		p.FailureCode = "approval_mismatch"
+		p.FailureMessage = reason
+		if waiting != nil {
+			waiting.Status = CancelVoid
+			waiting.CompletedAt = &now
+		}
+		c := Cancel{
+			ID:             compensationID,
+			PaymentID:      p.ID,
+			Kind:           CancelCompensation,
+			Reason:         reason,
+			Status:         CancelPending,
+			IdempotencyKey: CancelIdempotencyKey(compensationID),
+			CreatedAt:      now,
+		}
+		return &c
+	}
+	if waiting != nil {
+		if waiting.Amount > p.BalanceAmount {
+			waiting.Status = CancelFailed
+			waiting.FailureCode = CodeCancelExceeds
+			waiting.FailureMessage = "cancel amount exceeds the approved balance"
+			waiting.CompletedAt = &now
+			return waiting
+		}
+		p.Status = StatusCanceling
+		waiting.Status = CancelPending
+		return waiting
+	}
+	return nil
+}
+
+// ApplyRefusal records a definite refusal of the confirm; a waiting cancel has
+// nothing to refund.
+func (p *Payment) ApplyRefusal(status Status, code, message string, waiting *Cancel, now time.Time) {
+	p.Status = status
+	p.FailureCode = code
+	p.FailureMessage = message
+	if waiting != nil {
+		waiting.Status = CancelVoid
+		waiting.CompletedAt = &now
+	}
+}
+
+// ApplyCancelResult records the gateway's balance after a cancel succeeded.
+func (p *Payment) ApplyCancelResult(c *Cancel, balance int64, transactionKey string, now time.Time) {
+	before := p.BalanceAmount
+	p.BalanceAmount = balance
+	p.CanceledAmount = p.ApprovedAmount - balance
+	if balance == 0 {
+		p.Status = StatusCanceled
+	} else {
+		p.Status = StatusPartiallyCanceled
+	}
+	c.Status = CancelDone
+	c.CanceledAmount = before - balance
+	c.TransactionKey = transactionKey
+	c.CompletedAt = &now
+}
+
+// ApplyCancelRefusal records a definite refusal of a cancel: the payment
+// keeps what the gateway holds.
+func (p *Payment) ApplyCancelRefusal(c *Cancel, code, message string, now time.Time) {
+	if p.CanceledAmount > 0 {
+		p.Status = StatusPartiallyCanceled
+	} else {
+		p.Status = StatusConfirmed
+	}
+	c.Status = CancelFailed
+	c.FailureCode = code
+	c.FailureMessage = message
+	c.CompletedAt = &now
+}

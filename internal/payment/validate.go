@@ -1,0 +1,101 @@
+package payment
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on intent fields. The order id rule is the gateway's own, so an
+// intent we accept is one the gateway will accept.
+const (
+	OrderIDMinLen   = 6
+	OrderIDMaxLen   = 64
+	OrderNameMaxLen = 100
+	ReasonMaxLen    = 200
+	PaymentKeyMax   = 200
+	DefaultCurrency = "KRW"
+)
+
+// Intent is what a checkout asks for when it creates a payment.
+type Intent struct {
+	OrderID   string
+	OrderName string
+	Amount    int64
+	Currency  string
+}
+
+// Validate checks an intent and fills its defaults.
+func (in *Intent) Validate() error {
+	if err := ValidateOrderID(in.OrderID); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.OrderName) == "" {
+		return Errorf(KindInvalid, CodeInvalidRequest, "orderName is required")
+	}
+	if utf8.RuneCountInString(in.OrderName) > OrderNameMaxLen {
+		return Errorf(KindInvalid, CodeInvalidRequest, "orderName must be at most %d characters", OrderNameMaxLen)
+	}
+	if in.Amount <= 0 {
+		return Errorf(KindInvalid, CodeInvalidRequest, "amount must be a positive integer")
+	}
+	if in.Currency == "" {
+		in.Currency = DefaultCurrency
+	}
+	if in.Currency != DefaultCurrency {
+		// Toss's card confirm takes KRW; other currencies need other contracts.
+		return Errorf(KindInvalid, CodeInvalidRequest, "currency must be %s", DefaultCurrency)
+	}
+	return nil
+}
+
+// Same reports whether two intents ask for the same thing, which is what makes
+// a repeated create idempotent rather than a conflict.
+func (in Intent) Same(p Payment) bool {
+	return in.OrderID == p.OrderID && in.OrderName == p.OrderName && in.Amount == p.Amount && in.Currency == p.Currency
+}
+
+// ValidateOrderID checks an order id: 6 to 64 characters of [A-Za-z0-9_-].
+func ValidateOrderID(id string) error {
+	if len(id) < OrderIDMinLen || len(id) > OrderIDMaxLen {
+		return Errorf(KindInvalid, CodeInvalidRequest, "orderId must be %d to %d characters of [A-Za-z0-9_-]", OrderIDMinLen, OrderIDMaxLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return Errorf(KindInvalid, CodeInvalidRequest, "orderId must be %d to %d characters of [A-Za-z0-9_-]", OrderIDMinLen, OrderIDMaxLen)
+		}
+	}
+	return nil
+}
+
+// ValidatePaymentKey checks the gateway key a checkout hands us at confirm.
+func ValidatePaymentKey(key string) error {
+	if key == "" {
+		return Errorf(KindInvalid, CodeInvalidRequest, "paymentKey is required")
+	}
+	if len(key) > PaymentKeyMax {
+		return Errorf(KindInvalid, CodeInvalidRequest, "paymentKey must be at most %d characters", PaymentKeyMax)
+	}
+	for i := 0; i < len(key); i++ {
+		// The key goes into a URL path on cancel and lookup; anything outside
+		// printable ASCII (or a slash) can only be an error or an attack.
+		if key[i] <= ' ' || key[i] >= 0x7f || key[i] == '/' || key[i] == '?' || key[i] == '#' || key[i] == '%' {
+			return Errorf(KindInvalid, CodeInvalidRequest, "paymentKey has characters outside printable ASCII")
+		}
+	}
+	return nil
+}
+
+// ValidateCancel checks a cancel request's reason and amount (zero: all).
+func ValidateCancel(reason string, amount int64) error {
+	if strings.TrimSpace(reason) == "" {
+		return Errorf(KindInvalid, CodeInvalidRequest, "reason is required")
+	}
+	if utf8.RuneCountInString(reason) > ReasonMaxLen {
+		return Errorf(KindInvalid, CodeInvalidRequest, "reason must be at most %d characters", ReasonMaxLen)
+	}
+	if amount < 0 {
+		return Errorf(KindInvalid, CodeInvalidRequest, "amount must be positive when given")
+	}
+	return nil
+}

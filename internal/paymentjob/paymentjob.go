@@ -1,0 +1,45 @@
+// Package paymentjob defines the River job args that the api writes into the
+// outbox and the relay works: the contract between the two processes. Change
+// a Kind or a JSON name only with a migration plan for jobs already queued.
+package paymentjob
+
+import (
+	"github.com/riverqueue/river"
+)
+
+// Queue is the River queue every payment job goes to.
+const Queue = river.QueueDefault
+
+// MaxAttempts bounds how often River runs one job that keeps meeting
+// transient answers. With the relay's default schedule (1s doubling to 1m)
+// 20 attempts span about 15 minutes, past the gateway's 10-minute confirm
+// window; after the last one the relay records the payment as unknown for the
+// reconciler instead of guessing.
+const MaxAttempts = 20
+
+// ConfirmArgs asks the relay to confirm a payment with the gateway.
+type ConfirmArgs struct {
+	PaymentID string `json:"paymentId"`
+}
+
+// Kind names the job in River's table.
+func (ConfirmArgs) Kind() string { return "payment_confirm" }
+
+// InsertOpts sets the queue and attempt budget for confirm jobs.
+func (ConfirmArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: MaxAttempts}
+}
+
+// CancelArgs asks the relay to carry out one cancel request.
+type CancelArgs struct {
+	PaymentID string `json:"paymentId"`
+	CancelID  string `json:"cancelId"`
+}
+
+// Kind names the job in River's table.
+func (CancelArgs) Kind() string { return "payment_cancel" }
+
+// InsertOpts sets the queue and attempt budget for cancel jobs.
+func (CancelArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: MaxAttempts}
+}

@@ -1,0 +1,471 @@
+// Package store is the only package that speaks SQL: it wraps the sqlc output
+// and converts between database rows and the payment domain. Every method
+// takes the DBTX to run on, so the handler or worker that owns a transaction
+// passes it down and the store never opens one of its own.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/store/dbsqlc"
+)
+
+// DBTX is a pool, a connection or a transaction.
+type DBTX = dbsqlc.DBTX
+
+// Store reads and writes payments, cancels and attempts.
+type Store struct {
+	q *dbsqlc.Queries
+}
+
+// New returns a Store.
+func New() *Store {
+	return &Store{q: dbsqlc.New()}
+}
+
+// Constraint names the store turns into domain errors.
+const (
+	constraintPaymentKey = "payments_payment_key_key"
+	constraintOneCancel  = "payment_cancels_one_open_idx"
+)
+
+var errNotFound = payment.Errorf(payment.KindNotFound, payment.CodeNotFound, "payment not found")
+
+// InsertPayment creates a payment in ready. When the order id is already
+// taken it returns the existing payment and created=false, so the caller can
+// tell a repeat from a conflict.
+func (s *Store) InsertPayment(ctx context.Context, db DBTX, id string, in payment.Intent) (payment.Payment, bool, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return payment.Payment{}, false, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	row, err := s.q.PaymentInsert(ctx, db, dbsqlc.PaymentInsertParams{
+		ID: uid, OrderID: in.OrderID, OrderName: in.OrderName, Amount: in.Amount, Currency: in.Currency,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		existing, err := s.PaymentByOrderID(ctx, db, in.OrderID)
+		if err != nil {
+			return payment.Payment{}, false, err
+		}
+		return existing, false, nil
+	}
+	if err != nil {
+		return payment.Payment{}, false, fmt.Errorf("error inserting payment: %w", err)
+	}
+	return toAppPayment(row), true, nil
+}
+
+// Payment returns a payment by id. An id that is not a UUID is simply not
+// found: it came from a URL.
+func (s *Store) Payment(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return payment.Payment{}, errNotFound
+	}
+	row, err := s.q.PaymentGetByID(ctx, db, uid)
+	return rowOrNotFound(row, err, "error getting payment")
+}
+
+// PaymentForUpdate returns a payment and locks its row until db's transaction
+// ends. Every state change goes through it, so two writers never interleave.
+func (s *Store) PaymentForUpdate(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return payment.Payment{}, errNotFound
+	}
+	row, err := s.q.PaymentGetByIDForUpdate(ctx, db, uid)
+	return rowOrNotFound(row, err, "error locking payment")
+}
+
+// PaymentByOrderID returns the payment for an order.
+func (s *Store) PaymentByOrderID(ctx context.Context, db DBTX, orderID string) (payment.Payment, error) {
+	row, err := s.q.PaymentGetByOrderID(ctx, db, orderID)
+	return rowOrNotFound(row, err, "error getting payment by order id")
+}
+
+// PaymentByPaymentKey returns the payment the gateway knows by paymentKey.
+func (s *Store) PaymentByPaymentKey(ctx context.Context, db DBTX, paymentKey string) (payment.Payment, error) {
+	row, err := s.q.PaymentGetByPaymentKey(ctx, db, &paymentKey)
+	return rowOrNotFound(row, err, "error getting payment by payment key")
+}
+
+func rowOrNotFound(row dbsqlc.Payment, err error, what string) (payment.Payment, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return payment.Payment{}, errNotFound
+	}
+	if err != nil {
+		return payment.Payment{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return toAppPayment(row), nil
+}
+
+// SavePayment writes back a payment the caller locked with PaymentForUpdate.
+func (s *Store) SavePayment(ctx context.Context, db DBTX, p payment.Payment) (payment.Payment, error) {
+	uid, err := uuid.Parse(p.ID)
+	if err != nil {
+		return payment.Payment{}, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	row, err := s.q.PaymentSave(ctx, db, dbsqlc.PaymentSaveParams{
+		ID:                    uid,
+		Status:                string(p.Status),
+		PaymentKey:            nullString(p.PaymentKey),
+		ConfirmKeyGeneration:  int32(p.ConfirmKeyGeneration),
+		ConfirmIdempotencyKey: nullString(p.ConfirmIdempotencyKey),
+		ApprovedAmount:        p.ApprovedAmount,
+		BalanceAmount:         p.BalanceAmount,
+		CanceledAmount:        p.CanceledAmount,
+		Method:                p.Method,
+		ApprovedAt:            p.ApprovedAt,
+		FailureCode:           p.FailureCode,
+		FailureMessage:        p.FailureMessage,
+		ConfirmRequestedAt:    p.ConfirmRequestedAt,
+	})
+	if err != nil {
+		if isUniqueViolation(err, constraintPaymentKey) {
+			return payment.Payment{}, payment.Errorf(payment.KindConflict, payment.CodePaymentKeyConflict,
+				"paymentKey is already used by another payment")
+		}
+		return payment.Payment{}, fmt.Errorf("error saving payment: %w", err)
+	}
+	return toAppPayment(row), nil
+}
+
+// ListPayments returns payments in the given states not updated since before,
+// oldest first.
+func (s *Store) ListPayments(ctx context.Context, db DBTX, statuses []payment.Status, before time.Time, limit int) ([]payment.Payment, error) {
+	ss := make([]string, len(statuses))
+	for i, st := range statuses {
+		ss[i] = string(st)
+	}
+	rows, err := s.q.PaymentListByStatus(ctx, db, dbsqlc.PaymentListByStatusParams{
+		Statuses: ss, UpdatedBefore: before, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error listing payments: %w", err)
+	}
+	out := make([]payment.Payment, len(rows))
+	for i, r := range rows {
+		out[i] = toAppPayment(r)
+	}
+	return out, nil
+}
+
+// PaymentWithHistory returns a payment with its cancels and attempts.
+func (s *Store) PaymentWithHistory(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
+	p, err := s.Payment(ctx, db, id)
+	if err != nil {
+		return p, err
+	}
+	return s.withHistory(ctx, db, p)
+}
+
+// PaymentByOrderIDWithHistory returns the payment for an order with its
+// cancels and attempts.
+func (s *Store) PaymentByOrderIDWithHistory(ctx context.Context, db DBTX, orderID string) (payment.Payment, error) {
+	p, err := s.PaymentByOrderID(ctx, db, orderID)
+	if err != nil {
+		return p, err
+	}
+	return s.withHistory(ctx, db, p)
+}
+
+func (s *Store) withHistory(ctx context.Context, db DBTX, p payment.Payment) (payment.Payment, error) {
+	var err error
+	if p.Cancels, err = s.Cancels(ctx, db, p.ID); err != nil {
+		return p, err
+	}
+	if p.Attempts, err = s.Attempts(ctx, db, p.ID); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+// InsertCancel records a cancel request.
+func (s *Store) InsertCancel(ctx context.Context, db DBTX, c payment.Cancel) (payment.Cancel, error) {
+	id, err := uuid.Parse(c.ID)
+	if err != nil {
+		return payment.Cancel{}, fmt.Errorf("error parsing cancel id: %w", err)
+	}
+	pid, err := uuid.Parse(c.PaymentID)
+	if err != nil {
+		return payment.Cancel{}, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	var amount *int64
+	if c.Amount > 0 {
+		amount = &c.Amount
+	}
+	row, err := s.q.CancelInsert(ctx, db, dbsqlc.CancelInsertParams{
+		ID: id, PaymentID: pid, Kind: string(c.Kind), Amount: amount, Reason: c.Reason,
+		Status: string(c.Status), IdempotencyKey: c.IdempotencyKey,
+	})
+	if err != nil {
+		if isUniqueViolation(err, constraintOneCancel) {
+			return payment.Cancel{}, payment.Errorf(payment.KindConflict, payment.CodeCancelInProgress,
+				"a cancel for this payment is already in progress")
+		}
+		return payment.Cancel{}, fmt.Errorf("error inserting cancel: %w", err)
+	}
+	if c.Status == payment.CancelVoid || c.CompletedAt != nil {
+		// Void cancels are complete on arrival; one write path for both.
+		return s.SaveCancel(ctx, db, mergeCancel(toAppCancel(row), c))
+	}
+	return toAppCancel(row), nil
+}
+
+func mergeCancel(stored, want payment.Cancel) payment.Cancel {
+	stored.Status = want.Status
+	stored.CompletedAt = want.CompletedAt
+	stored.FailureCode = want.FailureCode
+	stored.FailureMessage = want.FailureMessage
+	return stored
+}
+
+// Cancel returns a cancel request.
+func (s *Store) Cancel(ctx context.Context, db DBTX, id string) (payment.Cancel, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return payment.Cancel{}, fmt.Errorf("error parsing cancel id: %w", err)
+	}
+	row, err := s.q.CancelGetByID(ctx, db, uid)
+	if err != nil {
+		return payment.Cancel{}, fmt.Errorf("error getting cancel: %w", err)
+	}
+	return toAppCancel(row), nil
+}
+
+// CancelForUpdate returns a cancel request and locks its row.
+func (s *Store) CancelForUpdate(ctx context.Context, db DBTX, id string) (payment.Cancel, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return payment.Cancel{}, fmt.Errorf("error parsing cancel id: %w", err)
+	}
+	row, err := s.q.CancelGetByIDForUpdate(ctx, db, uid)
+	if err != nil {
+		return payment.Cancel{}, fmt.Errorf("error locking cancel: %w", err)
+	}
+	return toAppCancel(row), nil
+}
+
+// Cancels returns a payment's cancel requests, oldest first.
+func (s *Store) Cancels(ctx context.Context, db DBTX, paymentID string) ([]payment.Cancel, error) {
+	uid, err := uuid.Parse(paymentID)
+	if err != nil {
+		return nil, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	rows, err := s.q.CancelListByPayment(ctx, db, uid)
+	if err != nil {
+		return nil, fmt.Errorf("error listing cancels: %w", err)
+	}
+	out := make([]payment.Cancel, len(rows))
+	for i, r := range rows {
+		out[i] = toAppCancel(r)
+	}
+	return out, nil
+}
+
+// OpenCancels returns a payment's cancels that are waiting or pending.
+func (s *Store) OpenCancels(ctx context.Context, db DBTX, paymentID string) ([]payment.Cancel, error) {
+	all, err := s.Cancels(ctx, db, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	var open []payment.Cancel
+	for _, c := range all {
+		if c.Status == payment.CancelWaiting || c.Status == payment.CancelPending {
+			open = append(open, c)
+		}
+	}
+	return open, nil
+}
+
+// SaveCancel writes back a cancel request's outcome.
+func (s *Store) SaveCancel(ctx context.Context, db DBTX, c payment.Cancel) (payment.Cancel, error) {
+	id, err := uuid.Parse(c.ID)
+	if err != nil {
+		return payment.Cancel{}, fmt.Errorf("error parsing cancel id: %w", err)
+	}
+	row, err := s.q.CancelSave(ctx, db, dbsqlc.CancelSaveParams{
+		ID: id, Status: string(c.Status), CanceledAmount: c.CanceledAmount, TransactionKey: c.TransactionKey,
+		FailureCode: c.FailureCode, FailureMessage: c.FailureMessage, CompletedAt: c.CompletedAt,
+	})
+	if err != nil {
+		if isUniqueViolation(err, constraintOneCancel) {
+			return payment.Cancel{}, payment.Errorf(payment.KindConflict, payment.CodeCancelInProgress,
+				"a cancel for this payment is already in progress")
+		}
+		return payment.Cancel{}, fmt.Errorf("error saving cancel: %w", err)
+	}
+	return toAppCancel(row), nil
+}
+
+// StartAttempt records that a gateway call is about to be made and returns
+// the attempt's id. Callers commit it before calling the gateway.
+func (s *Store) StartAttempt(ctx context.Context, db DBTX, a payment.Attempt) (int64, error) {
+	pid, err := uuid.Parse(a.PaymentID)
+	if err != nil {
+		return 0, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	var cancelID *uuid.UUID
+	if a.CancelID != "" {
+		cid, err := uuid.Parse(a.CancelID)
+		if err != nil {
+			return 0, fmt.Errorf("error parsing cancel id: %w", err)
+		}
+		cancelID = &cid
+	}
+	jobAttempt := int32(a.JobAttempt)
+	id, err := s.q.AttemptStart(ctx, db, dbsqlc.AttemptStartParams{
+		PaymentID: pid, CancelID: cancelID, Operation: string(a.Operation), IdempotencyKey: a.IdempotencyKey,
+		JobID: nullInt64(a.JobID), JobAttempt: &jobAttempt, RequestedAt: a.RequestedAt,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("error starting attempt: %w", err)
+	}
+	return id, nil
+}
+
+// FinishAttempt records a gateway call's answer.
+func (s *Store) FinishAttempt(ctx context.Context, db DBTX, a payment.Attempt) error {
+	latency := a.Latency.Microseconds()
+	var status *int32
+	if a.HTTPStatus != 0 {
+		st := int32(a.HTTPStatus)
+		status = &st
+	}
+	err := s.q.AttemptFinish(ctx, db, dbsqlc.AttemptFinishParams{
+		ID: a.ID, FinishedAt: a.FinishedAt, LatencyUs: &latency, HttpStatus: status,
+		GatewayCode: a.GatewayCode, GatewayMessage: a.GatewayMessage,
+		Classification: nullString(a.Classification), Error: a.Error,
+	})
+	if err != nil {
+		return fmt.Errorf("error finishing attempt: %w", err)
+	}
+	return nil
+}
+
+// Attempts returns a payment's gateway calls in the order they were made.
+func (s *Store) Attempts(ctx context.Context, db DBTX, paymentID string) ([]payment.Attempt, error) {
+	uid, err := uuid.Parse(paymentID)
+	if err != nil {
+		return nil, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	rows, err := s.q.AttemptListByPayment(ctx, db, uid)
+	if err != nil {
+		return nil, fmt.Errorf("error listing attempts: %w", err)
+	}
+	out := make([]payment.Attempt, len(rows))
+	for i, r := range rows {
+		out[i] = toAppAttempt(r)
+	}
+	return out, nil
+}
+
+func toAppPayment(r dbsqlc.Payment) payment.Payment {
+	return payment.Payment{
+		ID:                    r.ID.String(),
+		OrderID:               r.OrderID,
+		OrderName:             r.OrderName,
+		Amount:                r.Amount,
+		Currency:              r.Currency,
+		Status:                payment.Status(r.Status),
+		PaymentKey:            deref(r.PaymentKey),
+		ConfirmIdempotencyKey: deref(r.ConfirmIdempotencyKey),
+		ConfirmKeyGeneration:  int(r.ConfirmKeyGeneration),
+		ApprovedAmount:        r.ApprovedAmount,
+		BalanceAmount:         r.BalanceAmount,
+		CanceledAmount:        r.CanceledAmount,
+		Method:                r.Method,
+		ApprovedAt:            r.ApprovedAt,
+		FailureCode:           r.FailureCode,
+		FailureMessage:        r.FailureMessage,
+		CreatedAt:             r.CreatedAt,
+		UpdatedAt:             r.UpdatedAt,
+		ConfirmRequestedAt:    r.ConfirmRequestedAt,
+	}
+}
+
+func toAppCancel(r dbsqlc.PaymentCancel) payment.Cancel {
+	c := payment.Cancel{
+		ID:             r.ID.String(),
+		PaymentID:      r.PaymentID.String(),
+		Kind:           payment.CancelKind(r.Kind),
+		Reason:         r.Reason,
+		Status:         payment.CancelStatus(r.Status),
+		IdempotencyKey: r.IdempotencyKey,
+		CanceledAmount: r.CanceledAmount,
+		TransactionKey: r.TransactionKey,
+		FailureCode:    r.FailureCode,
+		FailureMessage: r.FailureMessage,
+		CreatedAt:      r.CreatedAt,
+		CompletedAt:    r.CompletedAt,
+	}
+	if r.Amount != nil {
+		c.Amount = *r.Amount
+	}
+	return c
+}
+
+func toAppAttempt(r dbsqlc.PaymentAttempt) payment.Attempt {
+	a := payment.Attempt{
+		ID:             r.ID,
+		PaymentID:      r.PaymentID.String(),
+		Operation:      payment.Operation(r.Operation),
+		IdempotencyKey: r.IdempotencyKey,
+		RequestedAt:    r.RequestedAt,
+		FinishedAt:     r.FinishedAt,
+		GatewayCode:    r.GatewayCode,
+		GatewayMessage: r.GatewayMessage,
+		Classification: deref(r.Classification),
+		Error:          r.Error,
+	}
+	if r.CancelID != nil {
+		a.CancelID = r.CancelID.String()
+	}
+	if r.JobID != nil {
+		a.JobID = *r.JobID
+	}
+	if r.JobAttempt != nil {
+		a.JobAttempt = int(*r.JobAttempt)
+	}
+	if r.LatencyUs != nil {
+		a.Latency = time.Duration(*r.LatencyUs) * time.Microsecond
+	}
+	if r.HttpStatus != nil {
+		a.HTTPStatus = int(*r.HttpStatus)
+	}
+	return a
+}
+
+func isUniqueViolation(err error, constraint string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == constraint
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nullInt64(n int64) *int64 {
+	if n == 0 {
+		return nil
+	}
+	return &n
+}
