@@ -1,0 +1,166 @@
+package gateway
+
+import (
+	"errors"
+	"strings"
+)
+
+// Class is how the relay reads one gateway answer: what it may conclude and
+// what it does next. The values are recorded on attempt rows, so they never
+// change meaning.
+type Class string
+
+// The answer classes. See "How the relay reads answers" in DESIGN.md.
+const (
+	// ClassSuccess: a 2xx with a Payment in DONE, CANCELED or
+	// PARTIAL_CANCELED. The relay records the outcome and checks the amount.
+	ClassSuccess Class = "success"
+	// ClassTransient: no usable answer, or the gateway said "try again". The
+	// relay retries with the same Idempotency-Key, with backoff.
+	ClassTransient Class = "transient"
+	// ClassUnclear: the gateway may or may not have done the work. The relay
+	// looks the payment up and takes the gateway's word.
+	ClassUnclear Class = "unclear"
+	// ClassRefused: a definite refusal. The relay records the failure and
+	// does not retry.
+	ClassRefused Class = "refused"
+	// ClassSessionExpired: the customer's authentication is older than the
+	// gateway's confirm window (NOT_FOUND_PAYMENT_SESSION).
+	ClassSessionExpired Class = "session_expired"
+	// ClassMisconfigured: our side is wrong (keys, base URL, a request the
+	// client refused to send). The relay retries later and alerts; it never
+	// fails the customer's payment for our mistake.
+	ClassMisconfigured Class = "misconfigured"
+)
+
+// prefixRow classifies every code that starts with prefix.
+type prefixRow struct {
+	prefix string
+	class  Class
+}
+
+// statusRow classifies an HTTP status in [lo, hi] when the answer carries no
+// code the table knows.
+type statusRow struct {
+	lo, hi int
+	class  Class
+}
+
+// answerTable is the one place that decides what a gateway answer means
+// (STYLE habit 4). Classify only walks it.
+type answerTable struct {
+	// paymentStatuses classifies a 2xx carrying a Payment; a status not
+	// listed is unclear.
+	paymentStatuses map[string]Class
+	// codes classifies exact error codes. They win over prefixes and statuses.
+	codes map[string]Class
+	// prefixes are tried in order when no exact code matched.
+	prefixes []prefixRow
+	// statuses are tried in order when no code matched, or there was none;
+	// first match wins. A status no row covers is unclear.
+	statuses []statusRow
+}
+
+// answers is the classification table, transcribed from DESIGN.md.
+var answers = answerTable{
+	paymentStatuses: map[string]Class{
+		StatusDone:            ClassSuccess,
+		StatusCanceled:        ClassSuccess,
+		StatusPartialCanceled: ClassSuccess,
+		// READY, IN_PROGRESS, WAITING_FOR_DEPOSIT, ABORTED and EXPIRED are
+		// deliberately absent, so they read as unclear. A confirm or cancel
+		// that returns 2xx with one of them did not do what we asked, but it
+		// is not a definite refusal either: an IN_PROGRESS payment may still
+		// be approved, and ABORTED after an approval could mean a concurrent
+		// change. The relay looks the payment up and decides from the whole
+		// Payment, not from this one word.
+	},
+	codes: map[string]Class{
+		"PROVIDER_ERROR":                    ClassTransient,
+		"FAILED_INTERNAL_SYSTEM_PROCESSING": ClassTransient,
+		"COMMON_ERROR":                      ClassTransient,
+		"FAILED_REFUND_PROCESS":             ClassTransient,
+		"FAILED_METHOD_HANDLING_CANCEL":     ClassTransient,
+		"IDEMPOTENT_REQUEST_PROCESSING":     ClassTransient,
+		"FORBIDDEN_CONSECUTIVE_REQUEST":     ClassTransient,
+
+		"ALREADY_PROCESSED_PAYMENT":                 ClassUnclear,
+		"ALREADY_CANCELED_PAYMENT":                  ClassUnclear,
+		"UNKNOWN_PAYMENT_ERROR":                     ClassUnclear,
+		"CARD_PROCESSING_ERROR":                     ClassUnclear,
+		"FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING": ClassUnclear,
+
+		"BELOW_MINIMUM_AMOUNT": ClassRefused,
+		"FDS_ERROR":            ClassRefused,
+
+		"NOT_FOUND_PAYMENT_SESSION": ClassSessionExpired,
+
+		"UNAUTHORIZED_KEY":            ClassMisconfigured,
+		"INVALID_API_KEY":             ClassMisconfigured, // wins over the INVALID_ prefix
+		"INCORRECT_BASIC_AUTH_FORMAT": ClassMisconfigured,
+	},
+	prefixes: []prefixRow{
+		{"REJECT_", ClassRefused},
+		{"INVALID_", ClassRefused},
+		{"EXCEED_", ClassRefused},
+		{"NOT_CANCELABLE_", ClassRefused},
+	},
+	statuses: []statusRow{
+		// No response arrived (network error, timeout): the request may or
+		// may not have reached the gateway, and a retry under the same key
+		// replays whatever it did.
+		{0, 0, ClassTransient},
+		// A 2xx whose body is not a usable Payment: the gateway may have done
+		// the work, so only a lookup can tell.
+		{200, 299, ClassUnclear},
+		// The client does not follow redirects; the gateway API never sends
+		// one, so a redirect means our base URL points somewhere else.
+		{300, 399, ClassMisconfigured},
+		// A 401 is about our credentials whatever code (or none) it carries.
+		{401, 401, ClassMisconfigured},
+		// A request timeout (typically from a proxy) and rate limiting say
+		// "not now", not "no".
+		{408, 408, ClassTransient},
+		{429, 429, ClassTransient},
+		{400, 499, ClassRefused},
+		{500, 599, ClassTransient},
+	},
+}
+
+// Classify reads one Result. A Payment is classified by its status, an error
+// body by its code (exact, then prefix), and everything else, including codes
+// the table does not know, by HTTP status. A request the client refused to
+// send (ErrNotSent) is our bug, so it is misconfigured rather than retried as
+// transient forever.
+func Classify(r Result) Class {
+	return answers.classify(r)
+}
+
+func (t *answerTable) classify(r Result) Class {
+	switch {
+	case r.Payment != nil:
+		if c, ok := t.paymentStatuses[r.Payment.Status]; ok {
+			return c
+		}
+		return ClassUnclear
+	case r.Err != nil && errors.Is(r.Err, ErrNotSent):
+		return ClassMisconfigured
+	case r.Code != "":
+		if c, ok := t.codes[r.Code]; ok {
+			return c
+		}
+		for _, row := range t.prefixes {
+			if strings.HasPrefix(r.Code, row.prefix) {
+				return row.class
+			}
+		}
+	}
+	for _, row := range t.statuses {
+		if r.HTTPStatus >= row.lo && r.HTTPStatus <= row.hi {
+			return row.class
+		}
+	}
+	// Only an impossible status (1xx, 6xx+) gets here; nothing is known, so
+	// ask the gateway.
+	return ClassUnclear
+}

@@ -1,0 +1,519 @@
+// Package gateway is the client for the payment gateway (Toss Payments core
+// API v1) and the table that says what each of its answers means.
+//
+// The client makes exactly one HTTP call per method and returns one Result; it
+// never retries. Retries, backoff and circuit breaking belong to the relay, so
+// that a failure is retried in one layer only.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+)
+
+// DefaultBaseURL is the gateway's production API host. Test keys use the same
+// host; the key decides the mode.
+const DefaultBaseURL = "https://api.tosspayments.com"
+
+const (
+	// defaultTimeout bounds one call, including reading the body.
+	defaultTimeout = 10 * time.Second
+	// defaultUserAgent identifies us in the gateway's logs.
+	defaultUserAgent = "payment-outbox-gateway/1"
+	// maxBodyBytes bounds what is read from one response. A Payment with many
+	// cancels is a few KiB; anything near this limit is not a Payment.
+	maxBodyBytes = 1 << 20
+	// maxIdempotencyKeyLen is the gateway's documented limit.
+	maxIdempotencyKeyLen = 300
+	// maxSnippetBytes is how much of an unexpected body goes into an error.
+	maxSnippetBytes = 120
+)
+
+// secretKeyPrefixes are the secret keys the gateway issues: API individual
+// keys (sk) and payment widget keys (gsk), each in test and live mode.
+var secretKeyPrefixes = []string{"test_sk_", "live_sk_", "test_gsk_", "live_gsk_"}
+
+// ErrNotSent is wrapped by Result.Err when the client refused to send a
+// request because it was malformed (no Idempotency-Key on a POST, an empty
+// paymentKey, a non-positive amount). It is always a bug on our side: the
+// gateway was never called, and Classify reads it as ClassMisconfigured.
+var ErrNotSent = errors.New("request not sent")
+
+// Config configures New. Only SecretKey is required.
+type Config struct {
+	// BaseURL is the gateway's API root; it may carry a path prefix and a
+	// trailing slash. Empty means DefaultBaseURL.
+	BaseURL string
+	// SecretKey is the gateway secret key: "test_sk_…"/"live_sk_…", or a
+	// widget secret key "test_gsk_…"/"live_gsk_…". It is never logged or put
+	// in an error. The json tag keeps it out of structured logs.
+	SecretKey string `json:"-"`
+	// Timeout bounds one call, including reading the response body. Zero
+	// means 10s.
+	Timeout time.Duration
+	// HTTPClient is used for the calls if set. The client works on a shallow
+	// copy with redirects disabled; its Transport is shared as is.
+	HTTPClient *http.Client
+	// UserAgent is sent on every call if set.
+	UserAgent string
+}
+
+// String describes the configuration without the secret key, so that logging
+// a Config is safe.
+func (cfg Config) String() string {
+	return fmt.Sprintf("gateway.Config{BaseURL: %q, SecretKey: %s, Timeout: %s, UserAgent: %q}",
+		cfg.BaseURL, redactedKey(cfg.SecretKey), cfg.Timeout, cfg.UserAgent)
+}
+
+// GoString is String for %#v, which would otherwise print the secret key.
+func (cfg Config) GoString() string { return cfg.String() }
+
+// Client calls the gateway. It is safe for concurrent use.
+type Client struct {
+	baseURL   string // no trailing slash
+	authz     string // the whole Authorization header value
+	secretKey string // kept only to redact it from error text
+	mode      string // "test" or "live", for String
+	userAgent string
+	timeout   time.Duration
+	hc        *http.Client
+	// now is the clock for Latency; tests may replace it.
+	now func() time.Time
+}
+
+// New returns a Client for cfg. It fails on an empty or unrecognized secret
+// key, a base URL that is not an absolute http(s) URL, or a negative timeout.
+// Errors never contain the secret key.
+func New(cfg Config) (*Client, error) {
+	mode, err := checkSecretKey(cfg.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("error creating gateway client: %w", err)
+	}
+	base, err := checkBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("error creating gateway client: %w", err)
+	}
+	// A live key over plain HTTP would put a credential that moves real money
+	// on the wire in the clear. Loopback stays allowed for a local
+	// TLS-originating egress proxy (a sidecar), where nothing leaves the host.
+	if mode == "live" && strings.HasPrefix(base, "http://") && !isLoopback(base) {
+		return nil, errors.New("error creating gateway client: a live secret key requires an https base URL (or a loopback host)")
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("error creating gateway client: timeout %s is negative", cfg.Timeout)
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = defaultTimeout
+	}
+	userAgent := cfg.UserAgent
+	if userAgent == "" {
+		userAgent = defaultUserAgent
+	}
+
+	var hc http.Client
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	} else {
+		hc = http.Client{Transport: defaultTransport()}
+	}
+	// The gateway never redirects. Following one would resend the
+	// Authorization header (and for 307/308 the POST body) somewhere we did
+	// not configure, or turn a POST into a GET; a redirect is surfaced as an
+	// answer and classified as misconfiguration instead.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+	return &Client{
+		baseURL:   base,
+		authz:     "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.SecretKey+":")),
+		secretKey: cfg.SecretKey,
+		mode:      mode,
+		userAgent: userAgent,
+		timeout:   timeout,
+		hc:        &hc,
+		now:       time.Now,
+	}, nil
+}
+
+// String describes the client without its secret key.
+func (c *Client) String() string {
+	return fmt.Sprintf("gateway.Client{BaseURL: %q, SecretKey: %s key (redacted)}", c.baseURL, c.mode)
+}
+
+// GoString is String for %#v, which would otherwise print the secret key.
+func (c *Client) GoString() string { return c.String() }
+
+// defaultTransport is tuned for one busy host: the relay runs many workers
+// against the same gateway, and the standard library's default of two idle
+// connections per host would make most calls pay for a new TLS handshake.
+func defaultTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          200,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// checkSecretKey validates a secret key and returns its mode ("test" or
+// "live"). Its errors describe the key without quoting any of it.
+func checkSecretKey(key string) (string, error) {
+	if key == "" {
+		return "", errors.New("secret key is empty")
+	}
+	for i := 0; i < len(key); i++ {
+		// A trailing newline from a mounted secret file is the usual culprit;
+		// it would make every call fail with UNAUTHORIZED_KEY.
+		if key[i] <= ' ' || key[i] > '~' {
+			return "", errors.New("secret key contains whitespace or non-ASCII characters")
+		}
+	}
+	for _, p := range secretKeyPrefixes {
+		if strings.HasPrefix(key, p) && len(key) > len(p) {
+			mode, _, _ := strings.Cut(p, "_")
+			return mode, nil
+		}
+	}
+	if strings.HasPrefix(key, "test_ck_") || strings.HasPrefix(key, "live_ck_") ||
+		strings.HasPrefix(key, "test_gck_") || strings.HasPrefix(key, "live_gck_") {
+		return "", errors.New("secret key is a client key; the server needs the secret key (test_sk_/live_sk_/test_gsk_/live_gsk_)")
+	}
+	return "", errors.New("secret key must start with test_sk_, live_sk_, test_gsk_ or live_gsk_")
+}
+
+// redactedKey names a key's kind for String methods without revealing it.
+func redactedKey(key string) string {
+	if key == "" {
+		return `""`
+	}
+	return "[redacted]"
+}
+
+// checkBaseURL validates a base URL and returns it without a trailing slash,
+// ready for "/v1/..." to be appended.
+func checkBaseURL(raw string) (string, error) {
+	if raw == "" {
+		raw = DefaultBaseURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Parse quotes the input; a base URL is not secret.
+		return "", fmt.Errorf("error parsing base URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("base URL %q: scheme must be http or https", raw)
+	case u.Host == "":
+		return "", fmt.Errorf("base URL %q: no host", raw)
+	case u.User != nil:
+		// Go would turn userinfo into its own Authorization header; ours must
+		// be the only credential.
+		return "", errors.New("base URL must not contain user information")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "", fmt.Errorf("base URL %q: must not have a query or fragment", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// isLoopback reports whether a checked base URL names this machine.
+func isLoopback(base string) bool {
+	u, err := url.Parse(base)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ConfirmRequest is the body of a confirm: the gateway approves the payment
+// the customer authenticated, for exactly this amount.
+type ConfirmRequest struct {
+	PaymentKey string
+	OrderID    string
+	Amount     int64
+}
+
+// CancelRequest is the body of a cancel.
+type CancelRequest struct {
+	// Reason is required by the gateway.
+	Reason string
+	// Amount is the amount to refund; 0 refunds the whole balance.
+	Amount int64
+}
+
+type confirmBody struct {
+	PaymentKey string `json:"paymentKey"`
+	OrderID    string `json:"orderId"`
+	Amount     int64  `json:"amount"`
+}
+
+type cancelBody struct {
+	CancelReason string `json:"cancelReason"`
+	// Omitted for a full cancel: the gateway refunds the whole balance when
+	// cancelAmount is absent, whereas 0 would be an invalid amount.
+	CancelAmount int64 `json:"cancelAmount,omitempty"`
+}
+
+// call is one request to make.
+type call struct {
+	op             payment.Operation
+	method         string
+	path           string // already escaped
+	body           any    // nil for GET
+	idempotencyKey string
+}
+
+// Confirm asks the gateway to approve a payment (POST /v1/payments/confirm).
+// idempotencyKey must be the payment's confirm key, the same on every retry.
+func (c *Client) Confirm(ctx context.Context, req ConfirmRequest, idempotencyKey string) Result {
+	op := payment.OperationConfirm
+	if err := checkSegment("paymentKey", req.PaymentKey); err != nil {
+		return notSent(op, err)
+	}
+	if req.OrderID == "" {
+		return notSent(op, errors.New("orderId is empty"))
+	}
+	if req.Amount <= 0 {
+		return notSent(op, fmt.Errorf("amount %d is not positive", req.Amount))
+	}
+	return c.do(ctx, call{
+		op:             op,
+		method:         http.MethodPost,
+		path:           "/v1/payments/confirm",
+		body:           confirmBody{PaymentKey: req.PaymentKey, OrderID: req.OrderID, Amount: req.Amount},
+		idempotencyKey: idempotencyKey,
+	})
+}
+
+// Cancel asks the gateway to refund all or part of a payment
+// (POST /v1/payments/{paymentKey}/cancel). idempotencyKey must be the cancel
+// request's own key, the same on every retry of that cancel.
+func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelRequest, idempotencyKey string) Result {
+	op := payment.OperationCancel
+	if err := checkSegment("paymentKey", paymentKey); err != nil {
+		return notSent(op, err)
+	}
+	if req.Reason == "" {
+		return notSent(op, errors.New("cancel reason is empty"))
+	}
+	if req.Amount < 0 {
+		return notSent(op, fmt.Errorf("cancel amount %d is negative", req.Amount))
+	}
+	return c.do(ctx, call{
+		op:             op,
+		method:         http.MethodPost,
+		path:           "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
+		body:           cancelBody{CancelReason: req.Reason, CancelAmount: req.Amount},
+		idempotencyKey: idempotencyKey,
+	})
+}
+
+// Lookup fetches a payment by its key (GET /v1/payments/{paymentKey}).
+func (c *Client) Lookup(ctx context.Context, paymentKey string) Result {
+	op := payment.OperationLookup
+	if err := checkSegment("paymentKey", paymentKey); err != nil {
+		return notSent(op, err)
+	}
+	return c.do(ctx, call{op: op, method: http.MethodGet, path: "/v1/payments/" + url.PathEscape(paymentKey)})
+}
+
+// LookupByOrderID fetches a payment by our order ID
+// (GET /v1/payments/orders/{orderId}). It finds the payment even when we never
+// learned its paymentKey, e.g. after a confirm whose answer was lost.
+func (c *Client) LookupByOrderID(ctx context.Context, orderID string) Result {
+	op := payment.OperationLookup
+	if err := checkSegment("orderId", orderID); err != nil {
+		return notSent(op, err)
+	}
+	return c.do(ctx, call{op: op, method: http.MethodGet, path: "/v1/payments/orders/" + url.PathEscape(orderID)})
+}
+
+// checkSegment rejects a value that cannot be one path segment. PathEscape
+// leaves "." and ".." as they are, and a server or proxy that cleans paths
+// would resolve them to another endpoint.
+func checkSegment(name, v string) error {
+	switch v {
+	case "":
+		return fmt.Errorf("%s is empty", name)
+	case ".", "..":
+		return fmt.Errorf("%s %q is not a valid path segment", name, v)
+	}
+	return nil
+}
+
+// checkIdempotencyKey enforces the gateway's limit and keeps the key to
+// visible ASCII: anything else is either rejected by net/http before sending
+// (which would look like a transient failure, retried forever) or altered on
+// the way, which would silently break idempotency.
+func checkIdempotencyKey(key string) error {
+	if key == "" {
+		return errors.New("idempotency key is empty")
+	}
+	if len(key) > maxIdempotencyKeyLen {
+		return fmt.Errorf("idempotency key is %d characters, more than %d", len(key), maxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' {
+			return errors.New("idempotency key contains characters other than visible ASCII")
+		}
+	}
+	return nil
+}
+
+// notSent is the Result of a request the client refused to send.
+func notSent(op payment.Operation, err error) Result {
+	return Result{Err: fmt.Errorf("error validating %s request: %w: %w", op, err, ErrNotSent)}
+}
+
+// errorBody is the gateway's error answer.
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// do makes one call and turns whatever happened into a Result.
+func (c *Client) do(ctx context.Context, cl call) Result {
+	if cl.method == http.MethodPost {
+		// Checked here, not only in Confirm and Cancel, so that no POST can
+		// ever leave without a key.
+		if err := checkIdempotencyKey(cl.idempotencyKey); err != nil {
+			return notSent(cl.op, err)
+		}
+	}
+	start := c.now()
+	r := c.send(ctx, cl)
+	r.Latency = c.now().Sub(start)
+	return r
+}
+
+func (c *Client) send(ctx context.Context, cl call) Result {
+	var body io.Reader
+	if cl.body != nil {
+		b, err := json.Marshal(cl.body)
+		if err != nil {
+			return notSent(cl.op, fmt.Errorf("error encoding body: %w", err))
+		}
+		body = bytes.NewReader(b)
+	}
+
+	// The timeout is a context deadline rather than http.Client.Timeout so
+	// that it holds for a caller-supplied HTTPClient too, and covers reading
+	// the body.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	req, err := http.NewRequestWithContext(ctx, cl.method, c.baseURL+cl.path, body)
+	if err != nil {
+		return notSent(cl.op, fmt.Errorf("error building request: %w", err))
+	}
+	req.Header.Set("Authorization", c.authz)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cl.idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", cl.idempotencyKey)
+	}
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		// net/http's errors name the method and URL, never the headers, and
+		// the base URL cannot hold credentials (checkBaseURL).
+		return Result{Err: fmt.Errorf("error calling gateway %s: %w", cl.op, err)}
+	}
+	defer resp.Body.Close()
+
+	r := Result{HTTPStatus: resp.StatusCode}
+	raw, err := readBody(resp.Body)
+	if err != nil {
+		r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
+		return r
+	}
+
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		p, err := parsePayment(raw)
+		if err != nil {
+			// Not retried blindly: Classify reads a 2xx without a usable
+			// Payment as unclear, because the gateway may have done the work.
+			r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
+			return r
+		}
+		r.Payment = p
+		return r
+	}
+
+	var eb errorBody
+	if json.Unmarshal(raw, &eb) == nil && eb.Code != "" {
+		r.Code, r.Message = eb.Code, eb.Message
+		return r
+	}
+	// An error status without the gateway's {code, message}: typically a
+	// proxy or load balancer page. Classify falls back to the status.
+	detail := ""
+	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		detail = fmt.Sprintf(", redirect to %q", c.redact(loc))
+	}
+	r.Err = fmt.Errorf("error reading gateway %s answer: HTTP %d without an error code (content type %q%s, body %q)",
+		cl.op, resp.StatusCode, resp.Header.Get("Content-Type"), detail, c.snippet(raw))
+	return r
+}
+
+// errBodyTooLarge is wrapped when a response exceeds maxBodyBytes.
+var errBodyTooLarge = fmt.Errorf("body exceeds %d bytes", maxBodyBytes)
+
+// readBody reads a whole response body, up to maxBodyBytes.
+func readBody(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("error reading body: %w", err)
+	}
+	if len(b) > maxBodyBytes {
+		return nil, errBodyTooLarge
+	}
+	return b, nil
+}
+
+// snippet returns the start of an unexpected body for an error message, with
+// the secret key and its Basic encoding removed first: a misbehaving proxy
+// may echo request headers.
+func (c *Client) snippet(b []byte) string {
+	s := c.redact(string(b))
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "?")), " ")
+	if len(s) > maxSnippetBytes {
+		s = strings.ToValidUTF8(s[:maxSnippetBytes], "") + "…"
+	}
+	return s
+}
+
+// redact removes the secret key, in any form we send it, from s.
+func (c *Client) redact(s string) string {
+	token := strings.TrimPrefix(c.authz, "Basic ")
+	s = strings.ReplaceAll(s, token, "[redacted]")
+	// The token without its padding, as some echo services print it.
+	s = strings.ReplaceAll(s, strings.TrimRight(token, "="), "[redacted]")
+	return strings.ReplaceAll(s, c.secretKey, "[redacted]")
+}
