@@ -1,0 +1,72 @@
+package gatewaysim
+
+import (
+	"encoding/json"
+	"net/http"
+	"unicode/utf8"
+)
+
+// maxCancelReasonLength is Toss's limit on cancelReason, in characters.
+const maxCancelReasonLength = 200
+
+// cancelRequest is the body of POST /v1/payments/{paymentKey}/cancel.
+// CancelAmount is a pointer because absent means "the whole balance", which
+// is not the same as 0.
+type cancelRequest struct {
+	CancelReason string `json:"cancelReason"`
+	CancelAmount *int64 `json:"cancelAmount"`
+}
+
+func (s *Simulator) handleCancel(w http.ResponseWriter, r *http.Request) {
+	paymentKey := r.PathValue("paymentKey")
+	var req cancelRequest
+	body, err := readBody(w, r)
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	s.serveV1(w, r, OperationCancel, paymentKey, func(idempotencyKey string) response {
+		if err != nil {
+			return newError(CodeInvalidRequest, "the request body is not valid JSON for a cancel: %v", err).response()
+		}
+		return s.cancel(paymentKey, req, idempotencyKey)
+	})
+}
+
+// cancel refunds the payment, wholly or in part.
+func (s *Simulator) cancel(paymentKey string, req cancelRequest, idempotencyKey string) response {
+	if req.CancelReason == "" {
+		return newError(CodeInvalidRequest, "cancelReason is required").response()
+	}
+	if utf8.RuneCountInString(req.CancelReason) > maxCancelReasonLength {
+		return newError(CodeInvalidRequest, "cancelReason must be at most %d characters", maxCancelReasonLength).response()
+	}
+	if req.CancelAmount != nil && *req.CancelAmount <= 0 {
+		return newError(CodeInvalidRequest, "cancelAmount must be a positive integer").response()
+	}
+	p, ok := s.payments.byPaymentKey(paymentKey)
+	if !ok {
+		return newError(CodeNotFoundPayment, "no payment with this paymentKey").response()
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := s.now()
+	p.expireIfDue(now, s.faults.current().sessionTTL())
+	switch p.status {
+	case StatusDone, StatusPartialCanceled:
+	case StatusCanceled:
+		return newError(CodeAlreadyCanceledPayment, "the payment has already been canceled").response()
+	default:
+		// Never approved (in progress, expired): there is nothing to refund.
+		return newError(CodeNotCancelablePayment, "a payment in status %s cannot be canceled", p.status).response()
+	}
+	amount := p.balance
+	if req.CancelAmount != nil {
+		amount = *req.CancelAmount
+	}
+	if amount > p.balance {
+		return newError(CodeNotCancelableAmount, "cancelAmount %d exceeds the cancelable balance %d", amount, p.balance).response()
+	}
+	p.cancel(now, req.CancelReason, amount, idempotencyKey)
+	return jsonResponse(http.StatusOK, p.toPayment())
+}

@@ -1,0 +1,200 @@
+package gatewaysim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultSessionTTL is how long after the customer's authentication a confirm
+// is accepted, as at Toss.
+const DefaultSessionTTL = 10 * time.Minute
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("250ms", "10m").
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("error decoding duration: want a string like \"250ms\": %w", err)
+	}
+	parsed, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("error parsing duration: %w", err)
+	}
+	*d = Duration(parsed)
+	return nil
+}
+
+// Window is a span of time during which the gateway is down.
+type Window struct {
+	From  time.Time `json:"from"`
+	Until time.Time `json:"until"`
+}
+
+// Config is the fault configuration. The zero value is a well-behaved gateway:
+// no latency, no errors, a 10-minute session TTL.
+type Config struct {
+	// Seed seeds the random faults, so a run with the same seed and the same
+	// sequence of calls injects the same faults.
+	Seed uint64 `json:"seed"`
+	// Latency is added to every /v1 call; LatencyJitter adds a uniformly
+	// random extra in [0, LatencyJitter).
+	Latency       Duration `json:"latency"`
+	LatencyJitter Duration `json:"latencyJitter"`
+	// ErrorRates maps a Toss error code to the probability that a confirm or
+	// cancel call is answered with it instead of being performed.
+	ErrorRates map[string]float64 `json:"errorRates"`
+	// LostResponseRate is the probability that a confirm or cancel is
+	// performed and its response then dropped by closing the connection.
+	LostResponseRate float64 `json:"lostResponseRate"`
+	// Downtime and Down make every /v1 call answer 503
+	// FAILED_INTERNAL_SYSTEM_PROCESSING without performing anything: Down
+	// always, Downtime during its windows.
+	Downtime []Window `json:"downtime"`
+	Down     bool     `json:"down"`
+	// ReplayCachedErrors stores injected transient errors under the
+	// Idempotency-Key, so a retry with the same key gets the same error.
+	// Toss does not document whether it does this; both are worth testing.
+	ReplayCachedErrors bool `json:"replayCachedErrors"`
+	// SessionTTL is how long after authentication a confirm is accepted;
+	// zero means DefaultSessionTTL.
+	SessionTTL Duration `json:"sessionTTL"`
+	// AutoAuthorize lets a confirm with an unknown paymentKey create its
+	// session from the request body, for demos and load tests.
+	AutoAuthorize bool `json:"autoAuthorize"`
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	if c.Latency < 0 || c.LatencyJitter < 0 {
+		return errors.New("latency and latencyJitter must not be negative")
+	}
+	if c.SessionTTL < 0 {
+		return errors.New("sessionTTL must not be negative")
+	}
+	sum := 0.0
+	for code, rate := range c.ErrorRates {
+		if !KnownCode(code) {
+			return fmt.Errorf("errorRates: unknown error code %q", code)
+		}
+		if code == CodeIdempotentRequestProcessing {
+			// The simulator produces this itself from in-flight keys; injecting it
+			// would claim a concurrency that is not there.
+			return fmt.Errorf("errorRates: %s cannot be injected", code)
+		}
+		if !validRate(rate) {
+			return fmt.Errorf("errorRates[%s]: %v is not a probability in [0, 1]", code, rate)
+		}
+		sum += rate
+	}
+	if sum > 1+1e-9 {
+		return fmt.Errorf("errorRates: the rates add up to %v, more than 1", sum)
+	}
+	if !validRate(c.LostResponseRate) {
+		return fmt.Errorf("lostResponseRate: %v is not a probability in [0, 1]", c.LostResponseRate)
+	}
+	for i, w := range c.Downtime {
+		if w.From.IsZero() || w.Until.IsZero() {
+			return fmt.Errorf("downtime[%d]: from and until are both required", i)
+		}
+		if !w.Until.After(w.From) {
+			return fmt.Errorf("downtime[%d]: until must be after from", i)
+		}
+	}
+	return nil
+}
+
+func validRate(rate float64) bool {
+	return !math.IsNaN(rate) && rate >= 0 && rate <= 1
+}
+
+// sessionTTL returns the effective session TTL.
+func (c Config) sessionTTL() time.Duration {
+	if c.SessionTTL == 0 {
+		return DefaultSessionTTL
+	}
+	return time.Duration(c.SessionTTL)
+}
+
+// downAt reports whether the gateway is down at now.
+func (c Config) downAt(now time.Time) bool {
+	if c.Down {
+		return true
+	}
+	for _, w := range c.Downtime {
+		if !now.Before(w.From) && now.Before(w.Until) {
+			return true
+		}
+	}
+	return false
+}
+
+// clone returns a copy that shares no maps or slices with c, so a caller can
+// keep and change the Config it passed in or got back.
+func (c Config) clone() Config {
+	if c.ErrorRates != nil {
+		rates := make(map[string]float64, len(c.ErrorRates))
+		for code, rate := range c.ErrorRates {
+			rates[code] = rate
+		}
+		c.ErrorRates = rates
+	}
+	if c.Downtime != nil {
+		c.Downtime = append([]Window(nil), c.Downtime...)
+	}
+	return c
+}
+
+// ParseErrorRates parses the flag form of Config.ErrorRates,
+// "PROVIDER_ERROR=0.05,FAILED_INTERNAL_SYSTEM_PROCESSING=0.02". An empty
+// string is no rates. Codes and rates are checked by Config.Validate.
+func ParseErrorRates(s string) (map[string]float64, error) {
+	rates := map[string]float64{}
+	if strings.TrimSpace(s) == "" {
+		return rates, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		code, value, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || code == "" {
+			return nil, fmt.Errorf("error parsing error rate %q: want CODE=RATE", part)
+		}
+		rate, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return nil, fmt.Errorf("error parsing error rate %q: %w", part, err)
+		}
+		rates[code] = rate
+	}
+	return rates, nil
+}
+
+// FormatErrorRates is the inverse of ParseErrorRates, with codes sorted.
+func FormatErrorRates(rates map[string]float64) string {
+	codes := make([]string, 0, len(rates))
+	for code := range rates {
+		codes = append(codes, code)
+	}
+	sort.Strings(codes)
+	parts := make([]string, 0, len(codes))
+	for _, code := range codes {
+		parts = append(parts, code+"="+strconv.FormatFloat(rates[code], 'g', -1, 64))
+	}
+	return strings.Join(parts, ",")
+}
+
+// std returns d as a time.Duration.
+func (d Duration) std() time.Duration {
+	return time.Duration(d)
+}

@@ -1,0 +1,128 @@
+package gatewaysim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigControl(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t)
+	ctx := context.Background()
+
+	cfg, err := b.control.Config(ctx)
+	require.NoError(t, err)
+	require.Equal(t, Config{}, cfg)
+
+	want := Config{
+		Seed:               3,
+		Latency:            Duration(50 * time.Millisecond),
+		LatencyJitter:      Duration(10 * time.Millisecond),
+		ErrorRates:         map[string]float64{"PROVIDER_ERROR": 0.05},
+		LostResponseRate:   0.01,
+		Downtime:           []Window{{From: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC)}},
+		ReplayCachedErrors: true,
+		SessionTTL:         Duration(5 * time.Minute),
+		AutoAuthorize:      true,
+	}
+	b.setConfig(t, want)
+	got, err := b.control.Config(ctx)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+
+	// Durations travel as Go duration strings.
+	res, err := b.http.Get(b.baseURL + "/sim/v1/config")
+	require.NoError(t, err)
+	data, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(data, &raw))
+	require.Equal(t, `"50ms"`, string(raw["latency"]))
+	require.Equal(t, `"5m0s"`, string(raw["sessionTTL"]))
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t)
+	ctx := context.Background()
+	good := Config{Latency: Duration(time.Millisecond)}
+	b.setConfig(t, good)
+
+	for name, body := range map[string]string{
+		"bad json":          `{"latency":`,
+		"unknown field":     `{"latncy":"1s"}`,
+		"number duration":   `{"latency":1000}`,
+		"bad duration":      `{"latency":"soon"}`,
+		"negative latency":  `{"latency":"-1s"}`,
+		"negative jitter":   `{"latencyJitter":"-1ms"}`,
+		"negative ttl":      `{"sessionTTL":"-10m"}`,
+		"rate above 1":      `{"errorRates":{"PROVIDER_ERROR":1.5}}`,
+		"negative rate":     `{"errorRates":{"PROVIDER_ERROR":-0.1}}`,
+		"rates sum above 1": `{"errorRates":{"PROVIDER_ERROR":0.6,"COMMON_ERROR":0.6}}`,
+		"unknown code":      `{"errorRates":{"NOT_A_TOSS_CODE":0.1}}`,
+		"409 not injected":  `{"errorRates":{"IDEMPOTENT_REQUEST_PROCESSING":0.1}}`,
+		"lost rate above 1": `{"lostResponseRate":2}`,
+		"window backwards":  `{"downtime":[{"from":"2030-01-01T01:00:00Z","until":"2030-01-01T00:00:00Z"}]}`,
+		"window open":       `{"downtime":[{"from":"2030-01-01T01:00:00Z"}]}`,
+		"two values":        `{} {}`,
+	} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, b.baseURL+"/sim/v1/config", bytes.NewReader([]byte(body)))
+		require.NoError(t, err)
+		res, err := b.http.Do(req)
+		require.NoError(t, err)
+		data, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.Equal(t, http.StatusBadRequest, res.StatusCode, "%s: %s", name, data)
+		var e Error
+		require.NoError(t, json.Unmarshal(data, &e), name)
+		require.Equal(t, CodeInvalidRequest, e.Code, name)
+		require.NotEmpty(t, e.Message, name)
+	}
+
+	got, err := b.control.Config(ctx)
+	require.NoError(t, err)
+	require.Equal(t, good, got, "a rejected config changes nothing")
+
+	_, err = New(Options{Config: Config{LostResponseRate: -1}})
+	require.Error(t, err)
+}
+
+func TestParseErrorRates(t *testing.T) {
+	t.Parallel()
+
+	rates, err := ParseErrorRates("PROVIDER_ERROR=0.05, FAILED_INTERNAL_SYSTEM_PROCESSING=0.02")
+	require.NoError(t, err)
+	require.Equal(t, map[string]float64{"PROVIDER_ERROR": 0.05, "FAILED_INTERNAL_SYSTEM_PROCESSING": 0.02}, rates)
+	require.Equal(t, "FAILED_INTERNAL_SYSTEM_PROCESSING=0.02,PROVIDER_ERROR=0.05", FormatErrorRates(rates))
+
+	rates, err = ParseErrorRates("")
+	require.NoError(t, err)
+	require.Empty(t, rates)
+
+	for _, bad := range []string{"PROVIDER_ERROR", "=0.1", "PROVIDER_ERROR=lots"} {
+		_, err := ParseErrorRates(bad)
+		require.Error(t, err, bad)
+	}
+}
+
+func TestRequestLogIsCapped(t *testing.T) {
+	t.Parallel()
+
+	log := newRequestLog(3)
+	for i := range 5 {
+		log.append(RequestRecord{PaymentKey: "k", HTTPStatus: i})
+	}
+	records := log.list("")
+	require.Len(t, records, 3)
+	require.Equal(t, []int{2, 3, 4}, []int{records[0].HTTPStatus, records[1].HTTPStatus, records[2].HTTPStatus})
+	require.Empty(t, log.list("other"))
+}

@@ -1,0 +1,181 @@
+// Package gatewaysim is a Toss Payments compatible payment gateway simulator:
+// the core API v1 subset the relay uses (confirm, cancel, lookup) with Toss's
+// authentication, idempotency and error semantics, plus a control API under
+// /sim/v1 to authorize payments (the customer's checkout step), inject faults
+// and read the gateway's ledger. It is the gateway in every test.
+package gatewaysim
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// DefaultSecretKey is the secret key the simulator accepts unless told
+// otherwise.
+const DefaultSecretKey = "test_sk_gatewaysim_local"
+
+// Options configures a Simulator. The zero value is usable.
+type Options struct {
+	// SecretKey is the one secret key /v1 calls must authenticate with;
+	// empty means DefaultSecretKey.
+	SecretKey string
+	// Config is the initial fault config.
+	Config Config
+	// Now is the clock; nil means time.Now. Session expiry, downtime windows
+	// and idempotency retention all read it. Sleeps (latency, delay steps)
+	// use real time.
+	Now func() time.Time
+	// Logger receives one record per /v1 call (debug; info for injected
+	// and lost calls); nil discards.
+	Logger *slog.Logger
+	// RequestLogLimit caps the request log; zero means
+	// DefaultRequestLogLimit.
+	RequestLogLimit int
+}
+
+// Simulator is the gateway: an http.Handler serving the Toss API under /v1 and
+// the control API under /sim/v1. It is safe for concurrent use.
+type Simulator struct {
+	secretKey string
+	now       func() time.Time
+	logger    *slog.Logger
+
+	faults   *faultInjector
+	payments *paymentBook
+	idem     *idempotencyStore
+	scripts  *scriptQueues
+	requests *requestLog
+	mux      *http.ServeMux
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// New returns a Simulator, or an error when opts.Config is invalid.
+func New(opts Options) (*Simulator, error) {
+	if err := opts.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("error validating config: %w", err)
+	}
+	if opts.SecretKey == "" {
+		opts.SecretKey = DefaultSecretKey
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.RequestLogLimit <= 0 {
+		opts.RequestLogLimit = DefaultRequestLogLimit
+	}
+	s := &Simulator{
+		secretKey: opts.SecretKey,
+		now:       opts.Now,
+		logger:    opts.Logger,
+		faults:    newFaultInjector(opts.Config),
+		payments:  newPaymentBook(),
+		idem:      newIdempotencyStore(),
+		scripts:   newScriptQueues(),
+		requests:  newRequestLog(opts.RequestLogLimit),
+		mux:       http.NewServeMux(),
+		closed:    make(chan struct{}),
+	}
+	s.routes()
+	return s, nil
+}
+
+func (s *Simulator) routes() {
+	s.mux.HandleFunc("POST /v1/payments/confirm", s.handleConfirm)
+	s.mux.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.handleCancel)
+	s.mux.HandleFunc("GET /v1/payments/{paymentKey}", s.handleLookupByKey)
+	s.mux.HandleFunc("GET /v1/payments/orders/{orderId}", s.handleLookupByOrder)
+
+	s.mux.HandleFunc("POST /sim/v1/authorize", s.handleAuthorize)
+	s.mux.HandleFunc("GET /sim/v1/config", s.handleGetConfig)
+	s.mux.HandleFunc("PUT /sim/v1/config", s.handlePutConfig)
+	s.mux.HandleFunc("POST /sim/v1/script", s.handleScript)
+	s.mux.HandleFunc("GET /sim/v1/ledger", s.handleLedger)
+	s.mux.HandleFunc("GET /sim/v1/ledger/{paymentKey}", s.handleLedgerEntry)
+	s.mux.HandleFunc("GET /sim/v1/requests", s.handleRequests)
+	s.mux.HandleFunc("POST /sim/v1/reset", s.handleReset)
+	s.mux.HandleFunc("GET /healthz", s.handleHealth)
+	s.mux.HandleFunc("/", s.handleNotFound)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Config returns a copy of the current fault config.
+func (s *Simulator) Config() Config {
+	return s.faults.config()
+}
+
+// SetConfig validates and installs cfg, reseeding the random faults. An
+// invalid config is returned as an *Error with status 400 and changes nothing.
+func (s *Simulator) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return errorWithStatus(http.StatusBadRequest, CodeInvalidRequest, "invalid config: %v", err)
+	}
+	s.faults.set(cfg)
+	return nil
+}
+
+// Reset forgets every payment, stored idempotent response, pending script
+// step and logged request. The fault config is kept.
+func (s *Simulator) Reset() {
+	s.payments.reset()
+	s.idem.reset()
+	s.scripts.reset()
+	s.requests.reset()
+}
+
+// Requests returns the logged /v1 calls for paymentKey (every call when
+// empty), oldest first.
+func (s *Simulator) Requests(paymentKey string) []RequestRecord {
+	return s.requests.list(paymentKey)
+}
+
+// Close cuts short every latency and delay sleep in progress (the calls then
+// proceed at once), so a server shutdown does not wait out a long scripted
+// delay. The Simulator keeps serving after Close.
+func (s *Simulator) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
+}
+
+// sleep waits d in real time or until Close. It deliberately ignores the
+// request's context: a gateway keeps processing a call whose client gave up,
+// which is exactly the "timed out but charged" case the relay must survive.
+func (s *Simulator) sleep(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-s.closed:
+	}
+}
+
+// AuthorizationHeader returns the Authorization header value Toss expects for
+// secretKey: "Basic " + base64(secretKey + ":").
+func AuthorizationHeader(secretKey string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(secretKey+":"))
+}
+
+// authorized reports whether r carries the configured secret key in Toss's
+// Basic format (the key as user name, an empty password).
+func (s *Simulator) authorized(r *http.Request) bool {
+	user, password, ok := r.BasicAuth()
+	if !ok || password != "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(user), []byte(s.secretKey)) == 1
+}

@@ -1,0 +1,167 @@
+package gatewaysim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+)
+
+// maxBodyBytes bounds a /v1 request body; Toss's are a few hundred bytes.
+const maxBodyBytes = 64 << 10
+
+// serveV1 runs one /v1 call through the gateway's front door in the order a
+// real gateway would meet it: availability, authentication, the idempotency
+// store, then the (possibly scripted or faulty) processing. perform does the
+// operation itself and gets the Idempotency-Key (empty when none) so refunds
+// can be booked under it.
+func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation, paymentKey string, perform func(idempotencyKey string) response) {
+	rec := RequestRecord{
+		At:              s.now(),
+		Method:          r.Method,
+		Path:            r.URL.Path,
+		Operation:       op,
+		PaymentKey:      paymentKey,
+		IdempotencyKey:  r.Header.Get("Idempotency-Key"),
+		AuthorizationOK: s.authorized(r),
+	}
+	finish := func(res response, outcome string) {
+		rec.HTTPStatus, rec.Code, rec.Outcome = res.status, res.code, outcome
+		s.requests.append(rec)
+		s.logCall(r.Context(), rec)
+	}
+	answer := func(res response, outcome string) {
+		res.write(w)
+		finish(res, outcome)
+	}
+
+	cfg := s.faults.current()
+	if cfg.downAt(rec.At) {
+		answer(errorWithStatus(http.StatusServiceUnavailable, CodeFailedInternalSystemProcessing, "the gateway is down (simulated)").response(), OutcomeInjected)
+		return
+	}
+	if !rec.AuthorizationOK {
+		answer(newError(CodeUnauthorizedKey, "the secret key is missing, malformed or not registered").response(), OutcomeRejected)
+		return
+	}
+
+	// Idempotency applies to POSTs only; Toss ignores the header on lookups.
+	var (
+		ikey   idempotencyKey
+		ticket *idempotencyEntry
+	)
+	if r.Method == http.MethodPost && rec.IdempotencyKey != "" {
+		if len(rec.IdempotencyKey) > maxIdempotencyKeyLength {
+			answer(newError(CodeInvalidRequest, "Idempotency-Key must be at most %d characters", maxIdempotencyKeyLength).response(), OutcomeRejected)
+			return
+		}
+		ikey = idempotencyKey{secretKey: s.secretKey, key: rec.IdempotencyKey}
+		entry, result := s.idem.begin(ikey, rec.At)
+		switch result {
+		case beginReplay:
+			answer(entry.res, OutcomeReplayed)
+			return
+		case beginInFlight:
+			answer(newError(CodeIdempotentRequestProcessing, "a request with this Idempotency-Key is still being processed").response(), OutcomeRejected)
+			return
+		case beginProcess:
+			ticket = entry
+			// Releases the key if nothing gets stored (an injected error, a
+			// panic); a no-op once the response is stored.
+			defer s.idem.abandon(ikey, ticket)
+		}
+	}
+
+	step, scripted := s.scripts.next(paymentKey, op)
+	delay := s.faults.latency()
+	if scripted && step.Kind == StepDelay {
+		delay += step.Delay.std()
+	}
+	s.sleep(delay)
+
+	var (
+		injected *Error
+		lost     bool
+	)
+	switch {
+	case scripted:
+		switch step.Kind {
+		case StepError:
+			injected = step.injectedError()
+		case StepLost:
+			lost = true
+		}
+	case op != OperationLookup:
+		if code, ok := s.faults.drawError(); ok {
+			injected = newError(code, "injected fault")
+		} else {
+			lost = s.faults.drawLost()
+		}
+	}
+
+	if injected != nil {
+		res := injected.response()
+		// Read now, not at the start: a test may flip it while a call sleeps.
+		if ticket != nil && s.faults.current().ReplayCachedErrors {
+			s.idem.complete(ikey, ticket, res, s.now())
+		}
+		answer(res, OutcomeInjected)
+		return
+	}
+
+	res := perform(rec.IdempotencyKey)
+	if ticket != nil {
+		s.idem.complete(ikey, ticket, res, s.now())
+	}
+	if lost {
+		finish(res, OutcomeLost)
+		dropConnection(w)
+		return
+	}
+	answer(res, OutcomeProcessed)
+}
+
+// dropConnection closes the client's connection without an answer, as a
+// gateway whose response is lost on the way back looks to the client.
+func dropConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// Not hijackable (HTTP/2): aborting the handler resets the stream,
+		// which the client sees the same way.
+		panic(http.ErrAbortHandler)
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		// A reset rather than a clean close: the client must not mistake
+		// it for the end of a response.
+		_ = tcp.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// readBody reads a bounded request body.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		return nil, fmt.Errorf("error reading request body: %w", err)
+	}
+	return body, nil
+}
+
+func (s *Simulator) logCall(ctx context.Context, rec RequestRecord) {
+	level := slog.LevelDebug
+	if rec.Outcome == OutcomeInjected || rec.Outcome == OutcomeLost {
+		level = slog.LevelInfo
+	}
+	s.logger.LogAttrs(ctx, level, "gateway call",
+		slog.String("operation", string(rec.Operation)),
+		slog.String("method", rec.Method),
+		slog.String("path", rec.Path),
+		slog.String("payment_key", rec.PaymentKey),
+		slog.String("idempotency_key", rec.IdempotencyKey),
+		slog.Int("status", rec.HTTPStatus),
+		slog.String("code", rec.Code),
+		slog.String("outcome", rec.Outcome),
+	)
+}
