@@ -437,6 +437,11 @@ func (c *Client) send(ctx context.Context, cl call) Result {
 	}
 	if cl.idempotencyKey != "" {
 		req.Header.Set("Idempotency-Key", cl.idempotencyKey)
+		// net/http silently resends a request carrying an Idempotency-Key
+		// when a reused keep-alive connection turns out dead. That would be
+		// a second gateway call with no attempt row of its own; the relay
+		// is the one retry layer, so make the request non-replayable.
+		req.GetBody = nil
 	}
 
 	resp, err := c.hc.Do(req)

@@ -2,6 +2,7 @@ package payment
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -34,6 +35,10 @@ func (in *Intent) Validate() error {
 	}
 	if utf8.RuneCountInString(in.OrderName) > OrderNameMaxLen {
 		return Errorf(KindInvalid, CodeInvalidRequest, "orderName must be at most %d characters", OrderNameMaxLen)
+	}
+	if !utf8.ValidString(in.OrderName) || strings.ContainsFunc(in.OrderName, unicode.IsControl) {
+		// Postgres refuses NUL in text; the rest would end up on receipts.
+		return Errorf(KindInvalid, CodeInvalidRequest, "orderName must be valid UTF-8 without control characters")
 	}
 	if in.Amount <= 0 {
 		return Errorf(KindInvalid, CodeInvalidRequest, "amount must be a positive integer")
@@ -93,6 +98,11 @@ func ValidateCancel(reason string, amount int64) error {
 	}
 	if utf8.RuneCountInString(reason) > ReasonMaxLen {
 		return Errorf(KindInvalid, CodeInvalidRequest, "reason must be at most %d characters", ReasonMaxLen)
+	}
+	if !utf8.ValidString(reason) || strings.ContainsFunc(reason, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t'
+	}) {
+		return Errorf(KindInvalid, CodeInvalidRequest, "reason must be valid UTF-8 without control characters other than line breaks and tabs")
 	}
 	if amount < 0 {
 		return Errorf(KindInvalid, CodeInvalidRequest, "amount must be positive when given")

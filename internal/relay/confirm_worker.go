@@ -289,4 +289,3 @@ func completeTx[T river.JobArgs](ctx context.Context, tx pgx.Tx, job *river.Job[
 	}
 	return nil
 }
-

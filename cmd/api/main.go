@@ -1,0 +1,251 @@
+// Command api serves the payment outbox's HTTP API, or with `api migrate`
+// applies every database migration (River's included) and exits.
+//
+// It only wires: configuration from the environment, a pgx pool, an
+// insert-only River client and the httpapi server. See DESIGN.md for the
+// contract and internal/httpapi for the behaviour.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/payment-outbox/payment-outbox/internal/httpapi"
+	"github.com/payment-outbox/payment-outbox/internal/store"
+)
+
+const usage = `usage: api [migrate]
+
+  api          serve the HTTP API
+  api migrate  apply every database migration (River's included) and exit
+
+environment:
+  DATABASE_URL          Postgres connection string (required)
+  DATABASE_MAX_CONNS    pool size (default 20)
+  API_ADDR              listen address (default :8080)
+  API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
+  LOG_LEVEL             debug, info, warn or error (default info)
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(os.Stderr, "api: %s\n%s", ue.msg, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "api: %s\n", err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a command line the program does not understand; main exits 2
+// for it, as for any misuse, and 1 for everything else.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// run is the whole program, given its arguments, environment and outputs, so
+// tests can run it in-process. It returns when the command is done or, when
+// serving, once ctx is done and the server has shut down.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	command := "serve"
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && args[0] == "migrate":
+		command = "migrate"
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help"):
+		_, err := io.WriteString(stdout, usage)
+		return err
+	default:
+		return &usageError{msg: "unknown command " + strconv.Quote(strings.Join(args, " "))}
+	}
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+
+	pool, err := pgxpool.NewWithConfig(ctx, cfg.pool)
+	if err != nil {
+		return fmt.Errorf("error creating database pool: %w", err)
+	}
+	defer pool.Close()
+
+	if command == "migrate" {
+		return migrate(ctx, pool, stdout)
+	}
+	return serve(ctx, cfg, pool, logger, stdout)
+}
+
+// config is the program's configuration, read from the environment.
+type config struct {
+	pool            *pgxpool.Config
+	addr            string
+	shutdownTimeout time.Duration
+	logLevel        slog.Level
+}
+
+// loadConfig reads the environment. Every error is one line naming the
+// variable, fit to print as the reason the program exits.
+func loadConfig(getenv func(string) string) (config, error) {
+	cfg := config{addr: ":8080", shutdownTimeout: 15 * time.Second, logLevel: slog.LevelInfo}
+
+	url := getenv("DATABASE_URL")
+	if url == "" {
+		return config{}, errors.New("DATABASE_URL is required")
+	}
+	poolCfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message quotes the connection string with the password
+		// redacted only on a best-effort basis, so none of it is repeated.
+		return config{}, errors.New("DATABASE_URL is invalid: not a Postgres connection string")
+	}
+	poolCfg.MaxConns = 20
+	if v := getenv("DATABASE_MAX_CONNS"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 1 {
+			return config{}, fmt.Errorf("DATABASE_MAX_CONNS must be a positive integer, got %q", v)
+		}
+		poolCfg.MaxConns = int32(n)
+	}
+	cfg.pool = poolCfg
+
+	if v := getenv("API_ADDR"); v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return config{}, fmt.Errorf("API_ADDR must be host:port or :port, got %q", v)
+		}
+		cfg.addr = v
+	}
+	if v := getenv("API_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return config{}, fmt.Errorf("API_SHUTDOWN_TIMEOUT must be a positive Go duration such as 15s, got %q", v)
+		}
+		cfg.shutdownTimeout = d
+	}
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := cfg.logLevel.UnmarshalText([]byte(v)); err != nil {
+			return config{}, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", v)
+		}
+	}
+	return cfg, nil
+}
+
+// migrate applies the migrations and says what it did.
+func migrate(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) error {
+	res, err := store.Migrate(ctx, pool)
+	if err != nil {
+		return fmt.Errorf("error migrating: %w", err)
+	}
+	if len(res.RiverApplied) == 0 && len(res.Applied) == 0 {
+		_, err = fmt.Fprintln(stdout, "api: migrations up to date")
+		return err
+	}
+	for _, v := range res.RiverApplied {
+		if _, err := fmt.Fprintf(stdout, "api: applied river migration %d\n", v); err != nil {
+			return err
+		}
+	}
+	for _, v := range res.Applied {
+		if _, err := fmt.Fprintf(stdout, "api: applied migration %s\n", v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serve runs the HTTP server until ctx is done, then drains it within the
+// shutdown timeout.
+func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Logger, stdout io.Writer) error {
+	// Insert-only: no Queues and no Workers. The API must never call the
+	// gateway, and the jobs it enqueues are worked by cmd/relay; a client
+	// without queues is never started, so it fetches nothing and takes no
+	// part in River's leader election and maintenance, which stay with the
+	// relays however many API replicas run.
+	outbox, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("error creating River client: %w", err)
+	}
+
+	// Not fatal: the process serves /healthz and answers /readyz with 503
+	// until the database is back, which is what an orchestrator wants to see.
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := pool.Ping(pingCtx); err != nil {
+		logger.Warn("database not reachable at startup", slog.String("error", err.Error()))
+	}
+	cancel()
+
+	api := httpapi.New(httpapi.Config{Pool: pool, Outbox: outbox, Logger: logger})
+	srv := &http.Server{
+		Handler: api.Handler(),
+		// Slow-client bounds: headers must arrive promptly; a whole request
+		// (at most the body limit) and its answer get a generous while.
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// No BaseContext from ctx: on a signal, in-flight requests finish
+		// (Shutdown waits for them) rather than having their transactions
+		// canceled under them.
+	}
+
+	// Listening before serving lets the start line carry the real address
+	// (API_ADDR=:0 picks a free port).
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("error listening on %s: %w", cfg.addr, err)
+	}
+	if _, err := fmt.Fprintf(stdout, "api: listening on %s\n", ln.Addr()); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	logger.Info("api listening", slog.String("addr", ln.Addr().String()))
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("error serving: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down", slog.String("timeout", cfg.shutdownTimeout.String()))
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	defer cancelShutdown()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("error shutting down: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("error serving: %w", err)
+	}
+	logger.Info("shut down")
+	return nil
+}
+
+// Compile-time check that the River client is an httpapi outbox.
+var _ httpapi.Inserter = (*river.Client[pgx.Tx])(nil)

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+)
+
+func TestMain(m *testing.M) {
+	dbtest.Main(m)
+}
+
+// env returns a getenv over vars.
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestRunRejectsBadConfiguration(t *testing.T) {
+	t.Parallel()
+
+	const url = "postgres://postgres@127.0.0.1:1/db"
+	for _, tt := range []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"NoDatabaseURL", map[string]string{}, "DATABASE_URL is required"},
+		{"BadDatabaseURL", map[string]string{"DATABASE_URL": "postgres://u:hunter2@host:notaport/db"}, "DATABASE_URL is invalid"},
+		{"BadMaxConns", map[string]string{"DATABASE_URL": url, "DATABASE_MAX_CONNS": "0"}, "DATABASE_MAX_CONNS"},
+		{"BadAddr", map[string]string{"DATABASE_URL": url, "API_ADDR": "8080"}, "API_ADDR"},
+		{"BadShutdownTimeout", map[string]string{"DATABASE_URL": url, "API_SHUTDOWN_TIMEOUT": "soon"}, "API_SHUTDOWN_TIMEOUT"},
+		{"NegativeShutdownTimeout", map[string]string{"DATABASE_URL": url, "API_SHUTDOWN_TIMEOUT": "-1s"}, "API_SHUTDOWN_TIMEOUT"},
+		{"BadLogLevel", map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), nil, env(tt.vars), &stdout, &stderr)
+			require.ErrorContains(t, err, tt.want)
+			require.NotContains(t, err.Error(), "\n", "the reason is one line")
+			require.NotContains(t, err.Error(), "hunter2", "the password is never repeated")
+			require.Empty(t, stdout.String())
+		})
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	t.Parallel()
+
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"serve-forever"}, env(nil), &stdout, &stderr)
+	var ue *usageError
+	require.ErrorAs(t, err, &ue)
+	require.Contains(t, ue.msg, "serve-forever")
+
+	err = run(t.Context(), []string{"migrate", "now"}, env(nil), &stdout, &stderr)
+	require.ErrorAs(t, err, &ue)
+
+	require.NoError(t, run(t.Context(), []string{"-h"}, env(nil), &stdout, &stderr))
+	require.Contains(t, stdout.String(), "usage: api")
+}
+
+func TestRunMigrate(t *testing.T) {
+	t.Parallel()
+
+	// An empty database of our own, so the first run has work to do.
+	ctx := t.Context()
+	serverURL := dbtest.ServerURL(t)
+	admin, err := pgx.Connect(ctx, serverURL)
+	require.NoError(t, err)
+	name := fmt.Sprintf("api_migrate_%d", time.Now().UnixNano())
+	_, err = admin.Exec(ctx, "CREATE DATABASE "+name)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		_ = admin.Close(ctx)
+	})
+	url := serverURL + " dbname=" + name // keyword/value form: a later keyword wins
+	if u, err := neturl.Parse(serverURL); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.Path, u.RawPath = "/"+name, ""
+		url = u.String()
+	}
+
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run(ctx, []string{"migrate"}, env(map[string]string{"DATABASE_URL": url}), &stdout, &stderr))
+	require.Contains(t, stdout.String(), "api: applied river migration")
+	require.Contains(t, stdout.String(), "api: applied migration 0001_payments")
+
+	stdout.Reset()
+	require.NoError(t, run(ctx, []string{"migrate"}, env(map[string]string{"DATABASE_URL": url}), &stdout, &stderr))
+	require.Equal(t, "api: migrations up to date\n", stdout.String())
+}
+
+func TestRunMigrateUnreachableDatabase(t *testing.T) {
+	t.Parallel()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"migrate"}, env(map[string]string{
+		"DATABASE_URL": "postgres://postgres@127.0.0.1:1/nowhere?connect_timeout=2",
+	}), &stdout, &stderr)
+	require.ErrorContains(t, err, "error migrating")
+}
+
+func TestRunServe(t *testing.T) {
+	t.Parallel()
+
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	stdoutR, stdoutW := io.Pipe()
+	var stderr syncWriter
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, env(map[string]string{
+			"DATABASE_URL":         dbtest.URL(t),
+			"API_ADDR":             "127.0.0.1:0",
+			"API_SHUTDOWN_TIMEOUT": "5s",
+			"LOG_LEVEL":            "debug",
+		}), stdoutW, &stderr)
+		_ = stdoutW.Close()
+	}()
+
+	line, err := bufio.NewReader(stdoutR).ReadString('\n')
+	require.NoError(t, err)
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "api: listening on ")
+	require.True(t, ok, line)
+	go func() { _, _ = io.Copy(io.Discard, stdoutR) }()
+
+	get := func(path string) int {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+path, nil)
+		require.NoError(t, err)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = res.Body.Close()
+		return res.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get("/healthz"))
+	require.Equal(t, http.StatusOK, get("/readyz"))
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/v1/payments",
+		strings.NewReader(`{"orderId":"order-api-1","amount":1000,"orderName":"Socks"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = res.Body.Close()
+	require.Equal(t, http.StatusCreated, res.StatusCode)
+
+	stop()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after its context was canceled")
+	}
+	require.Contains(t, stderr.String(), `"msg":"request"`)
+	require.Contains(t, stderr.String(), `"msg":"shut down"`)
+}
+
+// syncWriter is a bytes.Buffer that the server's goroutines may share.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}

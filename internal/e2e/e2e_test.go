@@ -1,0 +1,325 @@
+// Package e2e drives the real api, relay and gatewaysim binaries over HTTP
+// against a real Postgres, and checks the money invariants against the
+// gateway's ledger.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const secretKey = "test_sk_e2e_only"
+
+// system is the three binaries running against one database.
+type system struct {
+	apiURL string
+	sim    *gatewaysim.Client
+	procs  map[string]*exec.Cmd
+	logs   map[string]*lockedWriter
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries; skipped in -short")
+	}
+	sys := start(t, 2)
+	ctx := context.Background()
+
+	// Random faults on top of the scripted ones below: transient errors and
+	// responses lost after the gateway acted.
+	require.NoError(t, sys.sim.SetConfig(ctx, gatewaysim.Config{
+		Seed:             7,
+		ErrorRates:       map[string]float64{"PROVIDER_ERROR": 0.1, "FAILED_INTERNAL_SYSTEM_PROCESSING": 0.05},
+		LostResponseRate: 0.05,
+	}))
+
+	type want struct {
+		status  string
+		balance int64
+	}
+	var (
+		mu    sync.Mutex
+		wants = map[string]want{} // payment id → expected final state
+		keys  = map[string]string{}
+	)
+	const n = 60
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			amount := int64(1000 + 100*i)
+			orderID := fmt.Sprintf("e2e-%d-%s", i, uuid.NewString()[:8])
+			p := sys.create(t, orderID, amount)
+			auth, err := sys.sim.Authorize(ctx, gatewaysim.AuthorizeRequest{OrderID: orderID, Amount: amount, OrderName: "e2e"})
+			require.NoError(t, err)
+
+			w := want{status: "confirmed", balance: amount}
+			switch i % 6 {
+			case 1: // declined by the card company
+				_, err = sys.sim.Script(ctx, gatewaysim.Script{PaymentKey: auth.PaymentKey, Operation: gatewaysim.OperationConfirm,
+					Steps: []gatewaysim.Step{{Kind: gatewaysim.StepError, Code: "REJECT_CARD_COMPANY"}}})
+				require.NoError(t, err)
+				w = want{status: "failed"}
+			case 2: // charged, answer lost
+				_, err = sys.sim.Script(ctx, gatewaysim.Script{PaymentKey: auth.PaymentKey, Operation: gatewaysim.OperationConfirm,
+					Steps: []gatewaysim.Step{{Kind: gatewaysim.StepLost}}})
+				require.NoError(t, err)
+			}
+			status := sys.post(t, "/v1/payments/"+p+"/confirm", map[string]any{"paymentKey": auth.PaymentKey, "amount": amount})
+			require.Equal(t, http.StatusAccepted, status)
+			// The same confirm again (a checkout retrying its request).
+			status = sys.post(t, "/v1/payments/"+p+"/confirm", map[string]any{"paymentKey": auth.PaymentKey, "amount": amount})
+			require.Equal(t, http.StatusAccepted, status)
+
+			if w.status == "confirmed" && i%6 >= 3 {
+				sys.waitStatus(t, p, "confirmed")
+				switch i % 6 {
+				case 3: // full refund
+					require.Equal(t, http.StatusAccepted, sys.post(t, "/v1/payments/"+p+"/cancel", map[string]any{"reason": "customer asked"}))
+					w = want{status: "canceled"}
+				case 4: // partial refund
+					require.Equal(t, http.StatusAccepted, sys.post(t, "/v1/payments/"+p+"/cancel", map[string]any{"reason": "one item back", "amount": 500}))
+					w = want{status: "partially_canceled", balance: amount - 500}
+				}
+			}
+			mu.Lock()
+			wants[p] = w
+			keys[p] = auth.PaymentKey
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+
+	// Every payment reaches the state its script implies, and ours agrees
+	// with the gateway's ledger: no payment lost, no double charge.
+	require.Len(t, wants, n)
+	for id, w := range wants {
+		got := sys.waitStatus(t, id, w.status)
+		require.Equal(t, w.balance, got.BalanceAmount, "payment %s: %s", id, sys.raw(t, id))
+	}
+	ledger, err := sys.sim.Ledger(ctx)
+	require.NoError(t, err)
+	byKey := map[string]gatewaysim.LedgerEntry{}
+	for _, e := range ledger.Payments {
+		require.LessOrEqual(t, e.Approvals, 1, "double charge on %s", e.PaymentKey)
+		byKey[e.PaymentKey] = e
+	}
+	gatewayStatus := map[string]string{
+		"confirmed": "DONE", "failed": "IN_PROGRESS", "canceled": "CANCELED", "partially_canceled": "PARTIAL_CANCELED",
+	}
+	for id, w := range wants {
+		e := byKey[keys[id]]
+		require.Equal(t, gatewayStatus[w.status], e.Status, "payment %s", id)
+		if w.status == "failed" {
+			// Never charged; the gateway's balance of an unapproved payment
+			// is its authorised amount and means nothing.
+			require.Zero(t, e.Approvals, "payment %s", id)
+			continue
+		}
+		require.Equal(t, 1, e.Approvals, "payment %s", id)
+		require.Equal(t, w.balance, e.BalanceAmount, "payment %s", id)
+	}
+}
+
+// start builds the binaries, migrates a fresh database and starts gatewaysim,
+// the given number of relays and the api.
+func start(t *testing.T, relays int) *system {
+	t.Helper()
+	bin := buildBinaries(t)
+	dbURL := dbtest.URL(t)
+
+	out, err := exec.Command(filepath.Join(bin, "api"), "migrate").CombinedOutput()
+	require.NoError(t, err, "api migrate: %s", out)
+	env := func(kv ...string) []string {
+		return append(os.Environ(), append([]string{"DATABASE_URL=" + dbURL}, kv...)...)
+	}
+
+	sys := &system{procs: map[string]*exec.Cmd{}, logs: map[string]*lockedWriter{}}
+	simAddr := freeAddr(t)
+	sys.run(t, "gatewaysim", filepath.Join(bin, "gatewaysim"), env("SIM_ADDR="+simAddr, "SIM_SECRET_KEY="+secretKey))
+	simURL := "http://" + simAddr
+	waitHTTP(t, simURL+"/healthz")
+	sys.sim = gatewaysim.NewClient(simURL, nil)
+
+	for i := range relays {
+		addr := freeAddr(t)
+		sys.run(t, "relay"+strconv.Itoa(i), filepath.Join(bin, "relay"), env(
+			"TOSS_API_BASE_URL="+simURL, "TOSS_SECRET_KEY="+secretKey, "RELAY_ADDR="+addr,
+			"RELAY_BACKOFF_INITIAL=50ms", "RELAY_BACKOFF_MAX=500ms", "RELAY_FETCH_POLL_INTERVAL=50ms",
+			"DATABASE_MAX_CONNS=10"))
+		waitHTTP(t, "http://"+addr+"/readyz")
+	}
+	apiAddr := freeAddr(t)
+	sys.run(t, "api", filepath.Join(bin, "api"), env("API_ADDR="+apiAddr, "DATABASE_MAX_CONNS=10"))
+	sys.apiURL = "http://" + apiAddr
+	waitHTTP(t, sys.apiURL+"/readyz")
+	return sys
+}
+
+func (s *system) run(t *testing.T, name, path string, env []string) {
+	t.Helper()
+	cmd := exec.Command(path)
+	cmd.Env = env
+	// One writer for both streams: exec then serialises their writes.
+	buf := &lockedWriter{}
+	cmd.Stdout, cmd.Stderr = buf, buf
+	require.NoError(t, cmd.Start())
+	s.procs[name], s.logs[name] = cmd, buf
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- %s log (tail) ---\n%s", name, tail(buf.String(), 4000))
+		}
+	})
+}
+
+// lockedWriter collects a process's output; the test reads it while the
+// process may still write.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+type paymentBody struct {
+	ID            string `json:"id"`
+	Status        string `json:"status"`
+	BalanceAmount int64  `json:"balanceAmount"`
+}
+
+func (s *system) create(t *testing.T, orderID string, amount int64) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"orderId": orderID, "amount": amount, "orderName": "e2e order"})
+	resp, err := http.Post(s.apiURL+"/v1/payments", "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	var p paymentBody
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
+	require.Equal(t, "ready", p.Status)
+	return p.ID
+}
+
+func (s *system) post(t *testing.T, path string, v any) int {
+	t.Helper()
+	body, _ := json.Marshal(v)
+	resp, err := http.Post(s.apiURL+path, "application/json", bytes.NewReader(body))
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (s *system) get(t *testing.T, id string) paymentBody {
+	t.Helper()
+	resp, err := http.Get(s.apiURL + "/v1/payments/" + id)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var p paymentBody
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
+	return p
+}
+
+// raw returns the api's JSON for a payment, for failure messages.
+func (s *system) raw(t *testing.T, id string) string {
+	t.Helper()
+	resp, err := http.Get(s.apiURL + "/v1/payments/" + id)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func (s *system) waitStatus(t *testing.T, id, want string) paymentBody {
+	t.Helper()
+	var p paymentBody
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		p = s.get(t, id)
+		if p.Status == want {
+			return p
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	require.Failf(t, "payment did not settle", "payment %s is %s, want %s", id, p.Status, want)
+	return p
+}
+
+// buildBinaries builds the three commands into a temporary directory.
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "../../cmd/api", "../../cmd/relay", "../../cmd/gatewaysim")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "error building binaries: %s", out)
+	return dir
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond, "%s never answered 200", url)
+}

@@ -1,0 +1,131 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+)
+
+// Keys of the values middleware and handlers share through echo.Context.
+const (
+	ctxKeyLogger    = "httpapi.logger"
+	ctxKeyPaymentID = "httpapi.paymentID"
+)
+
+// maxRequestIDLen bounds a client's X-Request-Id. Longer ones are replaced,
+// not truncated: a truncated id would no longer match the client's logs.
+const maxRequestIDLen = 128
+
+// requestID takes the client's X-Request-Id when it is sane, else makes one,
+// returns it in the response and puts it in the request's logger, so the
+// client's logs, the access line and any error line can be joined.
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !saneRequestID(id) {
+			id = uuid.NewString()
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		c.Set(ctxKeyLogger, s.logger.With(slog.String("request_id", id)))
+		return next(c)
+	}
+}
+
+// saneRequestID accepts 1 to maxRequestIDLen visible ASCII characters.
+// Anything else (control characters, spaces, non-ASCII) could forge or break
+// log lines downstream.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// loggerOf returns the request's logger (carrying its request id), or
+// fallback outside a request.
+func loggerOf(c echo.Context, fallback *slog.Logger) *slog.Logger {
+	if l, ok := c.Get(ctxKeyLogger).(*slog.Logger); ok {
+		return l
+	}
+	return fallback
+}
+
+// setPaymentID names the payment a request is about, for the access line.
+func setPaymentID(c echo.Context, id string) {
+	c.Set(ctxKeyPaymentID, id)
+}
+
+// accessLog writes one line per request once its answer is known.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			// Answer now, so the status logged is the status sent. Echo
+			// does not call the error handler again for a nil error.
+			c.Error(err)
+		}
+		req, res := c.Request(), c.Response()
+		attrs := []slog.Attr{
+			slog.String("method", req.Method),
+			slog.String("route", c.Path()),
+			slog.String("path", req.URL.Path),
+			slog.Int("status", res.Status),
+			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Int64("bytes", res.Size),
+		}
+		if id, ok := c.Get(ctxKeyPaymentID).(string); ok && id != "" {
+			attrs = append(attrs, slog.String("payment_id", id))
+		}
+		level := slog.LevelInfo
+		if res.Status >= http.StatusInternalServerError {
+			level = slog.LevelError
+		}
+		loggerOf(c, s.logger).LogAttrs(req.Context(), level, "request", attrs...)
+		return nil
+	}
+}
+
+// timeout gives the request's context a deadline, so no request holds a
+// connection (and, in a transaction, a row lock) for longer than a client
+// would wait for the answer.
+func (s *Server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.reqTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// recoverPanic turns a panic in a handler into a 500 problem (and a logged
+// stack) instead of a dropped connection. A transaction the handler had
+// open is rolled back by pgx.BeginFunc as the panic unwinds through it.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if r == http.ErrAbortHandler {
+				// net/http's way to abort a response on purpose.
+				panic(r)
+			}
+			loggerOf(c, s.logger).Error("panic while handling request",
+				slog.String("panic", fmt.Sprint(r)), slog.String("stack", string(debug.Stack())))
+			err = fmt.Errorf("error handling request: panic: %v", r)
+		}()
+		return next(c)
+	}
+}

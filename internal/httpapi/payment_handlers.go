@@ -1,0 +1,275 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/labstack/echo/v4"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
+)
+
+// createPaymentRequest is the body of POST /v1/payments.
+type createPaymentRequest struct {
+	OrderID   string `json:"orderId"`
+	Amount    amount `json:"amount"`
+	OrderName string `json:"orderName"`
+	Currency  string `json:"currency"`
+}
+
+// toIntent checks the request and converts it to the domain's intent.
+func (r createPaymentRequest) toIntent() (payment.Intent, error) {
+	if r.OrderID == "" {
+		return payment.Intent{}, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "orderId is required")
+	}
+	if !r.Amount.set {
+		return payment.Intent{}, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "amount is required")
+	}
+	in := payment.Intent{OrderID: r.OrderID, OrderName: r.OrderName, Amount: r.Amount.value, Currency: r.Currency}
+	if err := in.Validate(); err != nil {
+		return payment.Intent{}, err
+	}
+	return in, nil
+}
+
+// confirmPaymentRequest is the body of POST /v1/payments/:id/confirm.
+type confirmPaymentRequest struct {
+	PaymentKey string `json:"paymentKey"`
+	Amount     amount `json:"amount"`
+}
+
+func (r confirmPaymentRequest) validate() error {
+	if err := payment.ValidatePaymentKey(r.PaymentKey); err != nil {
+		return err
+	}
+	if !r.Amount.set {
+		return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "amount is required")
+	}
+	if r.Amount.value <= 0 {
+		return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "amount must be a positive integer")
+	}
+	return nil
+}
+
+// cancelPaymentRequest is the body of POST /v1/payments/:id/cancel. Without
+// an amount the whole balance is canceled.
+type cancelPaymentRequest struct {
+	Reason string `json:"reason"`
+	Amount amount `json:"amount"`
+}
+
+func (r cancelPaymentRequest) validate() error {
+	if r.Amount.set && r.Amount.value <= 0 {
+		// The domain reads zero as "everything"; a client that wrote 0 more
+		// likely has a bug than wants a full refund.
+		return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+			"amount must be a positive integer when given; omit it to cancel the whole balance")
+	}
+	return payment.ValidateCancel(r.Reason, r.Amount.value)
+}
+
+// createPayment records a payment intent in ready. A repeat of the same
+// intent for an order is answered with the payment already recorded, so a
+// checkout may retry a create whose answer it lost.
+func (s *Server) createPayment(c echo.Context) error {
+	var req createPaymentRequest
+	if err := s.readJSON(c, &req); err != nil {
+		return err
+	}
+	in, err := req.toIntent()
+	if err != nil {
+		return err
+	}
+	// Version 7: time-ordered ids keep the primary key index append-mostly.
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("error generating payment id: %w", err)
+	}
+
+	ctx := c.Request().Context()
+	// One statement, so no explicit transaction: the store's insert yields
+	// to an existing row for the order instead of failing.
+	p, created, err := s.store.InsertPayment(ctx, s.pool, id.String(), in)
+	if err != nil {
+		return fmt.Errorf("error creating payment: %w", err)
+	}
+	setPaymentID(c, p.ID)
+	if created {
+		c.Response().Header().Set(echo.HeaderLocation, "/v1/payments/"+p.ID)
+		return c.JSON(http.StatusCreated, toPaymentResponse(p))
+	}
+	if !in.Same(p) {
+		return payment.Errorf(payment.KindConflict, payment.CodeOrderConflict,
+			"order %s already has a payment with a different amount, name or currency", in.OrderID)
+	}
+	// The payment may have moved on since the first create; answer with it
+	// as it stands, history included, like GET would.
+	p, err = s.readPayment(ctx, func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
+		return s.store.PaymentWithHistory(ctx, tx, p.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("error reading repeated payment: %w", err)
+	}
+	return c.JSON(http.StatusOK, toPaymentResponse(p))
+}
+
+// confirmPayment moves a ready payment to confirming and puts its confirm
+// job in the outbox, in one transaction: the relay can only ever see a job
+// whose payment row says confirming, and a payment can only say confirming
+// if its job exists.
+func (s *Server) confirmPayment(c echo.Context) error {
+	var req confirmPaymentRequest
+	if err := s.readJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+
+	ctx := c.Request().Context()
+	var p payment.Payment
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		locked, err := s.store.PaymentForUpdate(ctx, tx, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		setPaymentID(c, locked.ID)
+		changed, err := locked.RequestConfirm(req.PaymentKey, req.Amount.value, s.now())
+		if err != nil {
+			return err
+		}
+		// Unchanged means a repeat of the confirm already recorded: its job
+		// exists, and a second one would be a second charge attempt.
+		if changed {
+			if _, err := s.store.SavePayment(ctx, tx, locked); err != nil {
+				return err
+			}
+			if _, err := s.outbox.InsertTx(ctx, tx, paymentjob.ConfirmArgs{PaymentID: locked.ID}, nil); err != nil {
+				return fmt.Errorf("error enqueuing confirm job: %w", err)
+			}
+		}
+		p, err = s.store.PaymentWithHistory(ctx, tx, locked.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("error confirming payment: %w", err)
+	}
+	return c.JSON(http.StatusAccepted, toPaymentResponse(p))
+}
+
+// cancelPayment records a cancel request and, when the gateway holds money
+// for the payment, puts the cancel job in the outbox in the same
+// transaction. A payment the gateway never saw is canceled on the spot (200);
+// otherwise the refund is work in progress (202), including a cancel that
+// waits for an in-flight confirm to resolve.
+func (s *Server) cancelPayment(c echo.Context) error {
+	var req cancelPaymentRequest
+	if err := s.readJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	cancelID, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("error generating cancel id: %w", err)
+	}
+
+	ctx := c.Request().Context()
+	var p payment.Payment
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		locked, err := s.store.PaymentForUpdate(ctx, tx, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		setPaymentID(c, locked.ID)
+		// Read under the payment's lock, so two cancels racing for one
+		// payment see each other.
+		open, err := s.store.OpenCancels(ctx, tx, locked.ID)
+		if err != nil {
+			return err
+		}
+		plan, err := locked.RequestCancel(cancelID.String(), req.Reason, req.Amount.value, open, s.now())
+		if err != nil {
+			return err
+		}
+		if _, err := s.store.SavePayment(ctx, tx, locked); err != nil {
+			return err
+		}
+		if _, err := s.store.InsertCancel(ctx, tx, plan.Cancel); err != nil {
+			return err
+		}
+		if plan.Enqueue {
+			args := paymentjob.CancelArgs{PaymentID: locked.ID, CancelID: plan.Cancel.ID}
+			if _, err := s.outbox.InsertTx(ctx, tx, args, nil); err != nil {
+				return fmt.Errorf("error enqueuing cancel job: %w", err)
+			}
+		}
+		p, err = s.store.PaymentWithHistory(ctx, tx, locked.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("error canceling payment: %w", err)
+	}
+	// Under our lock a payment only reaches canceled here from ready (a
+	// canceled one cannot be canceled again): nothing is left to do.
+	if p.Status == payment.StatusCanceled {
+		return c.JSON(http.StatusOK, toPaymentResponse(p))
+	}
+	return c.JSON(http.StatusAccepted, toPaymentResponse(p))
+}
+
+// getPayment answers with a payment and its history.
+func (s *Server) getPayment(c echo.Context) error {
+	p, err := s.readPayment(c.Request().Context(), func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
+		return s.store.PaymentWithHistory(ctx, tx, c.Param("id"))
+	})
+	if err != nil {
+		return fmt.Errorf("error getting payment: %w", err)
+	}
+	setPaymentID(c, p.ID)
+	return c.JSON(http.StatusOK, toPaymentResponse(p))
+}
+
+// getPaymentByOrderID answers with the payment for ?orderId=, with its
+// history.
+func (s *Server) getPaymentByOrderID(c echo.Context) error {
+	values := c.QueryParams()["orderId"]
+	switch {
+	case len(values) == 0 || values[0] == "":
+		return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "the orderId query parameter is required")
+	case len(values) > 1:
+		return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "the orderId query parameter must be given once")
+	}
+	orderID := values[0]
+	if err := payment.ValidateOrderID(orderID); err != nil {
+		return err
+	}
+	p, err := s.readPayment(c.Request().Context(), func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
+		return s.store.PaymentByOrderIDWithHistory(ctx, tx, orderID)
+	})
+	if err != nil {
+		return fmt.Errorf("error getting payment by order id: %w", err)
+	}
+	setPaymentID(c, p.ID)
+	return c.JSON(http.StatusOK, toPaymentResponse(p))
+}
+
+// readPayment runs read in a read-only repeatable-read transaction. The
+// payment, its cancels and its attempts take three queries; one snapshot
+// keeps a relay committing in between from showing a payment whose history
+// disagrees with its status.
+func (s *Server) readPayment(ctx context.Context, read func(context.Context, pgx.Tx) (payment.Payment, error)) (payment.Payment, error) {
+	var p payment.Payment
+	opts := pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+	err := pgx.BeginTxFunc(ctx, s.pool, opts, func(tx pgx.Tx) error {
+		var err error
+		p, err = read(ctx, tx)
+		return err
+	})
+	return p, err
+}

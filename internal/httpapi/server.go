@@ -1,0 +1,180 @@
+// Package httpapi is the payment outbox's HTTP API: the Echo routes, the
+// request and response types, and the one place that maps domain errors to
+// HTTP statuses.
+//
+// Every write a handler makes (the payment row, a cancel row and the outbox
+// job that tells the relay to call the gateway) happens in one Postgres
+// transaction the handler owns. The API never calls the gateway itself, and
+// nothing leaves the process while a transaction is open.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/payment-outbox/payment-outbox/internal/store"
+)
+
+// Defaults for the optional Config fields.
+const (
+	// DefaultBodyLimit bounds a request body. The largest legitimate body (a
+	// create with a 100-character order name) is well under 1 KiB; 64 KiB
+	// leaves room for clients that pretty-print while keeping a flood of
+	// oversized bodies cheap to refuse.
+	DefaultBodyLimit int64 = 64 << 10
+	// DefaultReadyTimeout bounds the database ping behind GET /readyz, so a
+	// hung database answers "not ready" rather than hanging the probe.
+	DefaultReadyTimeout = 2 * time.Second
+	// DefaultRequestTimeout bounds a request's database work. A checkout
+	// waiting longer than this has given up; holding its connection and row
+	// lock any longer only queues the requests behind it.
+	DefaultRequestTimeout = 10 * time.Second
+)
+
+// Inserter puts a job into the outbox on the caller's transaction. It is
+// satisfied by *river.Client[pgx.Tx]; tests substitute a failing one to show
+// that the payment row and its job commit or roll back together.
+type Inserter interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Config is what a Server needs. Pool and Outbox are required; the rest have
+// defaults.
+type Config struct {
+	// Pool is the database the handlers read and open transactions on.
+	Pool *pgxpool.Pool
+	// Store runs the SQL. Default: store.New().
+	Store *store.Store
+	// Outbox enqueues confirm and cancel jobs. It must write on the
+	// transaction it is given (an insert-only River client does).
+	Outbox Inserter
+	// Logger receives one access line per request and every internal error.
+	// Default: a logger that discards everything.
+	Logger *slog.Logger
+	// Now is the clock used for the times the domain records (confirm and
+	// cancel requests). Default: time.Now.
+	Now func() time.Time
+	// BodyLimit is the largest request body accepted, in bytes; larger
+	// bodies get 413 body_too_large. Default: DefaultBodyLimit.
+	BodyLimit int64
+	// ReadyTimeout bounds the database ping behind GET /readyz. Default:
+	// DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// RequestTimeout bounds each request's context; a request that runs out
+	// gets 503 timeout and its transaction rolls back. Default:
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
+}
+
+// Server serves the payment API.
+type Server struct {
+	pool         *pgxpool.Pool
+	store        *store.Store
+	outbox       Inserter
+	logger       *slog.Logger
+	now          func() time.Time
+	bodyLimit    int64
+	readyTimeout time.Duration
+	reqTimeout   time.Duration
+	echo         *echo.Echo
+}
+
+// New returns a Server for cfg. It panics when Pool or Outbox is missing:
+// that is a wiring mistake, and failing at startup beats failing on the first
+// payment.
+func New(cfg Config) *Server {
+	if cfg.Pool == nil {
+		panic("httpapi: Config.Pool is required")
+	}
+	if cfg.Outbox == nil {
+		panic("httpapi: Config.Outbox is required")
+	}
+	s := &Server{
+		pool:         cfg.Pool,
+		store:        cfg.Store,
+		outbox:       cfg.Outbox,
+		logger:       cfg.Logger,
+		now:          cfg.Now,
+		bodyLimit:    cfg.BodyLimit,
+		readyTimeout: cfg.ReadyTimeout,
+		reqTimeout:   cfg.RequestTimeout,
+	}
+	if s.store == nil {
+		s.store = store.New()
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.bodyLimit <= 0 {
+		s.bodyLimit = DefaultBodyLimit
+	}
+	if s.readyTimeout <= 0 {
+		s.readyTimeout = DefaultReadyTimeout
+	}
+	if s.reqTimeout <= 0 {
+		s.reqTimeout = DefaultRequestTimeout
+	}
+	s.echo = s.routes()
+	return s
+}
+
+// Handler returns the http.Handler serving every route (the *echo.Echo).
+func (s *Server) Handler() http.Handler {
+	return s.echo
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	// Order matters: the request id comes first so every later log line
+	// carries it; the access log wraps the recovery so a panic is logged as
+	// the 500 it turns into.
+	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.timeout)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+
+	e.POST("/v1/payments", s.createPayment)
+	e.GET("/v1/payments", s.getPaymentByOrderID)
+	e.GET("/v1/payments/:id", s.getPayment)
+	e.POST("/v1/payments/:id/confirm", s.confirmPayment)
+	e.POST("/v1/payments/:id/cancel", s.cancelPayment)
+	return e
+}
+
+// statusResponse is the body of the health endpoints.
+type statusResponse struct {
+	Status string `json:"status"`
+}
+
+// healthz answers whether the process is alive. It deliberately does not
+// touch the database: a database outage must not make an orchestrator
+// restart every API process, which would not fix it.
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, statusResponse{Status: "ok"})
+}
+
+// readyz answers whether this process can serve payments now, which needs
+// the database.
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.readyTimeout)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		loggerOf(c, s.logger).Warn("readiness check failed", slog.String("error", err.Error()))
+		return &problemError{status: http.StatusServiceUnavailable, code: codeNotReady, detail: "the database is not reachable"}
+	}
+	return c.JSON(http.StatusOK, statusResponse{Status: "ready"})
+}

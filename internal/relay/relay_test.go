@@ -1,0 +1,508 @@
+package relay_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
+	"github.com/payment-outbox/payment-outbox/internal/relay"
+	"github.com/payment-outbox/payment-outbox/internal/store"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// testBundle is one relay working one database against one simulator.
+type testBundle struct {
+	pool   *pgxpool.Pool
+	store  *store.Store
+	sim    *gatewaysim.Simulator
+	gw     *gateway.Client
+	client *river.Client[pgx.Tx]
+}
+
+type setupOpts struct {
+	secretKey string // what the relay authenticates with; the sim's own when empty
+	paused    bool   // don't start the relay; the test calls start
+}
+
+func setup(t *testing.T, opts setupOpts) *testBundle {
+	t.Helper()
+
+	pool := dbtest.Pool(t)
+	sim, err := gatewaysim.New(gatewaysim.Options{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	t.Cleanup(sim.Close)
+
+	key := opts.secretKey
+	if key == "" {
+		key = gatewaysim.DefaultSecretKey
+	}
+	gw, err := gateway.New(gateway.Config{BaseURL: srv.URL, SecretKey: key, Timeout: 5 * time.Second})
+	require.NoError(t, err)
+
+	st := store.New()
+	workers := river.NewWorkers()
+	require.NoError(t, relay.AddWorkers(workers, relay.Config{
+		Pool: pool, Store: st, Gateway: gw, Logger: slog.New(slog.DiscardHandler),
+		// Short enough that a test sees several retries in a second.
+		Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+	}))
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Queues:            map[string]river.QueueConfig{paymentjob.Queue: {MaxWorkers: 10}},
+		Workers:           workers,
+		FetchPollInterval: 20 * time.Millisecond,
+		FetchCooldown:     10 * time.Millisecond,
+		Logger:            slog.New(slog.DiscardHandler),
+		TestOnly:          true,
+	})
+	require.NoError(t, err)
+	b := &testBundle{pool: pool, store: st, sim: sim, gw: gw, client: client}
+	if !opts.paused {
+		b.start(t)
+	}
+	return b
+}
+
+func (b *testBundle) start(t *testing.T) {
+	t.Helper()
+	require.NoError(t, b.client.Start(context.Background()))
+	t.Cleanup(func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, b.client.Stop(stopCtx))
+	})
+}
+
+// authorize is the customer passing the checkout widget: the gateway now has
+// a session for the order.
+func (b *testBundle) authorize(t *testing.T, orderID string, amount int64, at *time.Time) string {
+	t.Helper()
+	auth, err := b.sim.Authorize(gatewaysim.AuthorizeRequest{OrderID: orderID, Amount: amount, OrderName: "Test order", AuthenticatedAt: at})
+	require.NoError(t, err)
+	return auth.PaymentKey
+}
+
+// newPayment creates an intent and returns it with the paymentKey the
+// gateway issued for it, not yet confirmed.
+func (b *testBundle) newPayment(t *testing.T, amount int64, authenticatedAt *time.Time) (payment.Payment, string) {
+	t.Helper()
+	orderID := "order-" + uuid.NewString()[:8]
+	in := payment.Intent{OrderID: orderID, OrderName: "Test order", Amount: amount}
+	require.NoError(t, in.Validate())
+	p, created, err := b.store.InsertPayment(context.Background(), b.pool, uuid.NewString(), in)
+	require.NoError(t, err)
+	require.True(t, created)
+	return p, b.authorize(t, orderID, amount, authenticatedAt)
+}
+
+// requestConfirm does what the api does on POST /confirm: the state change
+// and the job in one transaction.
+func (b *testBundle) requestConfirm(t *testing.T, id, paymentKey string, amount int64, opts *river.InsertOpts) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		p, err := b.store.PaymentForUpdate(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := p.RequestConfirm(paymentKey, amount, time.Now()); err != nil {
+			return err
+		}
+		if _, err := b.store.SavePayment(ctx, tx, p); err != nil {
+			return err
+		}
+		_, err = b.client.InsertTx(ctx, tx, paymentjob.ConfirmArgs{PaymentID: id}, opts)
+		return err
+	}))
+}
+
+// requestCancel does what the api does on POST /cancel.
+func (b *testBundle) requestCancel(t *testing.T, id string, amount int64) payment.Cancel {
+	t.Helper()
+	ctx := context.Background()
+	var c payment.Cancel
+	require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+		p, err := b.store.PaymentForUpdate(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		open, err := b.store.OpenCancels(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		plan, err := p.RequestCancel(uuid.NewString(), "customer asked", amount, open, time.Now())
+		if err != nil {
+			return err
+		}
+		if _, err := b.store.SavePayment(ctx, tx, p); err != nil {
+			return err
+		}
+		if c, err = b.store.InsertCancel(ctx, tx, plan.Cancel); err != nil {
+			return err
+		}
+		if plan.Enqueue {
+			_, err = b.client.InsertTx(ctx, tx, paymentjob.CancelArgs{PaymentID: id, CancelID: c.ID}, nil)
+		}
+		return err
+	}))
+	return c
+}
+
+func (b *testBundle) script(t *testing.T, paymentKey string, op gatewaysim.Operation, steps ...gatewaysim.Step) {
+	t.Helper()
+	_, err := b.sim.Script(gatewaysim.Script{PaymentKey: paymentKey, Operation: op, Steps: steps})
+	require.NoError(t, err)
+}
+
+// waitStatus waits until the payment reaches want, failing fast if it
+// settles anywhere else.
+func (b *testBundle) waitStatus(t *testing.T, id string, want payment.Status) payment.Payment {
+	t.Helper()
+	var p payment.Payment
+	require.Eventually(t, func() bool {
+		var err error
+		p, err = b.store.PaymentWithHistory(context.Background(), b.pool, id)
+		require.NoError(t, err)
+		return p.Status == want
+	}, 15*time.Second, 10*time.Millisecond, "payment never reached %s (last %s)", want, p.Status)
+	return p
+}
+
+// waitDrained waits until no payment job is left to work.
+func (b *testBundle) waitDrained(t *testing.T) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, b.pool.QueryRow(context.Background(),
+			"SELECT count(*) FROM river_job WHERE state NOT IN ('completed', 'cancelled', 'discarded')").Scan(&n))
+		return n == 0
+	}, 15*time.Second, 10*time.Millisecond)
+}
+
+func (b *testBundle) ledger(t *testing.T, paymentKey string) gatewaysim.LedgerEntry {
+	t.Helper()
+	e, ok := b.sim.LedgerEntry(paymentKey)
+	require.True(t, ok)
+	return e
+}
+
+func ops(attempts []payment.Attempt) []string {
+	var out []string
+	for _, a := range attempts {
+		out = append(out, string(a.Operation)+":"+a.Classification)
+	}
+	return out
+}
+
+func step(kind gatewaysim.StepKind, code string) gatewaysim.Step {
+	return gatewaysim.Step{Kind: kind, Code: code}
+}
+
+func TestConfirm(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Approved", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.newPayment(t, 15000, nil)
+		b.requestConfirm(t, p.ID, key, 15000, nil)
+
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, int64(15000), got.ApprovedAmount)
+		require.Equal(t, int64(15000), got.BalanceAmount)
+		require.NotNil(t, got.ApprovedAt)
+		require.Equal(t, []string{"confirm:success"}, ops(got.Attempts))
+		a := got.Attempts[0]
+		require.Equal(t, got.ConfirmIdempotencyKey, a.IdempotencyKey)
+		require.Equal(t, 200, a.HTTPStatus)
+		require.NotNil(t, a.FinishedAt)
+
+		e := b.ledger(t, key)
+		require.Equal(t, 1, e.Approvals)
+		require.Equal(t, "DONE", e.Status)
+		b.waitDrained(t)
+	})
+
+	t.Run("TransientThenApprovedUnderOneKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.newPayment(t, 20000, nil)
+		b.script(t, key, gatewaysim.OperationConfirm,
+			step(gatewaysim.StepError, "PROVIDER_ERROR"),
+			step(gatewaysim.StepError, "FAILED_INTERNAL_SYSTEM_PROCESSING"),
+			step(gatewaysim.StepError, "IDEMPOTENT_REQUEST_PROCESSING"))
+		b.requestConfirm(t, p.ID, key, 20000, nil)
+
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, []string{"confirm:transient", "confirm:transient", "confirm:transient", "confirm:success"}, ops(got.Attempts))
+		for _, a := range got.Attempts {
+			require.Equal(t, got.ConfirmIdempotencyKey, a.IdempotencyKey, "every retry replays the one key")
+		}
+		require.Equal(t, 1, b.ledger(t, key).Approvals)
+		for _, r := range b.sim.Requests(key) {
+			require.Equal(t, got.ConfirmIdempotencyKey, r.IdempotencyKey)
+		}
+	})
+
+	t.Run("Declined", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.newPayment(t, 30000, nil)
+		b.script(t, key, gatewaysim.OperationConfirm, step(gatewaysim.StepError, "REJECT_CARD_COMPANY"))
+		b.requestConfirm(t, p.ID, key, 30000, nil)
+
+		got := b.waitStatus(t, p.ID, payment.StatusFailed)
+		require.Equal(t, "REJECT_CARD_COMPANY", got.FailureCode)
+		require.Equal(t, []string{"confirm:refused"}, ops(got.Attempts))
+		require.Equal(t, 0, b.ledger(t, key).Approvals)
+		b.waitDrained(t)
+	})
+
+	t.Run("AlreadyProcessedIsLookedUp", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.newPayment(t, 12000, nil)
+		// Someone confirmed this payment at the gateway under another key
+		// (an earlier deploy with another key scheme, say): our confirm
+		// gets ALREADY_PROCESSED_PAYMENT and must take the gateway's word.
+		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: p.OrderID, Amount: 12000}, "other-key")
+		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		b.requestConfirm(t, p.ID, key, 12000, nil)
+
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, []string{"confirm:unclear", "lookup:success"}, ops(got.Attempts))
+		require.Equal(t, "ALREADY_PROCESSED_PAYMENT", got.Attempts[0].GatewayCode)
+		require.Equal(t, 1, b.ledger(t, key).Approvals)
+	})
+
+	t.Run("LostResponseReplayedUnderSameKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.newPayment(t, 45000, nil)
+		// The gateway charges, then the answer never arrives: the relay
+		// cannot tell this from a network error before the charge.
+		b.script(t, key, gatewaysim.OperationConfirm, step(gatewaysim.StepLost, ""))
+		b.requestConfirm(t, p.ID, key, 45000, nil)
+
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, []string{"confirm:transient", "confirm:success"}, ops(got.Attempts))
+		require.NotEmpty(t, got.Attempts[0].Error)
+		require.Equal(t, 1, b.ledger(t, key).Approvals, "the retry replayed the approval instead of charging again")
+
+		var outcomes []string
+		for _, r := range b.sim.Requests(key) {
+			require.Equal(t, got.ConfirmIdempotencyKey, r.IdempotencyKey)
+			outcomes = append(outcomes, r.Outcome)
+		}
+		require.Equal(t, []string{"lost", "replayed"}, outcomes)
+	})
+
+	t.Run("SessionExpired", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		authenticated := time.Now().Add(-11 * time.Minute)
+		p, key := b.newPayment(t, 8000, &authenticated)
+		b.requestConfirm(t, p.ID, key, 8000, nil)
+
+		got := b.waitStatus(t, p.ID, payment.StatusExpired)
+		require.Equal(t, "NOT_FOUND_PAYMENT_SESSION", got.FailureCode)
+		require.Equal(t, 0, b.ledger(t, key).Approvals)
+	})
+
+	t.Run("RetryBudgetSpentIsUnknownNotFailed", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.newPayment(t, 9000, nil)
+		b.script(t, key, gatewaysim.OperationConfirm,
+			step(gatewaysim.StepError, "FAILED_INTERNAL_SYSTEM_PROCESSING"),
+			step(gatewaysim.StepError, "FAILED_INTERNAL_SYSTEM_PROCESSING"))
+		b.requestConfirm(t, p.ID, key, 9000, &river.InsertOpts{MaxAttempts: 2})
+
+		got := b.waitStatus(t, p.ID, payment.StatusUnknown)
+		require.Equal(t, "FAILED_INTERNAL_SYSTEM_PROCESSING", got.FailureCode)
+		require.Len(t, got.Attempts, 2)
+		b.waitDrained(t)
+	})
+
+	t.Run("WrongSecretKeyNeverFailsThePayment", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{secretKey: "test_sk_not_the_right_one"})
+		p, key := b.newPayment(t, 7000, nil)
+		b.requestConfirm(t, p.ID, key, 7000, nil)
+
+		require.Eventually(t, func() bool {
+			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+			require.NoError(t, err)
+			return len(got.Attempts) > 0 && got.Attempts[0].Classification == string(gateway.ClassMisconfigured)
+		}, 10*time.Second, 10*time.Millisecond)
+		got, err := b.store.Payment(context.Background(), b.pool, p.ID)
+		require.NoError(t, err)
+		require.Equal(t, payment.StatusConfirming, got.Status)
+
+		// Snoozed until our configuration is fixed, without spending the
+		// payment's attempts.
+		require.Eventually(t, func() bool {
+			var state string
+			var attempt int
+			require.NoError(t, b.pool.QueryRow(context.Background(),
+				"SELECT state, attempt FROM river_job WHERE kind = 'payment_confirm'").Scan(&state, &attempt))
+			// A snooze shorter than River's scheduler interval leaves the job
+			// available with a future scheduled_at rather than scheduled.
+			return (state == "scheduled" || state == "available") && attempt == 0
+		}, 10*time.Second, 10*time.Millisecond)
+	})
+
+	t.Run("CancelWhileConfirmingRunsAfterApproval", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.newPayment(t, 25000, nil)
+		// Hold the confirm at the gateway so the cancel lands mid-flight.
+		b.script(t, key, gatewaysim.OperationConfirm, gatewaysim.Step{Kind: gatewaysim.StepDelay, Delay: gatewaysim.Duration(300 * time.Millisecond)})
+		b.requestConfirm(t, p.ID, key, 25000, nil)
+		c := b.requestCancel(t, p.ID, 0)
+		require.Equal(t, payment.CancelWaiting, c.Status)
+
+		got := b.waitStatus(t, p.ID, payment.StatusCanceled)
+		require.Equal(t, []string{"confirm:success", "cancel:success"}, ops(got.Attempts))
+		require.Equal(t, payment.CancelDone, got.Cancels[0].Status)
+		e := b.ledger(t, key)
+		require.Equal(t, 1, e.Approvals)
+		require.Equal(t, int64(0), e.BalanceAmount)
+		require.Len(t, e.Refunds, 1)
+		require.Equal(t, c.IdempotencyKey, e.Refunds[0].IdempotencyKey)
+	})
+
+	t.Run("CancelWhileConfirmingVoidIfDeclined", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{paused: true})
+		p, key := b.newPayment(t, 25000, nil)
+		b.script(t, key, gatewaysim.OperationConfirm, step(gatewaysim.StepError, "REJECT_CARD_PAYMENT"))
+		b.requestConfirm(t, p.ID, key, 25000, nil)
+		// The payment is confirming, so the cancel waits for the outcome.
+		c := b.requestCancel(t, p.ID, 0)
+		require.Equal(t, payment.CancelWaiting, c.Status)
+		b.start(t)
+
+		got := b.waitStatus(t, p.ID, payment.StatusFailed)
+		require.Equal(t, payment.CancelVoid, got.Cancels[0].Status, "nothing was charged, so nothing to refund")
+		require.Equal(t, []string{"confirm:refused"}, ops(got.Attempts))
+		e := b.ledger(t, key)
+		require.Equal(t, 0, e.Approvals)
+		require.Empty(t, e.Refunds)
+		b.waitDrained(t)
+	})
+}
+
+// confirmed takes a fresh payment to confirmed through the relay.
+func (b *testBundle) confirmed(t *testing.T, amount int64) (payment.Payment, string) {
+	t.Helper()
+	p, key := b.newPayment(t, amount, nil)
+	b.requestConfirm(t, p.ID, key, amount, nil)
+	return b.waitStatus(t, p.ID, payment.StatusConfirmed), key
+}
+
+func TestCancel(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Full", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		c := b.requestCancel(t, p.ID, 0)
+
+		got := b.waitStatus(t, p.ID, payment.StatusCanceled)
+		require.Equal(t, int64(0), got.BalanceAmount)
+		require.Equal(t, int64(15000), got.CanceledAmount)
+		require.Equal(t, payment.CancelDone, got.Cancels[0].Status)
+		require.Equal(t, int64(15000), got.Cancels[0].CanceledAmount)
+		require.NotEmpty(t, got.Cancels[0].TransactionKey)
+
+		e := b.ledger(t, key)
+		require.Equal(t, "CANCELED", e.Status)
+		require.Len(t, e.Refunds, 1)
+		require.Equal(t, c.IdempotencyKey, e.Refunds[0].IdempotencyKey)
+		b.waitDrained(t)
+	})
+
+	t.Run("PartialThenRest", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		b.requestCancel(t, p.ID, 5000)
+
+		got := b.waitStatus(t, p.ID, payment.StatusPartiallyCanceled)
+		require.Equal(t, int64(10000), got.BalanceAmount)
+		require.Equal(t, int64(5000), got.CanceledAmount)
+		require.Equal(t, int64(10000), b.ledger(t, key).BalanceAmount)
+
+		b.requestCancel(t, p.ID, 0)
+		got = b.waitStatus(t, p.ID, payment.StatusCanceled)
+		require.Equal(t, int64(0), got.BalanceAmount)
+		require.Equal(t, int64(10000), got.Cancels[1].CanceledAmount)
+		e := b.ledger(t, key)
+		require.Equal(t, int64(0), e.BalanceAmount)
+		require.Len(t, e.Refunds, 2)
+	})
+
+	t.Run("LostResponseRefundsOnce", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		b.script(t, key, gatewaysim.OperationCancel, step(gatewaysim.StepLost, ""))
+		b.requestCancel(t, p.ID, 0)
+
+		got := b.waitStatus(t, p.ID, payment.StatusCanceled)
+		require.Equal(t, []string{"confirm:success", "cancel:transient", "cancel:success"}, ops(got.Attempts))
+		require.Len(t, b.ledger(t, key).Refunds, 1, "the retry replayed the refund instead of refunding again")
+	})
+
+	t.Run("Refused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		b.script(t, key, gatewaysim.OperationCancel, step(gatewaysim.StepError, "NOT_CANCELABLE_PAYMENT"))
+		b.requestCancel(t, p.ID, 0)
+
+		require.Eventually(t, func() bool {
+			cs, err := b.store.Cancels(context.Background(), b.pool, p.ID)
+			require.NoError(t, err)
+			return cs[0].Status == payment.CancelFailed
+		}, 10*time.Second, 10*time.Millisecond)
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, "NOT_CANCELABLE_PAYMENT", got.Cancels[0].FailureCode)
+		require.Empty(t, b.ledger(t, key).Refunds)
+	})
+
+	t.Run("TransientThenDone", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		b.script(t, key, gatewaysim.OperationCancel,
+			step(gatewaysim.StepError, "FAILED_REFUND_PROCESS"),
+			step(gatewaysim.StepError, "COMMON_ERROR"))
+		c := b.requestCancel(t, p.ID, 0)
+
+		got := b.waitStatus(t, p.ID, payment.StatusCanceled)
+		require.Equal(t, []string{"confirm:success", "cancel:transient", "cancel:transient", "cancel:success"}, ops(got.Attempts))
+		for _, a := range got.Attempts[1:] {
+			require.Equal(t, c.IdempotencyKey, a.IdempotencyKey)
+		}
+		require.Len(t, b.ledger(t, key).Refunds, 1)
+	})
+}
