@@ -105,9 +105,40 @@ func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Co
 	case gateway.StatusExpired:
 		return w.recordRefusal(ctx, job, payment.StatusExpired, first.Code, first.Message)
 	}
-	// READY / IN_PROGRESS: the gateway did not perform the confirm. Retry
-	// under the same key; the answer that puzzled us stays in the attempts.
+	// READY / IN_PROGRESS: the gateway says it did not perform the confirm.
+	// The key we used may be stuck on the answer that puzzled us (the
+	// gateway replays a key's first answer), so this, and only this, earns
+	// a new key; the lookup that justified it is the attempt just before
+	// the first call under the new key.
+	if err := w.rotateKey(ctx, p); err != nil {
+		return err
+	}
 	return w.retryOrUnknown(ctx, job, first)
+}
+
+// rotateKey moves the payment's confirm to a new Idempotency-Key, unless
+// another run already did.
+func (w *ConfirmWorker) rotateKey(ctx context.Context, seen payment.Payment) error {
+	r := w.r
+	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		p, err := r.store.PaymentForUpdate(ctx, tx, seen.ID)
+		if err != nil {
+			return err
+		}
+		if p.ConfirmIdempotencyKey != seen.ConfirmIdempotencyKey ||
+			(p.Status != payment.StatusConfirming && p.Status != payment.StatusUnknown) {
+			return nil
+		}
+		p.ConfirmKeyGeneration++
+		p.ConfirmIdempotencyKey = payment.ConfirmIdempotencyKey(p.ID, p.ConfirmKeyGeneration)
+		if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
+			return err
+		}
+		r.log.WarnContext(ctx, "confirm moved to a new idempotency key: lookup showed the gateway did not perform it",
+			slog.String("payment_id", p.ID), slog.String("old_key", seen.ConfirmIdempotencyKey),
+			slog.String("new_key", p.ConfirmIdempotencyKey))
+		return nil
+	})
 }
 
 // recordApproval commits the approval (and any cancel it sets off) together

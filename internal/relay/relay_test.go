@@ -175,12 +175,15 @@ func (b *testBundle) script(t *testing.T, paymentKey string, op gatewaysim.Opera
 func (b *testBundle) waitStatus(t *testing.T, id string, want payment.Status) payment.Payment {
 	t.Helper()
 	var p payment.Payment
-	require.Eventually(t, func() bool {
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		var err error
 		p, err = b.store.PaymentWithHistory(context.Background(), b.pool, id)
 		require.NoError(t, err)
-		return p.Status == want
-	}, 15*time.Second, 10*time.Millisecond, "payment never reached %s (last %s)", want, p.Status)
+		if p.Status == want {
+			return p
+		}
+	}
+	require.Failf(t, "payment did not settle", "payment never reached %s; it is %s with attempts %v", want, p.Status, ops(p.Attempts))
 	return p
 }
 
@@ -288,6 +291,26 @@ func TestConfirm(t *testing.T) {
 		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
 		require.Equal(t, []string{"confirm:unclear", "lookup:success"}, ops(got.Attempts))
 		require.Equal(t, "ALREADY_PROCESSED_PAYMENT", got.Attempts[0].GatewayCode)
+		require.Equal(t, 1, b.ledger(t, key).Approvals)
+	})
+
+	t.Run("UnclearAndNotPerformedEarnsANewKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		// The gateway stores even its odd answers under the key, so the
+		// same key would get CARD_PROCESSING_ERROR forever.
+		cfg := b.sim.Config()
+		cfg.ReplayCachedErrors = true
+		require.NoError(t, b.sim.SetConfig(cfg))
+		p, key := b.newPayment(t, 11000, nil)
+		b.script(t, key, gatewaysim.OperationConfirm, step(gatewaysim.StepError, "CARD_PROCESSING_ERROR"))
+		b.requestConfirm(t, p.ID, key, 11000, nil)
+
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, []string{"confirm:unclear", "lookup:unclear", "confirm:success"}, ops(got.Attempts))
+		require.Equal(t, "confirm-"+p.ID+"-1", got.Attempts[0].IdempotencyKey)
+		require.Equal(t, "confirm-"+p.ID+"-2", got.Attempts[2].IdempotencyKey)
+		require.Equal(t, 2, got.ConfirmKeyGeneration)
 		require.Equal(t, 1, b.ledger(t, key).Approvals)
 	})
 
