@@ -5,6 +5,7 @@ package paymentjob
 
 import (
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Queue is the River queue every payment job goes to.
@@ -42,4 +43,31 @@ func (CancelArgs) Kind() string { return "payment_cancel" }
 // InsertOpts sets the queue and attempt budget for cancel jobs.
 func (CancelArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: Queue, MaxAttempts: MaxAttempts}
+}
+
+// LookupArgs asks the relay to look a payment up at the gateway and settle
+// it from the gateway's word. The reconciler enqueues it for payments stuck
+// in confirming, canceling or unknown, and the api for each gateway webhook:
+// an unsigned webhook is only ever a reason to ask.
+type LookupArgs struct {
+	PaymentID string `json:"paymentId"`
+}
+
+// Kind names the job in River's table.
+func (LookupArgs) Kind() string { return "payment_lookup" }
+
+// InsertOpts makes lookups unique per payment while one is waiting or
+// running, so a burst of duplicate webhooks costs one gateway call.
+func (LookupArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       Queue,
+		MaxAttempts: 5,
+		UniqueOpts: river.UniqueOpts{
+			ByArgs: true,
+			ByState: []rivertype.JobState{
+				rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+				rivertype.JobStateRunning, rivertype.JobStateScheduled,
+			},
+		},
+	}
 }
