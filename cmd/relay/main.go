@@ -48,6 +48,11 @@ type config struct {
 	shutdownTimeout time.Duration
 	addr            string
 	fetchPoll       time.Duration
+	reconcileEvery  time.Duration
+	reconcileAfter  time.Duration
+	rescueAfter     time.Duration
+	breakerCooldown time.Duration
+	breakerFailures int
 	logLevel        slog.Level
 }
 
@@ -75,6 +80,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"RELAY_GATEWAY_TIMEOUT", 10 * time.Second, &c.gatewayTimeout},
 		{"RELAY_SHUTDOWN_TIMEOUT", 30 * time.Second, &c.shutdownTimeout},
 		{"RELAY_FETCH_POLL_INTERVAL", time.Second, &c.fetchPoll},
+		{"RELAY_RECONCILE_INTERVAL", time.Minute, &c.reconcileEvery},
+		{"RELAY_RECONCILE_AFTER", 5 * time.Minute, &c.reconcileAfter},
+		{"RELAY_BREAKER_COOLDOWN", 2 * time.Second, &c.breakerCooldown},
 	}
 	for _, d := range durations {
 		if *d.dst, err = envDuration(getenv, d.name, d.def); err != nil {
@@ -87,6 +95,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.workers, err = envInt(getenv, "RELAY_WORKERS", 50); err != nil {
 		return c, err
 	}
+	if c.breakerFailures, err = envInt(getenv, "RELAY_BREAKER_FAILURES", 5); err != nil {
+		return c, err
+	}
+	// A job makes at most two gateway calls (the call and a lookup) and one
+	// outcome write; a job still "running" well past that belongs to a relay
+	// that died, and River hands it to another.
+	if c.rescueAfter, err = envDuration(getenv, "RELAY_RESCUE_AFTER", c.jobTimeout()+30*time.Second); err != nil {
+		return c, err
+	}
+	if c.rescueAfter <= c.jobTimeout() {
+		return c, fmt.Errorf("RELAY_RESCUE_AFTER must exceed the job timeout (%s, twice RELAY_GATEWAY_TIMEOUT plus 20s)", c.jobTimeout())
+	}
 	conns, err := envInt(getenv, "DATABASE_MAX_CONNS", 20)
 	if err != nil {
 		return c, err
@@ -97,6 +117,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	return c, nil
 }
+
+func (c config) jobTimeout() time.Duration { return 2*c.gatewayTimeout + 20*time.Second }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
@@ -127,19 +149,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	workers := river.NewWorkers()
 	if err := relay.AddWorkers(workers, relay.Config{
 		Pool: pool, Store: store.New(), Gateway: gw, Logger: logger, Schedule: cfg.schedule,
+		ReconcileAfter: cfg.reconcileAfter,
+		Breaker: relay.NewBreaker(relay.BreakerConfig{
+			Threshold: cfg.breakerFailures, Cooldown: cfg.breakerCooldown, MaxCooldown: cfg.schedule.Max, Logger: logger,
+		}),
 	}); err != nil {
 		return err
 	}
-	// A job makes at most two gateway calls (the call and a lookup) and one
-	// outcome write; the timeout covers that, and a job still "running" well
-	// past it belongs to a relay that died and is handed to another.
-	jobTimeout := 2*cfg.gatewayTimeout + 20*time.Second
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:               map[string]river.QueueConfig{paymentjob.Queue: {MaxWorkers: cfg.workers}},
 		Workers:              workers,
+		PeriodicJobs:         relay.PeriodicJobs(cfg.reconcileEvery),
 		Logger:               logger,
-		JobTimeout:           jobTimeout,
-		RescueStuckJobsAfter: jobTimeout + 30*time.Second,
+		JobTimeout:           cfg.jobTimeout(),
+		RescueStuckJobsAfter: cfg.rescueAfter,
 		FetchPollInterval:    cfg.fetchPoll,
 		FetchCooldown:        min(100*time.Millisecond, cfg.fetchPoll),
 		// Keep finished jobs a week: with the attempt rows they are the

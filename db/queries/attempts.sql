@@ -18,3 +18,8 @@ WHERE id = @id;
 
 -- name: AttemptListByPayment :many
 SELECT * FROM payment_attempts WHERE payment_id = @payment_id ORDER BY id;
+
+-- name: AttemptAddNote :exec
+UPDATE payment_attempts
+SET note = CASE WHEN note = '' THEN @note::text ELSE note || '; ' || @note::text END
+WHERE id = @id;

@@ -23,3 +23,6 @@ RETURNING *;
 
 -- name: CancelGetByID :one
 SELECT * FROM payment_cancels WHERE id = @id;
+
+-- name: CancelSetIdempotencyKey :exec
+UPDATE payment_cancels SET idempotency_key = @idempotency_key, updated_at = now() WHERE id = @id;

@@ -6,6 +6,7 @@ package payment
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -188,6 +189,9 @@ type Attempt struct {
 	// while the call is in flight or if the process died during it.
 	Classification string
 	Error          string
+	// Note says what the relay concluded beyond the classification, such as
+	// a key change this call justified.
+	Note string
 }
 
 // ConfirmIdempotencyKey returns the Idempotency-Key for a payment's confirm.
@@ -200,4 +204,17 @@ func ConfirmIdempotencyKey(paymentID string, generation int) string {
 // CancelIdempotencyKey returns the Idempotency-Key for one cancel request.
 func CancelIdempotencyKey(cancelID string) string {
 	return "cancel-" + cancelID
+}
+
+// NextCancelIdempotencyKey returns the key that follows current for a cancel
+// whose previous key a lookup showed unused: cancel-ID, cancel-ID-2, -3, ….
+func NextCancelIdempotencyKey(cancelID, current string) string {
+	base := CancelIdempotencyKey(cancelID)
+	n := 1
+	if rest, ok := strings.CutPrefix(current, base+"-"); ok {
+		if v, err := strconv.Atoi(rest); err == nil {
+			n = v
+		}
+	}
+	return base + "-" + strconv.Itoa(n+1)
 }

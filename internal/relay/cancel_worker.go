@@ -48,73 +48,105 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		PaymentID: p.ID, CancelID: c.ID, Operation: payment.OperationCancel,
 		IdempotencyKey: c.IdempotencyKey, JobID: job.ID, JobAttempt: job.Attempt,
 	}
-	res, class, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
+	cr, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
 		return r.gateway.Cancel(ctx, p.PaymentKey, gateway.CancelRequest{Reason: c.Reason, Amount: c.Amount}, c.IdempotencyKey)
 	})
 	if err != nil {
 		return err
 	}
 
-	switch class {
+	switch cr.Class {
 	case gateway.ClassSuccess:
-		return w.recordRefund(ctx, job, res.Payment)
+		return w.recordRefund(ctx, job, cr.Payment)
 	case gateway.ClassUnclear:
-		return w.lookUp(ctx, job, p, res)
+		return w.lookUp(ctx, job, p, c, cr, false)
 	case gateway.ClassRefused, gateway.ClassSessionExpired:
-		return w.recordRefusal(ctx, job, res.Code, res.Message)
+		return w.recordRefusal(ctx, job, cr.Code, cr.Message)
 	case gateway.ClassMisconfigured:
-		return misconfigured(ctx, r, p.ID, res)
-	default:
-		return w.retryOrUnknown(ctx, job, res)
+		return misconfigured(ctx, r, p.ID, cr.Result)
 	}
+	stuck, err := r.sameAnswerAgain(ctx, cr, p.ID, payment.OperationCancel, c.IdempotencyKey)
+	if err != nil {
+		return err
+	}
+	if stuck {
+		return w.lookUp(ctx, job, p, c, cr, true)
+	}
+	return w.retryOrUnknown(ctx, job, cr.Result)
 }
 
 // lookUp decides from the gateway's record whether our cancel happened: the
 // only cancel in flight for a payment is ours (one pending cancel per
-// payment), so a balance below the one we recorded means it did.
-func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.CancelArgs], p payment.Payment, first gateway.Result) error {
+// payment), so a balance below the one we recorded means it did. When the
+// same transient answer keeps coming back under our key (stuck) and the
+// gateway shows no refund, the cancel moves to a new key.
+func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.CancelArgs], p payment.Payment, c payment.Cancel, first callResult, stuck bool) error {
 	r := w.r
 	attempt := payment.Attempt{
-		PaymentID: p.ID, CancelID: job.Args.CancelID, Operation: payment.OperationLookup,
+		PaymentID: p.ID, CancelID: c.ID, Operation: payment.OperationLookup,
 		JobID: job.ID, JobAttempt: job.Attempt,
 	}
-	res, class, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
+	lc, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
 		return r.gateway.Lookup(ctx, p.PaymentKey)
 	})
 	if err != nil {
 		return err
 	}
-	if class == gateway.ClassMisconfigured {
-		return misconfigured(ctx, r, p.ID, res)
+	if lc.Class == gateway.ClassMisconfigured {
+		return misconfigured(ctx, r, p.ID, lc.Result)
 	}
-	if res.Payment == nil {
-		return w.retryOrUnknown(ctx, job, first)
+	if lc.Payment == nil {
+		return w.retryOrUnknown(ctx, job, first.Result)
 	}
-	if res.Payment.BalanceAmount < p.BalanceAmount {
-		return w.recordRefund(ctx, job, res.Payment)
+	if lc.Payment.BalanceAmount < p.BalanceAmount {
+		return w.recordRefund(ctx, job, lc.Payment)
+	}
+	if stuck {
+		if err := w.rotateKey(ctx, c, lc); err != nil {
+			return err
+		}
 	}
 	// The gateway holds what we think it holds: our cancel did not happen.
-	// Ask again under the same key; a definite refusal will end it.
-	return w.retryOrUnknown(ctx, job, first)
+	// Ask again; a definite refusal will end it.
+	return w.retryOrUnknown(ctx, job, first.Result)
+}
+
+// rotateKey moves a cancel to its next Idempotency-Key, noting why on the
+// lookup that showed the refund did not happen.
+func (w *CancelWorker) rotateKey(ctx context.Context, seen payment.Cancel, lookup callResult) error {
+	r := w.r
+	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := r.store.PaymentForUpdate(ctx, tx, seen.PaymentID); err != nil {
+			return err
+		}
+		c, err := r.store.CancelForUpdate(ctx, tx, seen.ID)
+		if err != nil {
+			return err
+		}
+		if c.Status != payment.CancelPending || c.IdempotencyKey != seen.IdempotencyKey {
+			return nil
+		}
+		next := payment.NextCancelIdempotencyKey(c.ID, c.IdempotencyKey)
+		if err := r.store.SetCancelIdempotencyKey(ctx, tx, c.ID, next); err != nil {
+			return err
+		}
+		note := fmt.Sprintf("gateway balance %d shows no refund for this cancel; key %s replaced by %s",
+			lookup.Payment.BalanceAmount, c.IdempotencyKey, next)
+		if err := r.store.AddAttemptNote(ctx, tx, lookup.AttemptID, note); err != nil {
+			return err
+		}
+		r.log.WarnContext(ctx, "cancel moved to a new idempotency key", slog.String("payment_id", c.PaymentID), slog.String("why", note))
+		return nil
+	})
 }
 
 // recordRefund commits the gateway's new balance, the cancel's result and
 // the job's completion together.
 func (w *CancelWorker) recordRefund(ctx context.Context, job *river.Job[paymentjob.CancelArgs], gp *gateway.Payment) error {
 	r := w.r
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		p, c, settled, err := w.lock(ctx, tx, job)
-		if err != nil || settled {
-			return err
-		}
-		p.ApplyCancelResult(&c, gp.BalanceAmount, lastTransactionKey(gp), r.now())
-		if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
-			return err
-		}
-		if _, err := r.store.SaveCancel(ctx, tx, c); err != nil {
-			return err
-		}
-		return completeTx(ctx, tx, job)
+	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel) error {
+		p.ApplyCancelResult(c, gp.BalanceAmount, lastTransactionKey(gp), r.now())
+		return nil
 	})
 }
 
@@ -122,25 +154,15 @@ func (w *CancelWorker) recordRefund(ctx context.Context, job *river.Job[paymentj
 // what the gateway holds.
 func (w *CancelWorker) recordRefusal(ctx context.Context, job *river.Job[paymentjob.CancelArgs], code, message string) error {
 	r := w.r
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		p, c, settled, err := w.lock(ctx, tx, job)
-		if err != nil || settled {
-			return err
-		}
-		p.ApplyCancelRefusal(&c, code, message, r.now())
+	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel) error {
+		p.ApplyCancelRefusal(c, code, message, r.now())
 		if c.Kind == payment.CancelCompensation {
 			// Money we must give back and could not: an operator has to act.
 			p.Status = payment.StatusUnknown
 			r.log.ErrorContext(ctx, "compensating cancel refused by the gateway",
 				slog.String("payment_id", p.ID), slog.String("code", code))
 		}
-		if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
-			return err
-		}
-		if _, err := r.store.SaveCancel(ctx, tx, c); err != nil {
-			return err
-		}
-		return completeTx(ctx, tx, job)
+		return nil
 	})
 }
 
@@ -151,41 +173,41 @@ func (w *CancelWorker) retryOrUnknown(ctx context.Context, job *river.Job[paymen
 		return transientError(res)
 	}
 	r := w.r
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		p, c, settled, err := w.lock(ctx, tx, job)
-		if err != nil || settled {
-			return err
-		}
+	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel) error {
 		p.Status = payment.StatusUnknown
 		c.Status = payment.CancelUnknown
 		c.FailureCode, c.FailureMessage = unknownReason(res)
-		if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
-			return err
-		}
-		if _, err := r.store.SaveCancel(ctx, tx, c); err != nil {
-			return err
-		}
 		r.log.ErrorContext(ctx, "cancel outcome unknown after retry budget; reconciler will ask the gateway",
 			slog.String("payment_id", p.ID), slog.String("cancel_id", c.ID), slog.Int("job_attempt", job.Attempt))
-		return completeTx(ctx, tx, job)
+		return nil
 	})
 }
 
-// lock takes the payment's and the cancel's row locks, in that order (the
-// order every writer uses). settled reports that the cancel was already
-// recorded, in which case the job has been completed in tx.
-func (w *CancelWorker) lock(ctx context.Context, tx pgx.Tx, job *river.Job[paymentjob.CancelArgs]) (payment.Payment, payment.Cancel, bool, error) {
+// record takes the payment's and the cancel's row locks, in that order (the
+// order every writer uses), and if the cancel is still pending applies fn and
+// saves both; the job completes in the same transaction either way.
+func (w *CancelWorker) record(ctx context.Context, job *river.Job[paymentjob.CancelArgs], fn func(context.Context, pgx.Tx, *payment.Payment, *payment.Cancel) error) error {
 	r := w.r
-	p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
-	if err != nil {
-		return p, payment.Cancel{}, false, err
-	}
-	c, err := r.store.CancelForUpdate(ctx, tx, job.Args.CancelID)
-	if err != nil {
-		return p, c, false, err
-	}
-	if c.Status != payment.CancelPending {
-		return p, c, true, completeTx(ctx, tx, job)
-	}
-	return p, c, false, nil
+	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
+		if err != nil {
+			return err
+		}
+		c, err := r.store.CancelForUpdate(ctx, tx, job.Args.CancelID)
+		if err != nil {
+			return err
+		}
+		if c.Status == payment.CancelPending {
+			if err := fn(ctx, tx, &p, &c); err != nil {
+				return err
+			}
+			if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
+				return err
+			}
+			if _, err := r.store.SaveCancel(ctx, tx, c); err != nil {
+				return err
+			}
+		}
+		return completeTx(ctx, tx, job)
+	})
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
 
-// ConfirmWorker confirms a payment with the gateway under the payment's one
+// ConfirmWorker confirms a payment with the gateway under the payment's
 // confirm Idempotency-Key, and records the outcome with the job's completion.
 type ConfirmWorker struct {
 	river.WorkerDefaults[paymentjob.ConfirmArgs]
@@ -43,7 +43,7 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 	}
 	if p.Status != payment.StatusConfirming && p.Status != payment.StatusUnknown {
 		// Already settled (by an earlier run of this job whose completion was
-		// lost, or by the reconciler): nothing to ask the gateway.
+		// lost, or by a lookup): nothing to ask the gateway.
 		return nil
 	}
 
@@ -51,7 +51,7 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 		PaymentID: p.ID, Operation: payment.OperationConfirm, IdempotencyKey: p.ConfirmIdempotencyKey,
 		JobID: job.ID, JobAttempt: job.Attempt,
 	}
-	res, class, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
+	c, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
 		return r.gateway.Confirm(ctx, gateway.ConfirmRequest{
 			PaymentKey: p.PaymentKey, OrderID: p.OrderID, Amount: p.Amount,
 		}, p.ConfirmIdempotencyKey)
@@ -60,65 +60,76 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 		return err
 	}
 
-	switch class {
+	switch c.Class {
 	case gateway.ClassSuccess:
-		return w.recordApproval(ctx, job, res.Payment)
+		return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
+			return r.applyApproval(ctx, tx, p, c.Payment)
+		})
 	case gateway.ClassUnclear:
-		return w.lookUp(ctx, job, p, res)
+		return w.lookUp(ctx, job, p, c)
 	case gateway.ClassRefused:
-		return w.recordRefusal(ctx, job, payment.StatusFailed, res.Code, res.Message)
+		return w.refuse(ctx, job, payment.StatusFailed, c.Code, c.Message)
 	case gateway.ClassSessionExpired:
-		return w.recordRefusal(ctx, job, payment.StatusExpired, res.Code, res.Message)
+		return w.refuse(ctx, job, payment.StatusExpired, c.Code, c.Message)
 	case gateway.ClassMisconfigured:
-		return misconfigured(ctx, r, p.ID, res)
-	default:
-		return w.retryOrUnknown(ctx, job, res)
+		return misconfigured(ctx, r, p.ID, c.Result)
 	}
+	// Transient. The same answer twice under one key may be the gateway
+	// replaying a cached error rather than failing anew: ask what happened.
+	stuck, err := r.sameAnswerAgain(ctx, c, p.ID, payment.OperationConfirm, p.ConfirmIdempotencyKey)
+	if err != nil {
+		return err
+	}
+	if stuck {
+		return w.lookUp(ctx, job, p, c)
+	}
+	return w.retryOrUnknown(ctx, job, c.Result)
 }
 
 // lookUp takes the gateway's word after an answer that does not say what
-// happened (ALREADY_PROCESSED_PAYMENT and the like).
-func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], p payment.Payment, first gateway.Result) error {
+// happened (ALREADY_PROCESSED_PAYMENT, a repeated 5xx and the like).
+func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], p payment.Payment, first callResult) error {
 	r := w.r
 	attempt := payment.Attempt{
 		PaymentID: p.ID, Operation: payment.OperationLookup, JobID: job.ID, JobAttempt: job.Attempt,
 	}
-	res, class, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
+	lc, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
 		return r.gateway.Lookup(ctx, p.PaymentKey)
 	})
 	if err != nil {
 		return err
 	}
-	if class == gateway.ClassMisconfigured {
-		return misconfigured(ctx, r, p.ID, res)
+	if lc.Class == gateway.ClassMisconfigured {
+		return misconfigured(ctx, r, p.ID, lc.Result)
 	}
-	if res.Payment == nil {
-		// The lookup itself failed: we still do not know, so ask again later
-		// under the same key.
-		return w.retryOrUnknown(ctx, job, first)
+	if lc.Payment == nil {
+		// The lookup itself failed: we still do not know, so ask again
+		// later under the same key.
+		return w.retryOrUnknown(ctx, job, first.Result)
 	}
-	switch res.Payment.Status {
+	switch lc.Payment.Status {
 	case gateway.StatusDone, gateway.StatusCanceled, gateway.StatusPartialCanceled:
-		return w.recordApproval(ctx, job, res.Payment)
+		return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
+			return r.applyApproval(ctx, tx, p, lc.Payment)
+		})
 	case gateway.StatusAborted:
-		return w.recordRefusal(ctx, job, payment.StatusFailed, first.Code, first.Message)
+		return w.refuse(ctx, job, payment.StatusFailed, first.Code, first.Message)
 	case gateway.StatusExpired:
-		return w.recordRefusal(ctx, job, payment.StatusExpired, first.Code, first.Message)
+		return w.refuse(ctx, job, payment.StatusExpired, first.Code, first.Message)
 	}
 	// READY / IN_PROGRESS: the gateway says it did not perform the confirm.
 	// The key we used may be stuck on the answer that puzzled us (the
 	// gateway replays a key's first answer), so this, and only this, earns
-	// a new key; the lookup that justified it is the attempt just before
-	// the first call under the new key.
-	if err := w.rotateKey(ctx, p); err != nil {
+	// a new key; the lookup attempt says so in its note.
+	if err := w.rotateKey(ctx, p, lc); err != nil {
 		return err
 	}
-	return w.retryOrUnknown(ctx, job, first)
+	return w.retryOrUnknown(ctx, job, first.Result)
 }
 
 // rotateKey moves the payment's confirm to a new Idempotency-Key, unless
 // another run already did.
-func (w *ConfirmWorker) rotateKey(ctx context.Context, seen payment.Payment) error {
+func (w *ConfirmWorker) rotateKey(ctx context.Context, seen payment.Payment, lookup callResult) error {
 	r := w.r
 	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		p, err := r.store.PaymentForUpdate(ctx, tx, seen.ID)
@@ -134,129 +145,38 @@ func (w *ConfirmWorker) rotateKey(ctx context.Context, seen payment.Payment) err
 		if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
 			return err
 		}
-		r.log.WarnContext(ctx, "confirm moved to a new idempotency key: lookup showed the gateway did not perform it",
-			slog.String("payment_id", p.ID), slog.String("old_key", seen.ConfirmIdempotencyKey),
-			slog.String("new_key", p.ConfirmIdempotencyKey))
+		note := fmt.Sprintf("gateway shows %s: confirm not performed; key %s replaced by %s",
+			lookup.Payment.Status, seen.ConfirmIdempotencyKey, p.ConfirmIdempotencyKey)
+		if err := r.store.AddAttemptNote(ctx, tx, lookup.AttemptID, note); err != nil {
+			return err
+		}
+		r.log.WarnContext(ctx, "confirm moved to a new idempotency key", slog.String("payment_id", p.ID), slog.String("why", note))
 		return nil
 	})
 }
 
-// recordApproval commits the approval (and any cancel it sets off) together
-// with the job's completion.
-func (w *ConfirmWorker) recordApproval(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], gp *gateway.Payment) error {
+// record locks the payment and, if it is still waiting for this confirm,
+// applies fn and completes the job, all in one transaction.
+func (w *ConfirmWorker) record(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], fn func(context.Context, pgx.Tx, *payment.Payment) error) error {
 	r := w.r
 	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
 		if err != nil {
 			return err
 		}
-		if p.Status != payment.StatusConfirming && p.Status != payment.StatusUnknown {
-			return completeTx(ctx, tx, job)
-		}
-		open, err := r.store.OpenCancels(ctx, tx, p.ID)
-		if err != nil {
-			return err
-		}
-		var waiting *payment.Cancel
-		for i := range open {
-			if open[i].Status == payment.CancelWaiting {
-				waiting = &open[i]
-				break
-			}
-		}
-		now := r.now()
-		toRun := p.ApplyApproval(approvalOf(gp), waiting, r.newID(), now)
-		switch {
-		case gp.BalanceAmount == 0:
-			// Refunded in full at the gateway already (seen on a lookup): the
-			// gateway's word is the state and there is nothing left to give
-			// back, neither to the customer nor by compensation.
-			p.Status = payment.StatusCanceled
-			toRun = voidWaiting(waiting, now)
-		case gp.BalanceAmount < gp.TotalAmount && toRun == nil:
-			p.Status = payment.StatusPartiallyCanceled
-		}
-		if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
-			return err
-		}
-		if toRun != nil {
-			if err := saveCancelAndEnqueue(ctx, r, tx, *toRun, waiting); err != nil {
+		if p.Status == payment.StatusConfirming || p.Status == payment.StatusUnknown {
+			if err := fn(ctx, tx, &p); err != nil {
 				return err
 			}
-		}
-		if p.Status == payment.StatusCanceling && toRun != nil && toRun.Kind == payment.CancelCompensation {
-			r.log.WarnContext(ctx, "approval cannot be kept; compensating cancel enqueued",
-				slog.String("payment_id", p.ID), slog.String("reason", toRun.Reason))
 		}
 		return completeTx(ctx, tx, job)
 	})
 }
 
-func voidWaiting(waiting *payment.Cancel, now time.Time) *payment.Cancel {
-	if waiting == nil {
-		return nil
-	}
-	waiting.Status = payment.CancelVoid
-	waiting.CompletedAt = &now
-	return waiting
-}
-
-// saveCancelAndEnqueue writes a cancel (updating the waiting one or inserting
-// a compensation) and, when it is pending, its job in the same transaction.
-func saveCancelAndEnqueue(ctx context.Context, r *relay, tx pgx.Tx, c payment.Cancel, waiting *payment.Cancel) error {
-	var err error
-	if waiting != nil && c.ID == waiting.ID {
-		_, err = r.store.SaveCancel(ctx, tx, c)
-	} else {
-		_, err = r.store.InsertCancel(ctx, tx, c)
-		if err == nil && waiting != nil && waiting.Status != payment.CancelWaiting {
-			_, err = r.store.SaveCancel(ctx, tx, *waiting)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	if c.Status != payment.CancelPending {
-		return nil
-	}
-	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
-	if err != nil {
-		return fmt.Errorf("error getting River client to enqueue cancel: %w", err)
-	}
-	if _, err := client.InsertTx(ctx, tx, paymentjob.CancelArgs{PaymentID: c.PaymentID, CancelID: c.ID}, nil); err != nil {
-		return fmt.Errorf("error enqueuing cancel: %w", err)
-	}
-	return nil
-}
-
-// recordRefusal commits a definite refusal (failed or expired).
-func (w *ConfirmWorker) recordRefusal(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], status payment.Status, code, message string) error {
-	r := w.r
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
-		if err != nil {
-			return err
-		}
-		if p.Status != payment.StatusConfirming && p.Status != payment.StatusUnknown {
-			return completeTx(ctx, tx, job)
-		}
-		open, err := r.store.OpenCancels(ctx, tx, p.ID)
-		if err != nil {
-			return err
-		}
-		now := r.now()
-		p.ApplyRefusal(status, code, message, nil, now)
-		if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
-			return err
-		}
-		for _, c := range open {
-			// Nothing was charged, so a cancel waiting for this confirm has
-			// nothing to refund.
-			if _, err := r.store.SaveCancel(ctx, tx, *voidWaiting(&c, now)); err != nil {
-				return err
-			}
-		}
-		return completeTx(ctx, tx, job)
+// refuse records a definite refusal (failed or expired).
+func (w *ConfirmWorker) refuse(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], status payment.Status, code, message string) error {
+	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
+		return w.r.applyRefusal(ctx, tx, p, status, code, message)
 	})
 }
 
@@ -268,22 +188,19 @@ func (w *ConfirmWorker) retryOrUnknown(ctx context.Context, job *river.Job[payme
 		return transientError(res)
 	}
 	r := w.r
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
-		if err != nil {
+	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
+		if p.Status != payment.StatusConfirming {
+			return nil
+		}
+		p.Status = payment.StatusUnknown
+		p.FailureCode, p.FailureMessage = unknownReason(res)
+		if _, err := r.store.SavePayment(ctx, tx, *p); err != nil {
 			return err
 		}
-		if p.Status == payment.StatusConfirming {
-			p.Status = payment.StatusUnknown
-			p.FailureCode, p.FailureMessage = unknownReason(res)
-			if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
-				return err
-			}
-			r.log.ErrorContext(ctx, "payment outcome unknown after retry budget; reconciler will ask the gateway",
-				slog.String("payment_id", p.ID), slog.String("operation", "confirm"),
-				slog.Int("job_attempt", job.Attempt), slog.String("last_code", res.Code))
-		}
-		return completeTx(ctx, tx, job)
+		r.log.ErrorContext(ctx, "payment outcome unknown after retry budget; reconciler will ask the gateway",
+			slog.String("payment_id", p.ID), slog.String("operation", "confirm"),
+			slog.Int("job_attempt", job.Attempt), slog.String("last_code", res.Code))
+		return nil
 	})
 }
 
@@ -309,7 +226,7 @@ func transientError(res gateway.Result) error {
 // misconfigured snoozes the job: our credentials are wrong, which is ours to
 // fix, so the customer's payment is neither failed nor charged an attempt.
 func misconfigured(ctx context.Context, r *relay, paymentID string, res gateway.Result) error {
-	r.log.ErrorContext(ctx, "gateway rejected our credentials; check TOSS_SECRET_KEY",
+	r.log.ErrorContext(ctx, "gateway rejected our credentials or request; check TOSS_SECRET_KEY and TOSS_API_BASE_URL",
 		slog.String("payment_id", paymentID), slog.String("code", res.Code), slog.Int("http_status", res.HTTPStatus))
 	return river.JobSnooze(r.schedule.Max)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +38,11 @@ type Config struct {
 	Now func() time.Time
 	// NewID makes ids for compensating cancels; uuid.NewString when nil.
 	NewID func() string
+	// Breaker guards the gateway; a default one when nil.
+	Breaker *Breaker
+	// ReconcileAfter is how long a payment may sit in confirming,
+	// canceling or unknown before the reconciler asks the gateway (5m).
+	ReconcileAfter time.Duration
 }
 
 // relay holds what both workers share.
@@ -48,6 +54,9 @@ type relay struct {
 	schedule Schedule
 	now      func() time.Time
 	newID    func() string
+	breaker  *Breaker
+	// reconcileAfter: see Config.ReconcileAfter.
+	reconcileAfter time.Duration
 }
 
 // outcomeTimeout bounds the transaction that records an outcome. It runs on a
@@ -67,6 +76,12 @@ func AddWorkers(workers *river.Workers, cfg Config) error {
 	if err := river.AddWorkerSafely(workers, &CancelWorker{r: r}); err != nil {
 		return fmt.Errorf("error adding cancel worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &LookupWorker{r: r}); err != nil {
+		return fmt.Errorf("error adding lookup worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, &ReconcileWorker{r: r}); err != nil {
+		return fmt.Errorf("error adding reconcile worker: %w", err)
+	}
 	return nil
 }
 
@@ -76,7 +91,8 @@ func newRelay(cfg Config) (*relay, error) {
 	}
 	r := &relay{
 		pool: cfg.Pool, store: cfg.Store, gateway: cfg.Gateway, log: cfg.Logger,
-		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID,
+		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID, breaker: cfg.Breaker,
+		reconcileAfter: cfg.ReconcileAfter,
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -90,21 +106,44 @@ func newRelay(cfg Config) (*relay, error) {
 	if r.newID == nil {
 		r.newID = newUUID
 	}
+	if r.breaker == nil {
+		r.breaker = NewBreaker(BreakerConfig{Now: r.now, Logger: r.log})
+	}
+	if r.reconcileAfter <= 0 {
+		r.reconcileAfter = 5 * time.Minute
+	}
 	return r, nil
+}
+
+// callResult is one gateway call as the relay saw it.
+type callResult struct {
+	gateway.Result
+	Class     gateway.Class
+	AttemptID int64
 }
 
 // call makes one gateway call between two attempt writes: the first is
 // committed before the call, so a relay that dies mid-call still leaves the
 // fact that the gateway may have acted; the second records the answer.
-func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Context) gateway.Result) (gateway.Result, gateway.Class, error) {
+//
+// While the circuit breaker is open nothing is called or recorded, and the
+// error is a River snooze: the job waits without spending an attempt.
+func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Context) gateway.Result) (callResult, error) {
+	permit, ok, wait := r.breaker.Allow()
+	if !ok {
+		return callResult{}, river.JobSnooze(wait + jitter(wait))
+	}
 	a.RequestedAt = r.now()
 	id, err := r.store.StartAttempt(ctx, r.pool, a)
 	if err != nil {
-		// No call without its record.
-		return gateway.Result{}, "", fmt.Errorf("error recording attempt start: %w", err)
+		// No call without its record. If the breaker let us through as its
+		// probe, nothing was learned: let another caller probe.
+		r.breaker.Abandon(permit)
+		return callResult{}, fmt.Errorf("error recording attempt start: %w", err)
 	}
 	res := do(ctx)
 	class := gateway.Classify(res)
+	r.breaker.Record(permit, res, class)
 
 	finished := r.now()
 	a.ID = id
@@ -119,8 +158,9 @@ func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Con
 	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
+	cr := callResult{Result: res, Class: class, AttemptID: id}
 	if err := r.store.FinishAttempt(wctx, r.pool, a); err != nil {
-		return res, class, fmt.Errorf("error recording attempt result: %w", err)
+		return cr, fmt.Errorf("error recording attempt result: %w", err)
 	}
 	r.log.LogAttrs(ctx, logLevel(class), "gateway call",
 		slog.String("payment_id", a.PaymentID),
@@ -133,7 +173,39 @@ func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Con
 		slog.Int64("job_id", a.JobID),
 		slog.Int("job_attempt", a.JobAttempt),
 	)
-	return res, class, nil
+	return cr, nil
+}
+
+// jitter spreads the snoozes of many jobs stopped by the breaker at once, so
+// they do not all come back in the same instant.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d)/4 + 1))
+}
+
+// sameAnswerAgain reports whether the gateway answered this call exactly as
+// it answered the previous call under the same key: a transient answer that
+// the gateway may be replaying from its idempotency store rather than
+// producing anew.
+func (r *relay) sameAnswerAgain(ctx context.Context, c callResult, paymentID string, op payment.Operation, key string) (bool, error) {
+	if c.HTTPStatus == 0 {
+		// No answer at all (network error, timeout) is not a replay.
+		return false, nil
+	}
+	attempts, err := r.store.Attempts(ctx, r.pool, paymentID)
+	if err != nil {
+		return false, err
+	}
+	for i := len(attempts) - 1; i >= 0; i-- {
+		a := attempts[i]
+		if a.ID == c.AttemptID || a.Operation != op || a.IdempotencyKey != key {
+			continue
+		}
+		return a.HTTPStatus == c.HTTPStatus && a.GatewayCode == c.Code, nil
+	}
+	return false, nil
 }
 
 func logLevel(c gateway.Class) slog.Level {

@@ -37,6 +37,11 @@ type testBundle struct {
 type setupOpts struct {
 	secretKey string // what the relay authenticates with; the sim's own when empty
 	paused    bool   // don't start the relay; the test calls start
+	// wrap, if set, stands between the relay and the real client: a gateway
+	// that misbehaves in ways the simulator will not.
+	wrap      func(relay.Gateway) relay.Gateway
+	reconcile bool // run the reconciler every 100ms for payments idle 1ms
+	breaker   *relay.Breaker
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -58,14 +63,26 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 
 	st := store.New()
 	workers := river.NewWorkers()
-	require.NoError(t, relay.AddWorkers(workers, relay.Config{
-		Pool: pool, Store: st, Gateway: gw, Logger: slog.New(slog.DiscardHandler),
+	var g relay.Gateway = gw
+	if opts.wrap != nil {
+		g = opts.wrap(gw)
+	}
+	cfg := relay.Config{
+		Pool: pool, Store: st, Gateway: g, Logger: slog.New(slog.DiscardHandler),
 		// Short enough that a test sees several retries in a second.
 		Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-	}))
+		Breaker:  opts.breaker,
+	}
+	var periodic []*river.PeriodicJob
+	if opts.reconcile {
+		cfg.ReconcileAfter = time.Millisecond
+		periodic = relay.PeriodicJobs(100 * time.Millisecond)
+	}
+	require.NoError(t, relay.AddWorkers(workers, cfg))
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:            map[string]river.QueueConfig{paymentjob.Queue: {MaxWorkers: 10}},
 		Workers:           workers,
+		PeriodicJobs:      periodic,
 		FetchPollInterval: 20 * time.Millisecond,
 		FetchCooldown:     10 * time.Millisecond,
 		Logger:            slog.New(slog.DiscardHandler),
@@ -359,8 +376,30 @@ func TestConfirm(t *testing.T) {
 
 		got := b.waitStatus(t, p.ID, payment.StatusUnknown)
 		require.Equal(t, "FAILED_INTERNAL_SYSTEM_PROCESSING", got.FailureCode)
-		require.Len(t, got.Attempts, 2)
+		// The same 5xx twice under one key is asked about before giving up;
+		// the gateway shows the confirm did not happen.
+		require.Equal(t, []string{"confirm:transient", "confirm:transient", "lookup:unclear"}, ops(got.Attempts))
+		require.Zero(t, b.ledger(t, key).Approvals)
 		b.waitDrained(t)
+	})
+
+	t.Run("CachedErrorReplayedUnderOneKeyEarnsANewKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		cfg := b.sim.Config()
+		cfg.ReplayCachedErrors = true
+		require.NoError(t, b.sim.SetConfig(cfg))
+		p, key := b.newPayment(t, 13000, nil)
+		// One 500, which the gateway then replays for every retry under the
+		// key: without a new key this payment would never confirm.
+		b.script(t, key, gatewaysim.OperationConfirm, step(gatewaysim.StepError, "FAILED_INTERNAL_SYSTEM_PROCESSING"))
+		b.requestConfirm(t, p.ID, key, 13000, nil)
+
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, []string{"confirm:transient", "confirm:transient", "lookup:unclear", "confirm:success"}, ops(got.Attempts))
+		require.Contains(t, got.Attempts[2].Note, "replaced by confirm-"+p.ID+"-2")
+		require.Equal(t, "confirm-"+p.ID+"-2", got.Attempts[3].IdempotencyKey)
+		require.Equal(t, 1, b.ledger(t, key).Approvals)
 	})
 
 	t.Run("WrongSecretKeyNeverFailsThePayment", func(t *testing.T) {
@@ -510,6 +549,26 @@ func TestCancel(t *testing.T) {
 		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
 		require.Equal(t, "NOT_CANCELABLE_PAYMENT", got.Cancels[0].FailureCode)
 		require.Empty(t, b.ledger(t, key).Refunds)
+	})
+
+	t.Run("CachedErrorReplayedUnderOneKeyEarnsANewKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		cfg := b.sim.Config()
+		cfg.ReplayCachedErrors = true
+		require.NoError(t, b.sim.SetConfig(cfg))
+		b.script(t, key, gatewaysim.OperationCancel, step(gatewaysim.StepError, "FAILED_REFUND_PROCESS"))
+		c := b.requestCancel(t, p.ID, 4000)
+
+		got := b.waitStatus(t, p.ID, payment.StatusPartiallyCanceled)
+		require.Equal(t, []string{"confirm:success", "cancel:transient", "cancel:transient", "lookup:success", "cancel:success"}, ops(got.Attempts))
+		require.Contains(t, got.Attempts[3].Note, "replaced by "+c.IdempotencyKey+"-2")
+		e := b.ledger(t, key)
+		require.Len(t, e.Refunds, 1, "one refund, under the new key")
+		require.Equal(t, c.IdempotencyKey+"-2", e.Refunds[0].IdempotencyKey)
+		require.Equal(t, int64(11000), e.BalanceAmount)
+		require.Equal(t, int64(11000), got.BalanceAmount)
 	})
 
 	t.Run("TransientThenDone", func(t *testing.T) {

@@ -306,6 +306,18 @@ func (s *Store) SaveCancel(ctx context.Context, db DBTX, c payment.Cancel) (paym
 	return toAppCancel(row), nil
 }
 
+// SetCancelIdempotencyKey moves a cancel to a new Idempotency-Key.
+func (s *Store) SetCancelIdempotencyKey(ctx context.Context, db DBTX, id, key string) error {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return fmt.Errorf("error parsing cancel id: %w", err)
+	}
+	if err := s.q.CancelSetIdempotencyKey(ctx, db, dbsqlc.CancelSetIdempotencyKeyParams{ID: uid, IdempotencyKey: key}); err != nil {
+		return fmt.Errorf("error setting cancel idempotency key: %w", err)
+	}
+	return nil
+}
+
 // StartAttempt records that a gateway call is about to be made and returns
 // the attempt's id. Callers commit it before calling the gateway.
 func (s *Store) StartAttempt(ctx context.Context, db DBTX, a payment.Attempt) (int64, error) {
@@ -347,6 +359,15 @@ func (s *Store) FinishAttempt(ctx context.Context, db DBTX, a payment.Attempt) e
 	})
 	if err != nil {
 		return fmt.Errorf("error finishing attempt: %w", err)
+	}
+	return nil
+}
+
+// AddAttemptNote appends a note to an attempt: what the relay concluded from
+// it beyond its classification (a key change it justified, say).
+func (s *Store) AddAttemptNote(ctx context.Context, db DBTX, id int64, note string) error {
+	if err := s.q.AttemptAddNote(ctx, db, dbsqlc.AttemptAddNoteParams{ID: id, Note: note}); err != nil {
+		return fmt.Errorf("error adding attempt note: %w", err)
 	}
 	return nil
 }
@@ -425,6 +446,7 @@ func toAppAttempt(r dbsqlc.PaymentAttempt) payment.Attempt {
 		GatewayMessage: r.GatewayMessage,
 		Classification: deref(r.Classification),
 		Error:          r.Error,
+		Note:           r.Note,
 	}
 	if r.CancelID != nil {
 		a.CancelID = r.CancelID.String()

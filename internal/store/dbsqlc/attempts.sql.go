@@ -12,6 +12,22 @@ import (
 	"github.com/google/uuid"
 )
 
+const attemptAddNote = `-- name: AttemptAddNote :exec
+UPDATE payment_attempts
+SET note = CASE WHEN note = '' THEN $1::text ELSE note || '; ' || $1::text END
+WHERE id = $2
+`
+
+type AttemptAddNoteParams struct {
+	Note string
+	ID   int64
+}
+
+func (q *Queries) AttemptAddNote(ctx context.Context, db DBTX, arg AttemptAddNoteParams) error {
+	_, err := db.Exec(ctx, attemptAddNote, arg.Note, arg.ID)
+	return err
+}
+
 const attemptFinish = `-- name: AttemptFinish :exec
 UPDATE payment_attempts SET
     finished_at     = $1,
@@ -50,7 +66,7 @@ func (q *Queries) AttemptFinish(ctx context.Context, db DBTX, arg AttemptFinishP
 }
 
 const attemptListByPayment = `-- name: AttemptListByPayment :many
-SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error FROM payment_attempts WHERE payment_id = $1 ORDER BY id
+SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note FROM payment_attempts WHERE payment_id = $1 ORDER BY id
 `
 
 func (q *Queries) AttemptListByPayment(ctx context.Context, db DBTX, paymentID uuid.UUID) ([]PaymentAttempt, error) {
@@ -78,6 +94,7 @@ func (q *Queries) AttemptListByPayment(ctx context.Context, db DBTX, paymentID u
 			&i.GatewayMessage,
 			&i.Classification,
 			&i.Error,
+			&i.Note,
 		); err != nil {
 			return nil, err
 		}

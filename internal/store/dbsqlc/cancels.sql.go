@@ -201,3 +201,17 @@ func (q *Queries) CancelSave(ctx context.Context, db DBTX, arg CancelSaveParams)
 	)
 	return i, err
 }
+
+const cancelSetIdempotencyKey = `-- name: CancelSetIdempotencyKey :exec
+UPDATE payment_cancels SET idempotency_key = $1, updated_at = now() WHERE id = $2
+`
+
+type CancelSetIdempotencyKeyParams struct {
+	IdempotencyKey string
+	ID             uuid.UUID
+}
+
+func (q *Queries) CancelSetIdempotencyKey(ctx context.Context, db DBTX, arg CancelSetIdempotencyKeyParams) error {
+	_, err := db.Exec(ctx, cancelSetIdempotencyKey, arg.IdempotencyKey, arg.ID)
+	return err
+}

@@ -48,6 +48,7 @@ type PaymentAttempt struct {
 	GatewayMessage string
 	Classification *string
 	Error          string
+	Note           string
 }
 
 type PaymentCancel struct {

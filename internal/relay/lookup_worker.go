@@ -1,0 +1,137 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
+)
+
+// LookupWorker asks the gateway about one payment and settles ours from the
+// gateway's word. The reconciler enqueues it for payments stuck in flight;
+// the api enqueues it for gateway webhooks, which are only ever a reason to
+// ask.
+type LookupWorker struct {
+	river.WorkerDefaults[paymentjob.LookupArgs]
+	r *relay
+}
+
+// NextRetry spaces lookups after transient answers by the relay's schedule.
+func (w *LookupWorker) NextRetry(job *river.Job[paymentjob.LookupArgs]) time.Time {
+	return w.r.now().Add(w.r.schedule.Delay(job.Attempt))
+}
+
+// Work looks the payment up and settles it.
+func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.LookupArgs]) error {
+	r := w.r
+	p, err := r.store.Payment(ctx, r.pool, job.Args.PaymentID)
+	if err != nil {
+		if payment.ErrorOf(err).Kind == payment.KindNotFound {
+			return river.JobCancel(err)
+		}
+		return fmt.Errorf("error loading payment: %w", err)
+	}
+	if p.PaymentKey == "" {
+		return nil // never sent to the gateway: nothing to ask
+	}
+	attempt := payment.Attempt{PaymentID: p.ID, Operation: payment.OperationLookup, JobID: job.ID, JobAttempt: job.Attempt}
+	lc, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
+		return r.gateway.Lookup(ctx, p.PaymentKey)
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case lc.Class == gateway.ClassMisconfigured:
+		return misconfigured(ctx, r, p.ID, lc.Result)
+	case lc.Payment == nil && lc.Class == gateway.ClassTransient:
+		return transientError(lc.Result)
+	case lc.Payment == nil:
+		r.log.WarnContext(ctx, "gateway does not know the payment",
+			slog.String("payment_id", p.ID), slog.String("code", lc.Code))
+		return nil
+	}
+	seen := p.UpdatedAt
+	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
+		if err != nil {
+			return err
+		}
+		if !p.UpdatedAt.Equal(seen) {
+			// Our row moved while we asked (a worker recorded an outcome):
+			// the answer may predate what it recorded, and settling from it
+			// could undo a fact. The next lookup asks afresh.
+			return completeTx(ctx, tx, job)
+		}
+		if err := r.settle(ctx, tx, &p, lc.Payment); err != nil {
+			return err
+		}
+		return completeTx(ctx, tx, job)
+	})
+}
+
+// ReconcileArgs is the reconciler's periodic job.
+type ReconcileArgs struct{}
+
+// Kind names the job in River's table.
+func (ReconcileArgs) Kind() string { return "payment_reconcile" }
+
+// ReconcileWorker finds payments stuck in confirming, canceling or unknown
+// past the threshold and enqueues a lookup for each.
+type ReconcileWorker struct {
+	river.WorkerDefaults[ReconcileArgs]
+	r *relay
+}
+
+// reconcileBatch bounds one pass; the next pass takes the rest.
+const reconcileBatch = 1000
+
+// Work enqueues the lookups.
+func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs]) error {
+	r := w.r
+	stuck, err := r.store.ListPayments(ctx, r.pool,
+		[]payment.Status{payment.StatusConfirming, payment.StatusCanceling, payment.StatusUnknown},
+		r.now().Add(-r.reconcileAfter), reconcileBatch)
+	if err != nil {
+		return err
+	}
+	if len(stuck) == 0 {
+		return nil
+	}
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("error getting River client: %w", err)
+	}
+	params := make([]river.InsertManyParams, len(stuck))
+	unknown := 0
+	for i, p := range stuck {
+		params[i] = river.InsertManyParams{Args: paymentjob.LookupArgs{PaymentID: p.ID}}
+		if p.Status == payment.StatusUnknown {
+			unknown++
+		}
+	}
+	if _, err := client.InsertMany(ctx, params); err != nil {
+		return fmt.Errorf("error enqueuing lookups: %w", err)
+	}
+	r.log.InfoContext(ctx, "reconciler enqueued lookups",
+		slog.Int("payments", len(stuck)), slog.Int("unknown", unknown), slog.Duration("older_than", r.reconcileAfter))
+	return nil
+}
+
+// PeriodicJobs returns the relay's periodic jobs: the reconciler, every
+// interval. River runs periodic jobs on the elected leader only, so several
+// relays do not reconcile the same payments at once.
+func PeriodicJobs(interval time.Duration) []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(interval),
+			func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+			&river.PeriodicJobOpts{ID: "payment_reconcile", RunOnStart: true}),
+	}
+}

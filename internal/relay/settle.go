@@ -1,0 +1,187 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
+)
+
+// This file holds what the workers record once the gateway has spoken. Each
+// function runs inside the caller's transaction with the payment row locked.
+
+// applyApproval records the gateway's approval, and the cancel it sets off
+// when the approval cannot be kept or a cancel was waiting for it.
+func (r *relay) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment, gp *gateway.Payment) error {
+	open, err := r.store.OpenCancels(ctx, tx, p.ID)
+	if err != nil {
+		return err
+	}
+	var waiting *payment.Cancel
+	for i := range open {
+		if open[i].Status == payment.CancelWaiting {
+			waiting = &open[i]
+			break
+		}
+	}
+	now := r.now()
+	toRun := p.ApplyApproval(approvalOf(gp), waiting, r.newID(), now)
+	switch {
+	case gp.BalanceAmount == 0:
+		// Refunded in full at the gateway already (seen on a lookup): the
+		// gateway's word is the state and there is nothing left to give
+		// back, neither to the customer nor by compensation.
+		p.Status = payment.StatusCanceled
+		toRun = voidWaiting(waiting, now)
+	case gp.BalanceAmount < gp.TotalAmount && toRun == nil:
+		p.Status = payment.StatusPartiallyCanceled
+	}
+	if _, err := r.store.SavePayment(ctx, tx, *p); err != nil {
+		return err
+	}
+	if toRun == nil {
+		return nil
+	}
+	if toRun.Kind == payment.CancelCompensation {
+		r.log.WarnContext(ctx, "approval cannot be kept; compensating cancel enqueued",
+			slog.String("payment_id", p.ID), slog.String("reason", toRun.Reason))
+	}
+	return r.saveCancelAndEnqueue(ctx, tx, *toRun, waiting)
+}
+
+// applyRefusal records a definite refusal of the confirm; a cancel waiting
+// for it has nothing to refund.
+func (r *relay) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, status payment.Status, code, message string) error {
+	open, err := r.store.OpenCancels(ctx, tx, p.ID)
+	if err != nil {
+		return err
+	}
+	now := r.now()
+	p.ApplyRefusal(status, code, message, nil, now)
+	if _, err := r.store.SavePayment(ctx, tx, *p); err != nil {
+		return err
+	}
+	for _, c := range open {
+		if _, err := r.store.SaveCancel(ctx, tx, *voidWaiting(&c, now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func voidWaiting(waiting *payment.Cancel, now time.Time) *payment.Cancel {
+	if waiting == nil {
+		return nil
+	}
+	waiting.Status = payment.CancelVoid
+	waiting.CompletedAt = &now
+	return waiting
+}
+
+// saveCancelAndEnqueue writes a cancel (updating the waiting one or inserting
+// a compensation) and, when it is pending, its job in the same transaction.
+func (r *relay) saveCancelAndEnqueue(ctx context.Context, tx pgx.Tx, c payment.Cancel, waiting *payment.Cancel) error {
+	var err error
+	if waiting != nil && c.ID == waiting.ID {
+		_, err = r.store.SaveCancel(ctx, tx, c)
+	} else {
+		_, err = r.store.InsertCancel(ctx, tx, c)
+		if err == nil && waiting != nil && waiting.Status != payment.CancelWaiting {
+			_, err = r.store.SaveCancel(ctx, tx, *waiting)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if c.Status != payment.CancelPending {
+		return nil
+	}
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("error getting River client to enqueue cancel: %w", err)
+	}
+	if _, err := client.InsertTx(ctx, tx, paymentjob.CancelArgs{PaymentID: c.PaymentID, CancelID: c.ID}, nil); err != nil {
+		return fmt.Errorf("error enqueuing cancel: %w", err)
+	}
+	return nil
+}
+
+// settle makes our record of a payment agree with the gateway's, whatever
+// state ours is in: the lookup worker's whole job. The gateway's record is
+// the truth about money; ours is brought to it and never the other way.
+func (r *relay) settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, gp *gateway.Payment) error {
+	approved := gp.Status == gateway.StatusDone || gp.Status == gateway.StatusCanceled || gp.Status == gateway.StatusPartialCanceled
+	cancels, err := r.store.Cancels(ctx, tx, p.ID)
+	if err != nil {
+		return err
+	}
+	var active *payment.Cancel // the cancel with the gateway, or lost in unknown
+	for i := range cancels {
+		if cancels[i].Status == payment.CancelPending || cancels[i].Status == payment.CancelUnknown {
+			active = &cancels[i]
+		}
+	}
+	now := r.now()
+
+	switch {
+	case p.Status == payment.StatusConfirming || (p.Status == payment.StatusUnknown && p.ApprovedAt == nil):
+		switch {
+		case approved:
+			return r.applyApproval(ctx, tx, p, gp)
+		case gp.Status == gateway.StatusAborted:
+			return r.applyRefusal(ctx, tx, p, payment.StatusFailed, "ABORTED", "the gateway aborted the payment")
+		case gp.Status == gateway.StatusExpired:
+			return r.applyRefusal(ctx, tx, p, payment.StatusExpired, "EXPIRED", "the payment session expired at the gateway")
+		}
+		// READY / IN_PROGRESS: not confirmed yet. A confirm job may still be
+		// at it; once the session lapses the gateway says EXPIRED.
+		return nil
+
+	case (p.Status == payment.StatusFailed || p.Status == payment.StatusExpired) && approved:
+		// We said no charge and the gateway says charged: the customer's
+		// money is what counts, so record it and shout.
+		r.log.ErrorContext(ctx, "gateway approved a payment recorded as "+string(p.Status)+"; adopting the gateway's word",
+			slog.String("payment_id", p.ID))
+		return r.applyApproval(ctx, tx, p, gp)
+
+	case active != nil && approved:
+		switch {
+		case gp.BalanceAmount < p.BalanceAmount:
+			// Only one cancel is with the gateway at a time, so the drop is it.
+			p.ApplyCancelResult(active, gp.BalanceAmount, lastTransactionKey(gp), now)
+		case active.Status == payment.CancelUnknown:
+			// Its job gave up and the gateway refunded nothing: it did not
+			// happen. Say so, so that it can be asked for again.
+			p.ApplyCancelRefusal(active, "not_performed", "the gateway shows no refund for this cancel", now)
+		default:
+			return nil // pending: its job is still at it
+		}
+		if _, err := r.store.SavePayment(ctx, tx, *p); err != nil {
+			return err
+		}
+		_, err := r.store.SaveCancel(ctx, tx, *active)
+		return err
+
+	case (p.Status == payment.StatusConfirmed || p.Status == payment.StatusPartiallyCanceled) &&
+		approved && gp.BalanceAmount < p.BalanceAmount:
+		// Refunded outside the relay (the gateway's console, say).
+		r.log.WarnContext(ctx, "gateway shows a refund the relay did not make; adopting it",
+			slog.String("payment_id", p.ID), slog.Int64("our_balance", p.BalanceAmount), slog.Int64("gateway_balance", gp.BalanceAmount))
+		p.BalanceAmount = gp.BalanceAmount
+		p.CanceledAmount = p.ApprovedAmount - gp.BalanceAmount
+		p.Status = payment.StatusPartiallyCanceled
+		if gp.BalanceAmount == 0 {
+			p.Status = payment.StatusCanceled
+		}
+		_, err := r.store.SavePayment(ctx, tx, *p)
+		return err
+	}
+	return nil
+}
