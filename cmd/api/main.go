@@ -30,10 +30,13 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
-const usage = `usage: api [migrate]
+const usage = `usage: api [migrate | keys create NAME | keys list | keys revoke ID]
 
-  api          serve the HTTP API
-  api migrate  apply every database migration (River's included) and exit
+  api                   serve the HTTP API
+  api migrate           apply every database migration (River's included) and exit
+  api keys create NAME  create an API key for a client; the key is printed once, on stdout
+  api keys list         list the API keys (id, name, prefix, created, last used, revoked)
+  api keys revoke ID    revoke an API key (API processes may accept it for up to 10s more)
 
 environment:
   DATABASE_URL          Postgres connection string (required)
@@ -73,6 +76,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case len(args) == 0:
 	case len(args) == 1 && args[0] == "migrate":
 		command = "migrate"
+	case len(args) >= 1 && args[0] == "keys":
+		if err := checkKeysArgs(args[1:]); err != nil {
+			return err
+		}
+		command = "keys"
 	case len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help"):
 		_, err := io.WriteString(stdout, usage)
 		return err
@@ -92,8 +100,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer pool.Close()
 
-	if command == "migrate" {
+	switch command {
+	case "migrate":
 		return migrate(ctx, pool, stdout)
+	case "keys":
+		return keys(ctx, pool, args[1:], stdout, stderr)
 	}
 	return serve(ctx, cfg, pool, logger, stdout)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
 )
 
@@ -69,8 +70,67 @@ func TestRunUsage(t *testing.T) {
 	err = run(t.Context(), []string{"migrate", "now"}, env(nil), &stdout, &stderr)
 	require.ErrorAs(t, err, &ue)
 
+	// Misused key commands are refused before any database is needed.
+	for _, args := range [][]string{
+		{"keys"}, {"keys", "create"}, {"keys", "create", "a", "b"}, {"keys", "create", " "},
+		{"keys", "create", "line\nbreak"}, {"keys", "list", "all"}, {"keys", "revoke"}, {"keys", "rotate", "x"},
+	} {
+		err = run(t.Context(), args, env(nil), &stdout, &stderr)
+		require.ErrorAs(t, err, &ue, "%q", args)
+	}
+
 	require.NoError(t, run(t.Context(), []string{"-h"}, env(nil), &stdout, &stderr))
 	require.Contains(t, stdout.String(), "usage: api")
+	require.Contains(t, stdout.String(), "api keys create NAME")
+}
+
+func TestRunKeys(t *testing.T) {
+	t.Parallel()
+	vars := env(map[string]string{"DATABASE_URL": dbtest.URL(t)})
+	keys := func(t *testing.T, args ...string) (string, string, error) {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), append([]string{"keys"}, args...), vars, &stdout, &stderr)
+		return stdout.String(), stderr.String(), err
+	}
+
+	out, errOut, err := keys(t, "create", "checkout service")
+	require.NoError(t, err)
+	key := strings.TrimSuffix(out, "\n")
+	require.Equal(t, key+"\n", out, "stdout is the key alone")
+	require.True(t, apikey.WellFormed(key), key)
+	require.Contains(t, errOut, "shown only this once")
+	id := strings.Fields(strings.TrimPrefix(errOut, "api: created API key "))[0]
+
+	out2, _, err := keys(t, "create", "checkout service")
+	require.NoError(t, err)
+	require.NotEqual(t, out, out2, "every key is new")
+
+	out, _, err = keys(t, "list")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 3)
+	require.Regexp(t, `^ID\s+NAME\s+PREFIX\s+CREATED\s+LAST USED\s+REVOKED$`, lines[0])
+	require.Contains(t, lines[1], id)
+	require.Contains(t, lines[1], "checkout service")
+	require.Contains(t, lines[1], apikey.DisplayPrefix(key)+"…")
+	require.NotContains(t, out, key, "the key is never shown again")
+	require.Regexp(t, `\s-\s+-$`, lines[1], "never used, not revoked")
+
+	out, _, err = keys(t, "revoke", id)
+	require.NoError(t, err)
+	require.Contains(t, out, "revoked API key "+id)
+	out, _, err = keys(t, "revoke", id)
+	require.NoError(t, err)
+	require.Contains(t, out, "already revoked")
+	out, _, err = keys(t, "list")
+	require.NoError(t, err)
+	require.Regexp(t, `\s-\s+\S+Z$`, strings.Split(out, "\n")[1], "the revoked key shows when")
+
+	for _, bad := range []string{"0190a0c8-0000-7000-8000-000000000000", "not-an-id"} {
+		_, _, err = keys(t, "revoke", bad)
+		require.ErrorContains(t, err, "no API key with id")
+	}
 }
 
 func TestRunMigrate(t *testing.T) {
@@ -120,6 +180,12 @@ func TestRunMigrateUnreachableDatabase(t *testing.T) {
 func TestRunServe(t *testing.T) {
 	t.Parallel()
 
+	dbURL := dbtest.URL(t)
+	var keyOut bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"keys", "create", "serve test"},
+		env(map[string]string{"DATABASE_URL": dbURL}), &keyOut, io.Discard))
+	key := strings.TrimSpace(keyOut.String())
+
 	ctx, stop := context.WithCancel(t.Context())
 	defer stop()
 	stdoutR, stdoutW := io.Pipe()
@@ -127,7 +193,7 @@ func TestRunServe(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, nil, env(map[string]string{
-			"DATABASE_URL":         dbtest.URL(t),
+			"DATABASE_URL":         dbURL,
 			"API_ADDR":             "127.0.0.1:0",
 			"API_SHUTDOWN_TIMEOUT": "5s",
 			"LOG_LEVEL":            "debug",
@@ -152,14 +218,21 @@ func TestRunServe(t *testing.T) {
 	require.Equal(t, http.StatusOK, get("/healthz"))
 	require.Equal(t, http.StatusOK, get("/readyz"))
 
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/v1/payments",
-		strings.NewReader(`{"orderId":"order-api-1","amount":1000,"orderName":"Socks"}`))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	_ = res.Body.Close()
-	require.Equal(t, http.StatusCreated, res.StatusCode)
+	post := func(authorization string) int {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/v1/payments",
+			strings.NewReader(`{"orderId":"order-api-1","amount":1000,"orderName":"Socks"}`))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = res.Body.Close()
+		return res.StatusCode
+	}
+	require.Equal(t, http.StatusUnauthorized, post(""))
+	require.Equal(t, http.StatusCreated, post("Bearer "+key))
 
 	stop()
 	select {

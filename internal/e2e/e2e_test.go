@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,9 @@ const secretKey = "test_sk_e2e_only"
 // system is the three binaries running against one database.
 type system struct {
 	apiURL string
+	// apiKey is the key `api keys create` made for the test, sent with every
+	// API call.
+	apiKey string
 	sim    *gatewaysim.Client
 	procs  map[string]*exec.Cmd
 	logs   map[string]*lockedWriter
@@ -86,11 +90,20 @@ func TestEndToEnd(t *testing.T) {
 					Steps: []gatewaysim.Step{{Kind: gatewaysim.StepLost}}})
 				require.NoError(t, err)
 			}
-			status := sys.post(t, "/v1/payments/"+p+"/confirm", map[string]any{"paymentKey": auth.PaymentKey, "amount": amount})
+			confirm := map[string]any{"paymentKey": auth.PaymentKey, "amount": amount}
+			status := sys.post(t, "/v1/payments/"+p+"/confirm", confirm, "Idempotency-Key", "confirm-"+orderID)
 			require.Equal(t, http.StatusAccepted, status)
-			// The same confirm again (a checkout retrying its request).
-			status = sys.post(t, "/v1/payments/"+p+"/confirm", map[string]any{"paymentKey": auth.PaymentKey, "amount": amount})
+			// The same confirm again (a checkout retrying its request), under
+			// its Idempotency-Key and without one.
+			status = sys.post(t, "/v1/payments/"+p+"/confirm", confirm, "Idempotency-Key", "confirm-"+orderID)
 			require.Equal(t, http.StatusAccepted, status)
+			status = sys.post(t, "/v1/payments/"+p+"/confirm", confirm)
+			require.Equal(t, http.StatusAccepted, status)
+			// Webhooks that lie about the outcome, delivered twice: each
+			// only makes the relay ask the gateway.
+			for range 2 {
+				require.Equal(t, http.StatusOK, sys.webhook(t, auth.PaymentKey, orderID, "CANCELED"))
+			}
 
 			if w.status == "confirmed" && i%6 >= 3 {
 				sys.waitStatus(t, p, "confirmed")
@@ -149,13 +162,25 @@ func start(t *testing.T, relays int) *system {
 	bin := buildBinaries(t)
 	dbURL := dbtest.URL(t)
 
-	out, err := exec.Command(filepath.Join(bin, "api"), "migrate").CombinedOutput()
-	require.NoError(t, err, "api migrate: %s", out)
 	env := func(kv ...string) []string {
 		return append(os.Environ(), append([]string{"DATABASE_URL=" + dbURL}, kv...)...)
 	}
+	// The test database is migrated already; this checks that the command
+	// agrees, on the database the binaries use.
+	migrate := exec.Command(filepath.Join(bin, "api"), "migrate")
+	migrate.Env = env()
+	out, err := migrate.CombinedOutput()
+	require.NoError(t, err, "api migrate: %s", out)
 
-	sys := &system{procs: map[string]*exec.Cmd{}, logs: map[string]*lockedWriter{}}
+	// A key made the way an operator makes one: stdout is the key alone.
+	createKey := exec.Command(filepath.Join(bin, "api"), "keys", "create", "e2e")
+	createKey.Env = env()
+	var keyErr bytes.Buffer
+	createKey.Stderr = &keyErr
+	out, err = createKey.Output()
+	require.NoError(t, err, "api keys create: %s", keyErr.String())
+
+	sys := &system{procs: map[string]*exec.Cmd{}, logs: map[string]*lockedWriter{}, apiKey: strings.TrimSpace(string(out))}
 	simAddr := freeAddr(t)
 	sys.run(t, "gatewaysim", filepath.Join(bin, "gatewaysim"), env("SIM_ADDR="+simAddr, "SIM_SECRET_KEY="+secretKey))
 	simURL := "http://" + simAddr
@@ -234,11 +259,33 @@ type paymentBody struct {
 	BalanceAmount int64  `json:"balanceAmount"`
 }
 
+// call sends an API request with the test's key; body, if not nil, is
+// sent as JSON.
+func (s *system) call(t *testing.T, method, path string, body any, headers ...string) *http.Response {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.apiURL+path, r)
+	require.NoError(t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+s.apiKey)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	return resp
+}
+
 func (s *system) create(t *testing.T, orderID string, amount int64) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"orderId": orderID, "amount": amount, "orderName": "e2e order"})
-	resp, err := http.Post(s.apiURL+"/v1/payments", "application/json", bytes.NewReader(body))
-	require.NoError(t, err)
+	resp := s.call(t, http.MethodPost, "/v1/payments", map[string]any{"orderId": orderID, "amount": amount, "orderName": "e2e order"})
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
 	var p paymentBody
@@ -247,10 +294,26 @@ func (s *system) create(t *testing.T, orderID string, amount int64) string {
 	return p.ID
 }
 
-func (s *system) post(t *testing.T, path string, v any) int {
+// post posts v as JSON; headers are name, value pairs.
+func (s *system) post(t *testing.T, path string, v any, headers ...string) int {
 	t.Helper()
-	body, _ := json.Marshal(v)
-	resp, err := http.Post(s.apiURL+path, "application/json", bytes.NewReader(body))
+	resp := s.call(t, http.MethodPost, path, v, headers...)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// webhook posts a PAYMENT_STATUS_CHANGED event as the gateway would:
+// unsigned, without our API key.
+func (s *system) webhook(t *testing.T, paymentKey, orderID, status string) int {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{
+		"eventType": "PAYMENT_STATUS_CHANGED",
+		"createdAt": time.Now().In(time.FixedZone("KST", 9*3600)).Format("2006-01-02T15:04:05.000000"),
+		"data":      map[string]any{"paymentKey": paymentKey, "orderId": orderID, "status": status},
+	})
+	require.NoError(t, err)
+	resp, err := http.Post(s.apiURL+"/v1/webhooks/toss", "application/json", bytes.NewReader(body))
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -259,8 +322,7 @@ func (s *system) post(t *testing.T, path string, v any) int {
 
 func (s *system) get(t *testing.T, id string) paymentBody {
 	t.Helper()
-	resp, err := http.Get(s.apiURL + "/v1/payments/" + id)
-	require.NoError(t, err)
+	resp := s.call(t, http.MethodGet, "/v1/payments/"+id, nil)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var p paymentBody
@@ -271,8 +333,7 @@ func (s *system) get(t *testing.T, id string) paymentBody {
 // raw returns the api's JSON for a payment, for failure messages.
 func (s *system) raw(t *testing.T, id string) string {
 	t.Helper()
-	resp, err := http.Get(s.apiURL + "/v1/payments/" + id)
-	require.NoError(t, err)
+	resp := s.call(t, http.MethodGet, "/v1/payments/"+id, nil)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)

@@ -23,10 +23,19 @@ import (
 // readJSON checks that a request carries a JSON body within the size limit
 // and decodes it strictly into dst, a pointer to a request struct.
 func (s *Server) readJSON(c echo.Context, dst any) error {
-	req := c.Request()
-	if err := checkContentType(req.Header.Get(echo.HeaderContentType)); err != nil {
+	if err := checkContentType(c.Request().Header.Get(echo.HeaderContentType)); err != nil {
 		return err
 	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, dst)
+}
+
+// readBody reads a request's body, refusing one over the size limit.
+func (s *Server) readBody(c echo.Context) ([]byte, error) {
+	req := c.Request()
 	tooLarge := &problemError{
 		status: http.StatusRequestEntityTooLarge,
 		code:   codeBodyTooLarge,
@@ -35,17 +44,17 @@ func (s *Server) readJSON(c echo.Context, dst any) error {
 	// A declared length over the limit is refused before reading a byte;
 	// MaxBytesReader catches bodies that lie about it or stream without one.
 	if req.ContentLength > s.bodyLimit {
-		return tooLarge
+		return nil, tooLarge
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.bodyLimit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tooLarge
+			return nil, tooLarge
 		}
-		return invalid(payment.CodeInvalidRequest, "the request body could not be read")
+		return nil, invalid(payment.CodeInvalidRequest, "the request body could not be read")
 	}
-	return decodeJSON(body, dst)
+	return body, nil
 }
 
 // checkContentType accepts application/json, optionally with a UTF-8

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -168,6 +169,117 @@ func FuzzDecodeCreate(f *testing.F) {
 		// Whatever the domain thinks of the values, it says so as a 400.
 		if _, err := req.toIntent(); err != nil {
 			require.Equal(t, payment.KindInvalid, payment.ErrorOf(err).Kind)
+		}
+	})
+}
+
+// requireDecodeContract checks what every request decoder promises, given
+// its result err for body: a refusal is a 400 problem with an input code;
+// an acceptance is exactly one JSON object with only allowed members. It
+// returns the accepted members, or nil after a refusal.
+func requireDecodeContract(t *testing.T, body []byte, err error, allowed map[string]bool) map[string]json.RawMessage {
+	t.Helper()
+	if err != nil {
+		var pe *problemError
+		require.ErrorAs(t, err, &pe)
+		require.Equal(t, http.StatusBadRequest, pe.status)
+		require.Contains(t, []string{codeInvalidJSON, codeUnknownField, payment.CodeInvalidRequest}, pe.code)
+		require.NotEmpty(t, pe.detail)
+		return nil
+	}
+	require.True(t, json.Valid(body), "accepted invalid JSON %q", body)
+	var members map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &members), "accepted a non-object %q", body)
+	require.NotNil(t, members, "accepted a non-object %q", body)
+	for name := range members {
+		require.True(t, allowed[name], "accepted unknown member %q", name)
+	}
+	return members
+}
+
+// requireIntegerAmount checks that an accepted amount was written as a JSON
+// integer with exactly the decoded value.
+func requireIntegerAmount(t *testing.T, members map[string]json.RawMessage, a amount) {
+	t.Helper()
+	if !a.set {
+		return
+	}
+	raw := string(bytes.TrimSpace(members["amount"]))
+	require.NotContains(t, raw, ".")
+	require.NotContains(t, raw, "e")
+	require.NotContains(t, raw, "E")
+	v, err := strconv.ParseInt(raw, 10, 64)
+	require.NoError(t, err)
+	require.Equal(t, v, a.value)
+}
+
+// FuzzDecodeConfirm holds the confirm body decoder and its validation to
+// the contract of FuzzDecodeCreate; whatever passes validation has a usable
+// paymentKey and a positive amount.
+func FuzzDecodeConfirm(f *testing.F) {
+	for _, seed := range []string{
+		`{"paymentKey":"tgen_20261121abcdEFGH","amount":15000}`,
+		`{"paymentKey":"pk","amount":15000,"amount":1}`,
+		`{"paymentKey":"pk","Amount":1}`,
+		`{"paymentKey":"pk/../x","amount":1}`,
+		`{"paymentKey":"pk","amount":-9223372036854775808}`,
+		`{"paymentKey":"pk","amount":1e2}`,
+		`{"paymentKey":null,"amount":null}`,
+		`{"paymentKey":"\u0000","amount":1}`,
+		`{}`, `[]`, `null`, ``, "\xff",
+	} {
+		f.Add([]byte(seed))
+	}
+	allowed := jsonFieldNames(&confirmPaymentRequest{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req confirmPaymentRequest
+		members := requireDecodeContract(t, body, decodeJSON(body, &req), allowed)
+		if members == nil {
+			return
+		}
+		requireIntegerAmount(t, members, req.Amount)
+		if err := req.validate(); err != nil {
+			require.Equal(t, payment.KindInvalid, payment.ErrorOf(err).Kind)
+			return
+		}
+		require.Positive(t, req.Amount.value)
+		require.NoError(t, payment.ValidatePaymentKey(req.PaymentKey))
+		require.NotContains(t, req.PaymentKey, "/")
+	})
+}
+
+// FuzzDecodeCancel holds the cancel body decoder and its validation to the
+// contract of FuzzDecodeCreate; whatever passes validation has a reason and
+// either no amount or a positive one.
+func FuzzDecodeCancel(f *testing.F) {
+	for _, seed := range []string{
+		`{"reason":"customer asked","amount":5000}`,
+		`{"reason":"고객 변심"}`,
+		`{"reason":"r","amount":0}`,
+		`{"reason":"r","amount":null}`,
+		`{"reason":"line\nbreak\ttab"}`,
+		`{"reason":"\u0007"}`,
+		`{"reason":"r","cancelAmount":1}`,
+		`{"reason":["r"]}`,
+		`{}`, `[]`, `null`, ``, "\xff",
+	} {
+		f.Add([]byte(seed))
+	}
+	allowed := jsonFieldNames(&cancelPaymentRequest{})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req cancelPaymentRequest
+		members := requireDecodeContract(t, body, decodeJSON(body, &req), allowed)
+		if members == nil {
+			return
+		}
+		requireIntegerAmount(t, members, req.Amount)
+		if err := req.validate(); err != nil {
+			require.Equal(t, payment.KindInvalid, payment.ErrorOf(err).Kind)
+			return
+		}
+		require.NotEmpty(t, strings.TrimSpace(req.Reason))
+		if req.Amount.set {
+			require.Positive(t, req.Amount.value)
 		}
 	})
 }

@@ -87,6 +87,12 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if id, ok := c.Get(ctxKeyPaymentID).(string); ok && id != "" {
 			attrs = append(attrs, slog.String("payment_id", id))
 		}
+		if cl, ok := clientOf(c); ok {
+			attrs = append(attrs, slog.String("api_key_id", cl.keyID))
+		}
+		if res.Header().Get(headerIdempotentReplayed) != "" {
+			attrs = append(attrs, slog.Bool("replayed", true))
+		}
 		level := slog.LevelInfo
 		if res.Status >= http.StatusInternalServerError {
 			level = slog.LevelError

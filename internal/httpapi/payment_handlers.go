@@ -4,6 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -272,4 +277,99 @@ func (s *Server) readPayment(ctx context.Context, read func(context.Context, pgx
 		return err
 	})
 	return p, err
+}
+
+// attentionStatuses are the states whose payments wait on the gateway's
+// word: what operators list and the relay's reconciler settles. The list is
+// limited to them because the index behind it (payments_attention_idx) is.
+var attentionStatuses = []payment.Status{payment.StatusUnknown, payment.StatusConfirming, payment.StatusCanceling}
+
+// Defaults and bounds of GET /v1/payments/attention.
+const (
+	// defaultAttentionOlderThan leaves out payments the relay is working on
+	// right now: a confirm normally resolves within seconds.
+	defaultAttentionOlderThan = time.Minute
+	defaultAttentionLimit     = 100
+	maxAttentionLimit         = 1000
+)
+
+// listAttention answers GET /v1/payments/attention: payments in unknown,
+// confirming or canceling (or the subset ?status=a,b names) whose row has
+// not changed for longer than ?olderThan= (a Go duration, default 1m),
+// oldest first, at most ?limit= (default 100, at most 1000).
+func (s *Server) listAttention(c echo.Context) error {
+	q := c.QueryParams()
+	statuses, err := attentionQueryStatuses(q["status"])
+	if err != nil {
+		return err
+	}
+	olderThan := defaultAttentionOlderThan
+	if v, err := singleQueryValue(q, "olderThan"); err != nil {
+		return err
+	} else if v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+				"olderThan must be a non-negative duration such as 30s, 5m or 2h, not %s", quote(v))
+		}
+		olderThan = d
+	}
+	limit := defaultAttentionLimit
+	if v, err := singleQueryValue(q, "limit"); err != nil {
+		return err
+	} else if v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxAttentionLimit {
+			return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+				"limit must be an integer from 1 to %d, not %s", maxAttentionLimit, quote(v))
+		}
+		limit = n
+	}
+
+	ps, err := s.store.ListPayments(c.Request().Context(), s.pool, statuses, s.now().Add(-olderThan), limit)
+	if err != nil {
+		return fmt.Errorf("error listing payments that need attention: %w", err)
+	}
+	out := paymentListResponse{Payments: make([]paymentSummaryResponse, len(ps))}
+	for i, p := range ps {
+		out.Payments[i] = toPaymentSummaryResponse(p)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// attentionQueryStatuses reads ?status=, a comma-separated subset of
+// attentionStatuses; absent means all of them.
+func attentionQueryStatuses(values []string) ([]payment.Status, error) {
+	switch {
+	case len(values) == 0 || values[0] == "":
+		return attentionStatuses, nil
+	case len(values) > 1:
+		return nil, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+			"the status query parameter must be given once, as a comma-separated list")
+	}
+	var out []payment.Status
+	for _, name := range strings.Split(values[0], ",") {
+		st := payment.Status(strings.TrimSpace(name))
+		if !slices.Contains(attentionStatuses, st) {
+			return nil, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+				"status must be a comma-separated list of unknown, confirming and canceling, not %s", quote(string(st)))
+		}
+		if !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// singleQueryValue returns a query parameter given at most once.
+func singleQueryValue(q url.Values, name string) (string, error) {
+	values := q[name]
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+		return values[0], nil
+	}
+	return "", payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+		"the %s query parameter must be given once", name)
 }

@@ -231,6 +231,7 @@ func TestCreatePaymentRejects(t *testing.T) {
 			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/payments", struct{ *strings.Reader }{strings.NewReader(body)})
 			require.NoError(t, err)
 			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+b.apiKey)
 			req.ContentLength = -1 // unknown, as for a chunked body
 			rec := httptest.NewRecorder()
 			b.handler.ServeHTTP(rec, req)
@@ -689,4 +690,89 @@ func TestToPaymentResponseFailure(t *testing.T) {
 	require.Equal(t, time.UTC, got.CreatedAt.Location())
 	require.NotNil(t, got.Cancels)
 	require.NotNil(t, got.Attempts)
+}
+
+func TestListAttention(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+
+	// Payments in every kind of state, last touched at known times.
+	at := func(id string, status payment.Status, age time.Duration) {
+		t.Helper()
+		_, err := b.pool.Exec(ctx, "UPDATE payments SET status = $2, updated_at = $3 WHERE id = $1::uuid",
+			id, string(status), b.now.Add(-age))
+		require.NoError(t, err)
+	}
+	mk := func(orderID string, confirm bool) string {
+		t.Helper()
+		p := b.createPayment(t, orderID, 1000)
+		if confirm {
+			b.confirmPayment(t, p.ID, "pk_"+orderID, 1000)
+		}
+		return p.ID
+	}
+	confirming, unknown, canceling := mk("order-att-1", true), mk("order-att-2", true), mk("order-att-3", true)
+	confirmed, ready := mk("order-att-4", true), mk("order-att-5", false)
+	at(confirming, payment.StatusConfirming, 10*time.Minute)
+	at(unknown, payment.StatusUnknown, 5*time.Minute)
+	at(canceling, payment.StatusCanceling, 30*time.Second)
+	at(confirmed, payment.StatusConfirmed, time.Hour)
+	at(ready, payment.StatusReady, time.Hour)
+
+	list := func(t *testing.T, query string) []string {
+		t.Helper()
+		rec := b.do(t, http.MethodGet, "/v1/payments/attention"+query, "")
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		var ids []string
+		for _, p := range decode[paymentListResponse](t, rec).Payments {
+			ids = append(ids, p.ID)
+		}
+		return ids
+	}
+	for query, want := range map[string][]string{
+		"":                {confirming, unknown},
+		"?olderThan=0s":   {confirming, unknown, canceling},
+		"?olderThan=6m":   {confirming},
+		"?olderThan=2h":   nil,
+		"?status=unknown": {unknown},
+		"?status=canceling,confirming&olderThan=0": {confirming, canceling},
+		"?status=unknown,%20unknown":               {unknown},
+		"?limit=1":                                 {confirming},
+		"?limit=1000&olderThan=1ms":                {confirming, unknown, canceling},
+	} {
+		t.Run("Query"+query, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, want, list(t, query))
+		})
+	}
+
+	t.Run("WireShape", func(t *testing.T) {
+		t.Parallel()
+		rec := b.do(t, http.MethodGet, "/v1/payments/attention?status=unknown", "")
+		var m map[string][]map[string]any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &m))
+		require.Len(t, m["payments"], 1)
+		got := m["payments"][0]
+		for _, k := range []string{"id", "orderId", "amount", "status", "paymentKey", "confirmRequestedAt", "updatedAt"} {
+			require.Contains(t, got, k)
+		}
+		require.NotContains(t, got, "attempts", "a list does not pretend to show history")
+		require.Equal(t, "unknown", got["status"])
+		// Nothing to list is an empty list, not null.
+		rec = b.do(t, http.MethodGet, "/v1/payments/attention?olderThan=2h", "")
+		require.JSONEq(t, `{"payments":[]}`, rec.Body.String())
+	})
+
+	t.Run("Rejects", func(t *testing.T) {
+		t.Parallel()
+		for _, query := range []string{
+			"?status=ready", "?status=confirmed", "?status=unknown,failed", "?status=UNKNOWN", "?status=unknown&status=confirming",
+			"?status=unknown,", "?olderThan=-1m", "?olderThan=5", "?olderThan=soon", "?olderThan=1m&olderThan=2m",
+			"?limit=0", "?limit=1001", "?limit=-1", "?limit=ten", "?limit=1&limit=2", "?limit=1%27%3B--",
+		} {
+			rec := b.do(t, http.MethodGet, "/v1/payments/attention"+query, "")
+			requireProblem(t, rec, http.StatusBadRequest, payment.CodeInvalidRequest)
+		}
+	})
 }

@@ -161,3 +161,49 @@ func utcPtr(t *time.Time) *time.Time {
 	u := t.UTC()
 	return &u
 }
+
+// paymentListResponse is a list of payments.
+type paymentListResponse struct {
+	Payments []paymentSummaryResponse `json:"payments"`
+}
+
+// paymentSummaryResponse is a payment in a list: its own fields without its
+// cancels and attempts, which GET /v1/payments/{id} shows. A separate type
+// rather than paymentResponse with empty lists, which would read as "no
+// attempts were made".
+type paymentSummaryResponse struct {
+	ID                 string           `json:"id"`
+	OrderID            string           `json:"orderId"`
+	OrderName          string           `json:"orderName"`
+	Amount             int64            `json:"amount"`
+	Currency           string           `json:"currency"`
+	Status             string           `json:"status"`
+	PaymentKey         string           `json:"paymentKey,omitempty"`
+	ApprovedAmount     int64            `json:"approvedAmount"`
+	BalanceAmount      int64            `json:"balanceAmount"`
+	CanceledAmount     int64            `json:"canceledAmount"`
+	Failure            *failureResponse `json:"failure,omitempty"`
+	ConfirmRequestedAt *time.Time       `json:"confirmRequestedAt"`
+	CreatedAt          time.Time        `json:"createdAt"`
+	UpdatedAt          time.Time        `json:"updatedAt"`
+}
+
+// toPaymentSummaryResponse converts a domain payment for a list.
+func toPaymentSummaryResponse(p payment.Payment) paymentSummaryResponse {
+	return paymentSummaryResponse{
+		ID:                 p.ID,
+		OrderID:            p.OrderID,
+		OrderName:          p.OrderName,
+		Amount:             p.Amount,
+		Currency:           p.Currency,
+		Status:             string(p.Status),
+		PaymentKey:         p.PaymentKey,
+		ApprovedAmount:     p.ApprovedAmount,
+		BalanceAmount:      p.BalanceAmount,
+		CanceledAmount:     p.CanceledAmount,
+		Failure:            toFailureResponse(p.FailureCode, p.FailureMessage),
+		ConfirmRequestedAt: utcPtr(p.ConfirmRequestedAt),
+		CreatedAt:          p.CreatedAt.UTC(),
+		UpdatedAt:          p.UpdatedAt.UTC(),
+	}
+}

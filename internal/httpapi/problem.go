@@ -24,6 +24,13 @@ const (
 	codeMethodNotAllowed     = "method_not_allowed"
 	codeNotReady             = "not_ready"
 	codeTimeout              = "timeout"
+	codeUnauthorized         = "unauthorized"
+	// codeIdempotencyKeyReused: the Idempotency-Key was first used for
+	// another request (method, path or body).
+	codeIdempotencyKeyReused = "idempotency_key_reused"
+	// codeIdempotencyInProgress: the first request under the key has not
+	// finished; send the repeat again later.
+	codeIdempotencyInProgress = "idempotency_request_in_progress"
 )
 
 // problemContentType is the media type of RFC 9457 problem details.
@@ -54,6 +61,9 @@ var problemTitles = map[string]string{
 	codeMethodNotAllowed:           "Method not allowed",
 	codeNotReady:                   "Service not ready",
 	codeTimeout:                    "Request timed out",
+	codeUnauthorized:               "Missing or invalid API key",
+	codeIdempotencyKeyReused:       "Idempotency-Key was used for another request",
+	codeIdempotencyInProgress:      "A request with this Idempotency-Key is still in progress",
 }
 
 // problem is an RFC 9457 problem details object with one extension member,
@@ -73,6 +83,9 @@ type problemError struct {
 	status int
 	code   string
 	detail string
+	// header holds response headers the answer needs (WWW-Authenticate on a
+	// 401, Retry-After on a 409 in progress).
+	header map[string]string
 }
 
 func (e *problemError) Error() string { return e.code + ": " + e.detail }
@@ -187,6 +200,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		// corrupt it.
 		log.Warn("error after the response was committed", slog.String("error", err.Error()))
 		return
+	}
+	var pe *problemError
+	if errors.As(err, &pe) {
+		for k, v := range pe.header {
+			c.Response().Header().Set(k, v)
+		}
 	}
 	body, mErr := json.Marshal(p)
 	if mErr != nil {

@@ -5,13 +5,17 @@
 // Every write a handler makes (the payment row, a cancel row and the outbox
 // job that tells the relay to call the gateway) happens in one Postgres
 // transaction the handler owns. The API never calls the gateway itself, and
-// nothing leaves the process while a transaction is open.
+// nothing leaves the process while a transaction is open. The one write
+// outside that transaction is a client's Idempotency-Key marker, which must
+// be visible before the handler runs (see idempotent).
 package httpapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +41,13 @@ const (
 	// waiting longer than this has given up; holding its connection and row
 	// lock any longer only queues the requests behind it.
 	DefaultRequestTimeout = 10 * time.Second
+	// DefaultKeyCacheTTL is how long a verified API key is trusted without
+	// asking the database again, and so how long a revoked key may keep
+	// working on an API process that saw it just before.
+	DefaultKeyCacheTTL = 10 * time.Second
+	// DefaultIdempotencyTTL is how long an Idempotency-Key's answer is
+	// kept for replays: long enough for any client's retry loop.
+	DefaultIdempotencyTTL = 24 * time.Hour
 )
 
 // Inserter puts a job into the outbox on the caller's transaction. It is
@@ -60,7 +71,8 @@ type Config struct {
 	// Default: a logger that discards everything.
 	Logger *slog.Logger
 	// Now is the clock used for the times the domain records (confirm and
-	// cancel requests). Default: time.Now.
+	// cancel requests), Idempotency-Key expiry and the API key cache.
+	// Default: time.Now.
 	Now func() time.Time
 	// BodyLimit is the largest request body accepted, in bytes; larger
 	// bodies get 413 body_too_large. Default: DefaultBodyLimit.
@@ -72,6 +84,12 @@ type Config struct {
 	// gets 503 timeout and its transaction rolls back. Default:
 	// DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// KeyCacheTTL is how long a verified API key is trusted before the
+	// database is asked again. Default: DefaultKeyCacheTTL.
+	KeyCacheTTL time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key's answer is kept.
+	// Default: DefaultIdempotencyTTL.
+	IdempotencyTTL time.Duration
 }
 
 // Server serves the payment API.
@@ -84,7 +102,16 @@ type Server struct {
 	bodyLimit    int64
 	readyTimeout time.Duration
 	reqTimeout   time.Duration
+	keys         *keyCache
 	echo         *echo.Echo
+
+	idempotencyTTL time.Duration
+	// idempotencyStaleAfter is the age past which an in-progress
+	// Idempotency-Key marker was abandoned: older than any live request.
+	idempotencyStaleAfter time.Duration
+	// lastSweep is when expired Idempotency-Key records were last swept,
+	// in Unix nanoseconds of the Server's clock.
+	lastSweep atomic.Int64
 }
 
 // New returns a Server for cfg. It panics when Pool or Outbox is missing:
@@ -106,6 +133,8 @@ func New(cfg Config) *Server {
 		bodyLimit:    cfg.BodyLimit,
 		readyTimeout: cfg.ReadyTimeout,
 		reqTimeout:   cfg.RequestTimeout,
+
+		idempotencyTTL: cfg.IdempotencyTTL,
 	}
 	if s.store == nil {
 		s.store = store.New()
@@ -124,6 +153,22 @@ func New(cfg Config) *Server {
 	}
 	if s.reqTimeout <= 0 {
 		s.reqTimeout = DefaultRequestTimeout
+	}
+	if s.idempotencyTTL <= 0 {
+		s.idempotencyTTL = DefaultIdempotencyTTL
+	}
+	s.idempotencyStaleAfter = s.reqTimeout + finishTimeout + staleMargin
+	keyTTL := cfg.KeyCacheTTL
+	if keyTTL <= 0 {
+		keyTTL = DefaultKeyCacheTTL
+	}
+	s.keys = &keyCache{
+		lookup: s.store,
+		db:     s.pool,
+		now:    s.now,
+		ttl:    keyTTL,
+		logger: s.logger,
+		valid:  make(map[[sha256.Size]byte]cachedKey),
 	}
 	s.echo = s.routes()
 	return s
@@ -147,11 +192,20 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 
-	e.POST("/v1/payments", s.createPayment)
-	e.GET("/v1/payments", s.getPaymentByOrderID)
-	e.GET("/v1/payments/:id", s.getPayment)
-	e.POST("/v1/payments/:id/confirm", s.confirmPayment)
-	e.POST("/v1/payments/:id/cancel", s.cancelPayment)
+	// Unsigned and open: the gateway cannot present our API key. It only
+	// ever enqueues a lookup, so a forged one costs a gateway call, no more.
+	e.POST("/v1/webhooks/toss", s.tossWebhook)
+
+	// Authentication per route rather than on a group: a group's middleware
+	// also catches its unknown paths, which would turn routing's 404 and
+	// 405 answers into 401s. Authentication runs before idempotency,
+	// whose keys are scoped per client.
+	e.POST("/v1/payments", s.createPayment, s.authenticate, s.idempotent)
+	e.GET("/v1/payments", s.getPaymentByOrderID, s.authenticate)
+	e.GET("/v1/payments/attention", s.listAttention, s.authenticate)
+	e.GET("/v1/payments/:id", s.getPayment, s.authenticate)
+	e.POST("/v1/payments/:id/confirm", s.confirmPayment, s.authenticate, s.idempotent)
+	e.POST("/v1/payments/:id/cancel", s.cancelPayment, s.authenticate, s.idempotent)
 	return e
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -22,6 +23,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -39,6 +41,10 @@ type testBundle struct {
 	logs    *syncBuffer
 	now     time.Time
 	cfg     Config
+	// apiKey is sent as Authorization: Bearer on every request (see as);
+	// apiKeyID is its id, the client idempotency keys are scoped to.
+	apiKey   string
+	apiKeyID string
 }
 
 // setup returns a server on a fresh migrated database with a real,
@@ -64,7 +70,28 @@ func setup(t *testing.T, opts ...func(*Config)) *testBundle {
 		Now:    func() time.Time { return b.now },
 	}
 	b.cfg = cfg
+	b.apiKey, b.apiKeyID = b.createAPIKey(t, "test client")
 	return b.with(opts...)
+}
+
+// createAPIKey stores a new API key the way `api keys create` does and
+// returns the key and its id.
+func (b *testBundle) createAPIKey(t *testing.T, name string) (key, id string) {
+	t.Helper()
+	key, err := apikey.Generate()
+	require.NoError(t, err)
+	hash := apikey.Hash(key)
+	k, err := b.store.InsertAPIKey(t.Context(), b.pool, uuid.NewString(), name, apikey.DisplayPrefix(key), hash[:])
+	require.NoError(t, err)
+	return key, k.ID
+}
+
+// as returns a copy of b that sends key as its API key ("" for none); it
+// shares b's server, database and logs.
+func (b *testBundle) as(key, id string) *testBundle {
+	nb := *b
+	nb.apiKey, nb.apiKeyID = key, id
+	return &nb
 }
 
 // with returns a copy of b whose server is built from b's Config adjusted by
@@ -81,14 +108,28 @@ func (b *testBundle) with(opts ...func(*Config)) *testBundle {
 // do sends a request; headers are name, value pairs.
 func (b *testBundle) do(t *testing.T, method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	t.Helper()
+	return b.serve(b.request(t, method, path, body, headers...))
+}
+
+// request builds a request as do sends it, for a test to adjust.
+func (b *testBundle) request(t *testing.T, method, path, body string, headers ...string) *http.Request {
+	t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
 	}
 	req := httptest.NewRequestWithContext(t.Context(), method, path, r)
+	if b.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+b.apiKey)
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return req
+}
+
+// serve runs a request through the server.
+func (b *testBundle) serve(req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	b.handler.ServeHTTP(rec, req)
 	return rec
@@ -162,6 +203,15 @@ func (b *testBundle) countJobs(t *testing.T, kind, paymentID string) int {
 	var n int
 	require.NoError(t, b.pool.QueryRow(t.Context(),
 		"SELECT count(*) FROM river_job WHERE kind = $1 AND args->>'paymentId' = $2", kind, paymentID).Scan(&n))
+	return n
+}
+
+// countIdempotencyRecords counts the Idempotency-Key records of every
+// client.
+func (b *testBundle) countIdempotencyRecords(t *testing.T) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.pool.QueryRow(t.Context(), "SELECT count(*) FROM idempotency_keys").Scan(&n))
 	return n
 }
 
@@ -402,4 +452,27 @@ func TestNewDefaults(t *testing.T) {
 	require.NotNil(t, s.now)
 	require.Equal(t, DefaultBodyLimit, s.bodyLimit)
 	require.Equal(t, DefaultReadyTimeout, s.readyTimeout)
+	require.Equal(t, DefaultIdempotencyTTL, s.idempotencyTTL)
+	require.Equal(t, DefaultKeyCacheTTL, s.keys.ttl)
+	require.Greater(t, s.idempotencyStaleAfter, s.reqTimeout)
+}
+
+// testClock is a clock a test moves by hand; safe for concurrent reads.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock(now time.Time) *testClock { return &testClock{now: now} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

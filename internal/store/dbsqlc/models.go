@@ -10,6 +10,27 @@ import (
 	"github.com/google/uuid"
 )
 
+type ApiKey struct {
+	ID            uuid.UUID
+	Name          string
+	DisplayPrefix string
+	KeyHash       []byte
+	CreatedAt     time.Time
+	LastUsedAt    *time.Time
+	RevokedAt     *time.Time
+}
+
+type IdempotencyKey struct {
+	ApiKeyID        uuid.UUID
+	IdempotencyKey  string
+	RequestHash     []byte
+	ResponseStatus  *int32
+	ResponseHeaders []byte
+	ResponseBody    []byte
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+}
+
 type Payment struct {
 	ID                    uuid.UUID
 	OrderID               string

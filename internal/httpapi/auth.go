@@ -1,0 +1,188 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/payment-outbox/payment-outbox/internal/apikey"
+	"github.com/payment-outbox/payment-outbox/internal/store"
+)
+
+// ctxKeyClient holds the authenticated client of a request.
+const ctxKeyClient = "httpapi.client"
+
+// client is who sent a request: the API key it presented.
+type client struct {
+	keyID string
+	name  string
+}
+
+// clientOf returns the request's authenticated client; ok is false on a
+// route that does not authenticate.
+func clientOf(c echo.Context) (client, bool) {
+	cl, ok := c.Get(ctxKeyClient).(client)
+	return cl, ok
+}
+
+// keyLookup finds the unrevoked API key with a hash; a miss is an error
+// wrapping apikey.ErrNotFound. *store.Store satisfies it on a pool.
+type keyLookup interface {
+	ActiveAPIKeyByHash(ctx context.Context, db store.DBTX, hash []byte) (apikey.Key, error)
+	TouchAPIKey(ctx context.Context, db store.DBTX, id string, usedAt, staleBefore time.Time) error
+}
+
+// authenticate lets a request through only with `Authorization: Bearer
+// <key>` naming an unrevoked API key, and records who the client is. Anything
+// else gets 401 before the handler (and so any write) runs.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		key, err := bearerToken(c.Request().Header.Values(echo.HeaderAuthorization))
+		if err != nil {
+			return err
+		}
+		cl, err := s.keys.client(c.Request().Context(), key)
+		if errors.Is(err, apikey.ErrNotFound) {
+			return unauthorized("the API key is not valid or has been revoked", true)
+		}
+		if err != nil {
+			// The database, not the client: a 500, never a 401 that would
+			// tell a client with a good key to go and get another.
+			return fmt.Errorf("error authenticating request: %w", err)
+		}
+		c.Set(ctxKeyClient, cl)
+		return next(c)
+	}
+}
+
+// bearerToken reads the key from the Authorization header values. The scheme
+// is case-insensitive (RFC 9110 §11.1); exactly one header, one space and a
+// well-formed key are required, and a malformed key never reaches the
+// database.
+func bearerToken(values []string) (string, error) {
+	switch len(values) {
+	case 0:
+		return "", unauthorized("this call needs an API key: send Authorization: Bearer <key>", false)
+	case 1:
+	default:
+		return "", unauthorized("send exactly one Authorization header", true)
+	}
+	scheme, key, ok := strings.Cut(values[0], " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", unauthorized("the Authorization header must use the Bearer scheme: Authorization: Bearer <key>", true)
+	}
+	if !apikey.WellFormed(key) {
+		return "", unauthorized("the API key is not valid or has been revoked", true)
+	}
+	return key, nil
+}
+
+// unauthorized returns the 401 problem. invalidToken adds RFC 6750's
+// error="invalid_token" for a credential that was presented but refused.
+func unauthorized(detail string, invalidToken bool) *problemError {
+	challenge := `Bearer realm="payment-outbox"`
+	if invalidToken {
+		challenge += `, error="invalid_token"`
+	}
+	return &problemError{
+		status: http.StatusUnauthorized,
+		code:   codeUnauthorized,
+		detail: detail,
+		header: map[string]string{echo.HeaderWWWAuthenticate: challenge},
+	}
+}
+
+// keyCache remembers recently verified keys, so that authentication is not a
+// query per request.
+//
+// The price is revocation latency: a revoked key keeps working for up to ttl
+// on each API process that verified it just before. With the default of 10
+// seconds that is shorter than anyone takes to notice a leak and revoke, and
+// it saves a query on nearly every request. Only valid keys are cached, so
+// the map is bounded by the number of keys in use, and a key created a
+// moment ago works at once.
+type keyCache struct {
+	lookup keyLookup
+	db     store.DBTX
+	now    func() time.Time
+	ttl    time.Duration
+	logger *slog.Logger
+
+	mu    sync.Mutex
+	valid map[[sha256.Size]byte]cachedKey
+}
+
+// cachedKey is a verified key and until when it may be trusted unchecked.
+type cachedKey struct {
+	client client
+	until  time.Time
+}
+
+// client returns the client key belongs to, or an error wrapping
+// apikey.ErrNotFound when no active key matches.
+//
+// Keys are found by their SHA-256, in the map and through the database's
+// unique index alike, so no code path compares the presented secret with a
+// stored one byte by byte: there is no timing difference to learn a key's
+// prefix from.
+func (k *keyCache) client(ctx context.Context, key string) (client, error) {
+	hash := apikey.Hash(key)
+	now := k.now()
+
+	k.mu.Lock()
+	entry, ok := k.valid[hash]
+	k.mu.Unlock()
+	if ok && now.Before(entry.until) {
+		return entry.client, nil
+	}
+
+	found, err := k.lookup.ActiveAPIKeyByHash(ctx, k.db, hash[:])
+	if err != nil {
+		if errors.Is(err, apikey.ErrNotFound) {
+			k.mu.Lock()
+			delete(k.valid, hash)
+			k.mu.Unlock()
+		}
+		return client{}, err
+	}
+	cl := client{keyID: found.ID, name: found.Name}
+
+	k.mu.Lock()
+	if len(k.valid) >= maxCachedKeys {
+		k.pruneLocked(now)
+	}
+	k.valid[hash] = cachedKey{client: cl, until: now.Add(k.ttl)}
+	k.mu.Unlock()
+
+	// Best effort: "last used" is for people reading `api keys list`, and
+	// failing a payment request because it could not be written would be
+	// absurd.
+	if err := k.lookup.TouchAPIKey(ctx, k.db, cl.keyID, now, now.Add(-k.ttl)); err != nil {
+		k.logger.Warn("error recording api key use", slog.String("api_key_id", cl.keyID), slog.String("error", err.Error()))
+	}
+	return cl, nil
+}
+
+// maxCachedKeys bounds the cache should a deployment have very many keys.
+const maxCachedKeys = 10_000
+
+// pruneLocked drops expired entries, and everything if that is not enough.
+// k.mu must be held.
+func (k *keyCache) pruneLocked(now time.Time) {
+	for h, e := range k.valid {
+		if !now.Before(e.until) {
+			delete(k.valid, h)
+		}
+	}
+	if len(k.valid) >= maxCachedKeys {
+		clear(k.valid)
+	}
+}
