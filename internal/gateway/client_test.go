@@ -597,7 +597,9 @@ func TestTimeoutWhileReadingSuccessIsUnclear(t *testing.T) {
 	t.Parallel()
 
 	release := make(chan struct{})
-	b := setupWith(t, Config{Timeout: 50 * time.Millisecond}, "", func(w http.ResponseWriter, r *http.Request) {
+	// Long enough that the headers arrive on a loaded machine, short
+	// enough to keep the test quick.
+	b := setupWith(t, Config{Timeout: time.Second}, "", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, `{"paymentKey":"pk",`)

@@ -58,19 +58,20 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 	switch cr.Class {
 	case gateway.ClassSuccess:
 		return w.recordRefund(ctx, job, cr.Payment)
-	case gateway.ClassUnclear:
-		return w.lookUp(ctx, job, p, c, cr, false)
 	case gateway.ClassRefused, gateway.ClassSessionExpired:
 		return w.recordRefusal(ctx, job, cr.Code, cr.Message)
 	case gateway.ClassMisconfigured:
 		return misconfigured(ctx, r, p.ID, cr.Result)
 	}
+	// Transient or unclear. The same answer twice under one key may be the
+	// gateway replaying what it cached for the key rather than answering
+	// anew; then a lookup showing no refund earns the cancel a new key.
 	stuck, err := r.sameAnswerAgain(ctx, cr, p.ID, payment.OperationCancel, c.IdempotencyKey)
 	if err != nil {
 		return err
 	}
-	if stuck {
-		return w.lookUp(ctx, job, p, c, cr, true)
+	if cr.Class == gateway.ClassUnclear || stuck {
+		return w.lookUp(ctx, job, p, c, cr, stuck)
 	}
 	return w.retryOrUnknown(ctx, job, cr.Result)
 }

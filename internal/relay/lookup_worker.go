@@ -70,7 +70,7 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			// could undo a fact. The next lookup asks afresh.
 			return completeTx(ctx, tx, job)
 		}
-		if err := r.settle(ctx, tx, &p, lc.Payment); err != nil {
+		if err := r.settle(ctx, tx, &p, lc.Payment, lc.AttemptID); err != nil {
 			return err
 		}
 		return completeTx(ctx, tx, job)

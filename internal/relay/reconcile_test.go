@@ -3,6 +3,7 @@ package relay_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,7 +111,7 @@ func TestReconciler(t *testing.T) {
 		require.Len(t, b.ledger(t, key).Refunds, 1)
 	})
 
-	t.Run("UnknownCancelThatDidNotHappenIsFailed", func(t *testing.T) {
+	t.Run("UnknownCancelThatDidNotHappenIsSentAgain", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{reconcile: true})
 		p, key := b.confirmed(t, 15000)
@@ -137,10 +138,18 @@ func TestReconciler(t *testing.T) {
 			return err
 		}))
 
-		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
-		require.Equal(t, payment.CancelFailed, got.Cancels[0].Status)
-		require.Equal(t, "not_performed", got.Cancels[0].FailureCode)
-		require.Empty(t, b.ledger(t, key).Refunds)
+		got := b.waitStatus(t, p.ID, payment.StatusCanceled)
+		c := got.Cancels[0]
+		require.Equal(t, payment.CancelDone, c.Status)
+		require.Equal(t, payment.CancelIdempotencyKey(c.ID)+"-2", c.IdempotencyKey)
+		e := b.ledger(t, key)
+		require.Len(t, e.Refunds, 1)
+		require.Equal(t, c.IdempotencyKey, e.Refunds[0].IdempotencyKey)
+		var noted bool
+		for _, a := range got.Attempts {
+			noted = noted || strings.Contains(a.Note, "sent again under "+c.IdempotencyKey)
+		}
+		require.True(t, noted, "the lookup that justified the new key says so")
 	})
 
 	t.Run("RefundOutsideTheRelayIsAdopted", func(t *testing.T) {

@@ -192,7 +192,7 @@ func (b *testBundle) script(t *testing.T, paymentKey string, op gatewaysim.Opera
 func (b *testBundle) waitStatus(t *testing.T, id string, want payment.Status) payment.Payment {
 	t.Helper()
 	var p payment.Payment
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		var err error
 		p, err = b.store.PaymentWithHistory(context.Background(), b.pool, id)
 		require.NoError(t, err)
@@ -569,6 +569,29 @@ func TestCancel(t *testing.T) {
 		require.Equal(t, c.IdempotencyKey+"-2", e.Refunds[0].IdempotencyKey)
 		require.Equal(t, int64(11000), e.BalanceAmount)
 		require.Equal(t, int64(11000), got.BalanceAmount)
+	})
+
+	t.Run("CachedUnclearAnswerEarnsANewKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		cfg := b.sim.Config()
+		cfg.ReplayCachedErrors = true
+		require.NoError(t, b.sim.SetConfig(cfg))
+		b.script(t, key, gatewaysim.OperationCancel, step(gatewaysim.StepError, "UNKNOWN_PAYMENT_ERROR"))
+		c := b.requestCancel(t, p.ID, 0)
+
+		got := b.waitStatus(t, p.ID, payment.StatusCanceled)
+		require.Equal(t, []string{
+			"confirm:success",
+			"cancel:unclear", "lookup:success", // no refund; one odd answer is not yet a stuck key
+			"cancel:unclear", "lookup:success", // the same answer again: a new key
+			"cancel:success",
+		}, ops(got.Attempts))
+		require.Contains(t, got.Attempts[4].Note, "replaced by "+c.IdempotencyKey+"-2")
+		e := b.ledger(t, key)
+		require.Len(t, e.Refunds, 1)
+		require.Equal(t, c.IdempotencyKey+"-2", e.Refunds[0].IdempotencyKey)
 	})
 
 	t.Run("TransientThenDone", func(t *testing.T) {

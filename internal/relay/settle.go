@@ -116,7 +116,10 @@ func (r *relay) saveCancelAndEnqueue(ctx context.Context, tx pgx.Tx, c payment.C
 // settle makes our record of a payment agree with the gateway's, whatever
 // state ours is in: the lookup worker's whole job. The gateway's record is
 // the truth about money; ours is brought to it and never the other way.
-func (r *relay) settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, gp *gateway.Payment) error {
+//
+// lookupAttempt is the attempt row of the lookup that produced gp, where a
+// decision it justifies is noted.
+func (r *relay) settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, gp *gateway.Payment, lookupAttempt int64) error {
 	approved := gp.Status == gateway.StatusDone || gp.Status == gateway.StatusCanceled || gp.Status == gateway.StatusPartialCanceled
 	cancels, err := r.store.Cancels(ctx, tx, p.ID)
 	if err != nil {
@@ -158,8 +161,9 @@ func (r *relay) settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, gp *g
 			p.ApplyCancelResult(active, gp.BalanceAmount, lastTransactionKey(gp), now)
 		case active.Status == payment.CancelUnknown:
 			// Its job gave up and the gateway refunded nothing: it did not
-			// happen. Say so, so that it can be asked for again.
-			p.ApplyCancelRefusal(active, "not_performed", "the gateway shows no refund for this cancel", now)
+			// happen, and the customer still wants it. Send it again under
+			// a new key (the old one may be stuck on a cached answer).
+			return r.resend(ctx, tx, p, active, gp, lookupAttempt)
 		default:
 			return nil // pending: its job is still at it
 		}
@@ -183,5 +187,38 @@ func (r *relay) settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, gp *g
 		_, err := r.store.SavePayment(ctx, tx, *p)
 		return err
 	}
+	return nil
+}
+
+// resend puts a cancel the relay had given up on (unknown) back in the
+// outbox under its next key, after a lookup showed the gateway never
+// refunded it.
+func (r *relay) resend(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel, gp *gateway.Payment, lookupAttempt int64) error {
+	next := payment.NextCancelIdempotencyKey(c.ID, c.IdempotencyKey)
+	note := fmt.Sprintf("gateway balance %d shows no refund for cancel %s; sent again under %s (was %s)",
+		gp.BalanceAmount, c.ID, next, c.IdempotencyKey)
+	p.Status = payment.StatusCanceling
+	c.Status = payment.CancelPending
+	c.FailureCode, c.FailureMessage = "", ""
+	if _, err := r.store.SavePayment(ctx, tx, *p); err != nil {
+		return err
+	}
+	if _, err := r.store.SaveCancel(ctx, tx, *c); err != nil {
+		return err
+	}
+	if err := r.store.SetCancelIdempotencyKey(ctx, tx, c.ID, next); err != nil {
+		return err
+	}
+	if err := r.store.AddAttemptNote(ctx, tx, lookupAttempt, note); err != nil {
+		return err
+	}
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("error getting River client to enqueue cancel: %w", err)
+	}
+	if _, err := client.InsertTx(ctx, tx, paymentjob.CancelArgs{PaymentID: p.ID, CancelID: c.ID}, nil); err != nil {
+		return fmt.Errorf("error enqueuing cancel: %w", err)
+	}
+	r.log.WarnContext(ctx, "cancel sent again under a new idempotency key", slog.String("payment_id", p.ID), slog.String("why", note))
 	return nil
 }
