@@ -181,7 +181,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
-	if err := client.Start(ctx); err != nil {
+	// River stops abruptly (cancelling running jobs) when the context given
+	// to Start is cancelled; the signal context only triggers the soft
+	// Stop below, so in-flight gateway calls get the grace period.
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("error starting River client: %w", err)
 	}
 	fmt.Fprintf(stdout, "relay: working the outbox with %d workers against %s; probes on %s\n",
