@@ -8,7 +8,7 @@ PKGS    := ./...
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## build api, relay and gatewaysim into bin/
@@ -25,9 +25,38 @@ verify: ## check formatting, vet, and that generated code is current
 	cd db && $(SQLC) diff
 	$(GO) mod tidy -diff
 
+.PHONY: verify-deploy
+verify-deploy: ## build every Kubernetes overlay and check it against the API types; check deploy/compose.yaml
+	@out=$$(cd deploy/k8s && gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed in deploy/k8s:"; echo "$$out"; exit 1; fi
+	cd deploy/k8s && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) test -count=1 ./...
+	@if command -v docker-compose >/dev/null 2>&1; then docker-compose -f deploy/compose.yaml config -q; \
+	elif docker compose version >/dev/null 2>&1; then docker compose -f deploy/compose.yaml config -q; \
+	else echo "verify-deploy: no docker-compose or docker compose; deploy/compose.yaml not checked"; fi
+
+.PHONY: images
+images: ## build the api, relay and gatewaysim images (static binaries on scratch; pulls nothing)
+	deploy/images/build
+
+.PHONY: postgres-image
+postgres-image: ## build payment-outbox/postgres:15 from Debian packages unless present (root; FORCE=1 rebuilds)
+	deploy/images/build-postgres-image $(if $(FORCE),-f)
+
+# The container tests (outboxtest) skip only when no Docker engine answers;
+# where one does, the images they run are built first, never assumed.
+.PHONY: test-images
+test-images: ## build the images the container tests run, where a Docker engine answers
+	@if docker info >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory images && \
+		{ [ -n "$$OUTBOXTEST_POSTGRES_IMAGE" ] || deploy/images/build-postgres-image; }; \
+	else echo "test-images: no Docker engine answers; the container tests (outboxtest) will skip"; fi
+
 .PHONY: test
-test: verify ## run every test against a real Postgres (DATABASE_URL, else a local cluster, else testcontainers)
+test: verify verify-deploy test-images ## run every test against a real Postgres (DATABASE_URL, else a local cluster, else testcontainers)
 	scripts/with-db $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+.PHONY: chaos
+chaos: ## the chaos suite: 2000 payments, faults, relay SIGKILLs, a Postgres restart; fails on any violation (ARGS=-h for knobs)
+	$(GO) run ./cmd/chaos $(ARGS)
 
 .PHONY: test-short
 test-short: ## the tests without the end-to-end and race detector
@@ -37,8 +66,12 @@ test-short: ## the tests without the end-to-end and race detector
 run: ## bring up Postgres, gatewaysim, relay and api on local defaults
 	scripts/run-local
 
+.PHONY: bench
+bench: ## measure api vs pgbench, relay drain, e2e latency on a fresh local cluster (ARGS=-quick; docs/benchmarks.md)
+	scripts/bench $(ARGS)
+
 .PHONY: clean
 clean: ## remove built binaries and local clusters
 	-scripts/localpg stop .localpg/run 2>/dev/null
 	-scripts/localpg stop .localpg/test 2>/dev/null
-	rm -rf bin .localpg .run
+	rm -rf bin .localpg .run .build

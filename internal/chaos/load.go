@@ -1,0 +1,274 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
+)
+
+// What a payment is meant to go through, and so where it must end.
+type kind string
+
+const (
+	kindConfirm kind = "confirm" // → confirmed
+	kindCancel  kind = "cancel"  // cancel sent right after the confirm → canceled
+	kindPartial kind = "partial" // partial cancel once confirmed → partially_canceled
+	kindDecline kind = "decline" // the card company refuses → failed
+	kindExpire  kind = "expire"  // confirmed after the session lapsed → expired
+)
+
+type plan struct {
+	kind      kind
+	orderID   string
+	amount    int64
+	partial   int64
+	duplicate bool // the checkout sends its confirm twice
+
+	id         string
+	paymentKey string
+}
+
+// want is the state a plan must end in.
+func (p *plan) want() (string, int64) {
+	switch p.kind {
+	case kindCancel:
+		return "canceled", 0
+	case kindPartial:
+		return "partially_canceled", p.amount - p.partial
+	case kindDecline:
+		return "failed", 0
+	case kindExpire:
+		return "expired", 0
+	}
+	return "confirmed", p.amount
+}
+
+func planPayments(cfg Config, rng *rand.Rand) []*plan {
+	plans := make([]*plan, cfg.Payments)
+	run := strconv.FormatUint(cfg.Seed%1_000_000_000, 36)
+	for i := range plans {
+		p := &plan{
+			orderID:   fmt.Sprintf("chaos-%s-%06d", run, i),
+			amount:    int64(1000 + rng.IntN(200)*100),
+			duplicate: rng.IntN(5) == 0,
+		}
+		switch x := rng.IntN(100); {
+		case x < 15:
+			p.kind = kindCancel
+		case x < 25:
+			p.kind = kindPartial
+			p.partial = int64(100 * (1 + rng.IntN(int(p.amount/100)-1)))
+		case x < 33:
+			p.kind = kindDecline
+		case x < 37:
+			p.kind = kindExpire
+		default:
+			p.kind = kindConfirm
+		}
+		plans[i] = p
+	}
+	return plans
+}
+
+// push walks every plan through the api and the simulated checkout.
+func (s *system) push(ctx context.Context, cfg Config, plans []*plan, done, retries *atomic.Int64) error {
+	work := make(chan *plan)
+	errs := make(chan error, cfg.Concurrency)
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if err := s.pushOne(ctx, p, retries); err != nil {
+					errs <- fmt.Errorf("order %s: %w", p.orderID, err)
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	var err error
+feed:
+	for _, p := range plans {
+		select {
+		case work <- p:
+		case err = <-errs:
+			break feed
+		case <-ctx.Done():
+			err = ctx.Err()
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if err == nil {
+		select {
+		case err = <-errs:
+		default:
+		}
+	}
+	return err
+}
+
+func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) error {
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := s.api(ctx, http.MethodPost, "/v1/payments", map[string]any{
+		"orderId": p.orderID, "amount": p.amount, "orderName": "chaos order",
+	}, &created, retries, http.StatusCreated, http.StatusOK); err != nil {
+		return err
+	}
+	p.id = created.ID
+
+	req := gatewaysim.AuthorizeRequest{OrderID: p.orderID, Amount: p.amount, OrderName: "chaos order"}
+	if p.kind == kindExpire {
+		at := time.Now().Add(-11 * time.Minute)
+		req.AuthenticatedAt = &at
+	}
+	auth, err := s.sim.Authorize(ctx, req)
+	if err != nil {
+		return fmt.Errorf("error authorizing: %w", err)
+	}
+	p.paymentKey = auth.PaymentKey
+	if p.kind == kindDecline {
+		if _, err := s.sim.Script(ctx, gatewaysim.Script{
+			PaymentKey: auth.PaymentKey, Operation: gatewaysim.OperationConfirm,
+			Steps: []gatewaysim.Step{{Kind: gatewaysim.StepError, Code: "REJECT_CARD_COMPANY"}},
+		}); err != nil {
+			return fmt.Errorf("error scripting a decline: %w", err)
+		}
+	}
+
+	confirm := map[string]any{"paymentKey": auth.PaymentKey, "amount": p.amount}
+	for range 1 + b2i(p.duplicate) {
+		if err := s.api(ctx, http.MethodPost, "/v1/payments/"+p.id+"/confirm", confirm, nil, retries, http.StatusAccepted); err != nil {
+			return err
+		}
+	}
+	if p.kind == kindCancel {
+		// Usually lands while the confirm is in flight, so it waits for it.
+		return s.api(ctx, http.MethodPost, "/v1/payments/"+p.id+"/cancel",
+			map[string]any{"reason": "chaos: customer changed their mind"}, nil, retries, http.StatusAccepted)
+	}
+	return nil
+}
+
+// partialCancels refunds part of each partial plan once it is confirmed.
+func (s *system) partialCancels(ctx context.Context, plans []*plan, retries *atomic.Int64, logf func(string, ...any)) error {
+	n := 0
+	for _, p := range plans {
+		if p.kind != kindPartial {
+			continue
+		}
+		n++
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			var got struct {
+				Status string `json:"status"`
+			}
+			if err := s.api(ctx, http.MethodGet, "/v1/payments/"+p.id, nil, &got, retries, http.StatusOK); err != nil {
+				return err
+			}
+			if got.Status == "confirmed" {
+				break
+			}
+			if got.Status != "confirming" && got.Status != "unknown" || time.Now().After(deadline) {
+				// Not confirmable: the check will report it against its plan.
+				goto next
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := s.api(ctx, http.MethodPost, "/v1/payments/"+p.id+"/cancel",
+			map[string]any{"reason": "chaos: one item returned", "amount": p.partial}, nil, retries, http.StatusAccepted); err != nil {
+			return err
+		}
+	next:
+	}
+	logf("sent %d partial cancels", n)
+	return nil
+}
+
+// api calls the api, retrying through the outages the chaos causes. Each
+// logical request carries one Idempotency-Key, so a retry of a request
+// whose answer was lost gets the first answer.
+func (s *system) api(ctx context.Context, method, path string, body, out any, retries *atomic.Int64, want ...int) error {
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	key := strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64(), 36)
+	var last string
+	for try := 0; try < 120; try++ {
+		if try > 0 {
+			retries.Add(1)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, method, s.apiURL+path, bytes.NewReader(raw))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+s.apiKey)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusConflict && bytes.Contains(data, []byte("idempotency_request_in_progress")) {
+			// The api lost its database for a moment, or our own first try
+			// is still being answered.
+			last = fmt.Sprintf("HTTP %d %s", resp.StatusCode, data)
+			continue
+		}
+		for _, w := range want {
+			if resp.StatusCode == w {
+				if out != nil {
+					return json.Unmarshal(data, out)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, data)
+	}
+	return fmt.Errorf("%s %s: gave up after retries: %s", method, path, last)
+}
+
+var httpClient = &http.Client{Timeout: 15 * time.Second}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var errStuck = errors.New("outbox did not drain")
