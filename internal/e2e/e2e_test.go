@@ -9,13 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +20,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
+	"github.com/payment-outbox/payment-outbox/internal/systest"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -38,8 +34,6 @@ type system struct {
 	// API call.
 	apiKey string
 	sim    *gatewaysim.Client
-	procs  map[string]*exec.Cmd
-	logs   map[string]*lockedWriter
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -159,98 +153,56 @@ func TestEndToEnd(t *testing.T) {
 // the given number of relays and the api.
 func start(t *testing.T, relays int) *system {
 	t.Helper()
-	bin := buildBinaries(t)
+	ctx := context.Background()
+	root, err := systest.RepoRoot()
+	require.NoError(t, err)
+	bin, err := systest.Build(ctx, root, t.TempDir())
+	require.NoError(t, err)
 	dbURL := dbtest.URL(t)
 
-	env := func(kv ...string) []string {
-		return append(os.Environ(), append([]string{"DATABASE_URL=" + dbURL}, kv...)...)
-	}
 	// The test database is migrated already; this checks that the command
 	// agrees, on the database the binaries use.
-	migrate := exec.Command(filepath.Join(bin, "api"), "migrate")
-	migrate.Env = env()
-	out, err := migrate.CombinedOutput()
-	require.NoError(t, err, "api migrate: %s", out)
-
+	require.NoError(t, systest.Migrate(ctx, bin, dbURL))
 	// A key made the way an operator makes one: stdout is the key alone.
-	createKey := exec.Command(filepath.Join(bin, "api"), "keys", "create", "e2e")
-	createKey.Env = env()
-	var keyErr bytes.Buffer
-	createKey.Stderr = &keyErr
-	out, err = createKey.Output()
-	require.NoError(t, err, "api keys create: %s", keyErr.String())
+	apiKey, err := systest.CreateAPIKey(ctx, bin, dbURL, "e2e")
+	require.NoError(t, err)
 
-	sys := &system{procs: map[string]*exec.Cmd{}, logs: map[string]*lockedWriter{}, apiKey: strings.TrimSpace(string(out))}
-	simAddr := freeAddr(t)
-	sys.run(t, "gatewaysim", filepath.Join(bin, "gatewaysim"), env("SIM_ADDR="+simAddr, "SIM_SECRET_KEY="+secretKey))
+	sys := &system{apiKey: apiKey}
+	db := "DATABASE_URL=" + dbURL
+	simAddr := sys.run(t, "gatewaysim", bin.GatewaySim, "SIM_ADDR", db, "SIM_SECRET_KEY="+secretKey)
 	simURL := "http://" + simAddr
-	waitHTTP(t, simURL+"/healthz")
+	require.NoError(t, systest.WaitHTTP(ctx, simURL+"/healthz", 30*time.Second))
 	sys.sim = gatewaysim.NewClient(simURL, nil)
 
 	for i := range relays {
-		addr := freeAddr(t)
-		sys.run(t, "relay"+strconv.Itoa(i), filepath.Join(bin, "relay"), env(
-			"TOSS_API_BASE_URL="+simURL, "TOSS_SECRET_KEY="+secretKey, "RELAY_ADDR="+addr,
+		addr := sys.run(t, "relay"+strconv.Itoa(i), bin.Relay, "RELAY_ADDR", db,
+			"TOSS_API_BASE_URL="+simURL, "TOSS_SECRET_KEY="+secretKey,
 			"RELAY_BACKOFF_INITIAL=50ms", "RELAY_BACKOFF_MAX=500ms", "RELAY_FETCH_POLL_INTERVAL=50ms",
-			"DATABASE_MAX_CONNS=10"))
-		waitHTTP(t, "http://"+addr+"/readyz")
+			"DATABASE_MAX_CONNS=10")
+		require.NoError(t, systest.WaitHTTP(ctx, "http://"+addr+"/readyz", 30*time.Second))
 	}
-	apiAddr := freeAddr(t)
-	sys.run(t, "api", filepath.Join(bin, "api"), env("API_ADDR="+apiAddr, "DATABASE_MAX_CONNS=10"))
-	sys.apiURL = "http://" + apiAddr
-	waitHTTP(t, sys.apiURL+"/readyz")
+	sys.apiURL = "http://" + sys.run(t, "api", bin.API, "API_ADDR", db, "DATABASE_MAX_CONNS=10")
+	require.NoError(t, systest.WaitHTTP(ctx, sys.apiURL+"/readyz", 30*time.Second))
 	return sys
 }
 
-func (s *system) run(t *testing.T, name, path string, env []string) {
+// run starts a binary listening on a free loopback address, which it is
+// told in the addrVar environment variable and which run returns. The
+// process is stopped at the end of the test, and its output shown if the
+// test failed.
+func (s *system) run(t *testing.T, name, path, addrVar string, env ...string) string {
 	t.Helper()
-	cmd := exec.Command(path)
-	cmd.Env = env
-	// One writer for both streams: exec then serialises their writes.
-	buf := &lockedWriter{}
-	cmd.Stdout, cmd.Stderr = buf, buf
-	require.NoError(t, cmd.Start())
-	s.procs[name], s.logs[name] = cmd, buf
+	addr, err := systest.FreeAddr()
+	require.NoError(t, err)
+	p := systest.NewProcess(name, path, append(env, addrVar+"="+addr))
+	require.NoError(t, p.Start())
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		_ = p.Stop(20 * time.Second)
 		if t.Failed() {
-			t.Logf("--- %s log (tail) ---\n%s", name, tail(buf.String(), 4000))
+			t.Logf("--- %s log (tail) ---\n%s", name, p.Output().Tail(4000))
 		}
 	})
-}
-
-// lockedWriter collects a process's output; the test reads it while the
-// process may still write.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[len(s)-n:]
+	return addr
 }
 
 type paymentBody struct {
@@ -352,35 +304,4 @@ func (s *system) waitStatus(t *testing.T, id, want string) paymentBody {
 	}
 	require.Failf(t, "payment did not settle", "payment %s is %s, want %s", id, p.Status, want)
 	return p
-}
-
-// buildBinaries builds the three commands into a temporary directory.
-func buildBinaries(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "../../cmd/api", "../../cmd/relay", "../../cmd/gatewaysim")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "error building binaries: %s", out)
-	return dir
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func waitHTTP(t *testing.T, url string) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 50*time.Millisecond, "%s never answered 200", url)
 }
