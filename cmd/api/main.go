@@ -27,6 +27,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
@@ -207,7 +208,12 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	cancel()
 
-	api := httpapi.New(httpapi.Config{Pool: pool, Outbox: outbox, Logger: logger})
+	st := store.New()
+	registry, httpMetrics := metrics.ForAPI(metrics.DBConfig{DB: pool, Stats: st, Logger: logger})
+	api := httpapi.New(httpapi.Config{
+		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
+		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
+	})
 	srv := &http.Server{
 		Handler: api.Handler(),
 		// Slow-client bounds: headers must arrive promptly; a whole request

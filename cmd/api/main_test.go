@@ -217,6 +217,9 @@ func TestRunServe(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, get("/healthz"))
 	require.Equal(t, http.StatusOK, get("/readyz"))
+	// Open, like the probes: Prometheus and API clients have no key.
+	require.Equal(t, http.StatusOK, get("/metrics"))
+	require.Equal(t, http.StatusOK, get("/openapi.json"))
 
 	post := func(authorization string) int {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/v1/payments",

@@ -21,8 +21,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -146,21 +148,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer pool.Close()
 
+	st := store.New()
+	registry, relayMetrics := metrics.ForRelay(metrics.DBConfig{DB: pool, Stats: st, Logger: logger})
 	workers := river.NewWorkers()
 	if err := relay.AddWorkers(workers, relay.Config{
-		Pool: pool, Store: store.New(), Gateway: gw, Logger: logger, Schedule: cfg.schedule,
+		Pool: pool, Store: st, Gateway: gw, Logger: logger, Schedule: cfg.schedule,
 		ReconcileAfter: cfg.reconcileAfter,
 		Breaker: relay.NewBreaker(relay.BreakerConfig{
 			Threshold: cfg.breakerFailures, Cooldown: cfg.breakerCooldown, MaxCooldown: cfg.schedule.Max, Logger: logger,
+			Metrics: relayMetrics,
 		}),
+		Metrics: relayMetrics,
 	}); err != nil {
 		return err
 	}
+	// River's own lines about a job (its retries above all) get the job's
+	// payment_id, like the relay's.
+	jobLogging := relay.NewJobLogging()
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues:               map[string]river.QueueConfig{paymentjob.Queue: {MaxWorkers: cfg.workers}},
 		Workers:              workers,
 		PeriodicJobs:         relay.PeriodicJobs(cfg.reconcileEvery),
-		Logger:               logger,
+		Logger:               slog.New(jobLogging.Handler(logger.Handler())),
+		Middleware:           []rivertype.Middleware{jobLogging},
 		JobTimeout:           cfg.jobTimeout(),
 		RescueStuckJobsAfter: cfg.rescueAfter,
 		FetchPollInterval:    cfg.fetchPoll,
@@ -173,7 +183,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("error creating River client: %w", err)
 	}
 
-	srv := &http.Server{Addr: cfg.addr, Handler: probes(pool), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: cfg.addr, Handler: probes(pool, registry.Handler()), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -214,9 +224,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// probes answers liveness and readiness for orchestrators.
-func probes(pool *pgxpool.Pool) http.Handler {
+// probes answers liveness and readiness for orchestrators, and serves the
+// Prometheus metrics at /metrics.
+func probes(pool *pgxpool.Pool, metricsHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metricsHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, "ok\n")

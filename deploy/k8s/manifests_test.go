@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 const (
@@ -92,6 +94,7 @@ func TestOverlays(t *testing.T) {
 			t.Run("Service", func(t *testing.T) { checkService(t, m) })
 			t.Run("Secrets", func(t *testing.T) { checkSecrets(t, m) })
 			t.Run("MigrationJob", func(t *testing.T) { checkMigrationJob(t, m) })
+			t.Run("Scraping", func(t *testing.T) { checkScraping(t, m) })
 			if check, ok := overlayChecks[name]; ok {
 				t.Run("Overlay", func(t *testing.T) { check(t, m) })
 			}
@@ -432,6 +435,68 @@ func checkMigrationJob(t *testing.T, m *manifests) {
 	require.Equal(t, corev1.RestartPolicyNever, spec.RestartPolicy)
 	require.NotNil(t, job.Spec.BackoffLimit)
 	require.NotNil(t, job.Spec.ActiveDeadlineSeconds, "a migration stuck on a lock must not hang the deploy forever")
+}
+
+// checkScraping: every Deployment's pods ask Prometheus (by the
+// prometheus.io annotations) to scrape /metrics on a port one of their
+// containers declares, and the example PodMonitor
+// (deploy/observability/podmonitor.yaml) names ports that exist, covering
+// every api and relay container.
+func checkScraping(t *testing.T, m *manifests) {
+	pm := podMonitor(t)
+	for name, d := range m.deployments {
+		pod := d.Spec.Template
+		a := pod.Annotations
+		require.Equal(t, "true", a["prometheus.io/scrape"], "Deployment %s: prometheus.io/scrape", name)
+		require.Equal(t, "/metrics", a["prometheus.io/path"], "Deployment %s: prometheus.io/path", name)
+		var declared bool
+		for _, c := range allContainers(pod.Spec) {
+			declared = declared || declaresPort(c, a["prometheus.io/port"])
+		}
+		require.True(t, declared, "Deployment %s: prometheus.io/port %q is no container's port", name, a["prometheus.io/port"])
+
+		sel, err := metaSelector(pm.Spec.Selector.MatchLabels)
+		require.NoError(t, err)
+		require.True(t, sel.Matches(labels.Set(pod.Labels)), "the PodMonitor selects Deployment %s's pods", name)
+		for _, c := range allContainers(pod.Spec) {
+			if !isImage(c, apiImage) && !isImage(c, relayImage) {
+				continue
+			}
+			covered := slices.ContainsFunc(pm.Spec.PodMetricsEndpoints, func(e podMetricsEndpoint) bool {
+				return declaresPort(c, e.Port) && e.Path == "/metrics"
+			})
+			require.True(t, covered, "Deployment %s container %s: no PodMonitor endpoint scrapes it", name, c.Name)
+		}
+	}
+}
+
+// podMetricsEndpoint and podMonitorSpec are the part of the Prometheus
+// Operator's PodMonitor the check reads (its Go types would pull in the
+// operator's module for two fields).
+type podMetricsEndpoint struct {
+	Port string `json:"port"`
+	Path string `json:"path"`
+}
+
+type podMonitorSpec struct {
+	Kind string `json:"kind"`
+	Spec struct {
+		Selector struct {
+			MatchLabels map[string]string `json:"matchLabels"`
+		} `json:"selector"`
+		PodMetricsEndpoints []podMetricsEndpoint `json:"podMetricsEndpoints"`
+	} `json:"spec"`
+}
+
+func podMonitor(t *testing.T) podMonitorSpec {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "observability", "podmonitor.yaml"))
+	require.NoError(t, err)
+	var pm podMonitorSpec
+	require.NoError(t, sigsyaml.Unmarshal(raw, &pm))
+	require.Equal(t, "PodMonitor", pm.Kind)
+	require.NotEmpty(t, pm.Spec.PodMetricsEndpoints)
+	return pm
 }
 
 func allContainers(spec corev1.PodSpec) []corev1.Container {

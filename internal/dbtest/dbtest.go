@@ -112,11 +112,18 @@ var (
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main without the exit: it runs the tests, releases the shared
+// server and returns the tests' exit code, for a TestMain with checks of its
+// own to make once every test has run.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if err := shutdown(); err != nil {
 		fmt.Fprintf(os.Stderr, "dbtest: %v\n", err)
 	}
-	os.Exit(code)
+	return code
 }
 
 // URL creates a fresh, fully migrated database for this test and returns its

@@ -34,6 +34,8 @@ type system struct {
 	// API call.
 	apiKey string
 	sim    *gatewaysim.Client
+	// relayURLs serve each relay's probes and metrics.
+	relayURLs []string
 }
 
 func TestEndToEnd(t *testing.T) {
@@ -147,6 +149,32 @@ func TestEndToEnd(t *testing.T) {
 		require.Equal(t, 1, e.Approvals, "payment %s", id)
 		require.Equal(t, w.balance, e.BalanceAmount, "payment %s", id)
 	}
+
+	// The binaries serve what the dashboard and the alerts read, without an
+	// API key.
+	api := scrape(t, sys.apiURL+"/metrics")
+	require.Contains(t, api, fmt.Sprintf(`payment_outbox_http_requests_total{method="POST",route="/v1/payments",status="201"} %d`, n))
+	require.Contains(t, api, `payment_outbox_db_stats_up 1`)
+	require.Contains(t, api, `payment_outbox_payments_unknown 0`)
+	for _, u := range sys.relayURLs {
+		relay := scrape(t, u+"/metrics")
+		require.Contains(t, relay, "payment_outbox_breaker_state ")
+		require.Contains(t, relay, `payment_outbox_gateway_calls_total{class="success",operation="confirm"}`)
+		require.Contains(t, relay, `payment_outbox_db_stats_up 1`)
+	}
+	require.Contains(t, scrape(t, sys.apiURL+"/openapi.json"), `"openapi": "3.1.0"`)
+}
+
+// scrape GETs url without credentials and returns the body of its 200.
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	return string(body)
 }
 
 // start builds the binaries, migrates a fresh database and starts gatewaysim,
@@ -180,6 +208,7 @@ func start(t *testing.T, relays int) *system {
 			"RELAY_BACKOFF_INITIAL=50ms", "RELAY_BACKOFF_MAX=500ms", "RELAY_FETCH_POLL_INTERVAL=50ms",
 			"DATABASE_MAX_CONNS=10")
 		require.NoError(t, systest.WaitHTTP(ctx, "http://"+addr+"/readyz", 30*time.Second))
+		sys.relayURLs = append(sys.relayURLs, "http://"+addr)
 	}
 	sys.apiURL = "http://" + sys.run(t, "api", bin.API, "API_ADDR", db, "DATABASE_MAX_CONNS=10")
 	require.NoError(t, systest.WaitHTTP(ctx, sys.apiURL+"/readyz", 30*time.Second))

@@ -49,7 +49,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		cl, err := s.keys.client(c.Request().Context(), key)
+		cl, err := s.keys.client(c.Request().Context(), key, loggerOf(c, s.logger))
 		if errors.Is(err, apikey.ErrNotFound) {
 			return unauthorized("the API key is not valid or has been revoked", true)
 		}
@@ -114,7 +114,6 @@ type keyCache struct {
 	db     store.DBTX
 	now    func() time.Time
 	ttl    time.Duration
-	logger *slog.Logger
 
 	mu    sync.Mutex
 	valid map[[sha256.Size]byte]cachedKey
@@ -127,13 +126,14 @@ type cachedKey struct {
 }
 
 // client returns the client key belongs to, or an error wrapping
-// apikey.ErrNotFound when no active key matches.
+// apikey.ErrNotFound when no active key matches. log is the request's
+// logger, for the one line a lookup may write.
 //
 // Keys are found by their SHA-256, in the map and through the database's
 // unique index alike, so no code path compares the presented secret with a
 // stored one byte by byte: there is no timing difference to learn a key's
 // prefix from.
-func (k *keyCache) client(ctx context.Context, key string) (client, error) {
+func (k *keyCache) client(ctx context.Context, key string, log *slog.Logger) (client, error) {
 	hash := apikey.Hash(key)
 	now := k.now()
 
@@ -166,7 +166,7 @@ func (k *keyCache) client(ctx context.Context, key string) (client, error) {
 	// failing a payment request because it could not be written would be
 	// absurd.
 	if err := k.lookup.TouchAPIKey(ctx, k.db, cl.keyID, now, now.Add(-k.ttl)); err != nil {
-		k.logger.Warn("error recording api key use", slog.String("api_key_id", cl.keyID), slog.String("error", err.Error()))
+		log.Warn("error recording api key use", slog.String("api_key_id", cl.keyID), slog.String("error", err.Error()))
 	}
 	return cl, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
@@ -157,6 +159,9 @@ func replay(c echo.Context, rec store.IdempotencyRecord, hash []byte) error {
 			header: map[string]string{"Retry-After": "1"},
 		}
 	}
+	if id := replayedPaymentID(rec); id != "" {
+		setPaymentID(c, id)
+	}
 	h := c.Response().Header()
 	for _, k := range replayedHeaders {
 		if v, ok := rec.Header[k]; ok {
@@ -169,6 +174,25 @@ func replay(c echo.Context, rec store.IdempotencyRecord, hash []byte) error {
 		return fmt.Errorf("error writing replayed response: %w", err)
 	}
 	return nil
+}
+
+// replayedPaymentID returns the id of the payment a kept answer shows, so the
+// replay's log lines name it like the first answer's did; "" for an answer
+// that shows none (a problem).
+func replayedPaymentID(rec store.IdempotencyRecord) string {
+	if rec.Status < 200 || rec.Status > 299 {
+		return ""
+	}
+	var body struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(rec.Body, &body) != nil {
+		return ""
+	}
+	if _, err := uuid.Parse(body.ID); err != nil {
+		return ""
+	}
+	return body.ID
 }
 
 // runOnce runs the handler for a claimed key, capturing its answer, and then

@@ -14,9 +14,18 @@ import (
 
 // Keys of the values middleware and handlers share through echo.Context.
 const (
-	ctxKeyLogger    = "httpapi.logger"
-	ctxKeyPaymentID = "httpapi.paymentID"
+	// ctxKeyLogger: the request's logger, carrying request_id and, once the
+	// request is known to be about a payment, payment_id.
+	ctxKeyLogger = "httpapi.logger"
+	// ctxKeyRequestLogger: the request's logger with request_id only, which
+	// setPaymentID adds payment_id to.
+	ctxKeyRequestLogger = "httpapi.requestLogger"
+	ctxKeyPaymentID     = "httpapi.paymentID"
 )
+
+// routeUnmatched is the route label of requests no route matched: their raw
+// path must not become a label value.
+const routeUnmatched = "unmatched"
 
 // maxRequestIDLen bounds a client's X-Request-Id. Longer ones are replaced,
 // not truncated: a truncated id would no longer match the client's logs.
@@ -32,7 +41,16 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 			id = uuid.NewString()
 		}
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
-		c.Set(ctxKeyLogger, s.logger.With(slog.String("request_id", id)))
+		l := s.logger.With(slog.String("request_id", id))
+		c.Set(ctxKeyRequestLogger, l)
+		c.Set(ctxKeyLogger, l)
+		// A route naming a payment is about it from the first line on, even
+		// when the handler never gets to load it (a 401, a replayed answer,
+		// an unknown id). Only a well-formed id: anything else names no
+		// payment, and a client's garbage does not belong in payment_id.
+		if u, err := uuid.Parse(c.Param("id")); err == nil {
+			setPaymentID(c, u.String())
+		}
 		return next(c)
 	}
 }
@@ -61,12 +79,22 @@ func loggerOf(c echo.Context, fallback *slog.Logger) *slog.Logger {
 	return fallback
 }
 
-// setPaymentID names the payment a request is about, for the access line.
+// setPaymentID names the payment a request is about: every log line of the
+// request from here on (its access line included) carries payment_id.
 func setPaymentID(c echo.Context, id string) {
+	if cur, _ := c.Get(ctxKeyPaymentID).(string); cur == id {
+		return
+	}
 	c.Set(ctxKeyPaymentID, id)
+	// From the request_id logger, not the current one, so a second call
+	// replaces payment_id rather than adding another.
+	if l, ok := c.Get(ctxKeyRequestLogger).(*slog.Logger); ok {
+		c.Set(ctxKeyLogger, l.With(slog.String("payment_id", id)))
+	}
 }
 
-// accessLog writes one line per request once its answer is known.
+// accessLog writes one line per request once its answer is known, and
+// counts the request in the metrics.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -75,17 +103,23 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			// does not call the error handler again for a nil error.
 			c.Error(err)
 		}
+		elapsed := time.Since(start)
 		req, res := c.Request(), c.Response()
+		route := c.Path()
+		if !s.routePaths[route] {
+			route = routeUnmatched
+		}
+		s.metrics.ObserveRequest(route, req.Method, res.Status, elapsed)
+
+		// payment_id, when the request is about one, comes with the
+		// request's logger (setPaymentID).
 		attrs := []slog.Attr{
 			slog.String("method", req.Method),
 			slog.String("route", c.Path()),
 			slog.String("path", req.URL.Path),
 			slog.Int("status", res.Status),
-			slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
 			slog.Int64("bytes", res.Size),
-		}
-		if id, ok := c.Get(ctxKeyPaymentID).(string); ok && id != "" {
-			attrs = append(attrs, slog.String("payment_id", id))
 		}
 		if cl, ok := clientOf(c); ok {
 			attrs = append(attrs, slog.String("api_key_id", cl.keyID))
@@ -94,8 +128,13 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, slog.Bool("replayed", true))
 		}
 		level := slog.LevelInfo
-		if res.Status >= http.StatusInternalServerError {
+		switch {
+		case res.Status >= http.StatusInternalServerError:
 			level = slog.LevelError
+		case route == routeMetrics && res.Status < http.StatusBadRequest:
+			// A scrape every few seconds from every Prometheus would drown
+			// the lines about payments.
+			level = slog.LevelDebug
 		}
 		loggerOf(c, s.logger).LogAttrs(req.Context(), level, "request", attrs...)
 		return nil

@@ -24,6 +24,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
@@ -90,6 +91,12 @@ type Config struct {
 	// IdempotencyTTL is how long an Idempotency-Key's answer is kept.
 	// Default: DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
+	// Metrics counts the requests answered, by route template, method and
+	// status. Default: nil, counting nothing.
+	Metrics *metrics.HTTP
+	// MetricsHandler, when set, is served at GET /metrics without an API
+	// key (Prometheus's scrape). Default: no /metrics route.
+	MetricsHandler http.Handler
 }
 
 // Server serves the payment API.
@@ -104,6 +111,10 @@ type Server struct {
 	reqTimeout   time.Duration
 	keys         *keyCache
 	echo         *echo.Echo
+	metrics      *metrics.HTTP
+	// routePaths are the route templates; a request whose c.Path() is not
+	// one of them is counted as routeUnmatched.
+	routePaths map[string]bool
 
 	idempotencyTTL time.Duration
 	// idempotencyStaleAfter is the age past which an in-progress
@@ -133,6 +144,7 @@ func New(cfg Config) *Server {
 		bodyLimit:    cfg.BodyLimit,
 		readyTimeout: cfg.ReadyTimeout,
 		reqTimeout:   cfg.RequestTimeout,
+		metrics:      cfg.Metrics,
 
 		idempotencyTTL: cfg.IdempotencyTTL,
 	}
@@ -167,10 +179,13 @@ func New(cfg Config) *Server {
 		db:     s.pool,
 		now:    s.now,
 		ttl:    keyTTL,
-		logger: s.logger,
 		valid:  make(map[[sha256.Size]byte]cachedKey),
 	}
-	s.echo = s.routes()
+	s.echo = s.routes(cfg.MetricsHandler)
+	s.routePaths = make(map[string]bool)
+	for _, r := range s.echo.Routes() {
+		s.routePaths[r.Path] = true
+	}
 	return s
 }
 
@@ -179,7 +194,13 @@ func (s *Server) Handler() http.Handler {
 	return s.echo
 }
 
-func (s *Server) routes() *echo.Echo {
+// Paths of the routes that are not the payment API's.
+const (
+	routeMetrics = "/metrics"
+	routeOpenAPI = "/openapi.json"
+)
+
+func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -191,6 +212,12 @@ func (s *Server) routes() *echo.Echo {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	// Open like the probes: the document describes the API, and the metrics
+	// reveal volumes (requests, payments by status), never a payment.
+	e.GET(routeOpenAPI, s.openAPI)
+	if metricsHandler != nil {
+		e.GET(routeMetrics, echo.WrapHandler(metricsHandler))
+	}
 
 	// Unsigned and open: the gateway cannot present our API key. It only
 	// ever enqueues a lookup, so a forged one costs a gateway call, no more.

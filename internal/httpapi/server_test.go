@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -25,12 +26,19 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
 func TestMain(m *testing.M) {
-	dbtest.Main(m)
+	code := dbtest.Run(m)
+	// Once every test has run: the statuses they saw must be documented
+	// (see servedStatuses).
+	if code == 0 && !checkServedStatusesDocumented(os.Stderr) {
+		code = 1
+	}
+	os.Exit(code)
 }
 
 // testBundle is what a test needs to drive the API and look behind it.
@@ -41,6 +49,9 @@ type testBundle struct {
 	logs    *syncBuffer
 	now     time.Time
 	cfg     Config
+	// metrics is the registry the server counts its requests in and serves
+	// at /metrics.
+	metrics *metrics.Registry
 	// apiKey is sent as Authorization: Bearer on every request (see as);
 	// apiKeyID is its id, the client idempotency keys are scoped to.
 	apiKey   string
@@ -57,17 +68,21 @@ func setup(t *testing.T, opts ...func(*Config)) *testBundle {
 	require.NoError(t, err)
 
 	b := &testBundle{
-		pool:  pool,
-		store: store.New(),
-		logs:  &syncBuffer{},
-		now:   time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC),
+		pool:    pool,
+		store:   store.New(),
+		logs:    &syncBuffer{},
+		now:     time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC),
+		metrics: metrics.NewRegistry(nil),
 	}
+	servedStatuses.add(b.metrics)
 	cfg := Config{
-		Pool:   pool,
-		Store:  b.store,
-		Outbox: outbox,
-		Logger: slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:    func() time.Time { return b.now },
+		Pool:           pool,
+		Store:          b.store,
+		Outbox:         outbox,
+		Logger:         slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:            func() time.Time { return b.now },
+		Metrics:        metrics.NewHTTP(b.metrics),
+		MetricsHandler: b.metrics.Handler(),
 	}
 	b.cfg = cfg
 	b.apiKey, b.apiKeyID = b.createAPIKey(t, "test client")
@@ -264,16 +279,25 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 // lines returns the JSON log lines written so far.
 func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, l := range bytes.Split(bytes.TrimSpace(s.buf.Bytes()), []byte("\n")) {
-		if len(l) == 0 {
-			continue
-		}
+	for _, l := range s.rawLines() {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(l, &m), string(l))
 		out = append(out, m)
+	}
+	return out
+}
+
+// rawLines returns the log lines written so far as written, for checks a
+// decoded map cannot make (a key written twice).
+func (s *syncBuffer) rawLines() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out [][]byte
+	for _, l := range bytes.Split(bytes.TrimSpace(s.buf.Bytes()), []byte("\n")) {
+		if len(l) > 0 {
+			out = append(out, bytes.Clone(l))
+		}
 	}
 	return out
 }

@@ -147,18 +147,21 @@ func (s *Server) tossWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	log := loggerOf(c, s.logger).With(
+	event := []any{
 		slog.String("event_type", clip(ev.EventType)),
 		slog.String("payment_key", clip(ev.PaymentKey)),
 		slog.String("order_id", clip(ev.OrderID)),
 		slog.String("event_status", clip(ev.Status)),
-	)
-	if !ev.CreatedAt.IsZero() {
-		log = log.With(slog.Time("event_created_at", ev.CreatedAt))
 	}
+	if !ev.CreatedAt.IsZero() {
+		event = append(event, slog.Time("event_created_at", ev.CreatedAt))
+	}
+	// Taken afresh for each line: once the payment is found, the request's
+	// logger carries its payment_id.
+	log := func() *slog.Logger { return loggerOf(c, s.logger).With(event...) }
 	ok := webhookResponse{Status: "ok"}
 	if ev.EventType != tossEventPaymentStatusChanged {
-		log.Info("ignored gateway webhook of an event type the api does not act on")
+		log().Info("ignored gateway webhook of an event type the api does not act on")
 		return c.JSON(http.StatusOK, ok)
 	}
 
@@ -184,15 +187,15 @@ func (s *Server) tossWebhook(c echo.Context) error {
 		return fmt.Errorf("error handling gateway webhook: %w", err)
 	}
 	if !found {
-		log.Warn("gateway webhook names no payment we have")
+		log().Warn("gateway webhook names no payment we have")
 		return c.JSON(http.StatusOK, ok)
 	}
 	setPaymentID(c, p.ID)
 	if p.PaymentKey == "" {
-		log.Info("gateway webhook for a payment not yet confirmed with us; nothing to look up", slog.String("payment_id", p.ID))
+		log().Info("gateway webhook for a payment not yet confirmed with us; nothing to look up")
 		return c.JSON(http.StatusOK, ok)
 	}
-	log.Info("gateway webhook: lookup enqueued", slog.String("payment_id", p.ID),
+	log().Info("gateway webhook: lookup enqueued",
 		slog.String("payment_status", string(p.Status)), slog.Bool("duplicate", !inserted))
 	return c.JSON(http.StatusOK, ok)
 }

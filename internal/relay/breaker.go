@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 )
 
 // Breaker is the circuit breaker at the gateway boundary, and the only one:
@@ -20,6 +21,7 @@ type Breaker struct {
 	maxCooldown time.Duration
 	now         func() time.Time
 	log         *slog.Logger
+	metrics     *metrics.Relay
 
 	state    BreakerState
 	failures int           // consecutive failures while closed
@@ -57,13 +59,16 @@ type BreakerConfig struct {
 	MaxCooldown time.Duration
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// Metrics shows the breaker's state and counts its openings; nil
+	// counts nothing.
+	Metrics *metrics.Relay
 }
 
 // NewBreaker returns a closed breaker.
 func NewBreaker(cfg BreakerConfig) *Breaker {
 	b := &Breaker{
 		threshold: cfg.Threshold, cooldown: cfg.Cooldown, maxCooldown: cfg.MaxCooldown,
-		now: cfg.Now, log: cfg.Logger, state: BreakerClosed,
+		now: cfg.Now, log: cfg.Logger, metrics: cfg.Metrics, state: BreakerClosed,
 	}
 	if b.threshold <= 0 {
 		b.threshold = 5
@@ -81,6 +86,7 @@ func NewBreaker(cfg BreakerConfig) *Breaker {
 		b.log = slog.Default()
 	}
 	b.wait = b.cooldown
+	b.metrics.BreakerClosed()
 	return b
 }
 
@@ -98,6 +104,7 @@ func (b *Breaker) Allow() (Permit, bool, time.Duration) {
 			return Permit{}, false, b.until.Sub(now)
 		}
 		b.state = BreakerHalfOpen
+		b.metrics.BreakerHalfOpen()
 		b.log.Warn("gateway circuit breaker half-open; sending a probe")
 		fallthrough
 	default: // half-open
@@ -141,6 +148,7 @@ func (b *Breaker) Record(p Permit, res gateway.Result, class gateway.Class) {
 		b.state = BreakerClosed
 		b.failures = 0
 		b.wait = b.cooldown
+		b.metrics.BreakerClosed()
 		b.log.Warn("gateway circuit breaker closed; gateway answers again")
 	}
 }
@@ -165,6 +173,7 @@ func (b *Breaker) State() BreakerState {
 func (b *Breaker) open(wait time.Duration) {
 	b.state = BreakerOpen
 	b.opened++
+	b.metrics.BreakerOpened()
 	b.wait = wait
 	b.until = b.now().Add(wait)
 	b.log.Error("gateway circuit breaker open; calls stop and jobs snooze",

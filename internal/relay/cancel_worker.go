@@ -32,6 +32,7 @@ func (w *CancelWorker) NextRetry(job *river.Job[paymentjob.CancelArgs]) time.Tim
 // Work calls the gateway's cancel and records the refund.
 func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.CancelArgs]) error {
 	r := w.r
+	ctx = r.withJob(ctx, job.JobRow, job.Args.PaymentID, slog.String("cancel_id", job.Args.CancelID))
 	c, err := r.store.Cancel(ctx, r.pool, job.Args.CancelID)
 	if err != nil {
 		return fmt.Errorf("error loading cancel: %w", err)
@@ -61,7 +62,7 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 	case gateway.ClassRefused, gateway.ClassSessionExpired:
 		return w.recordRefusal(ctx, job, cr.Code, cr.Message)
 	case gateway.ClassMisconfigured:
-		return misconfigured(ctx, r, p.ID, cr.Result)
+		return misconfigured(ctx, r, payment.OperationCancel, cr.Result)
 	}
 	// Transient or unclear. The same answer twice under one key may be the
 	// gateway replaying what it cached for the key rather than answering
@@ -94,7 +95,7 @@ func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Can
 		return err
 	}
 	if lc.Class == gateway.ClassMisconfigured {
-		return misconfigured(ctx, r, p.ID, lc.Result)
+		return misconfigured(ctx, r, payment.OperationLookup, lc.Result)
 	}
 	if lc.Payment == nil {
 		return w.retryOrUnknown(ctx, job, first.Result)
@@ -136,7 +137,10 @@ func (w *CancelWorker) rotateKey(ctx context.Context, seen payment.Cancel, looku
 		if err := r.store.AddAttemptNote(ctx, tx, lookup.AttemptID, note); err != nil {
 			return err
 		}
-		r.log.WarnContext(ctx, "cancel moved to a new idempotency key", slog.String("payment_id", c.PaymentID), slog.String("why", note))
+		r.onCommit(ctx, func() {
+			r.metrics.KeyRotation(payment.OperationCancel)
+			r.logger(ctx).WarnContext(ctx, "cancel moved to a new idempotency key", slog.String("why", note))
+		})
 		return nil
 	})
 }
@@ -160,8 +164,7 @@ func (w *CancelWorker) recordRefusal(ctx context.Context, job *river.Job[payment
 		if c.Kind == payment.CancelCompensation {
 			// Money we must give back and could not: an operator has to act.
 			p.Status = payment.StatusUnknown
-			r.log.ErrorContext(ctx, "compensating cancel refused by the gateway",
-				slog.String("payment_id", p.ID), slog.String("code", code))
+			r.logger(ctx).ErrorContext(ctx, "compensating cancel refused by the gateway", slog.String("code", code))
 		}
 		return nil
 	})
@@ -170,16 +173,17 @@ func (w *CancelWorker) recordRefusal(ctx context.Context, job *river.Job[payment
 // retryOrUnknown hands a transient answer back to River, or with the budget
 // spent records the cancel and the payment as unknown for the reconciler.
 func (w *CancelWorker) retryOrUnknown(ctx context.Context, job *river.Job[paymentjob.CancelArgs], res gateway.Result) error {
+	r := w.r
 	if job.Attempt < job.MaxAttempts {
+		r.metrics.Retry(payment.OperationCancel)
 		return transientError(res)
 	}
-	r := w.r
 	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel) error {
 		p.Status = payment.StatusUnknown
 		c.Status = payment.CancelUnknown
 		c.FailureCode, c.FailureMessage = unknownReason(res)
-		r.log.ErrorContext(ctx, "cancel outcome unknown after retry budget; reconciler will ask the gateway",
-			slog.String("payment_id", p.ID), slog.String("cancel_id", c.ID), slog.Int("job_attempt", job.Attempt))
+		r.logger(ctx).ErrorContext(ctx, "cancel outcome unknown after retry budget; reconciler will ask the gateway",
+			slog.String("operation", "cancel"), slog.String("last_code", res.Code))
 		return nil
 	})
 }
@@ -194,6 +198,7 @@ func (w *CancelWorker) record(ctx context.Context, job *river.Job[paymentjob.Can
 		if err != nil {
 			return err
 		}
+		from := p.Status
 		c, err := r.store.CancelForUpdate(ctx, tx, job.Args.CancelID)
 		if err != nil {
 			return err
@@ -208,6 +213,7 @@ func (w *CancelWorker) record(ctx context.Context, job *river.Job[paymentjob.Can
 			if _, err := r.store.SaveCancel(ctx, tx, c); err != nil {
 				return err
 			}
+			r.outcomeOnCommit(ctx, from, p.Status)
 		}
 		return completeTx(ctx, tx, job)
 	})

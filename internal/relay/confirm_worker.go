@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
@@ -31,12 +32,13 @@ func (w *ConfirmWorker) NextRetry(job *river.Job[paymentjob.ConfirmArgs]) time.T
 // Work calls the gateway's confirm and settles the payment from its answer.
 func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs]) error {
 	r := w.r
+	ctx = r.withJob(ctx, job.JobRow, job.Args.PaymentID)
 	p, err := r.store.Payment(ctx, r.pool, job.Args.PaymentID)
 	if err != nil {
 		if payment.ErrorOf(err).Kind == payment.KindNotFound {
 			// The api writes the row and the job in one transaction, so this
 			// is corruption, not a race: stop, and say so loudly.
-			r.log.ErrorContext(ctx, "confirm job for a payment that does not exist", slog.String("payment_id", job.Args.PaymentID))
+			r.logger(ctx).ErrorContext(ctx, "confirm job for a payment that does not exist")
 			return river.JobCancel(err)
 		}
 		return fmt.Errorf("error loading payment: %w", err)
@@ -72,7 +74,7 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 	case gateway.ClassSessionExpired:
 		return w.refuse(ctx, job, payment.StatusExpired, c.Code, c.Message)
 	case gateway.ClassMisconfigured:
-		return misconfigured(ctx, r, p.ID, c.Result)
+		return misconfigured(ctx, r, payment.OperationConfirm, c.Result)
 	}
 	// Transient. The same answer twice under one key may be the gateway
 	// replaying a cached error rather than failing anew: ask what happened.
@@ -100,7 +102,7 @@ func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Co
 		return err
 	}
 	if lc.Class == gateway.ClassMisconfigured {
-		return misconfigured(ctx, r, p.ID, lc.Result)
+		return misconfigured(ctx, r, payment.OperationLookup, lc.Result)
 	}
 	if lc.Payment == nil {
 		// The lookup itself failed: we still do not know, so ask again
@@ -150,7 +152,10 @@ func (w *ConfirmWorker) rotateKey(ctx context.Context, seen payment.Payment, loo
 		if err := r.store.AddAttemptNote(ctx, tx, lookup.AttemptID, note); err != nil {
 			return err
 		}
-		r.log.WarnContext(ctx, "confirm moved to a new idempotency key", slog.String("payment_id", p.ID), slog.String("why", note))
+		r.onCommit(ctx, func() {
+			r.metrics.KeyRotation(payment.OperationConfirm)
+			r.logger(ctx).WarnContext(ctx, "confirm moved to a new idempotency key", slog.String("why", note))
+		})
 		return nil
 	})
 }
@@ -165,9 +170,11 @@ func (w *ConfirmWorker) record(ctx context.Context, job *river.Job[paymentjob.Co
 			return err
 		}
 		if p.Status == payment.StatusConfirming || p.Status == payment.StatusUnknown {
+			from := p.Status
 			if err := fn(ctx, tx, &p); err != nil {
 				return err
 			}
+			r.outcomeOnCommit(ctx, from, p.Status)
 		}
 		return completeTx(ctx, tx, job)
 	})
@@ -184,10 +191,11 @@ func (w *ConfirmWorker) refuse(ctx context.Context, job *river.Job[paymentjob.Co
 // the same key, or, with the attempt budget spent, records the payment as
 // unknown: never failed by guess, because the gateway may have charged.
 func (w *ConfirmWorker) retryOrUnknown(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], res gateway.Result) error {
+	r := w.r
 	if job.Attempt < job.MaxAttempts {
+		r.metrics.Retry(payment.OperationConfirm)
 		return transientError(res)
 	}
-	r := w.r
 	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
 		if p.Status != payment.StatusConfirming {
 			return nil
@@ -197,9 +205,8 @@ func (w *ConfirmWorker) retryOrUnknown(ctx context.Context, job *river.Job[payme
 		if _, err := r.store.SavePayment(ctx, tx, *p); err != nil {
 			return err
 		}
-		r.log.ErrorContext(ctx, "payment outcome unknown after retry budget; reconciler will ask the gateway",
-			slog.String("payment_id", p.ID), slog.String("operation", "confirm"),
-			slog.Int("job_attempt", job.Attempt), slog.String("last_code", res.Code))
+		r.logger(ctx).ErrorContext(ctx, "payment outcome unknown after retry budget; reconciler will ask the gateway",
+			slog.String("operation", "confirm"), slog.String("last_code", res.Code))
 		return nil
 	})
 }
@@ -224,10 +231,12 @@ func transientError(res gateway.Result) error {
 }
 
 // misconfigured snoozes the job: our credentials are wrong, which is ours to
-// fix, so the customer's payment is neither failed nor charged an attempt.
-func misconfigured(ctx context.Context, r *relay, paymentID string, res gateway.Result) error {
-	r.log.ErrorContext(ctx, "gateway rejected our credentials or request; check TOSS_SECRET_KEY and TOSS_API_BASE_URL",
-		slog.String("payment_id", paymentID), slog.String("code", res.Code), slog.Int("http_status", res.HTTPStatus))
+// fix, so the customer's payment is neither failed nor charged an attempt. op
+// is the gateway operation that met the refusal.
+func misconfigured(ctx context.Context, r *relay, op payment.Operation, res gateway.Result) error {
+	r.metrics.Snooze(op, metrics.SnoozeMisconfigured)
+	r.logger(ctx).ErrorContext(ctx, "gateway rejected our credentials or request; check TOSS_SECRET_KEY and TOSS_API_BASE_URL",
+		slog.String("operation", string(op)), slog.String("code", res.Code), slog.Int("http_status", res.HTTPStatus))
 	return river.JobSnooze(r.schedule.Max)
 }
 

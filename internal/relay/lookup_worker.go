@@ -31,6 +31,7 @@ func (w *LookupWorker) NextRetry(job *river.Job[paymentjob.LookupArgs]) time.Tim
 // Work looks the payment up and settles it.
 func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.LookupArgs]) error {
 	r := w.r
+	ctx = r.withJob(ctx, job.JobRow, job.Args.PaymentID)
 	p, err := r.store.Payment(ctx, r.pool, job.Args.PaymentID)
 	if err != nil {
 		if payment.ErrorOf(err).Kind == payment.KindNotFound {
@@ -50,12 +51,12 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 	}
 	switch {
 	case lc.Class == gateway.ClassMisconfigured:
-		return misconfigured(ctx, r, p.ID, lc.Result)
+		return misconfigured(ctx, r, payment.OperationLookup, lc.Result)
 	case lc.Payment == nil && lc.Class == gateway.ClassTransient:
+		r.metrics.Retry(payment.OperationLookup)
 		return transientError(lc.Result)
 	case lc.Payment == nil:
-		r.log.WarnContext(ctx, "gateway does not know the payment",
-			slog.String("payment_id", p.ID), slog.String("code", lc.Code))
+		r.logger(ctx).WarnContext(ctx, "gateway does not know the payment", slog.String("code", lc.Code))
 		return nil
 	}
 	seen := p.UpdatedAt
@@ -70,9 +71,11 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			// could undo a fact. The next lookup asks afresh.
 			return completeTx(ctx, tx, job)
 		}
+		from := p.Status
 		if err := r.settle(ctx, tx, &p, lc.Payment, lc.AttemptID); err != nil {
 			return err
 		}
+		r.outcomeOnCommit(ctx, from, p.Status)
 		return completeTx(ctx, tx, job)
 	})
 }
@@ -117,11 +120,24 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 			unknown++
 		}
 	}
-	if _, err := client.InsertMany(ctx, params); err != nil {
+	res, err := client.InsertMany(ctx, params)
+	if err != nil {
 		return fmt.Errorf("error enqueuing lookups: %w", err)
 	}
+	// A payment whose lookup is still waiting (a webhook's, or the last
+	// pass's) gets no second one: lookups are unique per payment.
+	enqueued := 0
+	for _, res := range res {
+		if res != nil && !res.UniqueSkippedAsDuplicate {
+			enqueued++
+		}
+	}
+	r.metrics.LookupsEnqueued(enqueued)
+	// Not a line about one payment: the lookups log their own, with their
+	// payment_id.
 	r.log.InfoContext(ctx, "reconciler enqueued lookups",
-		slog.Int("payments", len(stuck)), slog.Int("unknown", unknown), slog.Duration("older_than", r.reconcileAfter))
+		slog.Int("payments", len(stuck)), slog.Int("enqueued", enqueued), slog.Int("unknown", unknown),
+		slog.Duration("older_than", r.reconcileAfter), slog.Int64("job_id", job.ID))
 	return nil
 }
 

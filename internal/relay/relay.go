@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
@@ -43,6 +44,10 @@ type Config struct {
 	// ReconcileAfter is how long a payment may sit in confirming,
 	// canceling or unknown before the reconciler asks the gateway (5m).
 	ReconcileAfter time.Duration
+	// Metrics counts gateway calls, retries, snoozes, key rotations,
+	// outcomes and reconciler lookups; nil counts nothing. Give the
+	// Breaker the same one (BreakerConfig.Metrics) for its state.
+	Metrics *metrics.Relay
 }
 
 // relay holds what both workers share.
@@ -57,6 +62,7 @@ type relay struct {
 	breaker  *Breaker
 	// reconcileAfter: see Config.ReconcileAfter.
 	reconcileAfter time.Duration
+	metrics        *metrics.Relay
 }
 
 // outcomeTimeout bounds the transaction that records an outcome. It runs on a
@@ -92,7 +98,7 @@ func newRelay(cfg Config) (*relay, error) {
 	r := &relay{
 		pool: cfg.Pool, store: cfg.Store, gateway: cfg.Gateway, log: cfg.Logger,
 		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID, breaker: cfg.Breaker,
-		reconcileAfter: cfg.ReconcileAfter,
+		reconcileAfter: cfg.ReconcileAfter, metrics: cfg.Metrics,
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -107,7 +113,7 @@ func newRelay(cfg Config) (*relay, error) {
 		r.newID = newUUID
 	}
 	if r.breaker == nil {
-		r.breaker = NewBreaker(BreakerConfig{Now: r.now, Logger: r.log})
+		r.breaker = NewBreaker(BreakerConfig{Now: r.now, Logger: r.log, Metrics: r.metrics})
 	}
 	if r.reconcileAfter <= 0 {
 		r.reconcileAfter = 5 * time.Minute
@@ -131,6 +137,7 @@ type callResult struct {
 func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Context) gateway.Result) (callResult, error) {
 	permit, ok, wait := r.breaker.Allow()
 	if !ok {
+		r.metrics.Snooze(a.Operation, metrics.SnoozeBreakerOpen)
 		return callResult{}, river.JobSnooze(wait + jitter(wait))
 	}
 	a.RequestedAt = r.now()
@@ -141,9 +148,14 @@ func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Con
 		r.breaker.Abandon(permit)
 		return callResult{}, fmt.Errorf("error recording attempt start: %w", err)
 	}
+	// The wall clock, not r.now: a latency must be real even when a test
+	// drives the relay's clock.
+	start := time.Now()
 	res := do(ctx)
+	elapsed := time.Since(start)
 	class := gateway.Classify(res)
 	r.breaker.Record(permit, res, class)
+	r.metrics.GatewayCall(a.Operation, class, elapsed)
 
 	finished := r.now()
 	a.ID = id
@@ -162,16 +174,15 @@ func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Con
 	if err := r.store.FinishAttempt(wctx, r.pool, a); err != nil {
 		return cr, fmt.Errorf("error recording attempt result: %w", err)
 	}
-	r.log.LogAttrs(ctx, logLevel(class), "gateway call",
-		slog.String("payment_id", a.PaymentID),
+	// payment_id and job_id come with the job's logger (see withJob).
+	r.logger(ctx).LogAttrs(ctx, logLevel(class), "gateway call",
 		slog.String("operation", string(a.Operation)),
 		slog.String("idempotency_key", a.IdempotencyKey),
 		slog.Int("http_status", res.HTTPStatus),
 		slog.String("code", res.Code),
 		slog.String("class", string(class)),
 		slog.Duration("latency", res.Latency),
-		slog.Int64("job_id", a.JobID),
-		slog.Int("job_attempt", a.JobAttempt),
+		slog.Int64("attempt_id", id),
 	)
 	return cr, nil
 }
@@ -221,11 +232,44 @@ func logLevel(c gateway.Class) slog.Level {
 }
 
 // inTx runs fn in a transaction on a context detached from the job's (see
-// outcomeTimeout).
+// outcomeTimeout). What fn hands to onCommit runs once the transaction has
+// committed, and not at all if it rolls back.
 func (r *relay) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
-	return pgx.BeginFunc(wctx, r.pool, func(tx pgx.Tx) error { return fn(wctx, tx) })
+	var committed []func()
+	wctx = context.WithValue(wctx, ctxKeyOnCommit{}, &committed)
+	if err := pgx.BeginFunc(wctx, r.pool, func(tx pgx.Tx) error { return fn(wctx, tx) }); err != nil {
+		return err
+	}
+	for _, f := range committed {
+		f()
+	}
+	return nil
+}
+
+// ctxKeyOnCommit carries the functions to run after inTx's commit.
+type ctxKeyOnCommit struct{}
+
+// onCommit runs f after the transaction of ctx (see inTx) commits: for the
+// metrics and log lines that say something was recorded, which must not
+// count a write that was rolled back (the job then runs again and records
+// it once). Outside inTx, f runs at once.
+func (r *relay) onCommit(ctx context.Context, f func()) {
+	if fs, ok := ctx.Value(ctxKeyOnCommit{}).(*[]func()); ok {
+		*fs = append(*fs, f)
+		return
+	}
+	f()
+}
+
+// outcomeOnCommit counts, once committed, a payment status change the relay
+// made.
+func (r *relay) outcomeOnCommit(ctx context.Context, from, to payment.Status) {
+	if from == to {
+		return
+	}
+	r.onCommit(ctx, func() { r.metrics.Outcome(to) })
 }
 
 // approvalOf converts the gateway's Payment into the domain's Approval.

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"testing"
@@ -12,11 +13,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
@@ -42,6 +45,10 @@ type setupOpts struct {
 	wrap      func(relay.Gateway) relay.Gateway
 	reconcile bool // run the reconciler every 100ms for payments idle 1ms
 	breaker   *relay.Breaker
+	metrics   *metrics.Relay
+	// logs, if set, receives the relay's and River's JSON log lines, River's
+	// through relay.JobLogging as cmd/relay wires it.
+	logs io.Writer
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -67,11 +74,18 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	if opts.wrap != nil {
 		g = opts.wrap(gw)
 	}
+	logger, riverLogger := slog.New(slog.DiscardHandler), slog.New(slog.DiscardHandler)
+	jobLogging := relay.NewJobLogging()
+	if opts.logs != nil {
+		logger = slog.New(slog.NewJSONHandler(opts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		riverLogger = slog.New(jobLogging.Handler(logger.Handler()))
+	}
 	cfg := relay.Config{
-		Pool: pool, Store: st, Gateway: g, Logger: slog.New(slog.DiscardHandler),
+		Pool: pool, Store: st, Gateway: g, Logger: logger,
 		// Short enough that a test sees several retries in a second.
 		Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 		Breaker:  opts.breaker,
+		Metrics:  opts.metrics,
 	}
 	var periodic []*river.PeriodicJob
 	if opts.reconcile {
@@ -85,7 +99,8 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		PeriodicJobs:      periodic,
 		FetchPollInterval: 20 * time.Millisecond,
 		FetchCooldown:     10 * time.Millisecond,
-		Logger:            slog.New(slog.DiscardHandler),
+		Logger:            riverLogger,
+		Middleware:        []rivertype.Middleware{jobLogging},
 		TestOnly:          true,
 	})
 	require.NoError(t, err)

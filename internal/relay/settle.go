@@ -50,8 +50,8 @@ func (r *relay) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment
 		return nil
 	}
 	if toRun.Kind == payment.CancelCompensation {
-		r.log.WarnContext(ctx, "approval cannot be kept; compensating cancel enqueued",
-			slog.String("payment_id", p.ID), slog.String("reason", toRun.Reason))
+		r.logger(ctx).WarnContext(ctx, "approval cannot be kept; compensating cancel enqueued",
+			slog.String("reason", toRun.Reason), slog.String("compensation_cancel_id", toRun.ID))
 	}
 	return r.saveCancelAndEnqueue(ctx, tx, *toRun, waiting)
 }
@@ -150,8 +150,7 @@ func (r *relay) settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, gp *g
 	case (p.Status == payment.StatusFailed || p.Status == payment.StatusExpired) && approved:
 		// We said no charge and the gateway says charged: the customer's
 		// money is what counts, so record it and shout.
-		r.log.ErrorContext(ctx, "gateway approved a payment recorded as "+string(p.Status)+"; adopting the gateway's word",
-			slog.String("payment_id", p.ID))
+		r.logger(ctx).ErrorContext(ctx, "gateway approved a payment recorded as "+string(p.Status)+"; adopting the gateway's word")
 		return r.applyApproval(ctx, tx, p, gp)
 
 	case active != nil && approved:
@@ -176,8 +175,8 @@ func (r *relay) settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, gp *g
 	case (p.Status == payment.StatusConfirmed || p.Status == payment.StatusPartiallyCanceled) &&
 		approved && gp.BalanceAmount < p.BalanceAmount:
 		// Refunded outside the relay (the gateway's console, say).
-		r.log.WarnContext(ctx, "gateway shows a refund the relay did not make; adopting it",
-			slog.String("payment_id", p.ID), slog.Int64("our_balance", p.BalanceAmount), slog.Int64("gateway_balance", gp.BalanceAmount))
+		r.logger(ctx).WarnContext(ctx, "gateway shows a refund the relay did not make; adopting it",
+			slog.Int64("our_balance", p.BalanceAmount), slog.Int64("gateway_balance", gp.BalanceAmount))
 		p.BalanceAmount = gp.BalanceAmount
 		p.CanceledAmount = p.ApprovedAmount - gp.BalanceAmount
 		p.Status = payment.StatusPartiallyCanceled
@@ -219,6 +218,10 @@ func (r *relay) resend(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *pa
 	if _, err := client.InsertTx(ctx, tx, paymentjob.CancelArgs{PaymentID: p.ID, CancelID: c.ID}, nil); err != nil {
 		return fmt.Errorf("error enqueuing cancel: %w", err)
 	}
-	r.log.WarnContext(ctx, "cancel sent again under a new idempotency key", slog.String("payment_id", p.ID), slog.String("why", note))
+	r.onCommit(ctx, func() {
+		r.metrics.KeyRotation(payment.OperationCancel)
+		r.logger(ctx).WarnContext(ctx, "cancel sent again under a new idempotency key",
+			slog.String("cancel_id", c.ID), slog.String("why", note))
+	})
 	return nil
 }

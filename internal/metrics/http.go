@@ -1,0 +1,59 @@
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Names of the api's HTTP metrics.
+const (
+	nameHTTPRequests        = namespace + "_http_requests_total"
+	nameHTTPRequestDuration = namespace + "_http_request_duration_seconds"
+)
+
+// httpBuckets cover an API that answers from one Postgres transaction: a few
+// milliseconds normally, up to its 10s request timeout at worst.
+var httpBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// HTTP counts the api's requests. A nil *HTTP counts nothing.
+type HTTP struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewHTTP registers the HTTP metrics on r.
+func NewHTTP(r *Registry) *HTTP {
+	return &HTTP{
+		requests: r.counterVec(nameHTTPRequests,
+			"HTTP requests answered, by route template, method and status.",
+			"route", "method", "status"),
+		duration: r.histogramVec(nameHTTPRequestDuration,
+			"Time from receiving a request to having answered it, by route template and method.",
+			httpBuckets, "route", "method"),
+	}
+}
+
+// ObserveRequest counts one answered request. route must be a route template
+// ("/v1/payments/:id") or a fixed placeholder, never the raw path, which
+// would make a series per payment. A method outside the standard ones is
+// counted as "other": clients choose it, and every new value is a new series.
+func (m *HTTP) ObserveRequest(route, method string, status int, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	method = normalMethod(method)
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(elapsed.Seconds())
+}
+
+func normalMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
+}
