@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
+	"github.com/payment-outbox/payment-outbox/internal/systest"
 )
 
 // wreak injects the process-level chaos as the load progresses: relay
@@ -21,11 +22,47 @@ func (s *system) wreak(ctx context.Context, cfg Config, seed uint64, done *atomi
 		logf("not restarting Postgres: it is not ours (DatabaseURL given)")
 		pgDone = true
 	}
+	// killDue makes every kill that is due by progress, not only the next:
+	// the Postgres restart and each kill's pause hold the loop below for
+	// seconds, during which a fast load passes several kill points, or ends.
+	killDue := func(progress int64) {
+		for nextKill <= cfg.Kills && progress >= total*int64(nextKill)/int64(cfg.Kills+1) {
+			nextKill++
+			// A running one: a relay restarted while Postgres was down exits
+			// (it cannot reach the database) and stays down until the drain.
+			var up []*systest.Process
+			for _, r := range s.relays {
+				if r.Running() {
+					up = append(up, r)
+				}
+			}
+			if len(up) == 0 {
+				logf("no relay running to kill")
+				continue
+			}
+			relay := up[rng.IntN(len(up))]
+			if err := relay.Kill(); err != nil {
+				logf("could not kill %s: %v", relay.Name, err)
+				continue
+			}
+			rep.Kills++
+			logf("SIGKILL %s", relay.Name)
+			// Down for a moment, so its jobs are stranded in running and
+			// the other relays carry on alone, then back.
+			time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
+			if err := relay.Start(); err != nil {
+				logf("could not restart %s: %v", relay.Name, err)
+			}
+		}
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			// The load is over: the kills it passed while this loop was
+			// held up still happen, on the jobs it left in the outbox.
+			killDue(done.Load())
 			return
 		case <-tick.C:
 		}
@@ -56,25 +93,7 @@ func (s *system) wreak(ctx context.Context, cfg Config, seed uint64, done *atomi
 			rep.PostgresRestarts++
 		}
 
-		if nextKill <= cfg.Kills && progress >= total*int64(nextKill)/int64(cfg.Kills+1) {
-			nextKill++
-			relay := s.relays[rng.IntN(len(s.relays))]
-			if !relay.Running() {
-				continue
-			}
-			if err := relay.Kill(); err != nil {
-				logf("could not kill %s: %v", relay.Name, err)
-				continue
-			}
-			rep.Kills++
-			logf("SIGKILL %s", relay.Name)
-			// Down for a moment, so its jobs are stranded in running and
-			// the other relays carry on alone, then back.
-			time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
-			if err := relay.Start(); err != nil {
-				logf("could not restart %s: %v", relay.Name, err)
-			}
-		}
+		killDue(progress)
 	}
 }
 
