@@ -65,6 +65,9 @@ type attemptResponse struct {
 	RequestedAt    time.Time  `json:"requestedAt"`
 	FinishedAt     *time.Time `json:"finishedAt"`
 	Error          string     `json:"error"`
+	// Note says what the relay concluded beyond the classification, such
+	// as the idempotency key this lookup justified replacing.
+	Note string `json:"note"`
 }
 
 // toPaymentResponse converts a domain payment, with whatever history it was
@@ -135,6 +138,7 @@ func toAttemptResponse(a payment.Attempt) attemptResponse {
 		RequestedAt:    a.RequestedAt.UTC(),
 		FinishedAt:     utcPtr(a.FinishedAt),
 		Error:          a.Error,
+		Note:           a.Note,
 	}
 	if a.HTTPStatus != 0 {
 		status := a.HTTPStatus
