@@ -195,7 +195,14 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	// without queues is never started, so it fetches nothing and takes no
 	// part in River's leader election and maintenance, which stay with the
 	// relays however many API replicas run.
-	outbox, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
+	outbox, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger: logger,
+		// An insert-only client uses FetchCooldown for one thing: it sends
+		// the relays an insert notification at most once per cooldown. At
+		// River's 100ms default an idle relay learns of a confirm up to
+		// 100ms late; 10ms costs at most 100 NOTIFYs a second.
+		FetchCooldown: 10 * time.Millisecond,
+	})
 	if err != nil {
 		return fmt.Errorf("error creating River client: %w", err)
 	}

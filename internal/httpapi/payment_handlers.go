@@ -150,12 +150,19 @@ func (s *Server) confirmPayment(c echo.Context) error {
 		// Unchanged means a repeat of the confirm already recorded: its job
 		// exists, and a second one would be a second charge attempt.
 		if changed {
-			if _, err := s.store.SavePayment(ctx, tx, locked); err != nil {
+			saved, err := s.store.SavePayment(ctx, tx, locked)
+			if err != nil {
 				return err
 			}
 			if _, err := s.outbox.InsertTx(ctx, tx, paymentjob.ConfirmArgs{PaymentID: locked.ID}, nil); err != nil {
 				return fmt.Errorf("error enqueuing confirm job: %w", err)
 			}
+			// A payment leaving ready was never sent to the gateway (no
+			// attempts) and never canceled (a cancel from ready ends it), so
+			// its history is empty: the saved row is the whole answer, three
+			// round trips sooner (docs/benchmarks.md).
+			p = saved
+			return nil
 		}
 		p, err = s.store.PaymentWithHistory(ctx, tx, locked.ID)
 		return err
