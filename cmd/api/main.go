@@ -26,6 +26,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/payment-outbox/payment-outbox/internal/debugserver"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -45,6 +46,7 @@ environment:
   API_ADDR              listen address (default :8080)
   API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
   LOG_LEVEL             debug, info, warn or error (default info)
+  PPROF_ADDR            serve net/http/pprof on this host:port (default off; use loopback)
 `
 
 func main() {
@@ -116,6 +118,7 @@ type config struct {
 	addr            string
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
+	pprofAddr       string
 }
 
 // loadConfig reads the environment. Every error is one line naming the
@@ -160,6 +163,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		if err := cfg.logLevel.UnmarshalText([]byte(v)); err != nil {
 			return config{}, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", v)
 		}
+	}
+	if v := getenv("PPROF_ADDR"); v != "" {
+		if err := debugserver.CheckAddr(v); err != nil {
+			return config{}, err
+		}
+		cfg.pprofAddr = v
 	}
 	return cfg, nil
 }
@@ -248,6 +257,9 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	logger.Info("api listening", slog.String("addr", ln.Addr().String()))
 
+	if cfg.pprofAddr != "" {
+		go debugserver.Serve(ctx, cfg.pprofAddr, logger)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/payment-outbox/payment-outbox/internal/debugserver"
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
@@ -57,6 +58,7 @@ type config struct {
 	breakerCooldown time.Duration
 	breakerFailures int
 	logLevel        slog.Level
+	pprofAddr       string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -118,6 +120,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.maxConns = int32(conns)
 	if c.logLevel, err = logLevel(getenv("LOG_LEVEL")); err != nil {
 		return c, err
+	}
+	if v := getenv("PPROF_ADDR"); v != "" {
+		if err := debugserver.CheckAddr(v); err != nil {
+			return c, err
+		}
+		c.pprofAddr = v
 	}
 	return c, nil
 }
@@ -189,6 +197,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("error creating River client: %w", err)
 	}
 
+	if cfg.pprofAddr != "" {
+		go debugserver.Serve(ctx, cfg.pprofAddr, logger)
+	}
 	srv := &http.Server{Addr: cfg.addr, Handler: probes(pool, registry.Handler()), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() {
