@@ -112,9 +112,7 @@ func TestMetrics(t *testing.T) {
 		t.Parallel()
 		reg, m := newRelayMetrics()
 		b := setup(t, setupOpts{metrics: m})
-		cfg := b.sim.Config()
-		cfg.ReplayCachedErrors = true
-		require.NoError(t, b.sim.SetConfig(cfg))
+		b.replayCachedErrors(t)
 		p, key := b.newPayment(t, 11000, nil)
 		b.script(t, key, gatewaysim.OperationConfirm, step(gatewaysim.StepError, "CARD_PROCESSING_ERROR"))
 		b.requestConfirm(t, p.ID, key, 11000, nil)

@@ -196,6 +196,15 @@ func (b *testBundle) requestCancel(t *testing.T, id string, amount int64) paymen
 	return c
 }
 
+// replayCachedErrors makes the gateway store even its injected errors under
+// the Idempotency-Key, so a retry under the same key gets the same answer.
+func (b *testBundle) replayCachedErrors(t *testing.T) {
+	t.Helper()
+	cfg := b.sim.Config()
+	cfg.ReplayCachedErrors = true
+	require.NoError(t, b.sim.SetConfig(cfg))
+}
+
 func (b *testBundle) script(t *testing.T, paymentKey string, op gatewaysim.Operation, steps ...gatewaysim.Step) {
 	t.Helper()
 	_, err := b.sim.Script(gatewaysim.Script{PaymentKey: paymentKey, Operation: op, Steps: steps})
@@ -331,9 +340,7 @@ func TestConfirm(t *testing.T) {
 		b := setup(t, setupOpts{})
 		// The gateway stores even its odd answers under the key, so the
 		// same key would get CARD_PROCESSING_ERROR forever.
-		cfg := b.sim.Config()
-		cfg.ReplayCachedErrors = true
-		require.NoError(t, b.sim.SetConfig(cfg))
+		b.replayCachedErrors(t)
 		p, key := b.newPayment(t, 11000, nil)
 		b.script(t, key, gatewaysim.OperationConfirm, step(gatewaysim.StepError, "CARD_PROCESSING_ERROR"))
 		b.requestConfirm(t, p.ID, key, 11000, nil)
@@ -401,9 +408,7 @@ func TestConfirm(t *testing.T) {
 	t.Run("CachedErrorReplayedUnderOneKeyEarnsANewKey", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{})
-		cfg := b.sim.Config()
-		cfg.ReplayCachedErrors = true
-		require.NoError(t, b.sim.SetConfig(cfg))
+		b.replayCachedErrors(t)
 		p, key := b.newPayment(t, 13000, nil)
 		// One 500, which the gateway then replays for every retry under the
 		// key: without a new key this payment would never confirm.
@@ -570,9 +575,7 @@ func TestCancel(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{})
 		p, key := b.confirmed(t, 15000)
-		cfg := b.sim.Config()
-		cfg.ReplayCachedErrors = true
-		require.NoError(t, b.sim.SetConfig(cfg))
+		b.replayCachedErrors(t)
 		b.script(t, key, gatewaysim.OperationCancel, step(gatewaysim.StepError, "FAILED_REFUND_PROCESS"))
 		c := b.requestCancel(t, p.ID, 4000)
 
@@ -590,9 +593,7 @@ func TestCancel(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{})
 		p, key := b.confirmed(t, 15000)
-		cfg := b.sim.Config()
-		cfg.ReplayCachedErrors = true
-		require.NoError(t, b.sim.SetConfig(cfg))
+		b.replayCachedErrors(t)
 		b.script(t, key, gatewaysim.OperationCancel, step(gatewaysim.StepError, "UNKNOWN_PAYMENT_ERROR"))
 		c := b.requestCancel(t, p.ID, 0)
 
