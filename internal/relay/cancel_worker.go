@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -19,14 +18,7 @@ import (
 // Idempotency-Key, so the gateway replays its answer instead of refunding
 // twice, and "refunded but we still say paid" does not survive a retry.
 type CancelWorker struct {
-	river.WorkerDefaults[paymentjob.CancelArgs]
-	r *relay
-}
-
-// NextRetry spaces the attempts after transient answers by the relay's
-// schedule.
-func (w *CancelWorker) NextRetry(job *river.Job[paymentjob.CancelArgs]) time.Time {
-	return w.r.now().Add(w.r.schedule.Delay(job.Attempt))
+	worker[paymentjob.CancelArgs]
 }
 
 // Work calls the gateway's cancel and records the refund.

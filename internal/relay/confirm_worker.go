@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -19,14 +18,7 @@ import (
 // ConfirmWorker confirms a payment with the gateway under the payment's
 // confirm Idempotency-Key, and records the outcome with the job's completion.
 type ConfirmWorker struct {
-	river.WorkerDefaults[paymentjob.ConfirmArgs]
-	r *relay
-}
-
-// NextRetry spaces the attempts after transient answers by the relay's
-// schedule.
-func (w *ConfirmWorker) NextRetry(job *river.Job[paymentjob.ConfirmArgs]) time.Time {
-	return w.r.now().Add(w.r.schedule.Delay(job.Attempt))
+	worker[paymentjob.ConfirmArgs]
 }
 
 // Work calls the gateway's confirm and settles the payment from its answer.

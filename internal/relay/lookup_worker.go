@@ -19,13 +19,7 @@ import (
 // the api enqueues it for gateway webhooks, which are only ever a reason to
 // ask.
 type LookupWorker struct {
-	river.WorkerDefaults[paymentjob.LookupArgs]
-	r *relay
-}
-
-// NextRetry spaces lookups after transient answers by the relay's schedule.
-func (w *LookupWorker) NextRetry(job *river.Job[paymentjob.LookupArgs]) time.Time {
-	return w.r.now().Add(w.r.schedule.Delay(job.Attempt))
+	worker[paymentjob.LookupArgs]
 }
 
 // Work looks the payment up and settles it.

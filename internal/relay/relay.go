@@ -17,6 +17,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
@@ -76,13 +77,13 @@ func AddWorkers(workers *river.Workers, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := river.AddWorkerSafely(workers, &ConfirmWorker{r: r}); err != nil {
+	if err := river.AddWorkerSafely(workers, &ConfirmWorker{worker[paymentjob.ConfirmArgs]{r: r}}); err != nil {
 		return fmt.Errorf("error adding confirm worker: %w", err)
 	}
-	if err := river.AddWorkerSafely(workers, &CancelWorker{r: r}); err != nil {
+	if err := river.AddWorkerSafely(workers, &CancelWorker{worker[paymentjob.CancelArgs]{r: r}}); err != nil {
 		return fmt.Errorf("error adding cancel worker: %w", err)
 	}
-	if err := river.AddWorkerSafely(workers, &LookupWorker{r: r}); err != nil {
+	if err := river.AddWorkerSafely(workers, &LookupWorker{worker[paymentjob.LookupArgs]{r: r}}); err != nil {
 		return fmt.Errorf("error adding lookup worker: %w", err)
 	}
 	if err := river.AddWorkerSafely(workers, &ReconcileWorker{r: r}); err != nil {
@@ -119,6 +120,19 @@ func newRelay(cfg Config) (*relay, error) {
 		r.reconcileAfter = 5 * time.Minute
 	}
 	return r, nil
+}
+
+// worker is what the payment workers share: River's defaults, the relay,
+// and the relay's retry schedule in place of River's.
+type worker[T river.JobArgs] struct {
+	river.WorkerDefaults[T]
+	r *relay
+}
+
+// NextRetry spaces the attempts after transient answers by the relay's
+// schedule.
+func (w *worker[T]) NextRetry(job *river.Job[T]) time.Time {
+	return w.r.now().Add(w.r.schedule.Delay(job.Attempt))
 }
 
 // callResult is one gateway call as the relay saw it.
