@@ -108,7 +108,9 @@ type Approval struct {
 // moves to canceling and the money goes back.
 //
 // waiting is the customer's cancel recorded during the confirm, if any; the
-// caller persists the returned cancel (new or updated) and enqueues its job.
+// caller persists the returned cancel (new or updated) and enqueues its job
+// when it is pending. An approval already refunded in whole or part at the
+// gateway (seen on a lookup) lands in canceled or partially_canceled.
 func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID string, now time.Time) *Cancel {
 	p.Status = StatusConfirmed
 	p.ApprovedAmount = a.TotalAmount
@@ -128,6 +130,22 @@ func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID stri
 		reason = "compensation: gateway approved amount " + strconv.FormatInt(a.TotalAmount, 10) + ", intent was " + strconv.FormatInt(p.Amount, 10)
 	case a.OrderID != "" && a.OrderID != p.OrderID:
 		reason = "compensation: gateway approved order " + a.OrderID + ", intent was " + p.OrderID
+	}
+	if a.BalanceAmount == 0 {
+		// Refunded in full at the gateway already (seen on a lookup): the
+		// gateway's word is the state and there is nothing left to give
+		// back, neither to the customer nor by compensation.
+		p.Status = StatusCanceled
+		if reason != "" {
+			p.FailureCode = "approval_mismatch"
+			p.FailureMessage = reason
+		}
+		if waiting != nil {
+			waiting.Status = CancelVoid
+			waiting.CompletedAt = &now
+			return waiting
+		}
+		return nil
 	}
 	if reason != "" {
 		// The whole approval goes back, whatever the customer asked: an
@@ -161,6 +179,10 @@ func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID stri
 		p.Status = StatusCanceling
 		waiting.Status = CancelPending
 		return waiting
+	}
+	if a.BalanceAmount < a.TotalAmount {
+		// Partly refunded at the gateway already (seen on a lookup).
+		p.Status = StatusPartiallyCanceled
 	}
 	return nil
 }

@@ -146,6 +146,23 @@ func TestApplyApproval(t *testing.T) {
 		require.Contains(t, p.FailureMessage, "15500")
 	})
 
+	t.Run("AlreadyRefundedAtGateway", func(t *testing.T) {
+		t.Parallel()
+		p := readyPayment()
+		_, _ = p.RequestConfirm("pk_1", 15000, now)
+		waiting := &Cancel{ID: "c1", Status: CancelWaiting}
+		c := p.ApplyApproval(Approval{OrderID: p.OrderID, TotalAmount: 15000, BalanceAmount: 0}, waiting, "comp", now)
+		require.Same(t, waiting, c)
+		require.Equal(t, CancelVoid, c.Status, "nothing left to refund")
+		require.Equal(t, StatusCanceled, p.Status)
+		require.Equal(t, int64(15000), p.CanceledAmount)
+
+		p = readyPayment()
+		_, _ = p.RequestConfirm("pk_1", 15000, now)
+		require.Nil(t, p.ApplyApproval(Approval{OrderID: p.OrderID, TotalAmount: 15000, BalanceAmount: 9000}, nil, "comp", now))
+		require.Equal(t, StatusPartiallyCanceled, p.Status)
+	})
+
 	t.Run("WaitingCancelRuns", func(t *testing.T) {
 		t.Parallel()
 		p := readyPayment()

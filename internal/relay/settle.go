@@ -31,18 +31,7 @@ func (r *relay) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment
 			break
 		}
 	}
-	now := r.now()
-	toRun := p.ApplyApproval(approvalOf(gp), waiting, r.newID(), now)
-	switch {
-	case gp.BalanceAmount == 0:
-		// Refunded in full at the gateway already (seen on a lookup): the
-		// gateway's word is the state and there is nothing left to give
-		// back, neither to the customer nor by compensation.
-		p.Status = payment.StatusCanceled
-		toRun = voidWaiting(waiting, now)
-	case gp.BalanceAmount < gp.TotalAmount && toRun == nil:
-		p.Status = payment.StatusPartiallyCanceled
-	}
+	toRun := p.ApplyApproval(approvalOf(gp), waiting, r.newID(), r.now())
 	if _, err := r.store.SavePayment(ctx, tx, *p); err != nil {
 		return err
 	}
