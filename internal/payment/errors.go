@@ -28,7 +28,15 @@ const (
 	CodeAmountMismatch     = "amount_mismatch"
 	CodeCancelInProgress   = "cancel_in_progress"
 	CodeCancelExceeds      = "cancel_amount_exceeds_balance"
-	CodeInternal           = "internal"
+	// CodePaymentUnknown: the payment's last gateway operation has no known
+	// outcome yet; the relay is asking the gateway, and a cancel must wait
+	// for its answer.
+	CodePaymentUnknown = "payment_unknown"
+	// CodeStaleWrite: a save found the row changed since it was read, or the
+	// change is not a legal move; the caller's decision rests on facts that
+	// no longer hold.
+	CodeStaleWrite = "stale_write"
+	CodeInternal   = "internal"
 )
 
 // Error is a domain error: a kind for the transport, a stable code for

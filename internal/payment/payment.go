@@ -14,7 +14,7 @@ import (
 // returned over HTTP, so they never change meaning.
 type Status string
 
-// The payment states. See DESIGN.md for the diagram.
+// The payment states; docs/design.md draws them.
 const (
 	StatusReady             Status = "ready"
 	StatusConfirming        Status = "confirming"
@@ -27,27 +27,50 @@ const (
 	StatusPartiallyCanceled Status = "partially_canceled"
 )
 
-// transitions lists every legal move. It is the one place that says which
-// state may follow which; the store enforces it with guarded UPDATEs and the
-// relay consults it before recording an outcome.
+// transitions lists every legal move of a payment, and nothing else moves
+// one: the store refuses to save a change that is not listed here (see
+// CheckTransition), and its UPDATE only matches the status the change was
+// computed from. docs/design.md draws the same table.
 var transitions = map[Status][]Status{
-	StatusReady:      {StatusConfirming, StatusCanceled},
-	StatusConfirming: {StatusConfirmed, StatusFailed, StatusExpired, StatusUnknown, StatusCanceling},
-	// unknown is settled by the gateway's word, which may be any outcome.
-	StatusUnknown:           {StatusConfirmed, StatusFailed, StatusExpired, StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
-	StatusConfirmed:         {StatusCanceling},
+	StatusReady: {StatusConfirming, StatusCanceled},
+	// An approval may arrive already refunded in whole or part (seen on a
+	// lookup), or with a cancel to run: the customer's waiting one, or a
+	// compensation for an approval we cannot keep.
+	StatusConfirming: {StatusConfirmed, StatusFailed, StatusExpired, StatusUnknown,
+		StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
+	// unknown is settled by the gateway's word, which may be any outcome; a
+	// cancel the relay gave up on is sent again (canceling).
+	StatusUnknown: {StatusConfirmed, StatusFailed, StatusExpired, StatusCanceling,
+		StatusCanceled, StatusPartiallyCanceled},
+	// A refund made outside the relay (the gateway's console) is adopted.
+	StatusConfirmed:         {StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
+	StatusPartiallyCanceled: {StatusCanceling, StatusCanceled},
 	StatusCanceling:         {StatusCanceled, StatusPartiallyCanceled, StatusConfirmed, StatusUnknown},
-	StatusPartiallyCanceled: {StatusCanceling},
+	// We said "no charge" and a lookup shows the gateway charged: the
+	// gateway's record of the customer's money wins, and is then handled
+	// like any approval.
+	StatusFailed:  {StatusConfirmed, StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
+	StatusExpired: {StatusConfirmed, StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
 }
 
 // CanTransition reports whether a payment may move from one state to another.
+// Staying in a state is not a move and is always allowed.
 func CanTransition(from, to Status) bool {
+	if from == to {
+		return true
+	}
 	for _, s := range transitions[from] {
 		if s == to {
 			return true
 		}
 	}
 	return false
+}
+
+// Statuses returns every payment state, in the order of the diagram.
+func Statuses() []Status {
+	return []Status{StatusReady, StatusConfirming, StatusConfirmed, StatusFailed, StatusExpired,
+		StatusUnknown, StatusCanceling, StatusCanceled, StatusPartiallyCanceled}
 }
 
 // Valid reports whether s is one of the known states.
@@ -106,6 +129,11 @@ type Payment struct {
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 	ConfirmRequestedAt *time.Time
+
+	// StoredStatus is the status the row had when it was read. The store
+	// sets it and saves only where the row still has it, and only a move
+	// from it that the transition table allows; a new payment has none.
+	StoredStatus Status
 
 	Cancels  []Cancel
 	Attempts []Attempt
@@ -166,6 +194,41 @@ type Cancel struct {
 	FailureMessage string
 	CreatedAt      time.Time
 	CompletedAt    *time.Time
+
+	// StoredStatus is the status the row had when it was read; see
+	// Payment.StoredStatus.
+	StoredStatus CancelStatus
+}
+
+// cancelTransitions lists every legal move of a cancel request.
+var cancelTransitions = map[CancelStatus][]CancelStatus{
+	// A waiting cancel runs once the confirm is approved, has nothing to
+	// refund if it is not, and fails if the approval is smaller than it.
+	CancelWaiting: {CancelPending, CancelVoid, CancelFailed},
+	CancelPending: {CancelDone, CancelFailed, CancelUnknown},
+	// Given up on: a lookup shows the refund (done) or that it never
+	// happened, and then it is sent again (pending).
+	CancelUnknown: {CancelDone, CancelPending},
+}
+
+// CanCancelTransition reports whether a cancel may move from one state to
+// another; staying is always allowed.
+func CanCancelTransition(from, to CancelStatus) bool {
+	if from == to {
+		return true
+	}
+	for _, s := range cancelTransitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Open reports whether the cancel still has work ahead of it at the gateway
+// or waits for the confirm to resolve.
+func (s CancelStatus) Open() bool {
+	return s == CancelWaiting || s == CancelPending
 }
 
 // Attempt is one gateway call as the relay recorded it: a row written before

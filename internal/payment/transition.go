@@ -42,6 +42,10 @@ type CancelPlan struct {
 	// whose confirm is in flight (the confirm worker enqueues it when the
 	// confirm resolves).
 	Enqueue bool
+	// LookUp says a lookup of the payment goes into the outbox now: the
+	// cancel waits for a confirm whose outcome is unknown, and only the
+	// gateway's record can settle it.
+	LookUp bool
 }
 
 // RequestCancel decides what a customer's cancel does to the payment. open
@@ -74,13 +78,30 @@ func (p *Payment) RequestCancel(cancelID, reason string, amount int64, open []Ca
 		c.Status = CancelVoid
 		c.CompletedAt = &now
 		return CancelPlan{Cancel: c}, nil
-	case StatusConfirming, StatusUnknown:
+	case StatusConfirming:
 		if amount != 0 && amount > p.Amount {
 			return CancelPlan{}, Errorf(KindUnprocessable, CodeCancelExceeds,
 				"cancel amount %d exceeds the payment's amount %d", amount, p.Amount)
 		}
 		c.Status = CancelWaiting
 		return CancelPlan{Cancel: c}, nil
+	case StatusUnknown:
+		if p.ApprovedAt != nil {
+			// A cancel or a compensation the relay gave up on: the gateway's
+			// balance is not known, so no refund can be computed against it
+			// until a lookup has settled the payment.
+			return CancelPlan{}, Errorf(KindConflict, CodePaymentUnknown,
+				"the payment's last refund has no known outcome yet; the relay is asking the gateway, try again once the payment has settled")
+		}
+		if amount != 0 && amount > p.Amount {
+			return CancelPlan{}, Errorf(KindUnprocessable, CodeCancelExceeds,
+				"cancel amount %d exceeds the payment's amount %d", amount, p.Amount)
+		}
+		// The confirm's outcome is unknown: the cancel waits for the lookup
+		// that settles it, which the caller enqueues with the cancel
+		// (LookUp), so it is never parked without work ahead of it.
+		c.Status = CancelWaiting
+		return CancelPlan{Cancel: c, LookUp: true}, nil
 	case StatusConfirmed, StatusPartiallyCanceled:
 		if amount > p.BalanceAmount {
 			return CancelPlan{}, Errorf(KindUnprocessable, CodeCancelExceeds,
@@ -216,15 +237,99 @@ func (p *Payment) ApplyCancelResult(c *Cancel, balance int64, transactionKey str
 }
 
 // ApplyCancelRefusal records a definite refusal of a cancel: the payment
-// keeps what the gateway holds.
+// keeps what the gateway holds. A refused compensation is money we must give
+// back and could not, so the payment goes to unknown for a person.
 func (p *Payment) ApplyCancelRefusal(c *Cancel, code, message string, now time.Time) {
-	if p.CanceledAmount > 0 {
+	switch {
+	case c.Kind == CancelCompensation:
+		p.Status = StatusUnknown
+	case p.CanceledAmount > 0:
 		p.Status = StatusPartiallyCanceled
-	} else {
+	default:
 		p.Status = StatusConfirmed
 	}
 	c.Status = CancelFailed
 	c.FailureCode = code
 	c.FailureMessage = message
 	c.CompletedAt = &now
+}
+
+// GiveUpConfirm records that the confirm's retry budget is spent without a
+// definite answer: unknown, never failed by guess, because the gateway may
+// have charged. The reconciler keeps asking.
+func (p *Payment) GiveUpConfirm(code, message string) {
+	p.Status = StatusUnknown
+	p.FailureCode = code
+	p.FailureMessage = message
+}
+
+// GiveUpCancel records that a cancel's retry budget is spent without a
+// definite answer: both go to unknown until a lookup settles them.
+func (p *Payment) GiveUpCancel(c *Cancel, code, message string) {
+	p.Status = StatusUnknown
+	c.Status = CancelUnknown
+	c.FailureCode = code
+	c.FailureMessage = message
+}
+
+// RotateConfirmKey moves the confirm to its next Idempotency-Key. Only the
+// key rule in internal/gateway (KeyAbandonable) decides that it may.
+func (p *Payment) RotateConfirmKey() (old, next string) {
+	old = p.ConfirmIdempotencyKey
+	p.ConfirmKeyGeneration++
+	p.ConfirmIdempotencyKey = ConfirmIdempotencyKey(p.ID, p.ConfirmKeyGeneration)
+	return old, p.ConfirmIdempotencyKey
+}
+
+// RotateKey moves a cancel to its next Idempotency-Key; see
+// Payment.RotateConfirmKey.
+func (c *Cancel) RotateKey() (old, next string) {
+	old = c.IdempotencyKey
+	c.IdempotencyKey = NextCancelIdempotencyKey(c.ID, c.IdempotencyKey)
+	return old, c.IdempotencyKey
+}
+
+// ResendCancel puts a cancel the relay gave up on back to work, after a
+// lookup showed the gateway never refunded it: under its next key when the
+// key rule says the gateway is done with the old one (rotate), else under the
+// same key, which replays whatever the gateway did with it.
+func (p *Payment) ResendCancel(c *Cancel, rotate bool) (old, next string) {
+	p.Status = StatusCanceling
+	c.Status = CancelPending
+	c.FailureCode, c.FailureMessage = "", ""
+	if !rotate {
+		return c.IdempotencyKey, c.IdempotencyKey
+	}
+	return c.RotateKey()
+}
+
+// AdoptRefund records a refund the gateway shows and the relay did not make
+// (from the gateway's console, say): the gateway's balance is the truth.
+func (p *Payment) AdoptRefund(balance int64) {
+	p.BalanceAmount = balance
+	p.CanceledAmount = p.ApprovedAmount - balance
+	if balance == 0 {
+		p.Status = StatusCanceled
+	} else {
+		p.Status = StatusPartiallyCanceled
+	}
+}
+
+// CheckTransition reports whether the payment's status may be saved over the
+// one it was read with. A new payment (no StoredStatus) may start anywhere
+// the constructors put it.
+func (p *Payment) CheckTransition() error {
+	if p.StoredStatus == "" || CanTransition(p.StoredStatus, p.Status) {
+		return nil
+	}
+	return Errorf(KindInternal, CodeStaleWrite, "payment %s may not move from %s to %s", p.ID, p.StoredStatus, p.Status)
+}
+
+// CheckTransition reports whether the cancel's status may be saved over the
+// one it was read with; see Payment.CheckTransition.
+func (c *Cancel) CheckTransition() error {
+	if c.StoredStatus == "" || CanCancelTransition(c.StoredStatus, c.Status) {
+		return nil
+	}
+	return Errorf(KindInternal, CodeStaleWrite, "cancel %s may not move from %s to %s", c.ID, c.StoredStatus, c.Status)
 }

@@ -210,8 +210,14 @@ func TestApplyCancelRefusal(t *testing.T) {
 func TestTransitionsTable(t *testing.T) {
 	t.Parallel()
 	require.True(t, CanTransition(StatusReady, StatusConfirming))
-	require.False(t, CanTransition(StatusFailed, StatusConfirmed))
+	// We said "no charge" and the gateway charged: its record wins.
+	require.True(t, CanTransition(StatusFailed, StatusConfirmed))
+	require.False(t, CanTransition(StatusFailed, StatusExpired))
 	require.False(t, CanTransition(StatusCanceled, StatusCanceling))
+	require.False(t, CanTransition(StatusConfirmed, StatusReady))
+	require.True(t, CanCancelTransition(CancelUnknown, CancelPending))
+	require.False(t, CanCancelTransition(CancelDone, CancelPending))
+	require.False(t, CanCancelTransition(CancelVoid, CancelPending))
 	for from, tos := range transitions {
 		require.True(t, from.Valid())
 		for _, to := range tos {
