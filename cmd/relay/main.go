@@ -47,6 +47,7 @@ type config struct {
 	baseURL         string
 	schedule        relay.Schedule
 	gatewayTimeout  time.Duration
+	keyQuiet        time.Duration
 	workers         int
 	shutdownTimeout time.Duration
 	addr            string
@@ -97,6 +98,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.schedule.Max < c.schedule.Initial {
 		return c, errors.New("RELAY_BACKOFF_MAX must not be below RELAY_BACKOFF_INITIAL")
+	}
+	// The key rule's quiet period: past it, no request of ours under a key
+	// can still be running at the gateway (docs/design.md, "The key rule").
+	if c.keyQuiet, err = envDuration(getenv, "RELAY_KEY_QUIET", c.gatewayTimeout+30*time.Second); err != nil {
+		return c, err
+	}
+	if c.keyQuiet <= c.gatewayTimeout {
+		return c, fmt.Errorf("RELAY_KEY_QUIET must exceed RELAY_GATEWAY_TIMEOUT (%s)", c.gatewayTimeout)
 	}
 	if c.workers, err = envInt(getenv, "RELAY_WORKERS", 50); err != nil {
 		return c, err
@@ -163,7 +172,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	workers := river.NewWorkers()
 	if err := relay.AddWorkers(workers, relay.Config{
 		Pool: pool, Store: st, Gateway: gw, Logger: logger, Schedule: cfg.schedule,
-		ReconcileAfter: cfg.reconcileAfter,
+		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet,
 		Breaker: relay.NewBreaker(relay.BreakerConfig{
 			Threshold: cfg.breakerFailures, Cooldown: cfg.breakerCooldown, MaxCooldown: cfg.schedule.Max, Logger: logger,
 			Metrics: relayMetrics,

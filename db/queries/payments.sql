@@ -20,7 +20,9 @@ SELECT * FROM payments WHERE payment_key = @payment_key;
 
 -- name: PaymentSave :one
 -- Writes back every field the domain may change. Callers hold the row lock
--- (PaymentGetByIDForUpdate) in the same transaction.
+-- (PaymentGetByIDForUpdate) in the same transaction; the status guard makes a
+-- save computed from a status the row no longer has match nothing, so it
+-- fails instead of overwriting a change it did not see.
 UPDATE payments SET
     status                  = @status,
     payment_key             = @payment_key,
@@ -35,7 +37,7 @@ UPDATE payments SET
     failure_message         = @failure_message,
     confirm_requested_at    = @confirm_requested_at,
     updated_at              = now()
-WHERE id = @id
+WHERE id = @id AND status = @expected_status
 RETURNING *;
 
 -- name: PaymentListByStatus :many
@@ -45,3 +47,26 @@ SELECT * FROM payments
 WHERE status = ANY(@statuses::text[]) AND updated_at < @updated_before
 ORDER BY updated_at
 LIMIT @max_rows;
+
+-- name: PaymentListOrphanConfirms :many
+-- Payments in confirming with no live confirm job: a job River discarded (a
+-- plain error on its last attempt) or lost. The reconciler enqueues their
+-- confirm again under the current key. The args containment uses River's GIN
+-- index on args.
+SELECT p.* FROM payments p
+WHERE p.status = 'confirming' AND p.updated_at < @updated_before
+  AND NOT EXISTS (
+      SELECT 1 FROM river_job j
+      WHERE j.kind = 'payment_confirm'
+        AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+        AND j.args @> jsonb_build_object('paymentId', p.id::text))
+ORDER BY p.updated_at
+LIMIT @max_rows;
+
+-- name: PaymentHasLiveJob :one
+-- Whether a job of @kind whose args contain @args is still to run or running.
+SELECT EXISTS (
+    SELECT 1 FROM river_job j
+    WHERE j.kind = @kind::text
+      AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+      AND j.args @> @args::jsonb)::bool AS live;

@@ -262,6 +262,9 @@ type CancelRequest struct {
 	Reason string
 	// Amount is the amount to refund; 0 refunds the whole balance.
 	Amount int64
+	// RefundableAmount is the balance our records say the gateway holds
+	// before this cancel.
+	RefundableAmount int64
 }
 
 type confirmBody struct {

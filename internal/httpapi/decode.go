@@ -270,7 +270,9 @@ func parseAmount(b []byte) (int64, bool, error) {
 	const want = "amount must be a JSON integer (a whole number of the currency's smallest unit, e.g. 15000)"
 	switch {
 	case s == "null":
-		return 0, false, nil
+		// Not "absent": on a cancel, an absent amount refunds the whole
+		// balance, and a null is more likely a client's bug than that wish.
+		return 0, false, &amountError{want + ", not null; omit it instead"}
 	case s == "":
 		return 0, false, &amountError{want}
 	case s[0] == '"':

@@ -27,7 +27,7 @@ func TestParseAmount(t *testing.T) {
 		{raw: `-1`, value: -1, set: true, ok: true}, // the domain refuses it, with its own message
 		{raw: `0`, value: 0, set: true, ok: true},
 		{raw: `9223372036854775807`, value: 9223372036854775807, set: true, ok: true},
-		{raw: `null`, ok: true},
+		{raw: `null`}, // not "absent": on a cancel that would mean "everything"
 		{raw: `9223372036854775808`},
 		{raw: `-9223372036854775809`},
 		{raw: `1.5`},

@@ -64,15 +64,17 @@ var replayedHeaders = []string{echo.HeaderContentType, echo.HeaderLocation}
 // handler runs, not in the handler's transaction: a marker inside that
 // transaction would be invisible to the concurrent repeats it exists to stop
 // (they would block on the unique key until it commits, then find the answer
-// already written or nothing at all, depending on timing).
+// already written or nothing at all, depending on timing). The answer to a
+// request that changes something is the other way round: the handler stores
+// it in the transaction of its change (answerInTx), the atomic phases of
+// Stripe's idempotency keys, so the change and its answer commit together
+// and a lost COMMIT acknowledgement cannot turn one cancel into two.
 //
 // 2xx and 4xx answers are kept: a 4xx is the answer to that request, and
 // repeating it must not give a different one. A 5xx is not: the marker is
-// deleted so the client can retry under the same key. A marker left by a
-// process that died mid-request is taken over once it is older than any live
-// request can be. Either way a request can run twice; the handlers are
-// idempotent in the domain as well (a repeated create, confirm or cancel
-// adds no payment, job or refund), so that costs nothing but the work.
+// deleted, if no answer was committed under it, so the client can retry under
+// the same key. A marker left by a process that died mid-request is taken
+// over once it is older than any live request can be.
 func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
@@ -211,6 +213,8 @@ func (s *Server) runOnce(c echo.Context, next echo.HandlerFunc, rec store.Idempo
 		}
 	}()
 
+	cl := &claim{rec: rec}
+	c.Set(ctxKeyClaim, cl)
 	if err := next(c); err != nil {
 		// Answered here rather than by the access log's c.Error, so that
 		// the answer exists to be kept.
@@ -219,7 +223,13 @@ func (s *Server) runOnce(c echo.Context, next echo.HandlerFunc, rec store.Idempo
 	finished = true
 
 	switch {
+	case cl.keptInTx && res.Status < http.StatusInternalServerError:
+		// Stored by the handler in the transaction of its change.
+		return nil
 	case !res.Committed || res.Status >= http.StatusInternalServerError:
+		// The release deletes only a marker with no answer: a handler whose
+		// COMMIT went through but whose acknowledgement was lost stored its
+		// answer in that transaction, and that answer stays to be replayed.
 		s.releaseIdempotencyKey(c, rec)
 		return nil
 	case capture.overflow:

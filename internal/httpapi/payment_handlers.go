@@ -15,7 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
-	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
+	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
 // createPaymentRequest is the body of POST /v1/payments.
@@ -96,16 +96,46 @@ func (s *Server) createPayment(c echo.Context) error {
 	}
 
 	ctx := c.Request().Context()
-	// One statement, so no explicit transaction: the store's insert yields
-	// to an existing row for the order instead of failing.
-	p, created, err := s.store.InsertPayment(ctx, s.pool, id.String(), in)
-	if err != nil {
-		return fmt.Errorf("error creating payment: %w", err)
+	var (
+		p       payment.Payment
+		created bool
+		ans     answer
+	)
+	insert := func(db store.DBTX) error {
+		// The store's insert yields to an existing row for the order
+		// instead of failing.
+		p, created, err = s.store.InsertPayment(ctx, db, id.String(), in)
+		if err != nil {
+			return fmt.Errorf("error creating payment: %w", err)
+		}
+		setPaymentID(c, p.ID)
+		return nil
 	}
-	setPaymentID(c, p.ID)
-	if created {
-		c.Response().Header().Set(echo.HeaderLocation, "/v1/payments/"+p.ID)
-		return c.JSON(http.StatusCreated, toPaymentResponse(p))
+	if _, keyed := c.Get(ctxKeyClaim).(*claim); !keyed {
+		// One statement, so no explicit transaction.
+		if err := insert(s.pool); err != nil {
+			return err
+		}
+		if created {
+			c.Response().Header().Set(echo.HeaderLocation, "/v1/payments/"+p.ID)
+			return c.JSON(http.StatusCreated, toPaymentResponse(p))
+		}
+	} else {
+		// Under an Idempotency-Key the answer commits with the row.
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if err := insert(tx); err != nil || !created {
+				return err
+			}
+			ans, err = s.answerInTx(c, tx, http.StatusCreated, toPaymentResponse(p),
+				map[string]string{echo.HeaderLocation: "/v1/payments/" + p.ID})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if created {
+			return ans.send(c)
+		}
 	}
 	if !in.Same(p) {
 		return payment.Errorf(payment.KindConflict, payment.CodeOrderConflict,
@@ -123,9 +153,8 @@ func (s *Server) createPayment(c echo.Context) error {
 }
 
 // confirmPayment moves a ready payment to confirming and puts its confirm
-// job in the outbox, in one transaction: the relay can only ever see a job
-// whose payment row says confirming, and a payment can only say confirming
-// if its job exists.
+// job into the outbox, in one transaction (payflow.Confirm) that also keeps
+// the client's Idempotency-Key answer.
 func (s *Server) confirmPayment(c echo.Context) error {
 	var req confirmPaymentRequest
 	if err := s.readJSON(c, &req); err != nil {
@@ -134,50 +163,30 @@ func (s *Server) confirmPayment(c echo.Context) error {
 	if err := req.validate(); err != nil {
 		return err
 	}
-
 	ctx := c.Request().Context()
-	var p payment.Payment
+	var ans answer
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		locked, err := s.store.PaymentForUpdate(ctx, tx, c.Param("id"))
+		p, err := s.flow.Confirm(ctx, tx, c.Param("id"), req.PaymentKey, req.Amount.value)
+		if p.ID != "" {
+			setPaymentID(c, p.ID)
+		}
 		if err != nil {
 			return err
 		}
-		setPaymentID(c, locked.ID)
-		changed, err := locked.RequestConfirm(req.PaymentKey, req.Amount.value, s.now())
-		if err != nil {
-			return err
-		}
-		// Unchanged means a repeat of the confirm already recorded: its job
-		// exists, and a second one would be a second charge attempt.
-		if changed {
-			saved, err := s.store.SavePayment(ctx, tx, locked)
-			if err != nil {
-				return err
-			}
-			if _, err := s.outbox.InsertTx(ctx, tx, paymentjob.ConfirmArgs{PaymentID: locked.ID}, nil); err != nil {
-				return fmt.Errorf("error enqueuing confirm job: %w", err)
-			}
-			// A payment leaving ready was never sent to the gateway (no
-			// attempts) and never canceled (a cancel from ready ends it), so
-			// its history is empty: the saved row is the whole answer, three
-			// round trips sooner (docs/benchmarks.md).
-			p = saved
-			return nil
-		}
-		p, err = s.store.PaymentWithHistory(ctx, tx, locked.ID)
+		ans, err = s.answerInTx(c, tx, http.StatusAccepted, toPaymentResponse(p), nil)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("error confirming payment: %w", err)
 	}
-	return c.JSON(http.StatusAccepted, toPaymentResponse(p))
+	return ans.send(c)
 }
 
-// cancelPayment records a cancel request and, when the gateway holds money
-// for the payment, puts the cancel job in the outbox in the same
-// transaction. A payment the gateway never saw is canceled on the spot (200);
-// otherwise the refund is work in progress (202), including a cancel that
-// waits for an in-flight confirm to resolve.
+// cancelPayment records a cancel request and puts what it needs into the
+// outbox, in one transaction (payflow.Cancel) that also keeps the client's
+// Idempotency-Key answer. A payment the gateway never saw is canceled on the
+// spot (200); otherwise the refund is work in progress (202), including a
+// cancel that waits for an in-flight confirm to resolve.
 func (s *Server) cancelPayment(c echo.Context) error {
 	var req cancelPaymentRequest
 	if err := s.readJSON(c, &req); err != nil {
@@ -186,53 +195,40 @@ func (s *Server) cancelPayment(c echo.Context) error {
 	if err := req.validate(); err != nil {
 		return err
 	}
+	if req.Amount.set && len(c.Request().Header.Values(headerIdempotencyKey)) == 0 {
+		// A retried full cancel finds the first one and refunds nothing
+		// more; a retried partial cancel is indistinguishable from a second
+		// partial refund. Only the client's key can tell them apart.
+		return &problemError{status: http.StatusBadRequest, code: codeIdempotencyKeyRequired,
+			detail: "a partial cancel (with an amount) needs an Idempotency-Key header, so that a retry cannot refund twice; send one per refund you mean and reuse it on every retry"}
+	}
 	cancelID, err := uuid.NewV7()
 	if err != nil {
 		return fmt.Errorf("error generating cancel id: %w", err)
 	}
-
 	ctx := c.Request().Context()
-	var p payment.Payment
+	var ans answer
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		locked, err := s.store.PaymentForUpdate(ctx, tx, c.Param("id"))
+		p, err := s.flow.Cancel(ctx, tx, c.Param("id"), cancelID.String(), req.Reason, req.Amount.value)
+		if p.ID != "" {
+			setPaymentID(c, p.ID)
+		}
 		if err != nil {
 			return err
 		}
-		setPaymentID(c, locked.ID)
-		// Read under the payment's lock, so two cancels racing for one
-		// payment see each other.
-		open, err := s.store.OpenCancels(ctx, tx, locked.ID)
-		if err != nil {
-			return err
+		// Under our lock a payment only reaches canceled here from ready (a
+		// canceled one cannot be canceled again): nothing is left to do.
+		status := http.StatusAccepted
+		if p.Status == payment.StatusCanceled {
+			status = http.StatusOK
 		}
-		plan, err := locked.RequestCancel(cancelID.String(), req.Reason, req.Amount.value, open, s.now())
-		if err != nil {
-			return err
-		}
-		if _, err := s.store.SavePayment(ctx, tx, locked); err != nil {
-			return err
-		}
-		if _, err := s.store.InsertCancel(ctx, tx, plan.Cancel); err != nil {
-			return err
-		}
-		if plan.Enqueue {
-			args := paymentjob.CancelArgs{PaymentID: locked.ID, CancelID: plan.Cancel.ID}
-			if _, err := s.outbox.InsertTx(ctx, tx, args, nil); err != nil {
-				return fmt.Errorf("error enqueuing cancel job: %w", err)
-			}
-		}
-		p, err = s.store.PaymentWithHistory(ctx, tx, locked.ID)
+		ans, err = s.answerInTx(c, tx, status, toPaymentResponse(p), nil)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("error canceling payment: %w", err)
 	}
-	// Under our lock a payment only reaches canceled here from ready (a
-	// canceled one cannot be canceled again): nothing is left to do.
-	if p.Status == payment.StatusCanceled {
-		return c.JSON(http.StatusOK, toPaymentResponse(p))
-	}
-	return c.JSON(http.StatusAccepted, toPaymentResponse(p))
+	return ans.send(c)
 }
 
 // getPayment answers with a payment and its history.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
@@ -162,7 +163,7 @@ func TestCreatePaymentRejects(t *testing.T) {
 
 		// Amounts.
 		{name: "AmountMissing", body: `{"orderId":"order-1234",` + good + `}`, code: payment.CodeInvalidRequest, detail: "amount is required"},
-		{name: "AmountNull", body: `{"orderId":"order-1234","amount":null,` + good + `}`, code: payment.CodeInvalidRequest, detail: "amount is required"},
+		{name: "AmountNull", body: `{"orderId":"order-1234","amount":null,` + good + `}`, code: payment.CodeInvalidRequest, detail: "not null"},
 		{name: "AmountFloat", body: `{"orderId":"order-1234","amount":1.5,` + good + `}`, code: payment.CodeInvalidRequest, detail: "fraction"},
 		{name: "AmountWholeFloat", body: `{"orderId":"order-1234","amount":100.0,` + good + `}`, code: payment.CodeInvalidRequest, detail: "fraction"},
 		{name: "AmountExponent", body: `{"orderId":"order-1234","amount":1e3,` + good + `}`, code: payment.CodeInvalidRequest, detail: "exponent"},
@@ -453,7 +454,7 @@ func TestCancelPayment(t *testing.T) {
 		b := setup(t)
 		p := b.createPayment(t, "order-x-0002", 15000)
 
-		rec := b.postJSON(t, "/v1/payments/"+p.ID+"/cancel", `{"reason":"partial","amount":100}`)
+		rec := b.postKeyed(t, "partial-1", "/v1/payments/"+p.ID+"/cancel", `{"reason":"partial","amount":100}`)
 		requireProblem(t, rec, http.StatusUnprocessableEntity, payment.CodeInvalidState)
 		require.Equal(t, payment.StatusReady, b.status(t, p.ID))
 		require.Equal(t, 0, b.countCancels(t, p.ID))
@@ -489,11 +490,11 @@ func TestCancelPayment(t *testing.T) {
 		b.approve(t, p.ID)
 
 		// More than the balance, then a second cancel while one is pending.
-		rec := b.postJSON(t, "/v1/payments/"+p.ID+"/cancel", `{"reason":"too much","amount":15001}`)
+		rec := b.postKeyed(t, "too-much", "/v1/payments/"+p.ID+"/cancel", `{"reason":"too much","amount":15001}`)
 		requireProblem(t, rec, http.StatusUnprocessableEntity, payment.CodeCancelExceeds)
 		require.Equal(t, 0, b.countCancels(t, p.ID))
 
-		rec = b.postJSON(t, "/v1/payments/"+p.ID+"/cancel", `{"reason":"partial refund","amount":5000}`)
+		rec = b.postKeyed(t, "partial-refund", "/v1/payments/"+p.ID+"/cancel", `{"reason":"partial refund","amount":5000}`)
 		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
 		got := decode[paymentResponse](t, rec)
 		require.Equal(t, "canceling", got.Status)
@@ -774,5 +775,107 @@ func TestListAttention(t *testing.T) {
 			rec := b.do(t, http.MethodGet, "/v1/payments/attention"+query, "")
 			requireProblem(t, rec, http.StatusBadRequest, payment.CodeInvalidRequest)
 		}
+	})
+}
+
+// TestCancelHoles holds the cancel to the rules that keep it from being lost
+// or run twice: each case was a way money went wrong.
+func TestCancelHoles(t *testing.T) {
+	t.Parallel()
+
+	// force moves a payment the way the relay would, in its own transaction.
+	force := func(t *testing.T, b *testBundle, id string, fn func(p *payment.Payment, tx pgx.Tx) error) {
+		t.Helper()
+		ctx := t.Context()
+		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			p, err := b.store.PaymentForUpdate(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			if err := fn(&p, tx); err != nil {
+				return err
+			}
+			return b.store.SavePayment(ctx, tx, &p)
+		}))
+	}
+
+	t.Run("PartialWithoutIdempotencyKeyIsRefused", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		p := b.createPayment(t, "order-h-0001", 15000)
+		b.confirmPayment(t, p.ID, "pk_h_0001", 15000)
+		b.approve(t, p.ID)
+
+		rec := b.postJSON(t, "/v1/payments/"+p.ID+"/cancel", `{"reason":"one bag back","amount":5000}`)
+		requireProblem(t, rec, http.StatusBadRequest, codeIdempotencyKeyRequired)
+		require.Equal(t, payment.StatusConfirmed, b.status(t, p.ID))
+		require.Equal(t, 0, b.countCancels(t, p.ID))
+		require.Equal(t, 0, b.countJobs(t, kindCancel, p.ID))
+
+		// A full cancel stays safe without one: its retry finds it.
+		rec = b.postJSON(t, "/v1/payments/"+p.ID+"/cancel", `{"reason":"all back"}`)
+		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+		rec = b.postJSON(t, "/v1/payments/"+p.ID+"/cancel", `{"reason":"all back"}`)
+		requireProblem(t, rec, http.StatusConflict, payment.CodeCancelInProgress)
+		require.Equal(t, 1, b.countCancels(t, p.ID))
+	})
+
+	t.Run("NullAmountIsNotAFullRefund", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		p := b.createPayment(t, "order-h-0002", 15000)
+		b.confirmPayment(t, p.ID, "pk_h_0002", 15000)
+		b.approve(t, p.ID)
+
+		rec := b.postKeyed(t, "null-amount", "/v1/payments/"+p.ID+"/cancel", `{"reason":"r","amount":null}`)
+		pr := requireProblem(t, rec, http.StatusBadRequest, payment.CodeInvalidRequest)
+		require.Contains(t, pr.Detail, "not null")
+		require.Equal(t, payment.StatusConfirmed, b.status(t, p.ID))
+		require.Equal(t, 0, b.countCancels(t, p.ID))
+	})
+
+	t.Run("OnApprovedUnknownIsRefusedNotParked", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		p := b.createPayment(t, "order-h-0003", 15000)
+		b.confirmPayment(t, p.ID, "pk_h_0003", 15000)
+		b.approve(t, p.ID)
+		// A cancel the relay gave up on: payment and cancel unknown.
+		rec := b.postJSON(t, "/v1/payments/"+p.ID+"/cancel", `{"reason":"first"}`)
+		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+		first := decode[paymentResponse](t, rec).Cancels[0].ID
+		force(t, b, p.ID, func(p *payment.Payment, tx pgx.Tx) error {
+			c, err := b.store.CancelForUpdate(t.Context(), tx, first)
+			if err != nil {
+				return err
+			}
+			p.GiveUpCancel(&c, "no_answer", "retry budget spent")
+			return b.store.SaveCancel(t.Context(), tx, &c)
+		})
+
+		// Before: stored "waiting" with no job, answered 202, run never.
+		rec = b.postKeyed(t, "second", "/v1/payments/"+p.ID+"/cancel", `{"reason":"second","amount":1000}`)
+		requireProblem(t, rec, http.StatusConflict, payment.CodePaymentUnknown)
+		require.Equal(t, 1, b.countCancels(t, p.ID))
+		require.Equal(t, payment.StatusUnknown, b.status(t, p.ID))
+	})
+
+	t.Run("OnUnapprovedUnknownWaitsForALookup", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		p := b.createPayment(t, "order-h-0004", 15000)
+		b.confirmPayment(t, p.ID, "pk_h_0004", 15000)
+		force(t, b, p.ID, func(p *payment.Payment, _ pgx.Tx) error {
+			p.GiveUpConfirm("no_answer", "retry budget spent")
+			return nil
+		})
+
+		rec := b.postJSON(t, "/v1/payments/"+p.ID+"/cancel", `{"reason":"changed my mind"}`)
+		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+		got := decode[paymentResponse](t, rec)
+		require.Equal(t, "waiting", got.Cancels[0].Status)
+		// Never parked: the lookup that settles the payment, and with it the
+		// cancel, is in the outbox with it.
+		require.Equal(t, 1, b.countJobs(t, kindLookup, p.ID))
 	})
 }

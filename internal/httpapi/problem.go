@@ -31,6 +31,9 @@ const (
 	// codeIdempotencyInProgress: the first request under the key has not
 	// finished; send the repeat again later.
 	codeIdempotencyInProgress = "idempotency_request_in_progress"
+	// codeIdempotencyKeyRequired: a partial cancel came without an
+	// Idempotency-Key; a retry of it could not be told from a second refund.
+	codeIdempotencyKeyRequired = "idempotency_key_required"
 )
 
 // problemContentType is the media type of RFC 9457 problem details.
@@ -64,6 +67,8 @@ var problemTitles = map[string]string{
 	codeUnauthorized:               "Missing or invalid API key",
 	codeIdempotencyKeyReused:       "Idempotency-Key was used for another request",
 	codeIdempotencyInProgress:      "A request with this Idempotency-Key is still in progress",
+	codeIdempotencyKeyRequired:     "An Idempotency-Key is required",
+	payment.CodePaymentUnknown:     "The payment's outcome is not known yet",
 }
 
 // problem is an RFC 9457 problem details object with one extension member,

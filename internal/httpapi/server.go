@@ -25,6 +25,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
@@ -110,6 +111,7 @@ type Server struct {
 	readyTimeout time.Duration
 	reqTimeout   time.Duration
 	keys         *keyCache
+	flow         *payflow.Flow
 	echo         *echo.Echo
 	metrics      *metrics.HTTP
 	// routePaths are the route templates; a request whose c.Path() is not
@@ -170,6 +172,11 @@ func New(cfg Config) *Server {
 		s.idempotencyTTL = DefaultIdempotencyTTL
 	}
 	s.idempotencyStaleAfter = s.reqTimeout + finishTimeout + staleMargin
+	flow, err := payflow.New(payflow.Config{Store: s.store, Outbox: s.outbox, Now: s.now})
+	if err != nil {
+		panic("httpapi: " + err.Error())
+	}
+	s.flow = flow
 	keyTTL := cfg.KeyCacheTTL
 	if keyTTL <= 0 {
 		keyTTL = DefaultKeyCacheTTL

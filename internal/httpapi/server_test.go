@@ -191,8 +191,7 @@ func (b *testBundle) approve(t *testing.T, id string) {
 		}, nil, "", b.now); c != nil {
 			return errors.New("approval unexpectedly asked for a cancel")
 		}
-		_, err = b.store.SavePayment(ctx, tx, p)
-		return err
+		return b.store.SavePayment(ctx, tx, &p)
 	})
 	require.NoError(t, err)
 }

@@ -464,8 +464,7 @@ func TestDBGauges(t *testing.T) {
 			_, err := p.RequestConfirm("pk_"+p.ID, 1000, time.Now())
 			require.NoError(t, err)
 			p.Status = status
-			p, err = st.SavePayment(ctx, pool, p)
-			require.NoError(t, err)
+			require.NoError(t, st.SavePayment(ctx, pool, &p))
 		}
 		return p
 	}

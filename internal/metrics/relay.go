@@ -28,6 +28,9 @@ const (
 	SnoozeBreakerOpen = "breaker_open"
 	// SnoozeMisconfigured: the gateway refused our credentials or request.
 	SnoozeMisconfigured = "misconfigured"
+	// SnoozeKeyQuiet: the key rule waits for the gateway to be certainly
+	// done with an Idempotency-Key before the relay looks the payment up.
+	SnoozeKeyQuiet = "key_quiet"
 )
 
 // The breaker_state gauge's values. Ordered by how bad they are, so max()
@@ -68,7 +71,7 @@ func NewRelay(r *Registry) *Relay {
 			"Transient gateway answers handed back to River for a retry under the same Idempotency-Key, by operation.",
 			"operation"),
 		snoozes: r.counterVec(nameRelaySnoozes,
-			"Jobs snoozed without spending an attempt, by gateway operation and reason (breaker_open, misconfigured).",
+			"Jobs snoozed without spending an attempt, by gateway operation and reason (breaker_open, misconfigured, key_quiet).",
 			"operation", "reason"),
 		keyRotations: r.counterVec(nameRelayKeyRotations,
 			"Operations moved to a new Idempotency-Key after a lookup showed the gateway had not performed them, by operation.",
@@ -117,7 +120,7 @@ func (m *Relay) Retry(op payment.Operation) {
 }
 
 // Snooze counts a job snoozed for reason (SnoozeBreakerOpen,
-// SnoozeMisconfigured).
+// SnoozeMisconfigured, SnoozeKeyQuiet).
 func (m *Relay) Snooze(op payment.Operation, reason string) {
 	if m == nil {
 		return

@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
@@ -17,6 +18,9 @@ import (
 // in one job. If the row write fails the job retries under the same
 // Idempotency-Key, so the gateway replays its answer instead of refunding
 // twice, and "refunded but we still say paid" does not survive a retry.
+// Every cancel carries refundableAmount, the balance our row expects the
+// gateway to hold, so even a second request for it under another key
+// cannot refund twice.
 type CancelWorker struct {
 	worker[paymentjob.CancelArgs]
 }
@@ -37,12 +41,24 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		return fmt.Errorf("error loading payment: %w", err)
 	}
 
+	stuck, wait, err := r.stuckKey(ctx, p.ID, payment.OperationCancel, c.IdempotencyKey)
+	if err != nil {
+		return err
+	}
+	if stuck {
+		if wait > 0 {
+			return r.snoozeForQuiet(payment.OperationCancel, wait)
+		}
+		return w.lookUp(ctx, job, p, c, nil, true)
+	}
+
 	attempt := payment.Attempt{
 		PaymentID: p.ID, CancelID: c.ID, Operation: payment.OperationCancel,
 		IdempotencyKey: c.IdempotencyKey, JobID: job.ID, JobAttempt: job.Attempt,
 	}
+	req := gateway.CancelRequest{Reason: c.Reason, Amount: c.Amount, RefundableAmount: p.BalanceAmount}
 	cr, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
-		return r.gateway.Cancel(ctx, p.PaymentKey, gateway.CancelRequest{Reason: c.Reason, Amount: c.Amount}, c.IdempotencyKey)
+		return r.gateway.Cancel(ctx, p.PaymentKey, req, c.IdempotencyKey)
 	})
 	if err != nil {
 		return err
@@ -55,26 +71,18 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		return w.recordRefusal(ctx, job, cr.Code, cr.Message)
 	case gateway.ClassMisconfigured:
 		return misconfigured(ctx, r, payment.OperationCancel, cr.Result)
-	}
-	// Transient or unclear. The same answer twice under one key may be the
-	// gateway replaying what it cached for the key rather than answering
-	// anew; then a lookup showing no refund earns the cancel a new key.
-	stuck, err := r.sameAnswerAgain(ctx, cr, p.ID, payment.OperationCancel, c.IdempotencyKey)
-	if err != nil {
-		return err
-	}
-	if cr.Class == gateway.ClassUnclear || stuck {
-		return w.lookUp(ctx, job, p, c, cr, stuck)
+	case gateway.ClassUnclear:
+		return w.lookUp(ctx, job, p, c, &cr.Result, false)
 	}
 	return w.retryOrUnknown(ctx, job, cr.Result)
 }
 
 // lookUp decides from the gateway's record whether our cancel happened: the
 // only cancel in flight for a payment is ours (one pending cancel per
-// payment), so a balance below the one we recorded means it did. When the
-// same transient answer keeps coming back under our key (stuck) and the
-// gateway shows no refund, the cancel moves to a new key.
-func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.CancelArgs], p payment.Payment, c payment.Cancel, first callResult, stuck bool) error {
+// payment), so a balance below the one we recorded means it did. For a key
+// the key rule found stuck (first nil, mayRotate) a record without the
+// refund moves the cancel to a new key.
+func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.CancelArgs], p payment.Payment, c payment.Cancel, first *gateway.Result, mayRotate bool) error {
 	r := w.r
 	attempt := payment.Attempt{
 		PaymentID: p.ID, CancelID: c.ID, Operation: payment.OperationLookup,
@@ -89,76 +97,45 @@ func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Can
 	if lc.Class == gateway.ClassMisconfigured {
 		return misconfigured(ctx, r, payment.OperationLookup, lc.Result)
 	}
+	last := lc.Result
+	if first != nil {
+		last = *first
+	}
 	if lc.Payment == nil {
-		return w.retryOrUnknown(ctx, job, first.Result)
+		return w.retryOrUnknown(ctx, job, last)
 	}
 	if lc.Payment.BalanceAmount < p.BalanceAmount {
 		return w.recordRefund(ctx, job, lc.Payment)
 	}
-	if stuck {
-		if err := w.rotateKey(ctx, c, lc); err != nil {
-			return err
-		}
+	if !mayRotate {
+		// The gateway holds what we think it holds: our cancel did not
+		// happen (yet). Ask again under the same key.
+		return w.retryOrUnknown(ctx, job, last)
 	}
-	// The gateway holds what we think it holds: our cancel did not happen.
-	// Ask again; a definite refusal will end it.
-	return w.retryOrUnknown(ctx, job, first.Result)
-}
-
-// rotateKey moves a cancel to its next Idempotency-Key, noting why on the
-// lookup that showed the refund did not happen.
-func (w *CancelWorker) rotateKey(ctx context.Context, seen payment.Cancel, lookup callResult) error {
-	r := w.r
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := r.store.PaymentForUpdate(ctx, tx, seen.PaymentID); err != nil {
-			return err
-		}
-		c, err := r.store.CancelForUpdate(ctx, tx, seen.ID)
-		if err != nil {
-			return err
-		}
-		if c.Status != payment.CancelPending || c.IdempotencyKey != seen.IdempotencyKey {
-			return nil
-		}
-		next := payment.NextCancelIdempotencyKey(c.ID, c.IdempotencyKey)
-		if err := r.store.SetCancelIdempotencyKey(ctx, tx, c.ID, next); err != nil {
-			return err
-		}
-		note := fmt.Sprintf("gateway balance %d shows no refund for this cancel; key %s replaced by %s",
-			lookup.Payment.BalanceAmount, c.IdempotencyKey, next)
-		if err := r.store.AddAttemptNote(ctx, tx, lookup.AttemptID, note); err != nil {
-			return err
-		}
-		r.onCommit(ctx, func() {
-			r.metrics.KeyRotation(payment.OperationCancel)
-			r.logger(ctx).WarnContext(ctx, "cancel moved to a new idempotency key", slog.String("why", note))
-		})
-		return nil
+	why := fmt.Sprintf("gateway balance %d shows no refund for this cancel, and the key rule found the key done", lc.Payment.BalanceAmount)
+	err = r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		ch, err := r.flow.RotateCancelKey(ctx, tx, p.ID, c.ID, c.IdempotencyKey, lc.AttemptID, why)
+		r.changeOnCommit(ctx, payment.OperationCancel, ch)
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	return river.JobSnooze(r.schedule.Initial)
 }
 
 // recordRefund commits the gateway's new balance, the cancel's result and
 // the job's completion together.
 func (w *CancelWorker) recordRefund(ctx context.Context, job *river.Job[paymentjob.CancelArgs], gp *gateway.Payment) error {
-	r := w.r
-	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel) error {
-		p.ApplyCancelResult(c, gp.BalanceAmount, lastTransactionKey(gp), r.now())
-		return nil
+	return complete(ctx, w.r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
+		return w.r.flow.RecordRefund(ctx, tx, job.Args.PaymentID, job.Args.CancelID, gp.BalanceAmount, lastTransactionKey(gp))
 	})
 }
 
-// recordRefusal commits a definite refusal of the cancel: the payment keeps
-// what the gateway holds.
+// recordRefusal commits a definite refusal of the cancel.
 func (w *CancelWorker) recordRefusal(ctx context.Context, job *river.Job[paymentjob.CancelArgs], code, message string) error {
-	r := w.r
-	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel) error {
-		p.ApplyCancelRefusal(c, code, message, r.now())
-		if c.Kind == payment.CancelCompensation {
-			// Money we must give back and could not: an operator has to act.
-			p.Status = payment.StatusUnknown
-			r.logger(ctx).ErrorContext(ctx, "compensating cancel refused by the gateway", slog.String("code", code))
-		}
-		return nil
+	return complete(ctx, w.r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
+		return w.r.flow.RecordCancelRefusal(ctx, tx, job.Args.PaymentID, job.Args.CancelID, code, message)
 	})
 }
 
@@ -170,43 +147,8 @@ func (w *CancelWorker) retryOrUnknown(ctx context.Context, job *river.Job[paymen
 		r.metrics.Retry(payment.OperationCancel)
 		return transientError(res)
 	}
-	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel) error {
-		p.Status = payment.StatusUnknown
-		c.Status = payment.CancelUnknown
-		c.FailureCode, c.FailureMessage = unknownReason(res)
-		r.logger(ctx).ErrorContext(ctx, "cancel outcome unknown after retry budget; reconciler will ask the gateway",
-			slog.String("operation", "cancel"), slog.String("last_code", res.Code))
-		return nil
-	})
-}
-
-// record takes the payment's and the cancel's row locks, in that order (the
-// order every writer uses), and if the cancel is still pending applies fn and
-// saves both; the job completes in the same transaction either way.
-func (w *CancelWorker) record(ctx context.Context, job *river.Job[paymentjob.CancelArgs], fn func(context.Context, pgx.Tx, *payment.Payment, *payment.Cancel) error) error {
-	r := w.r
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
-		if err != nil {
-			return err
-		}
-		from := p.Status
-		c, err := r.store.CancelForUpdate(ctx, tx, job.Args.CancelID)
-		if err != nil {
-			return err
-		}
-		if c.Status == payment.CancelPending {
-			if err := fn(ctx, tx, &p, &c); err != nil {
-				return err
-			}
-			if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
-				return err
-			}
-			if _, err := r.store.SaveCancel(ctx, tx, c); err != nil {
-				return err
-			}
-			r.outcomeOnCommit(ctx, from, p.Status)
-		}
-		return completeTx(ctx, tx, job)
+	code, msg := unknownReason(res)
+	return complete(ctx, r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
+		return r.flow.GiveUpCancel(ctx, tx, job.Args.PaymentID, job.Args.CancelID, code, msg)
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
@@ -35,10 +36,23 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 		}
 		return fmt.Errorf("error loading payment: %w", err)
 	}
-	if p.Status != payment.StatusConfirming && p.Status != payment.StatusUnknown {
+	if p.Status != payment.StatusConfirming && !(p.Status == payment.StatusUnknown && p.ApprovedAt == nil) {
 		// Already settled (by an earlier run of this job whose completion was
 		// lost, or by a lookup): nothing to ask the gateway.
 		return nil
+	}
+
+	// The key rule: a key the gateway keeps answering identically is not
+	// called again; once it is certainly done with it, a lookup decides.
+	stuck, wait, err := r.stuckKey(ctx, p.ID, payment.OperationConfirm, p.ConfirmIdempotencyKey)
+	if err != nil {
+		return err
+	}
+	if stuck {
+		if wait > 0 {
+			return r.snoozeForQuiet(payment.OperationConfirm, wait)
+		}
+		return w.lookUp(ctx, job, p, nil, true)
 	}
 
 	attempt := payment.Attempt{
@@ -56,11 +70,9 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 
 	switch c.Class {
 	case gateway.ClassSuccess:
-		return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
-			return r.applyApproval(ctx, tx, p, c.Payment)
-		})
+		return w.approve(ctx, job, c.Payment)
 	case gateway.ClassUnclear:
-		return w.lookUp(ctx, job, p, c)
+		return w.lookUp(ctx, job, p, &c.Result, false)
 	case gateway.ClassRefused:
 		return w.refuse(ctx, job, payment.StatusFailed, c.Code, c.Message)
 	case gateway.ClassSessionExpired:
@@ -68,21 +80,14 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 	case gateway.ClassMisconfigured:
 		return misconfigured(ctx, r, payment.OperationConfirm, c.Result)
 	}
-	// Transient. The same answer twice under one key may be the gateway
-	// replaying a cached error rather than failing anew: ask what happened.
-	stuck, err := r.sameAnswerAgain(ctx, c, p.ID, payment.OperationConfirm, p.ConfirmIdempotencyKey)
-	if err != nil {
-		return err
-	}
-	if stuck {
-		return w.lookUp(ctx, job, p, c)
-	}
 	return w.retryOrUnknown(ctx, job, c.Result)
 }
 
 // lookUp takes the gateway's word after an answer that does not say what
-// happened (ALREADY_PROCESSED_PAYMENT, a repeated 5xx and the like).
-func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], p payment.Payment, first callResult) error {
+// happened (first), or for a key the key rule found stuck (first is nil and
+// mayRotate true): an approval is recorded, an abort or expiry ends the
+// payment, and "not confirmed" earns a new key only on the key rule's say.
+func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], p payment.Payment, first *gateway.Result, mayRotate bool) error {
 	r := w.r
 	attempt := payment.Attempt{
 		PaymentID: p.ID, Operation: payment.OperationLookup, JobID: job.ID, JobAttempt: job.Attempt,
@@ -96,86 +101,57 @@ func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Co
 	if lc.Class == gateway.ClassMisconfigured {
 		return misconfigured(ctx, r, payment.OperationLookup, lc.Result)
 	}
+	last := lc.Result
+	if first != nil {
+		last = *first
+	}
 	if lc.Payment == nil {
 		// The lookup itself failed: we still do not know, so ask again
 		// later under the same key.
-		return w.retryOrUnknown(ctx, job, first.Result)
+		return w.retryOrUnknown(ctx, job, last)
 	}
-	switch lc.Payment.Status {
-	case gateway.StatusDone, gateway.StatusCanceled, gateway.StatusPartialCanceled:
-		return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
-			return r.applyApproval(ctx, tx, p, lc.Payment)
-		})
-	case gateway.StatusAborted:
-		return w.refuse(ctx, job, payment.StatusFailed, first.Code, first.Message)
-	case gateway.StatusExpired:
-		return w.refuse(ctx, job, payment.StatusExpired, first.Code, first.Message)
+	rec := recordOf(lc.Payment)
+	code, message := last.Code, last.Message
+	if code == "" {
+		code, message = lc.Payment.Status, "the gateway's record says "+lc.Payment.Status
 	}
-	// READY / IN_PROGRESS: the gateway says it did not perform the confirm.
-	// The key we used may be stuck on the answer that puzzled us (the
-	// gateway replays a key's first answer), so this, and only this, earns
-	// a new key; the lookup attempt says so in its note.
-	if err := w.rotateKey(ctx, p, lc); err != nil {
+	switch {
+	case rec.Approved:
+		return w.approve(ctx, job, lc.Payment)
+	case rec.Aborted:
+		return w.refuse(ctx, job, payment.StatusFailed, code, message)
+	case rec.Expired:
+		return w.refuse(ctx, job, payment.StatusExpired, code, message)
+	}
+	if !mayRotate {
+		// READY / IN_PROGRESS after an unclear answer: ask again under the
+		// same key; if it keeps answering the same, the key rule takes over.
+		return w.retryOrUnknown(ctx, job, last)
+	}
+	why := fmt.Sprintf("gateway shows %s: confirm not performed, and the key rule found the key done", lc.Payment.Status)
+	err = r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		ch, err := r.flow.RotateConfirmKey(ctx, tx, p.ID, p.ConfirmIdempotencyKey, lc.AttemptID, why)
+		r.changeOnCommit(ctx, payment.OperationConfirm, ch)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	return w.retryOrUnknown(ctx, job, first.Result)
+	// The next run calls under the new key; a snooze spends no attempt.
+	return river.JobSnooze(r.schedule.Initial)
 }
 
-// rotateKey moves the payment's confirm to a new Idempotency-Key, unless
-// another run already did.
-func (w *ConfirmWorker) rotateKey(ctx context.Context, seen payment.Payment, lookup callResult) error {
-	r := w.r
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		p, err := r.store.PaymentForUpdate(ctx, tx, seen.ID)
-		if err != nil {
-			return err
-		}
-		if p.ConfirmIdempotencyKey != seen.ConfirmIdempotencyKey ||
-			(p.Status != payment.StatusConfirming && p.Status != payment.StatusUnknown) {
-			return nil
-		}
-		p.ConfirmKeyGeneration++
-		p.ConfirmIdempotencyKey = payment.ConfirmIdempotencyKey(p.ID, p.ConfirmKeyGeneration)
-		if _, err := r.store.SavePayment(ctx, tx, p); err != nil {
-			return err
-		}
-		note := fmt.Sprintf("gateway shows %s: confirm not performed; key %s replaced by %s",
-			lookup.Payment.Status, seen.ConfirmIdempotencyKey, p.ConfirmIdempotencyKey)
-		if err := r.store.AddAttemptNote(ctx, tx, lookup.AttemptID, note); err != nil {
-			return err
-		}
-		r.onCommit(ctx, func() {
-			r.metrics.KeyRotation(payment.OperationConfirm)
-			r.logger(ctx).WarnContext(ctx, "confirm moved to a new idempotency key", slog.String("why", note))
-		})
-		return nil
-	})
-}
-
-// record locks the payment and, if it is still waiting for this confirm,
-// applies fn and completes the job, all in one transaction.
-func (w *ConfirmWorker) record(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], fn func(context.Context, pgx.Tx, *payment.Payment) error) error {
-	r := w.r
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
-		if err != nil {
-			return err
-		}
-		if p.Status == payment.StatusConfirming || p.Status == payment.StatusUnknown {
-			from := p.Status
-			if err := fn(ctx, tx, &p); err != nil {
-				return err
-			}
-			r.outcomeOnCommit(ctx, from, p.Status)
-		}
-		return completeTx(ctx, tx, job)
+// approve records the gateway's approval with the job's completion.
+func (w *ConfirmWorker) approve(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], gp *gateway.Payment) error {
+	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
+		return w.r.flow.RecordApproval(ctx, tx, job.Args.PaymentID, approvalOf(gp))
 	})
 }
 
 // refuse records a definite refusal (failed or expired).
 func (w *ConfirmWorker) refuse(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], status payment.Status, code, message string) error {
-	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
-		return w.r.applyRefusal(ctx, tx, p, status, code, message)
+	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
+		return w.r.flow.RecordRefusal(ctx, tx, job.Args.PaymentID, status, code, message)
 	})
 }
 
@@ -188,18 +164,9 @@ func (w *ConfirmWorker) retryOrUnknown(ctx context.Context, job *river.Job[payme
 		r.metrics.Retry(payment.OperationConfirm)
 		return transientError(res)
 	}
-	return w.record(ctx, job, func(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
-		if p.Status != payment.StatusConfirming {
-			return nil
-		}
-		p.Status = payment.StatusUnknown
-		p.FailureCode, p.FailureMessage = unknownReason(res)
-		if _, err := r.store.SavePayment(ctx, tx, *p); err != nil {
-			return err
-		}
-		r.logger(ctx).ErrorContext(ctx, "payment outcome unknown after retry budget; reconciler will ask the gateway",
-			slog.String("operation", "confirm"), slog.String("last_code", res.Code))
-		return nil
+	code, msg := unknownReason(res)
+	return complete(ctx, r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
+		return r.flow.GiveUpConfirm(ctx, tx, job.Args.PaymentID, code, msg)
 	})
 }
 

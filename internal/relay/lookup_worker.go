@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
@@ -53,6 +54,10 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 		r.logger(ctx).WarnContext(ctx, "gateway does not know the payment", slog.String("code", lc.Code))
 		return nil
 	}
+	rotate, err := w.mayRotateUnknownCancel(ctx, p.ID)
+	if err != nil {
+		return err
+	}
 	seen := p.UpdatedAt
 	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
@@ -65,13 +70,37 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			// could undo a fact. The next lookup asks afresh.
 			return completeTx(ctx, tx, job)
 		}
-		from := p.Status
-		if err := r.settle(ctx, tx, &p, lc.Payment, lc.AttemptID); err != nil {
+		ch, err := r.flow.Settle(ctx, tx, &p, recordOf(lc.Payment), payflow.SettleOptions{
+			LookupAttempt: lc.AttemptID, RotateCancelKey: rotate,
+		})
+		if err != nil {
 			return err
 		}
-		r.outcomeOnCommit(ctx, from, p.Status)
+		r.changeOnCommit(ctx, payment.OperationLookup, ch)
 		return completeTx(ctx, tx, job)
 	})
+}
+
+// mayRotateUnknownCancel applies the key rule to the payment's cancel that
+// the relay gave up on, if any: whether, should the lookup show it never
+// happened, it may be sent again under a new key rather than its old one.
+func (w *LookupWorker) mayRotateUnknownCancel(ctx context.Context, paymentID string) (bool, error) {
+	r := w.r
+	cancels, err := r.store.Cancels(ctx, r.pool, paymentID)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cancels {
+		if c.Status != payment.CancelUnknown {
+			continue
+		}
+		answers, err := r.keyAnswers(ctx, paymentID, payment.OperationCancel, c.IdempotencyKey)
+		if err != nil {
+			return false, err
+		}
+		return gateway.KeyAbandonable(answers, r.now(), r.keyQuiet), nil
+	}
+	return false, nil
 }
 
 // ReconcileArgs is the reconciler's periodic job.
@@ -90,12 +119,23 @@ type ReconcileWorker struct {
 // reconcileBatch bounds one pass; the next pass takes the rest.
 const reconcileBatch = 1000
 
-// Work enqueues the lookups.
+// Work puts orphaned work back into the outbox and enqueues the lookups.
 func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs]) error {
 	r := w.r
+	before := r.now().Add(-r.reconcileAfter)
+	// Work whose job River discarded (or a crash lost) first: a confirming
+	// payment or a pending cancel must always have a live job.
+	orphans, err := r.flow.RequeueOrphans(ctx, r.pool, before, reconcileBatch)
+	if err != nil {
+		return err
+	}
+	if orphans.Confirms+orphans.Cancels > 0 {
+		r.log.WarnContext(ctx, "reconciler put orphaned work back into the outbox",
+			slog.Int("confirms", orphans.Confirms), slog.Int("cancels", orphans.Cancels), slog.Int64("job_id", job.ID))
+	}
 	stuck, err := r.store.ListPayments(ctx, r.pool,
 		[]payment.Status{payment.StatusConfirming, payment.StatusCanceling, payment.StatusUnknown},
-		r.now().Add(-r.reconcileAfter), reconcileBatch)
+		before, reconcileBatch)
 	if err != nil {
 		return err
 	}

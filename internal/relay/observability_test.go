@@ -119,7 +119,10 @@ func TestMetrics(t *testing.T) {
 
 		b.waitStatus(t, p.ID, payment.StatusConfirmed)
 		require.Equal(t, 1.0, metricValue(t, reg, "payment_outbox_relay_key_rotations_total", "operation", "confirm"))
-		require.Equal(t, 1.0, metricValue(t, reg, "payment_outbox_gateway_calls_total", "operation", "lookup", "class", "unclear"))
+		// After each odd answer, and once more after the key rule's quiet
+		// period: the lookup that earns the new key.
+		require.Equal(t, 3.0, metricValue(t, reg, "payment_outbox_gateway_calls_total", "operation", "lookup", "class", "unclear"))
+		require.Equal(t, 1.0, metricValue(t, reg, "payment_outbox_relay_snoozes_total", "operation", "confirm", "reason", "key_quiet"))
 	})
 
 	t.Run("Breaker", func(t *testing.T) {
@@ -174,10 +177,8 @@ func TestMetrics(t *testing.T) {
 		reg, m := newRelayMetrics()
 		b := setup(t, setupOpts{paused: true, reconcile: true, metrics: m})
 		p, key := b.newPayment(t, 17000, nil)
-		b.force(t, p.ID, func(p *payment.Payment) {
-			_, _ = p.RequestConfirm(key, 17000, time.Now())
-			p.Status = payment.StatusUnknown
-		})
+		b.force(t, p.ID, func(p *payment.Payment) { _, _ = p.RequestConfirm(key, 17000, time.Now()) })
+		b.force(t, p.ID, func(p *payment.Payment) { p.GiveUpConfirm("no_answer", "retry budget spent") })
 		// The gateway did charge (the relay's last answer was lost).
 		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: p.OrderID, Amount: 17000}, "confirm-"+p.ID+"-1")
 		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))

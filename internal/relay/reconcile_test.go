@@ -29,8 +29,7 @@ func (b *testBundle) force(t *testing.T, id string, fn func(p *payment.Payment))
 			return err
 		}
 		fn(&p)
-		_, err = b.store.SavePayment(ctx, tx, p)
-		return err
+		return b.store.SavePayment(ctx, tx, &p)
 	}))
 }
 
@@ -41,10 +40,8 @@ func TestReconciler(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{paused: true, reconcile: true})
 		p, key := b.newPayment(t, 17000, nil)
-		b.force(t, p.ID, func(p *payment.Payment) {
-			_, _ = p.RequestConfirm(key, 17000, time.Now())
-			p.Status = payment.StatusUnknown
-		})
+		b.force(t, p.ID, func(p *payment.Payment) { _, _ = p.RequestConfirm(key, 17000, time.Now()) })
+		b.force(t, p.ID, func(p *payment.Payment) { p.GiveUpConfirm("no_answer", "retry budget spent") })
 		// The gateway did charge (the relay's last answer was lost).
 		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: p.OrderID, Amount: 17000}, "confirm-"+p.ID+"-1")
 		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
@@ -61,10 +58,8 @@ func TestReconciler(t *testing.T) {
 		b := setup(t, setupOpts{paused: true, reconcile: true})
 		authenticated := time.Now().Add(-11 * time.Minute)
 		p, key := b.newPayment(t, 5000, &authenticated)
-		b.force(t, p.ID, func(p *payment.Payment) {
-			_, _ = p.RequestConfirm(key, 5000, time.Now())
-			p.Status = payment.StatusUnknown
-		})
+		b.force(t, p.ID, func(p *payment.Payment) { _, _ = p.RequestConfirm(key, 5000, time.Now()) })
+		b.force(t, p.ID, func(p *payment.Payment) { p.GiveUpConfirm("no_answer", "retry budget spent") })
 		b.start(t)
 
 		got := b.waitStatus(t, p.ID, payment.StatusExpired)
@@ -91,17 +86,20 @@ func TestReconciler(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			locked.Status = payment.StatusUnknown
-			if _, err := b.store.SavePayment(ctx, tx, locked); err != nil {
+			// Saved as the api would, then given up on as a relay that
+			// spent its budget would.
+			if err := b.store.SavePayment(ctx, tx, &locked); err != nil {
 				return err
 			}
 			c, err := b.store.InsertCancel(ctx, tx, plan.Cancel)
 			if err != nil {
 				return err
 			}
-			c.Status = payment.CancelUnknown
-			_, err = b.store.SaveCancel(ctx, tx, c)
-			return err
+			locked.GiveUpCancel(&c, "no_answer", "retry budget spent")
+			if err := b.store.SavePayment(ctx, tx, &locked); err != nil {
+				return err
+			}
+			return b.store.SaveCancel(ctx, tx, &c)
 		}))
 
 		got := b.waitStatus(t, p.ID, payment.StatusPartiallyCanceled)
@@ -111,13 +109,14 @@ func TestReconciler(t *testing.T) {
 		require.Len(t, b.ledger(t, key).Refunds, 1)
 	})
 
-	t.Run("UnknownCancelThatDidNotHappenIsSentAgain", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t, setupOpts{reconcile: true})
-		p, key := b.confirmed(t, 15000)
+	// giveUpCancel records a full cancel as a relay that spent its budget
+	// would have left it: the payment and the cancel unknown. answers, if
+	// any, are requests sent under its key (status and code, a minute ago).
+	giveUpCancel := func(t *testing.T, b *testBundle, paymentID string, answers ...[2]any) payment.Cancel {
 		ctx := context.Background()
+		var c payment.Cancel
 		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-			locked, err := b.store.PaymentForUpdate(ctx, tx, p.ID)
+			locked, err := b.store.PaymentForUpdate(ctx, tx, paymentID)
 			if err != nil {
 				return err
 			}
@@ -125,18 +124,63 @@ func TestReconciler(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			locked.Status = payment.StatusUnknown
-			if _, err := b.store.SavePayment(ctx, tx, locked); err != nil {
+			// Saved as the api would, then given up on as the relay would.
+			if err := b.store.SavePayment(ctx, tx, &locked); err != nil {
 				return err
 			}
-			c, err := b.store.InsertCancel(ctx, tx, plan.Cancel)
-			if err != nil {
+			if c, err = b.store.InsertCancel(ctx, tx, plan.Cancel); err != nil {
 				return err
 			}
-			c.Status = payment.CancelUnknown
-			_, err = b.store.SaveCancel(ctx, tx, c)
-			return err
+			sent := time.Now().Add(-time.Minute)
+			for _, ans := range answers {
+				a := payment.Attempt{PaymentID: paymentID, CancelID: c.ID, Operation: payment.OperationCancel,
+					IdempotencyKey: c.IdempotencyKey, RequestedAt: sent}
+				if a.ID, err = b.store.StartAttempt(ctx, tx, a); err != nil {
+					return err
+				}
+				a.FinishedAt, a.HTTPStatus, a.GatewayCode = &sent, ans[0].(int), ans[1].(string)
+				if err := b.store.FinishAttempt(ctx, tx, a); err != nil {
+					return err
+				}
+			}
+			locked.GiveUpCancel(&c, "no_answer", "retry budget spent")
+			if err := b.store.SavePayment(ctx, tx, &locked); err != nil {
+				return err
+			}
+			return b.store.SaveCancel(ctx, tx, &c)
 		}))
+		return c
+	}
+
+	t.Run("UnknownCancelThatDidNotHappenIsSentAgainUnderItsKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{reconcile: true})
+		p, key := b.confirmed(t, 15000)
+		// Its last answers were timeouts: a request may still be running
+		// under the key, so the key rule keeps it.
+		giveUpCancel(t, b, p.ID, [2]any{0, ""}, [2]any{0, ""})
+
+		got := b.waitStatus(t, p.ID, payment.StatusCanceled)
+		c := got.Cancels[0]
+		require.Equal(t, payment.CancelDone, c.Status)
+		require.Equal(t, payment.CancelIdempotencyKey(c.ID), c.IdempotencyKey)
+		e := b.ledger(t, key)
+		require.Len(t, e.Refunds, 1)
+		require.Equal(t, c.IdempotencyKey, e.Refunds[0].IdempotencyKey)
+		var noted bool
+		for _, a := range got.Attempts {
+			noted = noted || strings.Contains(a.Note, "sent again under the same key "+c.IdempotencyKey)
+		}
+		require.True(t, noted, "the lookup that sent it again says so")
+	})
+
+	t.Run("UnknownCancelOnAStuckKeyIsSentAgainUnderANewKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{reconcile: true})
+		p, key := b.confirmed(t, 15000)
+		// The same definite answer twice, long enough ago: the gateway is
+		// done with the key, and the lookup shows no refund.
+		giveUpCancel(t, b, p.ID, [2]any{500, "FAILED_REFUND_PROCESS"}, [2]any{500, "FAILED_REFUND_PROCESS"})
 
 		got := b.waitStatus(t, p.ID, payment.StatusCanceled)
 		c := got.Cancels[0]
@@ -147,7 +191,7 @@ func TestReconciler(t *testing.T) {
 		require.Equal(t, c.IdempotencyKey, e.Refunds[0].IdempotencyKey)
 		var noted bool
 		for _, a := range got.Attempts {
-			noted = noted || strings.Contains(a.Note, "sent again under "+c.IdempotencyKey)
+			noted = noted || strings.Contains(a.Note, "sent again under "+c.IdempotencyKey+" (was ")
 		}
 		require.True(t, noted, "the lookup that justified the new key says so")
 	})
@@ -289,7 +333,8 @@ func TestBreaker(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(context.Background(),
 		"SELECT coalesce(max(attempt), 0) FROM river_job WHERE kind = 'payment_confirm'").Scan(&maxAttempt))
 	require.Less(t, calls, 15, "threshold calls plus a probe per cooldown, not a storm")
-	require.LessOrEqual(t, maxAttempt, 2)
+	// Two 503s under a key, then the key rule and the breaker both snooze.
+	require.LessOrEqual(t, maxAttempt, 3)
 
 	cfg.Down = false
 	require.NoError(t, b.sim.SetConfig(cfg))

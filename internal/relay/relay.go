@@ -13,9 +13,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -49,7 +51,16 @@ type Config struct {
 	// outcomes and reconciler lookups; nil counts nothing. Give the
 	// Breaker the same one (BreakerConfig.Metrics) for its state.
 	Metrics *metrics.Relay
+	// KeyQuiet is the key rule's quiet period (gateway.KeyAbandonable): how
+	// long after the last request under an Idempotency-Key the gateway is
+	// certainly done with it. It must exceed the gateway call timeout;
+	// DefaultKeyQuiet when zero.
+	KeyQuiet time.Duration
 }
+
+// DefaultKeyQuiet is the key rule's quiet period when Config.KeyQuiet is
+// zero: the gateway client's default timeout plus a margin.
+const DefaultKeyQuiet = 40 * time.Second
 
 // relay holds what both workers share.
 type relay struct {
@@ -64,6 +75,9 @@ type relay struct {
 	// reconcileAfter: see Config.ReconcileAfter.
 	reconcileAfter time.Duration
 	metrics        *metrics.Relay
+	keyQuiet       time.Duration
+	// flow runs the transaction scripts every outcome goes through.
+	flow *payflow.Flow
 }
 
 // outcomeTimeout bounds the transaction that records an outcome. It runs on a
@@ -99,7 +113,7 @@ func newRelay(cfg Config) (*relay, error) {
 	r := &relay{
 		pool: cfg.Pool, store: cfg.Store, gateway: cfg.Gateway, log: cfg.Logger,
 		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID, breaker: cfg.Breaker,
-		reconcileAfter: cfg.ReconcileAfter, metrics: cfg.Metrics,
+		reconcileAfter: cfg.ReconcileAfter, metrics: cfg.Metrics, keyQuiet: cfg.KeyQuiet,
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -119,6 +133,14 @@ func newRelay(cfg Config) (*relay, error) {
 	if r.reconcileAfter <= 0 {
 		r.reconcileAfter = 5 * time.Minute
 	}
+	if r.keyQuiet <= 0 {
+		r.keyQuiet = DefaultKeyQuiet
+	}
+	flow, err := payflow.New(payflow.Config{Store: r.store, Outbox: contextOutbox{}, Now: r.now, NewID: r.newID})
+	if err != nil {
+		return nil, err
+	}
+	r.flow = flow
 	return r, nil
 }
 
@@ -210,27 +232,49 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(d)/4 + 1))
 }
 
-// sameAnswerAgain reports whether the gateway answered this call exactly as
-// it answered the previous call under the same key: a transient answer that
-// the gateway may be replaying from its idempotency store rather than
-// producing anew.
-func (r *relay) sameAnswerAgain(ctx context.Context, c callResult, paymentID string, op payment.Operation, key string) (bool, error) {
-	if c.HTTPStatus == 0 {
-		// No answer at all (network error, timeout) is not a replay.
-		return false, nil
-	}
+// keyAnswers returns the requests sent under one Idempotency-Key for an
+// operation, oldest first, as the key rule reads them.
+func (r *relay) keyAnswers(ctx context.Context, paymentID string, op payment.Operation, key string) ([]gateway.KeyAnswer, error) {
 	attempts, err := r.store.Attempts(ctx, r.pool, paymentID)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	for i := len(attempts) - 1; i >= 0; i-- {
-		a := attempts[i]
-		if a.ID == c.AttemptID || a.Operation != op || a.IdempotencyKey != key {
+	var out []gateway.KeyAnswer
+	for _, a := range attempts {
+		if a.Operation != op || a.IdempotencyKey != key {
 			continue
 		}
-		return a.HTTPStatus == c.HTTPStatus && a.GatewayCode == c.Code, nil
+		out = append(out, gateway.KeyAnswer{
+			SentAt: a.RequestedAt, Finished: a.FinishedAt != nil, HTTPStatus: a.HTTPStatus, Code: a.GatewayCode,
+		})
 	}
-	return false, nil
+	return out, nil
+}
+
+// stuckKey applies the key rule before a call: a key whose last two answers
+// are the same definite answer is not called again, since the gateway would
+// only replay it. ok says the key is stuck; then either the quiet period has
+// passed and the caller looks the payment up (and may rotate the key), or
+// wait is how long to snooze first.
+func (r *relay) stuckKey(ctx context.Context, paymentID string, op payment.Operation, key string) (ok bool, wait time.Duration, err error) {
+	answers, err := r.keyAnswers(ctx, paymentID, op, key)
+	if err != nil {
+		return false, 0, err
+	}
+	if !gateway.KeyStuck(answers) {
+		return false, 0, nil
+	}
+	if gateway.KeyAbandonable(answers, r.now(), r.keyQuiet) {
+		return true, 0, nil
+	}
+	return true, gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()) + time.Millisecond, nil
+}
+
+// snoozeForQuiet makes a stuck key's job wait out the key rule's quiet
+// period without spending an attempt.
+func (r *relay) snoozeForQuiet(op payment.Operation, wait time.Duration) error {
+	r.metrics.Snooze(op, metrics.SnoozeKeyQuiet)
+	return river.JobSnooze(wait)
 }
 
 func logLevel(c gateway.Class) slog.Level {
@@ -277,13 +321,70 @@ func (r *relay) onCommit(ctx context.Context, f func()) {
 	f()
 }
 
-// outcomeOnCommit counts, once committed, a payment status change the relay
-// made.
-func (r *relay) outcomeOnCommit(ctx context.Context, from, to payment.Status) {
-	if from == to {
+// changeOnCommit counts and logs, once committed, what a use case did.
+func (r *relay) changeOnCommit(ctx context.Context, op payment.Operation, ch payflow.Change) {
+	if !ch.Applied {
 		return
 	}
-	r.onCommit(ctx, func() { r.metrics.Outcome(to) })
+	r.onCommit(ctx, func() {
+		if ch.From != ch.To {
+			r.metrics.Outcome(ch.To)
+		}
+		log := r.logger(ctx)
+		switch {
+		case ch.Compensation != nil:
+			log.WarnContext(ctx, "approval cannot be kept; compensating cancel enqueued",
+				slog.String("reason", ch.Compensation.Reason), slog.String("compensation_cancel_id", ch.Compensation.ID))
+		case (ch.From == payment.StatusFailed || ch.From == payment.StatusExpired) && ch.From != ch.To:
+			log.ErrorContext(ctx, "gateway approved a payment recorded as "+string(ch.From)+"; adopted the gateway's word")
+		case ch.To == payment.StatusUnknown && ch.From != ch.To:
+			log.ErrorContext(ctx, "payment outcome unknown; the reconciler will ask the gateway, an operator may have to act",
+				slog.String("operation", string(op)))
+		}
+		if ch.KeyRotated {
+			r.metrics.KeyRotation(op)
+		}
+		if ch.Note != "" {
+			log.WarnContext(ctx, "relay decision noted on the lookup attempt", slog.String("why", ch.Note))
+		}
+	})
+}
+
+// complete runs a use case and completes the job in the same transaction.
+func complete[T river.JobArgs](ctx context.Context, r *relay, job *river.Job[T], op payment.Operation,
+	fn func(ctx context.Context, tx pgx.Tx) (payflow.Change, error)) error {
+	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		ch, err := fn(ctx, tx)
+		if err != nil {
+			return err
+		}
+		r.changeOnCommit(ctx, op, ch)
+		return completeTx(ctx, tx, job)
+	})
+}
+
+// contextOutbox enqueues through the River client of the job being worked:
+// the relay's client exists only once its workers are registered.
+type contextOutbox struct{}
+
+// InsertTx implements payflow.Outbox.
+func (contextOutbox) InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return nil, fmt.Errorf("error getting River client to enqueue: %w", err)
+	}
+	return client.InsertTx(ctx, tx, args, opts)
+}
+
+// recordOf converts the gateway's Payment into payflow's Record.
+func recordOf(gp *gateway.Payment) payflow.Record {
+	return payflow.Record{
+		Approved:       gp.Status == gateway.StatusDone || gp.Status == gateway.StatusCanceled || gp.Status == gateway.StatusPartialCanceled,
+		Approval:       approvalOf(gp),
+		Aborted:        gp.Status == gateway.StatusAborted,
+		Expired:        gp.Status == gateway.StatusExpired,
+		TransactionKey: lastTransactionKey(gp),
+	}
 }
 
 // approvalOf converts the gateway's Payment into the domain's Approval.

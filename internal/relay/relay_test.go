@@ -86,6 +86,9 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 		Breaker:  opts.breaker,
 		Metrics:  opts.metrics,
+		// The key rule's quiet period, short for tests: the client's
+		// timeout above is what a real one must exceed.
+		KeyQuiet: 300 * time.Millisecond,
 	}
 	var periodic []*river.PeriodicJob
 	if opts.reconcile {
@@ -156,7 +159,7 @@ func (b *testBundle) requestConfirm(t *testing.T, id, paymentKey string, amount 
 		if _, err := p.RequestConfirm(paymentKey, amount, time.Now()); err != nil {
 			return err
 		}
-		if _, err := b.store.SavePayment(ctx, tx, p); err != nil {
+		if err := b.store.SavePayment(ctx, tx, &p); err != nil {
 			return err
 		}
 		_, err = b.client.InsertTx(ctx, tx, paymentjob.ConfirmArgs{PaymentID: id}, opts)
@@ -182,7 +185,7 @@ func (b *testBundle) requestCancel(t *testing.T, id string, amount int64) paymen
 		if err != nil {
 			return err
 		}
-		if _, err := b.store.SavePayment(ctx, tx, p); err != nil {
+		if err := b.store.SavePayment(ctx, tx, &p); err != nil {
 			return err
 		}
 		if c, err = b.store.InsertCancel(ctx, tx, plan.Cancel); err != nil {
@@ -345,10 +348,17 @@ func TestConfirm(t *testing.T) {
 		b.script(t, key, gatewaysim.OperationConfirm, step(gatewaysim.StepError, "CARD_PROCESSING_ERROR"))
 		b.requestConfirm(t, p.ID, key, 11000, nil)
 
+		// The first odd answer is looked up and asked again under the same
+		// key; the same answer again makes the key stuck, and only after the
+		// quiet period does a lookup showing no confirm earn a new key.
 		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
-		require.Equal(t, []string{"confirm:unclear", "lookup:unclear", "confirm:success"}, ops(got.Attempts))
+		require.Equal(t, []string{"confirm:unclear", "lookup:unclear", "confirm:unclear", "lookup:unclear", "lookup:unclear", "confirm:success"}, ops(got.Attempts))
 		require.Equal(t, "confirm-"+p.ID+"-1", got.Attempts[0].IdempotencyKey)
-		require.Equal(t, "confirm-"+p.ID+"-2", got.Attempts[2].IdempotencyKey)
+		require.Equal(t, "confirm-"+p.ID+"-1", got.Attempts[2].IdempotencyKey)
+		require.Contains(t, got.Attempts[4].Note, "replaced by confirm-"+p.ID+"-2")
+		require.GreaterOrEqual(t, got.Attempts[4].RequestedAt.Sub(got.Attempts[2].RequestedAt), 300*time.Millisecond,
+			"the lookup that justified the new key came after the quiet period")
+		require.Equal(t, "confirm-"+p.ID+"-2", got.Attempts[5].IdempotencyKey)
 		require.Equal(t, 2, got.ConfirmKeyGeneration)
 		require.Equal(t, 1, b.ledger(t, key).Approvals)
 	})
@@ -398,9 +408,8 @@ func TestConfirm(t *testing.T) {
 
 		got := b.waitStatus(t, p.ID, payment.StatusUnknown)
 		require.Equal(t, "FAILED_INTERNAL_SYSTEM_PROCESSING", got.FailureCode)
-		// The same 5xx twice under one key is asked about before giving up;
-		// the gateway shows the confirm did not happen.
-		require.Equal(t, []string{"confirm:transient", "confirm:transient", "lookup:unclear"}, ops(got.Attempts))
+		// Two 5xx and the budget is spent: unknown, for the reconciler.
+		require.Equal(t, []string{"confirm:transient", "confirm:transient"}, ops(got.Attempts))
 		require.Zero(t, b.ledger(t, key).Approvals)
 		b.waitDrained(t)
 	})
@@ -601,10 +610,11 @@ func TestCancel(t *testing.T) {
 		require.Equal(t, []string{
 			"confirm:success",
 			"cancel:unclear", "lookup:success", // no refund; one odd answer is not yet a stuck key
-			"cancel:unclear", "lookup:success", // the same answer again: a new key
+			"cancel:unclear", "lookup:success", // the same answer again: the key is stuck
+			"lookup:success",                   // after the quiet period, still no refund: a new key
 			"cancel:success",
 		}, ops(got.Attempts))
-		require.Contains(t, got.Attempts[4].Note, "replaced by "+c.IdempotencyKey+"-2")
+		require.Contains(t, got.Attempts[5].Note, "replaced by "+c.IdempotencyKey+"-2")
 		e := b.ledger(t, key)
 		require.Len(t, e.Refunds, 1)
 		require.Equal(t, c.IdempotencyKey+"-2", e.Refunds[0].IdempotencyKey)

@@ -107,14 +107,26 @@ func rowOrNotFound(row dbsqlc.Payment, err error, what string) (payment.Payment,
 	return toAppPayment(row), nil
 }
 
-// SavePayment writes back a payment the caller locked with PaymentForUpdate.
-func (s *Store) SavePayment(ctx context.Context, db DBTX, p payment.Payment) (payment.Payment, error) {
+// SavePayment writes back a payment the caller locked with PaymentForUpdate,
+// and refreshes p from the saved row. It refuses a status change the domain's
+// transition table does not allow, and a save over a row whose status is no
+// longer the one p was read with (both CodeStaleWrite): no change is ever
+// silently overwritten.
+func (s *Store) SavePayment(ctx context.Context, db DBTX, p *payment.Payment) error {
+	if err := p.CheckTransition(); err != nil {
+		return err
+	}
 	uid, err := uuid.Parse(p.ID)
 	if err != nil {
-		return payment.Payment{}, fmt.Errorf("error parsing payment id: %w", err)
+		return fmt.Errorf("error parsing payment id: %w", err)
+	}
+	expected := p.StoredStatus
+	if expected == "" {
+		expected = p.Status
 	}
 	row, err := s.q.PaymentSave(ctx, db, dbsqlc.PaymentSaveParams{
 		ID:                    uid,
+		ExpectedStatus:        string(expected),
 		Status:                string(p.Status),
 		PaymentKey:            nullString(p.PaymentKey),
 		ConfirmKeyGeneration:  int32(p.ConfirmKeyGeneration),
@@ -128,14 +140,63 @@ func (s *Store) SavePayment(ctx context.Context, db DBTX, p payment.Payment) (pa
 		FailureMessage:        p.FailureMessage,
 		ConfirmRequestedAt:    p.ConfirmRequestedAt,
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return payment.Errorf(payment.KindInternal, payment.CodeStaleWrite,
+			"payment %s is no longer %s: its row changed since it was read", p.ID, expected)
+	}
 	if err != nil {
 		if isUniqueViolation(err, constraintPaymentKey) {
-			return payment.Payment{}, payment.Errorf(payment.KindConflict, payment.CodePaymentKeyConflict,
+			return payment.Errorf(payment.KindConflict, payment.CodePaymentKeyConflict,
 				"paymentKey is already used by another payment")
 		}
-		return payment.Payment{}, fmt.Errorf("error saving payment: %w", err)
+		return fmt.Errorf("error saving payment: %w", err)
 	}
-	return toAppPayment(row), nil
+	saved := toAppPayment(row)
+	saved.Cancels, saved.Attempts = p.Cancels, p.Attempts
+	*p = saved
+	return nil
+}
+
+// OrphanConfirms returns payments in confirming, untouched since before,
+// that have no live confirm job, oldest first.
+func (s *Store) OrphanConfirms(ctx context.Context, db DBTX, before time.Time, limit int) ([]payment.Payment, error) {
+	rows, err := s.q.PaymentListOrphanConfirms(ctx, db, dbsqlc.PaymentListOrphanConfirmsParams{
+		UpdatedBefore: before, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error listing orphan confirms: %w", err)
+	}
+	out := make([]payment.Payment, len(rows))
+	for i, r := range rows {
+		out[i] = toAppPayment(r)
+	}
+	return out, nil
+}
+
+// OrphanCancels returns cancels pending at the gateway, untouched since
+// before, that have no live cancel job, oldest first.
+func (s *Store) OrphanCancels(ctx context.Context, db DBTX, before time.Time, limit int) ([]payment.Cancel, error) {
+	rows, err := s.q.CancelListOrphans(ctx, db, dbsqlc.CancelListOrphansParams{
+		UpdatedBefore: before, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error listing orphan cancels: %w", err)
+	}
+	out := make([]payment.Cancel, len(rows))
+	for i, r := range rows {
+		out[i] = toAppCancel(r)
+	}
+	return out, nil
+}
+
+// HasLiveJob reports whether an outbox job of kind whose args contain args
+// (a JSON object) is still to run or running.
+func (s *Store) HasLiveJob(ctx context.Context, db DBTX, kind string, args []byte) (bool, error) {
+	live, err := s.q.PaymentHasLiveJob(ctx, db, dbsqlc.PaymentHasLiveJobParams{Kind: kind, Args: args})
+	if err != nil {
+		return false, fmt.Errorf("error looking for a live %s job: %w", kind, err)
+	}
+	return live, nil
 }
 
 // ListPayments returns payments in the given states not updated since before,
@@ -215,17 +276,15 @@ func (s *Store) InsertCancel(ctx context.Context, db DBTX, c payment.Cancel) (pa
 	}
 	if c.Status == payment.CancelVoid || c.CompletedAt != nil {
 		// Void cancels are complete on arrival; one write path for both.
-		return s.SaveCancel(ctx, db, mergeCancel(toAppCancel(row), c))
+		stored := toAppCancel(row)
+		stored.Status, stored.CompletedAt = c.Status, c.CompletedAt
+		stored.FailureCode, stored.FailureMessage = c.FailureCode, c.FailureMessage
+		if err := s.SaveCancel(ctx, db, &stored); err != nil {
+			return payment.Cancel{}, err
+		}
+		return stored, nil
 	}
 	return toAppCancel(row), nil
-}
-
-func mergeCancel(stored, want payment.Cancel) payment.Cancel {
-	stored.Status = want.Status
-	stored.CompletedAt = want.CompletedAt
-	stored.FailureCode = want.FailureCode
-	stored.FailureMessage = want.FailureMessage
-	return stored
 }
 
 // Cancel returns a cancel request.
@@ -286,35 +345,37 @@ func (s *Store) OpenCancels(ctx context.Context, db DBTX, paymentID string) ([]p
 	return open, nil
 }
 
-// SaveCancel writes back a cancel request's outcome.
-func (s *Store) SaveCancel(ctx context.Context, db DBTX, c payment.Cancel) (payment.Cancel, error) {
+// SaveCancel writes back a cancel request's outcome and key, and refreshes c
+// from the saved row; guarded like SavePayment.
+func (s *Store) SaveCancel(ctx context.Context, db DBTX, c *payment.Cancel) error {
+	if err := c.CheckTransition(); err != nil {
+		return err
+	}
 	id, err := uuid.Parse(c.ID)
-	if err != nil {
-		return payment.Cancel{}, fmt.Errorf("error parsing cancel id: %w", err)
-	}
-	row, err := s.q.CancelSave(ctx, db, dbsqlc.CancelSaveParams{
-		ID: id, Status: string(c.Status), CanceledAmount: c.CanceledAmount, TransactionKey: c.TransactionKey,
-		FailureCode: c.FailureCode, FailureMessage: c.FailureMessage, CompletedAt: c.CompletedAt,
-	})
-	if err != nil {
-		if isUniqueViolation(err, constraintOneCancel) {
-			return payment.Cancel{}, payment.Errorf(payment.KindConflict, payment.CodeCancelInProgress,
-				"a cancel for this payment is already in progress")
-		}
-		return payment.Cancel{}, fmt.Errorf("error saving cancel: %w", err)
-	}
-	return toAppCancel(row), nil
-}
-
-// SetCancelIdempotencyKey moves a cancel to a new Idempotency-Key.
-func (s *Store) SetCancelIdempotencyKey(ctx context.Context, db DBTX, id, key string) error {
-	uid, err := uuid.Parse(id)
 	if err != nil {
 		return fmt.Errorf("error parsing cancel id: %w", err)
 	}
-	if err := s.q.CancelSetIdempotencyKey(ctx, db, dbsqlc.CancelSetIdempotencyKeyParams{ID: uid, IdempotencyKey: key}); err != nil {
-		return fmt.Errorf("error setting cancel idempotency key: %w", err)
+	expected := c.StoredStatus
+	if expected == "" {
+		expected = c.Status
 	}
+	row, err := s.q.CancelSave(ctx, db, dbsqlc.CancelSaveParams{
+		ID: id, ExpectedStatus: string(expected), Status: string(c.Status), IdempotencyKey: c.IdempotencyKey,
+		CanceledAmount: c.CanceledAmount, TransactionKey: c.TransactionKey,
+		FailureCode: c.FailureCode, FailureMessage: c.FailureMessage, CompletedAt: c.CompletedAt,
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return payment.Errorf(payment.KindInternal, payment.CodeStaleWrite,
+			"cancel %s is no longer %s: its row changed since it was read", c.ID, expected)
+	}
+	if err != nil {
+		if isUniqueViolation(err, constraintOneCancel) {
+			return payment.Errorf(payment.KindConflict, payment.CodeCancelInProgress,
+				"a cancel for this payment is already in progress")
+		}
+		return fmt.Errorf("error saving cancel: %w", err)
+	}
+	*c = toAppCancel(row)
 	return nil
 }
 
@@ -410,6 +471,7 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		CreatedAt:             r.CreatedAt,
 		UpdatedAt:             r.UpdatedAt,
 		ConfirmRequestedAt:    r.ConfirmRequestedAt,
+		StoredStatus:          payment.Status(r.Status),
 	}
 }
 
@@ -427,6 +489,7 @@ func toAppCancel(r dbsqlc.PaymentCancel) payment.Cancel {
 		FailureMessage: r.FailureMessage,
 		CreatedAt:      r.CreatedAt,
 		CompletedAt:    r.CompletedAt,
+		StoredStatus:   payment.CancelStatus(r.Status),
 	}
 	if r.Amount != nil {
 		c.Amount = *r.Amount

@@ -149,38 +149,99 @@ func (q *Queries) CancelListByPayment(ctx context.Context, db DBTX, paymentID uu
 	return items, nil
 }
 
+const cancelListOrphans = `-- name: CancelListOrphans :many
+SELECT c.id, c.payment_id, c.kind, c.amount, c.reason, c.status, c.idempotency_key, c.canceled_amount, c.transaction_key, c.failure_code, c.failure_message, c.created_at, c.updated_at, c.completed_at FROM payment_cancels c
+WHERE c.status = 'pending' AND c.updated_at < $1
+  AND NOT EXISTS (
+      SELECT 1 FROM river_job j
+      WHERE j.kind = 'payment_cancel'
+        AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+        AND j.args @> jsonb_build_object('cancelId', c.id::text))
+ORDER BY c.updated_at
+LIMIT $2
+`
+
+type CancelListOrphansParams struct {
+	UpdatedBefore time.Time
+	MaxRows       int32
+}
+
+// Cancels pending at the gateway with no live cancel job (River discarded
+// or lost it): the reconciler enqueues them again under their current key.
+func (q *Queries) CancelListOrphans(ctx context.Context, db DBTX, arg CancelListOrphansParams) ([]PaymentCancel, error) {
+	rows, err := db.Query(ctx, cancelListOrphans, arg.UpdatedBefore, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []PaymentCancel
+	for rows.Next() {
+		var i PaymentCancel
+		if err := rows.Scan(
+			&i.ID,
+			&i.PaymentID,
+			&i.Kind,
+			&i.Amount,
+			&i.Reason,
+			&i.Status,
+			&i.IdempotencyKey,
+			&i.CanceledAmount,
+			&i.TransactionKey,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.CompletedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const cancelSave = `-- name: CancelSave :one
 UPDATE payment_cancels SET
     status          = $1,
-    canceled_amount = $2,
-    transaction_key = $3,
-    failure_code    = $4,
-    failure_message = $5,
-    completed_at    = $6,
+    idempotency_key = $2,
+    canceled_amount = $3,
+    transaction_key = $4,
+    failure_code    = $5,
+    failure_message = $6,
+    completed_at    = $7,
     updated_at      = now()
-WHERE id = $7
+WHERE id = $8 AND status = $9
 RETURNING id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at
 `
 
 type CancelSaveParams struct {
 	Status         string
+	IdempotencyKey string
 	CanceledAmount int64
 	TransactionKey string
 	FailureCode    string
 	FailureMessage string
 	CompletedAt    *time.Time
 	ID             uuid.UUID
+	ExpectedStatus string
 }
 
+// Guarded like PaymentSave: a save from a status the row no longer has
+// matches nothing.
 func (q *Queries) CancelSave(ctx context.Context, db DBTX, arg CancelSaveParams) (PaymentCancel, error) {
 	row := db.QueryRow(ctx, cancelSave,
 		arg.Status,
+		arg.IdempotencyKey,
 		arg.CanceledAmount,
 		arg.TransactionKey,
 		arg.FailureCode,
 		arg.FailureMessage,
 		arg.CompletedAt,
 		arg.ID,
+		arg.ExpectedStatus,
 	)
 	var i PaymentCancel
 	err := row.Scan(
@@ -200,18 +261,4 @@ func (q *Queries) CancelSave(ctx context.Context, db DBTX, arg CancelSaveParams)
 		&i.CompletedAt,
 	)
 	return i, err
-}
-
-const cancelSetIdempotencyKey = `-- name: CancelSetIdempotencyKey :exec
-UPDATE payment_cancels SET idempotency_key = $1, updated_at = now() WHERE id = $2
-`
-
-type CancelSetIdempotencyKeyParams struct {
-	IdempotencyKey string
-	ID             uuid.UUID
-}
-
-func (q *Queries) CancelSetIdempotencyKey(ctx context.Context, db DBTX, arg CancelSetIdempotencyKeyParams) error {
-	_, err := db.Exec(ctx, cancelSetIdempotencyKey, arg.IdempotencyKey, arg.ID)
-	return err
 }

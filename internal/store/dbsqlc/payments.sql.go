@@ -136,6 +136,27 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 	return i, err
 }
 
+const paymentHasLiveJob = `-- name: PaymentHasLiveJob :one
+SELECT EXISTS (
+    SELECT 1 FROM river_job j
+    WHERE j.kind = $1::text
+      AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+      AND j.args @> $2::jsonb)::bool AS live
+`
+
+type PaymentHasLiveJobParams struct {
+	Kind string
+	Args []byte
+}
+
+// Whether a job of @kind whose args contain @args is still to run or running.
+func (q *Queries) PaymentHasLiveJob(ctx context.Context, db DBTX, arg PaymentHasLiveJobParams) (bool, error) {
+	row := db.QueryRow(ctx, paymentHasLiveJob, arg.Kind, arg.Args)
+	var live bool
+	err := row.Scan(&live)
+	return live, err
+}
+
 const paymentInsert = `-- name: PaymentInsert :one
 INSERT INTO payments (id, order_id, order_name, amount, currency, status)
 VALUES ($1, $2, $3, $4, $5, 'ready')
@@ -241,6 +262,67 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 	return items, nil
 }
 
+const paymentListOrphanConfirms = `-- name: PaymentListOrphanConfirms :many
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at FROM payments p
+WHERE p.status = 'confirming' AND p.updated_at < $1
+  AND NOT EXISTS (
+      SELECT 1 FROM river_job j
+      WHERE j.kind = 'payment_confirm'
+        AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
+        AND j.args @> jsonb_build_object('paymentId', p.id::text))
+ORDER BY p.updated_at
+LIMIT $2
+`
+
+type PaymentListOrphanConfirmsParams struct {
+	UpdatedBefore time.Time
+	MaxRows       int32
+}
+
+// Payments in confirming with no live confirm job: a job River discarded (a
+// plain error on its last attempt) or lost. The reconciler enqueues their
+// confirm again under the current key. The args containment uses River's GIN
+// index on args.
+func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg PaymentListOrphanConfirmsParams) ([]Payment, error) {
+	rows, err := db.Query(ctx, paymentListOrphanConfirms, arg.UpdatedBefore, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Payment
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.OrderName,
+			&i.Amount,
+			&i.Currency,
+			&i.Status,
+			&i.PaymentKey,
+			&i.ConfirmKeyGeneration,
+			&i.ConfirmIdempotencyKey,
+			&i.ApprovedAmount,
+			&i.BalanceAmount,
+			&i.CanceledAmount,
+			&i.Method,
+			&i.ApprovedAt,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.ConfirmRequestedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const paymentSave = `-- name: PaymentSave :one
 UPDATE payments SET
     status                  = $1,
@@ -256,7 +338,7 @@ UPDATE payments SET
     failure_message         = $11,
     confirm_requested_at    = $12,
     updated_at              = now()
-WHERE id = $13
+WHERE id = $13 AND status = $14
 RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at
 `
 
@@ -274,10 +356,13 @@ type PaymentSaveParams struct {
 	FailureMessage        string
 	ConfirmRequestedAt    *time.Time
 	ID                    uuid.UUID
+	ExpectedStatus        string
 }
 
 // Writes back every field the domain may change. Callers hold the row lock
-// (PaymentGetByIDForUpdate) in the same transaction.
+// (PaymentGetByIDForUpdate) in the same transaction; the status guard makes a
+// save computed from a status the row no longer has match nothing, so it
+// fails instead of overwriting a change it did not see.
 func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParams) (Payment, error) {
 	row := db.QueryRow(ctx, paymentSave,
 		arg.Status,
@@ -293,6 +378,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		arg.FailureMessage,
 		arg.ConfirmRequestedAt,
 		arg.ID,
+		arg.ExpectedStatus,
 	)
 	var i Payment
 	err := row.Scan(

@@ -1,0 +1,79 @@
+package payflow
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
+)
+
+// Confirm moves a ready payment to confirming and puts its confirm job into
+// the outbox: the relay can only see a job whose payment says confirming,
+// and a payment can only say confirming if its job exists. A repeat with the
+// same paymentKey changes nothing and adds no job (a second job would be a
+// second charge attempt). It returns the payment as the client should see it.
+func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, paymentID, paymentKey string, amount int64) (payment.Payment, error) {
+	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	if err != nil {
+		return payment.Payment{}, err
+	}
+	changed, err := p.RequestConfirm(paymentKey, amount, f.now())
+	if err != nil {
+		return p, err
+	}
+	if !changed {
+		return f.store.PaymentWithHistory(ctx, tx, p.ID)
+	}
+	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+		return p, err
+	}
+	if err := f.enqueue(ctx, tx, paymentjob.ConfirmArgs{PaymentID: p.ID}); err != nil {
+		return p, err
+	}
+	// A payment leaving ready was never sent to the gateway (no attempts)
+	// and never canceled (a cancel from ready ends it), so its history is
+	// empty: the saved row is the whole answer, three round trips sooner.
+	return p, nil
+}
+
+// Cancel records a customer's cancel request and puts into the outbox what
+// it needs: its cancel job when the gateway holds money for the payment, or
+// a lookup when it waits on a confirm whose outcome is unknown. A payment the
+// gateway never saw is canceled on the spot. It returns the payment with its
+// history.
+func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID, reason string, amount int64) (payment.Payment, error) {
+	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	if err != nil {
+		return payment.Payment{}, err
+	}
+	// Read under the payment's lock, so two cancels racing for one payment
+	// see each other.
+	open, err := f.store.OpenCancels(ctx, tx, p.ID)
+	if err != nil {
+		return p, err
+	}
+	plan, err := p.RequestCancel(cancelID, reason, amount, open, f.now())
+	if err != nil {
+		return p, err
+	}
+	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+		return p, err
+	}
+	c, err := f.store.InsertCancel(ctx, tx, plan.Cancel)
+	if err != nil {
+		return p, err
+	}
+	if plan.Enqueue {
+		if err := f.enqueueCancel(ctx, tx, c); err != nil {
+			return p, err
+		}
+	}
+	if plan.LookUp {
+		if err := f.enqueue(ctx, tx, paymentjob.LookupArgs{PaymentID: p.ID}); err != nil {
+			return p, err
+		}
+	}
+	return f.store.PaymentWithHistory(ctx, tx, p.ID)
+}

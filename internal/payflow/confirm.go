@@ -1,0 +1,168 @@
+package payflow
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+)
+
+// awaitsConfirm reports whether a payment still waits for its confirm's
+// outcome: confirming, or unknown with no approval recorded (a confirm that
+// spent its retry budget).
+func awaitsConfirm(p payment.Payment) bool {
+	return p.Status == payment.StatusConfirming || (p.Status == payment.StatusUnknown && p.ApprovedAt == nil)
+}
+
+// RecordApproval records the gateway's approval of a payment that still
+// awaits its confirm, and the cancel it sets off: the customer's waiting
+// cancel, or a compensation for an approval that cannot be kept, enqueued in
+// the same transaction.
+func (f *Flow) RecordApproval(ctx context.Context, tx pgx.Tx, paymentID string, a payment.Approval) (Change, error) {
+	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	if err != nil {
+		return Change{}, err
+	}
+	ch := Change{From: p.Status, To: p.Status}
+	if !awaitsConfirm(p) {
+		return ch, nil
+	}
+	return f.applyApproval(ctx, tx, &p, a)
+}
+
+// applyApproval is RecordApproval on a payment already locked, for Settle
+// too, which also adopts approvals of payments we recorded as failed.
+func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment, a payment.Approval) (Change, error) {
+	ch := Change{From: p.Status, Applied: true}
+	open, err := f.store.OpenCancels(ctx, tx, p.ID)
+	if err != nil {
+		return ch, err
+	}
+	var waiting *payment.Cancel
+	for i := range open {
+		if open[i].Status == payment.CancelWaiting {
+			waiting = &open[i]
+			break
+		}
+	}
+	toRun := p.ApplyApproval(a, waiting, f.newID(), f.now())
+	if err := f.store.SavePayment(ctx, tx, p); err != nil {
+		return ch, err
+	}
+	ch.To = p.Status
+	if waiting != nil && (toRun == nil || toRun.ID != waiting.ID) && waiting.Status != payment.CancelWaiting {
+		// Voided by the approval (a compensation replaces it, or the
+		// gateway had refunded in full already).
+		if err := f.store.SaveCancel(ctx, tx, waiting); err != nil {
+			return ch, err
+		}
+	}
+	if toRun == nil {
+		return ch, nil
+	}
+	if waiting != nil && toRun.ID == waiting.ID {
+		if err := f.store.SaveCancel(ctx, tx, toRun); err != nil {
+			return ch, err
+		}
+	} else {
+		c, err := f.store.InsertCancel(ctx, tx, *toRun)
+		if err != nil {
+			return ch, err
+		}
+		*toRun = c
+		if toRun.Kind == payment.CancelCompensation {
+			ch.Compensation = toRun
+		}
+	}
+	if toRun.Status == payment.CancelPending {
+		if err := f.enqueueCancel(ctx, tx, *toRun); err != nil {
+			return ch, err
+		}
+	}
+	return ch, nil
+}
+
+// RecordRefusal records a definite refusal of the confirm (failed, or
+// expired for a lapsed session); a cancel waiting for it had nothing to
+// refund and becomes void.
+func (f *Flow) RecordRefusal(ctx context.Context, tx pgx.Tx, paymentID string, status payment.Status, code, message string) (Change, error) {
+	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	if err != nil {
+		return Change{}, err
+	}
+	ch := Change{From: p.Status, To: p.Status}
+	if !awaitsConfirm(p) {
+		return ch, nil
+	}
+	return f.applyRefusal(ctx, tx, &p, status, code, message)
+}
+
+func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, status payment.Status, code, message string) (Change, error) {
+	ch := Change{From: p.Status, Applied: true}
+	open, err := f.store.OpenCancels(ctx, tx, p.ID)
+	if err != nil {
+		return ch, err
+	}
+	now := f.now()
+	var waiting *payment.Cancel
+	for i := range open {
+		if open[i].Status == payment.CancelWaiting {
+			waiting = &open[i]
+		}
+	}
+	p.ApplyRefusal(status, code, message, waiting, now)
+	if err := f.store.SavePayment(ctx, tx, p); err != nil {
+		return ch, err
+	}
+	ch.To = p.Status
+	if waiting != nil {
+		if err := f.store.SaveCancel(ctx, tx, waiting); err != nil {
+			return ch, err
+		}
+	}
+	return ch, nil
+}
+
+// GiveUpConfirm records a confirm whose retry budget is spent without a
+// definite answer as unknown; the reconciler keeps asking the gateway.
+func (f *Flow) GiveUpConfirm(ctx context.Context, tx pgx.Tx, paymentID, code, message string) (Change, error) {
+	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	if err != nil {
+		return Change{}, err
+	}
+	ch := Change{From: p.Status, To: p.Status}
+	if p.Status != payment.StatusConfirming {
+		return ch, nil
+	}
+	p.GiveUpConfirm(code, message)
+	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+		return ch, err
+	}
+	ch.To, ch.Applied = p.Status, true
+	return ch, nil
+}
+
+// RotateConfirmKey moves a payment's confirm from seenKey to its next
+// Idempotency-Key, unless another run already did or the payment no longer
+// awaits its confirm, and notes why on the lookup's attempt row. Only the key
+// rule (gateway.KeyAbandonable, then a lookup showing no confirm) may lead
+// here; docs/design.md says why.
+func (f *Flow) RotateConfirmKey(ctx context.Context, tx pgx.Tx, paymentID, seenKey string, lookupAttempt int64, why string) (Change, error) {
+	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	if err != nil {
+		return Change{}, err
+	}
+	ch := Change{From: p.Status, To: p.Status}
+	if p.ConfirmIdempotencyKey != seenKey || !awaitsConfirm(p) {
+		return ch, nil
+	}
+	old, next := p.RotateConfirmKey()
+	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+		return ch, err
+	}
+	ch.Applied, ch.KeyRotated = true, true
+	ch.Note = fmt.Sprintf("%s; confirm key %s replaced by %s", why, old, next)
+	return ch, f.store.AddAttemptNote(ctx, tx, lookupAttempt, ch.Note)
+}

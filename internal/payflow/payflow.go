@@ -1,0 +1,98 @@
+// Package payflow holds the payment outbox's use cases: the transaction
+// scripts that lock a payment, ask the domain (internal/payment) what
+// changes, save it through the store and put the follow-up job into the
+// outbox, all on the caller's transaction. The api's handlers and the
+// relay's workers both call it, so lock order ("payment, then its cancel")
+// and "enqueue in the same transaction" are written once.
+//
+// The caller owns the transaction: the api commits it with the client's
+// Idempotency-Key answer, the relay with its River job's completion. Nothing
+// here makes a network call. docs/design.md describes the states and the
+// rules these scripts follow.
+package payflow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
+	"github.com/payment-outbox/payment-outbox/internal/store"
+)
+
+// Outbox puts a job into the outbox on the caller's transaction. An
+// insert-only *river.Client[pgx.Tx] satisfies it; so does the relay's
+// ClientFromContext adapter.
+type Outbox interface {
+	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Flow runs the use cases.
+type Flow struct {
+	store  *store.Store
+	outbox Outbox
+	now    func() time.Time
+	newID  func() string
+}
+
+// Config is what a Flow needs; Store and Outbox are required.
+type Config struct {
+	Store  *store.Store
+	Outbox Outbox
+	// Now is the clock for the times the domain records; time.Now when nil.
+	Now func() time.Time
+	// NewID makes ids for compensating cancels; a UUIDv7 when nil.
+	NewID func() string
+}
+
+// New returns a Flow.
+func New(cfg Config) (*Flow, error) {
+	if cfg.Store == nil || cfg.Outbox == nil {
+		return nil, fmt.Errorf("payflow needs a Store and an Outbox")
+	}
+	f := &Flow{store: cfg.Store, outbox: cfg.Outbox, now: cfg.Now, newID: cfg.NewID}
+	if f.now == nil {
+		f.now = time.Now
+	}
+	if f.newID == nil {
+		f.newID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
+	return f, nil
+}
+
+// Change says what a use case did to a payment, for the caller's metrics and
+// log lines (which it emits once the transaction has committed).
+type Change struct {
+	// From and To are the payment's status before and after; equal when
+	// nothing moved.
+	From, To payment.Status
+	// Applied is false when the payment was no longer in a state the use
+	// case acts on (another run or a lookup got there first): nothing was
+	// written.
+	Applied bool
+	// Compensation is the compensating cancel the change enqueued, if any.
+	Compensation *payment.Cancel
+	// KeyRotated says the operation moved to a new Idempotency-Key.
+	KeyRotated bool
+	// Note explains a key change, a resend or an adopted refund; a key
+	// change's and a resend's are written on the lookup's attempt row.
+	Note string
+}
+
+func (f *Flow) enqueue(ctx context.Context, tx pgx.Tx, args river.JobArgs) error {
+	if _, err := f.outbox.InsertTx(ctx, tx, args, nil); err != nil {
+		return fmt.Errorf("error enqueuing %s job: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+// enqueueCancel puts a pending cancel's job into the outbox.
+func (f *Flow) enqueueCancel(ctx context.Context, tx pgx.Tx, c payment.Cancel) error {
+	return f.enqueue(ctx, tx, paymentjob.CancelArgs{PaymentID: c.PaymentID, CancelID: c.ID})
+}

@@ -1,0 +1,142 @@
+package payflow
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+)
+
+// Record is what a lookup read from the gateway's record of a payment, in
+// the domain's words.
+type Record struct {
+	// Approved: the gateway charged the payment (DONE, CANCELED or
+	// PARTIAL_CANCELED); Approval says for what, and BalanceAmount is what
+	// it still holds.
+	Approved bool
+	Approval payment.Approval
+	// Aborted and Expired: the gateway will never charge it.
+	Aborted, Expired bool
+	// TransactionKey names the gateway's newest cancel transaction.
+	TransactionKey string
+}
+
+// SettleOptions carries what the relay decided about the lookup.
+type SettleOptions struct {
+	// LookupAttempt is the lookup's attempt row, where a decision it
+	// justifies is noted.
+	LookupAttempt int64
+	// RotateCancelKey says the key rule lets a cancel the relay gave up on
+	// be sent again under a new key (its old key is certainly done); when
+	// false it is sent again under the same key, which replays whatever
+	// the gateway did with it.
+	RotateCancelKey bool
+}
+
+// Settle makes our record of a payment agree with the gateway's, whatever
+// state ours is in: the lookup worker's whole job. The gateway's record is
+// the truth about money; ours is brought to it and never the other way. The
+// caller has checked that our row did not change since the lookup was sent
+// (a lookup older than a recorded outcome could undo it).
+func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Record, opts SettleOptions) (Change, error) {
+	ch := Change{From: p.Status, To: p.Status}
+	cancels, err := f.store.Cancels(ctx, tx, p.ID)
+	if err != nil {
+		return ch, err
+	}
+	var active *payment.Cancel // the cancel with the gateway, or given up on
+	for i := range cancels {
+		if cancels[i].Status == payment.CancelPending || cancels[i].Status == payment.CancelUnknown {
+			active = &cancels[i]
+		}
+	}
+
+	switch {
+	case awaitsConfirm(*p):
+		switch {
+		case r.Approved:
+			return f.applyApproval(ctx, tx, p, r.Approval)
+		case r.Aborted:
+			return f.applyRefusal(ctx, tx, p, payment.StatusFailed, "ABORTED", "the gateway aborted the payment")
+		case r.Expired:
+			return f.applyRefusal(ctx, tx, p, payment.StatusExpired, "EXPIRED", "the payment session expired at the gateway")
+		}
+		// READY / IN_PROGRESS: not confirmed yet. A confirm job may still be
+		// at it (the reconciler re-enqueues one that is gone); once the
+		// session lapses the gateway says EXPIRED.
+		return ch, nil
+
+	case (p.Status == payment.StatusFailed || p.Status == payment.StatusExpired) && r.Approved:
+		// We said no charge and the gateway says charged: the customer's
+		// money is what counts, so the approval is recorded (the caller
+		// logs it at error level).
+		return f.applyApproval(ctx, tx, p, r.Approval)
+
+	case active != nil && r.Approved:
+		switch {
+		case r.Approval.BalanceAmount < p.BalanceAmount:
+			// Only one cancel is with the gateway at a time, and each
+			// carries the balance it expects, so the drop is it.
+			p.ApplyCancelResult(active, r.Approval.BalanceAmount, r.TransactionKey, f.now())
+		case active.Status == payment.CancelUnknown:
+			// Its job gave up and the gateway refunded nothing: the customer
+			// still wants it, so it goes back to work.
+			return f.resend(ctx, tx, p, active, r, opts)
+		default:
+			return ch, nil // pending: its job is still at it
+		}
+		if err := f.store.SavePayment(ctx, tx, p); err != nil {
+			return ch, err
+		}
+		if err := f.store.SaveCancel(ctx, tx, active); err != nil {
+			return ch, err
+		}
+		ch.To, ch.Applied = p.Status, true
+		return ch, nil
+
+	case (p.Status == payment.StatusConfirmed || p.Status == payment.StatusPartiallyCanceled) &&
+		r.Approved && r.Approval.BalanceAmount < p.BalanceAmount:
+		// Refunded outside the relay (the gateway's console, say).
+		ch.Note = fmt.Sprintf("gateway shows a refund the relay did not make: balance %d, ours was %d",
+			r.Approval.BalanceAmount, p.BalanceAmount)
+		p.AdoptRefund(r.Approval.BalanceAmount)
+		if err := f.store.SavePayment(ctx, tx, p); err != nil {
+			return ch, err
+		}
+		ch.To, ch.Applied = p.Status, true
+		return ch, nil
+	}
+	return ch, nil
+}
+
+// resend puts a cancel the relay had given up on (unknown) back into the
+// outbox, after a lookup showed the gateway never refunded it: under a new
+// key only when the key rule allows, else under the same one.
+func (f *Flow) resend(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel, r Record, opts SettleOptions) (Change, error) {
+	ch := Change{From: p.Status, Applied: true}
+	old, next := p.ResendCancel(c, opts.RotateCancelKey)
+	ch.KeyRotated = old != next
+	if err := f.store.SavePayment(ctx, tx, p); err != nil {
+		return ch, err
+	}
+	if err := f.store.SaveCancel(ctx, tx, c); err != nil {
+		return ch, err
+	}
+	if old == next {
+		ch.Note = fmt.Sprintf("gateway balance %d shows no refund for cancel %s; sent again under the same key %s (its last answers do not show the gateway done with it)",
+			r.Approval.BalanceAmount, c.ID, old)
+	} else {
+		ch.Note = fmt.Sprintf("gateway balance %d shows no refund for cancel %s; sent again under %s (was %s)",
+			r.Approval.BalanceAmount, c.ID, next, old)
+	}
+	if err := f.store.AddAttemptNote(ctx, tx, opts.LookupAttempt, ch.Note); err != nil {
+		return ch, err
+	}
+	if err := f.enqueueCancel(ctx, tx, *c); err != nil {
+		return ch, err
+	}
+	ch.To = p.Status
+	return ch, nil
+}
