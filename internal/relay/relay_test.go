@@ -611,7 +611,7 @@ func TestCancel(t *testing.T) {
 			"confirm:success",
 			"cancel:unclear", "lookup:success", // no refund; one odd answer is not yet a stuck key
 			"cancel:unclear", "lookup:success", // the same answer again: the key is stuck
-			"lookup:success",                   // after the quiet period, still no refund: a new key
+			"lookup:success", // after the quiet period, still no refund: a new key
 			"cancel:success",
 		}, ops(got.Attempts))
 		require.Contains(t, got.Attempts[5].Note, "replaced by "+c.IdempotencyKey+"-2")
