@@ -47,8 +47,9 @@ var secretKeyPrefixes = []string{"test_sk_", "live_sk_", "test_gsk_", "live_gsk_
 
 // ErrNotSent is wrapped by Result.Err when the client refused to send a
 // request because it was malformed (no Idempotency-Key on a POST, an empty
-// paymentKey, a non-positive amount). It is always a bug on our side: the
-// gateway was never called, and Classify reads it as ClassMisconfigured.
+// paymentKey, a non-positive amount, a cancel without a refundable amount or
+// for more than it). It is always a bug on our side: the gateway was never
+// called, and Classify reads it as ClassMisconfigured.
 var ErrNotSent = errors.New("request not sent")
 
 // Config configures New. Only SecretKey is required.
@@ -262,6 +263,12 @@ type CancelRequest struct {
 	Reason string
 	// Amount is the amount to refund; 0 refunds the whole balance.
 	Amount int64
+	// RefundableAmount is the balance our records say the gateway holds
+	// before this cancel. It is required: the gateway refunds nothing and
+	// answers NOT_MATCHES_REFUNDABLE_AMOUNT when its balance differs, so a
+	// cancel retried under a new key after an earlier one did land cannot
+	// refund twice.
+	RefundableAmount int64
 }
 
 type confirmBody struct {
@@ -275,6 +282,9 @@ type cancelBody struct {
 	// Omitted for a full cancel: the gateway refunds the whole balance when
 	// cancelAmount is absent, whereas 0 would be an invalid amount.
 	CancelAmount int64 `json:"cancelAmount,omitempty"`
+	// Always sent: it is the gateway's own check that no other cancel has
+	// changed the balance since we read it.
+	RefundableAmount int64 `json:"refundableAmount"`
 }
 
 // call is one request to make.
@@ -322,11 +332,23 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelReques
 	if req.Amount < 0 {
 		return notSent(op, fmt.Errorf("cancel amount %d is negative", req.Amount))
 	}
+	// Without a positive refundableAmount the gateway would skip its balance
+	// check, and a cancel retried under a new key could refund twice.
+	if req.RefundableAmount <= 0 {
+		return notSent(op, fmt.Errorf("refundable amount %d is not positive", req.RefundableAmount))
+	}
+	if req.Amount > req.RefundableAmount {
+		return notSent(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
+	}
 	return c.do(ctx, call{
-		op:             op,
-		method:         http.MethodPost,
-		path:           "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
-		body:           cancelBody{CancelReason: req.Reason, CancelAmount: req.Amount},
+		op:     op,
+		method: http.MethodPost,
+		path:   "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
+		body: cancelBody{
+			CancelReason:     req.Reason,
+			CancelAmount:     req.Amount,
+			RefundableAmount: req.RefundableAmount,
+		},
 		idempotencyKey: idempotencyKey,
 	})
 }

@@ -242,8 +242,9 @@ func TestCancel(t *testing.T) {
 		req      CancelRequest
 		wantBody string
 	}{
-		{"Full", CancelRequest{Reason: "고객 변심"}, `{"cancelReason":"고객 변심"}`},
-		{"Partial", CancelRequest{Reason: "partial refund", Amount: 300}, `{"cancelReason":"partial refund","cancelAmount":300}`},
+		{"Full", CancelRequest{Reason: "고객 변심", RefundableAmount: 15000}, `{"cancelReason":"고객 변심","refundableAmount":15000}`},
+		{"Partial", CancelRequest{Reason: "partial refund", Amount: 300, RefundableAmount: 15000}, `{"cancelReason":"partial refund","cancelAmount":300,"refundableAmount":15000}`},
+		{"WholeBalanceByAmount", CancelRequest{Reason: "rest", Amount: 14700, RefundableAmount: 14700}, `{"cancelReason":"rest","cancelAmount":14700,"refundableAmount":14700}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -257,7 +258,8 @@ func TestCancel(t *testing.T) {
 			require.Equal(t, "application/json", got.Header.Get("Content-Type"))
 			require.Equal(t, "cancel-c_1", got.Header.Get("Idempotency-Key"))
 			// Exact bytes, not JSONEq: a full cancel must not carry
-			// cancelAmount at all.
+			// cancelAmount at all, and every cancel carries
+			// refundableAmount.
 			require.Equal(t, tt.wantBody, got.Body)
 
 			require.NoError(t, r.Err)
@@ -315,7 +317,7 @@ func TestPathEscaping(t *testing.T) {
 		{"Lookup", func(c *Client) Result { return c.Lookup(context.Background(), key) }, "/v1/payments/" + escaped},
 		{"LookupByOrderID", func(c *Client) Result { return c.LookupByOrderID(context.Background(), key) }, "/v1/payments/orders/" + escaped},
 		{"Cancel", func(c *Client) Result {
-			return c.Cancel(context.Background(), key, CancelRequest{Reason: "r"}, "k")
+			return c.Cancel(context.Background(), key, CancelRequest{Reason: "r", RefundableAmount: 1}, "k")
 		}, "/v1/payments/" + escaped + "/cancel"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -390,7 +392,7 @@ func TestRefusesToSend(t *testing.T) {
 	t.Parallel()
 
 	confirm := ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}
-	cancel := CancelRequest{Reason: "r"}
+	cancel := CancelRequest{Reason: "r", RefundableAmount: 100}
 	for _, tt := range []struct {
 		name string
 		call func(*Client) Result
@@ -415,11 +417,20 @@ func TestRefusesToSend(t *testing.T) {
 		{"CancelNoPaymentKey", func(c *Client) Result { return c.Cancel(context.Background(), "", cancel, "k") }, "paymentKey is empty"},
 		{"CancelDotDot", func(c *Client) Result { return c.Cancel(context.Background(), "..", cancel, "k") }, "path segment"},
 		{"CancelNoReason", func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk", CancelRequest{Amount: 1}, "k")
+			return c.Cancel(context.Background(), "pk", CancelRequest{Amount: 1, RefundableAmount: 100}, "k")
 		}, "reason is empty"},
 		{"CancelNegativeAmount", func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: -1}, "k")
+			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: -1, RefundableAmount: 100}, "k")
 		}, "negative"},
+		{"CancelNoRefundableAmount", func(c *Client) Result {
+			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: 1}, "k")
+		}, "refundable amount 0 is not positive"},
+		{"CancelNegativeRefundableAmount", func(c *Client) Result {
+			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", RefundableAmount: -5}, "k")
+		}, "refundable amount -5 is not positive"},
+		{"CancelMoreThanRefundable", func(c *Client) Result {
+			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: 101, RefundableAmount: 100}, "k")
+		}, "cancel amount 101 exceeds the refundable amount 100"},
 		{"LookupNoPaymentKey", func(c *Client) Result { return c.Lookup(context.Background(), "") }, "paymentKey is empty"},
 		{"LookupDot", func(c *Client) Result { return c.Lookup(context.Background(), ".") }, "path segment"},
 		{"LookupNoOrderID", func(c *Client) Result { return c.LookupByOrderID(context.Background(), "") }, "orderId is empty"},
