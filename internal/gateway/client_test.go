@@ -269,6 +269,19 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+func TestCancelRefundableAmountMismatch(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, answerJSON(http.StatusBadRequest, `{"code":"NOT_MATCHES_REFUNDABLE_AMOUNT","message":"잔액 결과가 일치하지 않습니다."}`))
+	r := b.client.Cancel(context.Background(), "pk_1", CancelRequest{Reason: "r", Amount: 300, RefundableAmount: 15000}, "cancel-c_2")
+	require.JSONEq(t, `{"cancelReason":"r","cancelAmount":300,"refundableAmount":15000}`, b.next(t).Body)
+	require.NoError(t, r.Err)
+	require.Nil(t, r.Payment)
+	require.Equal(t, http.StatusBadRequest, r.HTTPStatus)
+	require.Equal(t, "NOT_MATCHES_REFUNDABLE_AMOUNT", r.Code)
+	require.Equal(t, ClassUnclear, Classify(r), "the balance moved: a lookup must say whether our cancel already landed")
+}
+
 func TestLookup(t *testing.T) {
 	t.Parallel()
 
