@@ -309,13 +309,14 @@ func (c *Client) Confirm(ctx context.Context, req ConfirmRequest, idempotencyKey
 	if req.Amount <= 0 {
 		return notSent(op, fmt.Errorf("amount %d is not positive", req.Amount))
 	}
-	return c.do(ctx, call{
+	r := c.do(ctx, call{
 		op:             op,
 		method:         http.MethodPost,
 		path:           "/v1/payments/confirm",
 		body:           confirmBody{PaymentKey: req.PaymentKey, OrderID: req.OrderID, Amount: req.Amount},
 		idempotencyKey: idempotencyKey,
 	})
+	return requireSubject(r, op, req.PaymentKey, req.OrderID)
 }
 
 // Cancel asks the gateway to refund all or part of a payment
@@ -340,7 +341,7 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelReques
 	if req.Amount > req.RefundableAmount {
 		return notSent(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
 	}
-	return c.do(ctx, call{
+	r := c.do(ctx, call{
 		op:     op,
 		method: http.MethodPost,
 		path:   "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
@@ -351,6 +352,35 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelReques
 		},
 		idempotencyKey: idempotencyKey,
 	})
+	return requireSubject(r, op, paymentKey, "")
+}
+
+// errOtherPayment is wrapped when a 2xx answer to a confirm or cancel is a
+// Payment other than the one the request was about.
+var errOtherPayment = errors.New("answer is about another payment")
+
+// requireSubject turns a 2xx Payment that is not the payment a confirm or
+// cancel was about (another paymentKey, or for a confirm another orderId)
+// into an answer without a Payment. Recording it would book another order's
+// approval or balance against ours; as an error on a 2xx it reads as unclear,
+// and the relay asks the gateway about our payment instead. An empty orderID
+// is not checked. Lookups are left alone: the relay compares what it finds.
+func requireSubject(r Result, op payment.Operation, paymentKey, orderID string) Result {
+	if r.Payment == nil {
+		return r
+	}
+	var err error
+	switch {
+	case r.Payment.PaymentKey != paymentKey:
+		err = fmt.Errorf("%w: answer for paymentKey %q, we asked about %q", errOtherPayment, r.Payment.PaymentKey, paymentKey)
+	case orderID != "" && r.Payment.OrderID != orderID:
+		err = fmt.Errorf("%w: approval for another order %q, we asked for %q", errOtherPayment, r.Payment.OrderID, orderID)
+	default:
+		return r
+	}
+	r.Payment = nil
+	r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", op, r.HTTPStatus, err)
+	return r
 }
 
 // Lookup fetches a payment by its key (GET /v1/payments/{paymentKey}).
