@@ -28,6 +28,8 @@ func TestConfigControl(t *testing.T) {
 		LatencyJitter:      Duration(10 * time.Millisecond),
 		ErrorRates:         map[string]float64{"PROVIDER_ERROR": 0.05},
 		LostResponseRate:   0.01,
+		HoldRate:           0.02,
+		HoldFor:            Duration(3 * time.Second),
 		Downtime:           []Window{{From: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC)}},
 		ReplayCachedErrors: true,
 		SessionTTL:         Duration(5 * time.Minute),
@@ -47,6 +49,8 @@ func TestConfigControl(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &raw))
 	require.Equal(t, `"50ms"`, string(raw["latency"]))
 	require.Equal(t, `"5m0s"`, string(raw["sessionTTL"]))
+	require.Equal(t, `"3s"`, string(raw["holdFor"]))
+	require.Equal(t, `0.02`, string(raw["holdRate"]))
 }
 
 func TestConfigValidation(t *testing.T) {
@@ -71,6 +75,10 @@ func TestConfigValidation(t *testing.T) {
 		"unknown code":      `{"errorRates":{"NOT_A_TOSS_CODE":0.1}}`,
 		"409 not injected":  `{"errorRates":{"IDEMPOTENT_REQUEST_PROCESSING":0.1}}`,
 		"lost rate above 1": `{"lostResponseRate":2}`,
+		"hold rate above 1": `{"holdRate":1.5,"holdFor":"1s"}`,
+		"negative hold":     `{"holdRate":-0.1,"holdFor":"1s"}`,
+		"negative holdFor":  `{"holdFor":"-1s"}`,
+		"hold for nothing":  `{"holdRate":0.5}`,
 		"window backwards":  `{"downtime":[{"from":"2030-01-01T01:00:00Z","until":"2030-01-01T00:00:00Z"}]}`,
 		"window open":       `{"downtime":[{"from":"2030-01-01T01:00:00Z"}]}`,
 		"two values":        `{} {}`,
