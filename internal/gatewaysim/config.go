@@ -72,6 +72,18 @@ type Config struct {
 	// needs a positive HoldFor.
 	HoldRate float64  `json:"holdRate"`
 	HoldFor  Duration `json:"holdFor"`
+	// ConsecutiveCancelWindow, when positive, refuses a cancel for a
+	// paymentKey that arrives within it after the previous cancel for that
+	// paymentKey was taken up: FORBIDDEN_CONSECUTIVE_REQUEST (with the
+	// status errorStatuses gives it), nothing processed, as Toss refuses a
+	// second cancel about a second after the first. A replay or 409 under a stored or in-flight key is answered
+	// before the check and does not count; nor does a refused cancel, so
+	// the window runs from the last cancel that was processed. The refusal
+	// is stored under the Idempotency-Key only when ReplayCachedErrors is
+	// on, as an injected error is: it says "not now", not what the gateway
+	// did with the payment, and Toss does not document whether it keeps it.
+	// Zero turns the rule off.
+	ConsecutiveCancelWindow Duration `json:"consecutiveCancelWindow"`
 	// Downtime and Down make every /v1 call answer 503
 	// FAILED_INTERNAL_SYSTEM_PROCESSING without performing anything: Down
 	// always, Downtime during its windows.
@@ -123,6 +135,9 @@ func (c Config) Validate() error {
 	}
 	if c.HoldFor < 0 {
 		return fmt.Errorf("holdFor: %s is negative", c.HoldFor.std())
+	}
+	if c.ConsecutiveCancelWindow < 0 {
+		return fmt.Errorf("consecutiveCancelWindow: %s is negative", c.ConsecutiveCancelWindow.std())
 	}
 	if c.HoldRate > 0 && c.HoldFor == 0 {
 		// A hold of nothing would log calls as held that were not.

@@ -24,6 +24,7 @@ const (
 	CodeNotFound                       = "NOT_FOUND"
 	CodeCommonError                    = "COMMON_ERROR"
 	CodeNotMatchesRefundableAmount     = "NOT_MATCHES_REFUNDABLE_AMOUNT"
+	CodeForbiddenConsecutiveRequest    = "FORBIDDEN_CONSECUTIVE_REQUEST"
 )
 
 // errorStatuses is the one table from a Toss error code to the HTTP status

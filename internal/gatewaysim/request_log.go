@@ -23,7 +23,8 @@ const (
 	// is performed, not when it arrived (At is still its arrival).
 	OutcomeHeld = "held"
 	// OutcomeRejected: turned away before processing (bad auth, bad
-	// Idempotency-Key, the key's first request still running).
+	// Idempotency-Key, the key's first request still running, a cancel
+	// inside ConsecutiveCancelWindow).
 	OutcomeRejected = "rejected"
 )
 

@@ -51,6 +51,7 @@ type Simulator struct {
 	idem     *idempotencyStore
 	scripts  *scriptQueues
 	requests *requestLog
+	cancels  *consecutiveCancels
 	mux      *http.ServeMux
 
 	// resetMu makes Reset and the performing of a call exclusive, and epoch
@@ -92,6 +93,7 @@ func New(opts Options) (*Simulator, error) {
 		idem:      newIdempotencyStore(),
 		scripts:   newScriptQueues(),
 		requests:  newRequestLog(opts.RequestLogLimit),
+		cancels:   newConsecutiveCancels(),
 		mux:       http.NewServeMux(),
 		closed:    make(chan struct{}),
 	}
@@ -138,7 +140,8 @@ func (s *Simulator) SetConfig(cfg Config) error {
 }
 
 // Reset forgets every payment, stored idempotent response, pending script
-// step and logged request. The fault config is kept.
+// step, logged request and recent cancel (ConsecutiveCancelWindow). The
+// fault config is kept.
 //
 // A call that arrived before the Reset and is still waiting when it happens
 // (latency, a delay step, a hold) is dropped when it resumes: it performs
@@ -153,6 +156,7 @@ func (s *Simulator) Reset() {
 	s.idem.reset()
 	s.scripts.reset()
 	s.requests.reset()
+	s.cancels.reset()
 }
 
 // Requests returns the logged /v1 calls for paymentKey (every call when

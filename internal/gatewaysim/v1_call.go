@@ -81,6 +81,19 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 		}
 	}
 
+	// A front-door rule, like the idempotency store: checked when the call
+	// arrives, before a script step or a fault is spent on it.
+	if op == OperationCancel && !s.cancels.admit(paymentKey, rec.At, cfg.ConsecutiveCancelWindow.std()) {
+		res := newError(CodeForbiddenConsecutiveRequest, "a cancel for this payment arrived less than %s ago; try again shortly",
+			cfg.ConsecutiveCancelWindow.std()).response()
+		// Stored only as injected errors are (see ConsecutiveCancelWindow).
+		if ticket != nil && cfg.ReplayCachedErrors {
+			s.idem.complete(ikey, ticket, res, s.now())
+		}
+		answer(res, OutcomeRejected)
+		return
+	}
+
 	step, scripted := s.scripts.next(paymentKey, op)
 	delay := s.faults.latency()
 	if scripted && step.Kind == StepDelay {
