@@ -76,13 +76,14 @@ type Config struct {
 	// paymentKey that arrives within it after the previous cancel for that
 	// paymentKey was taken up: FORBIDDEN_CONSECUTIVE_REQUEST (with the
 	// status errorStatuses gives it), nothing processed, as Toss refuses a
-	// second cancel about a second after the first. A replay or 409 under a stored or in-flight key is answered
-	// before the check and does not count; nor does a refused cancel, so
-	// the window runs from the last cancel that was processed. The refusal
-	// is stored under the Idempotency-Key only when ReplayCachedErrors is
-	// on, as an injected error is: it says "not now", not what the gateway
-	// did with the payment, and Toss does not document whether it keeps it.
-	// Zero turns the rule off.
+	// second cancel about a second after the first. A replay or 409 under a
+	// stored or in-flight key is answered before the check and does not
+	// count; nor does a refused cancel, so the window runs from the last
+	// cancel the rule let through (even one that was then held or met an
+	// injected fault). The refusal is stored under the Idempotency-Key only
+	// when ReplayCachedErrors is on, as an injected error is: it says "not
+	// now", not what the gateway did with the payment, and Toss does not
+	// document whether it keeps it. Zero turns the rule off.
 	ConsecutiveCancelWindow Duration `json:"consecutiveCancelWindow"`
 	// Downtime and Down make every /v1 call answer 503
 	// FAILED_INTERNAL_SYSTEM_PROCESSING without performing anything: Down

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// consecutiveCancels remembers when each payment's last processed cancel
+// consecutiveCancels remembers when the last cancel each payment let through
 // arrived, for Config.ConsecutiveCancelWindow.
 type consecutiveCancels struct {
 	mu         sync.Mutex
