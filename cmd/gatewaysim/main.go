@@ -73,6 +73,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		slog.String("addr", listener.Addr().String()),
 		slog.String("error_rates", gatewaysim.FormatErrorRates(set.config.ErrorRates)),
 		slog.Float64("lost_rate", set.config.LostResponseRate),
+		slog.Float64("hold_rate", set.config.HoldRate),
+		slog.Duration("hold_for", time.Duration(set.config.HoldFor)),
+		slog.Duration("consecutive_cancel_window", time.Duration(set.config.ConsecutiveCancelWindow)),
 		slog.Bool("auto_authorize", set.config.AutoAuthorize))
 
 	select {
@@ -81,8 +84,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	case <-ctx.Done():
 	}
 	logger.Info("gatewaysim shutting down")
-	// Scripted delays can be long; cut them short so in-flight calls finish
-	// within the timeout instead of being killed mid-answer.
+	// Scripted delays and holds can be long; cut them short so in-flight
+	// calls (held ones included, which are then performed) finish within
+	// the timeout instead of being killed mid-answer.
 	sim.Close()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -113,6 +117,9 @@ func parseSettings(args []string, getenv func(string) string) (settings, error) 
 	jitter := fs.String("latency-jitter", env("SIM_LATENCY_JITTER", "0s"), "random extra latency up to this (SIM_LATENCY_JITTER)")
 	errorRates := fs.String("error-rate", env("SIM_ERROR_RATE", ""), "injected errors per confirm/cancel, CODE=RATE,... (SIM_ERROR_RATE)")
 	lostRate := fs.String("lost-rate", env("SIM_LOST_RATE", "0"), "probability a performed confirm/cancel loses its response (SIM_LOST_RATE)")
+	holdRate := fs.String("hold-rate", env("SIM_HOLD_RATE", "0"), "probability a confirm/cancel is held: answered and performed only after -hold-for (SIM_HOLD_RATE)")
+	holdFor := fs.String("hold-for", env("SIM_HOLD_FOR", "0s"), "how long a held confirm/cancel waits; longer than the client's timeout to make it give up (SIM_HOLD_FOR)")
+	cancelWindow := fs.String("consecutive-cancel-window", env("SIM_CONSECUTIVE_CANCEL_WINDOW", "0s"), "refuse a cancel this soon after the last one for the payment with FORBIDDEN_CONSECUTIVE_REQUEST; 0 is off (SIM_CONSECUTIVE_CANCEL_WINDOW)")
 	seed := fs.String("seed", env("SIM_SEED", "1"), "seed of the random faults (SIM_SEED)")
 	sessionTTL := fs.String("session-ttl", env("SIM_SESSION_TTL", gatewaysim.DefaultSessionTTL.String()), "confirm deadline after authentication (SIM_SESSION_TTL)")
 	autoAuthorize := fs.String("auto-authorize", env("SIM_AUTO_AUTHORIZE", "false"), "confirm creates unknown sessions from its body (SIM_AUTO_AUTHORIZE)")
@@ -155,6 +162,15 @@ func parseSettings(args []string, getenv func(string) string) (settings, error) 
 	}
 	if cfg.LostResponseRate, err = strconv.ParseFloat(*lostRate, 64); err != nil {
 		return settings{}, fmt.Errorf("bad -lost-rate: %w", err)
+	}
+	if cfg.HoldRate, err = strconv.ParseFloat(*holdRate, 64); err != nil {
+		return settings{}, fmt.Errorf("bad -hold-rate: %w", err)
+	}
+	if cfg.HoldFor, err = parseDuration("hold-for", *holdFor); err != nil {
+		return settings{}, err
+	}
+	if cfg.ConsecutiveCancelWindow, err = parseDuration("consecutive-cancel-window", *cancelWindow); err != nil {
+		return settings{}, err
 	}
 	if cfg.Seed, err = strconv.ParseUint(*seed, 10, 64); err != nil {
 		return settings{}, fmt.Errorf("bad -seed: %w", err)

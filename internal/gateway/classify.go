@@ -81,14 +81,24 @@ var answers = answerTable{
 		"COMMON_ERROR":                      ClassTransient,
 		"FAILED_REFUND_PROCESS":             ClassTransient,
 		"FAILED_METHOD_HANDLING_CANCEL":     ClassTransient,
-		"IDEMPOTENT_REQUEST_PROCESSING":     ClassTransient,
-		"FORBIDDEN_CONSECUTIVE_REQUEST":     ClassTransient,
+		// The key's first request is still running at the gateway; the
+		// same key later replays its answer.
+		"IDEMPOTENT_REQUEST_PROCESSING": ClassTransient,
+		// The gateway refused a second cancel for the payment within about a
+		// second without processing it; the same cancel later goes through.
+		"FORBIDDEN_CONSECUTIVE_REQUEST": ClassTransient,
 
 		"ALREADY_PROCESSED_PAYMENT":                 ClassUnclear,
 		"ALREADY_CANCELED_PAYMENT":                  ClassUnclear,
 		"UNKNOWN_PAYMENT_ERROR":                     ClassUnclear,
 		"CARD_PROCESSING_ERROR":                     ClassUnclear,
 		"FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING": ClassUnclear,
+		// The gateway's balance is not the refundableAmount we sent, so it
+		// refunded nothing this time; but the balance moved, so our cancel
+		// (an earlier attempt answered too late) or another one already
+		// happened. Only a lookup says which. Not a refusal: retrying is
+		// pointless, but failing the cancel could hide a refund that landed.
+		"NOT_MATCHES_REFUNDABLE_AMOUNT": ClassUnclear,
 
 		"BELOW_MINIMUM_AMOUNT": ClassRefused,
 		"FDS_ERROR":            ClassRefused,

@@ -52,6 +52,7 @@ func TestClassify(t *testing.T) {
 		{"FAILED_METHOD_HANDLING_CANCEL", code(500, "FAILED_METHOD_HANDLING_CANCEL"), ClassTransient},
 		{"IDEMPOTENT_REQUEST_PROCESSING", code(409, "IDEMPOTENT_REQUEST_PROCESSING"), ClassTransient},
 		{"FORBIDDEN_CONSECUTIVE_REQUEST", code(403, "FORBIDDEN_CONSECUTIVE_REQUEST"), ClassTransient},
+		{"FORBIDDEN_CONSECUTIVE_REQUEST400", code(400, "FORBIDDEN_CONSECUTIVE_REQUEST"), ClassTransient},
 
 		// Unclear codes, whatever their status.
 		{"ALREADY_PROCESSED_PAYMENT", code(400, "ALREADY_PROCESSED_PAYMENT"), ClassUnclear},
@@ -59,6 +60,10 @@ func TestClassify(t *testing.T) {
 		{"UNKNOWN_PAYMENT_ERROR", code(500, "UNKNOWN_PAYMENT_ERROR"), ClassUnclear},
 		{"CARD_PROCESSING_ERROR", code(400, "CARD_PROCESSING_ERROR"), ClassUnclear},
 		{"FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING", code(500, "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING"), ClassUnclear},
+		{"NOT_MATCHES_REFUNDABLE_AMOUNT", code(400, "NOT_MATCHES_REFUNDABLE_AMOUNT"), ClassUnclear},
+		// An exact row, so it does not fall to "other 4xx" (refused), which
+		// would give up on a cancel that may already have landed.
+		{"NOT_MATCHES_REFUNDABLE_AMOUNT403", code(403, "NOT_MATCHES_REFUNDABLE_AMOUNT"), ClassUnclear},
 
 		// Refusals: exact codes and prefixes.
 		{"BELOW_MINIMUM_AMOUNT", code(400, "BELOW_MINIMUM_AMOUNT"), ClassRefused},

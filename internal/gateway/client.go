@@ -47,8 +47,9 @@ var secretKeyPrefixes = []string{"test_sk_", "live_sk_", "test_gsk_", "live_gsk_
 
 // ErrNotSent is wrapped by Result.Err when the client refused to send a
 // request because it was malformed (no Idempotency-Key on a POST, an empty
-// paymentKey, a non-positive amount). It is always a bug on our side: the
-// gateway was never called, and Classify reads it as ClassMisconfigured.
+// paymentKey, a non-positive amount, a cancel without a refundable amount or
+// for more than it). It is always a bug on our side: the gateway was never
+// called, and Classify reads it as ClassMisconfigured.
 var ErrNotSent = errors.New("request not sent")
 
 // Config configures New. Only SecretKey is required.
@@ -263,7 +264,10 @@ type CancelRequest struct {
 	// Amount is the amount to refund; 0 refunds the whole balance.
 	Amount int64
 	// RefundableAmount is the balance our records say the gateway holds
-	// before this cancel.
+	// before this cancel. It is required: the gateway refunds nothing and
+	// answers NOT_MATCHES_REFUNDABLE_AMOUNT when its balance differs, so a
+	// cancel retried under a new key after an earlier one did land cannot
+	// refund twice.
 	RefundableAmount int64
 }
 
@@ -278,6 +282,9 @@ type cancelBody struct {
 	// Omitted for a full cancel: the gateway refunds the whole balance when
 	// cancelAmount is absent, whereas 0 would be an invalid amount.
 	CancelAmount int64 `json:"cancelAmount,omitempty"`
+	// Always sent: it is the gateway's own check that no other cancel has
+	// changed the balance since we read it.
+	RefundableAmount int64 `json:"refundableAmount"`
 }
 
 // call is one request to make.
@@ -302,13 +309,14 @@ func (c *Client) Confirm(ctx context.Context, req ConfirmRequest, idempotencyKey
 	if req.Amount <= 0 {
 		return notSent(op, fmt.Errorf("amount %d is not positive", req.Amount))
 	}
-	return c.do(ctx, call{
+	r := c.do(ctx, call{
 		op:             op,
 		method:         http.MethodPost,
 		path:           "/v1/payments/confirm",
 		body:           confirmBody{PaymentKey: req.PaymentKey, OrderID: req.OrderID, Amount: req.Amount},
 		idempotencyKey: idempotencyKey,
 	})
+	return requireSubject(r, op, req.PaymentKey, req.OrderID)
 }
 
 // Cancel asks the gateway to refund all or part of a payment
@@ -325,13 +333,54 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelReques
 	if req.Amount < 0 {
 		return notSent(op, fmt.Errorf("cancel amount %d is negative", req.Amount))
 	}
-	return c.do(ctx, call{
-		op:             op,
-		method:         http.MethodPost,
-		path:           "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
-		body:           cancelBody{CancelReason: req.Reason, CancelAmount: req.Amount},
+	// Without a positive refundableAmount the gateway would skip its balance
+	// check, and a cancel retried under a new key could refund twice.
+	if req.RefundableAmount <= 0 {
+		return notSent(op, fmt.Errorf("refundable amount %d is not positive", req.RefundableAmount))
+	}
+	if req.Amount > req.RefundableAmount {
+		return notSent(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
+	}
+	r := c.do(ctx, call{
+		op:     op,
+		method: http.MethodPost,
+		path:   "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
+		body: cancelBody{
+			CancelReason:     req.Reason,
+			CancelAmount:     req.Amount,
+			RefundableAmount: req.RefundableAmount,
+		},
 		idempotencyKey: idempotencyKey,
 	})
+	return requireSubject(r, op, paymentKey, "")
+}
+
+// errOtherPayment is wrapped when a 2xx answer to a confirm or cancel is a
+// Payment other than the one the request was about.
+var errOtherPayment = errors.New("answer is about another payment")
+
+// requireSubject turns a 2xx Payment that is not the payment a confirm or
+// cancel was about (another paymentKey, or for a confirm another orderId)
+// into an answer without a Payment. Recording it would book another order's
+// approval or balance against ours; as an error on a 2xx it reads as unclear,
+// and the relay asks the gateway about our payment instead. An empty orderID
+// is not checked. Lookups are left alone: the relay compares what it finds.
+func requireSubject(r Result, op payment.Operation, paymentKey, orderID string) Result {
+	if r.Payment == nil {
+		return r
+	}
+	var err error
+	switch {
+	case r.Payment.PaymentKey != paymentKey:
+		err = fmt.Errorf("%w: answer for paymentKey %q, we asked about %q", errOtherPayment, r.Payment.PaymentKey, paymentKey)
+	case orderID != "" && r.Payment.OrderID != orderID:
+		err = fmt.Errorf("%w: approval for another order %q, we asked for %q", errOtherPayment, r.Payment.OrderID, orderID)
+	default:
+		return r
+	}
+	r.Payment = nil
+	r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", op, r.HTTPStatus, err)
+	return r
 }
 
 // Lookup fetches a payment by its key (GET /v1/payments/{paymentKey}).

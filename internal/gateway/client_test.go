@@ -242,22 +242,24 @@ func TestCancel(t *testing.T) {
 		req      CancelRequest
 		wantBody string
 	}{
-		{"Full", CancelRequest{Reason: "고객 변심"}, `{"cancelReason":"고객 변심"}`},
-		{"Partial", CancelRequest{Reason: "partial refund", Amount: 300}, `{"cancelReason":"partial refund","cancelAmount":300}`},
+		{"Full", CancelRequest{Reason: "고객 변심", RefundableAmount: 15000}, `{"cancelReason":"고객 변심","refundableAmount":15000}`},
+		{"Partial", CancelRequest{Reason: "partial refund", Amount: 300, RefundableAmount: 15000}, `{"cancelReason":"partial refund","cancelAmount":300,"refundableAmount":15000}`},
+		{"WholeBalanceByAmount", CancelRequest{Reason: "rest", Amount: 14700, RefundableAmount: 14700}, `{"cancelReason":"rest","cancelAmount":14700,"refundableAmount":14700}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, answerJSON(http.StatusOK, samplePaymentPartialCanceled))
-			r := b.client.Cancel(context.Background(), "pk_1", tt.req, "cancel-c_1")
+			r := b.client.Cancel(context.Background(), samplePaymentKey, tt.req, "cancel-c_1")
 
 			got := b.next(t)
 			require.Equal(t, http.MethodPost, got.Method)
-			require.Equal(t, "/v1/payments/pk_1/cancel", got.RequestURI)
+			require.Equal(t, "/v1/payments/"+samplePaymentKey+"/cancel", got.RequestURI)
 			require.Equal(t, testAuthorization, got.Header.Get("Authorization"))
 			require.Equal(t, "application/json", got.Header.Get("Content-Type"))
 			require.Equal(t, "cancel-c_1", got.Header.Get("Idempotency-Key"))
 			// Exact bytes, not JSONEq: a full cancel must not carry
-			// cancelAmount at all.
+			// cancelAmount at all, and every cancel carries
+			// refundableAmount.
 			require.Equal(t, tt.wantBody, got.Body)
 
 			require.NoError(t, r.Err)
@@ -265,6 +267,64 @@ func TestCancel(t *testing.T) {
 			require.Len(t, r.Payment.Cancels, 1)
 		})
 	}
+}
+
+func TestCancelRefundableAmountMismatch(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, answerJSON(http.StatusBadRequest, `{"code":"NOT_MATCHES_REFUNDABLE_AMOUNT","message":"잔액 결과가 일치하지 않습니다."}`))
+	r := b.client.Cancel(context.Background(), "pk_1", CancelRequest{Reason: "r", Amount: 300, RefundableAmount: 15000}, "cancel-c_2")
+	require.JSONEq(t, `{"cancelReason":"r","cancelAmount":300,"refundableAmount":15000}`, b.next(t).Body)
+	require.NoError(t, r.Err)
+	require.Nil(t, r.Payment)
+	require.Equal(t, http.StatusBadRequest, r.HTTPStatus)
+	require.Equal(t, "NOT_MATCHES_REFUNDABLE_AMOUNT", r.Code)
+	require.Equal(t, ClassUnclear, Classify(r), "the balance moved: a lookup must say whether our cancel already landed")
+}
+
+func TestAnswerForAnotherPayment(t *testing.T) {
+	t.Parallel()
+
+	confirm := func(paymentKey, orderID string) func(*Client) Result {
+		return func(c *Client) Result {
+			return c.Confirm(context.Background(), ConfirmRequest{PaymentKey: paymentKey, OrderID: orderID, Amount: 15000}, "k")
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		body string
+		call func(*Client) Result
+		want string
+	}{
+		{"ConfirmOtherOrder", samplePaymentDone, confirm(samplePaymentKey, "order_ours"),
+			`approval for another order "a4CWyWY5m89PNh7xJwhk1", we asked for "order_ours"`},
+		{"ConfirmOtherPaymentKey", samplePaymentDone, confirm("pk_ours", sampleOrderID),
+			`answer for paymentKey "` + samplePaymentKey + `", we asked about "pk_ours"`},
+		{"CancelOtherPaymentKey", samplePaymentPartialCanceled, func(c *Client) Result {
+			return c.Cancel(context.Background(), "pk_ours", CancelRequest{Reason: "r", RefundableAmount: 15000}, "k")
+		}, `answer for paymentKey "` + samplePaymentKey + `", we asked about "pk_ours"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, answerJSON(http.StatusOK, tt.body))
+			r := tt.call(b.client)
+			require.ErrorIs(t, r.Err, errOtherPayment)
+			require.ErrorContains(t, r.Err, tt.want)
+			require.NotErrorIs(t, r.Err, ErrNotSent)
+			require.Nil(t, r.Payment, "another payment's amounts must not be recorded as ours")
+			require.Equal(t, http.StatusOK, r.HTTPStatus)
+			require.Equal(t, ClassUnclear, Classify(r), "the relay must look our payment up")
+		})
+	}
+
+	// Lookups return what the gateway found; the relay compares it.
+	t.Run("LookupKeepsThePayment", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, answerJSON(http.StatusOK, samplePaymentDone))
+		r := b.client.LookupByOrderID(context.Background(), "order_ours")
+		require.NoError(t, r.Err)
+		require.Equal(t, sampleOrderID, r.Payment.OrderID)
+	})
 }
 
 func TestLookup(t *testing.T) {
@@ -315,12 +375,14 @@ func TestPathEscaping(t *testing.T) {
 		{"Lookup", func(c *Client) Result { return c.Lookup(context.Background(), key) }, "/v1/payments/" + escaped},
 		{"LookupByOrderID", func(c *Client) Result { return c.LookupByOrderID(context.Background(), key) }, "/v1/payments/orders/" + escaped},
 		{"Cancel", func(c *Client) Result {
-			return c.Cancel(context.Background(), key, CancelRequest{Reason: "r"}, "k")
+			return c.Cancel(context.Background(), key, CancelRequest{Reason: "r", RefundableAmount: 1}, "k")
 		}, "/v1/payments/" + escaped + "/cancel"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, answerJSON(http.StatusOK, samplePaymentDone))
+			// The answer names the same odd key, so that the cancel's
+			// check that the answer is about our payment passes.
+			b := setup(t, answerJSON(http.StatusOK, `{"paymentKey":"a/b?c#d e%f;g","status":"CANCELED","totalAmount":100,"balanceAmount":0}`))
 			r := tt.call(b.client)
 			require.NoError(t, r.Err)
 			require.Equal(t, tt.want, b.next(t).RequestURI)
@@ -333,7 +395,7 @@ func TestBaseURLWithPrefix(t *testing.T) {
 
 	for _, prefix := range []string{"/toss", "/toss/"} {
 		b := setupWith(t, Config{}, prefix, answerJSON(http.StatusOK, samplePaymentDone))
-		r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 1}, "k")
+		r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: samplePaymentKey, OrderID: sampleOrderID, Amount: 15000}, "k")
 		require.NoError(t, r.Err)
 		require.Equal(t, "/toss/v1/payments/confirm", b.next(t).RequestURI, prefix)
 
@@ -380,7 +442,7 @@ func TestIdempotencyKeyPassedThrough(t *testing.T) {
 		strings.Repeat("k", maxIdempotencyKeyLen),
 	}
 	for _, key := range keys {
-		r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, key)
+		r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: samplePaymentKey, OrderID: sampleOrderID, Amount: 15000}, key)
 		require.NoError(t, r.Err)
 		require.Equal(t, key, b.next(t).Header.Get("Idempotency-Key"))
 	}
@@ -390,7 +452,7 @@ func TestRefusesToSend(t *testing.T) {
 	t.Parallel()
 
 	confirm := ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}
-	cancel := CancelRequest{Reason: "r"}
+	cancel := CancelRequest{Reason: "r", RefundableAmount: 100}
 	for _, tt := range []struct {
 		name string
 		call func(*Client) Result
@@ -415,11 +477,20 @@ func TestRefusesToSend(t *testing.T) {
 		{"CancelNoPaymentKey", func(c *Client) Result { return c.Cancel(context.Background(), "", cancel, "k") }, "paymentKey is empty"},
 		{"CancelDotDot", func(c *Client) Result { return c.Cancel(context.Background(), "..", cancel, "k") }, "path segment"},
 		{"CancelNoReason", func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk", CancelRequest{Amount: 1}, "k")
+			return c.Cancel(context.Background(), "pk", CancelRequest{Amount: 1, RefundableAmount: 100}, "k")
 		}, "reason is empty"},
 		{"CancelNegativeAmount", func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: -1}, "k")
+			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: -1, RefundableAmount: 100}, "k")
 		}, "negative"},
+		{"CancelNoRefundableAmount", func(c *Client) Result {
+			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: 1}, "k")
+		}, "refundable amount 0 is not positive"},
+		{"CancelNegativeRefundableAmount", func(c *Client) Result {
+			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", RefundableAmount: -5}, "k")
+		}, "refundable amount -5 is not positive"},
+		{"CancelMoreThanRefundable", func(c *Client) Result {
+			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: 101, RefundableAmount: 100}, "k")
+		}, "cancel amount 101 exceeds the refundable amount 100"},
 		{"LookupNoPaymentKey", func(c *Client) Result { return c.Lookup(context.Background(), "") }, "paymentKey is empty"},
 		{"LookupDot", func(c *Client) Result { return c.Lookup(context.Background(), ".") }, "path segment"},
 		{"LookupNoOrderID", func(c *Client) Result { return c.LookupByOrderID(context.Background(), "") }, "orderId is empty"},
@@ -556,6 +627,9 @@ func TestUnusableSuccessIsUnclear(t *testing.T) {
 		"FractionalAmount": `{"paymentKey":"pk","status":"DONE","totalAmount":100.5}`,
 		"AmountAsString":   `{"paymentKey":"pk","status":"DONE","totalAmount":"100"}`,
 		"Truncated":        samplePaymentDone[:len(samplePaymentDone)/2],
+		"DoneTotalNull":    `{"paymentKey":"pk","orderId":"order_1","status":"DONE","totalAmount":null,"balanceAmount":100}`,
+		"DoneNoBalance":    `{"paymentKey":"pk","orderId":"order_1","status":"DONE","totalAmount":100}`,
+		"CanceledNoAmount": `{"paymentKey":"pk","orderId":"order_1","status":"CANCELED"}`,
 		"ErrorShape":       `{"code":"COMMON_ERROR","message":"m"}`,
 		"TooLarge":         `{"paymentKey":"pk","status":"DONE","x":"` + strings.Repeat("x", maxBodyBytes) + `"}`,
 	} {

@@ -65,8 +65,15 @@ type Cancel struct {
 // what any Payment carries; the caller cannot tell what the gateway did.
 var errUnusablePayment = errors.New("payment has no paymentKey or status")
 
+// errMissingAmount is wrapped when a Payment that says money moved lacks
+// totalAmount or balanceAmount (absent or null). Reading it as 0 would tell
+// the relay that nothing was charged, or that everything was refunded.
+var errMissingAmount = errors.New("payment has no amount")
+
 // wirePayment is the JSON shape of the gateway's Payment. It is separate from
 // Payment so that the lenient decoding types stay out of the exported API.
+// Its amounts are pointers so that an absent or null amount (nil) is not read
+// as 0; parsePayment decides whether the status can do without it.
 type wirePayment struct {
 	PaymentKey         string       `json:"paymentKey"`
 	OrderID            string       `json:"orderId"`
@@ -75,8 +82,8 @@ type wirePayment struct {
 	Method             string       `json:"method"`
 	Currency           string       `json:"currency"`
 	LastTransactionKey string       `json:"lastTransactionKey"`
-	TotalAmount        wireAmount   `json:"totalAmount"`
-	BalanceAmount      wireAmount   `json:"balanceAmount"`
+	TotalAmount        *wireAmount  `json:"totalAmount"`
+	BalanceAmount      *wireAmount  `json:"balanceAmount"`
 	RequestedAt        wireTime     `json:"requestedAt"`
 	ApprovedAt         wireTime     `json:"approvedAt"`
 	Cancels            []wireCancel `json:"cancels"`
@@ -93,8 +100,9 @@ type wireCancel struct {
 
 // parsePayment decodes a gateway Payment. It fails only when the body is not
 // JSON, a field we rely on has the wrong type, an amount is not a whole
-// number, or the object lacks a paymentKey or status; every such failure
-// means "we cannot tell what the gateway did".
+// number, the object lacks a paymentKey or status, or a Payment in which
+// money moved lacks its amounts; every such failure means "we cannot tell
+// what the gateway did".
 func parsePayment(body []byte) (*Payment, error) {
 	var w wirePayment
 	if err := json.Unmarshal(body, &w); err != nil {
@@ -103,7 +111,38 @@ func parsePayment(body []byte) (*Payment, error) {
 	if w.PaymentKey == "" || w.Status == "" {
 		return nil, fmt.Errorf("error decoding payment: %w", errUnusablePayment)
 	}
+	if amountsRequired(w.Status) {
+		switch {
+		case w.TotalAmount == nil:
+			return nil, fmt.Errorf("error decoding payment: %w: %s payment without totalAmount", errMissingAmount, w.Status)
+		case w.BalanceAmount == nil:
+			return nil, fmt.Errorf("error decoding payment: %w: %s payment without balanceAmount", errMissingAmount, w.Status)
+		}
+	}
 	return toPayment(w), nil
+}
+
+// amountsRequired reports whether a Payment in status must carry
+// totalAmount and balanceAmount: exactly the statuses Classify reads as
+// success (DONE, CANCELED, PARTIAL_CANCELED), because those are the ones
+// whose amounts the relay records as what was charged and what is left.
+//
+// The gateway sends both amounts on every Payment, but for READY,
+// IN_PROGRESS, WAITING_FOR_DEPOSIT, ABORTED and EXPIRED no money has moved:
+// the relay decides from the status alone and never reads their amounts.
+// Requiring them there would turn a usable "nothing was charged" lookup into
+// an unreadable answer, retried for nothing.
+func amountsRequired(status string) bool {
+	return answers.paymentStatuses[status] == ClassSuccess
+}
+
+// amountOf returns a decoded amount, or 0 when it was absent or null (which
+// parsePayment allows only where the amount is not used).
+func amountOf(a *wireAmount) int64 {
+	if a == nil {
+		return 0
+	}
+	return int64(*a)
 }
 
 // toPayment converts the wire shape to the exported one.
@@ -116,8 +155,8 @@ func toPayment(w wirePayment) *Payment {
 		Method:             w.Method,
 		Currency:           w.Currency,
 		LastTransactionKey: w.LastTransactionKey,
-		TotalAmount:        int64(w.TotalAmount),
-		BalanceAmount:      int64(w.BalanceAmount),
+		TotalAmount:        amountOf(w.TotalAmount),
+		BalanceAmount:      amountOf(w.BalanceAmount),
 		RequestedAt:        time.Time(w.RequestedAt),
 		ApprovedAt:         time.Time(w.ApprovedAt),
 	}
@@ -146,6 +185,10 @@ const maxExactFloat = 1 << 53
 // such as 1000.0 or 1e3 is the same amount and is accepted. A fractional
 // amount is an error, not rounded: the relay compares amounts to decide
 // whether to keep an approval, and a guessed amount would be worse than none.
+//
+// A Payment's own amounts are decoded through *wireAmount, where JSON null
+// leaves the pointer nil and never reaches UnmarshalJSON; the null case below
+// is for the cancels' amounts, which the relay does not read.
 type wireAmount int64
 
 // UnmarshalJSON implements json.Unmarshaler.

@@ -1,10 +1,18 @@
 package gateway
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+)
+
+// samplePaymentKey and sampleOrderID are the payment the sample bodies
+// below describe.
+const (
+	samplePaymentKey = "5EnNZRJGvaBX7zk2yd8ydw26XvwXkLrx9POLqKQjmAw4b0e1"
+	sampleOrderID    = "a4CWyWY5m89PNh7xJwhk1"
 )
 
 // samplePaymentDone is a card payment as the gateway returns it from a
@@ -169,6 +177,54 @@ func TestParsePayment(t *testing.T) {
 		require.Nil(t, p.Cancels)
 	})
 
+	t.Run("MovedMoneyNeedsAmounts", func(t *testing.T) {
+		t.Parallel()
+		for _, status := range []string{StatusDone, StatusCanceled, StatusPartialCanceled} {
+			for name, amounts := range map[string]string{
+				"NoTotal":       `"balanceAmount":100`,
+				"NullTotal":     `"totalAmount":null,"balanceAmount":100`,
+				"NoBalance":     `"totalAmount":100`,
+				"NullBalance":   `"totalAmount":100,"balanceAmount":null`,
+				"Neither":       `"orderId":"order_1"`,
+				"BothNull":      `"totalAmount":null,"balanceAmount":null`,
+				"StringBalance": `"totalAmount":100,"balanceAmount":"0"`,
+			} {
+				body := `{"paymentKey":"pk","status":"` + status + `",` + amounts + `}`
+				p, err := parsePayment([]byte(body))
+				require.Error(t, err, body)
+				require.Nil(t, p, body)
+				if name != "StringBalance" {
+					require.ErrorIs(t, err, errMissingAmount, body)
+				}
+			}
+		}
+	})
+
+	t.Run("ZeroAmountIsAnAmount", func(t *testing.T) {
+		t.Parallel()
+		p, err := parsePayment([]byte(`{"paymentKey":"pk","status":"CANCELED","totalAmount":100,"balanceAmount":0}`))
+		require.NoError(t, err)
+		require.Equal(t, int64(100), p.TotalAmount)
+		require.Zero(t, p.BalanceAmount)
+	})
+
+	t.Run("NoMoneyMovedNeedsNoAmounts", func(t *testing.T) {
+		t.Parallel()
+		// No money moved in these statuses and the relay decides from the
+		// status alone, so missing amounts must not make a lookup unusable.
+		for _, status := range []string{StatusReady, StatusInProgress, StatusWaitingForDeposit, StatusAborted, StatusExpired} {
+			for _, amounts := range []string{`"orderId":"order_1"`, `"totalAmount":null,"balanceAmount":null`} {
+				body := `{"paymentKey":"pk","status":"` + status + `",` + amounts + `}`
+				p, err := parsePayment([]byte(body))
+				require.NoError(t, err, body)
+				require.Equal(t, status, p.Status)
+				require.Zero(t, p.TotalAmount)
+				require.Zero(t, p.BalanceAmount)
+				require.Equal(t, ClassUnclear, Classify(Result{HTTPStatus: 200, Payment: p}), body)
+			}
+		}
+	})
+
 	t.Run("Unusable", func(t *testing.T) {
 		t.Parallel()
 		for _, body := range []string{
@@ -273,8 +329,11 @@ func FuzzParsePayment(f *testing.F) {
 		samplePaymentReady,
 		`{}`,
 		`null`,
-		`{"paymentKey":"pk","status":"DONE","totalAmount":1e3,"approvedAt":"2024-02-13T12:18:14"}`,
-		`{"paymentKey":"pk","status":"DONE","cancels":[{"cancelAmount":-1,"canceledAt":7}]}`,
+		`{"paymentKey":"pk","status":"DONE","totalAmount":1e3,"balanceAmount":1000,"approvedAt":"2024-02-13T12:18:14"}`,
+		`{"paymentKey":"pk","status":"PARTIAL_CANCELED","totalAmount":2,"balanceAmount":1,"cancels":[{"cancelAmount":-1,"canceledAt":7}]}`,
+		`{"paymentKey":"pk","status":"DONE","totalAmount":1000,"balanceAmount":null}`,
+		`{"paymentKey":"pk","status":"CANCELED","balanceAmount":0}`,
+		`{"paymentKey":"pk","status":"EXPIRED","totalAmount":null}`,
 		`{"code":"REJECT_CARD_COMPANY","message":"m"}`,
 	} {
 		f.Add([]byte(seed))
@@ -290,5 +349,20 @@ func FuzzParsePayment(f *testing.F) {
 		require.NotEmpty(t, p.Status)
 		c := Classify(Result{Payment: p, HTTPStatus: 200})
 		require.Contains(t, []Class{ClassSuccess, ClassUnclear}, c)
+		// A success carries the amounts the gateway sent, never a 0
+		// standing in for an absent or null one.
+		// RawMessage sees the value as sent (and keys match as they do for
+		// wirePayment), so this does not reuse the pointer logic under test.
+		if c == ClassSuccess {
+			var raw struct {
+				TotalAmount   json.RawMessage `json:"totalAmount"`
+				BalanceAmount json.RawMessage `json:"balanceAmount"`
+			}
+			require.NoError(t, json.Unmarshal(body, &raw))
+			for _, a := range []json.RawMessage{raw.TotalAmount, raw.BalanceAmount} {
+				require.NotEmpty(t, a)
+				require.NotEqual(t, "null", string(a))
+			}
+		}
 	})
 }

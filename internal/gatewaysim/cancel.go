@@ -11,10 +11,12 @@ const maxCancelReasonLength = 200
 
 // cancelRequest is the body of POST /v1/payments/{paymentKey}/cancel.
 // CancelAmount is a pointer because absent means "the whole balance", which
-// is not the same as 0.
+// is not the same as 0; RefundableAmount because absent means "no balance
+// check", as Toss treats it as optional.
 type cancelRequest struct {
-	CancelReason string `json:"cancelReason"`
-	CancelAmount *int64 `json:"cancelAmount"`
+	CancelReason     string `json:"cancelReason"`
+	CancelAmount     *int64 `json:"cancelAmount"`
+	RefundableAmount *int64 `json:"refundableAmount"`
 }
 
 func (s *Simulator) handleCancel(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +45,9 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, idempotencyKey 
 	if req.CancelAmount != nil && *req.CancelAmount <= 0 {
 		return newError(CodeInvalidRequest, "cancelAmount must be a positive integer").response()
 	}
+	if req.RefundableAmount != nil && *req.RefundableAmount <= 0 {
+		return newError(CodeInvalidRequest, "refundableAmount must be a positive integer").response()
+	}
 	p, ok := s.payments.byPaymentKey(paymentKey)
 	if !ok {
 		return newError(CodeNotFoundPayment, "no payment with this paymentKey").response()
@@ -59,6 +64,13 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, idempotencyKey 
 	default:
 		// Never approved (in progress, expired): there is nothing to refund.
 		return newError(CodeNotCancelablePayment, "a payment in status %s cannot be canceled", p.status).response()
+	}
+	// Checked here, under the payment's lock, against the balance at the
+	// moment the cancel is applied, not when it arrived: a cancel held up
+	// while another one landed must see the new balance.
+	if req.RefundableAmount != nil && *req.RefundableAmount != p.balance {
+		return newError(CodeNotMatchesRefundableAmount, "refundableAmount %d does not match the refundable balance %d",
+			*req.RefundableAmount, p.balance).response()
 	}
 	amount := p.balance
 	if req.CancelAmount != nil {

@@ -70,6 +70,46 @@ func TestCancel(t *testing.T) {
 		require.Equal(t, "cancel-3", entry.Refunds[1].IdempotencyKey)
 	})
 
+	t.Run("RefundableAmount", func(t *testing.T) {
+		t.Parallel()
+
+		b := setup(t)
+		auth := b.approved(t, "order-cancel-5", 10_000)
+		stale := map[string]any{"cancelReason": "부분 취소", "cancelAmount": 3_000, "refundableAmount": 9_000}
+
+		// A mismatch refunds nothing...
+		first := b.cancel(t, auth.PaymentKey, "cancel-stale-1", stale)
+		first.requireError(t, http.StatusBadRequest, CodeNotMatchesRefundableAmount)
+		entry := b.ledgerEntry(t, auth.PaymentKey)
+		require.Empty(t, entry.Refunds)
+		require.EqualValues(t, 10_000, entry.BalanceAmount)
+		// ...and is stored under its key like any answer the gateway gave.
+		require.Equal(t, first, b.cancel(t, auth.PaymentKey, "cancel-stale-1", stale))
+
+		// The balance we hold: refunded, and booked under its key.
+		p := b.cancel(t, auth.PaymentKey, "cancel-ok-1",
+			map[string]any{"cancelReason": "부분 취소", "cancelAmount": 3_000, "refundableAmount": 10_000}).payment(t)
+		require.EqualValues(t, 7_000, p.BalanceAmount)
+
+		// The same expectation again is now stale: the balance moved.
+		b.cancel(t, auth.PaymentKey, "cancel-stale-2",
+			map[string]any{"cancelReason": "부분 취소", "cancelAmount": 3_000, "refundableAmount": 10_000}).
+			requireError(t, http.StatusBadRequest, CodeNotMatchesRefundableAmount)
+		// A full cancel is checked too.
+		b.cancel(t, auth.PaymentKey, "cancel-stale-3", map[string]any{"cancelReason": "전액", "refundableAmount": 10_000}).
+			requireError(t, http.StatusBadRequest, CodeNotMatchesRefundableAmount)
+
+		for _, bad := range []int64{0, -1} {
+			b.cancel(t, auth.PaymentKey, "", map[string]any{"cancelReason": "x", "refundableAmount": bad}).
+				requireError(t, http.StatusBadRequest, CodeInvalidRequest)
+		}
+
+		entry = b.ledgerEntry(t, auth.PaymentKey)
+		require.Len(t, entry.Refunds, 1)
+		require.Equal(t, []Refund{{TransactionKey: *p.LastTransactionKey, Amount: 3_000, IdempotencyKey: "cancel-ok-1", At: entry.Refunds[0].At}}, entry.Refunds)
+		require.EqualValues(t, 7_000, entry.BalanceAmount)
+	})
+
 	t.Run("Rejections", func(t *testing.T) {
 		t.Parallel()
 

@@ -60,6 +60,31 @@ type Config struct {
 	// LostResponseRate is the probability that a confirm or cancel is
 	// performed and its response then dropped by closing the connection.
 	LostResponseRate float64 `json:"lostResponseRate"`
+	// HoldRate is the probability that a confirm or cancel is held, as a
+	// gateway under load holds a request: it is neither answered nor
+	// performed until HoldFor has passed, whatever the client does
+	// meanwhile. A client whose timeout is shorter gives up first, and the
+	// operation still happens, with every check (balance, refundableAmount,
+	// one approval per paymentKey) made at that later moment. While a
+	// request is held, its Idempotency-Key answers 409
+	// IDEMPOTENT_REQUEST_PROCESSING; other keys are served normally. Held
+	// calls are logged with OutcomeHeld once performed. A positive HoldRate
+	// needs a positive HoldFor.
+	HoldRate float64  `json:"holdRate"`
+	HoldFor  Duration `json:"holdFor"`
+	// ConsecutiveCancelWindow, when positive, refuses a cancel for a
+	// paymentKey that arrives within it after the previous cancel for that
+	// paymentKey was taken up: FORBIDDEN_CONSECUTIVE_REQUEST (with the
+	// status errorStatuses gives it), nothing processed, as Toss refuses a
+	// second cancel about a second after the first. A replay or 409 under a
+	// stored or in-flight key is answered before the check and does not
+	// count; nor does a refused cancel, so the window runs from the last
+	// cancel the rule let through (even one that was then held or met an
+	// injected fault). The refusal is stored under the Idempotency-Key only
+	// when ReplayCachedErrors is on, as an injected error is: it says "not
+	// now", not what the gateway did with the payment, and Toss does not
+	// document whether it keeps it. Zero turns the rule off.
+	ConsecutiveCancelWindow Duration `json:"consecutiveCancelWindow"`
 	// Downtime and Down make every /v1 call answer 503
 	// FAILED_INTERNAL_SYSTEM_PROCESSING without performing anything: Down
 	// always, Downtime during its windows.
@@ -105,6 +130,19 @@ func (c Config) Validate() error {
 	}
 	if !validRate(c.LostResponseRate) {
 		return fmt.Errorf("lostResponseRate: %v is not a probability in [0, 1]", c.LostResponseRate)
+	}
+	if !validRate(c.HoldRate) {
+		return fmt.Errorf("holdRate: %v is not a probability in [0, 1]", c.HoldRate)
+	}
+	if c.HoldFor < 0 {
+		return fmt.Errorf("holdFor: %s is negative", c.HoldFor.std())
+	}
+	if c.ConsecutiveCancelWindow < 0 {
+		return fmt.Errorf("consecutiveCancelWindow: %s is negative", c.ConsecutiveCancelWindow.std())
+	}
+	if c.HoldRate > 0 && c.HoldFor == 0 {
+		// A hold of nothing would log calls as held that were not.
+		return fmt.Errorf("holdRate: %v needs a positive holdFor", c.HoldRate)
 	}
 	for i, w := range c.Downtime {
 		if w.From.IsZero() || w.Until.IsZero() {

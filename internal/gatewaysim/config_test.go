@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -23,15 +24,18 @@ func TestConfigControl(t *testing.T) {
 	require.Equal(t, Config{}, cfg)
 
 	want := Config{
-		Seed:               3,
-		Latency:            Duration(50 * time.Millisecond),
-		LatencyJitter:      Duration(10 * time.Millisecond),
-		ErrorRates:         map[string]float64{"PROVIDER_ERROR": 0.05},
-		LostResponseRate:   0.01,
-		Downtime:           []Window{{From: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC)}},
-		ReplayCachedErrors: true,
-		SessionTTL:         Duration(5 * time.Minute),
-		AutoAuthorize:      true,
+		Seed:                    3,
+		Latency:                 Duration(50 * time.Millisecond),
+		LatencyJitter:           Duration(10 * time.Millisecond),
+		ErrorRates:              map[string]float64{"PROVIDER_ERROR": 0.05},
+		LostResponseRate:        0.01,
+		HoldRate:                0.02,
+		HoldFor:                 Duration(3 * time.Second),
+		ConsecutiveCancelWindow: Duration(time.Second),
+		Downtime:                []Window{{From: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), Until: time.Date(2030, 1, 1, 1, 0, 0, 0, time.UTC)}},
+		ReplayCachedErrors:      true,
+		SessionTTL:              Duration(5 * time.Minute),
+		AutoAuthorize:           true,
 	}
 	b.setConfig(t, want)
 	got, err := b.control.Config(ctx)
@@ -47,6 +51,9 @@ func TestConfigControl(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &raw))
 	require.Equal(t, `"50ms"`, string(raw["latency"]))
 	require.Equal(t, `"5m0s"`, string(raw["sessionTTL"]))
+	require.Equal(t, `"3s"`, string(raw["holdFor"]))
+	require.Equal(t, `0.02`, string(raw["holdRate"]))
+	require.Equal(t, `"1s"`, string(raw["consecutiveCancelWindow"]))
 }
 
 func TestConfigValidation(t *testing.T) {
@@ -71,6 +78,11 @@ func TestConfigValidation(t *testing.T) {
 		"unknown code":      `{"errorRates":{"NOT_A_TOSS_CODE":0.1}}`,
 		"409 not injected":  `{"errorRates":{"IDEMPOTENT_REQUEST_PROCESSING":0.1}}`,
 		"lost rate above 1": `{"lostResponseRate":2}`,
+		"hold rate above 1": `{"holdRate":1.5,"holdFor":"1s"}`,
+		"negative hold":     `{"holdRate":-0.1,"holdFor":"1s"}`,
+		"negative holdFor":  `{"holdFor":"-1s"}`,
+		"hold for nothing":  `{"holdRate":0.5}`,
+		"negative window":   `{"consecutiveCancelWindow":"-1s"}`,
 		"window backwards":  `{"downtime":[{"from":"2030-01-01T01:00:00Z","until":"2030-01-01T00:00:00Z"}]}`,
 		"window open":       `{"downtime":[{"from":"2030-01-01T01:00:00Z"}]}`,
 		"two values":        `{} {}`,
@@ -94,6 +106,21 @@ func TestConfigValidation(t *testing.T) {
 
 	_, err = New(Options{Config: Config{LostResponseRate: -1}})
 	require.Error(t, err)
+}
+
+func TestConfigValidateNamesTheField(t *testing.T) {
+	t.Parallel()
+
+	for want, cfg := range map[string]Config{
+		"holdRate: 1.5 is not a probability in [0, 1]": {HoldRate: 1.5, HoldFor: Duration(time.Second)},
+		"holdRate: NaN is not a probability in [0, 1]": {HoldRate: math.NaN(), HoldFor: Duration(time.Second)},
+		"holdFor: -1s is negative":                     {HoldFor: Duration(-time.Second)},
+		"holdRate: 0.5 needs a positive holdFor":       {HoldRate: 0.5},
+		"consecutiveCancelWindow: -1ms is negative":    {ConsecutiveCancelWindow: Duration(-time.Millisecond)},
+	} {
+		require.EqualError(t, cfg.Validate(), want)
+	}
+	require.NoError(t, Config{HoldFor: Duration(time.Second)}.Validate(), "a hold time alone holds nothing")
 }
 
 func TestParseErrorRates(t *testing.T) {

@@ -23,6 +23,8 @@ const (
 	CodeFailedInternalSystemProcessing = "FAILED_INTERNAL_SYSTEM_PROCESSING"
 	CodeNotFound                       = "NOT_FOUND"
 	CodeCommonError                    = "COMMON_ERROR"
+	CodeNotMatchesRefundableAmount     = "NOT_MATCHES_REFUNDABLE_AMOUNT"
+	CodeForbiddenConsecutiveRequest    = "FORBIDDEN_CONSECUTIVE_REQUEST"
 )
 
 // errorStatuses is the one table from a Toss error code to the HTTP status
@@ -43,6 +45,7 @@ var errorStatuses = map[string]int{
 	"EXCEED_MAX_AMOUNT":                         http.StatusBadRequest,
 	"EXCEED_MAX_DAILY_PAYMENT_COUNT":            http.StatusBadRequest,
 	"DUPLICATED_ORDER_ID":                       http.StatusBadRequest,
+	"NOT_MATCHES_REFUNDABLE_AMOUNT":             http.StatusBadRequest,
 	"UNAUTHORIZED_KEY":                          http.StatusUnauthorized,
 	"REJECT_CARD_COMPANY":                       http.StatusForbidden,
 	"REJECT_CARD_PAYMENT":                       http.StatusForbidden,

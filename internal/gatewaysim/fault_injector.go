@@ -92,3 +92,18 @@ func (f *faultInjector) drawLost() bool {
 	}
 	return f.rng.Float64() < f.cfg.LostResponseRate
 }
+
+// drawHold reports whether this call is held, and for how long. It draws
+// nothing while holds are off, so a config without holds injects exactly the
+// faults it did before holds existed.
+func (f *faultInjector) drawHold() (time.Duration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cfg.HoldRate <= 0 || f.cfg.HoldFor <= 0 {
+		return 0, false
+	}
+	if f.rng.Float64() < f.cfg.HoldRate {
+		return f.cfg.HoldFor.std(), true
+	}
+	return 0, false
+}

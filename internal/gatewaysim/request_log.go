@@ -18,8 +18,13 @@ const (
 	OutcomeInjected = "injected"
 	// OutcomeLost: the call was performed and its response dropped.
 	OutcomeLost = "lost"
+	// OutcomeHeld: the call was held for Config.HoldFor, then performed and
+	// answered, usually to a client that had given up. It is logged when it
+	// is performed, not when it arrived (At is still its arrival).
+	OutcomeHeld = "held"
 	// OutcomeRejected: turned away before processing (bad auth, bad
-	// Idempotency-Key, the key's first request still running).
+	// Idempotency-Key, the key's first request still running, a cancel
+	// inside ConsecutiveCancelWindow).
 	OutcomeRejected = "rejected"
 )
 

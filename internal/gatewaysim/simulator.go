@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,7 +51,17 @@ type Simulator struct {
 	idem     *idempotencyStore
 	scripts  *scriptQueues
 	requests *requestLog
+	cancels  *consecutiveCancels
 	mux      *http.ServeMux
+
+	// resetMu makes Reset and the performing of a call exclusive, and epoch
+	// counts resets, so that a call which arrived before a Reset and was
+	// still waiting (latency, a delay step, a hold) performs nothing in the
+	// fresh gateway. Calls take it shared, so they do not serialise.
+	resetMu sync.RWMutex
+	epoch   atomic.Uint64
+	// holding counts the calls being held right now (Config.HoldRate).
+	holding atomic.Int64
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -82,6 +93,7 @@ func New(opts Options) (*Simulator, error) {
 		idem:      newIdempotencyStore(),
 		scripts:   newScriptQueues(),
 		requests:  newRequestLog(opts.RequestLogLimit),
+		cancels:   newConsecutiveCancels(),
 		mux:       http.NewServeMux(),
 		closed:    make(chan struct{}),
 	}
@@ -128,12 +140,23 @@ func (s *Simulator) SetConfig(cfg Config) error {
 }
 
 // Reset forgets every payment, stored idempotent response, pending script
-// step and logged request. The fault config is kept.
+// step, logged request and recent cancel (ConsecutiveCancelWindow). The
+// fault config is kept.
+//
+// A call that arrived before the Reset and is still waiting when it happens
+// (latency, a delay step, a hold) is dropped when it resumes: it performs
+// nothing, is answered 503 FAILED_INTERNAL_SYSTEM_PROCESSING and is not
+// logged. Otherwise a held confirm from one test could charge a payment in
+// the next (with AutoAuthorize it would create one).
 func (s *Simulator) Reset() {
+	s.resetMu.Lock()
+	defer s.resetMu.Unlock()
+	s.epoch.Add(1)
 	s.payments.reset()
 	s.idem.reset()
 	s.scripts.reset()
 	s.requests.reset()
+	s.cancels.reset()
 }
 
 // Requests returns the logged /v1 calls for paymentKey (every call when
@@ -142,9 +165,10 @@ func (s *Simulator) Requests(paymentKey string) []RequestRecord {
 	return s.requests.list(paymentKey)
 }
 
-// Close cuts short every latency and delay sleep in progress (the calls then
-// proceed at once), so a server shutdown does not wait out a long scripted
-// delay. The Simulator keeps serving after Close.
+// Close cuts short every latency sleep, delay step and hold in progress (the
+// calls then proceed at once, so held operations are still performed), so a
+// server shutdown does not wait them out. The Simulator keeps serving after
+// Close, with no sleeps or holds.
 func (s *Simulator) Close() {
 	s.closeOnce.Do(func() { close(s.closed) })
 }

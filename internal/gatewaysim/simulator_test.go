@@ -89,13 +89,20 @@ func (a answer) requireError(t *testing.T, status int, code string) {
 // empty) and returns the transport error instead of failing on it.
 func (b *testBundle) send(t *testing.T, method, path, authorization, idempotencyKey string, body any) (answer, error) {
 	t.Helper()
+	return b.sendContext(context.Background(), t, method, path, authorization, idempotencyKey, body)
+}
+
+// sendContext is send under ctx, so a test can give up on a call the way a
+// client whose timeout fired does.
+func (b *testBundle) sendContext(ctx context.Context, t *testing.T, method, path, authorization, idempotencyKey string, body any) (answer, error) {
+	t.Helper()
 	var reader io.Reader
 	if body != nil {
 		encoded, err := json.Marshal(body)
 		require.NoError(t, err)
 		reader = bytes.NewReader(encoded)
 	}
-	req, err := http.NewRequestWithContext(context.Background(), method, b.baseURL+path, reader)
+	req, err := http.NewRequestWithContext(ctx, method, b.baseURL+path, reader)
 	require.NoError(t, err)
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)

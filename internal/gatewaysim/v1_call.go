@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"time"
 )
 
 // maxBodyBytes bounds a /v1 request body; Toss's are a few hundred bytes.
@@ -17,7 +18,12 @@ const maxBodyBytes = 64 << 10
 // store, then the (possibly scripted or faulty) processing. perform does the
 // operation itself and gets the Idempotency-Key (empty when none) so refunds
 // can be booked under it.
+//
+// Nothing here reads the request's context: a gateway keeps processing a call
+// whose client gave up (timed out during latency or a hold), which is exactly
+// the "timed out but charged" case the relay must survive.
 func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation, paymentKey string, perform func(idempotencyKey string) response) {
+	epoch := s.epoch.Load()
 	rec := RequestRecord{
 		At:              s.now(),
 		Method:          r.Method,
@@ -64,6 +70,7 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 			answer(entry.res, OutcomeReplayed)
 			return
 		case beginInFlight:
+			// Also what a retry of a held call gets until the hold ends.
 			answer(newError(CodeIdempotentRequestProcessing, "a request with this Idempotency-Key is still being processed").response(), OutcomeRejected)
 			return
 		case beginProcess:
@@ -72,6 +79,19 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 			// panic); a no-op once the response is stored.
 			defer s.idem.abandon(ikey, ticket)
 		}
+	}
+
+	// A front-door rule, like the idempotency store: checked when the call
+	// arrives, before a script step or a fault is spent on it.
+	if op == OperationCancel && !s.cancels.admit(paymentKey, rec.At, cfg.ConsecutiveCancelWindow.std()) {
+		res := newError(CodeForbiddenConsecutiveRequest, "a cancel for this payment arrived less than %s ago; try again shortly",
+			cfg.ConsecutiveCancelWindow.std()).response()
+		// Stored only as injected errors are (see ConsecutiveCancelWindow).
+		if ticket != nil && cfg.ReplayCachedErrors {
+			s.idem.complete(ikey, ticket, res, s.now())
+		}
+		answer(res, OutcomeRejected)
+		return
 	}
 
 	step, scripted := s.scripts.next(paymentKey, op)
@@ -84,6 +104,8 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 	var (
 		injected *Error
 		lost     bool
+		held     bool
+		holdFor  time.Duration
 	)
 	switch {
 	case scripted:
@@ -96,7 +118,7 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 	case op != OperationLookup:
 		if code, ok := s.faults.drawError(); ok {
 			injected = newError(code, "injected fault")
-		} else {
+		} else if holdFor, held = s.faults.drawHold(); !held {
 			lost = s.faults.drawLost()
 		}
 	}
@@ -111,16 +133,53 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 		return
 	}
 
-	res := perform(rec.IdempotencyKey)
-	if ticket != nil {
-		s.idem.complete(ikey, ticket, res, s.now())
+	outcome := OutcomeProcessed
+	switch {
+	case held:
+		// The key stays in flight for the whole hold (the ticket is only
+		// completed below), which is what answers its retries with 409.
+		s.holding.Add(1)
+		s.sleep(holdFor)
+		s.holding.Add(-1)
+		outcome = OutcomeHeld
+	case lost:
+		outcome = OutcomeLost
 	}
+
+	res, ok := s.performOnce(epoch, func() response {
+		res := perform(rec.IdempotencyKey)
+		if ticket != nil {
+			s.idem.complete(ikey, ticket, res, s.now())
+		}
+		// Logged before the answer is written, so a client that reads the
+		// request log after its answer finds the call there.
+		rec.HTTPStatus, rec.Code, rec.Outcome = res.status, res.code, outcome
+		s.requests.append(rec)
+		return res
+	})
+	if !ok {
+		errorWithStatus(http.StatusServiceUnavailable, CodeFailedInternalSystemProcessing,
+			"the simulator was reset while this call was in progress; nothing was performed").response().write(w)
+		return
+	}
+	s.logCall(r.Context(), rec)
 	if lost {
-		finish(res, OutcomeLost)
 		dropConnection(w)
 		return
 	}
-	answer(res, OutcomeProcessed)
+	res.write(w)
+}
+
+// performOnce runs f unless the simulator was reset since epoch, and reports
+// whether it ran. Reset waits for f, so what f performs, stores and logs all
+// lands in the gateway the call arrived at, or none of it does.
+func (s *Simulator) performOnce(epoch uint64, f func() response) (response, bool) {
+	s.resetMu.RLock()
+	defer s.resetMu.RUnlock()
+	if s.epoch.Load() != epoch {
+		return response{}, false
+	}
+	return f(), true
 }
 
 // dropConnection closes the client's connection without an answer, as a
