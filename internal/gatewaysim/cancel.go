@@ -56,7 +56,8 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, idempotencyKey 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := s.now()
-	p.expireIfDue(now, s.faults.current().sessionTTL())
+	cfg := s.faults.current()
+	p.expireIfDue(now, cfg.sessionTTL())
 	switch p.status {
 	case StatusDone, StatusPartialCanceled:
 	case StatusCanceled:
@@ -68,7 +69,7 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, idempotencyKey 
 	// Checked here, under the payment's lock, against the balance at the
 	// moment the cancel is applied, not when it arrived: a cancel held up
 	// while another one landed must see the new balance.
-	if req.RefundableAmount != nil && *req.RefundableAmount != p.balance {
+	if req.RefundableAmount != nil && *req.RefundableAmount != p.balance && !cfg.IgnoreRefundableAmount {
 		return newError(CodeNotMatchesRefundableAmount, "refundableAmount %d does not match the refundable balance %d",
 			*req.RefundableAmount, p.balance).response()
 	}

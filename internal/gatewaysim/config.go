@@ -70,8 +70,12 @@ type Config struct {
 	// IDEMPOTENT_REQUEST_PROCESSING; other keys are served normally. Held
 	// calls are logged with OutcomeHeld once performed. A positive HoldRate
 	// needs a positive HoldFor.
-	HoldRate float64  `json:"holdRate"`
-	HoldFor  Duration `json:"holdFor"`
+	HoldRate float64 `json:"holdRate"`
+	// IgnoreRefundableAmount makes the gateway skip the refundableAmount
+	// check, as if the caller had not sent it: to show that the relay's key
+	// rule alone keeps a held cancel from refunding twice.
+	IgnoreRefundableAmount bool     `json:"ignoreRefundableAmount"`
+	HoldFor                Duration `json:"holdFor"`
 	// ConsecutiveCancelWindow, when positive, refuses a cancel for a
 	// paymentKey that arrives within it after the previous cancel for that
 	// paymentKey was taken up: FORBIDDEN_CONSECUTIVE_REQUEST (with the

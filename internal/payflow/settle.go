@@ -75,11 +75,21 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 		return f.applyApproval(ctx, tx, p, r.Approval)
 
 	case active != nil && r.Approved:
-		switch {
-		case r.Approval.BalanceAmount < p.BalanceAmount:
+		switch balance := r.Approval.BalanceAmount; {
+		case balance == active.BalanceAfter(p.BalanceAmount) && balance < p.BalanceAmount:
 			// Only one cancel is with the gateway at a time, and each
-			// carries the balance it expects, so the drop is it.
-			p.ApplyCancelResult(active, r.Approval.BalanceAmount, r.TransactionKey, f.now())
+			// carries the balance it expects, so a drop to what it leaves
+			// is it.
+			p.ApplyCancelResult(active, balance, r.TransactionKey, f.now())
+		case balance != p.BalanceAmount:
+			// Our balance is wrong (a refund made elsewhere): adopt the
+			// gateway's, and let the cancel run (again) against it.
+			ch.Note = fmt.Sprintf("gateway balance %d is neither ours (%d) nor what cancel %s leaves; adopted it",
+				balance, p.BalanceAmount, active.ID)
+			p.AdoptBalance(balance)
+			if active.Status == payment.CancelUnknown {
+				return f.resend(ctx, tx, p, active, r, opts)
+			}
 		case active.Status == payment.CancelUnknown:
 			// Its job gave up and the gateway refunded nothing: the customer
 			// still wants it, so it goes back to work.

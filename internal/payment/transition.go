@@ -303,6 +303,25 @@ func (p *Payment) ResendCancel(c *Cancel, rotate bool) (old, next string) {
 	return c.RotateKey()
 }
 
+// BalanceAfter is the balance the gateway holds once c is refunded, from a
+// payment balance of before.
+func (c Cancel) BalanceAfter(before int64) int64 {
+	if c.Amount == 0 {
+		return 0
+	}
+	return before - c.Amount
+}
+
+// AdoptBalance corrects our record of the gateway's balance while a cancel is
+// pending, when a lookup shows neither the balance we expected nor the one
+// our cancel would leave (a refund made elsewhere, or an approval whose
+// amounts we recorded wrongly). The cancel is then sent with the gateway's
+// balance as its refundableAmount; the status does not move.
+func (p *Payment) AdoptBalance(balance int64) {
+	p.BalanceAmount = balance
+	p.CanceledAmount = p.ApprovedAmount - balance
+}
+
 // AdoptRefund records a refund the gateway shows and the relay did not make
 // (from the gateway's console, say): the gateway's balance is the truth.
 func (p *Payment) AdoptRefund(balance int64) {

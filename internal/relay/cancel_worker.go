@@ -104,8 +104,24 @@ func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Can
 	if lc.Payment == nil {
 		return w.retryOrUnknown(ctx, job, last)
 	}
-	if lc.Payment.BalanceAmount < p.BalanceAmount {
+	switch balance := lc.Payment.BalanceAmount; {
+	case balance == c.BalanceAfter(p.BalanceAmount) && balance < p.BalanceAmount:
+		// Only one cancel is with the gateway at a time, and it left the
+		// balance this one would.
 		return w.recordRefund(ctx, job, lc.Payment)
+	case balance != p.BalanceAmount:
+		// Neither: our record of the balance is wrong, and the gateway
+		// refused our refundableAmount for it. Adopt the gateway's; the
+		// refused key replays its refusal until the key rule moves on.
+		err := r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+			ch, err := r.flow.AdoptBalance(ctx, tx, p.ID, c.ID, balance, lc.AttemptID)
+			r.changeOnCommit(ctx, payment.OperationCancel, ch)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return w.retryOrUnknown(ctx, job, last)
 	}
 	if !mayRotate {
 		// The gateway holds what we think it holds: our cancel did not

@@ -75,7 +75,7 @@ func TestReconciler(t *testing.T) {
 		// A cancel the relay gave up on (unknown) although the gateway did
 		// refund under its key.
 		cancelID := uuid.NewString()
-		res := b.gw.Cancel(ctx, key, gateway.CancelRequest{Reason: "customer asked", Amount: 6000}, payment.CancelIdempotencyKey(cancelID))
+		res := b.gw.Cancel(ctx, key, gateway.CancelRequest{Reason: "customer asked", Amount: 6000, RefundableAmount: 15000}, payment.CancelIdempotencyKey(cancelID))
 		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
 		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 			locked, err := b.store.PaymentForUpdate(ctx, tx, p.ID)
@@ -200,7 +200,7 @@ func TestReconciler(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{})
 		p, key := b.confirmed(t, 15000)
-		res := b.gw.Cancel(context.Background(), key, gateway.CancelRequest{Reason: "refunded in the gateway console", Amount: 3000}, "console-1")
+		res := b.gw.Cancel(context.Background(), key, gateway.CancelRequest{Reason: "refunded in the gateway console", Amount: 3000, RefundableAmount: 15000}, "console-1")
 		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
 		// A webhook (or an operator) asks for a lookup.
 		_, err := b.client.Insert(context.Background(), paymentjob.LookupArgs{PaymentID: p.ID}, nil)
@@ -252,7 +252,18 @@ func TestCompensation(t *testing.T) {
 		b.requestConfirm(t, p.ID, key, 15000, nil)
 
 		got := b.waitStatus(t, p.ID, payment.StatusCanceled)
-		require.Equal(t, []string{"confirm:success", "cancel:success"}, ops(got.Attempts))
+		// The approval's amounts are not the gateway's (it holds 15000, not
+		// 15500): the compensation's refundableAmount is refused, a lookup
+		// adopts the gateway's balance, and once the key rule lets go of the
+		// refused key the cancel is sent with the right one.
+		require.Equal(t, []string{
+			"confirm:success",
+			"cancel:unclear", "lookup:success",
+			"cancel:unclear", "lookup:success",
+			"lookup:success", "cancel:success",
+		}, ops(got.Attempts))
+		require.Equal(t, "NOT_MATCHES_REFUNDABLE_AMOUNT", got.Attempts[1].GatewayCode)
+		require.Contains(t, got.Attempts[2].Note, "adopted it")
 		require.Len(t, got.Cancels, 1)
 		require.Equal(t, payment.CancelCompensation, got.Cancels[0].Kind)
 		require.Contains(t, got.Cancels[0].Reason, "15500")
@@ -342,4 +353,47 @@ func TestBreaker(t *testing.T) {
 		b.waitStatus(t, id, payment.StatusConfirmed)
 	}
 	require.Equal(t, relay.BreakerClosed, br.State())
+}
+
+// TestOrphans is the cancel whose job River discarded (a plain error on its
+// last attempt, or a relay crash during it): the cancel stayed pending and
+// the payment canceling for ever. The reconciler now puts such work back.
+func TestOrphans(t *testing.T) {
+	t.Parallel()
+
+	discard := func(t *testing.T, b *testBundle, kind string) {
+		t.Helper()
+		tag, err := b.pool.Exec(context.Background(),
+			"UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE kind = $1 AND state = 'available'", kind)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), tag.RowsAffected())
+	}
+
+	t.Run("PendingCancelWithoutAJobIsSentAgain", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{reconcile: true})
+		p, key := b.confirmed(t, 15000)
+		require.NoError(t, b.client.Stop(context.Background()))
+		c := b.requestCancel(t, p.ID, 4000)
+		discard(t, b, "payment_cancel")
+		b.start(t)
+
+		got := b.waitStatus(t, p.ID, payment.StatusPartiallyCanceled)
+		require.Equal(t, payment.CancelDone, got.Cancels[0].Status)
+		require.Equal(t, c.IdempotencyKey, got.Cancels[0].IdempotencyKey, "under its current key")
+		require.Len(t, b.ledger(t, key).Refunds, 1)
+	})
+
+	t.Run("ConfirmingWithoutAJobIsConfirmed", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{paused: true, reconcile: true})
+		p, key := b.newPayment(t, 8000, nil)
+		b.requestConfirm(t, p.ID, key, 8000, nil)
+		discard(t, b, "payment_confirm")
+		b.start(t)
+
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, "confirm-"+p.ID+"-1", got.ConfirmIdempotencyKey)
+		require.Equal(t, 1, b.ledger(t, key).Approvals)
+	})
 }

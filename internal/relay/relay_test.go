@@ -45,6 +45,8 @@ type setupOpts struct {
 	wrap      func(relay.Gateway) relay.Gateway
 	reconcile bool // run the reconciler every 100ms for payments idle 1ms
 	breaker   *relay.Breaker
+	// gatewayTimeout is the client's per-call timeout; 5s when zero.
+	gatewayTimeout time.Duration
 	metrics   *metrics.Relay
 	// logs, if set, receives the relay's and River's JSON log lines, River's
 	// through relay.JobLogging as cmd/relay wires it.
@@ -65,7 +67,11 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	if key == "" {
 		key = gatewaysim.DefaultSecretKey
 	}
-	gw, err := gateway.New(gateway.Config{BaseURL: srv.URL, SecretKey: key, Timeout: 5 * time.Second})
+	timeout := opts.gatewayTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	gw, err := gateway.New(gateway.Config{BaseURL: srv.URL, SecretKey: key, Timeout: timeout})
 	require.NoError(t, err)
 
 	st := store.New()
@@ -636,4 +642,58 @@ func TestCancel(t *testing.T) {
 		}
 		require.Len(t, b.ledger(t, key).Refunds, 1)
 	})
+}
+
+// TestHeldCancel is the partial cancel that was refunded twice: the gateway
+// holds the cancel past the relay's timeout and applies it later, answering
+// 409 IDEMPOTENT_REQUEST_PROCESSING to the same key meanwhile. Two 409s once
+// looked like a key stuck on a cached error; a lookup still showed the old
+// balance, the cancel moved to a new key, and both requests landed. The key
+// rule alone stops that (the gateway here ignores refundableAmount), and so
+// does refundableAmount alone (internal/gatewaysim's
+// TestRefundableAmountAloneStopsDoubleRefund).
+func TestHeldCancel(t *testing.T) {
+	t.Parallel()
+
+	for _, ignoreRefundable := range []bool{false, true} {
+		name := "KeyRuleAndRefundableAmount"
+		if ignoreRefundable {
+			name = "KeyRuleAlone"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			hold := time.Second
+			b := setup(t, setupOpts{gatewayTimeout: 200 * time.Millisecond})
+			p, key := b.confirmed(t, 15000)
+			cfg := b.sim.Config()
+			cfg.HoldRate, cfg.HoldFor = 1, gatewaysim.Duration(hold)
+			cfg.IgnoreRefundableAmount = ignoreRefundable
+			require.NoError(t, b.sim.SetConfig(cfg))
+
+			c := b.requestCancel(t, p.ID, 3000)
+			b.waitStatus(t, p.ID, payment.StatusPartiallyCanceled)
+			// Long enough for any second request to have been held and
+			// applied as well.
+			time.Sleep(2 * hold)
+
+			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+			require.NoError(t, err)
+			e := b.ledger(t, key)
+			require.Len(t, e.Refunds, 1, "one refund for one cancel")
+			require.Equal(t, int64(12000), e.BalanceAmount)
+			require.Equal(t, int64(12000), got.BalanceAmount)
+			require.Equal(t, int64(3000), got.Cancels[0].CanceledAmount)
+			processing := 0
+			for _, a := range got.Attempts {
+				if a.Operation != payment.OperationCancel {
+					continue
+				}
+				require.Equal(t, c.IdempotencyKey, a.IdempotencyKey, "never a second key while a request may still run")
+				if a.GatewayCode == "IDEMPOTENT_REQUEST_PROCESSING" {
+					processing++
+				}
+			}
+			require.GreaterOrEqual(t, processing, 2, "the gateway said 'still processing' more than once")
+		})
+	}
 }
