@@ -47,7 +47,7 @@ type setupOpts struct {
 	breaker   *relay.Breaker
 	// gatewayTimeout is the client's per-call timeout; 5s when zero.
 	gatewayTimeout time.Duration
-	metrics   *metrics.Relay
+	metrics        *metrics.Relay
 	// logs, if set, receives the relay's and River's JSON log lines, River's
 	// through relay.JobLogging as cmd/relay wires it.
 	logs io.Writer
