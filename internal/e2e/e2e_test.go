@@ -108,7 +108,7 @@ func TestEndToEnd(t *testing.T) {
 					require.Equal(t, http.StatusAccepted, sys.post(t, "/v1/payments/"+p+"/cancel", map[string]any{"reason": "customer asked"}))
 					w = want{status: "canceled"}
 				case 4: // partial refund
-					require.Equal(t, http.StatusAccepted, sys.post(t, "/v1/payments/"+p+"/cancel", map[string]any{"reason": "one item back", "amount": 500}))
+					require.Equal(t, http.StatusAccepted, sys.post(t, "/v1/payments/"+p+"/cancel", map[string]any{"reason": "one item back", "amount": 500}, "Idempotency-Key", "partial-"+p))
 					w = want{status: "partially_canceled", balance: amount - 500}
 				}
 			}
