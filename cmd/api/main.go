@@ -2,8 +2,8 @@
 // applies every database migration (River's included) and exits.
 //
 // It only wires: configuration from the environment, a pgx pool, an
-// insert-only River client and the httpapi server. See DESIGN.md for the
-// contract and internal/httpapi for the behaviour.
+// insert-only River client and the httpapi server. See docs/design.md for
+// the contract and internal/httpapi for the behaviour.
 package main
 
 import (

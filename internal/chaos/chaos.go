@@ -1,8 +1,8 @@
 // Package chaos is the chaos suite: thousands of payments through the real
 // api, several relay processes and gatewaysim with injected faults, while
 // relays are SIGKILLed at random moments and Postgres is restarted under
-// them. When the outbox is drained it checks every invariant in DESIGN.md
-// against the gateway's ledger.
+// them. When the outbox is drained it checks every invariant in
+// docs/design.md against the gateway's ledger.
 package chaos
 
 import (

@@ -10,7 +10,7 @@ import (
 // change meaning.
 type Class string
 
-// The answer classes. See "How the relay reads answers" in DESIGN.md.
+// The answer classes. See "How the relay reads answers" in docs/design.md.
 const (
 	// ClassSuccess: a 2xx with a Payment in DONE, CANCELED or
 	// PARTIAL_CANCELED. The relay records the outcome and checks the amount.
@@ -61,7 +61,7 @@ type answerTable struct {
 	statuses []statusRow
 }
 
-// answers is the classification table, transcribed from DESIGN.md.
+// answers is the classification table; docs/design.md transcribes it.
 var answers = answerTable{
 	paymentStatuses: map[string]Class{
 		StatusDone:            ClassSuccess,

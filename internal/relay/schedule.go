@@ -15,7 +15,7 @@ type Schedule struct {
 	Max     time.Duration
 }
 
-// DefaultSchedule is the schedule DESIGN.md names: 1s doubling to 1m.
+// DefaultSchedule is the schedule docs/design.md names: 1s doubling to 1m.
 var DefaultSchedule = Schedule{Initial: time.Second, Max: time.Minute}
 
 // Delay returns how long to wait before the given attempt (1-based: the

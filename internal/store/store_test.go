@@ -1,0 +1,73 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/store"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// TestGuardedSave holds SavePayment and SaveCancel to "no silent
+// overwrite": a save computed from a status the row no longer has, or a move
+// the transition table does not list, fails with stale_write and writes
+// nothing.
+func TestGuardedSave(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	st := store.New()
+
+	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000}
+	require.NoError(t, in.Validate())
+	p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
+	require.NoError(t, err)
+
+	// Two writers read the same ready payment; the first confirms it.
+	first, second := p, p
+	_, err = first.RequestConfirm("pk_guard", 5000, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, st.SavePayment(ctx, pool, &first))
+	require.Equal(t, payment.StatusConfirming, first.StoredStatus, "the saved row is the new baseline")
+
+	// The second, still believing it ready, cancels it: that would undo a
+	// confirm whose job is in the outbox.
+	_, err = second.RequestCancel(uuid.NewString(), "changed my mind", 0, nil, time.Now())
+	require.NoError(t, err)
+	err = st.SavePayment(ctx, pool, &second)
+	require.Equal(t, payment.CodeStaleWrite, payment.ErrorOf(err).Code)
+	got, err := st.Payment(ctx, pool, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, payment.StatusConfirming, got.Status)
+
+	// A move the table does not list is refused before any SQL.
+	got.Status = payment.StatusReady
+	err = st.SavePayment(ctx, pool, &got)
+	require.Equal(t, payment.CodeStaleWrite, payment.ErrorOf(err).Code)
+
+	// Cancels are guarded the same way.
+	got, err = st.Payment(ctx, pool, p.ID)
+	require.NoError(t, err)
+	got.GiveUpConfirm("no_answer", "test")
+	require.NoError(t, st.SavePayment(ctx, pool, &got))
+	c := payment.Cancel{ID: uuid.NewString(), PaymentID: p.ID, Kind: payment.CancelByCustomer, Reason: "r",
+		Status: payment.CancelWaiting, IdempotencyKey: "cancel-guard"}
+	c, err = st.InsertCancel(ctx, pool, c)
+	require.NoError(t, err)
+	stale := c
+	c.Status = payment.CancelVoid
+	require.NoError(t, st.SaveCancel(ctx, pool, &c))
+	stale.Status = payment.CancelPending
+	err = st.SaveCancel(ctx, pool, &stale)
+	require.Equal(t, payment.CodeStaleWrite, payment.ErrorOf(err).Code, "waiting was already void")
+	c.Status = payment.CancelPending
+	err = st.SaveCancel(ctx, pool, &c)
+	require.Equal(t, payment.CodeStaleWrite, payment.ErrorOf(err).Code, "void is final")
+}
