@@ -463,8 +463,11 @@ func TestDBGauges(t *testing.T) {
 		if status != payment.StatusReady {
 			_, err := p.RequestConfirm("pk_"+p.ID, 1000, time.Now())
 			require.NoError(t, err)
-			p.Status = status
 			require.NoError(t, st.SavePayment(ctx, pool, &p))
+			if status == payment.StatusUnknown {
+				p.GiveUpConfirm("no_answer", "retry budget spent")
+				require.NoError(t, st.SavePayment(ctx, pool, &p))
+			}
 		}
 		return p
 	}
