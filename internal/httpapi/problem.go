@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 // Codes of the transport's own problems, next to the domain's payment.Code*
@@ -69,6 +70,10 @@ var problemTitles = map[string]string{
 	codeIdempotencyInProgress:      "A request with this Idempotency-Key is still in progress",
 	codeIdempotencyKeyRequired:     "An Idempotency-Key is required",
 	payment.CodePaymentUnknown:     "The payment's outcome is not known yet",
+	webhook.CodeEndpointNotFound:   "Webhook endpoint not found",
+	webhook.CodeDeliveryNotFound:   "Webhook delivery not found",
+	webhook.CodeURLRefused:         "Webhook URL is not a public address",
+	webhook.CodeEndpointDisabled:   "Webhook endpoint is disabled",
 }
 
 // problem is an RFC 9457 problem details object with one extension member,

@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/store"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 // Defaults for the optional Config fields.
@@ -98,6 +100,12 @@ type Config struct {
 	// MetricsHandler, when set, is served at GET /metrics without an API
 	// key (Prometheus's scrape). Default: no /metrics route.
 	MetricsHandler http.Handler
+	// WebhookAllowPrivate accepts webhook endpoint URLs on loopback,
+	// private and link-local addresses: for development and tests only.
+	WebhookAllowPrivate bool
+	// Resolver looks up the host names of webhook endpoint URLs. Default:
+	// net.DefaultResolver.
+	Resolver webhook.Resolver
 }
 
 // Server serves the payment API.
@@ -125,6 +133,9 @@ type Server struct {
 	// lastSweep is when expired Idempotency-Key records were last swept,
 	// in Unix nanoseconds of the Server's clock.
 	lastSweep atomic.Int64
+
+	webhookAllowPrivate bool
+	resolver            webhook.Resolver
 }
 
 // New returns a Server for cfg. It panics when Pool or Outbox is missing:
@@ -149,6 +160,12 @@ func New(cfg Config) *Server {
 		metrics:      cfg.Metrics,
 
 		idempotencyTTL: cfg.IdempotencyTTL,
+
+		webhookAllowPrivate: cfg.WebhookAllowPrivate,
+		resolver:            cfg.Resolver,
+	}
+	if s.resolver == nil {
+		s.resolver = net.DefaultResolver
 	}
 	if s.store == nil {
 		s.store = store.New()
@@ -240,6 +257,13 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	e.GET("/v1/payments/:id", s.getPayment, s.authenticate)
 	e.POST("/v1/payments/:id/confirm", s.confirmPayment, s.authenticate, s.idempotent)
 	e.POST("/v1/payments/:id/cancel", s.cancelPayment, s.authenticate, s.idempotent)
+
+	e.POST("/v1/webhook-endpoints", s.createWebhookEndpoint, s.authenticate)
+	e.GET("/v1/webhook-endpoints", s.listWebhookEndpoints, s.authenticate)
+	e.POST("/v1/webhook-endpoints/:id/disable", s.disableWebhookEndpoint, s.authenticate)
+	e.POST("/v1/webhook-endpoints/:id/rotate-secret", s.rotateWebhookSecret, s.authenticate)
+	e.GET("/v1/webhook-endpoints/:id/deliveries", s.listWebhookDeliveries, s.authenticate)
+	e.POST("/v1/webhook-endpoints/:id/deliveries/:deliveryId/redeliver", s.redeliverWebhook, s.authenticate)
 	return e
 }
 
