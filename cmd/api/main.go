@@ -248,10 +248,11 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		// (at most the body limit) and its answer get a generous while.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Room for the longest wait (GET ?wait=) and the work around it.
+		WriteTimeout:   httpapi.MaxWait + 30*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		// No BaseContext from ctx: on a signal, in-flight requests finish
 		// (Shutdown waits for them) rather than having their transactions
 		// canceled under them.
@@ -282,6 +283,9 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	}
 
 	logger.Info("shutting down", slog.String("timeout", cfg.shutdownTimeout.String()))
+	// Waiting requests answer now with what they have, rather than hold
+	// the shutdown up for their full wait.
+	api.Close()
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancelShutdown()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -538,7 +538,7 @@ func TestOpenAPIStatuses(t *testing.T) {
 		"POST /v1/payments":              {"201", "200", "400", "401", "409", "413", "415", "422", "500"},
 		"POST /v1/payments/{id}/confirm": {"202", "400", "401", "404", "409", "413", "415", "422", "500"},
 		"POST /v1/payments/{id}/cancel":  {"200", "202", "400", "401", "404", "409", "413", "415", "422", "500"},
-		"GET /v1/payments/{id}":          {"200", "401", "404"},
+		"GET /v1/payments/{id}":          {"200", "400", "401", "404", "429"},
 		"GET /v1/payments":               {"200", "400", "401", "404"},
 		"GET /v1/payments/attention":     {"200", "400", "401"},
 		"POST /v1/webhooks/toss":         {"200", "400", "413"},

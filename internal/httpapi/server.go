@@ -52,6 +52,14 @@ const (
 	// DefaultIdempotencyTTL is how long an Idempotency-Key's answer is
 	// kept for replays: long enough for any client's retry loop.
 	DefaultIdempotencyTTL = 24 * time.Hour
+	// DefaultMaxWaiters bounds the requests waiting at once (GET ?wait=) in
+	// one api process; more get 429 too_many_waiters. A waiter costs a
+	// goroutine and an open HTTP connection, not a database connection.
+	DefaultMaxWaiters = 1000
+	// MaxWait is the longest ?wait= a request may ask for. Longer would
+	// outlast the proxies and load balancers between a checkout and us;
+	// a client that wants longer asks again.
+	MaxWait = 30 * time.Second
 )
 
 // Inserter puts a job into the outbox on the caller's transaction. It is
@@ -106,6 +114,9 @@ type Config struct {
 	// Resolver looks up the host names of webhook endpoint URLs. Default:
 	// net.DefaultResolver.
 	Resolver webhook.Resolver
+	// MaxWaiters bounds the requests waiting at once for a payment to
+	// change (GET /v1/payments/{id}?wait=). Default: DefaultMaxWaiters.
+	MaxWaiters int
 }
 
 // Server serves the payment API.
@@ -136,6 +147,7 @@ type Server struct {
 
 	webhookAllowPrivate bool
 	resolver            webhook.Resolver
+	waiter              *waiter
 }
 
 // New returns a Server for cfg. It panics when Pool or Outbox is missing:
@@ -167,6 +179,15 @@ func New(cfg Config) *Server {
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
 	}
+	maxWaiters := cfg.MaxWaiters
+	if maxWaiters <= 0 {
+		maxWaiters = DefaultMaxWaiters
+	}
+	// A connection of its own, not one of the pool's: it is held for the
+	// life of the process, and LISTEN state must not leak into a pooled one.
+	s.waiter = newWaiter(func(ctx context.Context) (*pgx.Conn, error) {
+		return pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+	}, maxWaiters, s.logger)
 	if s.store == nil {
 		s.store = store.New()
 	}
@@ -211,6 +232,14 @@ func New(cfg Config) *Server {
 		s.routePaths[r.Path] = true
 	}
 	return s
+}
+
+// Close ends every wait in progress (those requests answer with the
+// payment as it stands) and closes the LISTEN connection behind them. Call it
+// when shutting down, before http.Server.Shutdown, so waiting requests do not
+// hold the shutdown up; the Server keeps serving, without waiting.
+func (s *Server) Close() {
+	s.waiter.close()
 }
 
 // Handler returns the http.Handler serving every route (the *echo.Echo).
