@@ -208,12 +208,13 @@ func TestCheckout(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, p.ID, byOrder.ID)
 
-	ds, err := c.ListWebhookDeliveries(ctx, ep.ID, 0)
-	require.NoError(t, err)
-	require.Len(t, ds, 2)
-	for _, d := range ds {
-		require.Equal(t, "succeeded", d.Status)
-	}
+	// The relay records a delivery once the receiver has answered it.
+	var ds []client.WebhookDelivery
+	require.Eventually(t, func() bool {
+		ds, err = c.ListWebhookDeliveries(ctx, ep.ID, 0)
+		require.NoError(t, err)
+		return len(ds) == 2 && ds[0].Status == "succeeded" && ds[1].Status == "succeeded"
+	}, 10*time.Second, 20*time.Millisecond, "deliveries: %+v", ds)
 	d, err := c.RedeliverWebhook(ctx, ep.ID, ds[1].ID)
 	require.NoError(t, err)
 	require.Equal(t, "pending", d.Status)
