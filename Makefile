@@ -41,18 +41,27 @@ images: ## build the api, relay and gatewaysim images (static binaries on scratc
 postgres-image: ## build payment-outbox/postgres:15 from Debian packages unless present (root; FORCE=1 rebuilds)
 	deploy/images/build-postgres-image $(if $(FORCE),-f)
 
-# The container tests (outboxtest) skip only when no Docker engine answers;
-# where one does, the images they run are built first, never assumed.
+# The container tests (outboxtest, examples/checkout) skip only when no
+# Docker engine answers. outboxtest builds the api, relay and gatewaysim
+# images from the source itself; their Postgres image is built here, once.
 .PHONY: test-images
-test-images: ## build the images the container tests run, where a Docker engine answers
+test-images: ## build the Postgres image the container tests run, where a Docker engine answers
 	@if docker info >/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory images && \
-		{ [ -n "$$OUTBOXTEST_POSTGRES_IMAGE" ] || deploy/images/build-postgres-image; }; \
+		[ -n "$$OUTBOXTEST_POSTGRES_IMAGE" ] || deploy/images/build-postgres-image; \
 	else echo "test-images: no Docker engine answers; the container tests (outboxtest) will skip"; fi
 
+.PHONY: setup
+setup: ## install what the tests need and the machine lacks (where it allows; else say what)
+	scripts/setup test
+
 .PHONY: test
-test: verify verify-deploy test-images ## run every test against a real Postgres (DATABASE_URL, else a local cluster, else testcontainers)
+test: setup verify verify-deploy test-images ## run every test against a real Postgres (DATABASE_URL, else a local cluster, else testcontainers), and examples/checkout
 	scripts/with-db $(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(MAKE) --no-print-directory test-example
+
+.PHONY: test-example
+test-example: ## examples/checkout: a checkout in its own module, tested against the outbox in Docker (outboxtest)
+	cd examples/checkout && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) test -count=1 -timeout 15m ./...
 
 .PHONY: chaos
 chaos: ## the chaos suite: 2000 payments, faults, relay SIGKILLs, a Postgres restart; fails on any violation (ARGS=-h for knobs)
@@ -64,6 +73,7 @@ test-short: ## the tests without the end-to-end and race detector
 
 .PHONY: run
 run: ## bring up Postgres, gatewaysim, relay and api on local defaults
+	scripts/setup run
 	scripts/run-local
 
 .PHONY: bench

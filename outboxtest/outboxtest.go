@@ -15,13 +15,25 @@
 //
 // # Images
 //
-// The api, relay and gatewaysim images default to payment-outbox/NAME:latest
-// (OUTBOXTEST_IMAGE_TAG picks another tag), which `make images` builds in
-// this repository; they are never pulled, and Start fails with a clear error
-// naming the missing image. Postgres is OUTBOXTEST_POSTGRES_IMAGE if set, else
-// payment-outbox/postgres:15 if the local Docker has it (`make
-// postgres-image` builds it from Debian packages, for machines with no
-// registry in reach), else postgres:15-alpine.
+// The api, relay and gatewaysim images are payment-outbox/NAME:src-HASH,
+// where HASH is a hash of this module's source: Start builds them when the
+// local Docker does not have them, from the module's source (this
+// repository, a replace directive's directory, or the module cache) as
+// `make images` does: each command compiled here by the go command, static,
+// onto scratch. Nothing is pulled, and a changed source is never run from a
+// stale image. OUTBOXTEST_IMAGE_TAG=TAG uses payment-outbox/NAME:TAG instead
+// (`make images` tags :latest), which must exist. Postgres is
+// OUTBOXTEST_POSTGRES_IMAGE if set, else payment-outbox/postgres:15 if the
+// local Docker has it, else postgres:15-alpine if present or pullable, else
+// payment-outbox/postgres:15 built from Debian packages by
+// deploy/images/build-postgres-image (root and debootstrap).
+//
+// # What a test gets
+//
+// System.Client is the client package's client for the api; WaitPayment
+// waits for an outcome; Sim drives the gateway simulator (authorize, fault
+// injection, ledger); NewWebhookReceiver registers a webhook endpoint in the
+// test process and hands over each event whose signature verifies.
 //
 // # Docker
 //
@@ -54,6 +66,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
@@ -63,8 +76,8 @@ import (
 
 // Image defaults and the environment variables that change them.
 const (
-	// DefaultImageTag is the tag of the api, relay and gatewaysim images
-	// when neither Options nor OUTBOXTEST_IMAGE_TAG name one.
+	// DefaultImageTag is the tag `make images` gives its images beside the
+	// commit's; OUTBOXTEST_IMAGE_TAG=latest runs those instead of building.
 	DefaultImageTag = "latest"
 	// LocalPostgresImage is the Postgres image deploy/images/build-postgres-image
 	// builds; used when the local Docker has it.
@@ -255,6 +268,8 @@ func Start(ctx context.Context, opts Options) (_ *System, err error) {
 	api, err := sys.run(ctx, "api", opts.APIImage, apiPort, merge(map[string]string{
 		"API_ADDR":           ":8080",
 		"DATABASE_MAX_CONNS": "10",
+		// Webhook receivers in the test process are on a private address.
+		"API_WEBHOOK_ALLOW_PRIVATE": "true",
 	}, opts.APIEnv, map[string]string{"DATABASE_URL": sys.internalURL}), wait.ForLog("api: listening on"))
 	if err != nil {
 		return nil, err
@@ -282,10 +297,16 @@ func (s *System) AddRelay(ctx context.Context) (*Relay, error) {
 		"RELAY_BACKOFF_MAX":         "2s",
 		"RELAY_FETCH_POLL_INTERVAL": "200ms",
 		"DATABASE_MAX_CONNS":        "10",
+		// The test's webhook receivers (NewWebhookReceiver) run on the
+		// Docker host, a private address.
+		"RELAY_WEBHOOK_ALLOW_PRIVATE": "true",
 	}, s.opts.RelayEnv, map[string]string{
 		"DATABASE_URL":    s.internalURL,
 		"TOSS_SECRET_KEY": s.opts.SecretKey,
-	}), wait.ForLog("relay: working the outbox"))
+	}), wait.ForLog("relay: working the outbox"),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.ExtraHosts = append(hc.ExtraHosts, webhookHost+":host-gateway")
+		}))
 	if err != nil {
 		return nil, err
 	}
@@ -404,10 +425,6 @@ func (r *Relay) waitReady(ctx context.Context) error {
 }
 
 func resolveOptions(ctx context.Context, opts Options) (Options, error) {
-	tag := cmp.Or(os.Getenv(envImageTag), DefaultImageTag)
-	opts.APIImage = cmp.Or(opts.APIImage, "payment-outbox/api:"+tag)
-	opts.RelayImage = cmp.Or(opts.RelayImage, "payment-outbox/relay:"+tag)
-	opts.GatewaySimImage = cmp.Or(opts.GatewaySimImage, "payment-outbox/gatewaysim:"+tag)
 	opts.SecretKey = cmp.Or(opts.SecretKey, DefaultSecretKey)
 	opts.APIKeyName = cmp.Or(opts.APIKeyName, DefaultAPIKeyName)
 	opts.StartupTimeout = cmp.Or(opts.StartupTimeout, DefaultStartupTimeout)
@@ -429,18 +446,24 @@ func resolveOptions(ctx context.Context, opts Options) (Options, error) {
 		return true, nil
 	}
 
-	if opts.PostgresImage == "" {
-		opts.PostgresImage = os.Getenv(envPostgresImage)
-	}
-	if opts.PostgresImage == "" {
-		ok, err := hasImage(LocalPostgresImage)
-		if err != nil {
+	// Without a tag named, the images are the module's source as it is now
+	// (sourceTag), built here when missing: a test needs only Docker.
+	tag := os.Getenv(envImageTag)
+	var src string
+	if tag == "" && (opts.APIImage == "" || opts.RelayImage == "" || opts.GatewaySimImage == "") {
+		if src, err = moduleSource(); err != nil {
 			return opts, err
 		}
-		opts.PostgresImage = PublicPostgresImage
-		if ok {
-			opts.PostgresImage = LocalPostgresImage
+		if tag, err = sourceTag(src); err != nil {
+			return opts, err
 		}
+	}
+	opts.APIImage = cmp.Or(opts.APIImage, "payment-outbox/api:"+tag)
+	opts.RelayImage = cmp.Or(opts.RelayImage, "payment-outbox/relay:"+tag)
+	opts.GatewaySimImage = cmp.Or(opts.GatewaySimImage, "payment-outbox/gatewaysim:"+tag)
+
+	if err := resolvePostgres(ctx, &opts, hasImage, cli); err != nil {
+		return opts, err
 	}
 
 	// This project's images exist only where they were built: pulling them
@@ -453,12 +476,86 @@ func resolveOptions(ctx context.Context, opts Options) (Options, error) {
 		if err != nil {
 			return opts, err
 		}
-		if !ok {
-			return opts, fmt.Errorf("image %s is not in the local Docker engine: build it with `make images` "+
-				"(Postgres: `make postgres-image`) in the payment-outbox repository", image)
+		if ok {
+			continue
 		}
+		if src != "" && strings.HasSuffix(image, ":"+tag) && image != opts.PostgresImage {
+			if err := buildOnce(ctx, cli, hasImage, src, tag, image); err != nil {
+				return opts, err
+			}
+			continue
+		}
+		return opts, fmt.Errorf("image %s is not in the local Docker engine: build it with `make images` "+
+			"(Postgres: `make postgres-image`) in the payment-outbox repository", image)
 	}
 	return opts, nil
+}
+
+// buildOnce builds the images of tag unless another test of this process
+// did meanwhile.
+func buildOnce(ctx context.Context, cli *testcontainers.DockerClient, hasImage func(string) (bool, error), src, tag, image string) error {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if ok, err := hasImage(image); err != nil || ok {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "outboxtest: building the payment-outbox images %s from %s\n", tag, src)
+	return buildImages(ctx, cli, src, tag)
+}
+
+// resolvePostgres picks the Postgres image: OUTBOXTEST_POSTGRES_IMAGE, else
+// payment-outbox/postgres:15 if present, else postgres:15-alpine if present
+// or pullable, else payment-outbox/postgres:15 built here from Debian's
+// packages (deploy/images/build-postgres-image: root and debootstrap).
+func resolvePostgres(ctx context.Context, opts *Options, hasImage func(string) (bool, error), cli *testcontainers.DockerClient) error {
+	if opts.PostgresImage == "" {
+		opts.PostgresImage = os.Getenv(envPostgresImage)
+	}
+	if opts.PostgresImage != "" {
+		return nil
+	}
+	for _, image := range []string{LocalPostgresImage, PublicPostgresImage} {
+		ok, err := hasImage(image)
+		if err != nil {
+			return err
+		}
+		if ok {
+			opts.PostgresImage = image
+			return nil
+		}
+	}
+	pullCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pullErr := func() error {
+		res, err := cli.ImagePull(pullCtx, PublicPostgresImage, client.ImagePullOptions{})
+		if err != nil {
+			return err
+		}
+		return res.Wait(pullCtx)
+	}()
+	if pullErr == nil {
+		opts.PostgresImage = PublicPostgresImage
+		return nil
+	}
+	src, err := moduleSource()
+	if err != nil {
+		return fmt.Errorf("no Postgres image: %s cannot be pulled (%v), and %w", PublicPostgresImage, pullErr, err)
+	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if ok, err := hasImage(LocalPostgresImage); err == nil && ok {
+		opts.PostgresImage = LocalPostgresImage
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "outboxtest: %s cannot be pulled; building %s from Debian packages\n", PublicPostgresImage, LocalPostgresImage)
+	if err := buildPostgresImage(ctx, src); err != nil {
+		return fmt.Errorf("no Postgres image: %s cannot be pulled (%v), and building %s failed "+
+			"(it needs root, debootstrap (Debian: apt-get install debootstrap) and a Debian mirror; "+
+			"or set %s to an image the local Docker has): %w",
+			PublicPostgresImage, pullErr, LocalPostgresImage, envPostgresImage, err)
+	}
+	opts.PostgresImage = LocalPostgresImage
+	return nil
 }
 
 func (s *System) startPostgres(ctx context.Context) error {

@@ -47,6 +47,8 @@ environment:
   API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
   LOG_LEVEL             debug, info, warn or error (default info)
   PPROF_ADDR            serve net/http/pprof on this host:port (default off; use loopback)
+  API_WEBHOOK_ALLOW_PRIVATE  true: accept webhook endpoint URLs on loopback, private and
+                        link-local addresses (development and tests only; default false)
 `
 
 func main() {
@@ -119,6 +121,8 @@ type config struct {
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	pprofAddr       string
+	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
+	webhookAllowPrivate bool
 }
 
 // loadConfig reads the environment. Every error is one line naming the
@@ -169,6 +173,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, err
 		}
 		cfg.pprofAddr = v
+	}
+	if v := getenv("API_WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return config{}, fmt.Errorf("API_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
+		}
+		cfg.webhookAllowPrivate = b
 	}
 	return cfg, nil
 }
@@ -229,6 +240,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	api := httpapi.New(httpapi.Config{
 		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
 		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
+		WebhookAllowPrivate: cfg.webhookAllowPrivate,
 	})
 	srv := &http.Server{
 		Handler: api.Handler(),
@@ -236,10 +248,11 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		// (at most the body limit) and its answer get a generous while.
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Room for the longest wait (GET ?wait=) and the work around it.
+		WriteTimeout:   httpapi.MaxWait + 30*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		// No BaseContext from ctx: on a signal, in-flight requests finish
 		// (Shutdown waits for them) rather than having their transactions
 		// canceled under them.
@@ -270,6 +283,9 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	}
 
 	logger.Info("shutting down", slog.String("timeout", cfg.shutdownTimeout.String()))
+	// Waiting requests answer now with what they have, rather than hold
+	// the shutdown up for their full wait.
+	api.Close()
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
 	defer cancelShutdown()
 	if err := srv.Shutdown(shutdownCtx); err != nil {

@@ -60,6 +60,11 @@ type config struct {
 	breakerFailures int
 	logLevel        slog.Level
 	pprofAddr       string
+	webhookWorkers  int
+	webhookTimeout  time.Duration
+	// webhookAllowPrivate lets webhooks go to private addresses
+	// (development and tests).
+	webhookAllowPrivate bool
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -112,6 +117,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.breakerFailures, err = envInt(getenv, "RELAY_BREAKER_FAILURES", 5); err != nil {
 		return c, err
+	}
+	if c.webhookWorkers, err = envInt(getenv, "RELAY_WEBHOOK_WORKERS", 20); err != nil {
+		return c, err
+	}
+	if c.webhookTimeout, err = envDuration(getenv, "RELAY_WEBHOOK_TIMEOUT", relay.DefaultWebhookTimeout); err != nil {
+		return c, err
+	}
+	if v := getenv("RELAY_WEBHOOK_ALLOW_PRIVATE"); v != "" {
+		if c.webhookAllowPrivate, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("RELAY_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
+		}
 	}
 	// A job makes at most two gateway calls (the call and a lookup) and one
 	// outcome write; a job still "running" well past that belongs to a relay
@@ -177,7 +193,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Threshold: cfg.breakerFailures, Cooldown: cfg.breakerCooldown, MaxCooldown: cfg.schedule.Max, Logger: logger,
 			Metrics: relayMetrics,
 		}),
-		Metrics: relayMetrics,
+		Metrics:  relayMetrics,
+		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
 	}); err != nil {
 		return err
 	}
@@ -185,7 +202,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	// payment_id, like the relay's.
 	jobLogging := relay.NewJobLogging()
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:               map[string]river.QueueConfig{paymentjob.Queue: {MaxWorkers: cfg.workers}},
+		Queues: map[string]river.QueueConfig{
+			paymentjob.Queue:        {MaxWorkers: cfg.workers},
+			paymentjob.WebhookQueue: {MaxWorkers: cfg.webhookWorkers},
+		},
 		Workers:              workers,
 		PeriodicJobs:         relay.PeriodicJobs(cfg.reconcileEvery),
 		Logger:               slog.New(jobLogging.Handler(logger.Handler())),

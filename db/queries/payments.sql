@@ -36,6 +36,7 @@ UPDATE payments SET
     failure_code            = @failure_code,
     failure_message         = @failure_message,
     confirm_requested_at    = @confirm_requested_at,
+    version                 = version + 1,
     updated_at              = now()
 WHERE id = @id AND status = @expected_status
 RETURNING *;
@@ -70,3 +71,9 @@ SELECT EXISTS (
     WHERE j.kind = @kind::text
       AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
       AND j.args @> @args::jsonb)::bool AS live;
+
+-- name: PaymentNotify :exec
+-- Tells the api processes waiting on this payment (GET ?wait=) that it
+-- changed. NOTIFY is transactional: it is delivered only if the change
+-- commits.
+SELECT pg_notify('payment_outbox_payment', @payment_id::text);

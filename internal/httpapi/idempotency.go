@@ -51,7 +51,7 @@ const (
 
 // replayedHeaders are the response headers kept with an answer and repeated
 // by its replays. Others (X-Request-Id, say) belong to one exchange.
-var replayedHeaders = []string{echo.HeaderContentType, echo.HeaderLocation}
+var replayedHeaders = []string{echo.HeaderContentType, echo.HeaderLocation, headerRetryAfter}
 
 // idempotent makes a POST safe for a client to repeat under an
 // Idempotency-Key header: the first request runs; a repeat of it (same

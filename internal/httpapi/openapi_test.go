@@ -21,6 +21,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 // The OpenAPI document is written by hand; these tests hold it to the code:
@@ -245,6 +246,7 @@ func TestOpenAPIRequestBodies(t *testing.T) {
 		"POST /v1/payments":              createPaymentRequest{},
 		"POST /v1/payments/{id}/confirm": confirmPaymentRequest{},
 		"POST /v1/payments/{id}/cancel":  cancelPaymentRequest{},
+		"POST /v1/webhook-endpoints":     createWebhookEndpointRequest{},
 	}
 	const webhook = "POST /v1/webhooks/toss"
 
@@ -328,6 +330,22 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 			full:    []any{filled[problem]()},
 			minimal: problem{},
 		},
+		"WebhookEndpoint": {
+			full:    []any{filled[webhookEndpointResponse]()},
+			minimal: toWebhookEndpointResponse(webhook.Endpoint{}),
+		},
+		"WebhookEndpointList": {
+			full:    []any{filled[webhookEndpointListResponse]()},
+			minimal: webhookEndpointListResponse{Endpoints: []webhookEndpointResponse{}},
+		},
+		"WebhookDelivery": {
+			full:    []any{filledDelivery(t)},
+			minimal: toWebhookDeliveryResponse(webhook.Delivery{}),
+		},
+		"WebhookDeliveryList": {
+			full:    []any{webhookDeliveryListResponse{Deliveries: []webhookDeliveryResponse{filledDelivery(t)}}},
+			minimal: webhookDeliveryListResponse{Deliveries: []webhookDeliveryResponse{}},
+		},
 		"StatusResponse":  {full: []any{statusResponse{Status: "ok"}}, minimal: statusResponse{}},
 		"WebhookResponse": {full: []any{webhookResponse{Status: "ok"}}, minimal: webhookResponse{}},
 	} {
@@ -344,6 +362,17 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 			require.Equal(t, keySet(obj), setOf(s.Required), "%s: required members are those always emitted", name)
 		})
 	}
+}
+
+// filledDelivery is a delivery with every member set, its payload the event
+// of a payment with every field set.
+func filledDelivery(t *testing.T) webhookDeliveryResponse {
+	t.Helper()
+	body, err := webhook.NewEvent(payment.StatusConfirming, filled[payment.Payment](), time.Now()).Encode()
+	require.NoError(t, err)
+	d := filled[webhook.Delivery]()
+	d.Payload = body
+	return toWebhookDeliveryResponse(d)
 }
 
 // requireMatchesSchema checks that v (decoded JSON) has only properties s
@@ -509,7 +538,7 @@ func TestOpenAPIStatuses(t *testing.T) {
 		"POST /v1/payments":              {"201", "200", "400", "401", "409", "413", "415", "422", "500"},
 		"POST /v1/payments/{id}/confirm": {"202", "400", "401", "404", "409", "413", "415", "422", "500"},
 		"POST /v1/payments/{id}/cancel":  {"200", "202", "400", "401", "404", "409", "413", "415", "422", "500"},
-		"GET /v1/payments/{id}":          {"200", "401", "404"},
+		"GET /v1/payments/{id}":          {"200", "400", "401", "404", "429"},
 		"GET /v1/payments":               {"200", "400", "401", "404"},
 		"GET /v1/payments/attention":     {"200", "400", "401"},
 		"POST /v1/webhooks/toss":         {"200", "400", "413"},
@@ -576,6 +605,7 @@ func TestOpenAPIIdempotencyKey(t *testing.T) {
 
 // examplePath fills a documented path's parameters.
 func examplePath(path string) string {
+	path = strings.ReplaceAll(path, "{deliveryId}", uuid.NewString())
 	return strings.ReplaceAll(path, "{id}", uuid.NewString())
 }
 

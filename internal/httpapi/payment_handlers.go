@@ -173,7 +173,7 @@ func (s *Server) confirmPayment(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		ans, err = s.answerInTx(c, tx, http.StatusAccepted, toPaymentResponse(p), nil)
+		ans, err = s.answerInTx(c, tx, http.StatusAccepted, toPaymentResponse(p), acceptedHeaders(p.ID))
 		return err
 	})
 	if err != nil {
@@ -218,11 +218,11 @@ func (s *Server) cancelPayment(c echo.Context) error {
 		}
 		// Under our lock a payment only reaches canceled here from ready (a
 		// canceled one cannot be canceled again): nothing is left to do.
-		status := http.StatusAccepted
+		status, header := http.StatusAccepted, acceptedHeaders(p.ID)
 		if p.Status == payment.StatusCanceled {
-			status = http.StatusOK
+			status, header = http.StatusOK, nil
 		}
-		ans, err = s.answerInTx(c, tx, status, toPaymentResponse(p), nil)
+		ans, err = s.answerInTx(c, tx, status, toPaymentResponse(p), header)
 		return err
 	})
 	if err != nil {
@@ -231,17 +231,97 @@ func (s *Server) cancelPayment(c echo.Context) error {
 	return ans.send(c)
 }
 
-// getPayment answers with a payment and its history.
+// getPayment answers with a payment and its history. With ?wait= (a Go
+// duration up to MaxWait) it first waits, while the payment is confirming or
+// canceling, until it leaves that state or the time is up, and answers with
+// it as it then stands: the checkout learns an outcome with one request.
 func (s *Server) getPayment(c echo.Context) error {
-	p, err := s.readPayment(c.Request().Context(), func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
-		return s.store.PaymentWithHistory(ctx, tx, c.Param("id"))
-	})
+	wait, err := waitParam(c)
 	if err != nil {
-		return fmt.Errorf("error getting payment: %w", err)
+		return err
+	}
+	read := func() (payment.Payment, error) {
+		p, err := s.readPayment(c.Request().Context(), func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
+			return s.store.PaymentWithHistory(ctx, tx, c.Param("id"))
+		})
+		if err != nil {
+			return p, fmt.Errorf("error getting payment: %w", err)
+		}
+		return p, nil
+	}
+	p, err := read()
+	if err != nil {
+		return err
 	}
 	setPaymentID(c, p.ID)
+	if wait > 0 && inFlight(p.Status) {
+		if p, err = s.waitForChange(c, p, wait, read); err != nil {
+			return err
+		}
+	}
 	return c.JSON(http.StatusOK, toPaymentResponse(p))
 }
+
+// inFlight reports whether a payment waits on the relay: what ?wait= waits
+// out.
+func inFlight(s payment.Status) bool {
+	return s == payment.StatusConfirming || s == payment.StatusCanceling
+}
+
+// waitForChange waits until the payment is no longer in flight or wait is
+// over, and returns it as it then stands. It subscribes before reading
+// again, so a change committed between the first read and the subscription
+// is not missed.
+func (s *Server) waitForChange(c echo.Context, p payment.Payment, wait time.Duration, read func() (payment.Payment, error)) (payment.Payment, error) {
+	changed, unsubscribe, ok := s.waiter.subscribe(p.ID)
+	if !ok {
+		return p, &problemError{status: http.StatusTooManyRequests, code: codeTooManyWaiters,
+			detail: "too many requests are waiting on this api process; read the payment without wait, or wait again after Retry-After",
+			header: map[string]string{headerRetryAfter: "1"}}
+	}
+	defer unsubscribe()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		var err error
+		if p, err = read(); err != nil || !inFlight(p.Status) {
+			return p, err
+		}
+		select {
+		case _, open := <-changed:
+			if !open {
+				return p, nil // shutting down: answer with what we have
+			}
+		case <-timer.C:
+			return p, nil
+		case <-c.Request().Context().Done():
+			return p, c.Request().Context().Err()
+		}
+	}
+}
+
+// waitParam reads ?wait=, a Go duration from 0 to MaxWait (0: no wait).
+func waitParam(c echo.Context) (time.Duration, error) {
+	v, err := singleQueryValue(c.QueryParams(), "wait")
+	if err != nil || v == "" {
+		return 0, err
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > MaxWait {
+		return 0, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+			"wait must be a duration from 0s to %s such as 10s, not %s", MaxWait, quote(v))
+	}
+	return d, nil
+}
+
+// acceptedHeaders go with a 202: where to read the payment, and how soon
+// (GET it with ?wait= to be answered as soon as it settles).
+func acceptedHeaders(id string) map[string]string {
+	return map[string]string{echo.HeaderLocation: "/v1/payments/" + id, headerRetryAfter: "1"}
+}
+
+// headerRetryAfter names the Retry-After header.
+const headerRetryAfter = "Retry-After"
 
 // getPaymentByOrderID answers with the payment for ?orderId=, with its
 // history.

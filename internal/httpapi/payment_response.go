@@ -10,23 +10,26 @@ import (
 // a time or amount that does not apply yet is null, never a zero value that
 // could be mistaken for data.
 type paymentResponse struct {
-	ID             string            `json:"id"`
-	OrderID        string            `json:"orderId"`
-	OrderName      string            `json:"orderName"`
-	Amount         int64             `json:"amount"`
-	Currency       string            `json:"currency"`
-	Status         string            `json:"status"`
-	PaymentKey     string            `json:"paymentKey,omitempty"`
-	ApprovedAmount int64             `json:"approvedAmount"`
-	BalanceAmount  int64             `json:"balanceAmount"`
-	CanceledAmount int64             `json:"canceledAmount"`
-	Method         string            `json:"method"`
-	ApprovedAt     *time.Time        `json:"approvedAt"`
-	Failure        *failureResponse  `json:"failure,omitempty"`
-	CreatedAt      time.Time         `json:"createdAt"`
-	UpdatedAt      time.Time         `json:"updatedAt"`
-	Cancels        []cancelResponse  `json:"cancels"`
-	Attempts       []attemptResponse `json:"attempts"`
+	ID             string           `json:"id"`
+	OrderID        string           `json:"orderId"`
+	OrderName      string           `json:"orderName"`
+	Amount         int64            `json:"amount"`
+	Currency       string           `json:"currency"`
+	Status         string           `json:"status"`
+	PaymentKey     string           `json:"paymentKey,omitempty"`
+	ApprovedAmount int64            `json:"approvedAmount"`
+	BalanceAmount  int64            `json:"balanceAmount"`
+	CanceledAmount int64            `json:"canceledAmount"`
+	Method         string           `json:"method"`
+	ApprovedAt     *time.Time       `json:"approvedAt"`
+	Failure        *failureResponse `json:"failure,omitempty"`
+	CreatedAt      time.Time        `json:"createdAt"`
+	UpdatedAt      time.Time        `json:"updatedAt"`
+	// Version grows with every change of the payment, as in webhook
+	// events: the higher one is the newer state.
+	Version  int64             `json:"version"`
+	Cancels  []cancelResponse  `json:"cancels"`
+	Attempts []attemptResponse `json:"attempts"`
 }
 
 // failureResponse is why a payment or a cancel failed, in the gateway's
@@ -89,6 +92,7 @@ func toPaymentResponse(p payment.Payment) paymentResponse {
 		Failure:        toFailureResponse(p.FailureCode, p.FailureMessage),
 		CreatedAt:      p.CreatedAt.UTC(),
 		UpdatedAt:      p.UpdatedAt.UTC(),
+		Version:        p.Version,
 		// Empty lists, not null, so clients can iterate without a check.
 		Cancels:  make([]cancelResponse, 0, len(p.Cancels)),
 		Attempts: make([]attemptResponse, 0, len(p.Attempts)),

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 // Codes of the transport's own problems, next to the domain's payment.Code*
@@ -34,6 +35,9 @@ const (
 	// codeIdempotencyKeyRequired: a partial cancel came without an
 	// Idempotency-Key; a retry of it could not be told from a second refund.
 	codeIdempotencyKeyRequired = "idempotency_key_required"
+	// codeTooManyWaiters: this api process has as many requests waiting
+	// (GET ?wait=) as it allows; read without waiting, or wait again later.
+	codeTooManyWaiters = "too_many_waiters"
 )
 
 // problemContentType is the media type of RFC 9457 problem details.
@@ -69,6 +73,11 @@ var problemTitles = map[string]string{
 	codeIdempotencyInProgress:      "A request with this Idempotency-Key is still in progress",
 	codeIdempotencyKeyRequired:     "An Idempotency-Key is required",
 	payment.CodePaymentUnknown:     "The payment's outcome is not known yet",
+	codeTooManyWaiters:             "Too many requests are waiting",
+	webhook.CodeEndpointNotFound:   "Webhook endpoint not found",
+	webhook.CodeDeliveryNotFound:   "Webhook delivery not found",
+	webhook.CodeURLRefused:         "Webhook URL is not a public address",
+	webhook.CodeEndpointDisabled:   "Webhook endpoint is disabled",
 }
 
 // problem is an RFC 9457 problem details object with one extension member,

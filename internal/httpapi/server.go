@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/store"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 // Defaults for the optional Config fields.
@@ -50,6 +52,14 @@ const (
 	// DefaultIdempotencyTTL is how long an Idempotency-Key's answer is
 	// kept for replays: long enough for any client's retry loop.
 	DefaultIdempotencyTTL = 24 * time.Hour
+	// DefaultMaxWaiters bounds the requests waiting at once (GET ?wait=) in
+	// one api process; more get 429 too_many_waiters. A waiter costs a
+	// goroutine and an open HTTP connection, not a database connection.
+	DefaultMaxWaiters = 1000
+	// MaxWait is the longest ?wait= a request may ask for. Longer would
+	// outlast the proxies and load balancers between a checkout and us;
+	// a client that wants longer asks again.
+	MaxWait = 30 * time.Second
 )
 
 // Inserter puts a job into the outbox on the caller's transaction. It is
@@ -98,6 +108,15 @@ type Config struct {
 	// MetricsHandler, when set, is served at GET /metrics without an API
 	// key (Prometheus's scrape). Default: no /metrics route.
 	MetricsHandler http.Handler
+	// WebhookAllowPrivate accepts webhook endpoint URLs on loopback,
+	// private and link-local addresses: for development and tests only.
+	WebhookAllowPrivate bool
+	// Resolver looks up the host names of webhook endpoint URLs. Default:
+	// net.DefaultResolver.
+	Resolver webhook.Resolver
+	// MaxWaiters bounds the requests waiting at once for a payment to
+	// change (GET /v1/payments/{id}?wait=). Default: DefaultMaxWaiters.
+	MaxWaiters int
 }
 
 // Server serves the payment API.
@@ -125,6 +144,10 @@ type Server struct {
 	// lastSweep is when expired Idempotency-Key records were last swept,
 	// in Unix nanoseconds of the Server's clock.
 	lastSweep atomic.Int64
+
+	webhookAllowPrivate bool
+	resolver            webhook.Resolver
+	waiter              *waiter
 }
 
 // New returns a Server for cfg. It panics when Pool or Outbox is missing:
@@ -149,7 +172,22 @@ func New(cfg Config) *Server {
 		metrics:      cfg.Metrics,
 
 		idempotencyTTL: cfg.IdempotencyTTL,
+
+		webhookAllowPrivate: cfg.WebhookAllowPrivate,
+		resolver:            cfg.Resolver,
 	}
+	if s.resolver == nil {
+		s.resolver = net.DefaultResolver
+	}
+	maxWaiters := cfg.MaxWaiters
+	if maxWaiters <= 0 {
+		maxWaiters = DefaultMaxWaiters
+	}
+	// A connection of its own, not one of the pool's: it is held for the
+	// life of the process, and LISTEN state must not leak into a pooled one.
+	s.waiter = newWaiter(func(ctx context.Context) (*pgx.Conn, error) {
+		return pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+	}, maxWaiters, s.logger)
 	if s.store == nil {
 		s.store = store.New()
 	}
@@ -196,6 +234,14 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// Close ends every wait in progress (those requests answer with the
+// payment as it stands) and closes the LISTEN connection behind them. Call it
+// when shutting down, before http.Server.Shutdown, so waiting requests do not
+// hold the shutdown up; the Server keeps serving, without waiting.
+func (s *Server) Close() {
+	s.waiter.close()
+}
+
 // Handler returns the http.Handler serving every route (the *echo.Echo).
 func (s *Server) Handler() http.Handler {
 	return s.echo
@@ -240,6 +286,13 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	e.GET("/v1/payments/:id", s.getPayment, s.authenticate)
 	e.POST("/v1/payments/:id/confirm", s.confirmPayment, s.authenticate, s.idempotent)
 	e.POST("/v1/payments/:id/cancel", s.cancelPayment, s.authenticate, s.idempotent)
+
+	e.POST("/v1/webhook-endpoints", s.createWebhookEndpoint, s.authenticate)
+	e.GET("/v1/webhook-endpoints", s.listWebhookEndpoints, s.authenticate)
+	e.POST("/v1/webhook-endpoints/:id/disable", s.disableWebhookEndpoint, s.authenticate)
+	e.POST("/v1/webhook-endpoints/:id/rotate-secret", s.rotateWebhookSecret, s.authenticate)
+	e.GET("/v1/webhook-endpoints/:id/deliveries", s.listWebhookDeliveries, s.authenticate)
+	e.POST("/v1/webhook-endpoints/:id/deliveries/:deliveryId/redeliver", s.redeliverWebhook, s.authenticate)
 	return e
 }
 

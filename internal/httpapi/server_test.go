@@ -46,9 +46,11 @@ type testBundle struct {
 	pool    *pgxpool.Pool
 	store   *store.Store
 	handler http.Handler
-	logs    *syncBuffer
-	now     time.Time
-	cfg     Config
+	// server is the Server behind handler.
+	server *Server
+	logs   *syncBuffer
+	now    time.Time
+	cfg    Config
 	// metrics is the registry the server counts its requests in and serves
 	// at /metrics.
 	metrics *metrics.Registry
@@ -116,7 +118,8 @@ func (b *testBundle) with(opts ...func(*Config)) *testBundle {
 	for _, o := range opts {
 		o(&nb.cfg)
 	}
-	nb.handler = New(nb.cfg).Handler()
+	nb.server = New(nb.cfg)
+	nb.handler = nb.server.Handler()
 	return &nb
 }
 

@@ -47,6 +47,7 @@ var knownKinds = []string{
 	paymentjob.ConfirmArgs{}.Kind(),
 	paymentjob.CancelArgs{}.Kind(),
 	paymentjob.LookupArgs{}.Kind(),
+	paymentjob.WebhookArgs{}.Kind(),
 	// relay.ReconcileArgs; the relay imports this package, not the other
 	// way round.
 	"payment_reconcile",

@@ -26,7 +26,7 @@ func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, paymentID, paymentKey str
 	if !changed {
 		return f.store.PaymentWithHistory(ctx, tx, p.ID)
 	}
-	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+	if err := f.savePayment(ctx, tx, &p); err != nil {
 		return p, err
 	}
 	if err := f.enqueue(ctx, tx, paymentjob.ConfirmArgs{PaymentID: p.ID}); err != nil {
@@ -58,7 +58,7 @@ func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID, reaso
 	if err != nil {
 		return p, err
 	}
-	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+	if err := f.savePayment(ctx, tx, &p); err != nil {
 		return p, err
 	}
 	c, err := f.store.InsertCancel(ctx, tx, plan.Cancel)

@@ -29,7 +29,7 @@ func (f *Flow) withPendingCancel(ctx context.Context, tx pgx.Tx, paymentID, canc
 	if err := fn(&p, &c); err != nil {
 		return ch, err
 	}
-	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+	if err := f.savePayment(ctx, tx, &p); err != nil {
 		return ch, err
 	}
 	if err := f.store.SaveCancel(ctx, tx, &c); err != nil {

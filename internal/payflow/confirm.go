@@ -48,7 +48,7 @@ func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment,
 		}
 	}
 	toRun := p.ApplyApproval(a, waiting, f.newID(), f.now())
-	if err := f.store.SavePayment(ctx, tx, p); err != nil {
+	if err := f.savePayment(ctx, tx, p); err != nil {
 		return ch, err
 	}
 	ch.To = p.Status
@@ -113,7 +113,7 @@ func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, 
 		}
 	}
 	p.ApplyRefusal(status, code, message, waiting, now)
-	if err := f.store.SavePayment(ctx, tx, p); err != nil {
+	if err := f.savePayment(ctx, tx, p); err != nil {
 		return ch, err
 	}
 	ch.To = p.Status
@@ -137,7 +137,7 @@ func (f *Flow) GiveUpConfirm(ctx context.Context, tx pgx.Tx, paymentID, code, me
 		return ch, nil
 	}
 	p.GiveUpConfirm(code, message)
-	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+	if err := f.savePayment(ctx, tx, &p); err != nil {
 		return ch, err
 	}
 	ch.To, ch.Applied = p.Status, true
@@ -159,7 +159,7 @@ func (f *Flow) RotateConfirmKey(ctx context.Context, tx pgx.Tx, paymentID, seenK
 		return ch, nil
 	}
 	old, next := p.RotateConfirmKey()
-	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+	if err := f.savePayment(ctx, tx, &p); err != nil {
 		return ch, err
 	}
 	ch.Applied, ch.KeyRotated = true, true

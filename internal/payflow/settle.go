@@ -97,7 +97,7 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 		default:
 			return ch, nil // pending: its job is still at it
 		}
-		if err := f.store.SavePayment(ctx, tx, p); err != nil {
+		if err := f.savePayment(ctx, tx, p); err != nil {
 			return ch, err
 		}
 		if err := f.store.SaveCancel(ctx, tx, active); err != nil {
@@ -112,7 +112,7 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 		ch.Note = fmt.Sprintf("gateway shows a refund the relay did not make: balance %d, ours was %d",
 			r.Approval.BalanceAmount, p.BalanceAmount)
 		p.AdoptRefund(r.Approval.BalanceAmount)
-		if err := f.store.SavePayment(ctx, tx, p); err != nil {
+		if err := f.savePayment(ctx, tx, p); err != nil {
 			return ch, err
 		}
 		ch.To, ch.Applied = p.Status, true
@@ -128,7 +128,7 @@ func (f *Flow) resend(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *pay
 	ch := Change{From: p.Status, Applied: true}
 	old, next := p.ResendCancel(c, opts.RotateCancelKey)
 	ch.KeyRotated = old != next
-	if err := f.store.SavePayment(ctx, tx, p); err != nil {
+	if err := f.savePayment(ctx, tx, p); err != nil {
 		return ch, err
 	}
 	if err := f.store.SaveCancel(ctx, tx, c); err != nil {

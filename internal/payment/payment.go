@@ -129,6 +129,9 @@ type Payment struct {
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 	ConfirmRequestedAt *time.Time
+	// Version counts the saves of the payment, starting at 1: it orders its
+	// changes, which UpdatedAt cannot (see the webhook events).
+	Version int64
 
 	// StoredStatus is the status the row had when it was read. The store
 	// sets it and saves only where the row still has it, and only a move

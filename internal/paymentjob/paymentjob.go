@@ -71,3 +71,40 @@ func (LookupArgs) InsertOpts() river.InsertOpts {
 		},
 	}
 }
+
+// WebhookQueue is the River queue webhook deliveries go to: a queue of their
+// own, so a slow or dead receiver holds only webhook workers, never the ones
+// that confirm and cancel payments.
+const WebhookQueue = "webhook"
+
+// WebhookMaxAttempts spaces a delivery's attempts over about three days with
+// the relay's webhook schedule (5s doubling to 6h; see
+// relay.WebhookSchedule), the time a receiver has to come back before the
+// delivery is marked failed and waits for a redelivery.
+const WebhookMaxAttempts = 23
+
+// WebhookArgs asks the relay to send one webhook delivery (a row of
+// webhook_deliveries, written with the change it reports).
+type WebhookArgs struct {
+	DeliveryID string `json:"deliveryId"`
+}
+
+// Kind names the job in River's table.
+func (WebhookArgs) Kind() string { return "webhook_delivery" }
+
+// InsertOpts puts deliveries on their own queue, and makes them unique per
+// delivery while one is waiting or running, so a redelivery asked for twice
+// sends once.
+func (WebhookArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       WebhookQueue,
+		MaxAttempts: WebhookMaxAttempts,
+		UniqueOpts: river.UniqueOpts{
+			ByArgs: true,
+			ByState: []rivertype.JobState{
+				rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+				rivertype.JobStateRunning, rivertype.JobStateScheduled,
+			},
+		},
+	}
+}

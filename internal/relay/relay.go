@@ -56,6 +56,8 @@ type Config struct {
 	// certainly done with it. It must exceed the gateway call timeout;
 	// DefaultKeyQuiet when zero.
 	KeyQuiet time.Duration
+	// Webhooks is how webhook deliveries are sent (WebhookWorker).
+	Webhooks WebhookConfig
 }
 
 // DefaultKeyQuiet is the key rule's quiet period when Config.KeyQuiet is
@@ -85,7 +87,9 @@ type relay struct {
 // the gateway answered does not throw the answer away.
 const outcomeTimeout = 15 * time.Second
 
-// AddWorkers registers the confirm and cancel workers.
+// AddWorkers registers the confirm, cancel, lookup, reconcile and webhook
+// workers. Webhook deliveries run on their own queue, paymentjob.WebhookQueue,
+// which the River client must work too.
 func AddWorkers(workers *river.Workers, cfg Config) error {
 	r, err := newRelay(cfg)
 	if err != nil {
@@ -102,6 +106,9 @@ func AddWorkers(workers *river.Workers, cfg Config) error {
 	}
 	if err := river.AddWorkerSafely(workers, &ReconcileWorker{r: r}); err != nil {
 		return fmt.Errorf("error adding reconcile worker: %w", err)
+	}
+	if err := river.AddWorkerSafely(workers, newWebhookWorker(r, cfg.Webhooks)); err != nil {
+		return fmt.Errorf("error adding webhook worker: %w", err)
 	}
 	return nil
 }

@@ -51,6 +51,9 @@ type setupOpts struct {
 	// logs, if set, receives the relay's and River's JSON log lines, River's
 	// through relay.JobLogging as cmd/relay wires it.
 	logs io.Writer
+	// webhooks is how webhooks are sent; private addresses allowed and
+	// retries 20ms apart when zero.
+	webhooks relay.WebhookConfig
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -95,6 +98,11 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		// The key rule's quiet period, short for tests: the client's
 		// timeout above is what a real one must exceed.
 		KeyQuiet: 300 * time.Millisecond,
+		Webhooks: opts.webhooks,
+	}
+	if cfg.Webhooks == (relay.WebhookConfig{}) {
+		// The receivers are httptest servers on loopback.
+		cfg.Webhooks = relay.WebhookConfig{AllowPrivate: true, Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}}
 	}
 	var periodic []*river.PeriodicJob
 	if opts.reconcile {
@@ -103,7 +111,10 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	}
 	require.NoError(t, relay.AddWorkers(workers, cfg))
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Queues:            map[string]river.QueueConfig{paymentjob.Queue: {MaxWorkers: 10}},
+		Queues: map[string]river.QueueConfig{
+			paymentjob.Queue:        {MaxWorkers: 10},
+			paymentjob.WebhookQueue: {MaxWorkers: 5},
+		},
 		Workers:           workers,
 		PeriodicJobs:      periodic,
 		FetchPollInterval: 20 * time.Millisecond,

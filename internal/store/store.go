@@ -471,6 +471,7 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		CreatedAt:             r.CreatedAt,
 		UpdatedAt:             r.UpdatedAt,
 		ConfirmRequestedAt:    r.ConfirmRequestedAt,
+		Version:               r.Version,
 		StoredStatus:          payment.Status(r.Status),
 	}
 }

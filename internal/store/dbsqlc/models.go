@@ -101,6 +101,7 @@ type Payment struct {
 	ConfirmRequestedAt    *time.Time
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	Version               int64
 }
 
 type PaymentAttempt struct {
@@ -144,4 +145,31 @@ type RiverJob struct {
 	State     RiverJobState
 	CreatedAt time.Time
 	Kind      string
+}
+
+type WebhookDelivery struct {
+	ID             uuid.UUID
+	EndpointID     uuid.UUID
+	EventID        string
+	EventType      string
+	PaymentID      uuid.UUID
+	Payload        []byte
+	Status         string
+	Attempts       int32
+	LastHttpStatus *int32
+	LastError      string
+	CreatedAt      time.Time
+	LastAttemptAt  *time.Time
+	DeliveredAt    *time.Time
+}
+
+type WebhookEndpoint struct {
+	ID                      uuid.UUID
+	Url                     string
+	Events                  []string
+	Secret                  string
+	PreviousSecret          *string
+	PreviousSecretExpiresAt *time.Time
+	CreatedAt               time.Time
+	DisabledAt              *time.Time
 }

@@ -1,0 +1,175 @@
+package client
+
+import (
+	"context"
+	"net/url"
+	"time"
+)
+
+// Status is where a payment stands.
+type Status string
+
+// The payment states.
+const (
+	StatusReady             Status = "ready"
+	StatusConfirming        Status = "confirming"
+	StatusConfirmed         Status = "confirmed"
+	StatusFailed            Status = "failed"
+	StatusExpired           Status = "expired"
+	StatusUnknown           Status = "unknown"
+	StatusCanceling         Status = "canceling"
+	StatusCanceled          Status = "canceled"
+	StatusPartiallyCanceled Status = "partially_canceled"
+)
+
+// InFlight reports whether the relay is still at work on a payment in this
+// state (confirming or canceling): what WaitPayment waits out.
+func (s Status) InFlight() bool { return s == StatusConfirming || s == StatusCanceling }
+
+// Payment is a payment as the api shows it. Times are UTC.
+type Payment struct {
+	ID             string     `json:"id"`
+	OrderID        string     `json:"orderId"`
+	OrderName      string     `json:"orderName"`
+	Amount         int64      `json:"amount"`
+	Currency       string     `json:"currency"`
+	Status         Status     `json:"status"`
+	PaymentKey     string     `json:"paymentKey,omitempty"`
+	ApprovedAmount int64      `json:"approvedAmount"`
+	BalanceAmount  int64      `json:"balanceAmount"`
+	CanceledAmount int64      `json:"canceledAmount"`
+	Method         string     `json:"method"`
+	ApprovedAt     *time.Time `json:"approvedAt"`
+	// Failure is why the payment failed, expired or went unknown.
+	Failure   *Failure  `json:"failure,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	// Version grows with every change; of two reads (or webhook events) of
+	// a payment, the one with the higher version is the newer.
+	Version  int64     `json:"version"`
+	Cancels  []Cancel  `json:"cancels"`
+	Attempts []Attempt `json:"attempts"`
+}
+
+// Failure is why a payment or a cancel failed, in the gateway's words.
+type Failure struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Cancel is one cancel (refund) request of a payment.
+type Cancel struct {
+	ID             string     `json:"id"`
+	Kind           string     `json:"kind"`
+	Amount         *int64     `json:"amount"` // nil: the whole balance
+	Reason         string     `json:"reason"`
+	Status         string     `json:"status"`
+	IdempotencyKey string     `json:"idempotencyKey"`
+	CanceledAmount int64      `json:"canceledAmount"`
+	TransactionKey string     `json:"transactionKey,omitempty"`
+	Failure        *Failure   `json:"failure,omitempty"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	CompletedAt    *time.Time `json:"completedAt"`
+}
+
+// Attempt is one call the relay made to the gateway for a payment.
+type Attempt struct {
+	ID             int64      `json:"id"`
+	CancelID       string     `json:"cancelId,omitempty"`
+	Operation      string     `json:"operation"`
+	IdempotencyKey string     `json:"idempotencyKey"`
+	HTTPStatus     *int       `json:"httpStatus"`
+	GatewayCode    string     `json:"gatewayCode"`
+	GatewayMessage string     `json:"gatewayMessage"`
+	Classification string     `json:"classification"`
+	LatencyMs      *float64   `json:"latencyMs"`
+	RequestedAt    time.Time  `json:"requestedAt"`
+	FinishedAt     *time.Time `json:"finishedAt"`
+	Error          string     `json:"error"`
+	Note           string     `json:"note"`
+}
+
+// CreatePaymentRequest is a payment intent. Creating one for an order that
+// has the same intent already answers with that payment.
+type CreatePaymentRequest struct {
+	OrderID   string `json:"orderId"`
+	Amount    int64  `json:"amount"`
+	OrderName string `json:"orderName"`
+	// Currency defaults to KRW.
+	Currency string `json:"currency,omitempty"`
+}
+
+// ConfirmRequest asks for a payment the customer authenticated to be
+// confirmed with the gateway; PaymentKey is what the gateway's checkout
+// widget handed back.
+type ConfirmRequest struct {
+	PaymentKey string `json:"paymentKey"`
+	Amount     int64  `json:"amount"`
+}
+
+// CancelRequest asks for a refund; Amount zero refunds the whole balance.
+type CancelRequest struct {
+	Reason string `json:"reason"`
+	Amount int64  `json:"amount,omitempty"`
+}
+
+// CreatePayment records a payment intent (status ready).
+func (c *Client) CreatePayment(ctx context.Context, req CreatePaymentRequest, opts ...CallOption) (*Payment, error) {
+	var p Payment
+	return &p, c.call(ctx, opCreatePayment, opCreatePayment.fill(), nil, req, &p, opts)
+}
+
+// ConfirmPayment asks for a payment to be confirmed; the answer is the
+// payment in confirming (the relay does the rest: WaitPayment for the
+// outcome, or a webhook).
+func (c *Client) ConfirmPayment(ctx context.Context, id string, req ConfirmRequest, opts ...CallOption) (*Payment, error) {
+	var p Payment
+	return &p, c.call(ctx, opConfirmPayment, opConfirmPayment.fill(id), nil, req, &p, opts)
+}
+
+// CancelPayment asks for a refund of all or (with an Amount) part of a
+// payment; the answer is the payment in canceling, or canceled when it had
+// not been confirmed. Each call is one refund: retries of it carry its
+// Idempotency-Key, so they never refund twice.
+func (c *Client) CancelPayment(ctx context.Context, id string, req CancelRequest, opts ...CallOption) (*Payment, error) {
+	var p Payment
+	return &p, c.call(ctx, opCancelPayment, opCancelPayment.fill(id), nil, req, &p, opts)
+}
+
+// GetPayment reads a payment, with its cancels and gateway calls.
+func (c *Client) GetPayment(ctx context.Context, id string) (*Payment, error) {
+	var p Payment
+	return &p, c.call(ctx, opGetPayment, opGetPayment.fill(id), nil, nil, &p, nil)
+}
+
+// GetPaymentByOrderID reads the payment of an order.
+func (c *Client) GetPaymentByOrderID(ctx context.Context, orderID string) (*Payment, error) {
+	var p Payment
+	return &p, c.call(ctx, opGetByOrderID, opGetByOrderID.fill(), url.Values{"orderId": {orderID}}, nil, &p, nil)
+}
+
+// MaxWaitPerRequest is the longest one wait request may last (the api's
+// cap); WaitPayment asks again for longer waits.
+const MaxWaitPerRequest = 30 * time.Second
+
+// WaitPayment waits up to timeout for a payment to leave confirming or
+// canceling, and returns it as it then stands: check Status (still
+// InFlight when the time ran out). The api answers as soon as the payment
+// changes, so one call usually returns within a second of the outcome.
+func (c *Client) WaitPayment(ctx context.Context, id string, timeout time.Duration) (*Payment, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		wait := min(time.Until(deadline), MaxWaitPerRequest).Truncate(time.Millisecond)
+		q := url.Values{}
+		if wait > 0 {
+			q.Set("wait", wait.String())
+		}
+		var p Payment
+		if err := c.call(ctx, opGetPayment, opGetPayment.fill(id), q, nil, &p, nil); err != nil {
+			return nil, err
+		}
+		if !p.Status.InFlight() || wait <= 0 {
+			return &p, nil
+		}
+	}
+}

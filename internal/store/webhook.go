@@ -1,0 +1,224 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/store/dbsqlc"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
+)
+
+var (
+	errEndpointNotFound = payment.Errorf(payment.KindNotFound, webhook.CodeEndpointNotFound, "webhook endpoint not found")
+	errDeliveryNotFound = payment.Errorf(payment.KindNotFound, webhook.CodeDeliveryNotFound, "webhook delivery not found")
+)
+
+// InsertWebhookEndpoint stores a new endpoint.
+func (s *Store) InsertWebhookEndpoint(ctx context.Context, db DBTX, e webhook.Endpoint) (webhook.Endpoint, error) {
+	uid, err := uuid.Parse(e.ID)
+	if err != nil {
+		return webhook.Endpoint{}, fmt.Errorf("error parsing webhook endpoint id: %w", err)
+	}
+	row, err := s.q.WebhookEndpointInsert(ctx, db, dbsqlc.WebhookEndpointInsertParams{
+		ID: uid, Url: e.URL, Events: e.Events, Secret: e.Secret,
+	})
+	if err != nil {
+		return webhook.Endpoint{}, fmt.Errorf("error inserting webhook endpoint: %w", err)
+	}
+	return toAppEndpoint(row), nil
+}
+
+// WebhookEndpoint returns an endpoint by id; an id that is not a UUID is not
+// found.
+func (s *Store) WebhookEndpoint(ctx context.Context, db DBTX, id string) (webhook.Endpoint, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return webhook.Endpoint{}, errEndpointNotFound
+	}
+	return endpointOrNotFound(s.q.WebhookEndpointGet(ctx, db, uid))
+}
+
+// WebhookEndpoints returns every endpoint, oldest first.
+func (s *Store) WebhookEndpoints(ctx context.Context, db DBTX) ([]webhook.Endpoint, error) {
+	rows, err := s.q.WebhookEndpointList(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("error listing webhook endpoints: %w", err)
+	}
+	return toAppEndpoints(rows), nil
+}
+
+// DisableWebhookEndpoint disables an endpoint (again: a no-op).
+func (s *Store) DisableWebhookEndpoint(ctx context.Context, db DBTX, id string) (webhook.Endpoint, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return webhook.Endpoint{}, errEndpointNotFound
+	}
+	return endpointOrNotFound(s.q.WebhookEndpointDisable(ctx, db, uid))
+}
+
+// RotateWebhookSecret makes secret an enabled endpoint's signing secret; the
+// old one keeps signing until previousExpiresAt. A disabled endpoint is not
+// found by it: the caller tells the two apart.
+func (s *Store) RotateWebhookSecret(ctx context.Context, db DBTX, id, secret string, previousExpiresAt time.Time) (webhook.Endpoint, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return webhook.Endpoint{}, errEndpointNotFound
+	}
+	return endpointOrNotFound(s.q.WebhookEndpointRotateSecret(ctx, db, dbsqlc.WebhookEndpointRotateSecretParams{
+		ID: uid, Secret: secret, PreviousExpiresAt: &previousExpiresAt,
+	}))
+}
+
+// WebhookEndpointsFor returns the enabled endpoints that receive eventType.
+func (s *Store) WebhookEndpointsFor(ctx context.Context, db DBTX, eventType string) ([]webhook.Endpoint, error) {
+	rows, err := s.q.WebhookEndpointsForEvent(ctx, db, eventType)
+	if err != nil {
+		return nil, fmt.Errorf("error listing webhook endpoints for %s: %w", eventType, err)
+	}
+	return toAppEndpoints(rows), nil
+}
+
+// InsertWebhookDelivery stores a pending delivery.
+func (s *Store) InsertWebhookDelivery(ctx context.Context, db DBTX, d webhook.Delivery) (webhook.Delivery, error) {
+	id, err := uuid.Parse(d.ID)
+	if err != nil {
+		return webhook.Delivery{}, fmt.Errorf("error parsing webhook delivery id: %w", err)
+	}
+	endpointID, err := uuid.Parse(d.EndpointID)
+	if err != nil {
+		return webhook.Delivery{}, fmt.Errorf("error parsing webhook endpoint id: %w", err)
+	}
+	paymentID, err := uuid.Parse(d.PaymentID)
+	if err != nil {
+		return webhook.Delivery{}, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	row, err := s.q.WebhookDeliveryInsert(ctx, db, dbsqlc.WebhookDeliveryInsertParams{
+		ID: id, EndpointID: endpointID, EventID: d.EventID, EventType: d.EventType, PaymentID: paymentID, Payload: d.Payload,
+	})
+	if err != nil {
+		return webhook.Delivery{}, fmt.Errorf("error inserting webhook delivery: %w", err)
+	}
+	return toAppDelivery(row), nil
+}
+
+// WebhookDelivery returns a delivery by id.
+func (s *Store) WebhookDelivery(ctx context.Context, db DBTX, id string) (webhook.Delivery, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return webhook.Delivery{}, errDeliveryNotFound
+	}
+	return deliveryOrNotFound(s.q.WebhookDeliveryGet(ctx, db, uid))
+}
+
+// WebhookDeliveries returns an endpoint's newest deliveries, at most limit.
+func (s *Store) WebhookDeliveries(ctx context.Context, db DBTX, endpointID string, limit int) ([]webhook.Delivery, error) {
+	uid, err := uuid.Parse(endpointID)
+	if err != nil {
+		return nil, errEndpointNotFound
+	}
+	rows, err := s.q.WebhookDeliveryListByEndpoint(ctx, db, dbsqlc.WebhookDeliveryListByEndpointParams{
+		EndpointID: uid, MaxRows: int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error listing webhook deliveries: %w", err)
+	}
+	out := make([]webhook.Delivery, len(rows))
+	for i, r := range rows {
+		out[i] = toAppDelivery(r)
+	}
+	return out, nil
+}
+
+// RecordWebhookAttempt counts one attempt at a delivery and what came of it
+// (httpStatus 0: no answer).
+func (s *Store) RecordWebhookAttempt(ctx context.Context, db DBTX, id string, status webhook.DeliveryStatus, httpStatus int, errText string) (webhook.Delivery, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return webhook.Delivery{}, errDeliveryNotFound
+	}
+	var hs *int32
+	if httpStatus != 0 {
+		v := int32(httpStatus)
+		hs = &v
+	}
+	return deliveryOrNotFound(s.q.WebhookDeliveryRecordAttempt(ctx, db, dbsqlc.WebhookDeliveryRecordAttemptParams{
+		ID: uid, Status: string(status), LastHttpStatus: hs, LastError: errText,
+	}))
+}
+
+// RequeueWebhookDelivery makes a delivery pending again, for a redelivery.
+func (s *Store) RequeueWebhookDelivery(ctx context.Context, db DBTX, id string) (webhook.Delivery, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return webhook.Delivery{}, errDeliveryNotFound
+	}
+	return deliveryOrNotFound(s.q.WebhookDeliveryRequeue(ctx, db, uid))
+}
+
+// NotifyPaymentChanged wakes the api processes waiting on the payment, once
+// db's transaction commits (see WaitChannel).
+func (s *Store) NotifyPaymentChanged(ctx context.Context, db DBTX, paymentID string) error {
+	if err := s.q.PaymentNotify(ctx, db, paymentID); err != nil {
+		return fmt.Errorf("error notifying payment change: %w", err)
+	}
+	return nil
+}
+
+// WaitChannel is the Postgres notification channel NotifyPaymentChanged
+// sends on, with the payment's id as the payload.
+const WaitChannel = "payment_outbox_payment"
+
+func endpointOrNotFound(row dbsqlc.WebhookEndpoint, err error) (webhook.Endpoint, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return webhook.Endpoint{}, errEndpointNotFound
+	}
+	if err != nil {
+		return webhook.Endpoint{}, fmt.Errorf("error reading webhook endpoint: %w", err)
+	}
+	return toAppEndpoint(row), nil
+}
+
+func deliveryOrNotFound(row dbsqlc.WebhookDelivery, err error) (webhook.Delivery, error) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return webhook.Delivery{}, errDeliveryNotFound
+	}
+	if err != nil {
+		return webhook.Delivery{}, fmt.Errorf("error reading webhook delivery: %w", err)
+	}
+	return toAppDelivery(row), nil
+}
+
+func toAppEndpoints(rows []dbsqlc.WebhookEndpoint) []webhook.Endpoint {
+	out := make([]webhook.Endpoint, len(rows))
+	for i, r := range rows {
+		out[i] = toAppEndpoint(r)
+	}
+	return out
+}
+
+func toAppEndpoint(r dbsqlc.WebhookEndpoint) webhook.Endpoint {
+	return webhook.Endpoint{
+		ID: r.ID.String(), URL: r.Url, Events: r.Events, Secret: r.Secret,
+		PreviousSecret: deref(r.PreviousSecret), PreviousSecretExpiresAt: r.PreviousSecretExpiresAt,
+		CreatedAt: r.CreatedAt, DisabledAt: r.DisabledAt,
+	}
+}
+
+func toAppDelivery(r dbsqlc.WebhookDelivery) webhook.Delivery {
+	d := webhook.Delivery{
+		ID: r.ID.String(), EndpointID: r.EndpointID.String(), EventID: r.EventID, EventType: r.EventType,
+		PaymentID: r.PaymentID.String(), Payload: r.Payload, Status: webhook.DeliveryStatus(r.Status),
+		Attempts: int(r.Attempts), LastError: r.LastError, CreatedAt: r.CreatedAt,
+		LastAttemptAt: r.LastAttemptAt, DeliveredAt: r.DeliveredAt,
+	}
+	if r.LastHttpStatus != nil {
+		d.LastHTTPStatus = int(*r.LastHttpStatus)
+	}
+	return d
+}
