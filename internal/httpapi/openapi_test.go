@@ -245,6 +245,13 @@ func TestOpenAPIRequestBodies(t *testing.T) {
 		"POST /v1/payments":              createPaymentRequest{},
 		"POST /v1/payments/{id}/confirm": confirmPaymentRequest{},
 		"POST /v1/payments/{id}/cancel":  cancelPaymentRequest{},
+
+		"POST /v1/ops/payments/{id}/lookup":        opsActionRequest{},
+		"POST /v1/ops/payments/{id}/retry":         opsActionRequest{},
+		"POST /v1/ops/payments/{id}/resolve":       opsActionRequest{},
+		"POST /v1/ops/payments/{id}/acknowledge":   opsActionRequest{},
+		"POST /v1/ops/payments/{id}/resend-cancel": resendCancelRequest{},
+		"POST /v1/ops/jobs/{id}/retry":             opsActionRequest{},
 	}
 	const webhook = "POST /v1/webhooks/toss"
 
@@ -327,6 +334,14 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"Problem": {
 			full:    []any{filled[problem]()},
 			minimal: problem{},
+		},
+		"OperatorAction": {
+			full:    []any{filled[operatorActionResponse](), toOperatorActionResponse(filled[payment.OperatorAction]())},
+			minimal: toOperatorActionResponse(payment.OperatorAction{}),
+		},
+		"OperatorActionList": {
+			full:    []any{filled[operatorActionListResponse]()},
+			minimal: operatorActionListResponse{Actions: []operatorActionResponse{}},
 		},
 		"StatusResponse":  {full: []any{statusResponse{Status: "ok"}}, minimal: statusResponse{}},
 		"WebhookResponse": {full: []any{webhookResponse{Status: "ok"}}, minimal: webhookResponse{}},
@@ -514,6 +529,14 @@ func TestOpenAPIStatuses(t *testing.T) {
 		"GET /v1/payments/attention":     {"200", "400", "401"},
 		"POST /v1/webhooks/toss":         {"200", "400", "413"},
 		"GET /readyz":                    {"200", "503"},
+
+		"POST /v1/ops/payments/{id}/lookup":        {"202", "400", "401", "403", "404", "409"},
+		"POST /v1/ops/payments/{id}/retry":         {"202", "400", "401", "403", "404", "409"},
+		"POST /v1/ops/payments/{id}/resend-cancel": {"202", "400", "401", "403", "404", "409", "422"},
+		"POST /v1/ops/payments/{id}/resolve":       {"202", "400", "401", "403", "404", "409"},
+		"POST /v1/ops/payments/{id}/acknowledge":   {"200", "400", "401", "403", "404", "409"},
+		"POST /v1/ops/jobs/{id}/retry":             {"202", "400", "401", "403", "404", "409"},
+		"GET /v1/ops/payments/{id}/actions":        {"200", "401", "403", "404"},
 	}
 	seen := 0
 	for _, o := range ops {

@@ -34,6 +34,9 @@ const (
 	// codeIdempotencyKeyRequired: a partial cancel came without an
 	// Idempotency-Key; a retry of it could not be told from a second refund.
 	codeIdempotencyKeyRequired = "idempotency_key_required"
+	// codeInsufficientScope: the API key is valid but its scope does not
+	// cover the call (a checkout key asking for an operator action).
+	codeInsufficientScope = "insufficient_scope"
 )
 
 // problemContentType is the media type of RFC 9457 problem details.
@@ -69,6 +72,8 @@ var problemTitles = map[string]string{
 	codeIdempotencyInProgress:      "A request with this Idempotency-Key is still in progress",
 	codeIdempotencyKeyRequired:     "An Idempotency-Key is required",
 	payment.CodePaymentUnknown:     "The payment's outcome is not known yet",
+	codeInsufficientScope:          "The API key's scope does not allow this",
+	payment.CodeJobNotFound:        "Outbox job not found",
 }
 
 // problem is an RFC 9457 problem details object with one extension member,

@@ -384,10 +384,11 @@ func TestBinaryRegistries(t *testing.T) {
 		}
 		return out
 	}
-	db := []string{nameOutboxJobs, nameDBStatsReadSeconds, nameDBStatsUp, nameOutboxOldestAge, namePayments, namePaymentsUnknown}
+	db := []string{nameOutboxJobs, nameDBStatsReadSeconds, nameDBStatsUp, nameOutboxOldestAge, namePayments, namePaymentsUnknown,
+		namePaymentsAcked, nameJobsDiscarded}
 
 	api, _ := ForAPI(DBConfig{DB: pool})
-	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests}, db...), names(api))
+	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions}, db...), names(api))
 
 	relay, _ := ForRelay(DBConfig{DB: pool})
 	require.ElementsMatch(t, append([]string{
@@ -463,8 +464,13 @@ func TestDBGauges(t *testing.T) {
 		if status != payment.StatusReady {
 			_, err := p.RequestConfirm("pk_"+p.ID, 1000, time.Now())
 			require.NoError(t, err)
-			p.Status = status
 			require.NoError(t, st.SavePayment(ctx, pool, &p))
+			// The store saves legal moves only: ready, confirming, then
+			// where the test wants it.
+			if status != payment.StatusConfirming {
+				p.Status = status
+				require.NoError(t, st.SavePayment(ctx, pool, &p))
+			}
 		}
 		return p
 	}
@@ -512,6 +518,28 @@ func TestDBGauges(t *testing.T) {
 	require.Contains(t, gathered(t, r), `payment_outbox_payments_unknown{} 1`)
 	clock.Advance(DefaultDBCacheFor)
 	require.Contains(t, gathered(t, r), `payment_outbox_payments_unknown{} 2`)
+	require.Contains(t, gathered(t, r), `payment_outbox_payments_acknowledged{} 0`)
+
+	// An acknowledged payment leaves the unknown gauge (its alert stops)
+	// and is counted apart; a discarded job is counted by its kind.
+	acked := newPayment(payment.StatusUnknown)
+	require.NoError(t, acked.Acknowledge(time.Now()))
+	require.NoError(t, st.SavePayment(ctx, pool, &acked))
+	_, err = outbox.Insert(ctx, paymentjob.CancelArgs{PaymentID: acked.ID, CancelID: uuid.NewString()}, nil)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE kind = 'payment_cancel'")
+	require.NoError(t, err)
+	clock.Advance(DefaultDBCacheFor)
+	got = gathered(t, r)
+	for _, want := range []string{
+		`payment_outbox_payments{status="unknown"} 3`,
+		`payment_outbox_payments_unknown{} 2`,
+		`payment_outbox_payments_acknowledged{} 1`,
+		`payment_outbox_jobs_discarded{kind="payment_cancel"} 1`,
+		`payment_outbox_jobs_discarded{kind="payment_confirm"} 0`,
+	} {
+		require.Contains(t, got, want)
+	}
 }
 
 // blockingStats is a database that never answers in time.
@@ -524,6 +552,16 @@ func (s *blockingStats) OutboxJobs(ctx context.Context, _ store.DBTX) ([]store.O
 }
 
 func (s *blockingStats) PaymentsByStatus(ctx context.Context, _ store.DBTX) (map[payment.Status]int64, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (s *blockingStats) PaymentsAcknowledged(ctx context.Context, _ store.DBTX) (int64, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (s *blockingStats) DiscardedJobs(ctx context.Context, _ store.DBTX) (map[string]int64, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
