@@ -111,3 +111,13 @@ DELETE FROM console_sessions WHERE token_hash = @token_hash;
 
 -- name: ConsoleSessionDeleteExpired :exec
 DELETE FROM console_sessions WHERE expires_at <= @now::timestamptz;
+
+-- name: StatsRecentAttempts :many
+-- How the gateway answered the newest @max_rows calls, by classification
+-- (empty: no answer recorded yet), with the newest call's time: the
+-- console's picture of the gateway's health. By primary key, so it reads
+-- the end of the table only.
+SELECT coalesce(classification, '')::text AS classification, count(*) AS calls,
+       max(requested_at)::timestamptz AS newest
+FROM (SELECT classification, requested_at FROM payment_attempts ORDER BY id DESC LIMIT @max_rows) a
+GROUP BY 1;

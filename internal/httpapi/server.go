@@ -13,6 +13,7 @@ package httpapi
 import (
 	"context"
 	"crypto/sha256"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -114,6 +115,8 @@ type Server struct {
 	flow         *payflow.Flow
 	echo         *echo.Echo
 	metrics      *metrics.HTTP
+	// consoleTmpl holds the console's pages (console.go).
+	consoleTmpl *template.Template
 	// routePaths are the route templates; a request whose c.Path() is not
 	// one of them is counted as routeUnmatched.
 	routePaths map[string]bool
@@ -245,6 +248,7 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	e.POST("/v1/payments/:id/cancel", s.cancelPayment, s.scoped(scopesWrite), s.idempotent)
 
 	s.opsRoutes(e)
+	s.consoleRoutes(e)
 	return e
 }
 

@@ -356,3 +356,22 @@ func nullUUID(s string) (*uuid.UUID, error) {
 	}
 	return &u, nil
 }
+
+// RecentAttempts counts the newest limit gateway calls by how the relay
+// classified their answers ("" for none recorded), and returns when the
+// newest was made.
+func (s *Store) RecentAttempts(ctx context.Context, db DBTX, limit int) (map[string]int64, time.Time, error) {
+	rows, err := s.q.StatsRecentAttempts(ctx, db, int32(limit))
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("error counting recent attempts: %w", err)
+	}
+	out := make(map[string]int64, len(rows))
+	var newest time.Time
+	for _, r := range rows {
+		out[r.Classification] = r.Calls
+		if r.Newest.After(newest) {
+			newest = r.Newest
+		}
+	}
+	return out, newest, nil
+}

@@ -604,3 +604,40 @@ func (q *Queries) StatsPaymentsAcknowledged(ctx context.Context, db DBTX) (int64
 	err := row.Scan(&payments)
 	return payments, err
 }
+
+const statsRecentAttempts = `-- name: StatsRecentAttempts :many
+SELECT coalesce(classification, '')::text AS classification, count(*) AS calls,
+       max(requested_at)::timestamptz AS newest
+FROM (SELECT classification, requested_at FROM payment_attempts ORDER BY id DESC LIMIT $1) a
+GROUP BY 1
+`
+
+type StatsRecentAttemptsRow struct {
+	Classification string
+	Calls          int64
+	Newest         time.Time
+}
+
+// How the gateway answered the newest @max_rows calls, by classification
+// (empty: no answer recorded yet), with the newest call's time: the
+// console's picture of the gateway's health. By primary key, so it reads
+// the end of the table only.
+func (q *Queries) StatsRecentAttempts(ctx context.Context, db DBTX, maxRows int32) ([]StatsRecentAttemptsRow, error) {
+	rows, err := db.Query(ctx, statsRecentAttempts, maxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []StatsRecentAttemptsRow
+	for rows.Next() {
+		var i StatsRecentAttemptsRow
+		if err := rows.Scan(&i.Classification, &i.Calls, &i.Newest); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
