@@ -658,7 +658,7 @@ var consoleFuncs = template.FuncMap{
 		if d >= time.Second {
 			return d.Round(time.Second).String()
 		}
-		return d.Round(time.Millisecond).String()
+		return d.Round(100 * time.Microsecond).String()
 	},
 	"statusClass": func(s any) string { return "st-" + strings.ReplaceAll(fmt.Sprint(s), "_", "-") },
 	"deref":       func(p *time.Time) time.Time { return *p },

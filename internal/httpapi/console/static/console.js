@@ -3,7 +3,8 @@
 // dependencies: the console works without it, in UTC.
 "use strict";
 document.addEventListener("DOMContentLoaded", function () {
-  var fmt = new Intl.DateTimeFormat(undefined, {
+  // ISO-like order (sv-SE) reads the same in every locale: 2026-11-30 15:10:43 GMT+9.
+  var fmt = new Intl.DateTimeFormat("sv-SE", {
     year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
   });
