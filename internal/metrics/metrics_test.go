@@ -640,3 +640,34 @@ func TestHTTPMethodLabel(t *testing.T) {
 	require.Contains(t, got, `payment_outbox_http_requests_total{method="POST",route="/v1/payments",status="201"} 1`)
 	require.Contains(t, got, `payment_outbox_http_requests_total{method="other",route="/v1/payments",status="405"} 2`)
 }
+
+// TestAlertsHaveRunbooks: every alert links its section of docs/runbook.md,
+// and the section exists, so the page an on-call person follows is never a
+// 404 or a stale anchor.
+func TestAlertsHaveRunbooks(t *testing.T) {
+	t.Parallel()
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	readYAML(t, "prometheus-alerts.yaml", &rules)
+	runbook, err := os.ReadFile(filepath.Join("..", "..", "docs", "runbook.md"))
+	require.NoError(t, err)
+	alerts := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts++
+			require.Equal(t, "https://github.com/payment-outbox/payment-outbox/blob/main/docs/runbook.md#"+strings.ToLower(r.Alert),
+				r.Annotations["runbook_url"], r.Alert)
+			require.Contains(t, string(runbook), "\n## "+r.Alert+"\n", "docs/runbook.md has a section for %s", r.Alert)
+		}
+	}
+	require.Equal(t, alerts, strings.Count(string(runbook), "\n## PaymentOutbox"), "one section per alert, no stale ones")
+}
