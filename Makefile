@@ -54,8 +54,22 @@ test-images: ## build the Postgres image the container tests run, where a Docker
 setup: ## install what the tests need and the machine lacks (where it allows; else say what)
 	scripts/setup test
 
+# The console's browser tests (internal/consoletest) drive Debian's chromium;
+# they skip without it, except under CI=true, where they fail.
+.PHONY: browser
+browser: ## install chromium for the console's browser tests where missing (apt-get, as root)
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "browser: installing chromium"; apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "browser: no chromium and cannot apt-get it; the console's browser tests will skip (fail under CI=true)"; fi
+
+.PHONY: console-screenshots
+console-screenshots: browser ## refresh docs/console-overview.png and docs/console-payment.png from the browser test
+	scripts/with-db env CONSOLE_SCREENSHOTS=$(CURDIR)/docs $(GO) test -count=1 -run TestConsoleInBrowser ./internal/consoletest/
+
 .PHONY: test
-test: setup verify verify-deploy test-images ## run every test against a real Postgres (DATABASE_URL, else a local cluster, else testcontainers), and examples/checkout
+test: setup verify verify-deploy test-images browser ## run every test against a real Postgres (DATABASE_URL, else a local cluster, else testcontainers), the console in chromium, and examples/checkout
 	scripts/with-db $(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) --no-print-directory test-example
 

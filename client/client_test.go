@@ -89,7 +89,7 @@ func startSystem(t *testing.T, wrap func(http.Handler) http.Handler) *system {
 	key, err := apikey.Generate()
 	require.NoError(t, err)
 	hash := apikey.Hash(key)
-	_, err = st.InsertAPIKey(ctx, pool, uuid.NewString(), "client test", apikey.DisplayPrefix(key), hash[:])
+	_, err = st.InsertAPIKey(ctx, pool, uuid.NewString(), "client test", apikey.DisplayPrefix(key), hash[:], apikey.ScopeCheckout)
 	require.NoError(t, err)
 	return &system{pool: pool, sim: sim, apiURL: apiSrv.URL, apiKey: key}
 }

@@ -22,11 +22,9 @@ import (
 // connects to the database.
 func checkKeysArgs(args []string) error {
 	switch {
-	case len(args) == 2 && args[0] == "create":
-		if err := apikey.ValidateName(args[1]); err != nil {
-			return &usageError{msg: err.Error()}
-		}
-		return nil
+	case len(args) >= 2 && args[0] == "create":
+		_, _, err := parseCreateArgs(args[1:])
+		return err
 	case len(args) == 1 && args[0] == "list":
 		return nil
 	case len(args) == 2 && args[0] == "revoke":
@@ -35,13 +33,47 @@ func checkKeysArgs(args []string) error {
 	return &usageError{msg: "unknown command " + strconv.Quote("keys "+strings.Join(args, " "))}
 }
 
-// keys runs `api keys create NAME`, `api keys list` or `api keys revoke ID`;
-// checkKeysArgs has vetted args.
+// parseCreateArgs reads `NAME [--scope SCOPE]` (the flag before or after
+// the name); a key made without one is a checkout's, as every key was before
+// scopes.
+func parseCreateArgs(args []string) (name string, scope apikey.Scope, err error) {
+	scope = apikey.ScopeCheckout
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--scope" || a == "-scope":
+			if i+1 == len(args) {
+				return "", "", &usageError{msg: "--scope needs a value: checkout, operator or readonly"}
+			}
+			i++
+			if scope, err = apikey.ParseScope(args[i]); err != nil {
+				return "", "", &usageError{msg: err.Error()}
+			}
+		case strings.HasPrefix(a, "--scope="):
+			if scope, err = apikey.ParseScope(strings.TrimPrefix(a, "--scope=")); err != nil {
+				return "", "", &usageError{msg: err.Error()}
+			}
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if len(rest) != 1 {
+		return "", "", &usageError{msg: "keys create takes one NAME (quote it if it has spaces) and an optional --scope"}
+	}
+	if err := apikey.ValidateName(rest[0]); err != nil {
+		return "", "", &usageError{msg: err.Error()}
+	}
+	return rest[0], scope, nil
+}
+
+// keys runs `api keys create NAME [--scope S]`, `api keys list` or `api keys
+// revoke ID`; checkKeysArgs has vetted args.
 func keys(ctx context.Context, pool *pgxpool.Pool, args []string, stdout, stderr io.Writer) error {
 	st := store.New()
 	switch args[0] {
 	case "create":
-		return createKey(ctx, pool, st, args[1], stdout, stderr)
+		name, scope, _ := parseCreateArgs(args[1:])
+		return createKey(ctx, pool, st, name, scope, stdout, stderr)
 	case "list":
 		return listKeys(ctx, pool, st, stdout)
 	}
@@ -51,7 +83,7 @@ func keys(ctx context.Context, pool *pgxpool.Pool, args []string, stdout, stderr
 // createKey makes a key and prints it, alone on stdout, so a script can take
 // it with API_KEY=$(api keys create NAME). Only its hash is stored: this is
 // the one time anyone sees it.
-func createKey(ctx context.Context, pool *pgxpool.Pool, st *store.Store, name string, stdout, stderr io.Writer) error {
+func createKey(ctx context.Context, pool *pgxpool.Pool, st *store.Store, name string, scope apikey.Scope, stdout, stderr io.Writer) error {
 	key, err := apikey.Generate()
 	if err != nil {
 		return fmt.Errorf("error generating API key: %w", err)
@@ -61,12 +93,12 @@ func createKey(ctx context.Context, pool *pgxpool.Pool, st *store.Store, name st
 		return fmt.Errorf("error generating API key id: %w", err)
 	}
 	hash := apikey.Hash(key)
-	k, err := st.InsertAPIKey(ctx, pool, id.String(), name, apikey.DisplayPrefix(key), hash[:])
+	k, err := st.InsertAPIKey(ctx, pool, id.String(), name, apikey.DisplayPrefix(key), hash[:], scope)
 	if err != nil {
 		return fmt.Errorf("error creating API key: %w", err)
 	}
-	if _, err := fmt.Fprintf(stderr, "api: created API key %s (%s, %s…); it is shown only this once\n",
-		k.ID, k.Name, k.DisplayPrefix); err != nil {
+	if _, err := fmt.Fprintf(stderr, "api: created %s API key %s (%s, %s…); it is shown only this once\n",
+		k.Scope, k.ID, k.Name, k.DisplayPrefix); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(stdout, key)
@@ -80,10 +112,10 @@ func listKeys(ctx context.Context, pool *pgxpool.Pool, st *store.Store, stdout i
 		return fmt.Errorf("error listing API keys: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tCREATED\tLAST USED\tREVOKED")
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tPREFIX\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range ks {
-		fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\n",
-			k.ID, k.Name, k.DisplayPrefix, k.CreatedAt.UTC().Format(time.RFC3339), timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\t%s\t%s\t%s\n",
+			k.ID, k.Name, k.Scope, k.DisplayPrefix, k.CreatedAt.UTC().Format(time.RFC3339), timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
 	}
 	return tw.Flush()
 }

@@ -32,13 +32,20 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
-const usage = `usage: api [migrate | keys create NAME | keys list | keys revoke ID]
+const usage = `usage: api [migrate | keys create NAME [--scope S] | keys list | keys revoke ID | ops ...]
 
-  api                   serve the HTTP API
+  api                   serve the HTTP API and the console (/console)
   api migrate           apply every database migration (River's included) and exit
-  api keys create NAME  create an API key for a client; the key is printed once, on stdout
-  api keys list         list the API keys (id, name, prefix, created, last used, revoked)
+  api keys create NAME [--scope checkout|operator|readonly]
+                        create an API key (default scope checkout); the key is printed once, on stdout
+  api keys list         list the API keys (id, name, scope, prefix, created, last used, revoked)
   api keys revoke ID    revoke an API key (API processes may accept it for up to 10s more)
+  api ops lookup|retry|resolve|acknowledge PAYMENT_ID --reason TEXT
+  api ops resend-cancel PAYMENT_ID --reason TEXT [--cancel CANCEL_ID]
+  api ops retry-job JOB_ID --reason TEXT
+  api ops actions PAYMENT_ID
+                        an operator action (or a payment's audit trail) through the running api,
+                        as API_KEY (an operator key) at API_URL (default http://127.0.0.1:8080)
 
 environment:
   DATABASE_URL          Postgres connection string (required)
@@ -86,6 +93,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		command = "keys"
+	case len(args) >= 1 && args[0] == "ops":
+		cmd, err := parseOpsArgs(args[1:])
+		if err != nil {
+			return err
+		}
+		// Through the api, not the database: no DATABASE_URL needed.
+		return ops(ctx, cmd, getenv, stdout)
 	case len(args) == 1 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help"):
 		_, err := io.WriteString(stdout, usage)
 		return err

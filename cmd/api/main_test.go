@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
@@ -74,6 +75,9 @@ func TestRunUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"keys"}, {"keys", "create"}, {"keys", "create", "a", "b"}, {"keys", "create", " "},
 		{"keys", "create", "line\nbreak"}, {"keys", "list", "all"}, {"keys", "revoke"}, {"keys", "rotate", "x"},
+		{"keys", "create", "a", "--scope"}, {"keys", "create", "a", "--scope", "admin"}, {"keys", "create", "--scope=root", "a"},
+		{"ops"}, {"ops", "lookup"}, {"ops", "lookup", "id"}, {"ops", "lookup", "id", "--reason"}, {"ops", "refund", "id", "--reason", "x"},
+		{"ops", "retry-job", "seven", "--reason", "x"}, {"ops", "actions", "a", "b"},
 	} {
 		err = run(t.Context(), args, env(nil), &stdout, &stderr)
 		require.ErrorAs(t, err, &ue, "%q", args)
@@ -100,7 +104,7 @@ func TestRunKeys(t *testing.T) {
 	require.Equal(t, key+"\n", out, "stdout is the key alone")
 	require.True(t, apikey.WellFormed(key), key)
 	require.Contains(t, errOut, "shown only this once")
-	id := strings.Fields(strings.TrimPrefix(errOut, "api: created API key "))[0]
+	id := strings.Fields(strings.TrimPrefix(errOut, "api: created checkout API key "))[0]
 
 	out2, _, err := keys(t, "create", "checkout service")
 	require.NoError(t, err)
@@ -110,8 +114,9 @@ func TestRunKeys(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3)
-	require.Regexp(t, `^ID\s+NAME\s+PREFIX\s+CREATED\s+LAST USED\s+REVOKED$`, lines[0])
+	require.Regexp(t, `^ID\s+NAME\s+SCOPE\s+PREFIX\s+CREATED\s+LAST USED\s+REVOKED$`, lines[0])
 	require.Contains(t, lines[1], id)
+	require.Contains(t, lines[1], " checkout ", "a key made without --scope is a checkout's")
 	require.Contains(t, lines[1], "checkout service")
 	require.Contains(t, lines[1], apikey.DisplayPrefix(key)+"…")
 	require.NotContains(t, out, key, "the key is never shown again")
@@ -131,6 +136,16 @@ func TestRunKeys(t *testing.T) {
 		_, _, err = keys(t, "revoke", bad)
 		require.ErrorContains(t, err, "no API key with id")
 	}
+
+	for _, scope := range []string{"operator", "readonly"} {
+		_, errOut, err = keys(t, "create", "--scope", scope, "ops "+scope)
+		require.NoError(t, err)
+		require.Contains(t, errOut, "created "+scope+" API key")
+	}
+	out, _, err = keys(t, "list")
+	require.NoError(t, err)
+	require.Regexp(t, `ops operator\s+operator\s`, out)
+	require.Regexp(t, `ops readonly\s+readonly\s`, out)
 }
 
 func TestRunMigrate(t *testing.T) {
@@ -237,6 +252,26 @@ func TestRunServe(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, post(""))
 	require.Equal(t, http.StatusCreated, post("Bearer "+key))
 
+	// `api ops` goes through the running api as an operator key, which
+	// audits it; a checkout key is refused.
+	var opKeyOut bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"keys", "create", "on call", "--scope", "operator"},
+		env(map[string]string{"DATABASE_URL": dbURL}), &opKeyOut, io.Discard))
+	opsEnv := func(key string) func(string) string {
+		return env(map[string]string{"API_URL": "http://" + addr, "API_KEY": key})
+	}
+	var paymentID string
+	require.NoError(t, pgx.BeginFunc(t.Context(), mustPool(t, dbURL), func(tx pgx.Tx) error {
+		return tx.QueryRow(t.Context(), "SELECT id::text FROM payments WHERE order_id = 'order-api-1'").Scan(&paymentID)
+	}))
+	var opsOut bytes.Buffer
+	err = run(t.Context(), []string{"ops", "acknowledge", paymentID, "--reason", "checking"}, opsEnv(key), &opsOut, io.Discard)
+	require.ErrorContains(t, err, "403 insufficient_scope")
+	err = run(t.Context(), []string{"ops", "acknowledge", paymentID, "--reason", "checking"}, opsEnv(strings.TrimSpace(opKeyOut.String())), &opsOut, io.Discard)
+	require.ErrorContains(t, err, "409 invalid_state", "a ready payment is on no alert list")
+	require.NoError(t, run(t.Context(), []string{"ops", "actions", paymentID}, opsEnv(strings.TrimSpace(opKeyOut.String())), &opsOut, io.Discard))
+	require.JSONEq(t, `{"actions":[]}`, opsOut.String(), "a refused action leaves no audit row")
+
 	stop()
 	select {
 	case err := <-done:
@@ -264,4 +299,13 @@ func (w *syncWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// mustPool opens a pool on url for the test's duration.
+func mustPool(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
 }

@@ -1,6 +1,6 @@
 -- name: APIKeyInsert :one
-INSERT INTO api_keys (id, name, display_prefix, key_hash)
-VALUES (@id, @name, @display_prefix, @key_hash)
+INSERT INTO api_keys (id, name, display_prefix, key_hash, scope)
+VALUES (@id, @name, @display_prefix, @key_hash, @scope)
 RETURNING *;
 
 -- name: APIKeyGetActiveByHash :one

@@ -13,7 +13,8 @@ UPDATE payment_attempts SET
     gateway_code    = @gateway_code,
     gateway_message = @gateway_message,
     classification  = @classification,
-    error           = @error
+    error           = @error,
+    gateway_record  = @gateway_record
 WHERE id = @id;
 
 -- name: AttemptListByPayment :many

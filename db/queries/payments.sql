@@ -37,6 +37,7 @@ UPDATE payments SET
     failure_message         = @failure_message,
     confirm_requested_at    = @confirm_requested_at,
     version                 = version + 1,
+    acknowledged_at         = @acknowledged_at,
     updated_at              = now()
 WHERE id = @id AND status = @expected_status
 RETURNING *;
@@ -44,8 +45,11 @@ RETURNING *;
 -- name: PaymentListByStatus :many
 -- Payments in the given states untouched since before @updated_before, oldest
 -- first: what the reconciler asks the gateway about and operators list.
+-- Acknowledged payments only when @include_acknowledged: an operator has
+-- taken them, and the reconciler must not spend its batch on them.
 SELECT * FROM payments
 WHERE status = ANY(@statuses::text[]) AND updated_at < @updated_before
+  AND (@include_acknowledged::bool OR acknowledged_at IS NULL)
 ORDER BY updated_at
 LIMIT @max_rows;
 

@@ -21,3 +21,13 @@ CREATE TABLE river_job (
     created_at   timestamptz     NOT NULL DEFAULT now(),
     kind         text            NOT NULL
 );
+
+-- The columns the operator console reads (db/queries/operators.sql).
+ALTER TABLE river_job
+    ADD COLUMN args         jsonb       NOT NULL DEFAULT '{}',
+    ADD COLUMN attempt      smallint    NOT NULL DEFAULT 0,
+    ADD COLUMN max_attempts smallint    NOT NULL,
+    ADD COLUMN attempted_at timestamptz,
+    ADD COLUMN errors       jsonb[],
+    ADD COLUMN finalized_at timestamptz,
+    ADD COLUMN scheduled_at timestamptz NOT NULL DEFAULT now();

@@ -53,6 +53,37 @@ type Key struct {
 	LastUsedAt *time.Time
 	// RevokedAt is when the key was revoked; nil while it is active.
 	RevokedAt *time.Time
+	// Scope is what the key may do.
+	Scope Scope
+}
+
+// Scope is what a key may do. The values are stored, so they never change
+// meaning.
+type Scope string
+
+// The scopes.
+const (
+	// ScopeCheckout creates, confirms, cancels and reads payments: what a
+	// checkout service needs, and what every key made before scopes was.
+	ScopeCheckout Scope = "checkout"
+	// ScopeOperator may do everything: the checkout's calls, the attention
+	// list, the operator actions and the console.
+	ScopeOperator Scope = "operator"
+	// ScopeReadonly reads payments and the console, and acts on nothing.
+	ScopeReadonly Scope = "readonly"
+)
+
+// Scopes returns every scope.
+func Scopes() []Scope { return []Scope{ScopeCheckout, ScopeOperator, ScopeReadonly} }
+
+// ParseScope returns the scope named s.
+func ParseScope(s string) (Scope, error) {
+	for _, sc := range Scopes() {
+		if string(sc) == s {
+			return sc, nil
+		}
+	}
+	return "", fmt.Errorf("scope must be checkout, operator or readonly, not %q", s)
 }
 
 // Generate returns a new random key. The caller shows it once and stores

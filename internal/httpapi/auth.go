@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,52 @@ const ctxKeyClient = "httpapi.client"
 type client struct {
 	keyID string
 	name  string
+	scope apikey.Scope
+}
+
+// allows reports whether the client's scope covers a route that accepts
+// scopes; operator covers everything.
+func (cl client) allows(scopes []apikey.Scope) bool {
+	return cl.scope == apikey.ScopeOperator || slices.Contains(scopes, cl.scope)
+}
+
+// Scopes of the routes. operator is implied everywhere (see client.allows).
+var (
+	scopesWrite = []apikey.Scope{apikey.ScopeCheckout}
+	scopesRead  = []apikey.Scope{apikey.ScopeCheckout, apikey.ScopeReadonly}
+	// scopesOps: the attention list and the operator actions.
+	scopesOps = []apikey.Scope{apikey.ScopeOperator}
+	// scopesAudit: an operator's work is readable by those who may look.
+	scopesAudit = []apikey.Scope{apikey.ScopeReadonly}
+	// scopesWebhooks: the webhook endpoints are the checkout's own
+	// set-up (their secrets, where its events go), managed by it and by
+	// operators; a readonly key does not see them.
+	scopesWebhooks = []apikey.Scope{apikey.ScopeCheckout}
+)
+
+// scoped is authenticate plus a check that the key's scope covers the
+// route: a valid key outside it gets 403 insufficient_scope before the
+// handler (and so any write) runs.
+func (s *Server) scoped(scopes []apikey.Scope) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return s.authenticate(func(c echo.Context) error {
+			cl, _ := clientOf(c)
+			if !cl.allows(scopes) {
+				return &problemError{status: http.StatusForbidden, code: codeInsufficientScope,
+					detail: fmt.Sprintf("this API key's scope is %s; this call needs %s", cl.scope, scopeList(scopes))}
+			}
+			return next(c)
+		})
+	}
+}
+
+// scopeList names the scopes a route accepts, operator included.
+func scopeList(scopes []apikey.Scope) string {
+	names := []string{}
+	for _, sc := range scopes {
+		names = append(names, string(sc))
+	}
+	return strings.Join(append(names, string(apikey.ScopeOperator)), " or ")
 }
 
 // clientOf returns the request's authenticated client; ok is false on a
@@ -153,7 +200,7 @@ func (k *keyCache) client(ctx context.Context, key string, log *slog.Logger) (cl
 		}
 		return client{}, err
 	}
-	cl := client{keyID: found.ID, name: found.Name}
+	cl := client{keyID: found.ID, name: found.Name, scope: found.Scope}
 
 	k.mu.Lock()
 	if len(k.valid) >= maxCachedKeys {

@@ -217,6 +217,11 @@ func TestOpenAPIRoutes(t *testing.T) {
 
 	var routes []string
 	for _, r := range s.echo.Routes() {
+		if r.Path == consolePath || strings.HasPrefix(r.Path, consolePath+"/") {
+			// The console is HTML pages for people (console.go, README),
+			// not part of the API this document describes.
+			continue
+		}
 		routes = append(routes, r.Method+" "+openAPIPath(r.Path))
 	}
 	slices.Sort(routes)
@@ -247,6 +252,13 @@ func TestOpenAPIRequestBodies(t *testing.T) {
 		"POST /v1/payments/{id}/confirm": confirmPaymentRequest{},
 		"POST /v1/payments/{id}/cancel":  cancelPaymentRequest{},
 		"POST /v1/webhook-endpoints":     createWebhookEndpointRequest{},
+
+		"POST /v1/ops/payments/{id}/lookup":        opsActionRequest{},
+		"POST /v1/ops/payments/{id}/retry":         opsActionRequest{},
+		"POST /v1/ops/payments/{id}/resolve":       opsActionRequest{},
+		"POST /v1/ops/payments/{id}/acknowledge":   opsActionRequest{},
+		"POST /v1/ops/payments/{id}/resend-cancel": resendCancelRequest{},
+		"POST /v1/ops/jobs/{id}/retry":             opsActionRequest{},
 	}
 	const webhook = "POST /v1/webhooks/toss"
 
@@ -345,6 +357,14 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 		"WebhookDeliveryList": {
 			full:    []any{webhookDeliveryListResponse{Deliveries: []webhookDeliveryResponse{filledDelivery(t)}}},
 			minimal: webhookDeliveryListResponse{Deliveries: []webhookDeliveryResponse{}},
+		},
+		"OperatorAction": {
+			full:    []any{filled[operatorActionResponse](), toOperatorActionResponse(filled[payment.OperatorAction]())},
+			minimal: toOperatorActionResponse(payment.OperatorAction{}),
+		},
+		"OperatorActionList": {
+			full:    []any{filled[operatorActionListResponse]()},
+			minimal: operatorActionListResponse{Actions: []operatorActionResponse{}},
 		},
 		"StatusResponse":  {full: []any{statusResponse{Status: "ok"}}, minimal: statusResponse{}},
 		"WebhookResponse": {full: []any{webhookResponse{Status: "ok"}}, minimal: webhookResponse{}},
@@ -543,6 +563,14 @@ func TestOpenAPIStatuses(t *testing.T) {
 		"GET /v1/payments/attention":     {"200", "400", "401"},
 		"POST /v1/webhooks/toss":         {"200", "400", "413"},
 		"GET /readyz":                    {"200", "503"},
+
+		"POST /v1/ops/payments/{id}/lookup":        {"202", "400", "401", "403", "404", "409"},
+		"POST /v1/ops/payments/{id}/retry":         {"202", "400", "401", "403", "404", "409"},
+		"POST /v1/ops/payments/{id}/resend-cancel": {"202", "400", "401", "403", "404", "409", "422"},
+		"POST /v1/ops/payments/{id}/resolve":       {"202", "400", "401", "403", "404", "409"},
+		"POST /v1/ops/payments/{id}/acknowledge":   {"200", "400", "401", "403", "404", "409"},
+		"POST /v1/ops/jobs/{id}/retry":             {"202", "400", "401", "403", "404", "409"},
+		"GET /v1/ops/payments/{id}/actions":        {"200", "401", "403", "404"},
 	}
 	seen := 0
 	for _, o := range ops {

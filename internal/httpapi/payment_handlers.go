@@ -409,7 +409,7 @@ func (s *Server) listAttention(c echo.Context) error {
 		limit = n
 	}
 
-	ps, err := s.store.ListPayments(c.Request().Context(), s.pool, statuses, s.now().Add(-olderThan), limit)
+	ps, err := s.store.ListPayments(c.Request().Context(), s.pool, statuses, s.now().Add(-olderThan), limit, false)
 	if err != nil {
 		return fmt.Errorf("error listing payments that need attention: %w", err)
 	}

@@ -38,6 +38,9 @@ const (
 	// codeTooManyWaiters: this api process has as many requests waiting
 	// (GET ?wait=) as it allows; read without waiting, or wait again later.
 	codeTooManyWaiters = "too_many_waiters"
+	// codeInsufficientScope: the API key is valid but its scope does not
+	// cover the call (a checkout key asking for an operator action).
+	codeInsufficientScope = "insufficient_scope"
 )
 
 // problemContentType is the media type of RFC 9457 problem details.
@@ -78,6 +81,8 @@ var problemTitles = map[string]string{
 	webhook.CodeDeliveryNotFound:   "Webhook delivery not found",
 	webhook.CodeURLRefused:         "Webhook URL is not a public address",
 	webhook.CodeEndpointDisabled:   "Webhook endpoint is disabled",
+	codeInsufficientScope:          "The API key's scope does not allow this",
+	payment.CodeJobNotFound:        "Outbox job not found",
 }
 
 // problem is an RFC 9457 problem details object with one extension member,

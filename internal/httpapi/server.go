@@ -13,6 +13,7 @@ package httpapi
 import (
 	"context"
 	"crypto/sha256"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -133,6 +134,8 @@ type Server struct {
 	flow         *payflow.Flow
 	echo         *echo.Echo
 	metrics      *metrics.HTTP
+	// consoleTmpl holds the console's pages (console.go).
+	consoleTmpl *template.Template
 	// routePaths are the route templates; a request whose c.Path() is not
 	// one of them is counted as routeUnmatched.
 	routePaths map[string]bool
@@ -210,7 +213,10 @@ func New(cfg Config) *Server {
 		s.idempotencyTTL = DefaultIdempotencyTTL
 	}
 	s.idempotencyStaleAfter = s.reqTimeout + finishTimeout + staleMargin
-	flow, err := payflow.New(payflow.Config{Store: s.store, Outbox: s.outbox, Now: s.now})
+	// The operator actions retry jobs through the same River client that
+	// enqueues them; a test's stand-in outbox may not, and then they fail.
+	retrier, _ := s.outbox.(payflow.JobRetrier)
+	flow, err := payflow.New(payflow.Config{Store: s.store, Outbox: s.outbox, Now: s.now, Retrier: retrier})
 	if err != nil {
 		panic("httpapi: " + err.Error())
 	}
@@ -280,19 +286,22 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	// also catches its unknown paths, which would turn routing's 404 and
 	// 405 answers into 401s. Authentication runs before idempotency,
 	// whose keys are scoped per client.
-	e.POST("/v1/payments", s.createPayment, s.authenticate, s.idempotent)
-	e.GET("/v1/payments", s.getPaymentByOrderID, s.authenticate)
-	e.GET("/v1/payments/attention", s.listAttention, s.authenticate)
-	e.GET("/v1/payments/:id", s.getPayment, s.authenticate)
-	e.POST("/v1/payments/:id/confirm", s.confirmPayment, s.authenticate, s.idempotent)
-	e.POST("/v1/payments/:id/cancel", s.cancelPayment, s.authenticate, s.idempotent)
+	e.POST("/v1/payments", s.createPayment, s.scoped(scopesWrite), s.idempotent)
+	e.GET("/v1/payments", s.getPaymentByOrderID, s.scoped(scopesRead))
+	e.GET("/v1/payments/attention", s.listAttention, s.scoped(scopesOps))
+	e.GET("/v1/payments/:id", s.getPayment, s.scoped(scopesRead))
+	e.POST("/v1/payments/:id/confirm", s.confirmPayment, s.scoped(scopesWrite), s.idempotent)
+	e.POST("/v1/payments/:id/cancel", s.cancelPayment, s.scoped(scopesWrite), s.idempotent)
 
-	e.POST("/v1/webhook-endpoints", s.createWebhookEndpoint, s.authenticate)
-	e.GET("/v1/webhook-endpoints", s.listWebhookEndpoints, s.authenticate)
-	e.POST("/v1/webhook-endpoints/:id/disable", s.disableWebhookEndpoint, s.authenticate)
-	e.POST("/v1/webhook-endpoints/:id/rotate-secret", s.rotateWebhookSecret, s.authenticate)
-	e.GET("/v1/webhook-endpoints/:id/deliveries", s.listWebhookDeliveries, s.authenticate)
-	e.POST("/v1/webhook-endpoints/:id/deliveries/:deliveryId/redeliver", s.redeliverWebhook, s.authenticate)
+	e.POST("/v1/webhook-endpoints", s.createWebhookEndpoint, s.scoped(scopesWebhooks))
+	e.GET("/v1/webhook-endpoints", s.listWebhookEndpoints, s.scoped(scopesWebhooks))
+	e.POST("/v1/webhook-endpoints/:id/disable", s.disableWebhookEndpoint, s.scoped(scopesWebhooks))
+	e.POST("/v1/webhook-endpoints/:id/rotate-secret", s.rotateWebhookSecret, s.scoped(scopesWebhooks))
+	e.GET("/v1/webhook-endpoints/:id/deliveries", s.listWebhookDeliveries, s.scoped(scopesWebhooks))
+	e.POST("/v1/webhook-endpoints/:id/deliveries/:deliveryId/redeliver", s.redeliverWebhook, s.scoped(scopesWebhooks))
+
+	s.opsRoutes(e)
+	s.consoleRoutes(e)
 	return e
 }
 

@@ -91,14 +91,20 @@ func setup(t *testing.T, opts ...func(*Config)) *testBundle {
 	return b.with(opts...)
 }
 
-// createAPIKey stores a new API key the way `api keys create` does and
-// returns the key and its id.
+// createAPIKey stores a new operator API key (every call allowed) the way
+// `api keys create` does and returns the key and its id.
 func (b *testBundle) createAPIKey(t *testing.T, name string) (key, id string) {
+	t.Helper()
+	return b.createScopedKey(t, name, apikey.ScopeOperator)
+}
+
+// createScopedKey is createAPIKey for a key of the given scope.
+func (b *testBundle) createScopedKey(t *testing.T, name string, scope apikey.Scope) (key, id string) {
 	t.Helper()
 	key, err := apikey.Generate()
 	require.NoError(t, err)
 	hash := apikey.Hash(key)
-	k, err := b.store.InsertAPIKey(t.Context(), b.pool, uuid.NewString(), name, apikey.DisplayPrefix(key), hash[:])
+	k, err := b.store.InsertAPIKey(t.Context(), b.pool, uuid.NewString(), name, apikey.DisplayPrefix(key), hash[:], scope)
 	require.NoError(t, err)
 	return key, k.ID
 }

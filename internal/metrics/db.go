@@ -21,6 +21,8 @@ const (
 	nameOutboxOldestAge    = namespace + "_oldest_pending_job_age_seconds"
 	namePayments           = namespace + "_payments"
 	namePaymentsUnknown    = namespace + "_payments_unknown"
+	namePaymentsAcked      = namespace + "_payments_acknowledged"
+	nameJobsDiscarded      = namespace + "_jobs_discarded"
 	nameDBStatsUp          = namespace + "_db_stats_up"
 	nameDBStatsReadSeconds = namespace + "_db_stats_read_duration_seconds"
 )
@@ -58,6 +60,8 @@ var knownKinds = []string{
 type StatsReader interface {
 	OutboxJobs(ctx context.Context, db store.DBTX) ([]store.OutboxJobs, error)
 	PaymentsByStatus(ctx context.Context, db store.DBTX) (map[payment.Status]int64, error)
+	PaymentsAcknowledged(ctx context.Context, db store.DBTX) (int64, error)
+	DiscardedJobs(ctx context.Context, db store.DBTX) (map[string]int64, error)
 }
 
 // DBConfig is what the database gauges need.
@@ -96,8 +100,14 @@ func RegisterDB(r *Registry, cfg DBConfig) {
 			"Payments by status.",
 			[]string{"status"}, nil),
 		unknown: prometheus.NewDesc(namePaymentsUnknown,
-			"Payments in unknown: no definite answer from the gateway yet; the reconciler keeps asking, an operator may have to act.",
+			"Payments in unknown that no operator has acknowledged: no definite answer from the gateway yet; the reconciler keeps asking, an operator may have to act.",
 			nil, nil),
+		acknowledged: prometheus.NewDesc(namePaymentsAcked,
+			"Payments in unknown that an operator acknowledged (taken off the alert list with a reason, status kept).",
+			nil, nil),
+		discarded: prometheus.NewDesc(nameJobsDiscarded,
+			"Outbox jobs River discarded (attempts spent or cancelled by the worker), by kind, for as long as River keeps them (a week by default).",
+			[]string{"kind"}, nil),
 		up: prometheus.NewDesc(nameDBStatsUp,
 			"1 when the last read of the database gauges succeeded; 0 when it failed or timed out, and the other database gauges are left out.",
 			nil, nil),
@@ -125,6 +135,8 @@ func RegisterDB(r *Registry, cfg DBConfig) {
 	r.record(nameOutboxOldestAge, TypeGauge, "kind")
 	r.record(namePayments, TypeGauge, "status")
 	r.record(namePaymentsUnknown, TypeGauge)
+	r.record(namePaymentsAcked, TypeGauge)
+	r.record(nameJobsDiscarded, TypeGauge, "kind")
 	r.record(nameDBStatsUp, TypeGauge)
 	r.record(nameDBStatsReadSeconds, TypeGauge)
 }
@@ -139,6 +151,7 @@ type dbCollector struct {
 	now      func() time.Time
 
 	jobs, oldestAge, payments, unknown, up, readSeconds *prometheus.Desc
+	acknowledged, discarded                             *prometheus.Desc
 
 	// mu is held for a whole read, so concurrent scrapes share one.
 	mu     sync.Mutex
@@ -148,15 +161,17 @@ type dbCollector struct {
 
 // dbSnapshot is one read of the database figures.
 type dbSnapshot struct {
-	jobs     []store.OutboxJobs
-	payments map[payment.Status]int64
-	took     time.Duration
-	err      error
+	jobs         []store.OutboxJobs
+	payments     map[payment.Status]int64
+	acknowledged int64
+	discarded    map[string]int64
+	took         time.Duration
+	err          error
 }
 
 // Describe implements prometheus.Collector.
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.jobs, c.oldestAge, c.payments, c.unknown, c.up, c.readSeconds} {
+	for _, d := range []*prometheus.Desc{c.jobs, c.oldestAge, c.payments, c.unknown, c.acknowledged, c.discarded, c.up, c.readSeconds} {
 		ch <- d
 	}
 }
@@ -197,7 +212,18 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	for st, n := range byStatus {
 		ch <- prometheus.MustNewConstMetric(c.payments, prometheus.GaugeValue, float64(n), string(st))
 	}
-	ch <- prometheus.MustNewConstMetric(c.unknown, prometheus.GaugeValue, float64(byStatus[payment.StatusUnknown]))
+	// The alert on unknown payments reads this gauge: an acknowledged one
+	// has a person on it and must stop paging.
+	ch <- prometheus.MustNewConstMetric(c.unknown, prometheus.GaugeValue, float64(byStatus[payment.StatusUnknown]-s.acknowledged))
+	ch <- prometheus.MustNewConstMetric(c.acknowledged, prometheus.GaugeValue, float64(s.acknowledged))
+	discarded := map[string]int64{}
+	for _, k := range knownKinds {
+		discarded[k] = 0
+	}
+	maps.Copy(discarded, s.discarded)
+	for _, kind := range slices.Sorted(maps.Keys(discarded)) {
+		ch <- prometheus.MustNewConstMetric(c.discarded, prometheus.GaugeValue, float64(discarded[kind]), kind)
+	}
 }
 
 // snapshot returns the cached read, or reads again once it is older than
@@ -223,6 +249,12 @@ func (c *dbCollector) read() dbSnapshot {
 	s.jobs, s.err = c.stats.OutboxJobs(ctx, c.db)
 	if s.err == nil {
 		s.payments, s.err = c.stats.PaymentsByStatus(ctx, c.db)
+	}
+	if s.err == nil {
+		s.acknowledged, s.err = c.stats.PaymentsAcknowledged(ctx, c.db)
+	}
+	if s.err == nil {
+		s.discarded, s.err = c.stats.DiscardedJobs(ctx, c.db)
 	}
 	s.took = time.Since(start)
 	if s.err != nil {

@@ -6,12 +6,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
 // Names of the api's HTTP metrics.
 const (
 	nameHTTPRequests        = namespace + "_http_requests_total"
 	nameHTTPRequestDuration = namespace + "_http_request_duration_seconds"
+	nameOperatorActions     = namespace + "_operator_actions_total"
 )
 
 // httpBuckets cover an API that answers from one Postgres transaction: a few
@@ -22,18 +25,36 @@ var httpBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 type HTTP struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	actions  *prometheus.CounterVec
 }
 
 // NewHTTP registers the HTTP metrics on r.
 func NewHTTP(r *Registry) *HTTP {
-	return &HTTP{
+	m := &HTTP{
 		requests: r.counterVec(nameHTTPRequests,
 			"HTTP requests answered, by route template, method and status.",
 			"route", "method", "status"),
 		duration: r.histogramVec(nameHTTPRequestDuration,
 			"Time from receiving a request to having answered it, by route template and method.",
 			httpBuckets, "route", "method"),
+		actions: r.counterVec(nameOperatorActions,
+			"Operator actions committed (API, command line or console), by action.",
+			"action"),
 	}
+	// At zero from the start, so a rate over them is defined before the
+	// first action.
+	for _, a := range payment.Actions() {
+		m.actions.WithLabelValues(string(a))
+	}
+	return m
+}
+
+// OperatorAction counts one committed operator action.
+func (m *HTTP) OperatorAction(a payment.Action) {
+	if m == nil {
+		return
+	}
+	m.actions.WithLabelValues(string(a)).Inc()
 }
 
 // ObserveRequest counts one answered request. route must be a route template

@@ -384,10 +384,11 @@ func TestBinaryRegistries(t *testing.T) {
 		}
 		return out
 	}
-	db := []string{nameOutboxJobs, nameDBStatsReadSeconds, nameDBStatsUp, nameOutboxOldestAge, namePayments, namePaymentsUnknown}
+	db := []string{nameOutboxJobs, nameDBStatsReadSeconds, nameDBStatsUp, nameOutboxOldestAge, namePayments, namePaymentsUnknown,
+		namePaymentsAcked, nameJobsDiscarded}
 
 	api, _ := ForAPI(DBConfig{DB: pool})
-	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests}, db...), names(api))
+	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions}, db...), names(api))
 
 	relay, _ := ForRelay(DBConfig{DB: pool})
 	require.ElementsMatch(t, append([]string{
@@ -515,6 +516,28 @@ func TestDBGauges(t *testing.T) {
 	require.Contains(t, gathered(t, r), `payment_outbox_payments_unknown{} 1`)
 	clock.Advance(DefaultDBCacheFor)
 	require.Contains(t, gathered(t, r), `payment_outbox_payments_unknown{} 2`)
+	require.Contains(t, gathered(t, r), `payment_outbox_payments_acknowledged{} 0`)
+
+	// An acknowledged payment leaves the unknown gauge (its alert stops)
+	// and is counted apart; a discarded job is counted by its kind.
+	acked := newPayment(payment.StatusUnknown)
+	require.NoError(t, acked.Acknowledge(time.Now()))
+	require.NoError(t, st.SavePayment(ctx, pool, &acked))
+	_, err = outbox.Insert(ctx, paymentjob.CancelArgs{PaymentID: acked.ID, CancelID: uuid.NewString()}, nil)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "UPDATE river_job SET state = 'discarded', finalized_at = now() WHERE kind = 'payment_cancel'")
+	require.NoError(t, err)
+	clock.Advance(DefaultDBCacheFor)
+	got = gathered(t, r)
+	for _, want := range []string{
+		`payment_outbox_payments{status="unknown"} 3`,
+		`payment_outbox_payments_unknown{} 2`,
+		`payment_outbox_payments_acknowledged{} 1`,
+		`payment_outbox_jobs_discarded{kind="payment_cancel"} 1`,
+		`payment_outbox_jobs_discarded{kind="payment_confirm"} 0`,
+	} {
+		require.Contains(t, got, want)
+	}
 }
 
 // blockingStats is a database that never answers in time.
@@ -527,6 +550,16 @@ func (s *blockingStats) OutboxJobs(ctx context.Context, _ store.DBTX) ([]store.O
 }
 
 func (s *blockingStats) PaymentsByStatus(ctx context.Context, _ store.DBTX) (map[payment.Status]int64, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (s *blockingStats) PaymentsAcknowledged(ctx context.Context, _ store.DBTX) (int64, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (s *blockingStats) DiscardedJobs(ctx context.Context, _ store.DBTX) (map[string]int64, error) {
 	<-ctx.Done()
 	return nil, ctx.Err()
 }
@@ -604,4 +637,35 @@ func TestHTTPMethodLabel(t *testing.T) {
 	got := gathered(t, r)
 	require.Contains(t, got, `payment_outbox_http_requests_total{method="POST",route="/v1/payments",status="201"} 1`)
 	require.Contains(t, got, `payment_outbox_http_requests_total{method="other",route="/v1/payments",status="405"} 2`)
+}
+
+// TestAlertsHaveRunbooks: every alert links its section of docs/runbook.md,
+// and the section exists, so the page an on-call person follows is never a
+// 404 or a stale anchor.
+func TestAlertsHaveRunbooks(t *testing.T) {
+	t.Parallel()
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	readYAML(t, "prometheus-alerts.yaml", &rules)
+	runbook, err := os.ReadFile(filepath.Join("..", "..", "docs", "runbook.md"))
+	require.NoError(t, err)
+	alerts := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts++
+			require.Equal(t, "https://github.com/payment-outbox/payment-outbox/blob/main/docs/runbook.md#"+strings.ToLower(r.Alert),
+				r.Annotations["runbook_url"], r.Alert)
+			require.Contains(t, string(runbook), "\n## "+r.Alert+"\n", "docs/runbook.md has a section for %s", r.Alert)
+		}
+	}
+	require.Equal(t, alerts, strings.Count(string(runbook), "\n## PaymentOutbox"), "one section per alert, no stale ones")
 }

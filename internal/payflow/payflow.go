@@ -35,10 +35,11 @@ type Outbox interface {
 
 // Flow runs the use cases.
 type Flow struct {
-	store  *store.Store
-	outbox Outbox
-	now    func() time.Time
-	newID  func() string
+	store   *store.Store
+	outbox  Outbox
+	retrier JobRetrier
+	now     func() time.Time
+	newID   func() string
 }
 
 // Config is what a Flow needs; Store and Outbox are required.
@@ -49,6 +50,9 @@ type Config struct {
 	Now func() time.Time
 	// NewID makes ids for compensating cancels; a UUIDv7 when nil.
 	NewID func() string
+	// Retrier runs outbox jobs again for the operator actions Retry and
+	// RetryJob; optional (the relay takes no operator actions).
+	Retrier JobRetrier
 }
 
 // New returns a Flow.
@@ -56,7 +60,7 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.Store == nil || cfg.Outbox == nil {
 		return nil, fmt.Errorf("payflow needs a Store and an Outbox")
 	}
-	f := &Flow{store: cfg.Store, outbox: cfg.Outbox, now: cfg.Now, newID: cfg.NewID}
+	f := &Flow{store: cfg.Store, outbox: cfg.Outbox, retrier: cfg.Retrier, now: cfg.Now, newID: cfg.NewID}
 	if f.now == nil {
 		f.now = time.Now
 	}

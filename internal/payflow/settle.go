@@ -106,6 +106,26 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 		ch.To, ch.Applied = p.Status, true
 		return ch, nil
 
+	case p.Status == payment.StatusUnknown && active == nil && r.Approved && r.Approval.BalanceAmount < p.BalanceAmount:
+		// Approved, no cancel at work, yet unknown: a compensation the
+		// gateway refused (the domain sends it to a person). The gateway now
+		// shows money went back that we did not send: all of it settles the
+		// payment as canceled; part of it only corrects our balance, and
+		// the rest is still owed, so it stays unknown for the person.
+		balance := r.Approval.BalanceAmount
+		ch.Note = fmt.Sprintf("gateway shows a refund the relay did not make: balance %d, ours was %d", balance, p.BalanceAmount)
+		if balance == 0 {
+			p.AdoptRefund(balance)
+		} else {
+			p.AdoptBalance(balance)
+			ch.Note += "; the rest of the compensation is still owed"
+		}
+		if err := f.store.SavePayment(ctx, tx, p); err != nil {
+			return ch, err
+		}
+		ch.To, ch.Applied = p.Status, true
+		return ch, nil
+
 	case (p.Status == payment.StatusConfirmed || p.Status == payment.StatusPartiallyCanceled) &&
 		r.Approved && r.Approval.BalanceAmount < p.BalanceAmount:
 		// Refunded outside the relay (the gateway's console, say).

@@ -37,6 +37,9 @@ const (
 	// no longer hold.
 	CodeStaleWrite = "stale_write"
 	CodeInternal   = "internal"
+	// CodeJobNotFound: no outbox job has the id an operator named (River
+	// deletes finished jobs after a while).
+	CodeJobNotFound = "job_not_found"
 )
 
 // Error is a domain error: a kind for the transport, a stable code for

@@ -133,6 +133,11 @@ type Payment struct {
 	// changes, which UpdatedAt cannot (see the webhook events).
 	Version int64
 
+	// AcknowledgedAt is when an operator took the payment off the alert
+	// list in its current status (Acknowledge); nil when no one has, and
+	// cleared by any status change.
+	AcknowledgedAt *time.Time
+
 	// StoredStatus is the status the row had when it was read. The store
 	// sets it and saves only where the row still has it, and only a move
 	// from it that the transition table allows; a new payment has none.
@@ -212,6 +217,12 @@ var cancelTransitions = map[CancelStatus][]CancelStatus{
 	// Given up on: a lookup shows the refund (done) or that it never
 	// happened, and then it is sent again (pending).
 	CancelUnknown: {CancelDone, CancelPending},
+	// Refused by the gateway, and sent again by an operator under a new key
+	// (ResendFailedCancel): a refused compensation is money we owe the
+	// customer, and a refusal can be temporary (a card company's outage
+	// answered as a rejection). Its refundableAmount keeps a second send
+	// from refunding twice.
+	CancelFailed: {CancelPending},
 }
 
 // CanCancelTransition reports whether a cancel may move from one state to
@@ -258,6 +269,23 @@ type Attempt struct {
 	// Note says what the relay concluded beyond the classification, such as
 	// a key change this call justified.
 	Note string
+	// Gateway is the gateway's record of the payment as this call's answer
+	// carried it; nil when the answer carried none.
+	Gateway *GatewayRecord
+}
+
+// GatewayRecord is the part of the gateway's Payment object an operator
+// compares with ours.
+type GatewayRecord struct {
+	// Status is the gateway's own word (DONE, CANCELED, ...).
+	Status             string     `json:"status"`
+	OrderID            string     `json:"orderId"`
+	TotalAmount        int64      `json:"totalAmount"`
+	BalanceAmount      int64      `json:"balanceAmount"`
+	Method             string     `json:"method,omitempty"`
+	ApprovedAt         *time.Time `json:"approvedAt,omitempty"`
+	Cancels            int        `json:"cancels"`
+	LastTransactionKey string     `json:"lastTransactionKey,omitempty"`
 }
 
 // ConfirmIdempotencyKey returns the Idempotency-Key for a payment's confirm.

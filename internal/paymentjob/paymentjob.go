@@ -51,6 +51,15 @@ func (CancelArgs) InsertOpts() river.InsertOpts {
 // an unsigned webhook is only ever a reason to ask.
 type LookupArgs struct {
 	PaymentID string `json:"paymentId"`
+	// ActionID names the operator action (lookup or resolve) that asked for
+	// this lookup: the relay records what it found on that audit row. Zero
+	// for the reconciler's and the webhook's lookups, whose args (and so
+	// uniqueness) are as they always were.
+	ActionID int64 `json:"actionId,omitempty"`
+	// Resolve insists on an answer newer than our row: where an ordinary
+	// lookup whose payment changed while it asked completes and leaves the
+	// next lookup to ask afresh, a resolve asks again (River's retry).
+	Resolve bool `json:"resolve,omitempty"`
 }
 
 // Kind names the job in River's table.

@@ -52,7 +52,16 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 		return transientError(lc.Result)
 	case lc.Payment == nil:
 		r.logger(ctx).WarnContext(ctx, "gateway does not know the payment", slog.String("code", lc.Code))
-		return nil
+		if job.Args.ActionID == 0 {
+			return nil
+		}
+		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+			outcome := fmt.Sprintf("the gateway does not know this payment (%d %s); nothing settled", lc.HTTPStatus, lc.Code)
+			if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
+				return err
+			}
+			return completeTx(ctx, tx, job)
+		})
 	}
 	rotate, err := w.mayRotateUnknownCancel(ctx, p.ID)
 	if err != nil {
@@ -67,18 +76,49 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 		if !p.UpdatedAt.Equal(seen) {
 			// Our row moved while we asked (a worker recorded an outcome):
 			// the answer may predate what it recorded, and settling from it
-			// could undo a fact. The next lookup asks afresh.
+			// could undo a fact. The next lookup asks afresh; an operator's
+			// resolve is that next lookup (River runs it again).
+			if job.Args.Resolve {
+				return fmt.Errorf("payment changed while the gateway was asked; asking again")
+			}
+			if job.Args.ActionID != 0 {
+				outcome := "our record changed while the gateway was asked, so this answer settled nothing; look up again"
+				if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
+					return err
+				}
+			}
 			return completeTx(ctx, tx, job)
 		}
+		from := p.Status
 		ch, err := r.flow.Settle(ctx, tx, &p, recordOf(lc.Payment), payflow.SettleOptions{
 			LookupAttempt: lc.AttemptID, RotateCancelKey: rotate,
 		})
 		if err != nil {
 			return err
 		}
+		if job.Args.ActionID != 0 {
+			if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, lookupOutcome(lc.Payment, from, p.Status, ch), p.Status); err != nil {
+				return err
+			}
+		}
 		r.changeOnCommit(ctx, payment.OperationLookup, ch)
 		return completeTx(ctx, tx, job)
 	})
+}
+
+// lookupOutcome says, for an operator action's audit row, what the
+// gateway's record showed and what settling from it did.
+func lookupOutcome(gp *gateway.Payment, from, to payment.Status, ch payflow.Change) string {
+	out := fmt.Sprintf("gateway %s, total %d, balance %d", gp.Status, gp.TotalAmount, gp.BalanceAmount)
+	if from == to {
+		out += fmt.Sprintf("; ours stays %s", to)
+	} else {
+		out += fmt.Sprintf("; ours %s → %s", from, to)
+	}
+	if ch.Note != "" {
+		out += "; " + ch.Note
+	}
+	return out
 }
 
 // mayRotateUnknownCancel applies the key rule to the payment's cancel that
@@ -133,9 +173,13 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 		r.log.WarnContext(ctx, "reconciler put orphaned work back into the outbox",
 			slog.Int("confirms", orphans.Confirms), slog.Int("cancels", orphans.Cancels), slog.Int64("job_id", job.ID))
 	}
+	// Acknowledged payments are left out: an operator has taken them on,
+	// and, listed oldest first, they would otherwise fill every batch ahead
+	// of the payments that still settle by themselves. An operator's lookup
+	// or resolve still asks the gateway about them.
 	stuck, err := r.store.ListPayments(ctx, r.pool,
 		[]payment.Status{payment.StatusConfirming, payment.StatusCanceling, payment.StatusUnknown},
-		before, reconcileBatch)
+		before, reconcileBatch, false)
 	if err != nil {
 		return err
 	}

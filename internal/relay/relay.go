@@ -208,6 +208,9 @@ func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Con
 	a.GatewayCode = res.Code
 	a.GatewayMessage = res.Message
 	a.Classification = string(class)
+	if res.Payment != nil {
+		a.Gateway = gatewayRecordOf(res.Payment)
+	}
 	if res.Err != nil {
 		a.Error = res.Err.Error()
 	}
@@ -411,4 +414,18 @@ func lastTransactionKey(gp *gateway.Payment) string {
 		return gp.Cancels[n-1].TransactionKey
 	}
 	return gp.LastTransactionKey
+}
+
+// gatewayRecordOf keeps, on the attempt row, what an operator compares with
+// our record of the payment.
+func gatewayRecordOf(gp *gateway.Payment) *payment.GatewayRecord {
+	g := &payment.GatewayRecord{
+		Status: gp.Status, OrderID: gp.OrderID, TotalAmount: gp.TotalAmount, BalanceAmount: gp.BalanceAmount,
+		Method: gp.Method, Cancels: len(gp.Cancels), LastTransactionKey: lastTransactionKey(gp),
+	}
+	if !gp.ApprovedAt.IsZero() {
+		at := gp.ApprovedAt
+		g.ApprovedAt = &at
+	}
+	return g
 }

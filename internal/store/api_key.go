@@ -15,13 +15,13 @@ import (
 
 // InsertAPIKey records a new key under id. hash is apikey.Hash of the key,
 // which is never stored itself.
-func (s *Store) InsertAPIKey(ctx context.Context, db DBTX, id, name, displayPrefix string, hash []byte) (apikey.Key, error) {
+func (s *Store) InsertAPIKey(ctx context.Context, db DBTX, id, name, displayPrefix string, hash []byte, scope apikey.Scope) (apikey.Key, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
 		return apikey.Key{}, fmt.Errorf("error parsing api key id: %w", err)
 	}
 	row, err := s.q.APIKeyInsert(ctx, db, dbsqlc.APIKeyInsertParams{
-		ID: uid, Name: name, DisplayPrefix: displayPrefix, KeyHash: hash,
+		ID: uid, Name: name, DisplayPrefix: displayPrefix, KeyHash: hash, Scope: string(scope),
 	})
 	if err != nil {
 		return apikey.Key{}, fmt.Errorf("error inserting api key: %w", err)
@@ -94,5 +94,6 @@ func toAppAPIKey(r dbsqlc.ApiKey) apikey.Key {
 		CreatedAt:     r.CreatedAt,
 		LastUsedAt:    r.LastUsedAt,
 		RevokedAt:     r.RevokedAt,
+		Scope:         apikey.Scope(r.Scope),
 	}
 }

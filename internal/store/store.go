@@ -6,6 +6,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -116,6 +117,7 @@ func (s *Store) SavePayment(ctx context.Context, db DBTX, p *payment.Payment) er
 	if err := p.CheckTransition(); err != nil {
 		return err
 	}
+	p.EndStaleAcknowledgement()
 	uid, err := uuid.Parse(p.ID)
 	if err != nil {
 		return fmt.Errorf("error parsing payment id: %w", err)
@@ -139,6 +141,7 @@ func (s *Store) SavePayment(ctx context.Context, db DBTX, p *payment.Payment) er
 		FailureCode:           p.FailureCode,
 		FailureMessage:        p.FailureMessage,
 		ConfirmRequestedAt:    p.ConfirmRequestedAt,
+		AcknowledgedAt:        p.AcknowledgedAt,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return payment.Errorf(payment.KindInternal, payment.CodeStaleWrite,
@@ -200,14 +203,14 @@ func (s *Store) HasLiveJob(ctx context.Context, db DBTX, kind string, args []byt
 }
 
 // ListPayments returns payments in the given states not updated since before,
-// oldest first.
-func (s *Store) ListPayments(ctx context.Context, db DBTX, statuses []payment.Status, before time.Time, limit int) ([]payment.Payment, error) {
+// oldest first; acknowledged ones only when includeAcknowledged.
+func (s *Store) ListPayments(ctx context.Context, db DBTX, statuses []payment.Status, before time.Time, limit int, includeAcknowledged bool) ([]payment.Payment, error) {
 	ss := make([]string, len(statuses))
 	for i, st := range statuses {
 		ss[i] = string(st)
 	}
 	rows, err := s.q.PaymentListByStatus(ctx, db, dbsqlc.PaymentListByStatusParams{
-		Statuses: ss, UpdatedBefore: before, MaxRows: int32(limit),
+		Statuses: ss, UpdatedBefore: before, MaxRows: int32(limit), IncludeAcknowledged: includeAcknowledged,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("error listing payments: %w", err)
@@ -413,10 +416,17 @@ func (s *Store) FinishAttempt(ctx context.Context, db DBTX, a payment.Attempt) e
 		st := int32(a.HTTPStatus)
 		status = &st
 	}
+	var record []byte
+	if a.Gateway != nil {
+		var err error
+		if record, err = json.Marshal(a.Gateway); err != nil {
+			return fmt.Errorf("error encoding gateway record: %w", err)
+		}
+	}
 	err := s.q.AttemptFinish(ctx, db, dbsqlc.AttemptFinishParams{
 		ID: a.ID, FinishedAt: a.FinishedAt, LatencyUs: &latency, HttpStatus: status,
 		GatewayCode: a.GatewayCode, GatewayMessage: a.GatewayMessage,
-		Classification: nullString(a.Classification), Error: a.Error,
+		Classification: nullString(a.Classification), Error: a.Error, GatewayRecord: record,
 	})
 	if err != nil {
 		return fmt.Errorf("error finishing attempt: %w", err)
@@ -472,6 +482,7 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		UpdatedAt:             r.UpdatedAt,
 		ConfirmRequestedAt:    r.ConfirmRequestedAt,
 		Version:               r.Version,
+		AcknowledgedAt:        r.AcknowledgedAt,
 		StoredStatus:          payment.Status(r.Status),
 	}
 }
@@ -526,6 +537,15 @@ func toAppAttempt(r dbsqlc.PaymentAttempt) payment.Attempt {
 	}
 	if r.HttpStatus != nil {
 		a.HTTPStatus = int(*r.HttpStatus)
+	}
+	if len(r.GatewayRecord) > 0 {
+		var g payment.GatewayRecord
+		// Written by FinishAttempt from the same type; a row that does not
+		// decode shows as no record rather than failing the read of a
+		// payment's whole history.
+		if json.Unmarshal(r.GatewayRecord, &g) == nil {
+			a.Gateway = &g
+		}
 	}
 	return a
 }

@@ -13,7 +13,7 @@ import (
 )
 
 const aPIKeyGetActiveByHash = `-- name: APIKeyGetActiveByHash :one
-SELECT id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+SELECT id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
 `
 
 // How a presented key is checked: by its hash, through the unique index, so
@@ -29,14 +29,15 @@ func (q *Queries) APIKeyGetActiveByHash(ctx context.Context, db DBTX, keyHash []
 		&i.CreatedAt,
 		&i.LastUsedAt,
 		&i.RevokedAt,
+		&i.Scope,
 	)
 	return i, err
 }
 
 const aPIKeyInsert = `-- name: APIKeyInsert :one
-INSERT INTO api_keys (id, name, display_prefix, key_hash)
-VALUES ($1, $2, $3, $4)
-RETURNING id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at
+INSERT INTO api_keys (id, name, display_prefix, key_hash, scope)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope
 `
 
 type APIKeyInsertParams struct {
@@ -44,6 +45,7 @@ type APIKeyInsertParams struct {
 	Name          string
 	DisplayPrefix string
 	KeyHash       []byte
+	Scope         string
 }
 
 func (q *Queries) APIKeyInsert(ctx context.Context, db DBTX, arg APIKeyInsertParams) (ApiKey, error) {
@@ -52,6 +54,7 @@ func (q *Queries) APIKeyInsert(ctx context.Context, db DBTX, arg APIKeyInsertPar
 		arg.Name,
 		arg.DisplayPrefix,
 		arg.KeyHash,
+		arg.Scope,
 	)
 	var i ApiKey
 	err := row.Scan(
@@ -62,12 +65,13 @@ func (q *Queries) APIKeyInsert(ctx context.Context, db DBTX, arg APIKeyInsertPar
 		&i.CreatedAt,
 		&i.LastUsedAt,
 		&i.RevokedAt,
+		&i.Scope,
 	)
 	return i, err
 }
 
 const aPIKeyList = `-- name: APIKeyList :many
-SELECT id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at FROM api_keys ORDER BY created_at, id
+SELECT id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope FROM api_keys ORDER BY created_at, id
 `
 
 func (q *Queries) APIKeyList(ctx context.Context, db DBTX) ([]ApiKey, error) {
@@ -87,6 +91,7 @@ func (q *Queries) APIKeyList(ctx context.Context, db DBTX) ([]ApiKey, error) {
 			&i.CreatedAt,
 			&i.LastUsedAt,
 			&i.RevokedAt,
+			&i.Scope,
 		); err != nil {
 			return nil, err
 		}
@@ -101,7 +106,7 @@ func (q *Queries) APIKeyList(ctx context.Context, db DBTX) ([]ApiKey, error) {
 const aPIKeyRevoke = `-- name: APIKeyRevoke :one
 UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1::timestamptz)
 WHERE id = $2
-RETURNING id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at
+RETURNING id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope
 `
 
 type APIKeyRevokeParams struct {
@@ -121,6 +126,7 @@ func (q *Queries) APIKeyRevoke(ctx context.Context, db DBTX, arg APIKeyRevokePar
 		&i.CreatedAt,
 		&i.LastUsedAt,
 		&i.RevokedAt,
+		&i.Scope,
 	)
 	return i, err
 }

@@ -36,8 +36,9 @@ UPDATE payment_attempts SET
     gateway_code    = $4,
     gateway_message = $5,
     classification  = $6,
-    error           = $7
-WHERE id = $8
+    error           = $7,
+    gateway_record  = $8
+WHERE id = $9
 `
 
 type AttemptFinishParams struct {
@@ -48,6 +49,7 @@ type AttemptFinishParams struct {
 	GatewayMessage string
 	Classification *string
 	Error          string
+	GatewayRecord  []byte
 	ID             int64
 }
 
@@ -60,13 +62,14 @@ func (q *Queries) AttemptFinish(ctx context.Context, db DBTX, arg AttemptFinishP
 		arg.GatewayMessage,
 		arg.Classification,
 		arg.Error,
+		arg.GatewayRecord,
 		arg.ID,
 	)
 	return err
 }
 
 const attemptListByPayment = `-- name: AttemptListByPayment :many
-SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note FROM payment_attempts WHERE payment_id = $1 ORDER BY id
+SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record FROM payment_attempts WHERE payment_id = $1 ORDER BY id
 `
 
 func (q *Queries) AttemptListByPayment(ctx context.Context, db DBTX, paymentID uuid.UUID) ([]PaymentAttempt, error) {
@@ -95,6 +98,7 @@ func (q *Queries) AttemptListByPayment(ctx context.Context, db DBTX, paymentID u
 			&i.Classification,
 			&i.Error,
 			&i.Note,
+			&i.GatewayRecord,
 		); err != nil {
 			return nil, err
 		}

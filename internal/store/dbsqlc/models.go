@@ -68,6 +68,15 @@ type ApiKey struct {
 	CreatedAt     time.Time
 	LastUsedAt    *time.Time
 	RevokedAt     *time.Time
+	Scope         string
+}
+
+type ConsoleSession struct {
+	TokenHash []byte
+	ApiKeyID  uuid.UUID
+	CsrfToken string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 type IdempotencyKey struct {
@@ -79,6 +88,24 @@ type IdempotencyKey struct {
 	ResponseBody    []byte
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
+}
+
+type OperatorAction struct {
+	ID            int64
+	PaymentID     *uuid.UUID
+	CancelID      *uuid.UUID
+	ApiKeyID      uuid.UUID
+	ApiKeyName    string
+	Action        string
+	Reason        string
+	StatusBefore  string
+	StatusAfter   string
+	JobID         *int64
+	Detail        string
+	Outcome       string
+	OutcomeStatus string
+	CompletedAt   *time.Time
+	CreatedAt     time.Time
 }
 
 type Payment struct {
@@ -101,6 +128,7 @@ type Payment struct {
 	ConfirmRequestedAt    *time.Time
 	CreatedAt             time.Time
 	UpdatedAt             time.Time
+	AcknowledgedAt        *time.Time
 	Version               int64
 }
 
@@ -121,6 +149,7 @@ type PaymentAttempt struct {
 	Classification *string
 	Error          string
 	Note           string
+	GatewayRecord  []byte
 }
 
 type PaymentCancel struct {
@@ -141,10 +170,17 @@ type PaymentCancel struct {
 }
 
 type RiverJob struct {
-	ID        int64
-	State     RiverJobState
-	CreatedAt time.Time
-	Kind      string
+	ID          int64
+	State       RiverJobState
+	CreatedAt   time.Time
+	Kind        string
+	Args        []byte
+	Attempt     int16
+	MaxAttempts int16
+	AttemptedAt *time.Time
+	Errors      [][]byte
+	FinalizedAt *time.Time
+	ScheduledAt time.Time
 }
 
 type WebhookDelivery struct {

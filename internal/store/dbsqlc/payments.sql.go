@@ -13,7 +13,7 @@ import (
 )
 
 const paymentGetByID = `-- name: PaymentGetByID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, version FROM payments WHERE id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments WHERE id = $1
 `
 
 func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -39,13 +39,14 @@ func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Pa
 		&i.ConfirmRequestedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AcknowledgedAt,
 		&i.Version,
 	)
 	return i, err
 }
 
 const paymentGetByIDForUpdate = `-- name: PaymentGetByIDForUpdate :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, version FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -71,13 +72,14 @@ func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.
 		&i.ConfirmRequestedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AcknowledgedAt,
 		&i.Version,
 	)
 	return i, err
 }
 
 const paymentGetByOrderID = `-- name: PaymentGetByOrderID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, version FROM payments WHERE order_id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments WHERE order_id = $1
 `
 
 func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID string) (Payment, error) {
@@ -103,13 +105,14 @@ func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID stri
 		&i.ConfirmRequestedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AcknowledgedAt,
 		&i.Version,
 	)
 	return i, err
 }
 
 const paymentGetByPaymentKey = `-- name: PaymentGetByPaymentKey :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, version FROM payments WHERE payment_key = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments WHERE payment_key = $1
 `
 
 func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKey *string) (Payment, error) {
@@ -135,6 +138,7 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 		&i.ConfirmRequestedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AcknowledgedAt,
 		&i.Version,
 	)
 	return i, err
@@ -165,7 +169,7 @@ const paymentInsert = `-- name: PaymentInsert :one
 INSERT INTO payments (id, order_id, order_name, amount, currency, status)
 VALUES ($1, $2, $3, $4, $5, 'ready')
 ON CONFLICT (order_id) DO NOTHING
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, version
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version
 `
 
 type PaymentInsertParams struct {
@@ -207,28 +211,38 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		&i.ConfirmRequestedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AcknowledgedAt,
 		&i.Version,
 	)
 	return i, err
 }
 
 const paymentListByStatus = `-- name: PaymentListByStatus :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, version FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments
 WHERE status = ANY($1::text[]) AND updated_at < $2
+  AND ($3::bool OR acknowledged_at IS NULL)
 ORDER BY updated_at
-LIMIT $3
+LIMIT $4
 `
 
 type PaymentListByStatusParams struct {
-	Statuses      []string
-	UpdatedBefore time.Time
-	MaxRows       int32
+	Statuses            []string
+	UpdatedBefore       time.Time
+	IncludeAcknowledged bool
+	MaxRows             int32
 }
 
 // Payments in the given states untouched since before @updated_before, oldest
 // first: what the reconciler asks the gateway about and operators list.
+// Acknowledged payments only when @include_acknowledged: an operator has
+// taken them, and the reconciler must not spend its batch on them.
 func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentListByStatusParams) ([]Payment, error) {
-	rows, err := db.Query(ctx, paymentListByStatus, arg.Statuses, arg.UpdatedBefore, arg.MaxRows)
+	rows, err := db.Query(ctx, paymentListByStatus,
+		arg.Statuses,
+		arg.UpdatedBefore,
+		arg.IncludeAcknowledged,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -256,6 +270,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 			&i.ConfirmRequestedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.AcknowledgedAt,
 			&i.Version,
 		); err != nil {
 			return nil, err
@@ -269,7 +284,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 }
 
 const paymentListOrphanConfirms = `-- name: PaymentListOrphanConfirms :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.version FROM payments p
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version FROM payments p
 WHERE p.status = 'confirming' AND p.updated_at < $1
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
@@ -318,6 +333,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 			&i.ConfirmRequestedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.AcknowledgedAt,
 			&i.Version,
 		); err != nil {
 			return nil, err
@@ -357,9 +373,10 @@ UPDATE payments SET
     failure_message         = $11,
     confirm_requested_at    = $12,
     version                 = version + 1,
+    acknowledged_at         = $13,
     updated_at              = now()
-WHERE id = $13 AND status = $14
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, version
+WHERE id = $14 AND status = $15
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version
 `
 
 type PaymentSaveParams struct {
@@ -375,6 +392,7 @@ type PaymentSaveParams struct {
 	FailureCode           string
 	FailureMessage        string
 	ConfirmRequestedAt    *time.Time
+	AcknowledgedAt        *time.Time
 	ID                    uuid.UUID
 	ExpectedStatus        string
 }
@@ -397,6 +415,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		arg.FailureCode,
 		arg.FailureMessage,
 		arg.ConfirmRequestedAt,
+		arg.AcknowledgedAt,
 		arg.ID,
 		arg.ExpectedStatus,
 	)
@@ -421,6 +440,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.ConfirmRequestedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.AcknowledgedAt,
 		&i.Version,
 	)
 	return i, err
