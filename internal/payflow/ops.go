@@ -208,7 +208,7 @@ func (f *Flow) ResendCancel(ctx context.Context, tx pgx.Tx, op Operator, payment
 	if err != nil {
 		return payment.OperatorAction{}, err
 	}
-	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+	if err := f.savePayment(ctx, tx, &p); err != nil {
 		return payment.OperatorAction{}, err
 	}
 	if err := f.store.SaveCancel(ctx, tx, &c); err != nil {
@@ -240,7 +240,7 @@ func (f *Flow) Acknowledge(ctx context.Context, tx pgx.Tx, op Operator, paymentI
 	if err := p.Acknowledge(f.now()); err != nil {
 		return payment.OperatorAction{}, err
 	}
-	if err := f.store.SavePayment(ctx, tx, &p); err != nil {
+	if err := f.savePayment(ctx, tx, &p); err != nil {
 		return payment.OperatorAction{}, err
 	}
 	return f.store.InsertOperatorAction(ctx, tx, payment.OperatorAction{

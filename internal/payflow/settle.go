@@ -120,7 +120,7 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 			p.AdoptBalance(balance)
 			ch.Note += "; the rest of the compensation is still owed"
 		}
-		if err := f.store.SavePayment(ctx, tx, p); err != nil {
+		if err := f.savePayment(ctx, tx, p); err != nil {
 			return ch, err
 		}
 		ch.To, ch.Applied = p.Status, true

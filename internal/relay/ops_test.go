@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 // operator takes actions the way the api does for an operator key.
@@ -75,6 +77,9 @@ func TestOperatorActions(t *testing.T) {
 		require.Len(t, got.Cancels, 1)
 		require.Equal(t, payment.CancelFailed, got.Cancels[0].Status)
 		require.Equal(t, int64(15000), b.ledger(t, key).BalanceAmount, "the gateway still holds the money")
+		rc := newReceiver(t)
+		hook := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusCanceling), webhook.EventType(payment.StatusCanceled))
+		rc.setSecret(hook.Secret)
 
 		f, op := b.operator(t)
 		a := act(t, b, func(ctx context.Context, tx pgx.Tx) (payment.OperatorAction, error) {
@@ -87,6 +92,9 @@ func TestOperatorActions(t *testing.T) {
 		e := b.ledger(t, key)
 		require.Equal(t, int64(0), e.BalanceAmount, "the whole approval went back")
 		require.Len(t, e.Refunds, 1, "once")
+		// The operator's move to canceling is a status change like any
+		// other: the checkout hears of it, then of the refund.
+		require.Equal(t, []string{"unknown → canceling", "canceling → canceled"}, b.changesDelivered(t, hook.ID))
 	})
 
 	// A confirm given up on (unknown) that the gateway approved: resolve
@@ -130,6 +138,9 @@ func TestOperatorActions(t *testing.T) {
 		b.waitStatus(t, p.ID, payment.StatusUnknown)
 		res := b.gw.Cancel(context.Background(), key, gateway.CancelRequest{Reason: "refunded by hand", RefundableAmount: 15000}, "cancel-by-hand")
 		require.NotNil(t, res.Payment, "refunded at the gateway: %s", res.Code)
+		rc := newReceiver(t)
+		hook := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusCanceled))
+		rc.setSecret(hook.Secret)
 
 		f, op := b.operator(t)
 		a := act(t, b, func(ctx context.Context, tx pgx.Tx) (payment.OperatorAction, error) {
@@ -140,5 +151,21 @@ func TestOperatorActions(t *testing.T) {
 		done := b.waitOutcome(t, p.ID, a.ID)
 		require.Contains(t, done.Outcome, "unknown → canceled")
 		require.Contains(t, done.Outcome, "did not make")
+		require.Equal(t, []string{"unknown → canceled"}, b.changesDelivered(t, hook.ID),
+			"an adopted refund is a status change: the checkout hears of it")
 	})
+}
+
+// changesDelivered returns the status changes the deliveries to an endpoint
+// report ("from → to"), oldest first.
+func (b *testBundle) changesDelivered(t *testing.T, endpointID string) []string {
+	t.Helper()
+	ds := b.deliveries(t, endpointID)
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		var ev webhook.Event
+		require.NoError(t, json.Unmarshal(d.Payload, &ev))
+		out[len(ds)-1-i] = ev.Data.PreviousStatus + " → " + ev.Data.Status
+	}
+	return out
 }
