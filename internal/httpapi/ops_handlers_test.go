@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -82,7 +83,7 @@ func (b *testBundle) countActions(t *testing.T) int {
 
 func TestScopes(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, withResolver("93.184.215.14"))
 	checkoutKey, checkoutID := b.createScopedKey(t, "checkout", apikey.ScopeCheckout)
 	readonlyKey, readonlyID := b.createScopedKey(t, "readonly", apikey.ScopeReadonly)
 	checkout, readonly := b.as(checkoutKey, checkoutID), b.as(readonlyKey, readonlyID)
@@ -92,6 +93,11 @@ func TestScopes(t *testing.T) {
 	require.Equal(t, http.StatusOK, readonly.do(t, http.MethodGet, "/v1/payments/"+p.ID, "").Code)
 	require.Equal(t, http.StatusOK, readonly.do(t, http.MethodGet, "/v1/payments?orderId=order-scope-1", "").Code)
 	require.Equal(t, http.StatusOK, readonly.do(t, http.MethodGet, "/v1/ops/payments/"+p.ID+"/actions", "").Code)
+	// The webhook endpoints are the checkout's to manage (and an operator's).
+	hook := checkout.createEndpoint(t, `{"url":"https://shop.example/hooks"}`)
+	require.Equal(t, http.StatusOK, checkout.do(t, http.MethodGet, "/v1/webhook-endpoints", "").Code)
+	require.Equal(t, http.StatusOK, checkout.do(t, http.MethodGet, "/v1/webhook-endpoints/"+hook.ID+"/deliveries", "").Code)
+	require.Equal(t, http.StatusOK, b.do(t, http.MethodGet, "/v1/webhook-endpoints", "").Code, "operator")
 
 	const reason = `{"reason":"checking"}`
 	for _, tt := range []struct {
@@ -107,6 +113,12 @@ func TestScopes(t *testing.T) {
 		{checkout, http.MethodGet, "/v1/ops/payments/" + p.ID + "/actions", ""},
 		{checkout, http.MethodPost, "/v1/ops/payments/" + p.ID + "/lookup", reason},
 		{checkout, http.MethodPost, "/v1/ops/jobs/1/retry", reason},
+		{readonly, http.MethodPost, "/v1/webhook-endpoints", `{"url":"https://shop.example/other"}`},
+		{readonly, http.MethodGet, "/v1/webhook-endpoints", ""},
+		{readonly, http.MethodPost, "/v1/webhook-endpoints/" + hook.ID + "/disable", ""},
+		{readonly, http.MethodPost, "/v1/webhook-endpoints/" + hook.ID + "/rotate-secret", ""},
+		{readonly, http.MethodGet, "/v1/webhook-endpoints/" + hook.ID + "/deliveries", ""},
+		{readonly, http.MethodPost, "/v1/webhook-endpoints/" + hook.ID + "/deliveries/" + uuid.NewString() + "/redeliver", ""},
 	} {
 		rec := tt.who.do(t, tt.method, tt.path, tt.body, "Content-Type", "application/json")
 		pr := requireProblem(t, rec, http.StatusForbidden, codeInsufficientScope)
@@ -115,6 +127,11 @@ func TestScopes(t *testing.T) {
 	require.Equal(t, 1, b.countPayments(t), "nothing outside a key's scope was written")
 	require.Zero(t, b.countCancels(t, p.ID))
 	require.Zero(t, b.countActions(t))
+	endpoints, err := b.store.WebhookEndpoints(t.Context(), b.pool)
+	require.NoError(t, err)
+	require.Len(t, endpoints, 1, "only the checkout's")
+	require.Nil(t, endpoints[0].DisabledAt)
+	require.Nil(t, endpoints[0].PreviousSecretExpiresAt, "not rotated")
 }
 
 func TestOpsResendRefusedCompensation(t *testing.T) {
