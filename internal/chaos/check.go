@@ -105,6 +105,12 @@ func (s *system) check(ctx context.Context, plans []*plan, rep *Report) error {
 		rep.Violations = append(rep.Violations, fmt.Sprintf("order %s (%s): ", p.orderID, p.kind)+fmt.Sprintf(format, args...))
 	}
 	for _, p := range plans {
+		if p.loadErr != "" {
+			violate(p, "payment %s: the api answered %s", p.id, p.loadErr)
+			if p.id == "" {
+				continue
+			}
+		}
 		our := ours[p.id]
 		if our == nil {
 			violate(p, "payment lost: no row for id %q", p.id)
@@ -116,7 +122,7 @@ func (s *system) check(ctx context.Context, plans []*plan, rep *Report) error {
 			continue
 		}
 		wantStatus, wantBalance := p.want()
-		if our.status != wantStatus {
+		if our.status != wantStatus && p.loadErr == "" {
 			violate(p, "ended %s, want %s", our.status, wantStatus)
 		}
 		e, ok := gw[p.paymentKey]
@@ -167,7 +173,9 @@ func (s *system) check(ctx context.Context, plans []*plan, rep *Report) error {
 		return fmt.Errorf("error reading the gateway's request log: %w", err)
 	}
 	rep.GatewayCalls = len(reqs)
+	rep.GatewayOutcomes = map[string]int{}
 	for _, r := range reqs {
+		rep.GatewayOutcomes[r.Outcome]++
 		switch r.Outcome {
 		case gatewaysim.OutcomeInjected:
 			rep.FaultsInjected++
@@ -176,6 +184,12 @@ func (s *system) check(ctx context.Context, plans []*plan, rep *Report) error {
 		case gatewaysim.OutcomeReplayed:
 			rep.Replayed++
 		}
+	}
+	// Calls the relay stopped waiting for: what a held request looks like
+	// from its side.
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payment_attempts
+		WHERE error ILIKE '%deadline exceeded%' OR error ILIKE '%timeout%'`).Scan(&rep.GatewayTimeouts); err != nil {
+		return fmt.Errorf("error counting gateway timeouts: %w", err)
 	}
 	return nil
 }

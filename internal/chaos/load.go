@@ -37,6 +37,9 @@ type plan struct {
 
 	id         string
 	paymentKey string
+	// loadErr is an answer of the api that a correct system never gives
+	// to this plan's requests (see answerError).
+	loadErr string
 }
 
 // want is the state a plan must end in.
@@ -81,8 +84,9 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 	return plans
 }
 
-// push walks every plan through the api and the simulated checkout.
-func (s *system) push(ctx context.Context, cfg Config, plans []*plan, done, retries *atomic.Int64) error {
+// push walks every plan through the api and the simulated checkout. g
+// holds back new payments while the chaos waits to inject a fault.
+func (s *system) push(ctx context.Context, cfg Config, plans []*plan, done *atomic.Int64, g *gate, retries *atomic.Int64) error {
 	work := make(chan *plan)
 	errs := make(chan error, cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -92,8 +96,13 @@ func (s *system) push(ctx context.Context, cfg Config, plans []*plan, done, retr
 			defer wg.Done()
 			for p := range work {
 				if err := s.pushOne(ctx, p, retries); err != nil {
-					errs <- fmt.Errorf("order %s: %w", p.orderID, err)
-					return
+					var answer *answerError
+					if !errors.As(err, &answer) {
+						errs <- fmt.Errorf("order %s: %w", p.orderID, err)
+						return
+					}
+					// A finding: the check reports it, and the load goes on.
+					p.loadErr = answer.Error()
 				}
 				done.Add(1)
 			}
@@ -102,6 +111,9 @@ func (s *system) push(ctx context.Context, cfg Config, plans []*plan, done, retr
 	var err error
 feed:
 	for _, p := range plans {
+		if err = g.wait(ctx); err != nil {
+			break
+		}
 		select {
 		case work <- p:
 		case err = <-errs:
@@ -193,7 +205,11 @@ func (s *system) partialCancels(ctx context.Context, plans []*plan, retries *ato
 		}
 		if err := s.api(ctx, http.MethodPost, "/v1/payments/"+p.id+"/cancel",
 			map[string]any{"reason": "chaos: one item returned", "amount": p.partial}, nil, retries, http.StatusAccepted); err != nil {
-			return err
+			var answer *answerError
+			if !errors.As(err, &answer) {
+				return err
+			}
+			p.loadErr = answer.Error()
 		}
 	next:
 	}
@@ -214,8 +230,14 @@ func (s *system) api(ctx context.Context, method, path string, body, out any, re
 	}
 	key := strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64(), 36)
 	var last string
-	for try := 0; try < 120; try++ {
+	// Patient enough to outlast a paused relay that holds a lock this
+	// request waits for (up to a minute and a bit), and a failover.
+	deadline := time.Now().Add(apiPatience)
+	for try := 0; ; try++ {
 		if try > 0 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s %s: gave up after %d tries in %s: %s", method, path, try, apiPatience, last)
+			}
 			retries.Add(1)
 			select {
 			case <-ctx.Done():
@@ -257,10 +279,27 @@ func (s *system) api(ctx context.Context, method, path string, body, out any, re
 				return nil
 			}
 		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, data)
+		return &answerError{method: method, path: path, key: key, status: resp.StatusCode, body: string(data), tries: try + 1}
 	}
-	return fmt.Errorf("%s %s: gave up after retries: %s", method, path, last)
 }
+
+// answerError is an answer of the api that a correct system never gives
+// to the load's request (the load only asks what its plan allows, so a 4xx
+// means the system lost track of an earlier request): a finding to report
+// against the payment, not a reason to stop the load.
+type answerError struct {
+	method, path, key string
+	status            int
+	body              string
+	tries             int
+}
+
+func (e *answerError) Error() string {
+	return fmt.Sprintf("%s %s (Idempotency-Key %s, try %d): HTTP %d: %s", e.method, e.path, e.key, e.tries, e.status, e.body)
+}
+
+// apiPatience is how long one logical api call is retried.
+const apiPatience = 3 * time.Minute
 
 var httpClient = &http.Client{Timeout: 15 * time.Second}
 
