@@ -121,6 +121,12 @@ func print(rep *chaos.Report) {
 	fmt.Printf("  %-26s %d of %d\n", "commit acks lost", rep.CommitAcksLost, rep.CommitsSeen)
 	fmt.Printf("  %-26s %d\n", "api calls retried", rep.APIRetries)
 	fmt.Printf("  %-26s %d\n", "left unknown", rep.Unknown)
+	c := rep.Checked
+	fmt.Printf("  %-26s %d payments, %d refunds, %d cancels\n", "checked", c.Payments, c.Refunds, c.Cancels)
+	fmt.Printf("  %-26s %d (%d with a live job, %d listed for attention, %d orphans)\n", "owed after the drain", c.Owed, c.WithJob, c.Listed, c.Orphans)
+	if c.Unsettled > 0 {
+		fmt.Printf("  %-26s %d\n", "cancels of unknown payments", c.Unsettled)
+	}
 	for _, s := range rep.Skipped {
 		fmt.Printf("  %-26s %s\n", "skipped", s)
 	}

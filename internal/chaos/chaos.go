@@ -155,6 +155,8 @@ type Report struct {
 	CommitAcksLost     int64 `json:"commitAcksLost"` // of those, committed with the acknowledgement lost
 	APIRetries         int64 `json:"apiRetries"`
 	Unknown            int   `json:"unknown"`
+	// Checked is how much the checks after the drain looked at.
+	Checked CheckCounts `json:"checked"`
 	// Skipped lists faults the configuration asked for that this run
 	// could not inject, and why.
 	Skipped    []string      `json:"skipped"`

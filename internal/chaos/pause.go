@@ -60,23 +60,28 @@ func (s *system) pauseRelay(ctx context.Context, relay *systest.Process, logf fu
 	}()
 
 	minEnd := start.Add(rescueAfter + time.Second)
-	maxEnd := start.Add(rescueAfter + max(rescuerInterval, leaderHandover) + 10*time.Second)
+	maxEnd := start.Add(rescueAfter + rescuerInterval + leaderHandover)
 	if !sleepCtx(ctx, pauseSettle) {
 		return pauseResult{}, ctx.Err()
 	}
-	// The jobs the paused relay is running: its River client's, begun
-	// before the pause.
+	// The jobs the paused relay is running: every job its River client
+	// holds now, the settle time after the SIGSTOP (a fetch it sent just
+	// before may have taken jobs a moment after).
 	var ids []int64
 	var attempts []int32
+	var client string
 	for {
-		client, err := s.riverClientOf(ctx, relay)
+		var err error
+		client, err = s.riverClientOf(ctx, relay)
 		if err == nil && client == "" {
+			logf("pause of %s: no job running under a River client it made since it started at %s",
+				relay.Name, relay.StartedAt().UTC().Format("15:04:05.000000"))
 			break
 		}
 		if err == nil {
 			err = s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(attempt::int4), '{}')
-				FROM river_job WHERE state = 'running' AND attempted_at < $1
-				AND attempted_by[array_length(attempted_by, 1)] = $2`, start, client).Scan(&ids, &attempts)
+				FROM river_job WHERE state = 'running'
+				AND attempted_by[array_length(attempted_by, 1)] = $1`, client).Scan(&ids, &attempts)
 		}
 		if err == nil {
 			break
@@ -118,7 +123,7 @@ func (s *system) pauseRelay(ctx context.Context, relay *systest.Process, logf fu
 			logf("pause of %s: could not count the jobs rescued meanwhile: %v", relay.Name, err)
 		}
 	}
-	logf("pause of %s: it held %d running jobs, %d rescued meanwhile", relay.Name, res.held, res.rescued)
+	logf("pause of %s: it held %d running jobs (River client %s), %d rescued meanwhile", relay.Name, res.held, client, res.rescued)
 	return res, nil
 }
 
