@@ -119,7 +119,7 @@ func print(rep *chaos.Report) {
 	fmt.Printf("  %-26s %d\n", "postgres restarts", rep.PostgresRestarts)
 	fmt.Printf("  %-26s %d\n", "postgres failovers", rep.Failovers)
 	fmt.Printf("  %-26s %d of %d\n", "commit acks lost", rep.CommitAcksLost, rep.CommitsSeen)
-	fmt.Printf("  %-26s %d\n", "api calls retried", rep.APIRetries)
+	fmt.Printf("  %-26s %d (%d answers replayed by key)\n", "api calls retried", rep.APIRetries, rep.APIReplayed)
 	fmt.Printf("  %-26s %d\n", "left unknown", rep.Unknown)
 	c := rep.Checked
 	fmt.Printf("  %-26s %d payments, %d refunds, %d cancels\n", "checked", c.Payments, c.Refunds, c.Cancels)

@@ -154,6 +154,7 @@ type Report struct {
 	CommitsSeen        int64 `json:"commitsSeen"`    // COMMITs through the fault proxies
 	CommitAcksLost     int64 `json:"commitAcksLost"` // of those, committed with the acknowledgement lost
 	APIRetries         int64 `json:"apiRetries"`
+	APIReplayed        int64 `json:"apiReplayed"` // api answers replayed under our Idempotency-Key
 	Unknown            int   `json:"unknown"`
 	// Checked is how much the checks after the drain looked at.
 	Checked CheckCounts `json:"checked"`
@@ -180,11 +181,14 @@ type system struct {
 	sim       *gatewaysim.Client
 	simURL    string
 	holds     bool // the gatewaysim can hold requests (checkHoldSupport)
-	apiURL    string
-	apiKey    string
-	relays    []*systest.Process
-	others    []*systest.Process
-	workDir   string
+	// apiReplays counts the api\'s answers replayed under our
+	// Idempotency-Key (a retry after a lost answer).
+	apiReplays atomic.Int64
+	apiURL     string
+	apiKey     string
+	relays     []*systest.Process
+	others     []*systest.Process
+	workDir    string
 }
 
 // Run performs one chaos run and checks the invariants. The error is for
@@ -256,6 +260,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := sys.check(ctx, plans, rep); err != nil {
 		return nil, err
 	}
+	rep.APIReplayed = sys.apiReplays.Load()
 	st := sys.proxyStats()
 	rep.CommitsSeen, rep.CommitAcksLost = st.CommitsSeen, st.AcksLost
 	rep.Duration = time.Since(start)

@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sync/atomic"
 	"time"
@@ -127,7 +126,7 @@ func (s *system) attentionList(ctx context.Context) (map[string]bool, error) {
 	}
 	q := url.Values{"status": {"unknown"}, "olderThan": {"0s"}, "limit": {fmt.Sprint(limit)}}
 	var retries atomic.Int64
-	if err := s.api(ctx, http.MethodGet, "/v1/payments/attention?"+q.Encode(), nil, &got, &retries, http.StatusOK); err != nil {
+	if err := s.get(ctx, "/v1/payments/attention?"+q.Encode(), &got, &retries); err != nil {
 		return nil, fmt.Errorf("error reading the attention list: %w", err)
 	}
 	listed := map[string]bool{}
