@@ -1,7 +1,9 @@
 // Command chaos runs the chaos suite (make chaos): payments through the real
-// api, relays and gatewaysim with injected faults, relays SIGKILLed, Postgres
-// restarted; then every money invariant checked against the gateway's
-// ledger. It exits 1 on any violation.
+// api, relays and gatewaysim with injected faults, relays SIGKILLed and
+// frozen, Postgres restarted and failed over to a synchronous standby,
+// COMMIT acknowledgements lost, gateway requests held; then every money
+// invariant checked against the gateway's ledger. It exits 1 on any
+// violation.
 package main
 
 import (
@@ -31,7 +33,12 @@ func run(ctx context.Context, args []string) int {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "checkout clients at once")
 	fs.IntVar(&cfg.Relays, "relays", 2, "relay processes")
 	fs.IntVar(&cfg.Kills, "kills", 6, "relay SIGKILLs over the run")
-	fs.BoolVar(&cfg.RestartPostgres, "restart-postgres", true, "restart Postgres once mid-run")
+	fs.IntVar(&cfg.Pauses, "pauses", 2, "relay SIGSTOPs, each outlasting RELAY_RESCUE_AFTER (25s) so another relay rescues its jobs (needs -relays 2 or more)")
+	fs.IntVar(&cfg.PostgresRestarts, "pg-restarts", 2, "Postgres primary restarts over the run")
+	fs.BoolVar(&cfg.Failover, "failover", true, "run a synchronous standby and fail over to it mid-run")
+	fs.Float64Var(&cfg.CommitLossRate, "commit-loss-rate", 0.01, "chance a COMMIT of the api or a relay commits and its acknowledgement is lost")
+	fs.Float64Var(&cfg.HoldRate, "hold-rate", 0.02, "chance the gateway holds a confirm or cancel past the relay's 2s timeout")
+	fs.DurationVar(&cfg.HoldFor, "hold-for", 3*time.Second, "how long a held gateway request is held (more than 2s)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "random seed (0: from the clock; printed, so a run can be repeated)")
 	fs.Float64Var(&cfg.ErrorRate, "error-rate", 0.08, "chance a gateway call gets an injected error")
 	fs.Float64Var(&cfg.LostRate, "lost-rate", 0.03, "chance a performed gateway call loses its response")
@@ -43,9 +50,22 @@ func run(ctx context.Context, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if cfg.Payments <= 0 || cfg.Concurrency <= 0 || cfg.Relays <= 0 || cfg.Kills < 0 ||
-		cfg.ErrorRate < 0 || cfg.ErrorRate > 1 || cfg.LostRate < 0 || cfg.LostRate > 1 {
-		fmt.Fprintln(os.Stderr, "chaos: payments, concurrency and relays must be positive, kills not negative, rates in [0, 1]")
+	if cfg.Payments <= 0 || cfg.Concurrency <= 0 || cfg.Relays <= 0 || cfg.Kills < 0 || cfg.Pauses < 0 || cfg.PostgresRestarts < 0 {
+		fmt.Fprintln(os.Stderr, "chaos: payments, concurrency and relays must be positive; kills, pauses and pg-restarts not negative")
+		return 2
+	}
+	for _, r := range []float64{cfg.ErrorRate, cfg.LostRate, cfg.CommitLossRate, cfg.HoldRate} {
+		if r < 0 || r > 1 {
+			fmt.Fprintln(os.Stderr, "chaos: rates must be in [0, 1]")
+			return 2
+		}
+	}
+	if cfg.Pauses > 0 && cfg.Relays < 2 {
+		fmt.Fprintln(os.Stderr, "chaos: -pauses needs -relays 2 or more: a live relay rescues the paused one's jobs")
+		return 2
+	}
+	if cfg.HoldRate > 0 && cfg.HoldFor <= 2*time.Second {
+		fmt.Fprintln(os.Stderr, "chaos: -hold-for must exceed the relay's 2s gateway timeout")
 		return 2
 	}
 	cfg.Log = os.Stderr
@@ -82,13 +102,34 @@ func print(rep *chaos.Report) {
 		fmt.Printf("    %-24s %d\n", s, rep.Outcomes[s])
 	}
 	fmt.Printf("  %-26s %d\n", "gateway calls", rep.GatewayCalls)
+	outcomes := make([]string, 0, len(rep.GatewayOutcomes))
+	for o := range rep.GatewayOutcomes {
+		outcomes = append(outcomes, o)
+	}
+	sort.Strings(outcomes)
+	for _, o := range outcomes {
+		fmt.Printf("    %-24s %d\n", o, rep.GatewayOutcomes[o])
+	}
 	fmt.Printf("  %-26s %d\n", "faults injected", rep.FaultsInjected)
 	fmt.Printf("  %-26s %d\n", "responses lost", rep.LostResponses)
 	fmt.Printf("  %-26s %d\n", "answers replayed by key", rep.Replayed)
+	fmt.Printf("  %-26s %d\n", "gateway calls timed out", rep.GatewayTimeouts)
 	fmt.Printf("  %-26s %d\n", "relay SIGKILLs", rep.Kills)
+	fmt.Printf("  %-26s %d (%d jobs held, %d rescued meanwhile)\n", "relay pauses", rep.Pauses, rep.PausedJobs, rep.RescuedWhilePaused)
 	fmt.Printf("  %-26s %d\n", "postgres restarts", rep.PostgresRestarts)
-	fmt.Printf("  %-26s %d\n", "api calls retried", rep.APIRetries)
+	fmt.Printf("  %-26s %d\n", "postgres failovers", rep.Failovers)
+	fmt.Printf("  %-26s %d of %d\n", "commit acks lost", rep.CommitAcksLost, rep.CommitsSeen)
+	fmt.Printf("  %-26s %d (%d answers replayed by key)\n", "api calls retried", rep.APIRetries, rep.APIReplayed)
 	fmt.Printf("  %-26s %d\n", "left unknown", rep.Unknown)
+	c := rep.Checked
+	fmt.Printf("  %-26s %d payments, %d refunds, %d cancels\n", "checked", c.Payments, c.Refunds, c.Cancels)
+	fmt.Printf("  %-26s %d (%d with a live job, %d listed for attention, %d orphans)\n", "owed after the drain", c.Owed, c.WithJob, c.Listed, c.Orphans)
+	if c.Unsettled > 0 {
+		fmt.Printf("  %-26s %d\n", "cancels of unknown payments", c.Unsettled)
+	}
+	for _, s := range rep.Skipped {
+		fmt.Printf("  %-26s %s\n", "skipped", s)
+	}
 	fmt.Printf("  %-26s %d\n", "violations", len(rep.Violations))
 	for i, v := range rep.Violations {
 		if i == 50 {

@@ -1,8 +1,10 @@
 // Package chaos is the chaos suite: thousands of payments through the real
 // api, several relay processes and gatewaysim with injected faults, while
-// relays are SIGKILLed at random moments and Postgres is restarted under
-// them. When the outbox is drained it checks every invariant in
-// docs/design.md against the gateway's ledger.
+// relays are SIGKILLed or frozen at random moments, Postgres is restarted
+// and failed over under them, and COMMIT acknowledgements are lost on the
+// way back from Postgres (internal/faultproxy). When the outbox is drained
+// it checks every money invariant in docs/design.md against the gateway's
+// ledger.
 package chaos
 
 import (
@@ -10,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,11 +31,29 @@ type Config struct {
 	Concurrency int // checkout clients posting at once, default 32
 	Relays      int // relay processes, default 2
 	Kills       int // relay SIGKILLs spread over the load phase, default 6
-	// RestartPostgres stops and starts Postgres once mid-run. It needs the
-	// server binaries (scripts/localpg); without them the run says so and
-	// skips the restart.
-	RestartPostgres bool
-	Seed            uint64
+	// Pauses is how many times a relay is frozen (SIGSTOP) for longer than
+	// its RELAY_RESCUE_AFTER, so River hands the jobs it was running to a
+	// live relay while the first runs are still alive, and then thawed
+	// (SIGCONT). It needs two relays: one always stays live.
+	Pauses int
+	// PostgresRestarts is how many times the primary is stopped (fast
+	// shutdown) and started again mid-run.
+	PostgresRestarts int
+	// Failover runs a synchronous streaming standby and, mid-run, fences
+	// and stops the primary and promotes the standby; the api and relays
+	// reach it through a multi-host DATABASE_URL. Restarts and failover
+	// need a cluster of our own (scripts/localpg), not DatabaseURL.
+	Failover bool
+	// CommitLossRate is the chance that a COMMIT the api or a relay sends
+	// commits and its acknowledgement is lost: the fault proxy in front of
+	// Postgres cuts the connection before it arrives. 0 is none.
+	CommitLossRate float64
+	// HoldRate is the chance gatewaysim holds a confirm or cancel for
+	// HoldFor before answering, longer than the relay waits for it. 0 is
+	// none.
+	HoldRate float64
+	HoldFor  time.Duration // default 3s; must exceed relayGatewayTimeout
+	Seed     uint64
 	// ErrorRate is the chance a confirm or cancel call is answered with an
 	// injected error (spread over transient and unclear codes); LostRate the
 	// chance one is performed and its response dropped.
@@ -47,7 +66,8 @@ type Config struct {
 	Downtime     time.Duration // default 2s
 	DrainTimeout time.Duration // default 5m
 	// DatabaseURL, when set, is used instead of a local cluster (and
-	// Postgres is then not restarted).
+	// Postgres is then neither restarted nor failed over). It must be a
+	// postgres:// URL: a fault proxy goes in front of each of its hosts.
 	DatabaseURL string
 	Log         io.Writer
 }
@@ -80,6 +100,9 @@ func (c *Config) defaults() {
 	if c.Downtime == 0 {
 		c.Downtime = 2 * time.Second
 	}
+	if c.HoldFor <= 0 {
+		c.HoldFor = 3 * time.Second
+	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 5 * time.Minute
 	}
@@ -91,43 +114,91 @@ func (c *Config) defaults() {
 	}
 }
 
+// validate reports a Config the suite cannot run as asked.
+func (c *Config) validate() error {
+	if c.HoldRate > 0 && c.HoldFor <= relayGatewayTimeout {
+		return fmt.Errorf("HoldFor %s must exceed the relay's gateway timeout %s: a hold is a call the relay gives up on", c.HoldFor, relayGatewayTimeout)
+	}
+	for _, r := range []float64{c.ErrorRate, c.LostRate, c.CommitLossRate, c.HoldRate} {
+		if r < 0 || r > 1 {
+			return fmt.Errorf("rate %v is not a probability", r)
+		}
+	}
+	if c.Kills < 0 || c.Pauses < 0 || c.PostgresRestarts < 0 {
+		return fmt.Errorf("kills, pauses and Postgres restarts must not be negative")
+	}
+	return nil
+}
+
 // Report is what a run did and found.
 type Report struct {
-	Seed             uint64         `json:"seed"`
-	Payments         int            `json:"payments"`
-	Outcomes         map[string]int `json:"outcomes"`
-	GatewayCalls     int            `json:"gatewayCalls"`
-	FaultsInjected   int            `json:"faultsInjected"`
-	LostResponses    int            `json:"lostResponses"`
-	Replayed         int            `json:"replayed"`
-	Kills            int            `json:"kills"`
-	PostgresRestarts int            `json:"postgresRestarts"`
-	APIRetries       int64          `json:"apiRetries"`
-	Unknown          int            `json:"unknown"`
-	Violations       []string       `json:"violations"`
-	Duration         time.Duration  `json:"duration"`
+	Seed           uint64         `json:"seed"`
+	Payments       int            `json:"payments"`
+	Outcomes       map[string]int `json:"outcomes"`
+	GatewayCalls   int            `json:"gatewayCalls"`
+	FaultsInjected int            `json:"faultsInjected"`
+	LostResponses  int            `json:"lostResponses"`
+	Replayed       int            `json:"replayed"`
+	// GatewayOutcomes counts the gateway's request log by outcome
+	// (processed, replayed, injected, lost, rejected, and any a newer
+	// gatewaysim adds, such as its held requests).
+	GatewayOutcomes map[string]int `json:"gatewayOutcomes"`
+	// GatewayTimeouts counts the relay's gateway calls that it gave up
+	// waiting for (its attempt rows), which held requests cause.
+	GatewayTimeouts    int   `json:"gatewayTimeouts"`
+	Kills              int   `json:"kills"`
+	Pauses             int   `json:"pauses"`
+	PausedJobs         int   `json:"pausedJobs"`         // jobs the paused relays were running
+	RescuedWhilePaused int   `json:"rescuedWhilePaused"` // of those, handed to another relay during the pause
+	PostgresRestarts   int   `json:"postgresRestarts"`
+	Failovers          int   `json:"failovers"`
+	CommitsSeen        int64 `json:"commitsSeen"`    // COMMITs through the fault proxies
+	CommitAcksLost     int64 `json:"commitAcksLost"` // of those, committed with the acknowledgement lost
+	APIRetries         int64 `json:"apiRetries"`
+	APIReplayed        int64 `json:"apiReplayed"` // api answers replayed under our Idempotency-Key
+	Unknown            int   `json:"unknown"`
+	// Checked is how much the checks after the drain looked at.
+	Checked CheckCounts `json:"checked"`
+	// Skipped lists faults the configuration asked for that this run
+	// could not inject, and why.
+	Skipped    []string      `json:"skipped"`
+	Violations []string      `json:"violations"`
+	Duration   time.Duration `json:"duration"`
 }
 
 // system is what one run started.
 type system struct {
-	cfg     Config
-	bin     systest.Binaries
-	pg      *systest.LocalPostgres
-	dbURL   string
-	pool    *pgxpool.Pool
-	sim     *gatewaysim.Client
-	simURL  string
-	apiURL  string
-	apiKey  string
-	relays  []*systest.Process
-	others  []*systest.Process
-	workDir string
+	cfg Config
+	bin systest.Binaries
+	// dbs are the Postgres servers, each behind a fault proxy; primary
+	// indexes the one taking writes, standby its standby (-1: none).
+	dbs              []*database
+	primary, standby int
+	// dbURL reaches the primary through the proxies (the api and relays
+	// use it); directURL reaches it directly (setup and the checks).
+	dbURL     string
+	directURL string
+	pool      *pgxpool.Pool
+	sim       *gatewaysim.Client
+	simURL    string
+	holds     bool // the gatewaysim can hold requests (checkHoldSupport)
+	// apiReplays counts the api\'s answers replayed under our
+	// Idempotency-Key (a retry after a lost answer).
+	apiReplays atomic.Int64
+	apiURL     string
+	apiKey     string
+	relays     []*systest.Process
+	others     []*systest.Process
+	workDir    string
 }
 
 // Run performs one chaos run and checks the invariants. The error is for
 // a run that could not be carried out; violations are in the report.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(cfg.Log, "chaos: "+format+"\n", args...)
@@ -144,21 +215,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	plans := planPayments(cfg, rng)
 
+	if err := sys.checkHoldSupport(ctx, rep, logf); err != nil {
+		return nil, err
+	}
 	if err := sys.configureFaults(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// From here on every COMMIT of the api and the relays may lose its
+	// acknowledgement, to the end of the drain.
+	sys.setCommitLoss(cfg.CommitLossRate)
 	loadCtx, stopChaos := context.WithCancel(ctx)
 	var chaosWG sync.WaitGroup
 	var done atomic.Int64 // payments pushed so far: the chaos keys off it
+	var g gate
+	w := newWrecker(sys, cfg, rng.Uint64(), &done, &g, rep, logf)
 	chaosWG.Add(1)
 	go func() {
 		defer chaosWG.Done()
-		sys.wreak(loadCtx, cfg, rng.Uint64(), &done, rep, logf)
+		w.run(loadCtx, ctx)
 	}()
 
 	logf("pushing %d payments with %d clients (seed %d)", len(plans), cfg.Concurrency, cfg.Seed)
 	var retries atomic.Int64
-	loadErr := sys.push(ctx, cfg, plans, &done, &retries)
+	loadErr := sys.push(ctx, cfg, plans, &done, &g, &retries)
 	stopChaos()
 	chaosWG.Wait()
 	rep.APIRetries = retries.Load()
@@ -182,6 +261,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := sys.check(ctx, plans, rep); err != nil {
 		return nil, err
 	}
+	rep.APIReplayed = sys.apiReplays.Load()
+	st := sys.proxyStats()
+	rep.CommitsSeen, rep.CommitAcksLost = st.CommitsSeen, st.AcksLost
 	rep.Duration = time.Since(start)
 	return rep, nil
 }
@@ -197,37 +279,23 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 	}
 	// The local cluster runs as the postgres user when we are root.
 	_ = os.Chmod(workDir, 0o755)
-	sys := &system{cfg: cfg, workDir: workDir}
+	sys := &system{cfg: cfg, workDir: workDir, standby: -1}
 
 	logf("building binaries")
 	if sys.bin, err = systest.Build(ctx, root, filepath.Join(workDir, "bin")); err != nil {
 		return sys, err
 	}
 
-	sys.dbURL = cfg.DatabaseURL
-	if sys.dbURL == "" {
-		if !systest.LocalPostgresAvailable(root) {
-			return sys, fmt.Errorf("no DatabaseURL and no PostgreSQL server binaries for a local cluster")
-		}
-		addr, err := systest.FreeAddr()
-		if err != nil {
-			return sys, err
-		}
-		_, portStr, _ := net.SplitHostPort(addr)
-		port, _ := strconv.Atoi(portStr)
-		if sys.pg, err = systest.StartLocalPostgres(ctx, root, filepath.Join(workDir, "pg"), port); err != nil {
-			return sys, err
-		}
-		sys.dbURL = sys.pg.URL
-		logf("postgres: local cluster on port %d", port)
-	}
-	if err := systest.Migrate(ctx, sys.bin, sys.dbURL); err != nil {
+	if err := sys.startDatabases(ctx, root, logf); err != nil {
 		return sys, err
 	}
-	if sys.apiKey, err = systest.CreateAPIKey(ctx, sys.bin, sys.dbURL, "chaos"); err != nil {
+	if err := systest.Migrate(ctx, sys.bin, sys.directURL); err != nil {
 		return sys, err
 	}
-	if sys.pool, err = pgxpool.New(ctx, sys.dbURL); err != nil {
+	if sys.apiKey, err = systest.CreateAPIKey(ctx, sys.bin, sys.directURL, "chaos"); err != nil {
+		return sys, err
+	}
+	if sys.pool, err = pgxpool.New(ctx, sys.directURL); err != nil {
 		return sys, fmt.Errorf("error opening pool: %w", err)
 	}
 
@@ -257,7 +325,8 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 			"DATABASE_URL=" + sys.dbURL, "DATABASE_MAX_CONNS=12",
 			"TOSS_API_BASE_URL=" + sys.simURL, "TOSS_SECRET_KEY=" + secretKey, "RELAY_ADDR=" + addr,
 			"RELAY_WORKERS=40", "RELAY_BACKOFF_INITIAL=50ms", "RELAY_BACKOFF_MAX=1s",
-			"RELAY_GATEWAY_TIMEOUT=2s", "RELAY_RESCUE_AFTER=25s", "RELAY_FETCH_POLL_INTERVAL=200ms",
+			"RELAY_GATEWAY_TIMEOUT=" + relayGatewayTimeout.String(), "RELAY_RESCUE_AFTER=" + rescueAfter.String(),
+			"RELAY_FETCH_POLL_INTERVAL=200ms",
 			"RELAY_RECONCILE_INTERVAL=1s", "RELAY_RECONCILE_AFTER=3s", "RELAY_BREAKER_COOLDOWN=300ms",
 			"RELAY_SHUTDOWN_TIMEOUT=5s", "LOG_LEVEL=warn",
 		})
@@ -290,6 +359,10 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 
 const secretKey = "test_sk_chaos_suite"
 
+// relayGatewayTimeout is the relays' RELAY_GATEWAY_TIMEOUT: a held gateway
+// request must outlast it.
+const relayGatewayTimeout = 2 * time.Second
+
 func (s *system) close(logf func(string, ...any)) {
 	for _, p := range append(s.relays, s.others...) {
 		_ = p.Stop(10 * time.Second)
@@ -297,29 +370,6 @@ func (s *system) close(logf func(string, ...any)) {
 	if s.pool != nil {
 		s.pool.Close()
 	}
-	if s.pg != nil {
-		_ = s.pg.Stop(context.Background())
-	}
+	s.closeDatabases()
 	_ = os.RemoveAll(s.workDir)
-}
-
-// configureFaults turns the gateway's faults on; downtime, when given, is a
-// window during which the gateway answers every call with 503.
-func (s *system) configureFaults(ctx context.Context, cfg Config, downtime ...gatewaysim.Window) error {
-	r := cfg.ErrorRate
-	return s.sim.SetConfig(ctx, gatewaysim.Config{
-		Seed:          cfg.Seed,
-		Latency:       gatewaysim.Duration(cfg.Latency),
-		LatencyJitter: gatewaysim.Duration(cfg.Jitter),
-		ErrorRates: map[string]float64{
-			"PROVIDER_ERROR":                    r * 0.35,
-			"FAILED_INTERNAL_SYSTEM_PROCESSING": r * 0.3,
-			"COMMON_ERROR":                      r * 0.15,
-			"UNKNOWN_PAYMENT_ERROR":             r * 0.2,
-		},
-		LostResponseRate: cfg.LostRate,
-		Downtime:         downtime,
-		// Toss may replay a cached error under its key: assume it does.
-		ReplayCachedErrors: true,
-	})
 }

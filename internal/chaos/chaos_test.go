@@ -28,14 +28,14 @@ func TestChaosShort(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Config{
-		Payments:        300,
-		Concurrency:     16,
-		Relays:          2,
-		Kills:           3,
-		RestartPostgres: true,
-		Seed:            20261121,
-		DrainTimeout:    3 * time.Minute,
-		Log:             os.Stderr,
+		Payments:         300,
+		Concurrency:      16,
+		Relays:           2,
+		Kills:            3,
+		PostgresRestarts: 1,
+		Seed:             20261121,
+		DrainTimeout:     3 * time.Minute,
+		Log:              os.Stderr,
 	})
 	require.NoError(t, err)
 	t.Logf("payments %d, outcomes %v, gateway calls %d, faults %d, lost %d, replayed %d, kills %d, pg restarts %d, api retries %d, unknown %d, in %s",

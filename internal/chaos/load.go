@@ -37,6 +37,9 @@ type plan struct {
 
 	id         string
 	paymentKey string
+	// loadErr is an answer of the api that a correct system never gives
+	// to this plan's requests (see answerError).
+	loadErr string
 }
 
 // want is the state a plan must end in.
@@ -81,8 +84,9 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 	return plans
 }
 
-// push walks every plan through the api and the simulated checkout.
-func (s *system) push(ctx context.Context, cfg Config, plans []*plan, done, retries *atomic.Int64) error {
+// push walks every plan through the api and the simulated checkout. g
+// holds back new payments while the chaos waits to inject a fault.
+func (s *system) push(ctx context.Context, cfg Config, plans []*plan, done *atomic.Int64, g *gate, retries *atomic.Int64) error {
 	work := make(chan *plan)
 	errs := make(chan error, cfg.Concurrency)
 	var wg sync.WaitGroup
@@ -92,8 +96,13 @@ func (s *system) push(ctx context.Context, cfg Config, plans []*plan, done, retr
 			defer wg.Done()
 			for p := range work {
 				if err := s.pushOne(ctx, p, retries); err != nil {
-					errs <- fmt.Errorf("order %s: %w", p.orderID, err)
-					return
+					var answer *answerError
+					if !errors.As(err, &answer) {
+						errs <- fmt.Errorf("order %s: %w", p.orderID, err)
+						return
+					}
+					// A finding: the check reports it, and the load goes on.
+					p.loadErr = answer.Error()
 				}
 				done.Add(1)
 			}
@@ -102,6 +111,9 @@ func (s *system) push(ctx context.Context, cfg Config, plans []*plan, done, retr
 	var err error
 feed:
 	for _, p := range plans {
+		if err = g.wait(ctx); err != nil {
+			break
+		}
 		select {
 		case work <- p:
 		case err = <-errs:
@@ -126,7 +138,7 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 	var created struct {
 		ID string `json:"id"`
 	}
-	if err := s.api(ctx, http.MethodPost, "/v1/payments", map[string]any{
+	if err := s.post(ctx, "/v1/payments", p.key("create"), map[string]any{
 		"orderId": p.orderID, "amount": p.amount, "orderName": "chaos order",
 	}, &created, retries, http.StatusCreated, http.StatusOK); err != nil {
 		return err
@@ -153,14 +165,21 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 	}
 
 	confirm := map[string]any{"paymentKey": auth.PaymentKey, "amount": p.amount}
-	for range 1 + b2i(p.duplicate) {
-		if err := s.api(ctx, http.MethodPost, "/v1/payments/"+p.id+"/confirm", confirm, nil, retries, http.StatusAccepted); err != nil {
+	// A duplicate is the checkout confirming again on its own (a second
+	// click), not a retry: it has a key of its own, and the api must see
+	// by the paymentKey that it is the same confirm.
+	for i := range 1 + b2i(p.duplicate) {
+		key := p.key("confirm")
+		if i > 0 {
+			key = p.key("confirm-again")
+		}
+		if err := s.post(ctx, "/v1/payments/"+p.id+"/confirm", key, confirm, nil, retries, http.StatusAccepted); err != nil {
 			return err
 		}
 	}
 	if p.kind == kindCancel {
 		// Usually lands while the confirm is in flight, so it waits for it.
-		return s.api(ctx, http.MethodPost, "/v1/payments/"+p.id+"/cancel",
+		return s.post(ctx, "/v1/payments/"+p.id+"/cancel", p.key("cancel"),
 			map[string]any{"reason": "chaos: customer changed their mind"}, nil, retries, http.StatusAccepted)
 	}
 	return nil
@@ -179,7 +198,7 @@ func (s *system) partialCancels(ctx context.Context, plans []*plan, retries *ato
 			var got struct {
 				Status string `json:"status"`
 			}
-			if err := s.api(ctx, http.MethodGet, "/v1/payments/"+p.id, nil, &got, retries, http.StatusOK); err != nil {
+			if err := s.get(ctx, "/v1/payments/"+p.id, &got, retries); err != nil {
 				return err
 			}
 			if got.Status == "confirmed" {
@@ -191,9 +210,13 @@ func (s *system) partialCancels(ctx context.Context, plans []*plan, retries *ato
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if err := s.api(ctx, http.MethodPost, "/v1/payments/"+p.id+"/cancel",
+		if err := s.post(ctx, "/v1/payments/"+p.id+"/cancel", p.key("partial-cancel"),
 			map[string]any{"reason": "chaos: one item returned", "amount": p.partial}, nil, retries, http.StatusAccepted); err != nil {
-			return err
+			var answer *answerError
+			if !errors.As(err, &answer) {
+				return err
+			}
+			p.loadErr = answer.Error()
 		}
 	next:
 	}
@@ -201,10 +224,33 @@ func (s *system) partialCancels(ctx context.Context, plans []*plan, retries *ato
 	return nil
 }
 
-// api calls the api, retrying through the outages the chaos causes. Each
-// logical request carries one Idempotency-Key, so a retry of a request
-// whose answer was lost gets the first answer.
-func (s *system) api(ctx context.Context, method, path string, body, out any, retries *atomic.Int64, want ...int) error {
+// post sends one logical POST to the api under its Idempotency-Key, every
+// one of them with a key: each operation (a create, a confirm, each cancel)
+// has its own, and every retry of it reuses it, so when an answer is lost
+// (the api's connection to Postgres lost its COMMIT acknowledgement, the
+// api died, the client timed out) the retry gets the first answer
+// replayed instead of doing the operation again.
+func (s *system) post(ctx context.Context, path, key string, body, out any, retries *atomic.Int64, want ...int) error {
+	if key == "" {
+		return fmt.Errorf("POST %s: no Idempotency-Key", path)
+	}
+	return s.api(ctx, http.MethodPost, path, key, body, out, retries, want...)
+}
+
+// get reads from the api, retrying like post.
+func (s *system) get(ctx context.Context, path string, out any, retries *atomic.Int64) error {
+	return s.api(ctx, http.MethodGet, path, "", nil, out, retries, http.StatusOK)
+}
+
+// key is the Idempotency-Key of one of the plan's operations.
+func (p *plan) key(op string) string {
+	return op + "-" + p.orderID
+}
+
+// api calls the api, retrying through the outages the chaos causes: an
+// answer that does not come, a 5xx, or the api still answering our own
+// first try (409 idempotency_request_in_progress).
+func (s *system) api(ctx context.Context, method, path, key string, body, out any, retries *atomic.Int64, want ...int) error {
 	var raw []byte
 	if body != nil {
 		var err error
@@ -212,10 +258,15 @@ func (s *system) api(ctx context.Context, method, path string, body, out any, re
 			return err
 		}
 	}
-	key := strconv.FormatUint(rand.Uint64(), 36) + strconv.FormatUint(rand.Uint64(), 36)
 	var last string
-	for try := 0; try < 120; try++ {
+	// Patient enough to outlast a paused relay that holds a lock this
+	// request waits for (up to a minute and a bit), and a failover.
+	deadline := time.Now().Add(apiPatience)
+	for try := 0; ; try++ {
 		if try > 0 {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s %s: gave up after %d tries in %s: %s", method, path, try, apiPatience, last)
+			}
 			retries.Add(1)
 			select {
 			case <-ctx.Done():
@@ -230,6 +281,8 @@ func (s *system) api(ctx context.Context, method, path string, body, out any, re
 		req.Header.Set("Authorization", "Bearer "+s.apiKey)
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
+		}
+		if key != "" {
 			req.Header.Set("Idempotency-Key", key)
 		}
 		resp, err := httpClient.Do(req)
@@ -249,6 +302,9 @@ func (s *system) api(ctx context.Context, method, path string, body, out any, re
 			last = fmt.Sprintf("HTTP %d %s", resp.StatusCode, data)
 			continue
 		}
+		if resp.Header.Get("Idempotent-Replayed") == "true" {
+			s.apiReplays.Add(1)
+		}
 		for _, w := range want {
 			if resp.StatusCode == w {
 				if out != nil {
@@ -257,10 +313,27 @@ func (s *system) api(ctx context.Context, method, path string, body, out any, re
 				return nil
 			}
 		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, data)
+		return &answerError{method: method, path: path, key: key, status: resp.StatusCode, body: string(data), tries: try + 1}
 	}
-	return fmt.Errorf("%s %s: gave up after retries: %s", method, path, last)
 }
+
+// answerError is an answer of the api that a correct system never gives
+// to the load's request (the load only asks what its plan allows, so a 4xx
+// means the system lost track of an earlier request): a finding to report
+// against the payment, not a reason to stop the load.
+type answerError struct {
+	method, path, key string
+	status            int
+	body              string
+	tries             int
+}
+
+func (e *answerError) Error() string {
+	return fmt.Sprintf("%s %s (Idempotency-Key %s, try %d): HTTP %d: %s", e.method, e.path, e.key, e.tries, e.status, e.body)
+}
+
+// apiPatience is how long one logical api call is retried.
+const apiPatience = 3 * time.Minute
 
 var httpClient = &http.Client{Timeout: 15 * time.Second}
 

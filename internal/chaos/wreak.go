@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -10,51 +11,81 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/systest"
 )
 
-// wreak injects the process-level chaos as the load progresses: relay
-// SIGKILLs spread evenly over the payments pushed, the gateway's downtime
-// window a third of the way in, and one Postgres restart halfway.
-func (s *system) wreak(ctx context.Context, cfg Config, seed uint64, done *atomic.Int64, rep *Report, logf func(string, ...any)) {
-	rng := rand.New(rand.NewPCG(seed, seed>>1|1))
-	total := int64(cfg.Payments)
-	nextKill := 1
-	downDone, pgDone := false, !cfg.RestartPostgres
-	if cfg.RestartPostgres && s.pg == nil {
-		logf("not restarting Postgres: it is not ours (DatabaseURL given)")
-		pgDone = true
+// wrecker injects the process-level chaos as the load progresses, each kind
+// spread evenly over the payments pushed: relay SIGKILLs, relay pauses,
+// Postgres restarts and the failover, and the gateway's downtime window a
+// third of the way in. Progress, not time, places them, so a run of any
+// size and speed gets all of them while there is load.
+type wrecker struct {
+	s     *system
+	cfg   Config
+	rng   *rand.Rand
+	done  *atomic.Int64 // payments pushed so far
+	gate  *gate
+	logf  func(string, ...any)
+	total int64
+
+	nextKill, nextPause, nextDB int
+	dbEvents                    []dbEvent
+	downDone                    bool
+	heldSince                   time.Time // when the load was held for a pause
+
+	// Pauses run on their own goroutines, for longer than the load may
+	// last; repMu guards what they report.
+	pauses  sync.WaitGroup
+	repMu   sync.Mutex
+	rep     *Report
+	started map[*systest.Process]time.Time // last start by the supervisor
+}
+
+// dbEvent is a Postgres restart or the failover, due at progress at.
+type dbEvent struct {
+	at       int64
+	failover bool
+}
+
+func newWrecker(s *system, cfg Config, seed uint64, done *atomic.Int64, g *gate, rep *Report, logf func(string, ...any)) *wrecker {
+	w := &wrecker{
+		s: s, cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed>>1|1)), done: done, gate: g, logf: logf,
+		total: int64(cfg.Payments), nextKill: 1, nextPause: 1, rep: rep,
+		started: map[*systest.Process]time.Time{},
 	}
-	// killDue makes every kill that is due by progress, not only the next:
-	// the Postgres restart and each kill's pause hold the loop below for
-	// seconds, during which a fast load passes several kill points, or ends.
-	killDue := func(progress int64) {
-		for nextKill <= cfg.Kills && progress >= total*int64(nextKill)/int64(cfg.Kills+1) {
-			nextKill++
-			// A running one: a relay restarted while Postgres was down exits
-			// (it cannot reach the database) and stays down until the drain.
-			var up []*systest.Process
-			for _, r := range s.relays {
-				if r.Running() {
-					up = append(up, r)
-				}
-			}
-			if len(up) == 0 {
-				logf("no relay running to kill")
-				continue
-			}
-			relay := up[rng.IntN(len(up))]
-			if err := relay.Kill(); err != nil {
-				logf("could not kill %s: %v", relay.Name, err)
-				continue
-			}
-			rep.Kills++
-			logf("SIGKILL %s", relay.Name)
-			// Down for a moment, so its jobs are stranded in running and
-			// the other relays carry on alone, then back.
-			time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond)
-			if err := relay.Start(); err != nil {
-				logf("could not restart %s: %v", relay.Name, err)
-			}
+	restarts, failover := cfg.PostgresRestarts, cfg.Failover
+	if s.dbs[0].pg == nil {
+		if restarts > 0 || failover {
+			w.skip("Postgres restarts and failover: the database is not ours (DatabaseURL given)")
 		}
+		restarts, failover = 0, false
 	}
+	if cfg.Pauses > 0 && len(s.relays) < 2 {
+		w.skip("relay pauses: they need a second relay to rescue the paused one's jobs")
+		w.nextPause = cfg.Pauses + 1
+	}
+	// The failover goes in the middle of the Postgres events, the
+	// restarts around it: one before it restarts the primary with its
+	// standby attached, one after restarts the promoted standby.
+	n := restarts + b2i(failover)
+	for i := range n {
+		w.dbEvents = append(w.dbEvents, dbEvent{
+			at:       w.total * int64(i+1) / int64(n+1),
+			failover: failover && i == n/2,
+		})
+	}
+	return w
+}
+
+func (w *wrecker) skip(what string) {
+	w.logf("skipping %s", what)
+	w.repMu.Lock()
+	w.rep.Skipped = append(w.rep.Skipped, what)
+	w.repMu.Unlock()
+}
+
+// run injects faults until ctx (the load) ends, then makes the kills the
+// load passed while the loop was busy, and waits for the pauses to end.
+// runCtx is the whole run's: pauses outlive the load.
+func (w *wrecker) run(ctx, runCtx context.Context) {
+	defer w.gate.release()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -62,40 +93,165 @@ func (s *system) wreak(ctx context.Context, cfg Config, seed uint64, done *atomi
 		case <-ctx.Done():
 			// The load is over: the kills it passed while this loop was
 			// held up still happen, on the jobs it left in the outbox.
-			killDue(done.Load())
+			w.killDue(w.done.Load())
+			w.gate.release()
+			w.pauses.Wait()
 			return
 		case <-tick.C:
 		}
-		progress := done.Load()
+		progress := w.done.Load()
+		w.supervise()
 
-		if !downDone && progress >= total/3 {
-			downDone = true
+		if !w.downDone && progress >= w.total/3 {
+			w.downDone = true
 			now := time.Now()
-			if err := s.configureFaults(ctx, cfg, gatewaysim.Window{From: now, Until: now.Add(cfg.Downtime)}); err != nil {
-				logf("could not schedule gateway downtime: %v", err)
+			if err := w.s.configureFaults(ctx, w.cfg, gatewaysim.Window{From: now, Until: now.Add(w.cfg.Downtime)}); err != nil {
+				w.logf("could not schedule gateway downtime: %v", err)
 			} else {
-				logf("gateway down for %s", cfg.Downtime)
+				w.logf("gateway down for %s", w.cfg.Downtime)
 			}
 		}
 
-		if !pgDone && progress >= total/2 {
-			pgDone = true
-			logf("restarting Postgres")
-			if err := s.pg.Stop(ctx); err != nil {
-				logf("could not stop Postgres: %v", err)
-				continue
-			}
-			time.Sleep(time.Second)
-			if err := s.pg.Start(context.WithoutCancel(ctx)); err != nil {
-				logf("could not start Postgres again: %v", err)
-				continue
-			}
-			rep.PostgresRestarts++
+		if w.nextDB < len(w.dbEvents) && progress >= w.dbEvents[w.nextDB].at {
+			ev := w.dbEvents[w.nextDB]
+			w.nextDB++
+			w.postgresEvent(ctx, ev)
 		}
 
-		killDue(progress)
+		w.pauseDue(runCtx, progress)
+		w.killDue(progress)
 	}
 }
+
+// postgresEvent restarts the primary or fails over to the standby.
+func (w *wrecker) postgresEvent(ctx context.Context, ev dbEvent) {
+	if ev.failover {
+		w.logf("failing over to the standby")
+		if err := w.s.failover(ctx, w.logf); err != nil {
+			w.logf("could not fail over: %v", err)
+			return
+		}
+		w.repMu.Lock()
+		w.rep.Failovers++
+		w.repMu.Unlock()
+		return
+	}
+	w.logf("restarting Postgres (%s)", w.s.primaryDB().name)
+	if err := w.s.restartPostgres(ctx); err != nil {
+		w.logf("could not restart Postgres: %v", err)
+		return
+	}
+	w.repMu.Lock()
+	w.rep.PostgresRestarts++
+	w.repMu.Unlock()
+}
+
+// live returns the relays running and not paused.
+func (w *wrecker) live() []*systest.Process {
+	var up []*systest.Process
+	for _, r := range w.s.relays {
+		if r.Running() && !r.Paused() {
+			up = append(up, r)
+		}
+	}
+	return up
+}
+
+// supervise starts again a relay that exited by itself (a relay started
+// while Postgres is down gives up and exits), at most once a second, as an
+// orchestrator would: the load's faults are meant for a working system.
+func (w *wrecker) supervise() {
+	for _, r := range w.s.relays {
+		if r.Running() || time.Since(w.started[r]) < time.Second {
+			continue
+		}
+		w.started[r] = time.Now()
+		if err := r.Start(); err != nil {
+			w.logf("could not restart %s: %v", r.Name, err)
+		}
+	}
+}
+
+// killDue makes every kill that is due by progress, not only the next: the
+// Postgres events and each kill's pause hold the loop for seconds, during
+// which a fast load passes several kill points, or ends.
+func (w *wrecker) killDue(progress int64) {
+	for w.nextKill <= w.cfg.Kills && progress >= w.total*int64(w.nextKill)/int64(w.cfg.Kills+1) {
+		w.nextKill++
+		up := w.live()
+		if len(up) == 0 {
+			w.logf("no relay running to kill")
+			continue
+		}
+		relay := up[w.rng.IntN(len(up))]
+		if err := relay.Kill(); err != nil {
+			w.logf("could not kill %s: %v", relay.Name, err)
+			continue
+		}
+		w.repMu.Lock()
+		w.rep.Kills++
+		w.repMu.Unlock()
+		w.logf("SIGKILL %s", relay.Name)
+		// Down for a moment, so its jobs are stranded in running and
+		// the other relays carry on alone, then back.
+		time.Sleep(time.Duration(200+w.rng.IntN(1300)) * time.Millisecond)
+		w.started[relay] = time.Now()
+		if err := relay.Start(); err != nil {
+			w.logf("could not restart %s: %v", relay.Name, err)
+		}
+	}
+}
+
+// pauseDue starts the next pause once it is due and a relay can be spared:
+// one stays live to run what the paused one held. Until then the load is
+// held back, so the pauses stay spread over it however fast it runs.
+func (w *wrecker) pauseDue(runCtx context.Context, progress int64) {
+	if w.nextPause > w.cfg.Pauses {
+		return
+	}
+	due := w.total * int64(2*w.nextPause-1) / int64(2*w.cfg.Pauses)
+	if progress < due {
+		return
+	}
+	up := w.live()
+	if len(up) < 2 {
+		if w.heldSince.IsZero() {
+			w.heldSince = time.Now()
+		}
+		if time.Since(w.heldSince) < maxLoadHold {
+			w.gate.hold()
+			return
+		}
+		// Relays that do not come back are a failure the check will
+		// show; a load that never ends would hide it.
+		w.logf("no relay to spare for pause %d after %s; skipping it", w.nextPause, maxLoadHold)
+		w.nextPause++
+		w.heldSince = time.Time{}
+		w.gate.release()
+		return
+	}
+	w.heldSince = time.Time{}
+	w.gate.release()
+	w.nextPause++
+	relay := up[w.rng.IntN(len(up))]
+	w.pauses.Add(1)
+	go func() {
+		defer w.pauses.Done()
+		res, err := w.s.pauseRelay(runCtx, relay, w.logf)
+		if err != nil {
+			w.logf("could not pause %s: %v", relay.Name, err)
+			return
+		}
+		w.repMu.Lock()
+		w.rep.Pauses++
+		w.rep.PausedJobs += res.held
+		w.rep.RescuedWhilePaused += res.rescued
+		w.repMu.Unlock()
+	}()
+}
+
+// maxLoadHold bounds how long the load waits for a relay to pause.
+const maxLoadHold = 3 * time.Minute
 
 // restartDownRelays brings back any relay the chaos left down.
 func (s *system) restartDownRelays(logf func(string, ...any)) error {
@@ -108,4 +264,44 @@ func (s *system) restartDownRelays(logf func(string, ...any)) error {
 		}
 	}
 	return nil
+}
+
+// gate lets the chaos hold the load back while a fault that is due cannot
+// be injected yet. The zero value is open.
+type gate struct {
+	mu   sync.Mutex
+	held chan struct{}
+}
+
+func (g *gate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held == nil {
+		g.held = make(chan struct{})
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held != nil {
+		close(g.held)
+		g.held = nil
+	}
+}
+
+// wait returns once the gate is open.
+func (g *gate) wait(ctx context.Context) error {
+	g.mu.Lock()
+	held := g.held
+	g.mu.Unlock()
+	if held == nil {
+		return nil
+	}
+	select {
+	case <-held:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -1,6 +1,7 @@
 // Package systest runs the project's real binaries (api, relay, gatewaysim)
 // and a throwaway Postgres as processes on loopback, for the end-to-end
-// test and the chaos suite: build, start, stop, SIGKILL and restart them.
+// test and the chaos suite: build, start, stop, SIGKILL, freeze (SIGSTOP)
+// and restart them; give Postgres a synchronous standby and fail over to it.
 package systest
 
 import (
@@ -66,10 +67,12 @@ type Process struct {
 	args []string
 	env  []string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  *Output
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{}
+	out     *Output
+	paused  bool      // SIGSTOPped and not yet SIGCONTed
+	started time.Time // when the current run started
 }
 
 // Output collects a process's stdout and stderr, safe to read while the
@@ -126,8 +129,15 @@ func (p *Process) Start() error {
 		_ = cmd.Wait()
 		close(done)
 	}()
-	p.cmd, p.done = cmd, done
+	p.cmd, p.done, p.paused, p.started = cmd, done, false, time.Now()
 	return nil
+}
+
+// StartedAt is when the process's current run started.
+func (p *Process) StartedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.started
 }
 
 // Running reports whether the process is up.
@@ -150,13 +160,75 @@ func (p *Process) Kill() error {
 	return p.signal(syscall.SIGKILL, 10*time.Second)
 }
 
-// Stop sends SIGTERM and waits up to grace, then kills.
+// Stop sends SIGTERM and waits up to grace, then kills. A paused process
+// is resumed first: stopped, it could not act on the SIGTERM.
 func (p *Process) Stop(grace time.Duration) error {
+	if p.Paused() {
+		if err := p.Resume(); err != nil {
+			return err
+		}
+	}
 	err := p.signal(syscall.SIGTERM, grace)
 	if errors.Is(err, errTimeout) {
 		return p.Kill()
 	}
 	return err
+}
+
+// Pause sends SIGSTOP: the process freezes where it is, with its
+// connections open, its locks and its jobs held, and its timers unfired,
+// until Resume. To everyone else it looks alive and silent, like a process
+// in a long GC pause or on a frozen VM.
+func (p *Process) Pause() error {
+	if err := p.send(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.paused = true
+	p.mu.Unlock()
+	return nil
+}
+
+// Resume sends SIGCONT to a paused process: it carries on from where it
+// froze, unaware that time passed.
+func (p *Process) Resume() error {
+	if err := p.send(syscall.SIGCONT); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.paused = false
+	p.mu.Unlock()
+	return nil
+}
+
+// Paused reports whether the process is paused (and has not exited since).
+func (p *Process) Paused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.paused || p.done == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// send delivers sig to the running process without waiting for anything;
+// a process that has exited is not an error.
+func (p *Process) send(sig syscall.Signal) error {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("error signalling %s: never started", p.Name)
+	}
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("error signalling %s: %w", p.Name, err)
+	}
+	return nil
 }
 
 var errTimeout = errors.New("process did not exit in time")
@@ -243,12 +315,45 @@ func CreateAPIKey(ctx context.Context, bin Binaries, dbURL, name string) (string
 }
 
 // LocalPostgres is a throwaway cluster run by scripts/localpg, which the
-// chaos suite can restart under the running system.
+// chaos suite can restart under the running system, give a synchronous
+// standby, and fail over.
 type LocalPostgres struct {
 	script string
 	dir    string
 	port   string
 	URL    string
+}
+
+// Addr is the host:port the server listens on.
+func (pg *LocalPostgres) Addr() string {
+	return net.JoinHostPort("127.0.0.1", pg.port)
+}
+
+// StartStandby makes a streaming standby of pg (which must be running) in
+// dir on port, starts it and returns it (scripts/localpg standby). pg then
+// waits for it on every commit (synchronous replication, with
+// synchronous_commit on), so every commit pg acknowledged survives a
+// failover to it; the standby itself, once promoted, waits for nobody.
+func (pg *LocalPostgres) StartStandby(ctx context.Context, dir string, port int) (*LocalPostgres, error) {
+	standby := &LocalPostgres{script: pg.script, dir: dir, port: fmt.Sprint(port)}
+	cmd := exec.CommandContext(ctx, pg.script, "standby", pg.dir, dir, standby.port)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("error starting a standby of local Postgres: %w: %s", err, stderr.String())
+	}
+	standby.URL = strings.TrimSpace(string(out))
+	return standby, nil
+}
+
+// Promote makes a standby a primary that takes writes; it returns once it
+// does.
+func (pg *LocalPostgres) Promote(ctx context.Context) error {
+	if out, err := exec.CommandContext(ctx, pg.script, "promote", pg.dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("error promoting local Postgres standby: %w: %s", err, out)
+	}
+	return nil
 }
 
 // StartLocalPostgres starts a cluster in dir on port.
