@@ -68,8 +68,12 @@ func (s *Server) scoped(scopes []apikey.Scope) echo.MiddlewareFunc {
 func scopeList(scopes []apikey.Scope) string {
 	names := []string{}
 	for _, sc := range scopes {
-		names = append(names, string(sc))
+		if sc != apikey.ScopeOperator {
+			names = append(names, string(sc))
+		}
 	}
+	// An operator may do everything, so it is always one of the answers,
+	// and named once.
 	return strings.Join(append(names, string(apikey.ScopeOperator)), " or ")
 }
 

@@ -299,8 +299,8 @@ func Migrate(ctx context.Context, bin Binaries, dbURL string) error {
 
 // CreateAPIKey runs `api keys create NAME` and returns the key it printed
 // (its last line).
-func CreateAPIKey(ctx context.Context, bin Binaries, dbURL, name string) (string, error) {
-	cmd := exec.CommandContext(ctx, bin.API, "keys", "create", name)
+func CreateAPIKey(ctx context.Context, bin Binaries, dbURL, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, bin.API, append([]string{"keys", "create", name}, args...)...)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
