@@ -26,6 +26,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/debugserver"
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -187,12 +188,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	registry, relayMetrics := metrics.ForRelay(metrics.DBConfig{DB: pool, Stats: st, Logger: logger})
 	workers := river.NewWorkers()
 	if err := relay.AddWorkers(workers, relay.Config{
-		Pool: pool, Store: st, Gateway: gw, Logger: logger, Schedule: cfg.schedule,
+		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
+		Gateways:       map[string]relay.Gateway{payment.GatewayToss: gw},
 		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet,
-		Breaker: relay.NewBreaker(relay.BreakerConfig{
-			Threshold: cfg.breakerFailures, Cooldown: cfg.breakerCooldown, MaxCooldown: cfg.schedule.Max, Logger: logger,
-			Metrics: relayMetrics,
-		}),
+		Breakers: map[string]*relay.Breaker{payment.GatewayToss: relay.NewBreaker(relay.BreakerConfig{
+			Threshold: cfg.breakerFailures, Cooldown: cfg.breakerCooldown, MaxCooldown: cfg.schedule.Max,
+			Logger: logger.With(slog.String("gateway", payment.GatewayToss)), Metrics: relayMetrics,
+		})},
 		Metrics:  relayMetrics,
 		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
 	}); err != nil {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payflow"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
@@ -118,6 +119,12 @@ type Config struct {
 	// MaxWaiters bounds the requests waiting at once for a payment to
 	// change (GET /v1/payments/{id}?wait=). Default: DefaultMaxWaiters.
 	MaxWaiters int
+	// Gateways are the gateways a payment may be created for: the ones the
+	// relays are configured to serve. Default: DefaultGateway alone.
+	Gateways []string
+	// DefaultGateway is the gateway of a payment whose create names none.
+	// Default: payment.GatewayToss.
+	DefaultGateway string
 }
 
 // Server serves the payment API.
@@ -151,6 +158,9 @@ type Server struct {
 	webhookAllowPrivate bool
 	resolver            webhook.Resolver
 	waiter              *waiter
+
+	gateways       []string
+	defaultGateway string
 }
 
 // New returns a Server for cfg. It panics when Pool or Outbox is missing:
@@ -182,6 +192,15 @@ func New(cfg Config) *Server {
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
 	}
+	s.defaultGateway = cfg.DefaultGateway
+	if s.defaultGateway == "" {
+		s.defaultGateway = payment.GatewayToss
+	}
+	s.gateways = cfg.Gateways
+	if len(s.gateways) == 0 {
+		s.gateways = []string{s.defaultGateway}
+	}
+
 	maxWaiters := cfg.MaxWaiters
 	if maxWaiters <= 0 {
 		maxWaiters = DefaultMaxWaiters

@@ -90,10 +90,10 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		riverLogger = slog.New(jobLogging.Handler(logger.Handler()))
 	}
 	cfg := relay.Config{
-		Pool: pool, Store: st, Gateway: g, Logger: logger,
+		Pool: pool, Store: st, Gateways: map[string]relay.Gateway{payment.GatewayToss: g}, Logger: logger,
 		// Short enough that a test sees several retries in a second.
 		Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-		Breaker:  opts.breaker,
+		Breakers: map[string]*relay.Breaker{payment.GatewayToss: opts.breaker},
 		Metrics:  opts.metrics,
 		// The key rule's quiet period, short for tests: the client's
 		// timeout above is what a real one must exceed.
@@ -155,7 +155,7 @@ func (b *testBundle) authorize(t *testing.T, orderID string, amount int64, at *t
 func (b *testBundle) newPayment(t *testing.T, amount int64, authenticatedAt *time.Time) (payment.Payment, string) {
 	t.Helper()
 	orderID := "order-" + uuid.NewString()[:8]
-	in := payment.Intent{OrderID: orderID, OrderName: "Test order", Amount: amount}
+	in := payment.Intent{OrderID: orderID, OrderName: "Test order", Amount: amount, Gateway: payment.GatewayToss}
 	require.NoError(t, in.Validate())
 	p, created, err := b.store.InsertPayment(context.Background(), b.pool, uuid.NewString(), in)
 	require.NoError(t, err)
