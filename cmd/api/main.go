@@ -142,6 +142,8 @@ type config struct {
 	// gateways and defaultGateway: see API_GATEWAYS and API_DEFAULT_GATEWAY.
 	gateways       []string
 	defaultGateway string
+	// portOneWebhookSecret: see PORTONE_WEBHOOK_SECRET.
+	portOneWebhookSecret string
 }
 
 // loadConfig reads the environment. Every error is one line naming the
@@ -202,6 +204,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if cfg.gateways, cfg.defaultGateway, err = loadGateways(getenv); err != nil {
 		return config{}, err
+	}
+	if v := getenv("PORTONE_WEBHOOK_SECRET"); v != "" {
+		if err := httpapi.CheckPortOneWebhookSecret(v); err != nil {
+			// The library's error never quotes the secret.
+			return config{}, fmt.Errorf("PORTONE_WEBHOOK_SECRET is invalid: %w", err)
+		}
+		cfg.portOneWebhookSecret = v
 	}
 	return cfg, nil
 }
@@ -300,6 +309,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
 		WebhookAllowPrivate: cfg.webhookAllowPrivate,
 		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway,
+		PortOneWebhookSecret: cfg.portOneWebhookSecret,
 	})
 	srv := &http.Server{
 		Handler: api.Handler(),
