@@ -58,7 +58,7 @@ func startSystem(t *testing.T, wrap func(http.Handler) http.Handler) *system {
 	fast := relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}
 	workers := river.NewWorkers()
 	require.NoError(t, relay.AddWorkers(workers, relay.Config{
-		Pool: pool, Store: st, Gateway: gw, Schedule: fast, KeyQuiet: 300 * time.Millisecond,
+		Pool: pool, Store: st, Gateways: map[string]relay.Gateway{"toss": gw}, Schedule: fast, KeyQuiet: 300 * time.Millisecond,
 		// The test's webhook receivers listen on loopback.
 		Webhooks: relay.WebhookConfig{AllowPrivate: true, Schedule: fast},
 	}))

@@ -28,11 +28,13 @@ func (s Status) InFlight() bool { return s == StatusConfirming || s == StatusCan
 
 // Payment is a payment as the api shows it. Times are UTC.
 type Payment struct {
-	ID             string     `json:"id"`
-	OrderID        string     `json:"orderId"`
-	OrderName      string     `json:"orderName"`
-	Amount         int64      `json:"amount"`
-	Currency       string     `json:"currency"`
+	ID        string `json:"id"`
+	OrderID   string `json:"orderId"`
+	OrderName string `json:"orderName"`
+	Amount    int64  `json:"amount"`
+	Currency  string `json:"currency"`
+	// Gateway is the gateway the payment goes through: "toss" or "portone".
+	Gateway        string     `json:"gateway"`
 	Status         Status     `json:"status"`
 	PaymentKey     string     `json:"paymentKey,omitempty"`
 	ApprovedAmount int64      `json:"approvedAmount"`
@@ -97,6 +99,9 @@ type CreatePaymentRequest struct {
 	OrderName string `json:"orderName"`
 	// Currency defaults to KRW.
 	Currency string `json:"currency,omitempty"`
+	// Gateway picks the gateway ("toss" or "portone"); the deployment's
+	// default when empty.
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // ConfirmRequest asks for a payment the customer authenticated to be

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +30,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/debugserver"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
@@ -137,6 +139,11 @@ type config struct {
 	pprofAddr       string
 	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
 	webhookAllowPrivate bool
+	// gateways and defaultGateway: see API_GATEWAYS and API_DEFAULT_GATEWAY.
+	gateways       []string
+	defaultGateway string
+	// portOneWebhookSecret: see PORTONE_WEBHOOK_SECRET.
+	portOneWebhookSecret string
 }
 
 // loadConfig reads the environment. Every error is one line naming the
@@ -195,7 +202,53 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.webhookAllowPrivate = b
 	}
+	if cfg.gateways, cfg.defaultGateway, err = loadGateways(getenv); err != nil {
+		return config{}, err
+	}
+	if v := getenv("PORTONE_WEBHOOK_SECRET"); v != "" {
+		if err := httpapi.CheckPortOneWebhookSecret(v); err != nil {
+			// The library's error never quotes the secret.
+			return config{}, fmt.Errorf("PORTONE_WEBHOOK_SECRET is invalid: %w", err)
+		}
+		cfg.portOneWebhookSecret = v
+	}
 	return cfg, nil
+}
+
+// loadGateways reads API_GATEWAYS (the gateways payments may be created for,
+// comma-separated) and API_DEFAULT_GATEWAY (the one a create that names none
+// gets). Each defaults to the other, and toss when neither is set; the
+// default must be one of the enabled.
+func loadGateways(getenv func(string) string) ([]string, string, error) {
+	def := getenv("API_DEFAULT_GATEWAY")
+	var enabled []string
+	if v := getenv("API_GATEWAYS"); v != "" {
+		for _, g := range strings.Split(v, ",") {
+			g = strings.TrimSpace(g)
+			if err := payment.ValidateGateway(g); err != nil {
+				return nil, "", fmt.Errorf("API_GATEWAYS must list gateways among %s, got %q", strings.Join(payment.Gateways(), ", "), v)
+			}
+			if !slices.Contains(enabled, g) {
+				enabled = append(enabled, g)
+			}
+		}
+	}
+	switch {
+	case def == "" && len(enabled) > 0:
+		def = enabled[0]
+	case def == "":
+		def = payment.GatewayToss
+	}
+	if err := payment.ValidateGateway(def); err != nil {
+		return nil, "", fmt.Errorf("API_DEFAULT_GATEWAY must be one of %s, got %q", strings.Join(payment.Gateways(), ", "), def)
+	}
+	if len(enabled) == 0 {
+		enabled = []string{def}
+	}
+	if !slices.Contains(enabled, def) {
+		return nil, "", fmt.Errorf("API_DEFAULT_GATEWAY %q is not among API_GATEWAYS (%s)", def, strings.Join(enabled, ","))
+	}
+	return enabled, def, nil
 }
 
 // migrate applies the migrations and says what it did.
@@ -255,6 +308,8 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
 		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
 		WebhookAllowPrivate: cfg.webhookAllowPrivate,
+		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway,
+		PortOneWebhookSecret: cfg.portOneWebhookSecret,
 	})
 	srv := &http.Server{
 		Handler: api.Handler(),

@@ -46,6 +46,10 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"BadShutdownTimeout", map[string]string{"DATABASE_URL": url, "API_SHUTDOWN_TIMEOUT": "soon"}, "API_SHUTDOWN_TIMEOUT"},
 		{"NegativeShutdownTimeout", map[string]string{"DATABASE_URL": url, "API_SHUTDOWN_TIMEOUT": "-1s"}, "API_SHUTDOWN_TIMEOUT"},
 		{"BadLogLevel", map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"UnknownGateway", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,paypal"}, "API_GATEWAYS"},
+		{"UnknownDefaultGateway", map[string]string{"DATABASE_URL": url, "API_DEFAULT_GATEWAY": "Toss"}, "API_DEFAULT_GATEWAY"},
+		{"BadPortOneWebhookSecret", map[string]string{"DATABASE_URL": url, "PORTONE_WEBHOOK_SECRET": "whsec_hunter2 not base64"}, "PORTONE_WEBHOOK_SECRET"},
+		{"DefaultGatewayNotEnabled", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "portone", "API_DEFAULT_GATEWAY": "toss"}, "not among API_GATEWAYS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -55,6 +59,30 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 			require.NotContains(t, err.Error(), "\n", "the reason is one line")
 			require.NotContains(t, err.Error(), "hunter2", "the password is never repeated")
 			require.Empty(t, stdout.String())
+		})
+	}
+}
+
+func TestLoadGateways(t *testing.T) {
+	t.Parallel()
+
+	for _, tt := range []struct {
+		name        string
+		vars        map[string]string
+		wantEnabled []string
+		wantDefault string
+	}{
+		{"Unset", map[string]string{}, []string{"toss"}, "toss"},
+		{"DefaultOnly", map[string]string{"API_DEFAULT_GATEWAY": "portone"}, []string{"portone"}, "portone"},
+		{"EnabledOnly", map[string]string{"API_GATEWAYS": "portone, toss"}, []string{"portone", "toss"}, "portone"},
+		{"Both", map[string]string{"API_GATEWAYS": "toss,portone,toss", "API_DEFAULT_GATEWAY": "portone"}, []string{"toss", "portone"}, "portone"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			enabled, def, err := loadGateways(env(tt.vars))
+			require.NoError(t, err)
+			require.Equal(t, tt.wantEnabled, enabled)
+			require.Equal(t, tt.wantDefault, def)
 		})
 	}
 }

@@ -39,10 +39,12 @@ func main() {
 
 // settings is everything read from flags and the environment.
 type settings struct {
-	addr      string
-	secretKey string
-	logLevel  slog.Level
-	config    gatewaysim.Config
+	addr           string
+	secretKey      string
+	portOneSecret  string
+	portOneStoreID string
+	logLevel       slog.Level
+	config         gatewaysim.Config
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -52,7 +54,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: set.logLevel}))
 
-	sim, err := gatewaysim.New(gatewaysim.Options{SecretKey: set.secretKey, Config: set.config, Logger: logger})
+	sim, err := gatewaysim.New(gatewaysim.Options{
+		SecretKey: set.secretKey, PortOneSecret: set.portOneSecret, PortOneStoreID: set.portOneStoreID,
+		Config: set.config, Logger: logger,
+	})
 	if err != nil {
 		return fmt.Errorf("error creating simulator: %w", err)
 	}
@@ -112,6 +117,8 @@ func parseSettings(args []string, getenv func(string) string) (settings, error) 
 
 	addr := fs.String("addr", env("SIM_ADDR", ":8090"), "listen address (SIM_ADDR)")
 	secretKey := fs.String("secret-key", env("SIM_SECRET_KEY", gatewaysim.DefaultSecretKey), "the accepted secret key (SIM_SECRET_KEY)")
+	portOneSecret := fs.String("portone-secret", env("SIM_PORTONE_SECRET", gatewaysim.DefaultPortOneSecret), "the accepted PortOne API secret (SIM_PORTONE_SECRET)")
+	portOneStoreID := fs.String("portone-store-id", env("SIM_PORTONE_STORE_ID", gatewaysim.DefaultPortOneStoreID), "the PortOne store the simulator serves (SIM_PORTONE_STORE_ID)")
 	logLevel := fs.String("log-level", env("SIM_LOG_LEVEL", "info"), "debug logs every call (SIM_LOG_LEVEL)")
 	latency := fs.String("latency", env("SIM_LATENCY", "0s"), "latency added to every /v1 call (SIM_LATENCY)")
 	jitter := fs.String("latency-jitter", env("SIM_LATENCY_JITTER", "0s"), "random extra latency up to this (SIM_LATENCY_JITTER)")
@@ -142,7 +149,7 @@ func parseSettings(args []string, getenv func(string) string) (settings, error) 
 		return settings{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 
-	set := settings{addr: *addr, secretKey: *secretKey}
+	set := settings{addr: *addr, secretKey: *secretKey, portOneSecret: *portOneSecret, portOneStoreID: *portOneStoreID}
 	if err := set.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return settings{}, fmt.Errorf("bad -log-level: %w", err)
 	}

@@ -25,7 +25,9 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/debugserver"
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/portone"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -41,10 +43,15 @@ func main() {
 }
 
 type config struct {
-	databaseURL     string
-	maxConns        int32
-	secretKey       string
-	baseURL         string
+	databaseURL string
+	maxConns    int32
+	secretKey   string
+	baseURL     string
+	// portOne*: PORTONE_API_SECRET, PORTONE_STORE_ID, PORTONE_API_BASE_URL.
+	portOneSecret   string
+	portOneStoreID  string
+	portOneBaseURL  string
+	openDeadline    time.Duration
 	schedule        relay.Schedule
 	gatewayTimeout  time.Duration
 	keyQuiet        time.Duration
@@ -69,16 +76,29 @@ type config struct {
 
 func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
-		databaseURL: getenv("DATABASE_URL"),
-		secretKey:   getenv("TOSS_SECRET_KEY"),
-		baseURL:     getenv("TOSS_API_BASE_URL"),
-		addr:        or(getenv("RELAY_ADDR"), ":8081"),
+		databaseURL:    getenv("DATABASE_URL"),
+		secretKey:      getenv("TOSS_SECRET_KEY"),
+		baseURL:        getenv("TOSS_API_BASE_URL"),
+		portOneSecret:  getenv("PORTONE_API_SECRET"),
+		portOneStoreID: getenv("PORTONE_STORE_ID"),
+		portOneBaseURL: getenv("PORTONE_API_BASE_URL"),
+		addr:           or(getenv("RELAY_ADDR"), ":8081"),
 	}
 	if c.databaseURL == "" {
 		return c, errors.New("DATABASE_URL is required")
 	}
-	if c.secretKey == "" {
-		return c, errors.New("TOSS_SECRET_KEY is required")
+	// A relay serves every gateway it has a secret for, and needs one.
+	if c.secretKey == "" && c.portOneSecret == "" {
+		return c, errors.New("no gateway configured: set TOSS_SECRET_KEY, PORTONE_API_SECRET (with PORTONE_STORE_ID), or both")
+	}
+	if c.secretKey == "" && c.baseURL != "" {
+		return c, errors.New("TOSS_API_BASE_URL is set but TOSS_SECRET_KEY is not")
+	}
+	if (c.portOneSecret == "") != (c.portOneStoreID == "") {
+		return c, errors.New("PORTONE_API_SECRET and PORTONE_STORE_ID go together: set both or neither")
+	}
+	if c.portOneSecret == "" && c.portOneBaseURL != "" {
+		return c, errors.New("PORTONE_API_BASE_URL is set but PORTONE_API_SECRET is not")
 	}
 	var err error
 	durations := []struct {
@@ -95,6 +115,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"RELAY_RECONCILE_INTERVAL", time.Minute, &c.reconcileEvery},
 		{"RELAY_RECONCILE_AFTER", 5 * time.Minute, &c.reconcileAfter},
 		{"RELAY_BREAKER_COOLDOWN", 2 * time.Second, &c.breakerCooldown},
+		{"RELAY_OPEN_DEADLINE", relay.DefaultOpenDeadline, &c.openDeadline},
 	}
 	for _, d := range durations {
 		if *d.dst, err = envDuration(getenv, d.name, d.def); err != nil {
@@ -157,6 +178,39 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 func (c config) jobTimeout() time.Duration { return 2*c.gatewayTimeout + 20*time.Second }
 
+// gateways builds a client for every gateway configured, by the name
+// payments record.
+func (c config) gateways() (map[string]relay.Gateway, error) {
+	out := map[string]relay.Gateway{}
+	if c.secretKey != "" {
+		gw, err := gateway.New(gateway.Config{BaseURL: c.baseURL, SecretKey: c.secretKey, Timeout: c.gatewayTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("error configuring the Toss client (TOSS_SECRET_KEY, TOSS_API_BASE_URL): %w", err)
+		}
+		out[payment.GatewayToss] = gw
+	}
+	if c.portOneSecret != "" {
+		gw, err := portone.New(portone.Config{BaseURL: c.portOneBaseURL, Secret: c.portOneSecret, StoreID: c.portOneStoreID, Timeout: c.gatewayTimeout})
+		if err != nil {
+			return nil, fmt.Errorf("error configuring the PortOne client (PORTONE_API_SECRET, PORTONE_STORE_ID, PORTONE_API_BASE_URL): %w", err)
+		}
+		out[payment.GatewayPortOne] = gw
+	}
+	return out, nil
+}
+
+// describeGateways names the gateways served and where, for the start line.
+func (c config) describeGateways() string {
+	var parts []string
+	if c.secretKey != "" {
+		parts = append(parts, "toss at "+or(c.baseURL, gateway.DefaultBaseURL))
+	}
+	if c.portOneSecret != "" {
+		parts = append(parts, "portone at "+or(c.portOneBaseURL, portone.DefaultBaseURL))
+	}
+	return strings.Join(parts, " and ")
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected arguments %q (relay takes its configuration from the environment)", args)
@@ -167,9 +221,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 
-	gw, err := gateway.New(gateway.Config{BaseURL: cfg.baseURL, SecretKey: cfg.secretKey, Timeout: cfg.gatewayTimeout})
+	gateways, err := cfg.gateways()
 	if err != nil {
-		return fmt.Errorf("error configuring gateway client: %w", err)
+		return err
 	}
 
 	poolCfg, err := pgxpool.ParseConfig(cfg.databaseURL)
@@ -186,13 +240,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	st := store.New()
 	registry, relayMetrics := metrics.ForRelay(metrics.DBConfig{DB: pool, Stats: st, Logger: logger})
 	workers := river.NewWorkers()
+	// One breaker per gateway: one gateway's outage must not stop the
+	// payments of another.
+	breakers := make(map[string]*relay.Breaker, len(gateways))
+	for name := range gateways {
+		breakers[name] = relay.NewBreaker(relay.BreakerConfig{
+			Threshold: cfg.breakerFailures, Cooldown: cfg.breakerCooldown, MaxCooldown: cfg.schedule.Max,
+			Logger: logger.With(slog.String("gateway", name)), Metrics: relayMetrics,
+		})
+	}
 	if err := relay.AddWorkers(workers, relay.Config{
-		Pool: pool, Store: st, Gateway: gw, Logger: logger, Schedule: cfg.schedule,
+		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
+		Gateways: gateways, Breakers: breakers, OpenDeadline: cfg.openDeadline,
 		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet,
-		Breaker: relay.NewBreaker(relay.BreakerConfig{
-			Threshold: cfg.breakerFailures, Cooldown: cfg.breakerCooldown, MaxCooldown: cfg.schedule.Max, Logger: logger,
-			Metrics: relayMetrics,
-		}),
 		Metrics:  relayMetrics,
 		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
 	}); err != nil {
@@ -243,8 +303,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("error starting River client: %w", err)
 	}
-	fmt.Fprintf(stdout, "relay: working the outbox with %d workers against %s; probes on %s\n",
-		cfg.workers, or(cfg.baseURL, "the default gateway"), cfg.addr)
+	fmt.Fprintf(stdout, "relay: working the outbox with %d workers for %s; probes on %s\n",
+		cfg.workers, cfg.describeGateways(), cfg.addr)
 
 	select {
 	case <-ctx.Done():

@@ -1,8 +1,8 @@
 -- name: PaymentInsert :one
 -- ON CONFLICT lets a repeated create find the first row instead of failing the
 -- transaction; no row back means the order id is taken.
-INSERT INTO payments (id, order_id, order_name, amount, currency, status)
-VALUES (@id, @order_id, @order_name, @amount, @currency, 'ready')
+INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, status)
+VALUES (@id, @order_id, @order_name, @amount, @currency, @gateway, 'ready')
 ON CONFLICT (order_id) DO NOTHING
 RETURNING *;
 

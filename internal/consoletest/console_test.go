@@ -84,7 +84,7 @@ func start(t *testing.T) *system {
 	st := store.New()
 	workers := river.NewWorkers()
 	require.NoError(t, relay.AddWorkers(workers, relay.Config{
-		Pool: pool, Store: st, Gateway: gw, Logger: slog.New(slog.DiscardHandler),
+		Pool: pool, Store: st, Gateways: map[string]relay.Gateway{payment.GatewayToss: gw}, Logger: slog.New(slog.DiscardHandler),
 		Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 	}))
 	worker, err := river.NewClient(riverpgxv5.New(pool), &river.Config{

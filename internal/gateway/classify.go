@@ -12,8 +12,10 @@ type Class string
 
 // The answer classes. See "How the relay reads answers" in docs/design.md.
 const (
-	// ClassSuccess: a 2xx with a Payment in DONE, CANCELED or
-	// PARTIAL_CANCELED. The relay records the outcome and checks the amount.
+	// ClassSuccess: a 2xx with a Payment that was charged (Toss's DONE,
+	// CANCELED, PARTIAL_CANCELED; PortOne's PAID, CANCELLED,
+	// PARTIAL_CANCELLED), or a performed cancel. The relay records the
+	// outcome and checks the amount.
 	ClassSuccess Class = "success"
 	// ClassTransient: no usable answer, or the gateway said "try again". The
 	// relay retries with the same Idempotency-Key, with backoff.
@@ -31,39 +33,83 @@ const (
 	// client refused to send). The relay retries later and alerts; it never
 	// fails the customer's payment for our mistake.
 	ClassMisconfigured Class = "misconfigured"
+	// ClassPending: the gateway's record shows a payment the customer has
+	// not finished paying for (PortOne's READY, PAY_PENDING,
+	// VIRTUAL_ACCOUNT_ISSUED). Only a gateway whose confirm is a lookup
+	// answers it. The relay asks again with backoff: a payment still not
+	// started past the confirm deadline is expired, anything else still
+	// pending when the retry budget is spent is unknown.
+	ClassPending Class = "pending"
 )
 
-// prefixRow classifies every code that starts with prefix.
-type prefixRow struct {
-	prefix string
-	class  Class
+// Classes returns every answer class, in the order of the design doc's
+// table: the one list the metrics and the console export.
+func Classes() []Class {
+	return []Class{ClassSuccess, ClassTransient, ClassUnclear, ClassRefused, ClassSessionExpired,
+		ClassMisconfigured, ClassPending}
 }
 
-// statusRow classifies an HTTP status in [lo, hi] when the answer carries no
+// PrefixRow classifies every code that starts with Prefix.
+type PrefixRow struct {
+	Prefix string
+	Class  Class
+}
+
+// StatusRow classifies an HTTP status in [Lo, Hi] when the answer carries no
 // code the table knows.
-type statusRow struct {
-	lo, hi int
-	class  Class
+type StatusRow struct {
+	Lo, Hi int
+	Class  Class
 }
 
-// answerTable is the one place that decides what a gateway answer means
-// (STYLE habit 4). Classify only walks it.
-type answerTable struct {
-	// paymentStatuses classifies a 2xx carrying a Payment; a status not
-	// listed is unclear.
-	paymentStatuses map[string]Class
-	// codes classifies exact error codes. They win over prefixes and statuses.
-	codes map[string]Class
-	// prefixes are tried in order when no exact code matched.
-	prefixes []prefixRow
-	// statuses are tried in order when no code matched, or there was none;
+// Table is one gateway's answer classification: the one place that decides
+// what that gateway's answers mean (STYLE habit 4). Each gateway package
+// declares one; Classify only walks it. docs/design.md transcribes them
+// side by side.
+type Table struct {
+	// PaymentStatuses classifies a 2xx carrying a Payment, by the gateway's
+	// own status word; a status not listed is unclear.
+	PaymentStatuses map[string]Class
+	// Codes classifies exact error codes. They win over prefixes and statuses.
+	Codes map[string]Class
+	// Prefixes are tried in order when no exact code matched.
+	Prefixes []PrefixRow
+	// Statuses are tried in order when no code matched, or there was none;
 	// first match wins. A status no row covers is unclear.
-	statuses []statusRow
+	Statuses []StatusRow
+	// StillRunning are the codes that say a request under the
+	// Idempotency-Key may still be in progress at the gateway, so the key
+	// rule never abandons a key on them (KeyAnswer.StillRunning).
+	StillRunning map[string]bool
 }
 
-// answers is the classification table; docs/design.md transcribes it.
-var answers = answerTable{
-	paymentStatuses: map[string]Class{
+// CommonStatuses are the HTTP status rows both gateways share: what an
+// answer without a code the table knows means, whoever sent it.
+var CommonStatuses = []StatusRow{
+	// No response arrived (network error, timeout): the request may or
+	// may not have reached the gateway, and a retry under the same key
+	// replays whatever it did.
+	{0, 0, ClassTransient},
+	// A 2xx whose body is not a usable Payment: the gateway may have done
+	// the work, so only a lookup can tell.
+	{200, 299, ClassUnclear},
+	// The clients do not follow redirects; neither gateway API sends one,
+	// so a redirect means our base URL points somewhere else.
+	{300, 399, ClassMisconfigured},
+	// A 401 is about our credentials whatever code (or none) it carries.
+	{401, 401, ClassMisconfigured},
+	// A request timeout (typically from a proxy) and rate limiting say
+	// "not now", not "no".
+	{408, 408, ClassTransient},
+	{429, 429, ClassTransient},
+	{400, 499, ClassRefused},
+	{500, 599, ClassTransient},
+}
+
+// answers is the Toss classification table; docs/design.md transcribes it
+// beside PortOne's (internal/gateway/portone).
+var answers = Table{
+	PaymentStatuses: map[string]Class{
 		StatusDone:            ClassSuccess,
 		StatusCanceled:        ClassSuccess,
 		StatusPartialCanceled: ClassSuccess,
@@ -75,7 +121,7 @@ var answers = answerTable{
 		// change. The relay looks the payment up and decides from the whole
 		// Payment, not from this one word.
 	},
-	codes: map[string]Class{
+	Codes: map[string]Class{
 		"PROVIDER_ERROR":                    ClassTransient,
 		"FAILED_INTERNAL_SYSTEM_PROCESSING": ClassTransient,
 		"COMMON_ERROR":                      ClassTransient,
@@ -109,65 +155,58 @@ var answers = answerTable{
 		"INVALID_API_KEY":             ClassMisconfigured, // wins over the INVALID_ prefix
 		"INCORRECT_BASIC_AUTH_FORMAT": ClassMisconfigured,
 	},
-	prefixes: []prefixRow{
+	Prefixes: []PrefixRow{
 		{"REJECT_", ClassRefused},
 		{"INVALID_", ClassRefused},
 		{"EXCEED_", ClassRefused},
 		{"NOT_CANCELABLE_", ClassRefused},
 	},
-	statuses: []statusRow{
-		// No response arrived (network error, timeout): the request may or
-		// may not have reached the gateway, and a retry under the same key
-		// replays whatever it did.
-		{0, 0, ClassTransient},
-		// A 2xx whose body is not a usable Payment: the gateway may have done
-		// the work, so only a lookup can tell.
-		{200, 299, ClassUnclear},
-		// The client does not follow redirects; the gateway API never sends
-		// one, so a redirect means our base URL points somewhere else.
-		{300, 399, ClassMisconfigured},
-		// A 401 is about our credentials whatever code (or none) it carries.
-		{401, 401, ClassMisconfigured},
-		// A request timeout (typically from a proxy) and rate limiting say
-		// "not now", not "no".
-		{408, 408, ClassTransient},
-		{429, 429, ClassTransient},
-		{400, 499, ClassRefused},
-		{500, 599, ClassTransient},
+	Statuses: CommonStatuses,
+	StillRunning: map[string]bool{
+		"IDEMPOTENT_REQUEST_PROCESSING": true,
+		"FORBIDDEN_CONSECUTIVE_REQUEST": true,
 	},
 }
+
+// Classify reads one answer of the Toss API by the Toss table.
+func Classify(r Result) Class {
+	return answers.Classify(r)
+}
+
+// Classify implements relay.Gateway: the Toss table.
+func (c *Client) Classify(r Result) Class { return answers.Classify(r) }
+
+// StillRunning implements relay.Gateway: whether a Toss error code says a
+// request under the key may still be running.
+func (c *Client) StillRunning(code string) bool { return answers.StillRunning[code] }
 
 // Classify reads one Result. A Payment is classified by its status, an error
 // body by its code (exact, then prefix), and everything else, including codes
 // the table does not know, by HTTP status. A request the client refused to
 // send (ErrNotSent) is our bug, so it is misconfigured rather than retried as
 // transient forever.
-func Classify(r Result) Class {
-	return answers.classify(r)
-}
-
-func (t *answerTable) classify(r Result) Class {
+func (t *Table) Classify(r Result) Class {
 	switch {
 	case r.Payment != nil:
-		if c, ok := t.paymentStatuses[r.Payment.Status]; ok {
+		if c, ok := t.PaymentStatuses[r.Payment.Status]; ok {
 			return c
 		}
 		return ClassUnclear
 	case r.Err != nil && errors.Is(r.Err, ErrNotSent):
 		return ClassMisconfigured
 	case r.Code != "":
-		if c, ok := t.codes[r.Code]; ok {
+		if c, ok := t.Codes[r.Code]; ok {
 			return c
 		}
-		for _, row := range t.prefixes {
-			if strings.HasPrefix(r.Code, row.prefix) {
-				return row.class
+		for _, row := range t.Prefixes {
+			if strings.HasPrefix(r.Code, row.Prefix) {
+				return row.Class
 			}
 		}
 	}
-	for _, row := range t.statuses {
-		if r.HTTPStatus >= row.lo && r.HTTPStatus <= row.hi {
-			return row.class
+	for _, row := range t.Statuses {
+		if r.HTTPStatus >= row.Lo && r.HTTPStatus <= row.Hi {
+			return row.Class
 		}
 	}
 	// Only an impossible status (1xx, 6xx+) gets here; nothing is known, so

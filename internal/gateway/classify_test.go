@@ -133,31 +133,31 @@ func TestClassify(t *testing.T) {
 				tested[tt.r.Payment.Status] = true
 			}
 		}
-		for c := range answers.codes {
+		for c := range answers.Codes {
 			require.True(t, tested[c], "code %s has no test", c)
 		}
-		for s := range answers.paymentStatuses {
+		for s := range answers.PaymentStatuses {
 			require.True(t, tested[s], "payment status %s has no test", s)
 		}
-		for _, row := range answers.prefixes {
+		for _, row := range answers.Prefixes {
 			found := false
 			for c := range tested {
-				if strings.HasPrefix(c, row.prefix) {
-					if _, exact := answers.codes[c]; !exact {
+				if strings.HasPrefix(c, row.Prefix) {
+					if _, exact := answers.Codes[c]; !exact {
 						found = true
 					}
 				}
 			}
-			require.True(t, found, "prefix %s has no test", row.prefix)
+			require.True(t, found, "prefix %s has no test", row.Prefix)
 		}
-		for _, row := range answers.statuses {
+		for _, row := range answers.Statuses {
 			found := false
 			for _, tt := range tests {
-				if tt.r.Code == "" && tt.r.Payment == nil && tt.r.HTTPStatus >= row.lo && tt.r.HTTPStatus <= row.hi {
+				if tt.r.Code == "" && tt.r.Payment == nil && tt.r.HTTPStatus >= row.Lo && tt.r.HTTPStatus <= row.Hi {
 					found = true
 				}
 			}
-			require.True(t, found, "status row %d-%d has no test", row.lo, row.hi)
+			require.True(t, found, "status row %d-%d has no test", row.Lo, row.Hi)
 		}
 	})
 }

@@ -249,12 +249,15 @@ func isLoopback(base string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// ConfirmRequest is the body of a confirm: the gateway approves the payment
-// the customer authenticated, for exactly this amount.
+// ConfirmRequest is what a confirm is about: the payment the customer
+// authenticated (or paid, for PortOne), for exactly this amount.
 type ConfirmRequest struct {
 	PaymentKey string
 	OrderID    string
 	Amount     int64
+	// Currency is the intent's currency. Toss's confirm takes none (its
+	// card confirm is in KRW); PortOne's verification compares it.
+	Currency string
 }
 
 // CancelRequest is the body of a cancel.

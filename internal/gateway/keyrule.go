@@ -14,13 +14,11 @@ type KeyAnswer struct {
 	HTTPStatus int
 	// Code is the gateway's error code, "" for a success or no answer.
 	Code string
-}
-
-// stillRunningCodes are answers that say a request under the key may still
-// be in progress at the gateway.
-var stillRunningCodes = map[string]bool{
-	"IDEMPOTENT_REQUEST_PROCESSING": true,
-	"FORBIDDEN_CONSECUTIVE_REQUEST": true,
+	// StillRunning says Code is one of the gateway's "a request under this
+	// key may still be in progress" answers (Table.StillRunning): Toss's
+	// IDEMPOTENT_REQUEST_PROCESSING and FORBIDDEN_CONSECUTIVE_REQUEST,
+	// PortOne's IDEMPOTENCY_OUTSTANDING_REQUEST.
+	StillRunning bool
 }
 
 // definite reports whether the answer came from the gateway itself and says
@@ -28,7 +26,7 @@ var stillRunningCodes = map[string]bool{
 // other than "still processing", "too soon" or a timeout status.
 func (a KeyAnswer) definite() bool {
 	switch {
-	case !a.Finished, a.HTTPStatus == 0, a.Code == "", stillRunningCodes[a.Code]:
+	case !a.Finished, a.HTTPStatus == 0, a.Code == "", a.StillRunning:
 		return false
 	case a.HTTPStatus == 408, a.HTTPStatus == 504:
 		return false
@@ -53,8 +51,10 @@ func (a KeyAnswer) definite() bool {
 //  3. (the caller's part) a lookup made after that shows the operation was
 //     not performed.
 //
-// Never after a timeout, a connection error, 409 IDEMPOTENT_REQUEST_PROCESSING
-// or FORBIDDEN_CONSECUTIVE_REQUEST: each says a request may still be running.
+// Never after a timeout, a connection error or a "still running" answer
+// (Toss's 409 IDEMPOTENT_REQUEST_PROCESSING or FORBIDDEN_CONSECUTIVE_REQUEST,
+// PortOne's 409 IDEMPOTENCY_OUTSTANDING_REQUEST): each says a request may
+// still be running.
 // docs/design.md has the reasoning and the incident it prevents (a partial
 // cancel refunded twice).
 func KeyAbandonable(answers []KeyAnswer, now time.Time, quiet time.Duration) bool {

@@ -15,6 +15,11 @@ func TestKeyAbandonable(t *testing.T) {
 	answer := func(sec int, status int, code string) KeyAnswer {
 		return KeyAnswer{SentAt: t0.Add(time.Duration(sec) * time.Second), Finished: true, HTTPStatus: status, Code: code}
 	}
+	running := func(sec int, status int, code string) KeyAnswer {
+		a := answer(sec, status, code)
+		a.StillRunning = true
+		return a
+	}
 	timeout := KeyAnswer{SentAt: t0, Finished: true}
 	died := KeyAnswer{SentAt: t0}
 
@@ -31,8 +36,9 @@ func TestKeyAbandonable(t *testing.T) {
 		{"two different answers", []KeyAnswer{answer(0, 500, "PROVIDER_ERROR"), answer(2, 500, "COMMON_ERROR")}, t0.Add(time.Hour), false},
 		// The hole this rule closes: a timed-out request held by the
 		// gateway, then "still processing" twice.
-		{"409 processing twice after a timeout", []KeyAnswer{timeout, answer(1, 409, "IDEMPOTENT_REQUEST_PROCESSING"), answer(2, 409, "IDEMPOTENT_REQUEST_PROCESSING")}, t0.Add(time.Hour), false},
-		{"consecutive request twice", []KeyAnswer{answer(0, 400, "FORBIDDEN_CONSECUTIVE_REQUEST"), answer(1, 400, "FORBIDDEN_CONSECUTIVE_REQUEST")}, t0.Add(time.Hour), false},
+		{"409 processing twice after a timeout", []KeyAnswer{timeout, running(1, 409, "IDEMPOTENT_REQUEST_PROCESSING"), running(2, 409, "IDEMPOTENT_REQUEST_PROCESSING")}, t0.Add(time.Hour), false},
+		{"consecutive request twice", []KeyAnswer{running(0, 400, "FORBIDDEN_CONSECUTIVE_REQUEST"), running(1, 400, "FORBIDDEN_CONSECUTIVE_REQUEST")}, t0.Add(time.Hour), false},
+		{"PortOne outstanding request twice", []KeyAnswer{running(0, 409, "IDEMPOTENCY_OUTSTANDING_REQUEST"), running(1, 409, "IDEMPOTENCY_OUTSTANDING_REQUEST")}, t0.Add(time.Hour), false},
 		{"timeouts", []KeyAnswer{timeout, timeout}, t0.Add(time.Hour), false},
 		{"relay died during the last call", []KeyAnswer{answer(0, 500, "PROVIDER_ERROR"), died}, t0.Add(time.Hour), false},
 		{"gateway timeout status", []KeyAnswer{answer(0, 504, "PROVIDER_ERROR"), answer(1, 504, "PROVIDER_ERROR")}, t0.Add(time.Hour), false},

@@ -24,14 +24,57 @@ const (
 	StatusExpired           = "EXPIRED"
 )
 
-// Payment is the subset of the gateway's Payment object that the outbox uses.
-// Fields the gateway sends and this type does not name are ignored, so the
-// gateway can add fields without breaking us.
+// Phase is where a gateway's record of a payment stands, in the relay's
+// words: each gateway client maps its own status words to one, so the relay
+// settles payments of every gateway by the same rules.
+type Phase string
+
+// The phases.
+const (
+	// PhaseUnknown: a status the client does not know. The relay settles
+	// nothing from it.
+	PhaseUnknown Phase = ""
+	// PhaseOpen: not charged; the customer may still finish (Toss READY,
+	// IN_PROGRESS; PortOne READY).
+	PhaseOpen Phase = "open"
+	// PhaseWaiting: underway but not charged yet, money may still arrive
+	// (Toss WAITING_FOR_DEPOSIT; PortOne PAY_PENDING, VIRTUAL_ACCOUNT_ISSUED).
+	PhaseWaiting Phase = "waiting"
+	// PhaseCharged: charged, refunds (if any) already out of the balance
+	// (Toss DONE, CANCELED, PARTIAL_CANCELED; PortOne PAID, CANCELLED,
+	// PARTIAL_CANCELLED).
+	PhaseCharged Phase = "charged"
+	// PhaseFailed: will never be charged (Toss ABORTED; PortOne FAILED).
+	PhaseFailed Phase = "failed"
+	// PhaseExpired: the gateway's session is gone (Toss EXPIRED).
+	PhaseExpired Phase = "expired"
+)
+
+// tossPhases maps the Toss statuses to phases.
+var tossPhases = map[string]Phase{
+	StatusReady:             PhaseOpen,
+	StatusInProgress:        PhaseOpen,
+	StatusWaitingForDeposit: PhaseWaiting,
+	StatusDone:              PhaseCharged,
+	StatusCanceled:          PhaseCharged,
+	StatusPartialCanceled:   PhaseCharged,
+	StatusAborted:           PhaseFailed,
+	StatusExpired:           PhaseExpired,
+}
+
+// Payment is a gateway's record of one payment, as the relay reads it: the
+// Toss Payment object's subset the outbox uses, and what the other gateway
+// clients convert their own records to. Fields the gateway sends and this
+// type does not name are ignored, so the gateway can add fields without
+// breaking us.
 type Payment struct {
-	PaymentKey         string
-	OrderID            string
-	OrderName          string
+	PaymentKey string
+	OrderID    string
+	OrderName  string
+	// Status is the gateway's own word (DONE, PAID, ...), kept for the
+	// attempt row and the classification table; Phase is what it means.
 	Status             string
+	Phase              Phase
 	Method             string
 	Currency           string
 	LastTransactionKey string
@@ -46,6 +89,10 @@ type Payment struct {
 	// that does not parse: a timestamp is never a reason to doubt an answer.
 	RequestedAt time.Time
 	ApprovedAt  time.Time
+
+	// FailureReason is why a failed payment failed, in the gateway's words
+	// (PortOne's failure.reason); empty when it gave none.
+	FailureReason string
 
 	Cancels []Cancel
 }
@@ -133,7 +180,7 @@ func parsePayment(body []byte) (*Payment, error) {
 // Requiring them there would turn a usable "nothing was charged" lookup into
 // an unreadable answer, retried for nothing.
 func amountsRequired(status string) bool {
-	return answers.paymentStatuses[status] == ClassSuccess
+	return answers.PaymentStatuses[status] == ClassSuccess
 }
 
 // amountOf returns a decoded amount, or 0 when it was absent or null (which
@@ -152,6 +199,7 @@ func toPayment(w wirePayment) *Payment {
 		OrderID:            w.OrderID,
 		OrderName:          w.OrderName,
 		Status:             w.Status,
+		Phase:              tossPhases[w.Status],
 		Method:             w.Method,
 		Currency:           w.Currency,
 		LastTransactionKey: w.LastTransactionKey,

@@ -135,6 +135,7 @@ func TestParsePayment(t *testing.T) {
 			OrderID:            "a4CWyWY5m89PNh7xJwhk1",
 			OrderName:          "토스 티셔츠 외 2건",
 			Status:             StatusDone,
+			Phase:              PhaseCharged,
 			Method:             "카드",
 			Currency:           "KRW",
 			LastTransactionKey: "9C62B18EEF0DE3EB7F4422EB6D14BC6E",
@@ -171,6 +172,7 @@ func TestParsePayment(t *testing.T) {
 		p, err := parsePayment([]byte(samplePaymentReady))
 		require.NoError(t, err)
 		require.Equal(t, StatusReady, p.Status)
+		require.Equal(t, PhaseOpen, p.Phase)
 		require.Empty(t, p.Method)
 		require.True(t, p.ApprovedAt.IsZero())
 		require.False(t, p.RequestedAt.IsZero())
@@ -222,6 +224,21 @@ func TestParsePayment(t *testing.T) {
 				require.Zero(t, p.BalanceAmount)
 				require.Equal(t, ClassUnclear, Classify(Result{HTTPStatus: 200, Payment: p}), body)
 			}
+		}
+	})
+
+	// Every Toss status has its phase: the relay settles from the phase.
+	t.Run("Phases", func(t *testing.T) {
+		t.Parallel()
+		for status, want := range map[string]Phase{
+			StatusReady: PhaseOpen, StatusInProgress: PhaseOpen, StatusWaitingForDeposit: PhaseWaiting,
+			StatusDone: PhaseCharged, StatusCanceled: PhaseCharged, StatusPartialCanceled: PhaseCharged,
+			StatusAborted: PhaseFailed, StatusExpired: PhaseExpired, "SOMETHING_NEW": PhaseUnknown,
+		} {
+			body := `{"paymentKey":"pk","status":"` + status + `","totalAmount":100,"balanceAmount":100}`
+			p, err := parsePayment([]byte(body))
+			require.NoError(t, err, body)
+			require.Equal(t, want, p.Phase, status)
 		}
 	})
 

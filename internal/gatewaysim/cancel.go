@@ -48,7 +48,7 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, idempotencyKey 
 	if req.RefundableAmount != nil && *req.RefundableAmount <= 0 {
 		return newError(CodeInvalidRequest, "refundableAmount must be a positive integer").response()
 	}
-	p, ok := s.payments.byPaymentKey(paymentKey)
+	p, ok := s.payments.tossPayment(paymentKey)
 	if !ok {
 		return newError(CodeNotFoundPayment, "no payment with this paymentKey").response()
 	}

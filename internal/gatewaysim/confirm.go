@@ -41,6 +41,9 @@ func (s *Simulator) confirm(req confirmRequest) response {
 	cfg := s.faults.current()
 
 	p, ok := s.payments.byPaymentKey(req.PaymentKey)
+	if ok && p.gateway != GatewayToss {
+		return newError(CodeNotFoundPaymentSession, "no payment session for this paymentKey").response()
+	}
 	if !ok {
 		if !cfg.AutoAuthorize {
 			return newError(CodeNotFoundPaymentSession, "no payment session for this paymentKey; it expired or never existed").response()

@@ -35,6 +35,13 @@ func (c *Client) Authorize(ctx context.Context, req AuthorizeRequest) (Authoriza
 	return auth, err
 }
 
+// PortOnePay calls POST /sim/v1/portone/pay.
+func (c *Client) PortOnePay(ctx context.Context, req PortOnePayRequest) (PortOnePayment, error) {
+	var res PortOnePayment
+	err := c.do(ctx, http.MethodPost, "/sim/v1/portone/pay", req, &res)
+	return res, err
+}
+
 // Config calls GET /sim/v1/config.
 func (c *Client) Config(ctx context.Context) (Config, error) {
 	var cfg Config

@@ -6,9 +6,13 @@ import "time"
 // charged and what was refunded. Tests use it as the ground truth: Approvals
 // above 1 is a double charge.
 type LedgerEntry struct {
-	PaymentKey    string     `json:"paymentKey"`
-	OrderID       string     `json:"orderId"`
-	Status        string     `json:"status"`
+	// Gateway is the API the payment lives in: "toss" or "portone".
+	Gateway    string `json:"gateway"`
+	PaymentKey string `json:"paymentKey"`
+	OrderID    string `json:"orderId"`
+	Status     string `json:"status"`
+	// TotalAmount is what was charged (for PortOne, what the customer
+	// paid, which may differ from what the shop asked for).
 	TotalAmount   int64      `json:"totalAmount"`
 	BalanceAmount int64      `json:"balanceAmount"`
 	Approvals     int        `json:"approvals"`

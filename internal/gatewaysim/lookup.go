@@ -5,7 +5,7 @@ import "net/http"
 func (s *Simulator) handleLookupByKey(w http.ResponseWriter, r *http.Request) {
 	paymentKey := r.PathValue("paymentKey")
 	s.serveV1(w, r, OperationLookup, paymentKey, func(string) response {
-		p, _ := s.payments.byPaymentKey(paymentKey)
+		p, _ := s.payments.tossPayment(paymentKey)
 		return s.lookup(p)
 	})
 }
@@ -15,11 +15,14 @@ func (s *Simulator) handleLookupByOrder(w http.ResponseWriter, r *http.Request) 
 	// Resolved before the call too, so scripts and the request log, which
 	// are keyed by paymentKey, apply to lookups by orderId.
 	paymentKey := ""
-	if p, ok := s.payments.byOrderID(orderID); ok {
+	if p, ok := s.payments.byOrderID(orderID); ok && p.gateway == GatewayToss {
 		paymentKey = p.paymentKey
 	}
 	s.serveV1(w, r, OperationLookup, paymentKey, func(string) response {
-		p, _ := s.payments.byOrderID(orderID)
+		p, ok := s.payments.byOrderID(orderID)
+		if ok && p.gateway != GatewayToss {
+			p = nil
+		}
 		return s.lookup(p)
 	})
 }

@@ -62,3 +62,22 @@ func (b *paymentBook) all() []*paymentState {
 	defer b.mu.RUnlock()
 	return append([]*paymentState(nil), b.ordered...)
 }
+
+// tossPayment is byPaymentKey for the Toss API: a PortOne payment is not
+// one Toss knows.
+func (b *paymentBook) tossPayment(paymentKey string) (*paymentState, bool) {
+	p, ok := b.byPaymentKey(paymentKey)
+	if !ok || p.gateway != GatewayToss {
+		return nil, false
+	}
+	return p, true
+}
+
+// portOnePayment is byPaymentKey for the PortOne API.
+func (b *paymentBook) portOnePayment(paymentID string) (*paymentState, bool) {
+	p, ok := b.byPaymentKey(paymentID)
+	if !ok || p.gateway != GatewayPortOne {
+		return nil, false
+	}
+	return p, true
+}

@@ -13,13 +13,23 @@ type paymentState struct {
 	mu sync.Mutex
 
 	// Set at authorization and never changed, so readable without mu.
+	// gateway is the API the payment lives in (GatewayToss, GatewayPortOne);
+	// each API finds only its own payments.
+	gateway         string
 	paymentKey      string
 	orderID         string
 	orderName       string
 	amount          int64
 	authenticatedAt time.Time
 
-	status             string
+	status string
+	// paidAmount is what a PortOne customer paid (Authorize's amount for
+	// Toss, where the confirm charges exactly that); currency its currency.
+	paidAmount int64
+	currency   string
+	// failureReason is why a PortOne payment FAILED.
+	failureReason      string
+	statusChangedAt    time.Time
 	approvals          int
 	approvedAt         time.Time
 	approveNo          string
@@ -41,6 +51,7 @@ type cancelRecord struct {
 
 func newPaymentState(paymentKey, orderID, orderName string, amount int64, authenticatedAt time.Time) *paymentState {
 	return &paymentState{
+		gateway:         GatewayToss,
 		paymentKey:      paymentKey,
 		orderID:         orderID,
 		orderName:       orderName,
@@ -85,9 +96,15 @@ func (p *paymentState) cancel(now time.Time, reason string, amount int64, idempo
 		receiptKey:     randomString(alnum, 20),
 	})
 	p.lastTransactionKey = txKey
-	if p.balance == 0 {
+	p.statusChangedAt = now
+	switch {
+	case p.gateway == GatewayPortOne && p.balance == 0:
+		p.status = PortOneCancelled
+	case p.gateway == GatewayPortOne:
+		p.status = PortOnePartialCancelled
+	case p.balance == 0:
 		p.status = StatusCanceled
-	} else {
+	default:
 		p.status = StatusPartialCanceled
 	}
 }
@@ -95,7 +112,11 @@ func (p *paymentState) cancel(now time.Time, reason string, amount int64, idempo
 // approved reports whether the payment has been charged (and so may be
 // canceled or may not be confirmed again).
 func (p *paymentState) approved() bool {
-	return p.status == StatusDone || p.status == StatusCanceled || p.status == StatusPartialCanceled
+	switch p.status {
+	case StatusDone, StatusCanceled, StatusPartialCanceled, PortOnePaid, PortOneCancelled, PortOnePartialCancelled:
+		return true
+	}
+	return false
 }
 
 // toPayment converts the state to Toss's Payment object. Callers hold p.mu.
@@ -161,11 +182,16 @@ func (p *paymentState) toPayment() Payment {
 
 // toLedgerEntry converts the state to its ledger entry. Callers hold p.mu.
 func (p *paymentState) toLedgerEntry() LedgerEntry {
+	total := p.amount
+	if p.gateway == GatewayPortOne {
+		total = p.paidAmount
+	}
 	entry := LedgerEntry{
+		Gateway:       p.gateway,
 		PaymentKey:    p.paymentKey,
 		OrderID:       p.orderID,
 		Status:        p.status,
-		TotalAmount:   p.amount,
+		TotalAmount:   total,
 		BalanceAmount: p.balance,
 		Approvals:     p.approvals,
 		Refunds:       make([]Refund, 0, len(p.cancels)),

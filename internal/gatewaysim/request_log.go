@@ -33,7 +33,9 @@ const DefaultRequestLogLimit = 100_000
 
 // RequestRecord is one /v1 call as the gateway saw it.
 type RequestRecord struct {
-	At              time.Time `json:"at"`
+	At time.Time `json:"at"`
+	// Gateway is the API the call came in on: "toss" or "portone".
+	Gateway         string    `json:"gateway"`
 	Method          string    `json:"method"`
 	Path            string    `json:"path"`
 	Operation       Operation `json:"operation"`

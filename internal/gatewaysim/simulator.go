@@ -1,8 +1,11 @@
-// Package gatewaysim is a Toss Payments compatible payment gateway simulator:
-// the core API v1 subset the relay uses (confirm, cancel, lookup) with Toss's
-// authentication, idempotency and error semantics, plus a control API under
-// /sim/v1 to authorize payments (the customer's checkout step), inject faults
-// and read the gateway's ledger. It is the gateway in every test.
+// Package gatewaysim is a payment gateway simulator that speaks two APIs: the
+// Toss Payments core API v1 subset the relay uses (confirm, cancel, lookup
+// under /v1) and PortOne's V2 (lookup and cancel under /payments), each with
+// its gateway's authentication, idempotency and error semantics, over one
+// book of payments and one ledger, with the same fault injection. A control
+// API under /sim/v1 authorizes Toss payments and pays PortOne ones (the
+// customer's checkout step), injects faults and reads the ledger. It is the
+// gateway in every test.
 package gatewaysim
 
 import (
@@ -25,6 +28,12 @@ type Options struct {
 	// SecretKey is the one secret key /v1 calls must authenticate with;
 	// empty means DefaultSecretKey.
 	SecretKey string
+	// PortOneSecret is the API secret PortOne calls must authenticate with
+	// ("Authorization: PortOne <secret>"); empty means DefaultPortOneSecret.
+	PortOneSecret string
+	// PortOneStoreID is the one store the PortOne API serves; empty means
+	// DefaultPortOneStoreID.
+	PortOneStoreID string
 	// Config is the initial fault config.
 	Config Config
 	// Now is the clock; nil means time.Now. Session expiry, downtime windows
@@ -42,9 +51,11 @@ type Options struct {
 // Simulator is the gateway: an http.Handler serving the Toss API under /v1 and
 // the control API under /sim/v1. It is safe for concurrent use.
 type Simulator struct {
-	secretKey string
-	now       func() time.Time
-	logger    *slog.Logger
+	secretKey      string
+	portOneSecret  string
+	portOneStoreID string
+	now            func() time.Time
+	logger         *slog.Logger
 
 	faults   *faultInjector
 	payments *paymentBook
@@ -75,6 +86,12 @@ func New(opts Options) (*Simulator, error) {
 	if opts.SecretKey == "" {
 		opts.SecretKey = DefaultSecretKey
 	}
+	if opts.PortOneSecret == "" {
+		opts.PortOneSecret = DefaultPortOneSecret
+	}
+	if opts.PortOneStoreID == "" {
+		opts.PortOneStoreID = DefaultPortOneStoreID
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -85,17 +102,19 @@ func New(opts Options) (*Simulator, error) {
 		opts.RequestLogLimit = DefaultRequestLogLimit
 	}
 	s := &Simulator{
-		secretKey: opts.SecretKey,
-		now:       opts.Now,
-		logger:    opts.Logger,
-		faults:    newFaultInjector(opts.Config),
-		payments:  newPaymentBook(),
-		idem:      newIdempotencyStore(),
-		scripts:   newScriptQueues(),
-		requests:  newRequestLog(opts.RequestLogLimit),
-		cancels:   newConsecutiveCancels(),
-		mux:       http.NewServeMux(),
-		closed:    make(chan struct{}),
+		secretKey:      opts.SecretKey,
+		portOneSecret:  opts.PortOneSecret,
+		portOneStoreID: opts.PortOneStoreID,
+		now:            opts.Now,
+		logger:         opts.Logger,
+		faults:         newFaultInjector(opts.Config),
+		payments:       newPaymentBook(),
+		idem:           newIdempotencyStore(),
+		scripts:        newScriptQueues(),
+		requests:       newRequestLog(opts.RequestLogLimit),
+		cancels:        newConsecutiveCancels(),
+		mux:            http.NewServeMux(),
+		closed:         make(chan struct{}),
 	}
 	s.routes()
 	return s, nil
@@ -106,6 +125,10 @@ func (s *Simulator) routes() {
 	s.mux.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.handleCancel)
 	s.mux.HandleFunc("GET /v1/payments/{paymentKey}", s.handleLookupByKey)
 	s.mux.HandleFunc("GET /v1/payments/orders/{orderId}", s.handleLookupByOrder)
+
+	s.mux.HandleFunc("GET /payments/{paymentId}", s.handlePortOneLookup)
+	s.mux.HandleFunc("POST /payments/{paymentId}/cancel", s.handlePortOneCancel)
+	s.mux.HandleFunc("POST /sim/v1/portone/pay", s.handlePortOnePay)
 
 	s.mux.HandleFunc("POST /sim/v1/authorize", s.handleAuthorize)
 	s.mux.HandleFunc("GET /sim/v1/config", s.handleGetConfig)

@@ -23,15 +23,24 @@ const maxBodyBytes = 64 << 10
 // whose client gave up (timed out during latency or a hold), which is exactly
 // the "timed out but charged" case the relay must survive.
 func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation, paymentKey string, perform func(idempotencyKey string) response) {
+	s.serve(w, r, tossAPI{s}, op, paymentKey, perform)
+}
+
+// serve is serveV1 for either API: d speaks its authentication, its
+// Idempotency-Key and its error bodies; the faults, holds, idempotency
+// store and request log are the same for both.
+func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, d dialect, op Operation, paymentKey string, perform func(idempotencyKey string) response) {
 	epoch := s.epoch.Load()
+	idemKey, badKey := d.idempotencyKey(r)
 	rec := RequestRecord{
 		At:              s.now(),
+		Gateway:         d.gateway(),
 		Method:          r.Method,
 		Path:            r.URL.Path,
 		Operation:       op,
 		PaymentKey:      paymentKey,
-		IdempotencyKey:  r.Header.Get("Idempotency-Key"),
-		AuthorizationOK: s.authorized(r),
+		IdempotencyKey:  idemKey,
+		AuthorizationOK: d.authorized(r),
 	}
 	finish := func(res response, outcome string) {
 		rec.HTTPStatus, rec.Code, rec.Outcome = res.status, res.code, outcome
@@ -45,25 +54,26 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 
 	cfg := s.faults.current()
 	if cfg.downAt(rec.At) {
-		answer(errorWithStatus(http.StatusServiceUnavailable, CodeFailedInternalSystemProcessing, "the gateway is down (simulated)").response(), OutcomeInjected)
+		answer(d.down(), OutcomeInjected)
 		return
 	}
 	if !rec.AuthorizationOK {
-		answer(newError(CodeUnauthorizedKey, "the secret key is missing, malformed or not registered").response(), OutcomeRejected)
+		answer(d.unauthorized(), OutcomeRejected)
 		return
 	}
 
-	// Idempotency applies to POSTs only; Toss ignores the header on lookups.
+	// Idempotency applies to POSTs only; both gateways ignore the header on
+	// lookups.
 	var (
 		ikey   idempotencyKey
 		ticket *idempotencyEntry
 	)
-	if r.Method == http.MethodPost && rec.IdempotencyKey != "" {
-		if len(rec.IdempotencyKey) > maxIdempotencyKeyLength {
-			answer(newError(CodeInvalidRequest, "Idempotency-Key must be at most %d characters", maxIdempotencyKeyLength).response(), OutcomeRejected)
+	if r.Method == http.MethodPost && (rec.IdempotencyKey != "" || badKey != nil) {
+		if badKey != nil {
+			answer(*badKey, OutcomeRejected)
 			return
 		}
-		ikey = idempotencyKey{secretKey: s.secretKey, key: rec.IdempotencyKey}
+		ikey = idempotencyKey{secretKey: d.keySpace(), key: rec.IdempotencyKey}
 		entry, result := s.idem.begin(ikey, rec.At)
 		switch result {
 		case beginReplay:
@@ -71,7 +81,7 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 			return
 		case beginInFlight:
 			// Also what a retry of a held call gets until the hold ends.
-			answer(newError(CodeIdempotentRequestProcessing, "a request with this Idempotency-Key is still being processed").response(), OutcomeRejected)
+			answer(d.inFlight(), OutcomeRejected)
 			return
 		case beginProcess:
 			ticket = entry
@@ -83,7 +93,7 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 
 	// A front-door rule, like the idempotency store: checked when the call
 	// arrives, before a script step or a fault is spent on it.
-	if op == OperationCancel && !s.cancels.admit(paymentKey, rec.At, cfg.ConsecutiveCancelWindow.std()) {
+	if op == OperationCancel && d.consecutiveCancelRule() && !s.cancels.admit(paymentKey, rec.At, cfg.ConsecutiveCancelWindow.std()) {
 		res := newError(CodeForbiddenConsecutiveRequest, "a cancel for this payment arrived less than %s ago; try again shortly",
 			cfg.ConsecutiveCancelWindow.std()).response()
 		// Stored only as injected errors are (see ConsecutiveCancelWindow).
@@ -124,7 +134,7 @@ func (s *Simulator) serveV1(w http.ResponseWriter, r *http.Request, op Operation
 	}
 
 	if injected != nil {
-		res := injected.response()
+		res := d.fault(injected)
 		// Read now, not at the start: a test may flip it while a call sleeps.
 		if ticket != nil && s.faults.current().ReplayCachedErrors {
 			s.idem.complete(ikey, ticket, res, s.now())

@@ -328,7 +328,7 @@ func (s *Server) consoleOverview(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, cl := range []string{"success", "transient", "unclear", "refused", "session_expired", "misconfigured", ""} {
+		for _, cl := range []string{"success", "transient", "unclear", "refused", "session_expired", "misconfigured", "pending", ""} {
 			if n := calls[cl]; n > 0 {
 				name := cl
 				if name == "" {

@@ -167,7 +167,7 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 
 		// Whatever the domain thinks of the values, it says so as a 400.
-		if _, err := req.toIntent(); err != nil {
+		if _, err := req.toIntent(payment.GatewayToss); err != nil {
 			require.Equal(t, payment.KindInvalid, payment.ErrorOf(err).Kind)
 		}
 	})

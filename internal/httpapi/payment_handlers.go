@@ -24,17 +24,24 @@ type createPaymentRequest struct {
 	Amount    amount `json:"amount"`
 	OrderName string `json:"orderName"`
 	Currency  string `json:"currency"`
+	// Gateway picks the gateway the payment goes through; the deployment's
+	// default (API_DEFAULT_GATEWAY) when empty.
+	Gateway string `json:"gateway"`
 }
 
-// toIntent checks the request and converts it to the domain's intent.
-func (r createPaymentRequest) toIntent() (payment.Intent, error) {
+// toIntent checks the request and converts it to the domain's intent, with
+// defaultGateway where the request names none.
+func (r createPaymentRequest) toIntent(defaultGateway string) (payment.Intent, error) {
 	if r.OrderID == "" {
 		return payment.Intent{}, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "orderId is required")
 	}
 	if !r.Amount.set {
 		return payment.Intent{}, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "amount is required")
 	}
-	in := payment.Intent{OrderID: r.OrderID, OrderName: r.OrderName, Amount: r.Amount.value, Currency: r.Currency}
+	in := payment.Intent{OrderID: r.OrderID, OrderName: r.OrderName, Amount: r.Amount.value, Currency: r.Currency, Gateway: r.Gateway}
+	if in.Gateway == "" {
+		in.Gateway = defaultGateway
+	}
 	if err := in.Validate(); err != nil {
 		return payment.Intent{}, err
 	}
@@ -85,9 +92,15 @@ func (s *Server) createPayment(c echo.Context) error {
 	if err := s.readJSON(c, &req); err != nil {
 		return err
 	}
-	in, err := req.toIntent()
+	in, err := req.toIntent(s.defaultGateway)
 	if err != nil {
 		return err
+	}
+	if !slices.Contains(s.gateways, in.Gateway) {
+		// A gateway this deployment's relays are not configured for: the
+		// confirm would wait in the outbox for a relay that never comes.
+		return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+			"gateway %s is not enabled here (enabled: %s)", in.Gateway, strings.Join(s.gateways, ", "))
 	}
 	// Version 7: time-ordered ids keep the primary key index append-mostly.
 	id, err := uuid.NewV7()

@@ -63,6 +63,40 @@ func TestCreatePayment(t *testing.T) {
 		require.Equal(t, 1, b.countPayments(t))
 	})
 
+	t.Run("Gateway", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, func(c *Config) {
+			c.Gateways = []string{payment.GatewayToss, payment.GatewayPortOne}
+			c.DefaultGateway = payment.GatewayPortOne
+		})
+
+		// None named: the deployment's default, recorded on the row.
+		rec := b.postJSON(t, "/v1/payments", `{"orderId":"order-gw-1","amount":15000,"orderName":"Tea"}`)
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		require.Equal(t, payment.GatewayPortOne, decode[paymentResponse](t, rec).Gateway)
+		stored, err := b.store.PaymentByOrderID(t.Context(), b.pool, "order-gw-1")
+		require.NoError(t, err)
+		require.Equal(t, payment.GatewayPortOne, stored.Gateway)
+
+		rec = b.postJSON(t, "/v1/payments", `{"orderId":"order-gw-2","amount":15000,"orderName":"Tea","gateway":"toss"}`)
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		require.Equal(t, payment.GatewayToss, decode[paymentResponse](t, rec).Gateway)
+
+		// The same order through another gateway is another intent.
+		rec = b.postJSON(t, "/v1/payments", `{"orderId":"order-gw-2","amount":15000,"orderName":"Tea","gateway":"portone"}`)
+		requireProblem(t, rec, http.StatusConflict, payment.CodeOrderConflict)
+
+		rec = b.postJSON(t, "/v1/payments", `{"orderId":"order-gw-3","amount":15000,"orderName":"Tea","gateway":"paypal"}`)
+		requireProblem(t, rec, http.StatusBadRequest, payment.CodeInvalidRequest)
+
+		// Known, but not enabled on this deployment: no relay would serve it.
+		tossOnly := b.with(func(c *Config) { c.Gateways, c.DefaultGateway = nil, payment.GatewayToss })
+		rec = tossOnly.postJSON(t, "/v1/payments", `{"orderId":"order-gw-4","amount":15000,"orderName":"Tea","gateway":"portone"}`)
+		requireProblem(t, rec, http.StatusBadRequest, payment.CodeInvalidRequest)
+		require.Contains(t, rec.Body.String(), "not enabled")
+		require.Equal(t, 2, b.countPayments(t))
+	})
+
 	t.Run("RepeatAfterConfirmShowsCurrentState", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

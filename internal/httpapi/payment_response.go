@@ -15,6 +15,7 @@ type paymentResponse struct {
 	OrderName      string           `json:"orderName"`
 	Amount         int64            `json:"amount"`
 	Currency       string           `json:"currency"`
+	Gateway        string           `json:"gateway"`
 	Status         string           `json:"status"`
 	PaymentKey     string           `json:"paymentKey,omitempty"`
 	ApprovedAmount int64            `json:"approvedAmount"`
@@ -82,6 +83,7 @@ func toPaymentResponse(p payment.Payment) paymentResponse {
 		OrderName:      p.OrderName,
 		Amount:         p.Amount,
 		Currency:       p.Currency,
+		Gateway:        p.Gateway,
 		Status:         string(p.Status),
 		PaymentKey:     p.PaymentKey,
 		ApprovedAmount: p.ApprovedAmount,

@@ -41,6 +41,10 @@ const (
 	// codeInsufficientScope: the API key is valid but its scope does not
 	// cover the call (a checkout key asking for an operator action).
 	codeInsufficientScope = "insufficient_scope"
+	// codeInvalidSignature: a signed webhook (PortOne's) whose signature
+	// does not verify, or one that arrives where no secret to verify it is
+	// configured. Nothing is written.
+	codeInvalidSignature = "invalid_signature"
 )
 
 // problemContentType is the media type of RFC 9457 problem details.
@@ -82,6 +86,7 @@ var problemTitles = map[string]string{
 	webhook.CodeURLRefused:         "Webhook URL is not a public address",
 	webhook.CodeEndpointDisabled:   "Webhook endpoint is disabled",
 	codeInsufficientScope:          "The API key's scope does not allow this",
+	codeInvalidSignature:           "Webhook signature does not verify",
 	payment.CodeJobNotFound:        "Outbox job not found",
 }
 

@@ -13,6 +13,7 @@ package httpapi
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net"
@@ -25,9 +26,11 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payflow"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
@@ -118,6 +121,25 @@ type Config struct {
 	// MaxWaiters bounds the requests waiting at once for a payment to
 	// change (GET /v1/payments/{id}?wait=). Default: DefaultMaxWaiters.
 	MaxWaiters int
+	// Gateways are the gateways a payment may be created for: the ones the
+	// relays are configured to serve. Default: DefaultGateway alone.
+	Gateways []string
+	// DefaultGateway is the gateway of a payment whose create names none.
+	// Default: payment.GatewayToss.
+	DefaultGateway string
+	// PortOneWebhookSecret verifies PortOne's signed webhooks (Standard
+	// Webhooks, "whsec_…"); empty refuses every PortOne webhook. Check it
+	// with CheckPortOneWebhookSecret first: New panics on a bad one.
+	PortOneWebhookSecret string
+}
+
+// CheckPortOneWebhookSecret reports whether secret can verify Standard
+// Webhooks signatures: "whsec_" and base64, or base64 alone.
+func CheckPortOneWebhookSecret(secret string) error {
+	if _, err := standardwebhooks.NewWebhook(secret); err != nil {
+		return fmt.Errorf("not a Standard Webhooks secret (whsec_ and base64): %w", err)
+	}
+	return nil
 }
 
 // Server serves the payment API.
@@ -151,6 +173,12 @@ type Server struct {
 	webhookAllowPrivate bool
 	resolver            webhook.Resolver
 	waiter              *waiter
+
+	gateways       []string
+	defaultGateway string
+	// portOneHooks verifies PortOne's webhooks; nil when no secret is
+	// configured.
+	portOneHooks *standardwebhooks.Webhook
 }
 
 // New returns a Server for cfg. It panics when Pool or Outbox is missing:
@@ -182,6 +210,22 @@ func New(cfg Config) *Server {
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
 	}
+	s.defaultGateway = cfg.DefaultGateway
+	if s.defaultGateway == "" {
+		s.defaultGateway = payment.GatewayToss
+	}
+	s.gateways = cfg.Gateways
+	if len(s.gateways) == 0 {
+		s.gateways = []string{s.defaultGateway}
+	}
+	if cfg.PortOneWebhookSecret != "" {
+		wh, err := standardwebhooks.NewWebhook(cfg.PortOneWebhookSecret)
+		if err != nil {
+			panic("httpapi: PortOneWebhookSecret: " + err.Error())
+		}
+		s.portOneHooks = wh
+	}
+
 	maxWaiters := cfg.MaxWaiters
 	if maxWaiters <= 0 {
 		maxWaiters = DefaultMaxWaiters
@@ -281,6 +325,8 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	// Unsigned and open: the gateway cannot present our API key. It only
 	// ever enqueues a lookup, so a forged one costs a gateway call, no more.
 	e.POST("/v1/webhooks/toss", s.tossWebhook)
+	// Signed (Standard Webhooks) and open: still only a reason to ask.
+	e.POST("/v1/webhooks/portone", s.portOneWebhook)
 
 	// Authentication per route rather than on a group: a group's middleware
 	// also catches its unknown paths, which would turn routing's 404 and

@@ -38,11 +38,8 @@ const namespace = "payment_outbox"
 // is in, so series do not come and go.
 var (
 	operations = []payment.Operation{payment.OperationConfirm, payment.OperationCancel, payment.OperationLookup}
-	classes    = []gateway.Class{
-		gateway.ClassSuccess, gateway.ClassTransient, gateway.ClassUnclear,
-		gateway.ClassRefused, gateway.ClassSessionExpired, gateway.ClassMisconfigured,
-	}
-	statuses = []payment.Status{
+	classes    = gateway.Classes()
+	statuses   = []payment.Status{
 		payment.StatusReady, payment.StatusConfirming, payment.StatusConfirmed, payment.StatusFailed,
 		payment.StatusExpired, payment.StatusUnknown, payment.StatusCanceling, payment.StatusCanceled,
 		payment.StatusPartiallyCanceled,

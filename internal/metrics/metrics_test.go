@@ -457,7 +457,7 @@ func TestDBGauges(t *testing.T) {
 	require.NoError(t, err)
 
 	newPayment := func(status payment.Status) payment.Payment {
-		in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Socks", Amount: 1000}
+		in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Socks", Amount: 1000, Gateway: payment.GatewayToss}
 		require.NoError(t, in.Validate())
 		p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
 		require.NoError(t, err)

@@ -103,9 +103,13 @@ type Payment struct {
 	Amount    int64
 	Currency  string
 	Status    Status
+	// Gateway is the gateway the payment goes through (GatewayToss,
+	// GatewayPortOne), fixed at create.
+	Gateway string
 
 	// PaymentKey is the gateway's key, known once the customer authenticated
-	// and the checkout asked us to confirm.
+	// and the checkout asked us to confirm: Toss's paymentKey, or the
+	// paymentId the checkout gave PortOne's browser SDK.
 	PaymentKey string
 	// ConfirmIdempotencyKey is sent with every confirm call for this payment;
 	// it is fixed when the confirm is requested so that retries replay.

@@ -116,7 +116,10 @@ func (p *Payment) RequestCancel(cancelID, reason string, amount int64, open []Ca
 
 // Approval is what the gateway reported for a successful confirm.
 type Approval struct {
-	OrderID       string
+	OrderID string
+	// Currency is the approval's currency; empty when the gateway's record
+	// does not say (then it is not compared).
+	Currency      string
 	TotalAmount   int64
 	BalanceAmount int64
 	Method        string
@@ -151,6 +154,8 @@ func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID stri
 		reason = "compensation: gateway approved amount " + strconv.FormatInt(a.TotalAmount, 10) + ", intent was " + strconv.FormatInt(p.Amount, 10)
 	case a.OrderID != "" && a.OrderID != p.OrderID:
 		reason = "compensation: gateway approved order " + a.OrderID + ", intent was " + p.OrderID
+	case a.Currency != "" && a.Currency != p.Currency:
+		reason = "compensation: gateway approved currency " + a.Currency + ", intent was " + p.Currency
 	}
 	if a.BalanceAmount == 0 {
 		// Refunded in full at the gateway already (seen on a lookup): the

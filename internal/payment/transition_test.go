@@ -146,6 +146,17 @@ func TestApplyApproval(t *testing.T) {
 		require.Contains(t, p.FailureMessage, "15500")
 	})
 
+	t.Run("CurrencyMismatchCompensates", func(t *testing.T) {
+		t.Parallel()
+		p := readyPayment()
+		_, _ = p.RequestConfirm("pk_1", 15000, now)
+		c := p.ApplyApproval(Approval{Currency: "USD", TotalAmount: 15000, BalanceAmount: 15000}, nil, "comp", now)
+		require.NotNil(t, c)
+		require.Equal(t, CancelCompensation, c.Kind)
+		require.Equal(t, StatusCanceling, p.Status)
+		require.Contains(t, p.FailureMessage, "USD")
+	})
+
 	t.Run("AlreadyRefundedAtGateway", func(t *testing.T) {
 		t.Parallel()
 		p := readyPayment()

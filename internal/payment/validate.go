@@ -23,6 +23,9 @@ type Intent struct {
 	OrderName string
 	Amount    int64
 	Currency  string
+	// Gateway names the gateway the payment goes through (Gateways); the
+	// caller fills in its configured default before Validate.
+	Gateway string
 }
 
 // Validate checks an intent and fills its defaults.
@@ -50,13 +53,14 @@ func (in *Intent) Validate() error {
 		// Toss's card confirm takes KRW; other currencies need other contracts.
 		return Errorf(KindInvalid, CodeInvalidRequest, "currency must be %s", DefaultCurrency)
 	}
-	return nil
+	return ValidateGateway(in.Gateway)
 }
 
 // Same reports whether two intents ask for the same thing, which is what makes
 // a repeated create idempotent rather than a conflict.
 func (in Intent) Same(p Payment) bool {
-	return in.OrderID == p.OrderID && in.OrderName == p.OrderName && in.Amount == p.Amount && in.Currency == p.Currency
+	return in.OrderID == p.OrderID && in.OrderName == p.OrderName && in.Amount == p.Amount && in.Currency == p.Currency &&
+		in.Gateway == p.Gateway
 }
 
 // ValidateOrderID checks an order id: 6 to 64 characters of [A-Za-z0-9_-].

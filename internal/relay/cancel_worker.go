@@ -41,7 +41,12 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		return fmt.Errorf("error loading payment: %w", err)
 	}
 
-	stuck, wait, err := r.stuckKey(ctx, p.ID, payment.OperationCancel, c.IdempotencyKey)
+	g, err := r.gatewayFor(ctx, p, payment.OperationCancel)
+	if err != nil {
+		return err
+	}
+
+	stuck, wait, err := r.stuckKey(ctx, g, p.ID, payment.OperationCancel, c.IdempotencyKey)
 	if err != nil {
 		return err
 	}
@@ -49,7 +54,7 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		if wait > 0 {
 			return r.snoozeForQuiet(payment.OperationCancel, wait)
 		}
-		return w.lookUp(ctx, job, p, c, nil, true)
+		return w.lookUp(ctx, job, g, p, c, nil, true)
 	}
 
 	attempt := payment.Attempt{
@@ -57,8 +62,8 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		IdempotencyKey: c.IdempotencyKey, JobID: job.ID, JobAttempt: job.Attempt,
 	}
 	req := gateway.CancelRequest{Reason: c.Reason, Amount: c.Amount, RefundableAmount: p.BalanceAmount}
-	cr, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
-		return r.gateway.Cancel(ctx, p.PaymentKey, req, c.IdempotencyKey)
+	cr, err := r.call(ctx, g, attempt, func(ctx context.Context, gw Gateway) gateway.Result {
+		return gw.Cancel(ctx, p.PaymentKey, req, c.IdempotencyKey)
 	})
 	if err != nil {
 		return err
@@ -71,8 +76,10 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		return w.recordRefusal(ctx, job, cr.Code, cr.Message)
 	case gateway.ClassMisconfigured:
 		return misconfigured(ctx, r, payment.OperationCancel, cr.Result)
-	case gateway.ClassUnclear:
-		return w.lookUp(ctx, job, p, c, &cr.Result, false)
+	case gateway.ClassUnclear, gateway.ClassPending:
+		// A cancel answered with a record of a payment not (yet) charged:
+		// the answer contradicts ours, so only the record decides.
+		return w.lookUp(ctx, job, g, p, c, &cr.Result, false)
 	}
 	return w.retryOrUnknown(ctx, job, cr.Result)
 }
@@ -82,14 +89,14 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 // payment), so a balance below the one we recorded means it did. For a key
 // the key rule found stuck (first nil, mayRotate) a record without the
 // refund moves the cancel to a new key.
-func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.CancelArgs], p payment.Payment, c payment.Cancel, first *gateway.Result, mayRotate bool) error {
+func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.CancelArgs], g *gatewayEntry, p payment.Payment, c payment.Cancel, first *gateway.Result, mayRotate bool) error {
 	r := w.r
 	attempt := payment.Attempt{
 		PaymentID: p.ID, CancelID: c.ID, Operation: payment.OperationLookup,
 		JobID: job.ID, JobAttempt: job.Attempt,
 	}
-	lc, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
-		return r.gateway.Lookup(ctx, p.PaymentKey)
+	lc, err := r.call(ctx, g, attempt, func(ctx context.Context, gw Gateway) gateway.Result {
+		return gw.Lookup(ctx, p.PaymentKey)
 	})
 	if err != nil {
 		return err

@@ -42,9 +42,14 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 		return nil
 	}
 
+	g, err := r.gatewayFor(ctx, p, payment.OperationConfirm)
+	if err != nil {
+		return err
+	}
+
 	// The key rule: a key the gateway keeps answering identically is not
 	// called again; once it is certainly done with it, a lookup decides.
-	stuck, wait, err := r.stuckKey(ctx, p.ID, payment.OperationConfirm, p.ConfirmIdempotencyKey)
+	stuck, wait, err := r.stuckKey(ctx, g, p.ID, payment.OperationConfirm, p.ConfirmIdempotencyKey)
 	if err != nil {
 		return err
 	}
@@ -52,16 +57,16 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 		if wait > 0 {
 			return r.snoozeForQuiet(payment.OperationConfirm, wait)
 		}
-		return w.lookUp(ctx, job, p, nil, true)
+		return w.lookUp(ctx, job, g, p, nil, true)
 	}
 
 	attempt := payment.Attempt{
 		PaymentID: p.ID, Operation: payment.OperationConfirm, IdempotencyKey: p.ConfirmIdempotencyKey,
 		JobID: job.ID, JobAttempt: job.Attempt,
 	}
-	c, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
-		return r.gateway.Confirm(ctx, gateway.ConfirmRequest{
-			PaymentKey: p.PaymentKey, OrderID: p.OrderID, Amount: p.Amount,
+	c, err := r.call(ctx, g, attempt, func(ctx context.Context, gw Gateway) gateway.Result {
+		return gw.Confirm(ctx, gateway.ConfirmRequest{
+			PaymentKey: p.PaymentKey, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency,
 		}, p.ConfirmIdempotencyKey)
 	})
 	if err != nil {
@@ -72,9 +77,11 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 	case gateway.ClassSuccess:
 		return w.approve(ctx, job, c.Payment)
 	case gateway.ClassUnclear:
-		return w.lookUp(ctx, job, p, &c.Result, false)
+		return w.lookUp(ctx, job, g, p, &c.Result, false)
+	case gateway.ClassPending:
+		return w.pending(ctx, job, p, c.Result)
 	case gateway.ClassRefused:
-		return w.refuse(ctx, job, payment.StatusFailed, c.Code, c.Message)
+		return w.refuse(ctx, job, payment.StatusFailed, refusalCode(c.Result), refusalMessage(c.Result))
 	case gateway.ClassSessionExpired:
 		return w.refuse(ctx, job, payment.StatusExpired, c.Code, c.Message)
 	case gateway.ClassMisconfigured:
@@ -87,13 +94,13 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 // happened (first), or for a key the key rule found stuck (first is nil and
 // mayRotate true): an approval is recorded, an abort or expiry ends the
 // payment, and "not confirmed" earns a new key only on the key rule's say.
-func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], p payment.Payment, first *gateway.Result, mayRotate bool) error {
+func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], g *gatewayEntry, p payment.Payment, first *gateway.Result, mayRotate bool) error {
 	r := w.r
 	attempt := payment.Attempt{
 		PaymentID: p.ID, Operation: payment.OperationLookup, JobID: job.ID, JobAttempt: job.Attempt,
 	}
-	lc, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
-		return r.gateway.Lookup(ctx, p.PaymentKey)
+	lc, err := r.call(ctx, g, attempt, func(ctx context.Context, gw Gateway) gateway.Result {
+		return gw.Lookup(ctx, p.PaymentKey)
 	})
 	if err != nil {
 		return err
@@ -141,6 +148,43 @@ func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Co
 	return river.JobSnooze(r.schedule.Initial)
 }
 
+// pending handles a payment the gateway shows the customer has not finished
+// paying for (ClassPending: PortOne's READY, PAY_PENDING,
+// VIRTUAL_ACCOUNT_ISSUED). Not started past the open deadline: expired, as
+// a Toss session that lapsed; the customer walked away. Otherwise ask again
+// with backoff, and with the budget spent it is unknown (money may still
+// arrive: a deposit, a PG's late approval), never failed by guess.
+func (w *ConfirmWorker) pending(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], p payment.Payment, res gateway.Result) error {
+	r := w.r
+	if res.Payment != nil && res.Payment.Phase == gateway.PhaseOpen && p.ConfirmRequestedAt != nil &&
+		r.now().Sub(*p.ConfirmRequestedAt) > r.openDeadline {
+		msg := fmt.Sprintf("the gateway still shows %s %s after the confirm was requested: the customer did not finish paying",
+			res.Payment.Status, r.openDeadline)
+		return w.refuse(ctx, job, payment.StatusExpired, res.Payment.Status, msg)
+	}
+	return w.retryOrUnknown(ctx, job, res)
+}
+
+// refusalCode is the code a refusal is recorded under: the gateway's error
+// code, or for a refusal read from a record (PortOne's FAILED) its status.
+func refusalCode(res gateway.Result) string {
+	if res.Code == "" && res.Payment != nil {
+		return res.Payment.Status
+	}
+	return res.Code
+}
+
+// refusalMessage is refusalCode's message.
+func refusalMessage(res gateway.Result) string {
+	if res.Code == "" && res.Payment != nil {
+		if res.Payment.FailureReason != "" {
+			return res.Payment.FailureReason
+		}
+		return "the gateway's record says " + res.Payment.Status
+	}
+	return res.Message
+}
+
 // approve records the gateway's approval with the job's completion.
 func (w *ConfirmWorker) approve(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], gp *gateway.Payment) error {
 	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
@@ -172,6 +216,10 @@ func (w *ConfirmWorker) retryOrUnknown(ctx context.Context, job *river.Job[payme
 
 func unknownReason(res gateway.Result) (string, string) {
 	code := res.Code
+	if code == "" && res.Payment != nil {
+		// Pending until the budget ran out: the gateway's last word.
+		code = res.Payment.Status
+	}
 	if code == "" {
 		code = "no_answer"
 	}
@@ -186,6 +234,9 @@ func transientError(res gateway.Result) error {
 	if res.Err != nil {
 		return fmt.Errorf("transient gateway answer: %w", res.Err)
 	}
+	if res.Payment != nil {
+		return fmt.Errorf("gateway shows the payment %s: not paid yet", res.Payment.Status)
+	}
 	return fmt.Errorf("transient gateway answer: HTTP %d %s: %s", res.HTTPStatus, res.Code, res.Message)
 }
 
@@ -194,7 +245,7 @@ func transientError(res gateway.Result) error {
 // is the gateway operation that met the refusal.
 func misconfigured(ctx context.Context, r *relay, op payment.Operation, res gateway.Result) error {
 	r.metrics.Snooze(op, metrics.SnoozeMisconfigured)
-	r.logger(ctx).ErrorContext(ctx, "gateway rejected our credentials or request; check TOSS_SECRET_KEY and TOSS_API_BASE_URL",
+	r.logger(ctx).ErrorContext(ctx, "gateway rejected our credentials or request; check the gateway's secret and base URL (TOSS_SECRET_KEY, PORTONE_API_SECRET, ...)",
 		slog.String("operation", string(op)), slog.String("code", res.Code), slog.Int("http_status", res.HTTPStatus))
 	return river.JobSnooze(r.schedule.Max)
 }

@@ -37,9 +37,13 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 	if p.PaymentKey == "" {
 		return nil // never sent to the gateway: nothing to ask
 	}
+	g, err := r.gatewayFor(ctx, p, payment.OperationLookup)
+	if err != nil {
+		return err
+	}
 	attempt := payment.Attempt{PaymentID: p.ID, Operation: payment.OperationLookup, JobID: job.ID, JobAttempt: job.Attempt}
-	lc, err := r.call(ctx, attempt, func(ctx context.Context) gateway.Result {
-		return r.gateway.Lookup(ctx, p.PaymentKey)
+	lc, err := r.call(ctx, g, attempt, func(ctx context.Context, gw Gateway) gateway.Result {
+		return gw.Lookup(ctx, p.PaymentKey)
 	})
 	if err != nil {
 		return err
@@ -63,7 +67,7 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			return completeTx(ctx, tx, job)
 		})
 	}
-	rotate, err := w.mayRotateUnknownCancel(ctx, p.ID)
+	rotate, err := w.mayRotateUnknownCancel(ctx, g, p.ID)
 	if err != nil {
 		return err
 	}
@@ -124,7 +128,7 @@ func lookupOutcome(gp *gateway.Payment, from, to payment.Status, ch payflow.Chan
 // mayRotateUnknownCancel applies the key rule to the payment's cancel that
 // the relay gave up on, if any: whether, should the lookup show it never
 // happened, it may be sent again under a new key rather than its old one.
-func (w *LookupWorker) mayRotateUnknownCancel(ctx context.Context, paymentID string) (bool, error) {
+func (w *LookupWorker) mayRotateUnknownCancel(ctx context.Context, g *gatewayEntry, paymentID string) (bool, error) {
 	r := w.r
 	cancels, err := r.store.Cancels(ctx, r.pool, paymentID)
 	if err != nil {
@@ -134,7 +138,7 @@ func (w *LookupWorker) mayRotateUnknownCancel(ctx context.Context, paymentID str
 		if c.Status != payment.CancelUnknown {
 			continue
 		}
-		answers, err := r.keyAnswers(ctx, paymentID, payment.OperationCancel, c.IdempotencyKey)
+		answers, err := r.keyAnswers(ctx, g, paymentID, payment.OperationCancel, c.IdempotencyKey)
 		if err != nil {
 			return false, err
 		}

@@ -23,27 +23,50 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
-// Gateway is what the relay needs of the payment gateway; *gateway.Client
-// implements it.
+// Gateway is the one contract between the relay and a payment gateway; the
+// relay holds one per gateway it serves and picks it by the payment's
+// gateway. *gateway.Client (Toss) and *portone.Client (PortOne V2)
+// implement it; docs/design.md says how to add a third. Each method makes
+// exactly one HTTP call: retries belong to the relay.
 type Gateway interface {
+	// Confirm makes the payment's charge definite, or says why not: Toss
+	// approves the authenticated payment; PortOne, where the customer
+	// already paid in the browser, reads the payment and verifies it
+	// against the intent. idempotencyKey is the payment's confirm key.
 	Confirm(ctx context.Context, req gateway.ConfirmRequest, idempotencyKey string) gateway.Result
+	// Cancel refunds all or part of a payment, only if the gateway still
+	// holds req.RefundableAmount (our balance): Toss's refundableAmount,
+	// PortOne's currentCancellableAmount.
 	Cancel(ctx context.Context, paymentKey string, req gateway.CancelRequest, idempotencyKey string) gateway.Result
+	// Lookup reads the gateway's record of a payment.
 	Lookup(ctx context.Context, paymentKey string) gateway.Result
+	// Classify reads one of this gateway's answers by its own table.
+	Classify(gateway.Result) gateway.Class
+	// StillRunning reports whether an error code of this gateway says a
+	// request under the Idempotency-Key may still be in progress (the key
+	// rule never abandons a key on one).
+	StillRunning(code string) bool
 }
 
 // Config is what the relay's workers need.
 type Config struct {
-	Pool     *pgxpool.Pool
-	Store    *store.Store
-	Gateway  Gateway
+	Pool  *pgxpool.Pool
+	Store *store.Store
+	// Gateways are the gateways this relay serves, by the name payments
+	// record (payment.GatewayToss, payment.GatewayPortOne). A payment of a
+	// gateway not here waits (its job snoozes, logged at error level) for
+	// a relay that serves it.
+	Gateways map[string]Gateway
 	Logger   *slog.Logger
 	Schedule Schedule
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// NewID makes ids for compensating cancels; uuid.NewString when nil.
 	NewID func() string
-	// Breaker guards the gateway; a default one when nil.
-	Breaker *Breaker
+	// Breakers guard the gateways, one each, so that one gateway's outage
+	// does not stop the payments of another; a default one for a gateway
+	// without.
+	Breakers map[string]*Breaker
 	// ReconcileAfter is how long a payment may sit in confirming,
 	// canceling or unknown before the reconciler asks the gateway (5m).
 	ReconcileAfter time.Duration
@@ -58,22 +81,40 @@ type Config struct {
 	KeyQuiet time.Duration
 	// Webhooks is how webhook deliveries are sent (WebhookWorker).
 	Webhooks WebhookConfig
+	// OpenDeadline is how long after its confirm was requested a payment
+	// the gateway still shows as not started (gateway.PhaseOpen, answered
+	// as gateway.ClassPending: PortOne's READY) is given up as expired;
+	// DefaultOpenDeadline when zero. A payment still pending in another way
+	// (a deposit awaited) becomes unknown when its retries run out instead.
+	OpenDeadline time.Duration
 }
+
+// DefaultOpenDeadline is Config.OpenDeadline when zero: the 10 minutes Toss
+// gives a customer between authentication and confirm.
+const DefaultOpenDeadline = 10 * time.Minute
 
 // DefaultKeyQuiet is the key rule's quiet period when Config.KeyQuiet is
 // zero: the gateway client's default timeout plus a margin.
 const DefaultKeyQuiet = 40 * time.Second
 
+// gatewayEntry is one gateway the relay serves, with its own breaker.
+type gatewayEntry struct {
+	name    string
+	gw      Gateway
+	breaker *Breaker
+}
+
 // relay holds what both workers share.
 type relay struct {
 	pool     *pgxpool.Pool
 	store    *store.Store
-	gateway  Gateway
+	gateways map[string]*gatewayEntry
 	log      *slog.Logger
 	schedule Schedule
 	now      func() time.Time
 	newID    func() string
-	breaker  *Breaker
+	// openDeadline: see Config.OpenDeadline.
+	openDeadline time.Duration
 	// reconcileAfter: see Config.ReconcileAfter.
 	reconcileAfter time.Duration
 	metrics        *metrics.Relay
@@ -114,13 +155,14 @@ func AddWorkers(workers *river.Workers, cfg Config) error {
 }
 
 func newRelay(cfg Config) (*relay, error) {
-	if cfg.Pool == nil || cfg.Store == nil || cfg.Gateway == nil {
-		return nil, fmt.Errorf("relay config needs Pool, Store and Gateway")
+	if cfg.Pool == nil || cfg.Store == nil || len(cfg.Gateways) == 0 {
+		return nil, fmt.Errorf("relay config needs Pool, Store and at least one gateway")
 	}
 	r := &relay{
-		pool: cfg.Pool, store: cfg.Store, gateway: cfg.Gateway, log: cfg.Logger,
-		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID, breaker: cfg.Breaker,
+		pool: cfg.Pool, store: cfg.Store, log: cfg.Logger,
+		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID,
 		reconcileAfter: cfg.ReconcileAfter, metrics: cfg.Metrics, keyQuiet: cfg.KeyQuiet,
+		openDeadline: cfg.OpenDeadline,
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -134,8 +176,19 @@ func newRelay(cfg Config) (*relay, error) {
 	if r.newID == nil {
 		r.newID = newUUID
 	}
-	if r.breaker == nil {
-		r.breaker = NewBreaker(BreakerConfig{Now: r.now, Logger: r.log, Metrics: r.metrics})
+	if r.openDeadline <= 0 {
+		r.openDeadline = DefaultOpenDeadline
+	}
+	r.gateways = make(map[string]*gatewayEntry, len(cfg.Gateways))
+	for name, gw := range cfg.Gateways {
+		if gw == nil {
+			return nil, fmt.Errorf("relay config: gateway %q is nil", name)
+		}
+		b := cfg.Breakers[name]
+		if b == nil {
+			b = NewBreaker(BreakerConfig{Now: r.now, Logger: r.log.With(slog.String("gateway", name)), Metrics: r.metrics})
+		}
+		r.gateways[name] = &gatewayEntry{name: name, gw: gw, breaker: b}
 	}
 	if r.reconcileAfter <= 0 {
 		r.reconcileAfter = 5 * time.Minute
@@ -177,8 +230,8 @@ type callResult struct {
 //
 // While the circuit breaker is open nothing is called or recorded, and the
 // error is a River snooze: the job waits without spending an attempt.
-func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Context) gateway.Result) (callResult, error) {
-	permit, ok, wait := r.breaker.Allow()
+func (r *relay) call(ctx context.Context, g *gatewayEntry, a payment.Attempt, do func(context.Context, Gateway) gateway.Result) (callResult, error) {
+	permit, ok, wait := g.breaker.Allow()
 	if !ok {
 		r.metrics.Snooze(a.Operation, metrics.SnoozeBreakerOpen)
 		return callResult{}, river.JobSnooze(wait + jitter(wait))
@@ -188,16 +241,16 @@ func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Con
 	if err != nil {
 		// No call without its record. If the breaker let us through as its
 		// probe, nothing was learned: let another caller probe.
-		r.breaker.Abandon(permit)
+		g.breaker.Abandon(permit)
 		return callResult{}, fmt.Errorf("error recording attempt start: %w", err)
 	}
 	// The wall clock, not r.now: a latency must be real even when a test
 	// drives the relay's clock.
 	start := time.Now()
-	res := do(ctx)
+	res := do(ctx, g.gw)
 	elapsed := time.Since(start)
-	class := gateway.Classify(res)
-	r.breaker.Record(permit, res, class)
+	class := g.gw.Classify(res)
+	g.breaker.Record(permit, res, class)
 	r.metrics.GatewayCall(a.Operation, class, elapsed)
 
 	finished := r.now()
@@ -222,6 +275,7 @@ func (r *relay) call(ctx context.Context, a payment.Attempt, do func(context.Con
 	}
 	// payment_id and job_id come with the job's logger (see withJob).
 	r.logger(ctx).LogAttrs(ctx, logLevel(class), "gateway call",
+		slog.String("gateway", g.name),
 		slog.String("operation", string(a.Operation)),
 		slog.String("idempotency_key", a.IdempotencyKey),
 		slog.Int("http_status", res.HTTPStatus),
@@ -242,9 +296,23 @@ func jitter(d time.Duration) time.Duration {
 	return time.Duration(rand.Int64N(int64(d)/4 + 1))
 }
 
+// gatewayFor returns the gateway a payment belongs to. A payment of a
+// gateway this relay does not serve is a deployment matter, like a wrong
+// secret: its job snoozes (misconfigured) for a relay that serves it,
+// without spending an attempt or failing the payment.
+func (r *relay) gatewayFor(ctx context.Context, p payment.Payment, op payment.Operation) (*gatewayEntry, error) {
+	if g, ok := r.gateways[p.Gateway]; ok {
+		return g, nil
+	}
+	r.metrics.Snooze(op, metrics.SnoozeMisconfigured)
+	r.logger(ctx).ErrorContext(ctx, "payment belongs to a gateway this relay is not configured for",
+		slog.String("gateway", p.Gateway))
+	return nil, river.JobSnooze(r.schedule.Max)
+}
+
 // keyAnswers returns the requests sent under one Idempotency-Key for an
 // operation, oldest first, as the key rule reads them.
-func (r *relay) keyAnswers(ctx context.Context, paymentID string, op payment.Operation, key string) ([]gateway.KeyAnswer, error) {
+func (r *relay) keyAnswers(ctx context.Context, g *gatewayEntry, paymentID string, op payment.Operation, key string) ([]gateway.KeyAnswer, error) {
 	attempts, err := r.store.Attempts(ctx, r.pool, paymentID)
 	if err != nil {
 		return nil, err
@@ -256,6 +324,7 @@ func (r *relay) keyAnswers(ctx context.Context, paymentID string, op payment.Ope
 		}
 		out = append(out, gateway.KeyAnswer{
 			SentAt: a.RequestedAt, Finished: a.FinishedAt != nil, HTTPStatus: a.HTTPStatus, Code: a.GatewayCode,
+			StillRunning: g.gw.StillRunning(a.GatewayCode),
 		})
 	}
 	return out, nil
@@ -266,8 +335,8 @@ func (r *relay) keyAnswers(ctx context.Context, paymentID string, op payment.Ope
 // only replay it. ok says the key is stuck; then either the quiet period has
 // passed and the caller looks the payment up (and may rotate the key), or
 // wait is how long to snooze first.
-func (r *relay) stuckKey(ctx context.Context, paymentID string, op payment.Operation, key string) (ok bool, wait time.Duration, err error) {
-	answers, err := r.keyAnswers(ctx, paymentID, op, key)
+func (r *relay) stuckKey(ctx context.Context, g *gatewayEntry, paymentID string, op payment.Operation, key string) (ok bool, wait time.Duration, err error) {
+	answers, err := r.keyAnswers(ctx, g, paymentID, op, key)
 	if err != nil {
 		return false, 0, err
 	}
@@ -386,21 +455,23 @@ func (contextOutbox) InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs
 	return client.InsertTx(ctx, tx, args, opts)
 }
 
-// recordOf converts the gateway's Payment into payflow's Record.
+// recordOf converts a gateway's record of a payment into payflow's Record,
+// by its phase, so every gateway's payments settle by the same rules.
 func recordOf(gp *gateway.Payment) payflow.Record {
 	return payflow.Record{
-		Approved:       gp.Status == gateway.StatusDone || gp.Status == gateway.StatusCanceled || gp.Status == gateway.StatusPartialCanceled,
+		Approved:       gp.Phase == gateway.PhaseCharged,
 		Approval:       approvalOf(gp),
-		Aborted:        gp.Status == gateway.StatusAborted,
-		Expired:        gp.Status == gateway.StatusExpired,
+		Aborted:        gp.Phase == gateway.PhaseFailed,
+		Expired:        gp.Phase == gateway.PhaseExpired,
 		TransactionKey: lastTransactionKey(gp),
 	}
 }
 
-// approvalOf converts the gateway's Payment into the domain's Approval.
+// approvalOf converts a gateway's record into the domain's Approval.
 func approvalOf(gp *gateway.Payment) payment.Approval {
 	return payment.Approval{
 		OrderID:       gp.OrderID,
+		Currency:      gp.Currency,
 		TotalAmount:   gp.TotalAmount,
 		BalanceAmount: gp.BalanceAmount,
 		Method:        gp.Method,

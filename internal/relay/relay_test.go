@@ -18,6 +18,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/portone"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
@@ -30,10 +31,12 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // testBundle is one relay working one database against one simulator.
 type testBundle struct {
-	pool   *pgxpool.Pool
-	store  *store.Store
-	sim    *gatewaysim.Simulator
-	gw     *gateway.Client
+	pool  *pgxpool.Pool
+	store *store.Store
+	sim   *gatewaysim.Simulator
+	gw    *gateway.Client
+	// po is a PortOne client on the same simulator: the relay serves both.
+	po     *portone.Client
 	client *river.Client[pgx.Tx]
 }
 
@@ -54,6 +57,10 @@ type setupOpts struct {
 	// webhooks is how webhooks are sent; private addresses allowed and
 	// retries 20ms apart when zero.
 	webhooks relay.WebhookConfig
+	// openDeadline is the relay's OpenDeadline; its default when zero.
+	openDeadline time.Duration
+	// tossOnly leaves PortOne out of the gateways the relay serves.
+	tossOnly bool
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -76,6 +83,10 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	}
 	gw, err := gateway.New(gateway.Config{BaseURL: srv.URL, SecretKey: key, Timeout: timeout})
 	require.NoError(t, err)
+	po, err := portone.New(portone.Config{
+		BaseURL: srv.URL, Secret: gatewaysim.DefaultPortOneSecret, StoreID: gatewaysim.DefaultPortOneStoreID, Timeout: timeout,
+	})
+	require.NoError(t, err)
 
 	st := store.New()
 	workers := river.NewWorkers()
@@ -89,11 +100,15 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		logger = slog.New(slog.NewJSONHandler(opts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		riverLogger = slog.New(jobLogging.Handler(logger.Handler()))
 	}
+	gateways := map[string]relay.Gateway{payment.GatewayToss: g, payment.GatewayPortOne: po}
+	if opts.tossOnly {
+		delete(gateways, payment.GatewayPortOne)
+	}
 	cfg := relay.Config{
-		Pool: pool, Store: st, Gateway: g, Logger: logger,
+		Pool: pool, Store: st, Gateways: gateways, Logger: logger, OpenDeadline: opts.openDeadline,
 		// Short enough that a test sees several retries in a second.
 		Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-		Breaker:  opts.breaker,
+		Breakers: map[string]*relay.Breaker{payment.GatewayToss: opts.breaker},
 		Metrics:  opts.metrics,
 		// The key rule's quiet period, short for tests: the client's
 		// timeout above is what a real one must exceed.
@@ -124,7 +139,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		TestOnly:          true,
 	})
 	require.NoError(t, err)
-	b := &testBundle{pool: pool, store: st, sim: sim, gw: gw, client: client}
+	b := &testBundle{pool: pool, store: st, sim: sim, gw: gw, po: po, client: client}
 	if !opts.paused {
 		b.start(t)
 	}
@@ -155,7 +170,7 @@ func (b *testBundle) authorize(t *testing.T, orderID string, amount int64, at *t
 func (b *testBundle) newPayment(t *testing.T, amount int64, authenticatedAt *time.Time) (payment.Payment, string) {
 	t.Helper()
 	orderID := "order-" + uuid.NewString()[:8]
-	in := payment.Intent{OrderID: orderID, OrderName: "Test order", Amount: amount}
+	in := payment.Intent{OrderID: orderID, OrderName: "Test order", Amount: amount, Gateway: payment.GatewayToss}
 	require.NoError(t, in.Validate())
 	p, created, err := b.store.InsertPayment(context.Background(), b.pool, uuid.NewString(), in)
 	require.NoError(t, err)

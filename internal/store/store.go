@@ -50,6 +50,7 @@ func (s *Store) InsertPayment(ctx context.Context, db DBTX, id string, in paymen
 	}
 	row, err := s.q.PaymentInsert(ctx, db, dbsqlc.PaymentInsertParams{
 		ID: uid, OrderID: in.OrderID, OrderName: in.OrderName, Amount: in.Amount, Currency: in.Currency,
+		Gateway: in.Gateway,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		existing, err := s.PaymentByOrderID(ctx, db, in.OrderID)
@@ -467,6 +468,7 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		OrderName:             r.OrderName,
 		Amount:                r.Amount,
 		Currency:              r.Currency,
+		Gateway:               r.Gateway,
 		Status:                payment.Status(r.Status),
 		PaymentKey:            deref(r.PaymentKey),
 		ConfirmIdempotencyKey: deref(r.ConfirmIdempotencyKey),

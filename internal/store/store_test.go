@@ -25,7 +25,7 @@ func TestGuardedSave(t *testing.T) {
 	pool := dbtest.Pool(t)
 	st := store.New()
 
-	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000}
+	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
 	require.NoError(t, in.Validate())
 	p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
 	require.NoError(t, err)

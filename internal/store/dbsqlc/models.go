@@ -130,6 +130,7 @@ type Payment struct {
 	UpdatedAt             time.Time
 	AcknowledgedAt        *time.Time
 	Version               int64
+	Gateway               string
 }
 
 type PaymentAttempt struct {

@@ -13,7 +13,7 @@ import (
 )
 
 const paymentGetByID = `-- name: PaymentGetByID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments WHERE id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE id = $1
 `
 
 func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -41,12 +41,13 @@ func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Pa
 		&i.UpdatedAt,
 		&i.AcknowledgedAt,
 		&i.Version,
+		&i.Gateway,
 	)
 	return i, err
 }
 
 const paymentGetByIDForUpdate = `-- name: PaymentGetByIDForUpdate :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -74,12 +75,13 @@ func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.
 		&i.UpdatedAt,
 		&i.AcknowledgedAt,
 		&i.Version,
+		&i.Gateway,
 	)
 	return i, err
 }
 
 const paymentGetByOrderID = `-- name: PaymentGetByOrderID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments WHERE order_id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE order_id = $1
 `
 
 func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID string) (Payment, error) {
@@ -107,12 +109,13 @@ func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID stri
 		&i.UpdatedAt,
 		&i.AcknowledgedAt,
 		&i.Version,
+		&i.Gateway,
 	)
 	return i, err
 }
 
 const paymentGetByPaymentKey = `-- name: PaymentGetByPaymentKey :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments WHERE payment_key = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE payment_key = $1
 `
 
 func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKey *string) (Payment, error) {
@@ -140,6 +143,7 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 		&i.UpdatedAt,
 		&i.AcknowledgedAt,
 		&i.Version,
+		&i.Gateway,
 	)
 	return i, err
 }
@@ -166,10 +170,10 @@ func (q *Queries) PaymentHasLiveJob(ctx context.Context, db DBTX, arg PaymentHas
 }
 
 const paymentInsert = `-- name: PaymentInsert :one
-INSERT INTO payments (id, order_id, order_name, amount, currency, status)
-VALUES ($1, $2, $3, $4, $5, 'ready')
+INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, status)
+VALUES ($1, $2, $3, $4, $5, $6, 'ready')
 ON CONFLICT (order_id) DO NOTHING
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway
 `
 
 type PaymentInsertParams struct {
@@ -178,6 +182,7 @@ type PaymentInsertParams struct {
 	OrderName string
 	Amount    int64
 	Currency  string
+	Gateway   string
 }
 
 // ON CONFLICT lets a repeated create find the first row instead of failing the
@@ -189,6 +194,7 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		arg.OrderName,
 		arg.Amount,
 		arg.Currency,
+		arg.Gateway,
 	)
 	var i Payment
 	err := row.Scan(
@@ -213,12 +219,13 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		&i.UpdatedAt,
 		&i.AcknowledgedAt,
 		&i.Version,
+		&i.Gateway,
 	)
 	return i, err
 }
 
 const paymentListByStatus = `-- name: PaymentListByStatus :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments
 WHERE status = ANY($1::text[]) AND updated_at < $2
   AND ($3::bool OR acknowledged_at IS NULL)
 ORDER BY updated_at
@@ -272,6 +279,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 			&i.UpdatedAt,
 			&i.AcknowledgedAt,
 			&i.Version,
+			&i.Gateway,
 		); err != nil {
 			return nil, err
 		}
@@ -284,7 +292,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 }
 
 const paymentListOrphanConfirms = `-- name: PaymentListOrphanConfirms :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version FROM payments p
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway FROM payments p
 WHERE p.status = 'confirming' AND p.updated_at < $1
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
@@ -335,6 +343,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 			&i.UpdatedAt,
 			&i.AcknowledgedAt,
 			&i.Version,
+			&i.Gateway,
 		); err != nil {
 			return nil, err
 		}
@@ -376,7 +385,7 @@ UPDATE payments SET
     acknowledged_at         = $13,
     updated_at              = now()
 WHERE id = $14 AND status = $15
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway
 `
 
 type PaymentSaveParams struct {
@@ -442,6 +451,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.UpdatedAt,
 		&i.AcknowledgedAt,
 		&i.Version,
+		&i.Gateway,
 	)
 	return i, err
 }

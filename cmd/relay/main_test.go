@@ -1,0 +1,58 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/relay"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(name string) string { return vars[name] }
+}
+
+func TestLoadConfigGateways(t *testing.T) {
+	t.Parallel()
+
+	const url = "postgres://postgres@127.0.0.1:1/db"
+	for _, tt := range []struct {
+		name string
+		vars map[string]string
+		want string // the error, or "" and the gateways served below
+		gws  []string
+	}{
+		{"None", map[string]string{"DATABASE_URL": url}, "no gateway configured", nil},
+		{"TossOnly", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x"}, "", []string{payment.GatewayToss}},
+		{"PortOneOnly", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1"}, "", []string{payment.GatewayPortOne}},
+		{"Both", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1"}, "", []string{payment.GatewayPortOne, payment.GatewayToss}},
+		{"PortOneWithoutStore", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret"}, "PORTONE_STORE_ID", nil},
+		{"PortOneBaseWithoutSecret", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "PORTONE_API_BASE_URL": "http://127.0.0.1:8090"}, "PORTONE_API_SECRET", nil},
+		{"BadPortOneBase", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1", "PORTONE_API_BASE_URL": "ftp://x"}, "PORTONE_API_BASE_URL", nil},
+		{"PortOneSecretWithNewline", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret\n", "PORTONE_STORE_ID": "store-1"}, "PORTONE_API_SECRET", nil},
+		{"BadOpenDeadline", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_OPEN_DEADLINE": "soon"}, "RELAY_OPEN_DEADLINE", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfig(env(tt.vars))
+			var served []string
+			if err == nil {
+				var gws map[string]relay.Gateway
+				gws, err = cfg.gateways()
+				for name := range gws {
+					served = append(served, name)
+				}
+			}
+			if tt.want == "" {
+				require.NoError(t, err)
+				require.ElementsMatch(t, tt.gws, served)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+			require.False(t, strings.Contains(err.Error(), "\n"), "the reason is one line")
+			require.NotContains(t, err.Error(), "s3cret")
+		})
+	}
+}

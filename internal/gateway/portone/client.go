@@ -1,0 +1,438 @@
+// Package portone is the client for PortOne's V2 REST API
+// (https://api.portone.io) and the table that says what each of its answers
+// means. It implements the relay's gateway contract next to the Toss client
+// (internal/gateway), converting PortOne's records to gateway.Payment.
+//
+// With PortOne the customer completes the payment in PortOne's browser SDK,
+// so there is nothing for the server to approve: the relay's confirm is a
+// lookup (GET /payments/{paymentId}) whose record is verified against the
+// intent. The client makes exactly one HTTP call per method and never
+// retries; retries belong to the relay. docs/design.md cites the PortOne
+// documentation and server SDK every field and error type here comes from.
+package portone
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+)
+
+// DefaultBaseURL is PortOne's API host; test and live payments share it
+// (the store's channel decides).
+const DefaultBaseURL = "https://api.portone.io"
+
+const (
+	// defaultTimeout bounds one call. PortOne recommends a read timeout of
+	// at least 60 seconds, as PGs can be slow; the relay passes its own
+	// (RELAY_GATEWAY_TIMEOUT).
+	defaultTimeout   = 60 * time.Second
+	defaultUserAgent = "payment-outbox-portone/1"
+	// maxBodyBytes bounds what is read from one response.
+	maxBodyBytes    = 1 << 20
+	maxSnippetBytes = 120
+	// PortOne's limits on an Idempotency-Key: 16 to 256 ASCII characters.
+	minIdempotencyKeyLen = 16
+	maxIdempotencyKeyLen = 256
+)
+
+// Config configures New. Secret and StoreID are required.
+type Config struct {
+	// BaseURL is the API root; empty means DefaultBaseURL.
+	BaseURL string
+	// Secret is the V2 API secret, sent as "Authorization: PortOne
+	// <secret>". It is never logged or put in an error.
+	Secret string `json:"-"`
+	// StoreID is the store the payments belong to ("store-…"). It is sent
+	// with every call, and a record of another store is never taken as
+	// ours.
+	StoreID string
+	// Timeout bounds one call, including reading the body; zero means 60s.
+	Timeout time.Duration
+	// HTTPClient is used if set; the client works on a shallow copy with
+	// redirects disabled.
+	HTTPClient *http.Client
+	// UserAgent is sent on every call if set.
+	UserAgent string
+}
+
+// String describes the configuration without the secret.
+func (cfg Config) String() string {
+	secret := `""`
+	if cfg.Secret != "" {
+		secret = "[redacted]"
+	}
+	return fmt.Sprintf("portone.Config{BaseURL: %q, Secret: %s, StoreID: %q, Timeout: %s}", cfg.BaseURL, secret, cfg.StoreID, cfg.Timeout)
+}
+
+// GoString is String for %#v.
+func (cfg Config) GoString() string { return cfg.String() }
+
+// Client calls PortOne. It is safe for concurrent use.
+type Client struct {
+	baseURL   string
+	authz     string
+	secret    string
+	storeID   string
+	userAgent string
+	timeout   time.Duration
+	hc        *http.Client
+	now       func() time.Time
+}
+
+// New returns a Client for cfg. It fails on an empty secret or store id, a
+// secret with whitespace, a base URL that is not an absolute http(s) URL, or
+// a negative timeout. Errors never contain the secret.
+func New(cfg Config) (*Client, error) {
+	if cfg.Secret == "" {
+		return nil, errors.New("error creating PortOne client: API secret is empty")
+	}
+	for i := 0; i < len(cfg.Secret); i++ {
+		// A trailing newline from a mounted secret file would make every
+		// call fail with UNAUTHORIZED.
+		if cfg.Secret[i] <= ' ' || cfg.Secret[i] > '~' {
+			return nil, errors.New("error creating PortOne client: API secret contains whitespace or non-ASCII characters")
+		}
+	}
+	if cfg.StoreID == "" {
+		return nil, errors.New("error creating PortOne client: store id is empty")
+	}
+	if err := checkSegment("storeId", cfg.StoreID); err != nil {
+		return nil, fmt.Errorf("error creating PortOne client: %w", err)
+	}
+	base, err := checkBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("error creating PortOne client: %w", err)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("error creating PortOne client: timeout %s is negative", cfg.Timeout)
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = defaultTimeout
+	}
+	userAgent := cfg.UserAgent
+	if userAgent == "" {
+		userAgent = defaultUserAgent
+	}
+	var hc http.Client
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	} else {
+		hc = http.Client{Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          200,
+			MaxIdleConnsPerHost:   100,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}}
+	}
+	// PortOne never redirects; following one would resend the secret
+	// somewhere we did not configure. A redirect is classified as our
+	// misconfiguration instead.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Client{
+		baseURL: base, authz: "PortOne " + cfg.Secret, secret: cfg.Secret, storeID: cfg.StoreID,
+		userAgent: userAgent, timeout: timeout, hc: &hc, now: time.Now,
+	}, nil
+}
+
+// String describes the client without its secret.
+func (c *Client) String() string {
+	return fmt.Sprintf("portone.Client{BaseURL: %q, StoreID: %q, Secret: [redacted]}", c.baseURL, c.storeID)
+}
+
+// GoString is String for %#v.
+func (c *Client) GoString() string { return c.String() }
+
+// Classify implements relay.Gateway: the PortOne table.
+func (c *Client) Classify(r gateway.Result) gateway.Class { return answers.Classify(r) }
+
+// StillRunning implements relay.Gateway.
+func (c *Client) StillRunning(code string) bool { return answers.StillRunning[code] }
+
+// errOtherPayment is wrapped when a 2xx record is not the payment asked
+// about (another paymentId, or another store's).
+var errOtherPayment = errors.New("answer is about another payment")
+
+// Confirm reads the payment the customer paid in PortOne's browser SDK (GET
+// /payments/{paymentId}); the relay confirms it only when the record is PAID
+// (Classify) for the intent's amount and currency (payment.ApplyApproval,
+// which refunds an approval for anything else by a compensating cancel). A
+// record of another store is never returned as a Payment. There is nothing
+// to approve, so nothing is sent that could charge, and idempotencyKey is
+// not sent: PortOne ignores the header on GET.
+func (c *Client) Confirm(ctx context.Context, req gateway.ConfirmRequest, _ string) gateway.Result {
+	op := payment.OperationConfirm
+	if err := checkSegment("paymentId", req.PaymentKey); err != nil {
+		return notSent(op, err)
+	}
+	if req.Amount <= 0 {
+		return notSent(op, fmt.Errorf("amount %d is not positive", req.Amount))
+	}
+	return c.getPayment(ctx, op, req.PaymentKey)
+}
+
+// Lookup reads a payment (GET /payments/{paymentId}).
+func (c *Client) Lookup(ctx context.Context, paymentID string) gateway.Result {
+	op := payment.OperationLookup
+	if err := checkSegment("paymentId", paymentID); err != nil {
+		return notSent(op, err)
+	}
+	return c.getPayment(ctx, op, paymentID)
+}
+
+func (c *Client) getPayment(ctx context.Context, op payment.Operation, paymentID string) gateway.Result {
+	res, raw := c.do(ctx, call{op: op, method: http.MethodGet, path: c.paymentPath(paymentID) + "?storeId=" + url.QueryEscape(c.storeID)})
+	if raw == nil {
+		return res
+	}
+	p, err := parsePayment(raw)
+	if err == nil && p.PaymentKey != paymentID {
+		err = fmt.Errorf("%w: record for paymentId %q, we asked about %q", errOtherPayment, p.PaymentKey, paymentID)
+	}
+	if err == nil && p.storeID != c.storeID {
+		// Never ours to book or refund, whatever it says.
+		err = fmt.Errorf("%w: record of store %q, ours is %q", errOtherPayment, p.storeID, c.storeID)
+	}
+	if err != nil {
+		// A 2xx we cannot use: the classification reads it as unclear.
+		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): %w", op, res.HTTPStatus, err)
+		return res
+	}
+	res.Payment = &p.Payment
+	return res
+}
+
+// cancelBody is POST /payments/{paymentId}/cancel's body.
+type cancelBody struct {
+	StoreID string `json:"storeId"`
+	// Omitted for a full cancel: PortOne cancels the whole cancellable
+	// amount when amount is absent.
+	Amount int64  `json:"amount,omitempty"`
+	Reason string `json:"reason"`
+	// Always sent: PortOne cancels only if its cancellable amount before
+	// this cancel equals it, the counterpart of Toss's refundableAmount.
+	CurrentCancellableAmount int64 `json:"currentCancellableAmount"`
+}
+
+// Cancel refunds all or part of a payment (POST /payments/{paymentId}/cancel)
+// with currentCancellableAmount set to req.RefundableAmount, so no second
+// request for one cancel, under any key, can refund twice. idempotencyKey is
+// sent as PortOne's Idempotency-Key (an RFC 8941 string, so quoted).
+//
+// PortOne answers a cancel with the cancellation, not the payment. A
+// SUCCEEDED cancellation is returned as the payment's record after it: the
+// balance is req.RefundableAmount less the cancelled amount, which is exact
+// because PortOne performed it only when its balance was
+// req.RefundableAmount. A cancellation still REQUESTED (refunds PortOne
+// carries out asynchronously) or FAILED in a 200 is not a refund we can
+// book: it reads as unclear, and a lookup decides.
+func (c *Client) Cancel(ctx context.Context, paymentID string, req gateway.CancelRequest, idempotencyKey string) gateway.Result {
+	op := payment.OperationCancel
+	if err := checkSegment("paymentId", paymentID); err != nil {
+		return notSent(op, err)
+	}
+	switch {
+	case req.Reason == "":
+		return notSent(op, errors.New("cancel reason is empty"))
+	case req.Amount < 0:
+		return notSent(op, fmt.Errorf("cancel amount %d is negative", req.Amount))
+	case req.RefundableAmount <= 0:
+		// Without it PortOne skips its balance check, and a cancel sent
+		// again under a new key could refund twice.
+		return notSent(op, fmt.Errorf("refundable amount %d is not positive", req.RefundableAmount))
+	case req.Amount > req.RefundableAmount:
+		return notSent(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
+	}
+	res, raw := c.do(ctx, call{
+		op: op, method: http.MethodPost, path: c.paymentPath(paymentID) + "/cancel",
+		body:           cancelBody{StoreID: c.storeID, Amount: req.Amount, Reason: req.Reason, CurrentCancellableAmount: req.RefundableAmount},
+		idempotencyKey: idempotencyKey,
+	})
+	if raw == nil {
+		return res
+	}
+	p, err := parseCancellation(raw, paymentID, req)
+	if err != nil {
+		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): %w", op, res.HTTPStatus, err)
+		return res
+	}
+	res.Payment = p
+	return res
+}
+
+func (c *Client) paymentPath(paymentID string) string {
+	return "/payments/" + url.PathEscape(paymentID)
+}
+
+// call is one request to make.
+type call struct {
+	op             payment.Operation
+	method         string
+	path           string // escaped, with its query
+	body           any
+	idempotencyKey string
+}
+
+// errorBody is PortOne's error answer: every V2 error carries its type;
+// PG_PROVIDER adds the PG's own code and message.
+type errorBody struct {
+	Type      string `json:"type"`
+	Message   string `json:"message"`
+	PgCode    string `json:"pgCode"`
+	PgMessage string `json:"pgMessage"`
+}
+
+// do makes one call. It returns the Result so far and, for a 2xx, the body
+// for the caller to read (nil otherwise: the Result is complete).
+func (c *Client) do(ctx context.Context, cl call) (gateway.Result, []byte) {
+	start := c.now()
+	res, raw := c.send(ctx, cl)
+	res.Latency = c.now().Sub(start)
+	return res, raw
+}
+
+func (c *Client) send(ctx context.Context, cl call) (gateway.Result, []byte) {
+	var body io.Reader
+	if cl.body != nil {
+		b, err := json.Marshal(cl.body)
+		if err != nil {
+			return notSent(cl.op, fmt.Errorf("error encoding body: %w", err)), nil
+		}
+		body = bytes.NewReader(b)
+	}
+	if cl.method == http.MethodPost {
+		// Checked here so that no POST can leave without a key.
+		if err := checkIdempotencyKey(cl.idempotencyKey); err != nil {
+			return notSent(cl.op, err), nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, cl.method, c.baseURL+cl.path, body)
+	if err != nil {
+		return notSent(cl.op, fmt.Errorf("error building request: %w", err)), nil
+	}
+	req.Header.Set("Authorization", c.authz)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if cl.idempotencyKey != "" {
+		req.Header.Set("Idempotency-Key", strconv.Quote(cl.idempotencyKey))
+		// net/http would silently resend a request on a dead keep-alive
+		// connection: a second call with no attempt row of its own.
+		req.GetBody = nil
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return gateway.Result{Err: fmt.Errorf("error calling PortOne %s: %w", cl.op, err)}, nil
+	}
+	defer resp.Body.Close()
+
+	res := gateway.Result{HTTPStatus: resp.StatusCode}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	switch {
+	case err != nil:
+		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
+		return res, nil
+	case len(raw) > maxBodyBytes:
+		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): body exceeds %d bytes", cl.op, resp.StatusCode, maxBodyBytes)
+		return res, nil
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return res, raw
+	}
+	var eb errorBody
+	if json.Unmarshal(raw, &eb) == nil && eb.Type != "" {
+		res.Code, res.Message = eb.Type, eb.Message
+		if eb.PgCode != "" || eb.PgMessage != "" {
+			res.Message = strings.TrimSpace(fmt.Sprintf("%s (PG %s: %s)", eb.Message, eb.PgCode, eb.PgMessage))
+		}
+		return res, nil
+	}
+	// No PortOne error type: a proxy's page; the status decides.
+	res.Err = fmt.Errorf("error reading PortOne %s answer: HTTP %d without an error type (content type %q, body %q)",
+		cl.op, resp.StatusCode, resp.Header.Get("Content-Type"), c.snippet(raw))
+	return res, nil
+}
+
+// snippet returns the start of an unexpected body, the secret removed (a
+// misbehaving proxy may echo request headers).
+func (c *Client) snippet(b []byte) string {
+	s := strings.ReplaceAll(string(b), c.secret, "[redacted]")
+	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "?")), " ")
+	if len(s) > maxSnippetBytes {
+		s = strings.ToValidUTF8(s[:maxSnippetBytes], "") + "…"
+	}
+	return s
+}
+
+// notSent is the Result of a request the client refused to send.
+func notSent(op payment.Operation, err error) gateway.Result {
+	return gateway.Result{Err: fmt.Errorf("error validating PortOne %s request: %w: %w", op, err, gateway.ErrNotSent)}
+}
+
+// checkSegment rejects a value that cannot be one path segment.
+func checkSegment(name, v string) error {
+	switch v {
+	case "":
+		return fmt.Errorf("%s is empty", name)
+	case ".", "..":
+		return fmt.Errorf("%s %q is not a valid path segment", name, v)
+	}
+	return nil
+}
+
+// checkIdempotencyKey enforces PortOne's 16–256 characters and keeps the key
+// to visible ASCII without quotes or backslashes, so that the quoted header
+// is the key and nothing else.
+func checkIdempotencyKey(key string) error {
+	if len(key) < minIdempotencyKeyLen || len(key) > maxIdempotencyKeyLen {
+		return fmt.Errorf("idempotency key is %d characters; PortOne takes %d to %d", len(key), minIdempotencyKeyLen, maxIdempotencyKeyLen)
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] > '~' || key[i] == '"' || key[i] == '\\' {
+			return errors.New("idempotency key contains characters other than visible ASCII, or a quote")
+		}
+	}
+	return nil
+}
+
+// checkBaseURL validates a base URL and returns it without a trailing slash.
+func checkBaseURL(raw string) (string, error) {
+	if raw == "" {
+		raw = DefaultBaseURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("error parsing base URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("base URL %q: scheme must be http or https", raw)
+	case u.Host == "":
+		return "", fmt.Errorf("base URL %q: no host", raw)
+	case u.User != nil:
+		return "", errors.New("base URL must not contain user information")
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return "", fmt.Errorf("base URL %q: must not have a query or fragment", raw)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
