@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -30,14 +31,15 @@ type wrecker struct {
 	downDone                    bool
 	heldSince                   time.Time // when the load was held for a pause
 	killWaitSince               time.Time // when the next kill found no relay to kill
+	pauseNotBefore              time.Time // the load refills the outbox after a hold
 
 	// Pauses run on their own goroutines, for longer than the load may
 	// last; repMu guards what they report.
-	pauses    sync.WaitGroup
-	repMu     sync.Mutex
-	rep       *Report
-	started   map[*systest.Process]time.Time // last start by the supervisor
-	lastStart time.Time                      // of any relay, by the wrecker
+	pauses  sync.WaitGroup
+	repMu   sync.Mutex
+	rep     *Report
+	started map[*systest.Process]time.Time // last start by the wrecker
+	resumed map[*systest.Process]time.Time // end of the last pause, under repMu
 }
 
 // dbEvent is a Postgres restart or the failover, due at progress at.
@@ -50,7 +52,7 @@ func newWrecker(s *system, cfg Config, seed uint64, done *atomic.Int64, g *gate,
 	w := &wrecker{
 		s: s, cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed>>1|1)), done: done, gate: g, logf: logf,
 		total: int64(cfg.Payments), nextKill: 1, nextPause: 1, rep: rep,
-		started: map[*systest.Process]time.Time{},
+		started: map[*systest.Process]time.Time{}, resumed: map[*systest.Process]time.Time{},
 	}
 	restarts, failover := cfg.PostgresRestarts, cfg.Failover
 	if s.dbs[0].pg == nil {
@@ -261,18 +263,30 @@ func (w *wrecker) pauseDue(runCtx context.Context, progress int64) {
 		w.gate.release()
 		return
 	}
-	w.heldSince = time.Time{}
+	if !w.heldSince.IsZero() {
+		// The load was held for this pause and the outbox has drained
+		// meanwhile: let it fill again, or the relay frozen holds nothing.
+		w.heldSince = time.Time{}
+		w.pauseNotBefore = time.Now().Add(3 * time.Second)
+	}
 	w.gate.release()
+	if time.Now().Before(w.pauseNotBefore) {
+		return
+	}
 	w.startPause(runCtx, w.pick(up))
 }
 
-// pick chooses a relay to pause among up, one that has been up a few
-// seconds if it can: a relay just started holds no jobs yet, and freezing
-// it would test nothing.
+// pick chooses a relay to pause among up, one that has been up and
+// working a few seconds if it can: a relay just started, or just thawed
+// with its jobs handed on, holds none yet, and freezing it would test
+// nothing.
 func (w *wrecker) pick(up []*systest.Process) *systest.Process {
+	w.repMu.Lock()
+	resumed := maps.Clone(w.resumed)
+	w.repMu.Unlock()
 	var settled []*systest.Process
 	for _, r := range up {
-		if time.Since(r.StartedAt()) > 3*time.Second {
+		if time.Since(r.StartedAt()) > 3*time.Second && time.Since(resumed[r]) > 3*time.Second {
 			settled = append(settled, r)
 		}
 	}
@@ -289,6 +303,9 @@ func (w *wrecker) startPause(runCtx context.Context, relay *systest.Process) {
 	go func() {
 		defer w.pauses.Done()
 		res, err := w.s.pauseRelay(runCtx, relay, w.logf)
+		w.repMu.Lock()
+		w.resumed[relay] = time.Now()
+		w.repMu.Unlock()
 		if err != nil {
 			w.logf("could not pause %s: %v", relay.Name, err)
 			return
