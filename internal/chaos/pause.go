@@ -48,12 +48,10 @@ type pauseResult struct {
 // SIGKILL stranded. The pause lasts until River has rescued every one of
 // them (and a little longer, for a live relay to run them again), at least
 // rescueAfter and a second, at most until the rescue must have happened.
-func (s *system) pauseRelay(ctx context.Context, relay *systest.Process, logf func(string, ...any)) (pauseResult, error) {
-	start := time.Now()
-	if err := relay.Pause(); err != nil {
-		return pauseResult{}, err
-	}
-	logf("SIGSTOP %s", relay.Name)
+//
+// The caller has frozen relay at start (synchronously, so no one else picks
+// it to kill or pause meanwhile); pauseRelay thaws it.
+func (s *system) pauseRelay(ctx context.Context, relay *systest.Process, start time.Time, logf func(string, ...any)) (pauseResult, error) {
 	defer func() {
 		if err := relay.Resume(); err != nil {
 			logf("could not resume %s: %v", relay.Name, err)

@@ -296,22 +296,31 @@ func (w *wrecker) pick(up []*systest.Process) *systest.Process {
 	return up[w.rng.IntN(len(up))]
 }
 
-// startPause pauses relay on a goroutine of its own.
+// startPause freezes relay now and thaws it on a goroutine of its own:
+// frozen at once, it is out of live() before the next pick.
 func (w *wrecker) startPause(runCtx context.Context, relay *systest.Process) {
 	w.nextPause++
+	start := time.Now()
+	if err := relay.Pause(); err != nil {
+		w.logf("could not pause %s: %v", relay.Name, err)
+		return
+	}
+	w.logf("SIGSTOP %s", relay.Name)
+	w.repMu.Lock()
+	w.rep.Pauses++
+	w.repMu.Unlock()
 	w.pauses.Add(1)
 	go func() {
 		defer w.pauses.Done()
-		res, err := w.s.pauseRelay(runCtx, relay, w.logf)
+		res, err := w.s.pauseRelay(runCtx, relay, start, w.logf)
 		w.repMu.Lock()
 		w.resumed[relay] = time.Now()
 		w.repMu.Unlock()
 		if err != nil {
-			w.logf("could not pause %s: %v", relay.Name, err)
+			w.logf("pause of %s: %v", relay.Name, err)
 			return
 		}
 		w.repMu.Lock()
-		w.rep.Pauses++
 		w.rep.PausedJobs += res.held
 		w.rep.RescuedWhilePaused += res.rescued
 		w.repMu.Unlock()
