@@ -19,9 +19,8 @@ const (
 	// leaderHandover covers the paused relay being the leader: River's
 	// leadership lasts 15s unrenewed, and elections run every 5s.
 	leaderHandover = 20 * time.Second
-	// pauseSettle is how long after the SIGSTOP the live relays get to
-	// finish what they were running, so the jobs still running are the
-	// paused relay's.
+	// pauseSettle is how long after the SIGSTOP the running jobs are
+	// looked at: a fetch the relay sent just before may land after it.
 	pauseSettle = 3 * time.Second
 	// afterRescue keeps the relay paused a little past the rescue, for a
 	// live relay to run the rescued jobs again while the first runs sleep.
