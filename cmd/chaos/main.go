@@ -115,7 +115,7 @@ func print(rep *chaos.Report) {
 	fmt.Printf("  %-26s %d\n", "answers replayed by key", rep.Replayed)
 	fmt.Printf("  %-26s %d\n", "gateway calls timed out", rep.GatewayTimeouts)
 	fmt.Printf("  %-26s %d\n", "relay SIGKILLs", rep.Kills)
-	fmt.Printf("  %-26s %d (%d jobs held, %d rescued meanwhile)\n", "relay pauses", rep.Pauses, rep.PausedJobs, rep.RescuedWhilePaused)
+	fmt.Printf("  %-26s %d (%d jobs stuck in running, %d rescued meanwhile)\n", "relay pauses", rep.Pauses, rep.PausedJobs, rep.RescuedWhilePaused)
 	fmt.Printf("  %-26s %d\n", "postgres restarts", rep.PostgresRestarts)
 	fmt.Printf("  %-26s %d\n", "postgres failovers", rep.Failovers)
 	fmt.Printf("  %-26s %d of %d\n", "commit acks lost", rep.CommitAcksLost, rep.CommitsSeen)

@@ -148,7 +148,7 @@ type Report struct {
 	GatewayTimeouts    int   `json:"gatewayTimeouts"`
 	Kills              int   `json:"kills"`
 	Pauses             int   `json:"pauses"`
-	PausedJobs         int   `json:"pausedJobs"`         // jobs the paused relays were running
+	PausedJobs         int   `json:"pausedJobs"`         // jobs stuck in running during pauses
 	RescuedWhilePaused int   `json:"rescuedWhilePaused"` // of those, handed to another relay during the pause
 	PostgresRestarts   int   `json:"postgresRestarts"`
 	Failovers          int   `json:"failovers"`

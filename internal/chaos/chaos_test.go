@@ -3,6 +3,8 @@ package chaos
 import (
 	"context"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,8 +14,11 @@ import (
 )
 
 // TestChaosShort is the short variant of `make chaos` that `make test` runs:
-// a few hundred payments, relay kills and a Postgres restart, and every
-// invariant checked.
+// a few hundred payments and a small dose of every fault (relay kills and
+// a pause, a Postgres restart and a failover, lost COMMIT acknowledgements,
+// held gateway requests), and every invariant checked. The pause sets its
+// length: more than RELAY_RESCUE_AFTER (25s), until River has rescued what
+// the paused relay held.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole system under faults; skipped in -short")
@@ -21,8 +26,8 @@ func TestChaosShort(t *testing.T) {
 	root, err := systest.RepoRoot()
 	require.NoError(t, err)
 	if !systest.LocalPostgresAvailable(root) {
-		// The Postgres restart needs a cluster of our own; make chaos
-		// documents how to run against another database.
+		// The Postgres restart and failover need a cluster of our own;
+		// make chaos documents how to run against another database.
 		t.Skip("no PostgreSQL server binaries for a local cluster (scripts/localpg bindir)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -31,19 +36,35 @@ func TestChaosShort(t *testing.T) {
 		Payments:         300,
 		Concurrency:      16,
 		Relays:           2,
-		Kills:            3,
+		Kills:            2,
+		Pauses:           1,
 		PostgresRestarts: 1,
+		Failover:         true,
+		CommitLossRate:   0.02,
+		HoldRate:         0.05,
+		HoldFor:          3 * time.Second,
 		Seed:             20261121,
 		DrainTimeout:     3 * time.Minute,
 		Log:              os.Stderr,
 	})
 	require.NoError(t, err)
-	t.Logf("payments %d, outcomes %v, gateway calls %d, faults %d, lost %d, replayed %d, kills %d, pg restarts %d, api retries %d, unknown %d, in %s",
-		rep.Payments, rep.Outcomes, rep.GatewayCalls, rep.FaultsInjected, rep.LostResponses, rep.Replayed,
-		rep.Kills, rep.PostgresRestarts, rep.APIRetries, rep.Unknown, rep.Duration.Round(time.Second))
+	t.Logf("payments %d, outcomes %v, gateway calls %d (%v), faults %d, lost %d, replayed %d, timeouts %d, "+
+		"kills %d, pauses %d (%d jobs stuck, %d rescued), pg restarts %d, failovers %d, commit acks lost %d of %d, "+
+		"api retries %d (%d replayed), unknown %d, checked %+v, skipped %q, in %s",
+		rep.Payments, rep.Outcomes, rep.GatewayCalls, rep.GatewayOutcomes, rep.FaultsInjected, rep.LostResponses, rep.Replayed, rep.GatewayTimeouts,
+		rep.Kills, rep.Pauses, rep.PausedJobs, rep.RescuedWhilePaused, rep.PostgresRestarts, rep.Failovers, rep.CommitAcksLost, rep.CommitsSeen,
+		rep.APIRetries, rep.APIReplayed, rep.Unknown, rep.Checked, rep.Skipped, rep.Duration.Round(time.Second))
 	require.Empty(t, rep.Violations)
-	require.Equal(t, 3, rep.Kills)
+	require.Equal(t, 2, rep.Kills)
+	require.Equal(t, 1, rep.Pauses)
 	require.Equal(t, 1, rep.PostgresRestarts)
+	require.Equal(t, 1, rep.Failovers)
 	require.Positive(t, rep.FaultsInjected)
 	require.Positive(t, rep.LostResponses)
+	require.Positive(t, rep.CommitAcksLost)
+	require.Equal(t, rep.Payments, rep.Checked.Payments)
+	if !slices.ContainsFunc(rep.Skipped, func(s string) bool { return strings.Contains(s, "held gateway requests") }) {
+		// Held past the relay's timeout: it gave up waiting at least once.
+		require.Positive(t, rep.GatewayTimeouts)
+	}
 }

@@ -2,18 +2,9 @@ package chaos
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
-
-func TestRiverClientTime(t *testing.T) {
-	at, ok := riverClientTime("chaos_host_name_2026_11_21T04_39_12_123456")
-	require.True(t, ok)
-	require.Equal(t, time.Date(2026, 11, 21, 4, 39, 12, 123456000, time.UTC), at)
-	_, ok = riverClientTime("not-a-river-client")
-	require.False(t, ok)
-}
 
 func TestDatabaseURLs(t *testing.T) {
 	hosts, err := urlHosts("postgres://u:p@db1,db2:5433/app?sslmode=require")

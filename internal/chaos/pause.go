@@ -2,10 +2,7 @@ package chaos
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/payment-outbox/payment-outbox/internal/systest"
 )
@@ -22,9 +19,8 @@ const (
 	// leaderHandover covers the paused relay being the leader: River's
 	// leadership lasts 15s unrenewed, and elections run every 5s.
 	leaderHandover = 20 * time.Second
-	// pauseSettle is how long after the SIGSTOP the live relays get to
-	// finish what they were running, so the jobs still running are the
-	// paused relay's.
+	// pauseSettle is how long after the SIGSTOP the running jobs are
+	// looked at: a fetch the relay sent just before may land after it.
 	pauseSettle = 3 * time.Second
 	// afterRescue keeps the relay paused a little past the rescue, for a
 	// live relay to run the rescued jobs again while the first runs sleep.
@@ -34,7 +30,7 @@ const (
 )
 
 type pauseResult struct {
-	held    int // jobs the relay was running when it froze
+	held    int // jobs stuck in running during the pause (the paused relay's and any a kill stranded)
 	rescued int // of those, how many River handed to another relay meanwhile
 }
 
@@ -42,15 +38,19 @@ type pauseResult struct {
 // River rescues the jobs it was running and a live relay runs them again
 // while the first runs are still alive, then thaws it (SIGCONT): each first
 // run carries on where it stopped, its gateway call or its commit, unaware
-// that its job was handed on. The pause lasts until every job the relay
-// held was rescued (and a little longer), at least rescueAfter and a
-// second, at most until the rescue must have happened.
-func (s *system) pauseRelay(ctx context.Context, relay *systest.Process, logf func(string, ...any)) (pauseResult, error) {
-	start := time.Now()
-	if err := relay.Pause(); err != nil {
-		return pauseResult{}, err
-	}
-	logf("SIGSTOP %s", relay.Name)
+// that its job was handed on.
+//
+// The jobs it holds are told by their age, not by whose they are: of the
+// jobs running a moment after the SIGSTOP, those still running at the same
+// attempt once a live relay's would have timed out (RELAY_RESCUE_AFTER
+// exceeds the job timeout) are stuck, the paused relay's and any a
+// SIGKILL stranded. The pause lasts until River has rescued every one of
+// them (and a little longer, for a live relay to run them again), at least
+// rescueAfter and a second, at most until the rescue must have happened.
+//
+// The caller has frozen relay at start (synchronously, so no one else picks
+// it to kill or pause meanwhile); pauseRelay thaws it.
+func (s *system) pauseRelay(ctx context.Context, relay *systest.Process, start time.Time, logf func(string, ...any)) (pauseResult, error) {
 	defer func() {
 		if err := relay.Resume(); err != nil {
 			logf("could not resume %s: %v", relay.Name, err)
@@ -64,110 +64,76 @@ func (s *system) pauseRelay(ctx context.Context, relay *systest.Process, logf fu
 	if !sleepCtx(ctx, pauseSettle) {
 		return pauseResult{}, ctx.Err()
 	}
-	// The jobs the paused relay is running: every job its River client
-	// holds now, the settle time after the SIGSTOP (a fetch it sent just
-	// before may have taken jobs a moment after).
+	// Running a moment after the SIGSTOP (a fetch the relay sent just
+	// before may have taken jobs a moment after it).
 	var ids []int64
 	var attempts []int32
-	var client string
 	for {
-		var err error
-		client, err = s.riverClientOf(ctx, relay)
-		if err == nil && client == "" {
-			logf("pause of %s: no job running under a River client it made since it started at %s",
-				relay.Name, relay.StartedAt().UTC().Format("15:04:05.000000"))
-			break
-		}
-		if err == nil {
-			err = s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(attempt::int4), '{}')
-				FROM river_job WHERE state = 'running'
-				AND attempted_by[array_length(attempted_by, 1)] = $1`, client).Scan(&ids, &attempts)
-		}
+		err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(id), '{}'), coalesce(array_agg(attempt::int4), '{}')
+			FROM river_job WHERE state = 'running' AND attempted_at < $1`, start.Add(time.Second)).Scan(&ids, &attempts)
 		if err == nil {
 			break
 		}
 		// Postgres may be restarting or failing over under us.
 		if time.Now().After(minEnd) || !sleepCtx(ctx, 500*time.Millisecond) {
-			logf("pause of %s: could not read the jobs it holds: %v", relay.Name, err)
+			logf("pause of %s: could not read the running jobs: %v", relay.Name, err)
 			break
 		}
 	}
+	if !sleepCtx(ctx, time.Until(minEnd)) {
+		return pauseResult{}, ctx.Err()
+	}
 
+	var stuck []int64
 	var allRescued time.Time
-	for time.Now().Before(maxEnd) {
-		if now := time.Now(); now.After(minEnd) {
-			var running int
-			err := s.pool.QueryRow(ctx, `SELECT count(*) FROM river_job j
-				JOIN unnest($1::bigint[], $2::int4[]) AS held (id, attempt) ON j.id = held.id
-				WHERE j.state = 'running' AND j.attempt = held.attempt`, ids, attempts).Scan(&running)
-			if err == nil && running == 0 {
+	for {
+		var running []int64
+		err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(j.id), '{}') FROM river_job j
+			JOIN unnest($1::bigint[], $2::int4[]) AS held (id, attempt) ON j.id = held.id
+			WHERE j.state = 'running' AND j.attempt = held.attempt`, ids, attempts).Scan(&running)
+		if err == nil {
+			if stuck == nil {
+				stuck = running // what the rescue has to hand on
+			}
+			if len(running) == 0 {
 				if allRescued.IsZero() {
-					allRescued = now
+					allRescued = time.Now()
 				}
-				if len(ids) == 0 || now.Sub(allRescued) >= afterRescue {
+				if len(stuck) == 0 || time.Since(allRescued) >= afterRescue {
 					break
 				}
 			}
+		}
+		if time.Now().After(maxEnd) {
+			break
 		}
 		if !sleepCtx(ctx, 500*time.Millisecond) {
 			return pauseResult{}, ctx.Err()
 		}
 	}
 
-	res := pauseResult{held: len(ids)}
-	if len(ids) > 0 {
+	res := pauseResult{held: len(stuck)}
+	if len(stuck) > 0 {
 		err := s.pool.QueryRow(ctx, `SELECT count(DISTINCT j.id) FROM river_job j, unnest(j.errors) AS e
 			WHERE j.id = ANY($1) AND e->>'error' = $2 AND (e->>'at')::timestamptz >= $3`,
-			ids, rescuedError, start).Scan(&res.rescued)
+			stuck, rescuedError, start).Scan(&res.rescued)
 		if err != nil {
 			logf("pause of %s: could not count the jobs rescued meanwhile: %v", relay.Name, err)
 		}
 	}
-	logf("pause of %s: it held %d running jobs (River client %s), %d rescued meanwhile", relay.Name, res.held, client, res.rescued)
+	logf("pause of %s: %d jobs stuck in running, %d rescued meanwhile", relay.Name, res.held, res.rescued)
+	if res.rescued < res.held {
+		// River's rescuer runs on the leader: say who that was.
+		var leader string
+		var elected, expires time.Time
+		if err := s.pool.QueryRow(ctx, `SELECT leader_id, elected_at, expires_at FROM river_leader`).Scan(&leader, &elected, &expires); err != nil {
+			logf("pause of %s: not every stuck job was rescued, and the River leader could not be read: %v", relay.Name, err)
+		} else {
+			logf("pause of %s: not every stuck job was rescued; the River leader is %s, elected %s, expiring %s",
+				relay.Name, leader, elected.UTC().Format("15:04:05.000"), expires.UTC().Format("15:04:05.000"))
+		}
+	}
 	return res, nil
-}
-
-// riverClientOf finds the River client of relay's current run among those
-// running jobs. River names a client after its host and the moment it was
-// made (UTC, to the microsecond), which for the relay is just after the
-// process starts: the first client made after the process started is its.
-// It returns "" when that client runs no job.
-func (s *system) riverClientOf(ctx context.Context, relay *systest.Process) (string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT attempted_by[array_length(attempted_by, 1)]
-		FROM river_job WHERE state = 'running'`)
-	if err != nil {
-		return "", fmt.Errorf("error listing River clients: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return "", fmt.Errorf("error listing River clients: %w", err)
-	}
-	// A little slack for the clocks' rounding.
-	after := relay.StartedAt().Add(-100 * time.Millisecond)
-	var best string
-	var bestAt time.Time
-	for _, id := range ids {
-		at, ok := riverClientTime(id)
-		if !ok || at.Before(after) {
-			continue
-		}
-		if best == "" || at.Before(bestAt) {
-			best, bestAt = id, at
-		}
-	}
-	return best, nil
-}
-
-// riverClientTime reads the creation time from a River client ID,
-// HOST_2006_01_02T15_04_05_000000.
-func riverClientTime(id string) (time.Time, bool) {
-	const stamp = len("2006_01_02T15_04_05_000000")
-	if len(id) < stamp+1 {
-		return time.Time{}, false
-	}
-	s := id[len(id)-stamp:]
-	at, err := time.Parse("2006_01_02T15_04_05.000000", s[:19]+"."+s[20:])
-	return at, err == nil
 }
 
 // sleepCtx sleeps for d and reports whether ctx is still live.

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -29,13 +30,16 @@ type wrecker struct {
 	dbEvents                    []dbEvent
 	downDone                    bool
 	heldSince                   time.Time // when the load was held for a pause
+	killWaitSince               time.Time // when the next kill found no relay to kill
+	pauseNotBefore              time.Time // the load refills the outbox after a hold
 
 	// Pauses run on their own goroutines, for longer than the load may
 	// last; repMu guards what they report.
 	pauses  sync.WaitGroup
 	repMu   sync.Mutex
 	rep     *Report
-	started map[*systest.Process]time.Time // last start by the supervisor
+	started map[*systest.Process]time.Time // last start by the wrecker
+	resumed map[*systest.Process]time.Time // end of the last pause, under repMu
 }
 
 // dbEvent is a Postgres restart or the failover, due at progress at.
@@ -48,7 +52,7 @@ func newWrecker(s *system, cfg Config, seed uint64, done *atomic.Int64, g *gate,
 	w := &wrecker{
 		s: s, cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed>>1|1)), done: done, gate: g, logf: logf,
 		total: int64(cfg.Payments), nextKill: 1, nextPause: 1, rep: rep,
-		started: map[*systest.Process]time.Time{},
+		started: map[*systest.Process]time.Time{}, resumed: map[*systest.Process]time.Time{},
 	}
 	restarts, failover := cfg.PostgresRestarts, cfg.Failover
 	if s.dbs[0].pg == nil {
@@ -91,10 +95,21 @@ func (w *wrecker) run(ctx, runCtx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			// The load is over: the kills it passed while this loop was
-			// held up still happen, on the jobs it left in the outbox.
-			w.killDue(w.done.Load())
+			// The load is over: the Postgres events and kills it passed
+			// while this loop was held up still happen, on the jobs it
+			// left in the outbox.
 			w.gate.release()
+			progress := w.done.Load()
+			for w.nextDB < len(w.dbEvents) && progress >= w.dbEvents[w.nextDB].at && runCtx.Err() == nil {
+				w.nextDB++
+				w.postgresEvent(runCtx, w.dbEvents[w.nextDB-1])
+			}
+			for w.killPending(progress) && runCtx.Err() == nil {
+				w.supervise()
+				w.killDue(progress)
+				time.Sleep(20 * time.Millisecond)
+			}
+			w.pausesLeft(runCtx)
 			w.pauses.Wait()
 			return
 		case <-tick.C:
@@ -165,24 +180,45 @@ func (w *wrecker) supervise() {
 		if r.Running() || time.Since(w.started[r]) < time.Second {
 			continue
 		}
-		w.started[r] = time.Now()
-		if err := r.Start(); err != nil {
-			w.logf("could not restart %s: %v", r.Name, err)
-		}
+		w.start(r)
 	}
+}
+
+// start starts relay again.
+func (w *wrecker) start(relay *systest.Process) {
+	w.started[relay] = time.Now()
+	if err := relay.Start(); err != nil {
+		w.logf("could not restart %s: %v", relay.Name, err)
+	}
+}
+
+// killPending reports whether a kill is due by progress.
+func (w *wrecker) killPending(progress int64) bool {
+	return w.nextKill <= w.cfg.Kills && progress >= w.total*int64(w.nextKill)/int64(w.cfg.Kills+1)
 }
 
 // killDue makes every kill that is due by progress, not only the next: the
 // Postgres events and each kill's pause hold the loop for seconds, during
 // which a fast load passes several kill points, or ends.
 func (w *wrecker) killDue(progress int64) {
-	for w.nextKill <= w.cfg.Kills && progress >= w.total*int64(w.nextKill)/int64(w.cfg.Kills+1) {
-		w.nextKill++
+	for w.killPending(progress) {
 		up := w.live()
 		if len(up) == 0 {
-			w.logf("no relay running to kill")
+			// Every relay paused, or down after failing to reach Postgres:
+			// the kill waits for one, a while.
+			if w.killWaitSince.IsZero() {
+				w.killWaitSince = time.Now()
+			}
+			if time.Since(w.killWaitSince) < maxKillWait {
+				return
+			}
+			w.logf("no relay running to kill for %s; skipping kill %d", maxKillWait, w.nextKill)
+			w.nextKill++
+			w.killWaitSince = time.Time{}
 			continue
 		}
+		w.nextKill++
+		w.killWaitSince = time.Time{}
 		relay := up[w.rng.IntN(len(up))]
 		if err := relay.Kill(); err != nil {
 			w.logf("could not kill %s: %v", relay.Name, err)
@@ -195,10 +231,7 @@ func (w *wrecker) killDue(progress int64) {
 		// Down for a moment, so its jobs are stranded in running and
 		// the other relays carry on alone, then back.
 		time.Sleep(time.Duration(200+w.rng.IntN(1300)) * time.Millisecond)
-		w.started[relay] = time.Now()
-		if err := relay.Start(); err != nil {
-			w.logf("could not restart %s: %v", relay.Name, err)
-		}
+		w.start(relay)
 	}
 }
 
@@ -230,25 +263,90 @@ func (w *wrecker) pauseDue(runCtx context.Context, progress int64) {
 		w.gate.release()
 		return
 	}
-	w.heldSince = time.Time{}
+	if !w.heldSince.IsZero() {
+		// The load was held for this pause and the outbox has drained
+		// meanwhile: let it fill again, or the relay frozen holds nothing.
+		w.heldSince = time.Time{}
+		w.pauseNotBefore = time.Now().Add(3 * time.Second)
+	}
 	w.gate.release()
+	if time.Now().Before(w.pauseNotBefore) {
+		return
+	}
+	w.startPause(runCtx, w.pick(up))
+}
+
+// pick chooses a relay to pause among up, one that has been up and
+// working a few seconds if it can: a relay just started, or just thawed
+// with its jobs handed on, holds none yet, and freezing it would test
+// nothing.
+func (w *wrecker) pick(up []*systest.Process) *systest.Process {
+	w.repMu.Lock()
+	resumed := maps.Clone(w.resumed)
+	w.repMu.Unlock()
+	var settled []*systest.Process
+	for _, r := range up {
+		if time.Since(r.StartedAt()) > 3*time.Second && time.Since(resumed[r]) > 3*time.Second {
+			settled = append(settled, r)
+		}
+	}
+	if len(settled) > 0 {
+		up = settled
+	}
+	return up[w.rng.IntN(len(up))]
+}
+
+// startPause freezes relay now and thaws it on a goroutine of its own:
+// frozen at once, it is out of live() before the next pick.
+func (w *wrecker) startPause(runCtx context.Context, relay *systest.Process) {
 	w.nextPause++
-	relay := up[w.rng.IntN(len(up))]
+	start := time.Now()
+	if err := relay.Pause(); err != nil {
+		w.logf("could not pause %s: %v", relay.Name, err)
+		return
+	}
+	w.logf("SIGSTOP %s", relay.Name)
+	w.repMu.Lock()
+	w.rep.Pauses++
+	w.repMu.Unlock()
 	w.pauses.Add(1)
 	go func() {
 		defer w.pauses.Done()
-		res, err := w.s.pauseRelay(runCtx, relay, w.logf)
+		res, err := w.s.pauseRelay(runCtx, relay, start, w.logf)
+		w.repMu.Lock()
+		w.resumed[relay] = time.Now()
+		w.repMu.Unlock()
 		if err != nil {
-			w.logf("could not pause %s: %v", relay.Name, err)
+			w.logf("pause of %s: %v", relay.Name, err)
 			return
 		}
 		w.repMu.Lock()
-		w.rep.Pauses++
 		w.rep.PausedJobs += res.held
 		w.rep.RescuedWhilePaused += res.rescued
 		w.repMu.Unlock()
 	}()
 }
+
+// pausesLeft makes the pauses the load did not wait for (it ended while
+// this loop was held up), one at a time: the outbox still has the load's
+// jobs to run.
+func (w *wrecker) pausesLeft(runCtx context.Context) {
+	for w.nextPause <= w.cfg.Pauses && runCtx.Err() == nil {
+		up := w.live()
+		if len(up) < 2 {
+			w.pauses.Wait()
+			w.supervise()
+			if up = w.live(); len(up) < 2 {
+				w.logf("no relay to spare for pause %d; skipping the %d left", w.nextPause, w.cfg.Pauses-w.nextPause+1)
+				return
+			}
+		}
+		w.startPause(runCtx, w.pick(up))
+	}
+}
+
+// maxKillWait bounds how long a due kill waits for a relay to kill.
+const maxKillWait = time.Minute
 
 // maxLoadHold bounds how long the load waits for a relay to pause.
 const maxLoadHold = 3 * time.Minute
