@@ -3,8 +3,6 @@ package chaos
 import (
 	"context"
 	"os"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -63,8 +61,6 @@ func TestChaosShort(t *testing.T) {
 	require.Positive(t, rep.LostResponses)
 	require.Positive(t, rep.CommitAcksLost)
 	require.Equal(t, rep.Payments, rep.Checked.Payments)
-	if !slices.ContainsFunc(rep.Skipped, func(s string) bool { return strings.Contains(s, "held gateway requests") }) {
-		// Held past the relay's timeout: it gave up waiting at least once.
-		require.Positive(t, rep.GatewayTimeouts)
-	}
+	// Held past the relay's timeout: it gave up waiting at least once.
+	require.Positive(t, rep.GatewayTimeouts)
 }
