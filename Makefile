@@ -78,7 +78,7 @@ test-example: ## examples/checkout: a checkout in its own module, tested against
 	cd examples/checkout && $(GO) vet ./... && $(GO) mod tidy -diff && $(GO) test -count=1 -timeout 15m ./...
 
 .PHONY: chaos
-chaos: ## the chaos suite: 2000 payments, faults, relay SIGKILLs, a Postgres restart; fails on any violation (ARGS=-h for knobs)
+chaos: ## the chaos suite: 2000 payments, gateway faults, relay kills and pauses, Postgres restarts, failover, lost COMMIT acks; fails on any violation (ARGS=-h for knobs)
 	$(GO) run ./cmd/chaos $(ARGS)
 
 .PHONY: test-short
