@@ -323,7 +323,7 @@ func (w *wrecker) pick(up []*systest.Process) *systest.Process {
 	w.repMu.Unlock()
 	var settled []*systest.Process
 	for _, r := range up {
-		if time.Since(r.StartedAt()) > 3*time.Second && time.Since(resumed[r]) > 3*time.Second {
+		if time.Since(r.StartedAt()) > 3*time.Second && time.Since(resumed[r]) > 15*time.Second {
 			settled = append(settled, r)
 		}
 	}
