@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/payment-outbox/payment-outbox/internal/systest"
@@ -131,6 +132,18 @@ func (s *system) pauseRelay(ctx context.Context, relay *systest.Process, start t
 		} else {
 			logf("pause of %s: not every stuck job was rescued; the River leader is %s, elected %s, expiring %s",
 				relay.Name, leader, elected.UTC().Format("15:04:05.000"), expires.UTC().Format("15:04:05.000"))
+		}
+		// And the last the relays said about it.
+		for _, r := range s.relays {
+			var said []string
+			for _, line := range strings.Split(r.Output().Tail(1<<20), "\n") {
+				if strings.Contains(line, "JobRescuer") || strings.Contains(line, "leadership") || strings.Contains(line, "Elector") {
+					said = append(said, line)
+				}
+			}
+			for _, line := range said[max(0, len(said)-5):] {
+				logf("pause of %s: %s said: %s", relay.Name, r.Name, line)
+			}
 		}
 	}
 	return res, nil

@@ -38,8 +38,13 @@ type wrecker struct {
 	pauses  sync.WaitGroup
 	repMu   sync.Mutex
 	rep     *Report
-	started map[*systest.Process]time.Time // last start by the wrecker
 	resumed map[*systest.Process]time.Time // end of the last pause, under repMu
+
+	// Relays killed come back on goroutines of their own.
+	restarts sync.WaitGroup
+	procMu   sync.Mutex
+	started  map[*systest.Process]time.Time // last start by the wrecker, under procMu
+	down     map[*systest.Process]bool      // killed, restart pending, under procMu
 }
 
 // dbEvent is a Postgres restart or the failover, due at progress at.
@@ -53,6 +58,7 @@ func newWrecker(s *system, cfg Config, seed uint64, done *atomic.Int64, g *gate,
 		s: s, cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed>>1|1)), done: done, gate: g, logf: logf,
 		total: int64(cfg.Payments), nextKill: 1, nextPause: 1, rep: rep,
 		started: map[*systest.Process]time.Time{}, resumed: map[*systest.Process]time.Time{},
+		down: map[*systest.Process]bool{},
 	}
 	restarts, failover := cfg.PostgresRestarts, cfg.Failover
 	if s.dbs[0].pg == nil {
@@ -89,6 +95,7 @@ func (w *wrecker) skip(what string) {
 // load passed while the loop was busy, and waits for the pauses to end.
 // runCtx is the whole run's: pauses outlive the load.
 func (w *wrecker) run(ctx, runCtx context.Context) {
+	defer w.restarts.Wait() // no relay started behind the run's back
 	defer w.gate.release()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -109,6 +116,7 @@ func (w *wrecker) run(ctx, runCtx context.Context) {
 				w.killDue(progress)
 				time.Sleep(20 * time.Millisecond)
 			}
+			w.restarts.Wait()
 			w.pausesLeft(runCtx)
 			w.pauses.Wait()
 			return
@@ -133,9 +141,26 @@ func (w *wrecker) run(ctx, runCtx context.Context) {
 			w.postgresEvent(ctx, ev)
 		}
 
-		w.pauseDue(runCtx, progress)
-		w.killDue(progress)
+		// The load waits while a fault that is due cannot be injected
+		// yet, so each lands where it was placed however fast the load
+		// runs.
+		hold := w.pauseDue(runCtx, progress)
+		if !w.pauseWaiting(progress) {
+			// A kill now would take down the relay the due pause needs
+			// live beside the one it freezes; the kills come after.
+			hold = w.killDue(progress) || hold
+		}
+		if hold {
+			w.gate.hold()
+		} else {
+			w.gate.release()
+		}
 	}
+}
+
+// pauseWaiting reports whether a pause is due and not yet started.
+func (w *wrecker) pauseWaiting(progress int64) bool {
+	return w.nextPause <= w.cfg.Pauses && progress >= w.total*int64(2*w.nextPause-1)/int64(2*w.cfg.Pauses)
 }
 
 // postgresEvent restarts the primary or fails over to the standby.
@@ -176,16 +201,18 @@ func (w *wrecker) live() []*systest.Process {
 // while Postgres is down gives up and exits), at most once a second, as an
 // orchestrator would: the load's faults are meant for a working system.
 func (w *wrecker) supervise() {
+	w.procMu.Lock()
+	defer w.procMu.Unlock()
 	for _, r := range w.s.relays {
-		if r.Running() || time.Since(w.started[r]) < time.Second {
+		if w.down[r] || r.Running() || time.Since(w.started[r]) < time.Second {
 			continue
 		}
-		w.start(r)
+		w.startLocked(r)
 	}
 }
 
-// start starts relay again.
-func (w *wrecker) start(relay *systest.Process) {
+// startLocked starts relay again; procMu is held.
+func (w *wrecker) startLocked(relay *systest.Process) {
 	w.started[relay] = time.Now()
 	if err := relay.Start(); err != nil {
 		w.logf("could not restart %s: %v", relay.Name, err)
@@ -198,9 +225,10 @@ func (w *wrecker) killPending(progress int64) bool {
 }
 
 // killDue makes every kill that is due by progress, not only the next: the
-// Postgres events and each kill's pause hold the loop for seconds, during
-// which a fast load passes several kill points, or ends.
-func (w *wrecker) killDue(progress int64) {
+// Postgres events hold the loop for seconds, during which a fast load
+// passes several kill points, or ends. It reports whether a due kill waits
+// for a relay to kill (the load should wait with it).
+func (w *wrecker) killDue(progress int64) (hold bool) {
 	for w.killPending(progress) {
 		up := w.live()
 		if len(up) == 0 {
@@ -210,7 +238,7 @@ func (w *wrecker) killDue(progress int64) {
 				w.killWaitSince = time.Now()
 			}
 			if time.Since(w.killWaitSince) < maxKillWait {
-				return
+				return true
 			}
 			w.logf("no relay running to kill for %s; skipping kill %d", maxKillWait, w.nextKill)
 			w.nextKill++
@@ -229,39 +257,48 @@ func (w *wrecker) killDue(progress int64) {
 		w.repMu.Unlock()
 		w.logf("SIGKILL %s", relay.Name)
 		// Down for a moment, so its jobs are stranded in running and
-		// the other relays carry on alone, then back.
-		time.Sleep(time.Duration(200+w.rng.IntN(1300)) * time.Millisecond)
-		w.start(relay)
+		// the other relays carry on alone, then back. The wait is the
+		// restart's own, not this loop's: held here, the loop would let a
+		// fast load run past the next faults' points.
+		downFor := time.Duration(200+w.rng.IntN(1300)) * time.Millisecond
+		w.procMu.Lock()
+		w.down[relay] = true
+		w.procMu.Unlock()
+		w.restarts.Add(1)
+		go func() {
+			defer w.restarts.Done()
+			time.Sleep(downFor)
+			w.procMu.Lock()
+			defer w.procMu.Unlock()
+			delete(w.down, relay)
+			w.startLocked(relay)
+		}()
 	}
+	return false
 }
 
 // pauseDue starts the next pause once it is due and a relay can be spared:
 // one stays live to run what the paused one held. Until then the load is
 // held back, so the pauses stay spread over it however fast it runs.
-func (w *wrecker) pauseDue(runCtx context.Context, progress int64) {
-	if w.nextPause > w.cfg.Pauses {
-		return
-	}
-	due := w.total * int64(2*w.nextPause-1) / int64(2*w.cfg.Pauses)
-	if progress < due {
-		return
+func (w *wrecker) pauseDue(runCtx context.Context, progress int64) (hold bool) {
+	if !w.pauseWaiting(progress) {
+		return false
 	}
 	up := w.live()
 	if len(up) < 2 {
 		if w.heldSince.IsZero() {
 			w.heldSince = time.Now()
+			w.logf("holding the load at %d payments until a relay can be spared for pause %d", progress, w.nextPause)
 		}
 		if time.Since(w.heldSince) < maxLoadHold {
-			w.gate.hold()
-			return
+			return true
 		}
 		// Relays that do not come back are a failure the check will
 		// show; a load that never ends would hide it.
 		w.logf("no relay to spare for pause %d after %s; skipping it", w.nextPause, maxLoadHold)
 		w.nextPause++
 		w.heldSince = time.Time{}
-		w.gate.release()
-		return
+		return false
 	}
 	if !w.heldSince.IsZero() {
 		// The load was held for this pause and the outbox has drained
@@ -269,11 +306,11 @@ func (w *wrecker) pauseDue(runCtx context.Context, progress int64) {
 		w.heldSince = time.Time{}
 		w.pauseNotBefore = time.Now().Add(3 * time.Second)
 	}
-	w.gate.release()
 	if time.Now().Before(w.pauseNotBefore) {
-		return
+		return false
 	}
 	w.startPause(runCtx, w.pick(up))
+	return false
 }
 
 // pick chooses a relay to pause among up, one that has been up and
@@ -286,7 +323,7 @@ func (w *wrecker) pick(up []*systest.Process) *systest.Process {
 	w.repMu.Unlock()
 	var settled []*systest.Process
 	for _, r := range up {
-		if time.Since(r.StartedAt()) > 3*time.Second && time.Since(resumed[r]) > 3*time.Second {
+		if time.Since(r.StartedAt()) > 3*time.Second && time.Since(resumed[r]) > 15*time.Second {
 			settled = append(settled, r)
 		}
 	}
