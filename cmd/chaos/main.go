@@ -30,6 +30,7 @@ func run(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	var cfg chaos.Config
 	fs.IntVar(&cfg.Payments, "payments", 2000, "payments to push")
+	fs.Float64Var(&cfg.PortOneShare, "portone-share", 0.3, "share of payments taken through PortOne V2 rather than Toss")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 32, "checkout clients at once")
 	fs.IntVar(&cfg.Relays, "relays", 2, "relay processes")
 	fs.IntVar(&cfg.Kills, "kills", 6, "relay SIGKILLs over the run")
@@ -54,7 +55,7 @@ func run(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "chaos: payments, concurrency and relays must be positive; kills, pauses and pg-restarts not negative")
 		return 2
 	}
-	for _, r := range []float64{cfg.ErrorRate, cfg.LostRate, cfg.CommitLossRate, cfg.HoldRate} {
+	for _, r := range []float64{cfg.ErrorRate, cfg.LostRate, cfg.CommitLossRate, cfg.HoldRate, cfg.PortOneShare} {
 		if r < 0 || r > 1 {
 			fmt.Fprintln(os.Stderr, "chaos: rates must be in [0, 1]")
 			return 2
@@ -100,6 +101,14 @@ func print(rep *chaos.Report) {
 	sort.Strings(states)
 	for _, s := range states {
 		fmt.Printf("    %-24s %d\n", s, rep.Outcomes[s])
+	}
+	for _, g := range []string{"toss", "portone"} {
+		byStatus := rep.ByGateway[g]
+		total := 0
+		for _, n := range byStatus {
+			total += n
+		}
+		fmt.Printf("    %-24s %d %v\n", "via "+g, total, byStatus)
 	}
 	fmt.Printf("  %-26s %d\n", "gateway calls", rep.GatewayCalls)
 	outcomes := make([]string, 0, len(rep.GatewayOutcomes))

@@ -28,6 +28,10 @@ import (
 // Config sets the size and harshness of a run. Zero values take defaults.
 type Config struct {
 	Payments    int // default 2000
+	// PortOneShare is the share of payments taken through PortOne V2
+	// rather than Toss (0 to 1); the rest go through Toss. Every invariant
+	// is checked for each.
+	PortOneShare float64
 	Concurrency int // checkout clients posting at once, default 32
 	Relays      int // relay processes, default 2
 	Kills       int // relay SIGKILLs spread over the load phase, default 6
@@ -135,6 +139,9 @@ type Report struct {
 	Seed           uint64         `json:"seed"`
 	Payments       int            `json:"payments"`
 	Outcomes       map[string]int `json:"outcomes"`
+	// ByGateway counts the payments checked per gateway ("toss",
+	// "portone") by the status they ended in.
+	ByGateway map[string]map[string]int `json:"byGateway"`
 	GatewayCalls   int            `json:"gatewayCalls"`
 	FaultsInjected int            `json:"faultsInjected"`
 	LostResponses  int            `json:"lostResponses"`
@@ -210,7 +217,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
-	rep := &Report{Seed: cfg.Seed, Payments: cfg.Payments, Outcomes: map[string]int{}}
+	rep := &Report{Seed: cfg.Seed, Payments: cfg.Payments, Outcomes: map[string]int{}, ByGateway: map[string]map[string]int{}}
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	plans := planPayments(cfg, rng)
 
@@ -301,6 +308,7 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 	}
 	sim := systest.NewProcess("gatewaysim", sys.bin.GatewaySim, []string{
 		"SIM_ADDR=" + simAddr, "SIM_SECRET_KEY=" + secretKey, "SIM_LOG_LEVEL=warn",
+		"SIM_PORTONE_SECRET=" + gatewaysim.DefaultPortOneSecret, "SIM_PORTONE_STORE_ID=" + gatewaysim.DefaultPortOneStoreID,
 	})
 	if err := sim.Start(); err != nil {
 		return sys, err
@@ -320,6 +328,12 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 		relay := systest.NewProcess("relay"+strconv.Itoa(i), sys.bin.Relay, []string{
 			"DATABASE_URL=" + sys.dbURL, "DATABASE_MAX_CONNS=12",
 			"TOSS_API_BASE_URL=" + sys.simURL, "TOSS_SECRET_KEY=" + secretKey, "RELAY_ADDR=" + addr,
+			"PORTONE_API_BASE_URL=" + sys.simURL, "PORTONE_API_SECRET=" + gatewaysim.DefaultPortOneSecret,
+			"PORTONE_STORE_ID=" + gatewaysim.DefaultPortOneStoreID,
+			// A PortOne customer who walked away (READY) is given up as
+			// expired this long after the confirm; Toss's 10 minutes would
+			// outlast the run.
+			"RELAY_OPEN_DEADLINE=" + portOneOpenDeadline.String(),
 			"RELAY_WORKERS=40", "RELAY_BACKOFF_INITIAL=50ms", "RELAY_BACKOFF_MAX=1s",
 			"RELAY_GATEWAY_TIMEOUT=" + relayGatewayTimeout.String(), "RELAY_RESCUE_AFTER=" + rescueAfter.String(),
 			"RELAY_KEY_QUIET=" + relayKeyQuiet.String(),
@@ -342,6 +356,7 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 	}
 	api := systest.NewProcess("api", sys.bin.API, []string{
 		"DATABASE_URL=" + sys.dbURL, "API_ADDR=" + apiAddr, "DATABASE_MAX_CONNS=20", "LOG_LEVEL=warn",
+		"API_GATEWAYS=toss,portone", "API_DEFAULT_GATEWAY=toss",
 	})
 	if err := api.Start(); err != nil {
 		return sys, err
@@ -364,6 +379,9 @@ const relayGatewayTimeout = 2 * time.Second
 // and past the longest hold, so no request under a key the relay lets go of
 // can still be running (shorter than the default to keep runs short).
 const relayKeyQuiet = 6 * time.Second
+
+// portOneOpenDeadline is the relays' RELAY_OPEN_DEADLINE.
+const portOneOpenDeadline = 15 * time.Second
 
 func (s *system) close(logf func(string, ...any)) {
 	for _, p := range append(s.relays, s.others...) {

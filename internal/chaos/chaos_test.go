@@ -32,6 +32,7 @@ func TestChaosShort(t *testing.T) {
 	defer cancel()
 	rep, err := Run(ctx, Config{
 		Payments:         300,
+		PortOneShare:     0.3,
 		Concurrency:      16,
 		Relays:           2,
 		Kills:            2,
@@ -61,6 +62,8 @@ func TestChaosShort(t *testing.T) {
 	require.Positive(t, rep.LostResponses)
 	require.Positive(t, rep.CommitAcksLost)
 	require.Equal(t, rep.Payments, rep.Checked.Payments)
+	require.Positive(t, rep.ByGateway["toss"]["confirmed"], "Toss payments went through")
+	require.Positive(t, rep.ByGateway["portone"]["confirmed"], "PortOne payments went through")
 	// Held past the relay's timeout: it gave up waiting at least once.
 	require.Positive(t, rep.GatewayTimeouts)
 }

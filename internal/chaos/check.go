@@ -114,11 +114,18 @@ func (s *system) check(ctx context.Context, plans []*plan, rep *Report) error {
 	return nil
 }
 
+// gatewayStatus is the word each gateway's record uses for our charged
+// states.
+var gatewayStatus = map[string]map[string]string{
+	gatewayToss:    {"confirmed": "DONE", "canceled": "CANCELED", "partially_canceled": "PARTIAL_CANCELED"},
+	gatewayPortOne: {"confirmed": "PAID", "canceled": "CANCELLED", "partially_canceled": "PARTIAL_CANCELLED"},
+}
+
 // checkPlans holds every payment to the end its plan implies and to the
 // gateway's account of it.
 func (s *system) checkPlans(plans []*plan, st *state, gw map[string]gatewaysim.LedgerEntry, rep *Report) {
 	violate := func(p *plan, format string, args ...any) {
-		rep.Violations = append(rep.Violations, fmt.Sprintf("order %s (%s, payment %s): ", p.orderID, p.kind, p.id)+fmt.Sprintf(format, args...))
+		rep.Violations = append(rep.Violations, fmt.Sprintf("order %s (%s via %s, payment %s): ", p.orderID, p.kind, p.gateway, p.id)+fmt.Sprintf(format, args...))
 	}
 	for _, p := range plans {
 		if p.loadErr != "" {
@@ -134,6 +141,10 @@ func (s *system) checkPlans(plans []*plan, st *state, gw map[string]gatewaysim.L
 		}
 		rep.Checked.Payments++
 		rep.Outcomes[our.status]++
+		if rep.ByGateway[p.gateway] == nil {
+			rep.ByGateway[p.gateway] = map[string]int{}
+		}
+		rep.ByGateway[p.gateway][our.status]++
 		if our.status == "unknown" {
 			rep.Unknown++
 			continue
@@ -147,6 +158,9 @@ func (s *system) checkPlans(plans []*plan, st *state, gw map[string]gatewaysim.L
 			violate(p, "the gateway does not know paymentKey %s", p.paymentKey)
 			continue
 		}
+		if e.Gateway != p.gateway {
+			violate(p, "the payment lives in %s at the gateway", e.Gateway)
+		}
 		// Our state equals the gateway's.
 		switch our.status {
 		case "failed", "expired":
@@ -155,7 +169,7 @@ func (s *system) checkPlans(plans []*plan, st *state, gw map[string]gatewaysim.L
 			}
 			continue
 		case "confirmed", "canceled", "partially_canceled":
-			gwStatus := map[string]string{"confirmed": "DONE", "canceled": "CANCELED", "partially_canceled": "PARTIAL_CANCELED"}[our.status]
+			gwStatus := gatewayStatus[p.gateway][our.status]
 			if e.Status != gwStatus || e.Approvals != 1 {
 				violate(p, "we say %s, the gateway says %s with %d approvals", our.status, e.Status, e.Approvals)
 			}

@@ -30,6 +30,7 @@ const (
 
 type plan struct {
 	kind      kind
+	gateway   string // "toss" or "portone"
 	orderID   string
 	amount    int64
 	partial   int64
@@ -62,9 +63,13 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 	run := strconv.FormatUint(cfg.Seed%1_000_000_000, 36)
 	for i := range plans {
 		p := &plan{
+			gateway:   gatewayToss,
 			orderID:   fmt.Sprintf("chaos-%s-%06d", run, i),
 			amount:    int64(1000 + rng.IntN(200)*100),
 			duplicate: rng.IntN(5) == 0,
+		}
+		if rng.Float64() < cfg.PortOneShare {
+			p.gateway = gatewayPortOne
 		}
 		switch x := rng.IntN(100); {
 		case x < 15:
@@ -139,12 +144,18 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 		ID string `json:"id"`
 	}
 	if err := s.post(ctx, "/v1/payments", p.key("create"), map[string]any{
-		"orderId": p.orderID, "amount": p.amount, "orderName": "chaos order",
+		"orderId": p.orderID, "amount": p.amount, "orderName": "chaos order", "gateway": p.gateway,
 	}, &created, retries, http.StatusCreated, http.StatusOK); err != nil {
 		return err
 	}
 	p.id = created.ID
 
+	if p.gateway == gatewayPortOne {
+		if err := s.payPortOne(ctx, p); err != nil {
+			return err
+		}
+		return s.confirmAndCancel(ctx, p, retries)
+	}
 	req := gatewaysim.AuthorizeRequest{OrderID: p.orderID, Amount: p.amount, OrderName: "chaos order"}
 	if p.kind == kindExpire {
 		at := time.Now().Add(-11 * time.Minute)
@@ -163,8 +174,41 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 			return fmt.Errorf("error scripting a decline: %w", err)
 		}
 	}
+	return s.confirmAndCancel(ctx, p, retries)
+}
 
-	confirm := map[string]any{"paymentKey": auth.PaymentKey, "amount": p.amount}
+// The gateways a plan goes through.
+const (
+	gatewayToss    = "toss"
+	gatewayPortOne = "portone"
+)
+
+// payPortOne is the customer in PortOne's browser SDK: they pay, their card
+// is refused (decline), or they walk away (expire: READY until the relay's
+// RELAY_OPEN_DEADLINE). The paymentId is the paymentKey the checkout
+// confirms with.
+func (s *system) payPortOne(ctx context.Context, p *plan) error {
+	req := gatewaysim.PortOnePayRequest{
+		PaymentID: "pay-" + p.orderID, OrderID: p.orderID, OrderName: "chaos order", Amount: p.amount,
+	}
+	switch p.kind {
+	case kindDecline:
+		req.Status = gatewaysim.PortOneFailed
+	case kindExpire:
+		req.Status = gatewaysim.PortOneReady
+	}
+	paid, err := s.sim.PortOnePay(ctx, req)
+	if err != nil {
+		return fmt.Errorf("error paying through PortOne: %w", err)
+	}
+	p.paymentKey = paid.PaymentID
+	return nil
+}
+
+// confirmAndCancel asks the api to confirm the payment (twice for a
+// duplicate plan) and, for a cancel plan, to cancel it at once.
+func (s *system) confirmAndCancel(ctx context.Context, p *plan, retries *atomic.Int64) error {
+	confirm := map[string]any{"paymentKey": p.paymentKey, "amount": p.amount}
 	// A duplicate is the checkout confirming again on its own (a second
 	// click), not a retry: it has a key of its own, and the api must see
 	// by the paymentKey that it is the same confirm.
