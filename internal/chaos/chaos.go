@@ -27,14 +27,14 @@ import (
 
 // Config sets the size and harshness of a run. Zero values take defaults.
 type Config struct {
-	Payments    int // default 2000
+	Payments int // default 2000
 	// PortOneShare is the share of payments taken through PortOne V2
 	// rather than Toss (0 to 1); the rest go through Toss. Every invariant
 	// is checked for each.
 	PortOneShare float64
-	Concurrency int // checkout clients posting at once, default 32
-	Relays      int // relay processes, default 2
-	Kills       int // relay SIGKILLs spread over the load phase, default 6
+	Concurrency  int // checkout clients posting at once, default 32
+	Relays       int // relay processes, default 2
+	Kills        int // relay SIGKILLs spread over the load phase, default 6
 	// Pauses is how many times a relay is frozen (SIGSTOP) for longer than
 	// its RELAY_RESCUE_AFTER, so River hands the jobs it was running to a
 	// live relay while the first runs are still alive, and then thawed
@@ -136,16 +136,16 @@ func (c *Config) validate() error {
 
 // Report is what a run did and found.
 type Report struct {
-	Seed           uint64         `json:"seed"`
-	Payments       int            `json:"payments"`
-	Outcomes       map[string]int `json:"outcomes"`
+	Seed     uint64         `json:"seed"`
+	Payments int            `json:"payments"`
+	Outcomes map[string]int `json:"outcomes"`
 	// ByGateway counts the payments checked per gateway ("toss",
 	// "portone") by the status they ended in.
-	ByGateway map[string]map[string]int `json:"byGateway"`
-	GatewayCalls   int            `json:"gatewayCalls"`
-	FaultsInjected int            `json:"faultsInjected"`
-	LostResponses  int            `json:"lostResponses"`
-	Replayed       int            `json:"replayed"`
+	ByGateway      map[string]map[string]int `json:"byGateway"`
+	GatewayCalls   int                       `json:"gatewayCalls"`
+	FaultsInjected int                       `json:"faultsInjected"`
+	LostResponses  int                       `json:"lostResponses"`
+	Replayed       int                       `json:"replayed"`
 	// GatewayOutcomes counts the gateway's request log by outcome
 	// (processed, replayed, injected, lost, rejected, and any a newer
 	// gatewaysim adds, such as its held requests).
