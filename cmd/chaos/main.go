@@ -110,6 +110,8 @@ func print(rep *chaos.Report) {
 		}
 		fmt.Printf("    %-24s %d %v\n", "via "+g, total, byStatus)
 	}
+	fmt.Printf("  %-26s %d written, %d received and verified, %d refused on purpose, %d bad signatures\n", "webhooks",
+		rep.Webhooks.Written, rep.Webhooks.Received, rep.Webhooks.Refused, rep.Webhooks.BadSignatures)
 	fmt.Printf("  %-26s %d\n", "gateway calls", rep.GatewayCalls)
 	outcomes := make([]string, 0, len(rep.GatewayOutcomes))
 	for o := range rep.GatewayOutcomes {

@@ -139,6 +139,12 @@ type Report struct {
 	Seed     uint64         `json:"seed"`
 	Payments int            `json:"payments"`
 	Outcomes map[string]int `json:"outcomes"`
+	// Webhooks counts the checkout's webhook deliveries: rows written with
+	// the changes, events received (verified), deliveries the receiver
+	// refused on purpose, and deliveries that did not verify.
+	Webhooks struct {
+		Written, Received, Refused, BadSignatures int
+	} `json:"webhooks"`
 	// ByGateway counts the payments checked per gateway ("toss",
 	// "portone") by the status they ended in.
 	ByGateway      map[string]map[string]int `json:"byGateway"`
@@ -224,6 +230,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := sys.configureFaults(ctx, cfg); err != nil {
 		return nil, err
 	}
+	// The checkout's webhook endpoint, registered before the first payment
+	// so every status change is owed to it.
+	recv, err := startReceiver(cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	defer recv.close()
+	if err := sys.registerReceiver(ctx, recv); err != nil {
+		return nil, err
+	}
 	// From here on every COMMIT of the api and the relays may lose its
 	// acknowledgement, to the end of the drain.
 	sys.setCommitLoss(cfg.CommitLossRate)
@@ -261,7 +277,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := sys.drain(ctx, cfg.DrainTimeout, logf); err != nil {
 		rep.Violations = append(rep.Violations, err.Error())
 	}
+	if err := sys.drainWebhooks(ctx, cfg.DrainTimeout, logf); err != nil {
+		rep.Violations = append(rep.Violations, err.Error())
+	}
 	if err := sys.check(ctx, plans, rep); err != nil {
+		return nil, err
+	}
+	st0, err := sys.readState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := sys.checkWebhooks(ctx, recv, st0, rep); err != nil {
 		return nil, err
 	}
 	rep.APIReplayed = sys.apiReplays.Load()
@@ -334,6 +360,7 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 			// expired this long after the confirm; Toss's 10 minutes would
 			// outlast the run.
 			"RELAY_OPEN_DEADLINE=" + portOneOpenDeadline.String(),
+			"RELAY_WEBHOOK_ALLOW_PRIVATE=true",
 			"RELAY_WORKERS=40", "RELAY_BACKOFF_INITIAL=50ms", "RELAY_BACKOFF_MAX=1s",
 			"RELAY_GATEWAY_TIMEOUT=" + relayGatewayTimeout.String(), "RELAY_RESCUE_AFTER=" + rescueAfter.String(),
 			"RELAY_KEY_QUIET=" + relayKeyQuiet.String(),
@@ -357,6 +384,8 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 	api := systest.NewProcess("api", sys.bin.API, []string{
 		"DATABASE_URL=" + sys.dbURL, "API_ADDR=" + apiAddr, "DATABASE_MAX_CONNS=20", "LOG_LEVEL=warn",
 		"API_GATEWAYS=toss,portone", "API_DEFAULT_GATEWAY=toss",
+		// The checkout's webhook receiver is on loopback.
+		"API_WEBHOOK_ALLOW_PRIVATE=true",
 	})
 	if err := api.Start(); err != nil {
 		return sys, err

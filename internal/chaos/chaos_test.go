@@ -53,6 +53,7 @@ func TestChaosShort(t *testing.T) {
 		rep.Payments, rep.Outcomes, rep.GatewayCalls, rep.GatewayOutcomes, rep.FaultsInjected, rep.LostResponses, rep.Replayed, rep.GatewayTimeouts,
 		rep.Kills, rep.Pauses, rep.PausedJobs, rep.RescuedWhilePaused, rep.PostgresRestarts, rep.Failovers, rep.CommitAcksLost, rep.CommitsSeen,
 		rep.APIRetries, rep.APIReplayed, rep.Unknown, rep.Checked, rep.Skipped, rep.Duration.Round(time.Second))
+	t.Logf("webhooks %+v, by gateway %v", rep.Webhooks, rep.ByGateway)
 	require.Empty(t, rep.Violations)
 	require.Equal(t, 2, rep.Kills)
 	require.Equal(t, 1, rep.Pauses)
@@ -63,6 +64,8 @@ func TestChaosShort(t *testing.T) {
 	require.Positive(t, rep.CommitAcksLost)
 	require.Equal(t, rep.Payments, rep.Checked.Payments)
 	require.Positive(t, rep.ByGateway["toss"]["confirmed"], "Toss payments went through")
+	require.Positive(t, rep.Webhooks.Received, "webhooks arrived")
+	require.Equal(t, rep.Webhooks.Written, rep.Webhooks.Received, "every status change delivered")
 	require.Positive(t, rep.ByGateway["portone"]["confirmed"], "PortOne payments went through")
 	// Held past the relay's timeout: it gave up waiting at least once.
 	require.Positive(t, rep.GatewayTimeouts)
