@@ -86,9 +86,10 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 
 // lookUp decides from the gateway's record whether our cancel happened: the
 // only cancel in flight for a payment is ours (one pending cancel per
-// payment), so a balance below the one we recorded means it did. For a key
-// the key rule found stuck (first nil, mayRotate) a record without the
-// refund moves the cancel to a new key.
+// payment), so a balance equal to what it leaves means it did; any other
+// balance than ours is adopted and the cancel sent against it. For a key the
+// key rule found stuck (first nil, mayRotate) a record without the refund
+// moves the cancel to a new key.
 func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.CancelArgs], g *gatewayEntry, p payment.Payment, c payment.Cancel, first *gateway.Result, mayRotate bool) error {
 	r := w.r
 	attempt := payment.Attempt{
