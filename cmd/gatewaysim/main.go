@@ -81,7 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		slog.Float64("hold_rate", set.config.HoldRate),
 		slog.Duration("hold_for", time.Duration(set.config.HoldFor)),
 		slog.Duration("consecutive_cancel_window", time.Duration(set.config.ConsecutiveCancelWindow)),
-		slog.Bool("auto_authorize", set.config.AutoAuthorize))
+		slog.Bool("auto_authorize", set.config.AutoAuthorize),
+		slog.String("portone_webhook_url", set.config.PortOneWebhookURL))
 
 	select {
 	case err := <-serveErr:
@@ -130,6 +131,8 @@ func parseSettings(args []string, getenv func(string) string) (settings, error) 
 	seed := fs.String("seed", env("SIM_SEED", "1"), "seed of the random faults (SIM_SEED)")
 	sessionTTL := fs.String("session-ttl", env("SIM_SESSION_TTL", gatewaysim.DefaultSessionTTL.String()), "confirm deadline after authentication (SIM_SESSION_TTL)")
 	autoAuthorize := fs.String("auto-authorize", env("SIM_AUTO_AUTHORIZE", "false"), "confirm creates unknown sessions from its body (SIM_AUTO_AUTHORIZE)")
+	portOneWebhookURL := fs.String("portone-webhook-url", env("SIM_PORTONE_WEBHOOK_URL", ""), "POST a signed PortOne webhook here on every PortOne payment status change; empty sends none (SIM_PORTONE_WEBHOOK_URL)")
+	portOneWebhookSecret := fs.String("portone-webhook-secret", env("SIM_PORTONE_WEBHOOK_SECRET", ""), "the whsec_… secret those webhooks are signed with (SIM_PORTONE_WEBHOOK_SECRET)")
 	replayErrors := fs.String("replay-cached-errors", env("SIM_REPLAY_CACHED_ERRORS", "false"), "store injected errors under the Idempotency-Key (SIM_REPLAY_CACHED_ERRORS)")
 	// A bare -auto-authorize or -replay-cached-errors means true, as for a
 	// bool flag, while the value stays a string so the env fallback works.
@@ -188,6 +191,7 @@ func parseSettings(args []string, getenv func(string) string) (settings, error) 
 	if cfg.ReplayCachedErrors, err = strconv.ParseBool(*replayErrors); err != nil {
 		return settings{}, fmt.Errorf("bad -replay-cached-errors: %w", err)
 	}
+	cfg.PortOneWebhookURL, cfg.PortOneWebhookSecret = *portOneWebhookURL, *portOneWebhookSecret
 	if err := cfg.Validate(); err != nil {
 		return settings{}, fmt.Errorf("bad fault flags: %w", err)
 	}

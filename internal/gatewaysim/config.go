@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // DefaultSessionTTL is how long after the customer's authentication a confirm
@@ -104,6 +107,16 @@ type Config struct {
 	// AutoAuthorize lets a confirm with an unknown paymentKey create its
 	// session from the request body, for demos and load tests.
 	AutoAuthorize bool `json:"autoAuthorize"`
+	// PortOneWebhookURL, when set, is where the simulator POSTs a PortOne V2
+	// webhook ({"type":"Transaction.Paid", "timestamp", "data":{"paymentId",
+	// "storeId", "transactionId"}}) each time a PortOne payment changes
+	// status, signed per Standard Webhooks with PortOneWebhookSecret, as
+	// PortOne does. It is sent in the background after the change, never
+	// holding up the call that made it, and retried a few times on failure.
+	PortOneWebhookURL string `json:"portOneWebhookURL,omitempty"`
+	// PortOneWebhookSecret signs those webhooks: "whsec_" and base64, the
+	// form PortOne's console issues. Required with PortOneWebhookURL.
+	PortOneWebhookSecret string `json:"portOneWebhookSecret,omitempty"`
 }
 
 // Validate reports the first problem with c.
@@ -148,12 +161,37 @@ func (c Config) Validate() error {
 		// A hold of nothing would log calls as held that were not.
 		return fmt.Errorf("holdRate: %v needs a positive holdFor", c.HoldRate)
 	}
+	if err := c.validatePortOneWebhook(); err != nil {
+		return err
+	}
 	for i, w := range c.Downtime {
 		if w.From.IsZero() || w.Until.IsZero() {
 			return fmt.Errorf("downtime[%d]: from and until are both required", i)
 		}
 		if !w.Until.After(w.From) {
 			return fmt.Errorf("downtime[%d]: until must be after from", i)
+		}
+	}
+	return nil
+}
+
+// validatePortOneWebhook checks the webhook destination and its secret: a
+// URL the simulator can POST to, and a secret the Standard Webhooks library
+// reads (checked here so a bad one is refused at PUT, not at each send).
+func (c Config) validatePortOneWebhook() error {
+	if c.PortOneWebhookURL != "" {
+		u, err := url.Parse(c.PortOneWebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("portOneWebhookURL: %q is not an http(s) URL", c.PortOneWebhookURL)
+		}
+		if c.PortOneWebhookSecret == "" {
+			return errors.New("portOneWebhookURL needs a portOneWebhookSecret to sign with")
+		}
+	}
+	if c.PortOneWebhookSecret != "" {
+		if _, err := standardwebhooks.NewWebhook(c.PortOneWebhookSecret); err != nil {
+			// The library's error never quotes the secret.
+			return fmt.Errorf("portOneWebhookSecret: not a Standard Webhooks secret (whsec_ and base64): %w", err)
 		}
 	}
 	return nil

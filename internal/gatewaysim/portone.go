@@ -86,6 +86,10 @@ func (s *Simulator) PortOnePay(req PortOnePayRequest) (PortOnePayment, error) {
 	if p.gateway != GatewayPortOne || p.paymentKey != req.PaymentID || p.orderID != req.OrderID {
 		return PortOnePayment{}, errorWithStatus(http.StatusConflict, CodeDuplicatedOrderID, "paymentId or orderId belongs to another payment")
 	}
+	// Deferred before the unlock, so it runs after it: the webhook is built
+	// under the lock and sent without it.
+	var hook *portOneWebhook
+	defer func() { s.sendPortOneWebhook(hook) }()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.approved() || p.status == PortOneFailed {
@@ -94,6 +98,7 @@ func (s *Simulator) PortOnePay(req PortOnePayRequest) (PortOnePayment, error) {
 		}
 		return PortOnePayment{}, errorWithStatus(http.StatusConflict, CodeAlreadyProcessedPayment, "payment %s is already %s", p.paymentKey, p.status)
 	}
+	changed := p.status != req.Status
 	p.status, p.statusChangedAt = req.Status, now
 	p.amount, p.currency = req.Amount, req.Currency
 	switch req.Status {
@@ -104,6 +109,9 @@ func (s *Simulator) PortOnePay(req PortOnePayRequest) (PortOnePayment, error) {
 		p.lastTransactionKey = newTransactionKey()
 	case PortOneFailed:
 		p.failureReason = "카드 승인이 거절되었습니다 (simulated)"
+	}
+	if changed {
+		hook = p.portOneWebhookFor(s.portOneStoreID)
 	}
 	return PortOnePayment{PaymentID: p.paymentKey, StoreID: s.portOneStoreID, Status: p.status}, nil
 }
@@ -265,6 +273,9 @@ func (s *Simulator) portOneCancel(paymentID string, req portOneCancelRequest, id
 	if !ok {
 		return portOneResponse(PortOnePaymentNotFound, "no payment with this paymentId")
 	}
+	// Runs after the unlock below (deferred first): see PortOnePay.
+	var hook *portOneWebhook
+	defer func() { s.sendPortOneWebhook(hook) }()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch p.status {
@@ -289,6 +300,7 @@ func (s *Simulator) portOneCancel(paymentID string, req portOneCancelRequest, id
 			fmt.Sprintf("amount %d exceeds the cancellable amount %d", amount, p.balance))
 	}
 	p.cancel(s.now(), req.Reason, amount, idempotencyKey)
+	hook = p.portOneWebhookFor(s.portOneStoreID)
 	return jsonResponse(http.StatusOK, map[string]portOneWireCancellation{"cancellation": cancellationOf(p.cancels[len(p.cancels)-1])})
 }
 

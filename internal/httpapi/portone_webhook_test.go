@@ -3,13 +3,16 @@ package httpapi
 import (
 	"encoding/base64"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -92,6 +95,72 @@ func TestPortOneWebhook(t *testing.T) {
 		}
 		require.Zero(t, b.countJobs(t, kindLookup, toss.ID), "a PortOne event never enqueues work for a Toss payment")
 	})
+}
+
+// TestPortOneWebhookFromGatewaysim wires the simulator's PortOne webhooks to
+// this handler, as `make run` does: what the simulator signs and sends must
+// verify here and enqueue the lookup.
+func TestPortOneWebhookFromGatewaysim(t *testing.T) {
+	t.Parallel()
+
+	b := setup(t, func(c *Config) {
+		c.Gateways = []string{payment.GatewayToss, payment.GatewayPortOne}
+		c.PortOneWebhookSecret = portOneTestSecret
+	})
+	api := httptest.NewServer(b.handler)
+	t.Cleanup(api.Close)
+	sim, err := gatewaysim.New(gatewaysim.Options{Config: gatewaysim.Config{
+		PortOneWebhookURL: api.URL + portOneWebhookPath, PortOneWebhookSecret: portOneTestSecret,
+	}})
+	require.NoError(t, err)
+	t.Cleanup(sim.Close)
+	gateway := httptest.NewServer(sim)
+	t.Cleanup(gateway.Close)
+
+	rec := b.postJSON(t, "/v1/payments", `{"orderId":"order-po-sim-1","amount":15000,"orderName":"Tea","gateway":"portone"}`)
+	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+	p := decode[paymentResponse](t, rec)
+	b.confirmPayment(t, p.ID, "pay-order-po-sim-1", 15000)
+	// The confirm itself enqueues the relay's work; only the webhook's
+	// lookup is counted.
+	require.Zero(t, b.countJobs(t, kindLookup, p.ID))
+
+	// Paid: the simulator's Transaction.Paid enqueues a lookup.
+	_, err = sim.PortOnePay(gatewaysim.PortOnePayRequest{PaymentID: "pay-order-po-sim-1", OrderID: "order-po-sim-1", Amount: 15000})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return b.countJobs(t, kindLookup, p.ID) == 1 }, 5*time.Second, 20*time.Millisecond,
+		"the simulator's Transaction.Paid enqueues a lookup")
+
+	// Cancelled: verified and taken too, folded into the lookup that waits.
+	req, err := http.NewRequest(http.MethodPost, gateway.URL+"/payments/pay-order-po-sim-1/cancel",
+		strings.NewReader(`{"reason":"customer changed their mind"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "PortOne "+gatewaysim.DefaultPortOneSecret)
+	req.Header.Set("Idempotency-Key", `"cancel-po-sim-0000001"`)
+	res, err := gateway.Client().Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+
+	enqueued := func() (events []string, duplicates int) {
+		for _, l := range b.logs.lines(t) {
+			if l["msg"] == "PortOne webhook: lookup enqueued" {
+				events = append(events, l["event_type"].(string))
+				if l["duplicate"] == true {
+					duplicates++
+				}
+			}
+		}
+		return events, duplicates
+	}
+	require.Eventually(t, func() bool { events, _ := enqueued(); return len(events) == 2 }, 5*time.Second, 20*time.Millisecond)
+	events, duplicates := enqueued()
+	require.Equal(t, []string{"Transaction.Paid", "Transaction.Cancelled"}, events)
+	require.Equal(t, 1, duplicates, "the second webhook finds the first's lookup waiting")
+	require.Equal(t, 1, b.countJobs(t, kindLookup, p.ID))
+	for _, l := range b.logs.lines(t) {
+		require.NotEqual(t, "PortOne webhook refused: its signature does not verify", l["msg"])
+	}
 }
 
 func TestCheckPortOneWebhookSecret(t *testing.T) {
