@@ -46,6 +46,10 @@ ORDER BY created_at DESC, id DESC
 LIMIT @max_rows;
 
 -- name: WebhookDeliveryRecordAttempt :one
+-- Only a pending delivery takes an attempt's result: a run that River gave
+-- up on (its relay was frozen past the rescue) and that wakes after another
+-- run delivered must not turn "succeeded" back into "pending", which would
+-- leave the delivery pending with no job for ever.
 UPDATE webhook_deliveries SET
     status           = @status,
     attempts         = attempts + 1,
@@ -53,7 +57,7 @@ UPDATE webhook_deliveries SET
     last_error       = @last_error,
     last_attempt_at  = now(),
     delivered_at     = CASE WHEN @status::text = 'succeeded' THEN now() ELSE delivered_at END
-WHERE id = @id
+WHERE id = @id AND status = 'pending'
 RETURNING *;
 
 -- name: WebhookDeliveryRequeue :one

@@ -16,6 +16,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
+	"github.com/payment-outbox/payment-outbox/internal/store"
 	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
@@ -124,7 +125,13 @@ func (w *WebhookWorker) Work(ctx context.Context, job *river.Job[paymentjob.Webh
 	status, sendErr := w.send(ctx, e, d)
 	if sendErr == nil {
 		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-			if _, err := r.store.RecordWebhookAttempt(ctx, tx, d.ID, webhook.DeliverySucceeded, status, ""); err != nil {
+			_, err := r.store.RecordWebhookAttempt(ctx, tx, d.ID, webhook.DeliverySucceeded, status, "")
+			if errors.Is(err, store.ErrDeliverySettled) {
+				// Another run of this job settled it while this one was
+				// frozen: the receiver has it (twice, same webhook-id).
+				return completeTx(ctx, tx, job)
+			}
+			if err != nil {
 				return err
 			}
 			r.onCommit(ctx, func() {
@@ -144,6 +151,11 @@ func (w *WebhookWorker) Work(ctx context.Context, job *river.Job[paymentjob.Webh
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
 	if _, err := r.store.RecordWebhookAttempt(wctx, r.pool, d.ID, next, status, msg); err != nil {
+		if errors.Is(err, store.ErrDeliverySettled) {
+			// A later run of this job settled it while this one was frozen;
+			// this run's failure is no longer news.
+			return nil
+		}
 		return errors.Join(sendErr, err)
 	}
 	level := slog.LevelWarn

@@ -11,6 +11,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -70,4 +71,37 @@ func TestGuardedSave(t *testing.T) {
 	c.Status = payment.CancelPending
 	err = st.SaveCancel(ctx, pool, &c)
 	require.Equal(t, payment.CodeStaleWrite, payment.ErrorOf(err).Code, "void is final")
+}
+
+// TestWebhookAttemptOnSettledDelivery is a delivery job's run that River
+// gave up on (its relay frozen past the rescue) waking after another run
+// delivered: its failure must not turn "succeeded" back into "pending",
+// which left the delivery pending with no job (found by the chaos suite).
+func TestWebhookAttemptOnSettledDelivery(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	st := store.New()
+
+	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
+	require.NoError(t, in.Validate())
+	p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
+	require.NoError(t, err)
+	e, err := st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
+		ID: uuid.NewString(), URL: "https://shop.example/webhooks", Events: webhook.EventTypes(), Secret: "whsec_dGVzdA==",
+	})
+	require.NoError(t, err)
+	d, err := st.InsertWebhookDelivery(ctx, pool, webhook.Delivery{
+		ID: uuid.NewString(), EndpointID: e.ID, EventID: "msg_1", EventType: "payment.confirmed", PaymentID: p.ID, Payload: []byte(`{}`),
+	})
+	require.NoError(t, err)
+
+	_, err = st.RecordWebhookAttempt(ctx, pool, d.ID, webhook.DeliverySucceeded, 204, "")
+	require.NoError(t, err)
+	_, err = st.RecordWebhookAttempt(ctx, pool, d.ID, webhook.DeliveryPending, 0, "context deadline exceeded")
+	require.ErrorIs(t, err, store.ErrDeliverySettled)
+	got, err := st.WebhookDelivery(ctx, pool, d.ID)
+	require.NoError(t, err)
+	require.Equal(t, webhook.DeliverySucceeded, got.Status)
+	require.Equal(t, 1, got.Attempts)
 }

@@ -17,6 +17,10 @@ import (
 var (
 	errEndpointNotFound = payment.Errorf(payment.KindNotFound, webhook.CodeEndpointNotFound, "webhook endpoint not found")
 	errDeliveryNotFound = payment.Errorf(payment.KindNotFound, webhook.CodeDeliveryNotFound, "webhook delivery not found")
+	// ErrDeliverySettled: the delivery is no longer pending (another run
+	// of its job succeeded or gave up first); an attempt's result is not
+	// recorded over that.
+	ErrDeliverySettled = errors.New("webhook delivery is no longer pending")
 )
 
 // InsertWebhookEndpoint stores a new endpoint.
@@ -147,9 +151,13 @@ func (s *Store) RecordWebhookAttempt(ctx context.Context, db DBTX, id string, st
 		v := int32(httpStatus)
 		hs = &v
 	}
-	return deliveryOrNotFound(s.q.WebhookDeliveryRecordAttempt(ctx, db, dbsqlc.WebhookDeliveryRecordAttemptParams{
+	row, err := s.q.WebhookDeliveryRecordAttempt(ctx, db, dbsqlc.WebhookDeliveryRecordAttemptParams{
 		ID: uid, Status: string(status), LastHttpStatus: hs, LastError: errText,
-	}))
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return webhook.Delivery{}, ErrDeliverySettled
+	}
+	return deliveryOrNotFound(row, err)
 }
 
 // RequeueWebhookDelivery makes a delivery pending again, for a redelivery.

@@ -135,7 +135,7 @@ UPDATE webhook_deliveries SET
     last_error       = $3,
     last_attempt_at  = now(),
     delivered_at     = CASE WHEN $1::text = 'succeeded' THEN now() ELSE delivered_at END
-WHERE id = $4
+WHERE id = $4 AND status = 'pending'
 RETURNING id, endpoint_id, event_id, event_type, payment_id, payload, status, attempts, last_http_status, last_error, created_at, last_attempt_at, delivered_at
 `
 
@@ -146,6 +146,10 @@ type WebhookDeliveryRecordAttemptParams struct {
 	ID             uuid.UUID
 }
 
+// Only a pending delivery takes an attempt's result: a run that River gave
+// up on (its relay was frozen past the rescue) and that wakes after another
+// run delivered must not turn "succeeded" back into "pending", which would
+// leave the delivery pending with no job for ever.
 func (q *Queries) WebhookDeliveryRecordAttempt(ctx context.Context, db DBTX, arg WebhookDeliveryRecordAttemptParams) (WebhookDelivery, error) {
 	row := db.QueryRow(ctx, webhookDeliveryRecordAttempt,
 		arg.Status,
