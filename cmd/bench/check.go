@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 )
 
 // db is the bench's own connection to the database under test: it wipes
@@ -162,7 +163,7 @@ type dbPayment struct {
 // job, and the gateway approved each confirmed payment exactly once and
 // nothing else. Payments from pgbench (order ids "pgb-…") are not the api's
 // and are left out.
-func (d *db) check(ctx context.Context, phase string, made []payment, want string, ledger []ledgerEntry) (checkResult, error) {
+func (d *db) check(ctx context.Context, phase string, made []payment, want string, ledger []gatewaysim.LedgerEntry) (checkResult, error) {
 	res := checkResult{Phase: phase}
 	rows := map[string]*dbPayment{} // by order id
 	r, err := d.pool.Query(ctx, `
@@ -192,7 +193,7 @@ WHERE p.order_id NOT LIKE 'pgb-%'`)
 		return res, fmt.Errorf("error reading payments for the check: %w", err)
 	}
 
-	byKey := map[string]ledgerEntry{}
+	byKey := map[string]gatewaysim.LedgerEntry{}
 	for _, e := range ledger {
 		byKey[e.PaymentKey] = e
 		res.Approvals += e.Approvals

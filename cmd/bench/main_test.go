@@ -9,14 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestParseKey(t *testing.T) {
-	t.Parallel()
-
-	require.Equal(t, "po_abc123", parseKey("po_abc123\n"))
-	require.Equal(t, "po_abc123", parseKey("created key\nkey: po_abc123\n\n"))
-	require.Empty(t, parseKey("  \n"))
-}
-
 func TestSummarize(t *testing.T) {
 	t.Parallel()
 

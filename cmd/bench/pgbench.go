@@ -194,7 +194,6 @@ func runPgbench(ctx context.Context, bin, dbURL, script, logDir string, conc int
 		dbURL,
 	}
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = childEnv(nil)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	r := &pgbenchRun{Elapsed: time.Since(start)}

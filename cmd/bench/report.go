@@ -1,8 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -20,28 +24,6 @@ type results struct {
 	Goals      []goal            `json:"goals"`
 	Checks     []checkResult     `json:"checks"`
 	OK         bool              `json:"ok"`
-}
-
-type machine struct {
-	CPUs     int     `json:"cpus"`
-	MemGiB   float64 `json:"memGiB"`
-	CPUModel string  `json:"cpuModel"`
-	Kernel   string  `json:"kernel"`
-	OS       string  `json:"os"`
-	Go       string  `json:"go"`
-	Postgres string  `json:"postgres"`
-	Commit   string  `json:"commit"`
-}
-
-func settingsOf(s settings) map[string]any {
-	return map[string]any{
-		"quick": s.quick, "concurrency": s.levels, "round": s.round.String(), "rounds": s.rounds,
-		"backlog": s.backlog, "backlogConcurrency": s.backlogConc, "workersAt50ms": s.workers,
-		"tunedRelayEnv": s.tuned, "apiB": s.apiB, "e2eRates": s.rates, "e2eDuration": s.e2eFor.String(),
-		"apiEnv": append([]string{"defaults (DATABASE_MAX_CONNS 20, LOG_LEVEL info)"}, s.apiEnv...),
-		"relayEnv": "defaults except RELAY_WORKERS (DATABASE_MAX_CONNS 20, RELAY_FETCH_POLL_INTERVAL 1s, " +
-			"so FetchCooldown 100ms)",
-	}
 }
 
 // side is one system's figures at one concurrency level.
@@ -339,4 +321,32 @@ func sumErrors(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+func writeJSON(path string, r *results) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("error creating %s: %w", filepath.Dir(path), err)
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("error encoding results: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("error writing %s: %w", path, err)
+	}
+	return nil
 }
