@@ -51,6 +51,7 @@ type bench struct {
 	pgbench string
 	same    string // pgbench script: every statement the api runs
 	writes  string // pgbench script: the writes only
+	floor   string // pgbench script: the relay's floor
 	stderr  io.Writer
 }
 
@@ -99,7 +100,7 @@ func (b *bench) run(ctx context.Context) error {
 	if b.pgbench, err = findPgbench(b.set.pgbench); err != nil {
 		return err
 	}
-	if b.same, b.writes, err = pgbenchScripts(b.set.dir); err != nil {
+	if b.same, b.writes, b.floor, err = pgbenchScripts(b.set.dir); err != nil {
 		return err
 	}
 	if b.db, err = openDB(ctx, b.set.dbURL); err != nil {
@@ -115,7 +116,8 @@ func (b *bench) run(ctx context.Context) error {
 
 	b.res = &results{Date: started.Format(time.RFC3339), Machine: machineInfo(), Settings: settingsOf(b.set)}
 	b.res.Machine.Postgres, b.sys.postmaster = b.db.serverInfo(ctx)
-	b.logf("machine: %d CPUs, %.0f GiB, PostgreSQL %s; logs in %s", b.res.Machine.CPUs, b.res.Machine.MemGiB, b.res.Machine.Postgres, b.set.dir)
+	b.res.Durability = b.db.durability(ctx)
+	b.logf("machine: %d CPUs, %.0f GiB, PostgreSQL %s, %s; logs in %s", b.res.Machine.CPUs, b.res.Machine.MemGiB, b.res.Machine.Postgres, b.res.Durability, b.set.dir)
 
 	if err := b.sys.migrate(ctx); err != nil {
 		return err
@@ -147,7 +149,7 @@ func (b *bench) run(ctx context.Context) error {
 	for _, phase := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"throughput", b.throughput}, {"drain", b.drains}, {"e2e", b.endToEnd}} {
+	}{{"throughput", b.throughput}, {"relay", b.relays}, {"e2e", b.endToEnd}} {
 		if !b.set.phases[phase.name] {
 			continue
 		}

@@ -37,11 +37,22 @@ func TestReadPgbenchLog(t *testing.T) {
 	t.Parallel()
 
 	path := filepath.Join(t.TempDir(), "pgbench-tx.123")
-	log := "0 0 1532 0 1700000000 123456\n0 1 2044 0 1700000000 125000\n1 0 failed 0 1700000000 126000\n"
+	log := "0 0 1532 0 1700000000 123456\n0 1 2044 0 1700000001 125000\n1 0 failed 0 1700000001 126000\n"
 	require.NoError(t, os.WriteFile(path, []byte(log), 0o644))
-	lat, err := readPgbenchLog(path)
+	txs, err := readPgbenchLog(path)
 	require.NoError(t, err)
-	require.Equal(t, []time.Duration{1532 * time.Microsecond, 2044 * time.Microsecond}, lat)
+	require.Equal(t, []pgbenchTx{
+		{end: time.Unix(1700000000, 123456000), latency: 1532 * time.Microsecond},
+		{end: time.Unix(1700000001, 125000000), latency: 2044 * time.Microsecond},
+	}, txs)
+}
+
+func TestSpread(t *testing.T) {
+	t.Parallel()
+
+	require.Equal(t, "-", spread(nil, "%.0f"))
+	require.Equal(t, "7", spread([]float64{7}, "%.0f"))
+	require.Equal(t, "0.70 (0.50–0.90)", spread([]float64{0.9, 0.5, 0.7}, "%.2f"))
 }
 
 func TestParseSettings(t *testing.T) {
@@ -52,10 +63,16 @@ func TestParseSettings(t *testing.T) {
 
 	s, err := parseSettings([]string{"-db", "postgres://x", "-quick"}, os.Stderr)
 	require.NoError(t, err)
-	require.Equal(t, 5000, s.backlog)
+	require.Equal(t, 3000, s.backlog)
+	require.Equal(t, 3, s.rounds)
+	require.Equal(t, time.Second, s.warm)
 	require.Equal(t, []int{50, 200}, s.workers)
 	require.Equal(t, []float64{500, 200}, s.rates)
-	require.True(t, s.phases["throughput"] && s.phases["drain"] && s.phases["e2e"])
+	require.True(t, s.phases["throughput"] && s.phases["relay"] && s.phases["e2e"])
+
+	s, err = parseSettings([]string{"-db", "postgres://x", "-phases", "drain"}, os.Stderr)
+	require.NoError(t, err)
+	require.True(t, s.phases["relay"], "drain is the relay phase's old name")
 
 	_, err = parseSettings([]string{"-db", "postgres://x", "-phases", "nope"}, os.Stderr)
 	require.ErrorContains(t, err, "unknown phase")
@@ -65,22 +82,24 @@ func TestEvaluateGoals(t *testing.T) {
 	t.Parallel()
 
 	r := &results{
-		Throughput: []throughputLevel{{Concurrency: 8, Ratio: 0.7}, {Concurrency: 32, Ratio: 0.5}},
-		Drain: []drainRun{
-			{GatewayLatencyMs: 0, Workers: 50, PerSecond: 3100},
-			{GatewayLatencyMs: 50, Workers: 50, PerSecond: 400},
-			{GatewayLatencyMs: 50, Workers: 100, PerSecond: 800},
-			{GatewayLatencyMs: 50, Workers: 200, PerSecond: 1600},
-		},
-		E2E: []e2eRun{
-			{OfferedPerSecond: 500, AchievedPerSecond: 499, E2E: latency{N: 10, P50: 20, P99: 100}},
-			{OfferedPerSecond: 200, AchievedPerSecond: 200, E2E: latency{N: 10, P50: 900, P99: 900}},
+		Throughput: []throughputLevel{{Concurrency: 8, Ratio: 0.8}, {Concurrency: 32, Ratio: 0.69}, {Concurrency: 64, Ratio: 0.9}},
+		Relay: []relayLevel{
+			{GatewayLatencyMs: 0, Workers: 50, Ratio: 0.61, Tuned: &relaySide{Env: []string{"X=1"}}, RatioTuned: 0.8},
+			{GatewayLatencyMs: 50, Workers: 50, Ratio: 0.2},
+			{GatewayLatencyMs: 50, Workers: 200, Ratio: 0.65},
 		},
 	}
 	goals := evaluateGoals(r)
-	require.Len(t, goals, 4) // the 200/s run is context, not a goal
-	require.False(t, goals[0].Met, "one level below 0.6")
-	require.True(t, goals[1].Met)
-	require.True(t, goals[2].Met, goals[2].Note)
-	require.True(t, goals[3].Met)
+	require.Len(t, goals, 3)
+	require.False(t, goals[0].Met, "c=32 below 0.7")
+	require.Contains(t, goals[0].Measured, "0.80 / 0.69 / 0.90 at c=8/32/64")
+	require.True(t, goals[1].Met, goals[1].Measured)
+	require.Contains(t, goals[1].Note, "0.80 with X=1")
+	require.True(t, goals[2].Met, "200 workers are enough")
+	require.Contains(t, goals[2].Note, "RELAY_WORKERS=200")
+
+	r.Relay[0].Ratio, r.Relay[2].Ratio = 0.59, 0.5
+	goals = evaluateGoals(r)
+	require.False(t, goals[1].Met)
+	require.False(t, goals[2].Met)
 }

@@ -13,24 +13,25 @@ import (
 
 // settings is the command line.
 type settings struct {
-	dbURL       string
-	binDir      string
-	dir         string
-	out         string
-	pgbench     string
-	quick       bool
-	levels      []int
-	round       time.Duration
-	rounds      int
-	backlog     int
-	backlogConc int
-	workers     []int
-	tuned       []string
-	apiEnv      []string
-	apiB        string
-	rates       []float64
-	e2eFor      time.Duration
-	phases      map[string]bool
+	dbURL      string
+	binDir     string
+	dir        string
+	out        string
+	pgbench    string
+	quick      bool
+	levels     []int
+	round      time.Duration
+	warm       time.Duration
+	rounds     int
+	backlog    int
+	floorConns int
+	workers    []int
+	tuned      []string
+	apiEnv     []string
+	apiB       string
+	rates      []float64
+	e2eFor     time.Duration
+	phases     map[string]bool
 }
 
 func parseSettings(args []string, stderr io.Writer) (settings, error) {
@@ -43,12 +44,13 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&s.dir, "dir", ".run/bench", "logs of the processes and the pgbench scripts")
 	fs.StringVar(&s.out, "out", "", "JSON results file (default DIR/bench-results.json)")
 	fs.StringVar(&s.pgbench, "pgbench", "", "pgbench binary (default: PATH, else the newest /usr/lib/postgresql/*/bin)")
-	fs.BoolVar(&s.quick, "quick", false, "a short run (about 3 minutes): one short round, small backlogs")
+	fs.BoolVar(&s.quick, "quick", false, "a short run (about 4 minutes): 3 short rounds, small backlogs")
 	fs.StringVar(&levels, "concurrency", "8,32,64", "closed-loop concurrency levels for api vs pgbench")
-	fs.DurationVar(&s.round, "round", 0, "length of one api or pgbench round (default 3s, quick 2s)")
-	fs.IntVar(&s.rounds, "rounds", 0, "rounds per concurrency level; medians are quoted (default 3, quick 1)")
-	fs.IntVar(&s.backlog, "backlog", 0, "relay backlog in payments (default 20000, quick 5000)")
-	fs.IntVar(&s.backlogConc, "backlog-concurrency", 64, "concurrency of the api calls that build a backlog")
+	fs.DurationVar(&s.round, "round", 0, "measured length of one api or pgbench round (default 4s, quick 2s)")
+	fs.DurationVar(&s.warm, "warm", time.Second, "what each pgbench run spends first, unmeasured: connecting, filling caches, preparing")
+	fs.IntVar(&s.rounds, "rounds", 0, "rounds per concurrency level and per relay run; medians are quoted, with min-max (default 5, quick 3)")
+	fs.IntVar(&s.backlog, "backlog", 0, "relay backlog in payments, per round (default 10000, quick 3000)")
+	fs.IntVar(&s.floorConns, "floor-clients", 20, "pgbench clients of the relay's floor: the relay's DB connections (its DATABASE_MAX_CONNS default)")
 	fs.StringVar(&workers, "workers", "", "RELAY_WORKERS settings at 50ms gateway latency (default 50,100,200, quick 50,200)")
 	fs.StringVar(&tuned, "tuned", "RELAY_FETCH_POLL_INTERVAL=10ms", "extra relay environment for the 'tuned' runs (empty: none)")
 	fs.StringVar(&s.apiB, "api-b", "", "a directory with a second api build to run side by side with the first in the throughput phase (A/B)")
@@ -56,7 +58,7 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 	var rates string
 	fs.StringVar(&rates, "rates", "500,200", "offered loads of the end-to-end runs, payments per second; the first is also run with -tuned")
 	fs.DurationVar(&s.e2eFor, "e2e", 0, "length of each end-to-end run (default 20s, quick 8s)")
-	fs.StringVar(&phases, "phases", "throughput,drain,e2e", "which phases to run")
+	fs.StringVar(&phases, "phases", "throughput,relay,e2e", "which phases to run")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -82,10 +84,10 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 			}
 		}
 	}
-	def(&s.round, 3*time.Second, 2*time.Second)
+	def(&s.round, 4*time.Second, 2*time.Second)
 	def(&s.e2eFor, 20*time.Second, 8*time.Second)
-	defInt(&s.rounds, 3, 1)
-	defInt(&s.backlog, 20000, 5000)
+	defInt(&s.rounds, 5, 3)
+	defInt(&s.backlog, 10000, 3000)
 	if workers == "" {
 		workers = "50,100,200"
 		if s.quick {
@@ -108,8 +110,11 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 	s.phases = map[string]bool{}
 	for _, p := range strings.Split(phases, ",") {
 		p = strings.TrimSpace(p)
-		if p != "throughput" && p != "drain" && p != "e2e" {
-			return s, fmt.Errorf("bad -phases: unknown phase %q (throughput, drain, e2e)", p)
+		if p == "drain" {
+			p = "relay" // its old name
+		}
+		if p != "throughput" && p != "relay" && p != "e2e" {
+			return s, fmt.Errorf("bad -phases: unknown phase %q (throughput, relay, e2e)", p)
 		}
 		s.phases[p] = true
 	}
@@ -140,8 +145,8 @@ func intList(s string) ([]int, error) {
 
 func settingsOf(s settings) map[string]any {
 	return map[string]any{
-		"quick": s.quick, "concurrency": s.levels, "round": s.round.String(), "rounds": s.rounds,
-		"backlog": s.backlog, "backlogConcurrency": s.backlogConc, "workersAt50ms": s.workers,
+		"quick": s.quick, "concurrency": s.levels, "round": s.round.String(), "warm": s.warm.String(), "rounds": s.rounds,
+		"backlog": s.backlog, "floorClients": s.floorConns, "workersAt50ms": s.workers,
 		"tunedRelayEnv": s.tuned, "apiB": s.apiB, "e2eRates": s.rates, "e2eDuration": s.e2eFor.String(),
 		"apiEnv": append([]string{"defaults (DATABASE_MAX_CONNS 20, LOG_LEVEL info)"}, s.apiEnv...),
 		"relayEnv": "defaults except RELAY_WORKERS (DATABASE_MAX_CONNS 20, RELAY_FETCH_POLL_INTERVAL 1s, " +
