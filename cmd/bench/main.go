@@ -5,12 +5,18 @@
 //     latency at fixed concurrency, side by side with pgbench running the same
 //     SQL at the same concurrency; their ratio is the headline figure;
 //   - the relay's drain rate from a backlog, with the gateway at zero and at
-//     50 ms latency and several worker counts;
+//     50 ms latency and several worker counts, side by side with pgbench
+//     running the SQL a relay cannot do without (its floor) on the same
+//     backlog; their ratio is the relay's headline figure;
 //   - end-to-end latency (confirm accepted to confirmed) at a steady offered
 //     load, open loop, with the api's and the relay's peak memory.
 //
-// It starts gatewaysim, api and relay from bin/ itself, against a database it
-// is allowed to wipe (scripts/bench makes a throwaway cluster for it), and at
+// Both ratios are medians of rounds run back to back in rotating order, each
+// figure printed with the range of its rounds. It starts gatewaysim, api and
+// relay from bin/ itself (internal/systest), against a database it is
+// allowed to wipe (scripts/bench makes a throwaway cluster for it, durable
+// as production runs, and then a fast one), reports how durable the server
+// is, and at
 // the end of every phase checks every payment against the database and the
 // gateway's ledger. It exits 1 when a payment was lost or is wrong (not
 // confirmed, confirmed without a charge, charged twice) and 2 when it could

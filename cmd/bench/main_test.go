@@ -63,7 +63,7 @@ func TestParseSettings(t *testing.T) {
 
 	s, err := parseSettings([]string{"-db", "postgres://x", "-quick"}, os.Stderr)
 	require.NoError(t, err)
-	require.Equal(t, 3000, s.backlog)
+	require.Equal(t, 2000, s.backlog)
 	require.Equal(t, 3, s.rounds)
 	require.Equal(t, time.Second, s.warm)
 	require.Equal(t, []int{50, 200}, s.workers)

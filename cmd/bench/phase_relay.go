@@ -205,11 +205,12 @@ func (b *bench) floorOnce(ctx context.Context, tag string, acc *sideAcc) (*pgben
 	if err := b.db.wipe(ctx); err != nil {
 		return nil, err
 	}
-	// The last floor round's rate with half again on top, else a rate no
-	// floor on a small machine reaches; seeding costs time too.
+	// Two and a half times the best floor round so far (rounds on a shared
+	// machine vary that much), else a rate no floor on a small machine
+	// reaches; seeding costs time too.
 	rate := 4000.0
 	if len(acc.rounds) > 0 {
-		rate = 1.5 * slices.Max(acc.rounds)
+		rate = max(2000, 2.5*slices.Max(acc.rounds))
 	}
 	n := max(b.set.backlog, int(math.Ceil(rate*(b.set.warm+b.set.round).Seconds())))
 	if _, err := b.db.seedBacklog(ctx, b.tag+"-"+tag, n); err != nil {

@@ -49,7 +49,7 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 	fs.DurationVar(&s.round, "round", 0, "measured length of one api or pgbench round (default 4s, quick 2s)")
 	fs.DurationVar(&s.warm, "warm", time.Second, "what each pgbench run spends first, unmeasured: connecting, filling caches, preparing")
 	fs.IntVar(&s.rounds, "rounds", 0, "rounds per concurrency level and per relay run; medians are quoted, with min-max (default 5, quick 3)")
-	fs.IntVar(&s.backlog, "backlog", 0, "relay backlog in payments, per round (default 10000, quick 3000)")
+	fs.IntVar(&s.backlog, "backlog", 0, "relay backlog in payments, per round (default 5000, quick 2000)")
 	fs.IntVar(&s.floorConns, "floor-clients", 20, "pgbench clients of the relay's floor: the relay's DB connections (its DATABASE_MAX_CONNS default)")
 	fs.StringVar(&workers, "workers", "", "RELAY_WORKERS settings at 50ms gateway latency (default 50,100,200, quick 50,200)")
 	fs.StringVar(&tuned, "tuned", "RELAY_FETCH_POLL_INTERVAL=10ms", "extra relay environment for the 'tuned' runs (empty: none)")
@@ -87,7 +87,7 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 	def(&s.round, 4*time.Second, 2*time.Second)
 	def(&s.e2eFor, 20*time.Second, 8*time.Second)
 	defInt(&s.rounds, 5, 3)
-	defInt(&s.backlog, 10000, 3000)
+	defInt(&s.backlog, 5000, 2000)
 	if workers == "" {
 		workers = "50,100,200"
 		if s.quick {
