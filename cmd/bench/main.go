@@ -16,9 +16,8 @@
 // relay from bin/ itself (internal/systest), against a database it is
 // allowed to wipe (scripts/bench makes a throwaway cluster for it, durable
 // as production runs, and then a fast one), reports how durable the server
-// is, and at
-// the end of every phase checks every payment against the database and the
-// gateway's ledger. It exits 1 when a payment was lost or is wrong (not
+// is, and at the end of every phase checks every payment against the
+// database and the gateway's ledger. It exits 1 when a payment was lost or is wrong (not
 // confirmed, confirmed without a charge, charged twice) and 2 when it could
 // not run; never because something was slow.
 package main
