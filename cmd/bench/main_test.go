@@ -47,6 +47,30 @@ func TestReadPgbenchLog(t *testing.T) {
 	}, txs)
 }
 
+func TestMeasured(t *testing.T) {
+	t.Parallel()
+
+	t0 := time.Unix(1700000000, 0)
+	tx := func(ms int) pgbenchTx {
+		return pgbenchTx{end: t0.Add(time.Duration(ms) * time.Millisecond), latency: time.Duration(ms) * time.Microsecond}
+	}
+	// The warm-up's transactions (before 1s) are not counted.
+	txs := []pgbenchTx{tx(100), tx(900), tx(1000), tx(1500), tx(2999), tx(3000), tx(3100)}
+	n, lat, window := measured(txs, t0.Add(time.Second), t0.Add(3*time.Second))
+	require.Equal(t, 4, n)
+	require.Equal(t, []time.Duration{1000 * time.Microsecond, 1500 * time.Microsecond, 2999 * time.Microsecond, 3000 * time.Microsecond}, lat)
+	require.Equal(t, 2*time.Second, window)
+
+	// A run that ended early is measured up to its last transaction.
+	n, _, window = measured(txs[:4], t0.Add(time.Second), t0.Add(3*time.Second))
+	require.Equal(t, 2, n)
+	require.Equal(t, 500*time.Millisecond, window)
+
+	n, _, window = measured(txs[:2], t0.Add(time.Second), t0.Add(3*time.Second))
+	require.Zero(t, n)
+	require.Zero(t, window)
+}
+
 func TestSpread(t *testing.T) {
 	t.Parallel()
 

@@ -405,7 +405,17 @@ func runPgbench(ctx context.Context, bin, dbURL, script, logDir string, conc int
 		_ = os.Remove(f)
 	}
 	r.Total = len(txs)
-	from, to := start.Add(warm), start.Add(warm+dur)
+	r.Payments, r.latencies, r.Window = measured(txs, start.Add(warm), start.Add(warm+dur))
+	if r.Window > 0 {
+		r.PerSecond = float64(r.Payments) / r.Window.Seconds()
+	}
+	return r, nil
+}
+
+// measured picks the transactions that ended in [from, to], to cut short
+// to the last one's end when the run ended early (aborted clients), and
+// returns how many, their latencies and the window's length.
+func measured(txs []pgbenchTx, from, to time.Time) (n int, lat []time.Duration, window time.Duration) {
 	var last time.Time
 	for _, t := range txs {
 		if t.end.After(last) {
@@ -413,19 +423,18 @@ func runPgbench(ctx context.Context, bin, dbURL, script, logDir string, conc int
 		}
 	}
 	if last.Before(to) {
-		to = last // the run ended early (aborted clients)
+		to = last
+	}
+	if !to.After(from) {
+		return 0, nil, 0
 	}
 	for _, t := range txs {
 		if !t.end.Before(from) && !t.end.After(to) {
-			r.Payments++
-			r.latencies = append(r.latencies, t.latency)
+			n++
+			lat = append(lat, t.latency)
 		}
 	}
-	if to.After(from) {
-		r.Window = to.Sub(from)
-		r.PerSecond = float64(r.Payments) / r.Window.Seconds()
-	}
-	return r, nil
+	return n, lat, to.Sub(from)
 }
 
 // pgbenchTx is one line of pgbench's per-transaction log.
