@@ -344,3 +344,23 @@ func (d *db) durability(ctx context.Context) string {
 	}
 	return fmt.Sprintf("%s (fsync=%s, synchronous_commit=%s, full_page_writes=%s)", mode, fsync, syncCommit, fpw)
 }
+
+// walPos is where the server's WAL and transaction ids stand: the deltas
+// between two are the WAL bytes written and the write transactions begun in
+// between (a transaction gets an xid at its first write), read at once, not
+// from the statistics a backend flushes when it pleases.
+type walPos struct {
+	lsn float64
+	xid float64
+}
+
+func (d *db) walPos(ctx context.Context) walPos {
+	var p walPos
+	var xid string
+	if err := d.pool.QueryRow(ctx, "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8, pg_snapshot_xmax(pg_current_snapshot())::text").
+		Scan(&p.lsn, &xid); err != nil {
+		return walPos{}
+	}
+	p.xid, _ = strconv.ParseFloat(xid, 64)
+	return p
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -125,6 +126,7 @@ type cpuSnap struct {
 	ticks       map[string]uint64
 	pids        map[string]int
 	busy, total uint64
+	wal         walPos // the database's, when the bench read it (bench.snap)
 }
 
 func (s *system) snapCPU() cpuSnap {
@@ -151,11 +153,21 @@ func (s *system) snapCPU() cpuSnap {
 	return c
 }
 
+// snap is snapCPU with the database's WAL position.
+func (b *bench) snap(ctx context.Context) cpuSnap {
+	c := b.sys.snapCPU()
+	c.wal = b.db.walPos(ctx)
+	return c
+}
+
 // cpuUse is the CPU a stretch of work cost: seconds per part, and the
 // machine's busy share.
 type cpuUse struct {
 	Seconds     map[string]float64 `json:"seconds"`
 	MachineBusy float64            `json:"machineBusyPct"`
+	// WAL bytes written and write transactions begun in the database.
+	WALBytes float64 `json:"walBytes"`
+	Xacts    float64 `json:"writeXacts"`
 }
 
 func cpuBetween(a, b cpuSnap) cpuUse {
@@ -171,6 +183,9 @@ func cpuBetween(a, b cpuSnap) cpuUse {
 	}
 	if b.total > a.total {
 		u.MachineBusy = 100 * float64(b.busy-a.busy) / float64(b.total-a.total)
+	}
+	if a.wal.lsn > 0 && b.wal.lsn >= a.wal.lsn {
+		u.WALBytes, u.Xacts = b.wal.lsn-a.wal.lsn, b.wal.xid-a.wal.xid
 	}
 	return u
 }

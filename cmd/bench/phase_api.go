@@ -11,6 +11,7 @@ type sideAcc struct {
 	rounds            []float64
 	lat, cre, con     []time.Duration
 	cpu               map[string]float64
+	walBytes, xacts   float64
 	payments          int
 	busy              []float64
 	errors            map[string]int
@@ -25,6 +26,8 @@ func (a *sideAcc) addCPU(u cpuUse, keep ...string) {
 	if a.cpu == nil {
 		a.cpu = map[string]float64{}
 	}
+	a.walBytes += u.WALBytes
+	a.xacts += u.Xacts
 	for _, k := range keep {
 		a.cpu[k] += u.Seconds[k]
 	}
@@ -53,6 +56,10 @@ func (a *sideAcc) side() side {
 		cpu["pgbench"] = a.clientCPUSeconds
 	}
 	s.CPUPerPayment = cpuUse{Seconds: cpu}.perUnit(a.payments)
+	if a.payments > 0 {
+		s.XactsPerPayment = a.xacts / float64(a.payments)
+		s.WALBytesPerPayment = a.walBytes / float64(a.payments)
+	}
 	return s
 }
 
@@ -100,7 +107,7 @@ func (b *bench) throughput(ctx context.Context) error {
 			k := r % len(systems)
 			order := append(slices.Clone(systems[k:]), systems[:k]...)
 			for _, which := range order {
-				before := b.sys.snapCPU()
+				before := b.snap(ctx)
 				switch which {
 				case "api", "api-b":
 					client, acc, proc := b.api, &api, "api"
@@ -108,7 +115,7 @@ func (b *bench) throughput(ctx context.Context) error {
 						client, acc, proc = b.apiB, &apiB, "api-b"
 					}
 					lr := client.closedLoop(ctx, c, b.set.round, 0, g)
-					after := b.sys.snapCPU()
+					after := b.snap(ctx)
 					made = append(made, lr.made...)
 					acc.rounds = append(acc.rounds, lr.perSecond())
 					acc.lat = append(acc.lat, lr.total...)
@@ -134,7 +141,7 @@ func (b *bench) throughput(ctx context.Context) error {
 					if err != nil {
 						return err
 					}
-					after := b.sys.snapCPU()
+					after := b.snap(ctx)
 					acc.rounds = append(acc.rounds, pr.PerSecond)
 					acc.lat = append(acc.lat, pr.latencies...)
 					acc.payments += pr.Total // the CPU below is the whole run's

@@ -56,9 +56,9 @@ func (b *bench) e2e(ctx context.Context, i int, rate float64, env []string) erro
 		return err
 	}
 	since := time.Now()
-	before := b.sys.snapCPU()
+	before := b.snap(ctx)
 	lr := b.api.openLoop(ctx, rate, b.set.e2eFor, 4000, g)
-	after := b.sys.snapCPU()
+	after := b.snap(ctx)
 	if _, err := b.db.waitSettled(ctx, 5*time.Minute); err != nil {
 		return err
 	}

@@ -56,6 +56,8 @@ func (a *relayAcc) side() relaySide {
 		for k, v := range d.CPUPerConfirm {
 			s.CPUPerConfirm[k] += v / float64(len(a.runs))
 		}
+		s.XactsPerConfirm += d.XactsPerConfirm / float64(len(a.runs))
+		s.WALBytesPerConfirm += d.WALBytesPerConfirm / float64(len(a.runs))
 	}
 	s.PerSecond, s.FromStart, s.MachineBusy = median(s.Rounds), median(fromStart), median(busy)
 	return s
@@ -140,7 +142,7 @@ func (b *bench) drainOnce(ctx context.Context, tag string, spec relaySpec, env [
 	if err != nil {
 		return drainRun{}, err
 	}
-	before := b.sys.snapCPU()
+	before := b.snap(ctx)
 	t0 := time.Now()
 	if err := b.sys.startRelay(ctx, spec.workers, env); err != nil {
 		return drainRun{}, err
@@ -150,7 +152,7 @@ func (b *bench) drainOnce(ctx context.Context, tag string, spec relaySpec, env [
 	if _, err := b.db.waitSettled(ctx, 10*time.Minute); err != nil {
 		return drainRun{}, err
 	}
-	after := b.sys.snapCPU()
+	after := b.snap(ctx)
 	rss := statusKB(pidOf(b.sys.relay), "VmHWM")
 	if err := b.sys.stopRelay(); err != nil {
 		b.logf("  relay stop: %v", err)
@@ -179,6 +181,9 @@ func (b *bench) drainOnce(ctx context.Context, tag string, spec relaySpec, env [
 	delete(d.CPUPerConfirm, "api") // idle here
 	delete(d.CPUPerConfirm, "bench")
 	d.MachineBusy = u.MachineBusy
+	if t.n > 0 {
+		d.XactsPerConfirm, d.WALBytesPerConfirm = u.Xacts/float64(t.n), u.WALBytes/float64(t.n)
+	}
 	b.logf("    relay%s: drained %d in %.1fs: %.0f confirms/s (steady %.0f/s)", strings.Join(append([]string{""}, env...), " "), t.n, d.Seconds, d.PerSecond, d.SteadyPerSecond)
 
 	ledger, err := b.sys.ledger(ctx)
@@ -216,12 +221,12 @@ func (b *bench) floorOnce(ctx context.Context, tag string, acc *sideAcc) (*pgben
 	if _, err := b.db.seedBacklog(ctx, b.tag+"-"+tag, n); err != nil {
 		return nil, err
 	}
-	before := b.sys.snapCPU()
+	before := b.snap(ctx)
 	pr, err := runPgbench(ctx, b.pgbench, b.set.dbURL, b.floor, b.set.dir, b.set.floorConns, b.set.warm, b.set.round)
 	if err != nil {
 		return nil, err
 	}
-	after := b.sys.snapCPU()
+	after := b.snap(ctx)
 	acc.rounds = append(acc.rounds, pr.PerSecond)
 	acc.lat = append(acc.lat, pr.latencies...)
 	acc.payments += pr.Total

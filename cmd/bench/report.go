@@ -36,9 +36,13 @@ type side struct {
 	Confirm       *latency           `json:"confirmMs,omitempty"`
 	Errors        map[string]int     `json:"errors,omitempty"`
 	CPUPerPayment map[string]float64 `json:"cpuUsPerPayment"`
-	MachineBusy   float64            `json:"machineBusyPct"`
-	Failed        int                `json:"failed,omitempty"`
-	Aborted       bool               `json:"aborted,omitempty"`
+	// Write transactions (commits, each a WAL flush when durable) and WAL
+	// bytes per payment, from the server's xid counter and WAL position.
+	XactsPerPayment    float64 `json:"writeXactsPerPayment"`
+	WALBytesPerPayment float64 `json:"walBytesPerPayment"`
+	MachineBusy        float64 `json:"machineBusyPct"`
+	Failed             int     `json:"failed,omitempty"`
+	Aborted            bool    `json:"aborted,omitempty"`
 }
 
 type throughputLevel struct {
@@ -74,29 +78,33 @@ type relayLevel struct {
 
 // relaySide is one relay configuration's rounds.
 type relaySide struct {
-	Env             []string           `json:"env,omitempty"`
-	PerSecond       float64            `json:"steadyPerSec"` // median of the rounds' steady rates
-	Rounds          []float64          `json:"roundsSteadyPerSec"`
-	FromStart       float64            `json:"confirmsPerSec"` // median, counted from starting the relay process
-	CPUPerConfirm   map[string]float64 `json:"cpuUsPerConfirm"`
-	MachineBusy     float64            `json:"machineBusyPct"`
-	RelayPeakRSSMiB float64            `json:"relayPeakRssMiB"`
-	Runs            []drainRun         `json:"runs"`
+	Env                []string           `json:"env,omitempty"`
+	PerSecond          float64            `json:"steadyPerSec"` // median of the rounds' steady rates
+	Rounds             []float64          `json:"roundsSteadyPerSec"`
+	FromStart          float64            `json:"confirmsPerSec"` // median, counted from starting the relay process
+	CPUPerConfirm      map[string]float64 `json:"cpuUsPerConfirm"`
+	XactsPerConfirm    float64            `json:"writeXactsPerConfirm"`
+	WALBytesPerConfirm float64            `json:"walBytesPerConfirm"`
+	MachineBusy        float64            `json:"machineBusyPct"`
+	RelayPeakRSSMiB    float64            `json:"relayPeakRssMiB"`
+	Runs               []drainRun         `json:"runs"`
 }
 
 // drainRun is one relay draining one backlog.
 type drainRun struct {
-	GatewayLatencyMs int64              `json:"gatewayLatencyMs"`
-	Workers          int                `json:"workers"`
-	Env              []string           `json:"env,omitempty"`
-	Backlog          int                `json:"backlog"`
-	Confirmed        int                `json:"confirmed"`
-	Seconds          float64            `json:"seconds"`         // relay start to the last confirm
-	PerSecond        float64            `json:"confirmsPerSec"`  // Confirmed / Seconds
-	SteadyPerSecond  float64            `json:"steadyPerSec"`    // between 10% and 90% done
-	CPUPerConfirm    map[string]float64 `json:"cpuUsPerConfirm"` // relay, postgres, gatewaysim
-	MachineBusy      float64            `json:"machineBusyPct"`
-	RelayPeakRSSMiB  float64            `json:"relayPeakRssMiB"`
+	GatewayLatencyMs   int64              `json:"gatewayLatencyMs"`
+	Workers            int                `json:"workers"`
+	Env                []string           `json:"env,omitempty"`
+	Backlog            int                `json:"backlog"`
+	Confirmed          int                `json:"confirmed"`
+	Seconds            float64            `json:"seconds"`         // relay start to the last confirm
+	PerSecond          float64            `json:"confirmsPerSec"`  // Confirmed / Seconds
+	SteadyPerSecond    float64            `json:"steadyPerSec"`    // between 10% and 90% done
+	CPUPerConfirm      map[string]float64 `json:"cpuUsPerConfirm"` // relay, postgres, gatewaysim
+	XactsPerConfirm    float64            `json:"writeXactsPerConfirm"`
+	WALBytesPerConfirm float64            `json:"walBytesPerConfirm"`
+	MachineBusy        float64            `json:"machineBusyPct"`
+	RelayPeakRSSMiB    float64            `json:"relayPeakRssMiB"`
 }
 
 type e2eRun struct {
@@ -255,21 +263,28 @@ func printReport(w io.Writer, r *results) {
 				a.CPUPerPayment["api"], a.CPUPerPayment["postgres"], a.CPUPerPayment["bench"],
 				p.CPUPerPayment["postgres"], p.CPUPerPayment["pgbench"], a.MachineBusy, p.MachineBusy)
 		}
+		fmt.Fprintln(w, "   in Postgres, per payment: write transactions (each a commit, a WAL flush when durable), WAL KiB; api / pgbench same SQL")
+		for _, t := range r.Throughput {
+			a, p := t.API, t.Pgbench
+			fmt.Fprintf(w, "   c=%-3d                    xacts %4.1f / %-4.1f   WAL %5.1f / %-5.1f\n",
+				t.Concurrency, a.XactsPerPayment, p.XactsPerPayment, a.WALBytesPerPayment/1024, p.WALBytesPerPayment/1024)
+		}
 	}
 
 	if len(r.Relay) > 0 {
 		fmt.Fprintf(w, "\n2. Relay vs its floor: confirms/s draining a backlog of %v (steady: 10%%–90%% done) against pgbench running the floor's SQL with %d clients on the same backlog; median (min–max) of %v rounds\n",
 			r.Settings["backlog"], r.Relay[0].FloorClients, r.Settings["rounds"])
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "gateway\tworkers\trelay env\trelay steady/s\tfrom start/s\tfloor/s\tRATIO\trelay µs/conf\tpg µs/conf\tsim µs/conf\tfloor pg µs/conf\tbusy\trelay RSS MiB\t")
+		fmt.Fprintln(tw, "gateway\tworkers\trelay env\trelay steady/s\tfrom start/s\tfloor/s\tRATIO\trelay µs/conf\tpg µs/conf\tsim µs/conf\tfloor pg µs/conf\txacts/conf relay/floor\tWAL KiB/conf\tbusy\trelay RSS MiB\t")
 		row := func(l relayLevel, s relaySide, ratios []float64) {
 			env := strings.Join(s.Env, " ")
 			if env == "" {
 				env = "defaults"
 			}
-			fmt.Fprintf(tw, "%dms\t%d\t%s\t%s\t%.0f\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f%%\t%.0f\t\n",
+			fmt.Fprintf(tw, "%dms\t%d\t%s\t%s\t%.0f\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f / %.1f\t%.1f / %.1f\t%.0f%%\t%.0f\t\n",
 				l.GatewayLatencyMs, l.Workers, env, spread(s.Rounds, "%.0f"), s.FromStart, spread(l.Floor.Rounds, "%.0f"), spread(ratios, "%.2f"),
 				s.CPUPerConfirm["relay"], s.CPUPerConfirm["postgres"], s.CPUPerConfirm["gatewaysim"], l.Floor.CPUPerPayment["postgres"],
+				s.XactsPerConfirm, l.Floor.XactsPerPayment, s.WALBytesPerConfirm/1024, l.Floor.WALBytesPerPayment/1024,
 				s.MachineBusy, s.RelayPeakRSSMiB)
 		}
 		for _, l := range r.Relay {
