@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,8 +43,8 @@ func TestReadPgbenchLog(t *testing.T) {
 	txs, err := readPgbenchLog(path)
 	require.NoError(t, err)
 	require.Equal(t, []pgbenchTx{
-		{end: time.Unix(1700000000, 123456000), latency: 1532 * time.Microsecond},
-		{end: time.Unix(1700000001, 125000000), latency: 2044 * time.Microsecond},
+		{client: 0, end: time.Unix(1700000000, 123456000), latency: 1532 * time.Microsecond},
+		{client: 0, end: time.Unix(1700000001, 125000000), latency: 2044 * time.Microsecond},
 	}, txs)
 }
 
@@ -69,6 +70,13 @@ func TestMeasured(t *testing.T) {
 	n, _, window = measured(txs[:2], t0.Add(time.Second), t0.Add(3*time.Second))
 	require.Zero(t, n)
 	require.Zero(t, window)
+
+	// A client whose first transaction ended late (a pile-up of fresh
+	// backends) moves the window's start to that moment.
+	late := append(slices.Clone(txs), pgbenchTx{client: 1, end: t0.Add(1500 * time.Millisecond)})
+	n, _, window = measured(late, t0.Add(time.Second), t0.Add(3*time.Second))
+	require.Equal(t, 4, n) // 1500 (both), 2999, 3000
+	require.Equal(t, 1500*time.Millisecond, window)
 }
 
 func TestSpread(t *testing.T) {

@@ -352,7 +352,8 @@ var (
 
 // runPgbench runs script at conc connections for warm + dur and counts, from
 // pgbench's per-transaction log, only the script runs that ended after the
-// warm-up: pgbench opens fresh connections every run, and their first second
+// warm-up (and after every client's first, see measured): pgbench opens
+// fresh connections every run, and their first second
 // (64 backends forking, filling their caches and preparing every statement,
 // on two cores) is not what Postgres sustains; the api's pool and kept-alive
 // connections are warm by then. Latencies are of the same runs.
@@ -412,14 +413,27 @@ func runPgbench(ctx context.Context, bin, dbURL, script, logDir string, conc int
 	return r, nil
 }
 
-// measured picks the transactions that ended in [from, to], to cut short
-// to the last one's end when the run ended early (aborted clients), and
-// returns how many, their latencies and the window's length.
+// measured picks the transactions that ended in [from, to] and returns
+// how many, their latencies and the window's length. The window starts no
+// earlier than the moment every client had finished its first transaction:
+// on a loaded machine, 64 fresh backends can take two seconds to get through
+// their first (connect, fill caches, prepare every statement), far more than
+// -warm, and that pile-up is not what Postgres sustains. It ends at the last
+// transaction when the run ended early (aborted clients).
 func measured(txs []pgbenchTx, from, to time.Time) (n int, lat []time.Duration, window time.Duration) {
 	var last time.Time
+	first := map[int]time.Time{}
 	for _, t := range txs {
 		if t.end.After(last) {
 			last = t.end
+		}
+		if f, ok := first[t.client]; !ok || t.end.Before(f) {
+			first[t.client] = t.end
+		}
+	}
+	for _, f := range first {
+		if f.After(from) {
+			from = f
 		}
 	}
 	if last.Before(to) {
@@ -439,6 +453,7 @@ func measured(txs []pgbenchTx, from, to time.Time) (n int, lat []time.Duration, 
 
 // pgbenchTx is one line of pgbench's per-transaction log.
 type pgbenchTx struct {
+	client  int
 	end     time.Time
 	latency time.Duration
 }
@@ -468,7 +483,8 @@ func readPgbenchLog(path string) ([]pgbenchTx, error) {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		out = append(out, pgbenchTx{end: time.Unix(sec, usec*1000), latency: time.Duration(us) * time.Microsecond})
+		client, _ := strconv.Atoi(fields[0])
+		out = append(out, pgbenchTx{client: client, end: time.Unix(sec, usec*1000), latency: time.Duration(us) * time.Microsecond})
 	}
 	return out, sc.Err()
 }

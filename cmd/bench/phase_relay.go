@@ -234,7 +234,7 @@ func (b *bench) floorOnce(ctx context.Context, tag string, acc *sideAcc) (*pgben
 	acc.aborted = acc.aborted || pr.Aborted
 	acc.clientCPUSeconds += pr.CPUSeconds
 	acc.addCPU(cpuBetween(before, after), "postgres")
-	b.logf("    floor: %.0f confirms/s (%d in %.1fs after %s warm-up)%s", pr.PerSecond, pr.Payments, pr.Window.Seconds(), b.set.warm, map[bool]string{true: ", ABORTED", false: ""}[pr.Aborted])
+	b.logf("    floor: %.0f confirms/s (%d in the last %.1fs of %.1fs)%s", pr.PerSecond, pr.Payments, pr.Window.Seconds(), pr.Elapsed.Seconds(), map[bool]string{true: ", ABORTED", false: ""}[pr.Aborted])
 	if pr.Total >= n {
 		b.logf("    floor: WARNING: pgbench used the whole backlog of %d", n)
 	}
