@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 )
 
 // db is the bench's own connection to the database under test: it wipes
@@ -162,7 +163,7 @@ type dbPayment struct {
 // job, and the gateway approved each confirmed payment exactly once and
 // nothing else. Payments from pgbench (order ids "pgb-…") are not the api's
 // and are left out.
-func (d *db) check(ctx context.Context, phase string, made []payment, want string, ledger []ledgerEntry) (checkResult, error) {
+func (d *db) check(ctx context.Context, phase string, made []payment, want string, ledger []gatewaysim.LedgerEntry) (checkResult, error) {
 	res := checkResult{Phase: phase}
 	rows := map[string]*dbPayment{} // by order id
 	r, err := d.pool.Query(ctx, `
@@ -192,7 +193,7 @@ WHERE p.order_id NOT LIKE 'pgb-%'`)
 		return res, fmt.Errorf("error reading payments for the check: %w", err)
 	}
 
-	byKey := map[string]ledgerEntry{}
+	byKey := map[string]gatewaysim.LedgerEntry{}
 	for _, e := range ledger {
 		byKey[e.PaymentKey] = e
 		res.Approvals += e.Approvals
@@ -277,4 +278,89 @@ WHERE p.order_id NOT LIKE 'pgb-%'`)
 		}
 	}
 	return res, nil
+}
+
+// seedBacklog writes n payments as the api leaves them after an accepted
+// confirm with no relay running: status confirming with a paymentKey and
+// its idempotency key, version 2, and one available payment_confirm job
+// each, with the columns River's insert sets. The relay's rounds and its
+// floor's start from the same table state, and a backlog of thousands costs
+// a second instead of the api's minute. It returns the payments for the
+// check; their order ids and paymentKeys start with "o"+prefix and
+// "pk"+prefix.
+func (d *db) seedBacklog(ctx context.Context, prefix string, n int) ([]payment, error) {
+	rows, err := d.pool.Query(ctx, `
+WITH p AS (
+    INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, status, payment_key,
+                          confirm_key_generation, confirm_idempotency_key, confirm_requested_at, version, updated_at)
+    SELECT u.id, $1 || i, 'bench order', 1000 + 10 * (i % 997), 'KRW', 'toss', 'confirming', $2 || i,
+           1, 'confirm-' || u.id || '-1', now(), 2, now()
+    FROM generate_series(1, $3::int) AS i,
+         LATERAL (SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7'
+                          || substr(md5(i::text || random()::text), 1, 19))::uuid AS id) u
+    RETURNING id, order_id, payment_key, amount
+), j AS (
+    INSERT INTO river_job (args, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+    SELECT jsonb_build_object('paymentId', id::text), 'payment_confirm', 20, '{}'::jsonb, 1, 'default', now(),
+           'available'::river_job_state, '{}'::varchar(255)[]
+    FROM p ORDER BY id
+)
+SELECT id::text, order_id, payment_key, amount FROM p`, "o"+prefix, "pk"+prefix, n)
+	if err != nil {
+		return nil, fmt.Errorf("error seeding the backlog: %w", err)
+	}
+	defer rows.Close()
+	out := make([]payment, 0, n)
+	for rows.Next() {
+		p := payment{accepted: true}
+		if err := rows.Scan(&p.id, &p.orderID, &p.paymentKey, &p.amount); err != nil {
+			return nil, fmt.Errorf("error seeding the backlog: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("error seeding the backlog: %w", err)
+	}
+	// Planned like a table the api filled, not an empty one.
+	if _, err := d.pool.Exec(ctx, "ANALYZE payments, payment_attempts, river_job"); err != nil {
+		return nil, fmt.Errorf("error analysing the backlog: %w", err)
+	}
+	return out, nil
+}
+
+// durability says how the server commits: "durable" when fsync,
+// synchronous_commit and full_page_writes are on (as in production), "fast"
+// when any is off (scripts/localpg's test settings, bench -fast), with the
+// three settings as the server reports them.
+func (d *db) durability(ctx context.Context) string {
+	var fsync, syncCommit, fpw string
+	if err := d.pool.QueryRow(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes')").
+		Scan(&fsync, &syncCommit, &fpw); err != nil {
+		return "unknown: " + err.Error()
+	}
+	mode := "fast"
+	if fsync == "on" && syncCommit != "off" && fpw == "on" {
+		mode = "durable"
+	}
+	return fmt.Sprintf("%s (fsync=%s, synchronous_commit=%s, full_page_writes=%s)", mode, fsync, syncCommit, fpw)
+}
+
+// walPos is where the server's WAL and transaction ids stand: the deltas
+// between two are the WAL bytes written and the write transactions begun in
+// between (a transaction gets an xid at its first write), read at once, not
+// from the statistics a backend flushes when it pleases.
+type walPos struct {
+	lsn float64
+	xid float64
+}
+
+func (d *db) walPos(ctx context.Context) walPos {
+	var p walPos
+	var xid string
+	if err := d.pool.QueryRow(ctx, "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::float8, pg_snapshot_xmax(pg_current_snapshot())::text").
+		Scan(&p.lsn, &xid); err != nil {
+		return walPos{}
+	}
+	p.xid, _ = strconv.ParseFloat(xid, 64)
+	return p
 }

@@ -3,19 +3,12 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 )
-
-func TestParseKey(t *testing.T) {
-	t.Parallel()
-
-	require.Equal(t, "po_abc123", parseKey("po_abc123\n"))
-	require.Equal(t, "po_abc123", parseKey("created key\nkey: po_abc123\n\n"))
-	require.Empty(t, parseKey("  \n"))
-}
 
 func TestSummarize(t *testing.T) {
 	t.Parallel()
@@ -45,11 +38,53 @@ func TestReadPgbenchLog(t *testing.T) {
 	t.Parallel()
 
 	path := filepath.Join(t.TempDir(), "pgbench-tx.123")
-	log := "0 0 1532 0 1700000000 123456\n0 1 2044 0 1700000000 125000\n1 0 failed 0 1700000000 126000\n"
+	log := "0 0 1532 0 1700000000 123456\n0 1 2044 0 1700000001 125000\n1 0 failed 0 1700000001 126000\n"
 	require.NoError(t, os.WriteFile(path, []byte(log), 0o644))
-	lat, err := readPgbenchLog(path)
+	txs, err := readPgbenchLog(path)
 	require.NoError(t, err)
-	require.Equal(t, []time.Duration{1532 * time.Microsecond, 2044 * time.Microsecond}, lat)
+	require.Equal(t, []pgbenchTx{
+		{client: 0, end: time.Unix(1700000000, 123456000), latency: 1532 * time.Microsecond},
+		{client: 0, end: time.Unix(1700000001, 125000000), latency: 2044 * time.Microsecond},
+	}, txs)
+}
+
+func TestMeasured(t *testing.T) {
+	t.Parallel()
+
+	t0 := time.Unix(1700000000, 0)
+	tx := func(ms int) pgbenchTx {
+		return pgbenchTx{end: t0.Add(time.Duration(ms) * time.Millisecond), latency: time.Duration(ms) * time.Microsecond}
+	}
+	// The warm-up's transactions (before 1s) are not counted.
+	txs := []pgbenchTx{tx(100), tx(900), tx(1000), tx(1500), tx(2999), tx(3000), tx(3100)}
+	n, lat, window := measured(txs, t0.Add(time.Second), t0.Add(3*time.Second))
+	require.Equal(t, 4, n)
+	require.Equal(t, []time.Duration{1000 * time.Microsecond, 1500 * time.Microsecond, 2999 * time.Microsecond, 3000 * time.Microsecond}, lat)
+	require.Equal(t, 2*time.Second, window)
+
+	// A run that ended early is measured up to its last transaction.
+	n, _, window = measured(txs[:4], t0.Add(time.Second), t0.Add(3*time.Second))
+	require.Equal(t, 2, n)
+	require.Equal(t, 500*time.Millisecond, window)
+
+	n, _, window = measured(txs[:2], t0.Add(time.Second), t0.Add(3*time.Second))
+	require.Zero(t, n)
+	require.Zero(t, window)
+
+	// A client whose first transaction ended late (a pile-up of fresh
+	// backends) moves the window's start to that moment.
+	late := append(slices.Clone(txs), pgbenchTx{client: 1, end: t0.Add(1500 * time.Millisecond)})
+	n, _, window = measured(late, t0.Add(time.Second), t0.Add(3*time.Second))
+	require.Equal(t, 4, n) // 1500 (both), 2999, 3000
+	require.Equal(t, 1500*time.Millisecond, window)
+}
+
+func TestSpread(t *testing.T) {
+	t.Parallel()
+
+	require.Equal(t, "-", spread(nil, "%.0f"))
+	require.Equal(t, "7", spread([]float64{7}, "%.0f"))
+	require.Equal(t, "0.70 (0.50–0.90)", spread([]float64{0.9, 0.5, 0.7}, "%.2f"))
 }
 
 func TestParseSettings(t *testing.T) {
@@ -60,10 +95,16 @@ func TestParseSettings(t *testing.T) {
 
 	s, err := parseSettings([]string{"-db", "postgres://x", "-quick"}, os.Stderr)
 	require.NoError(t, err)
-	require.Equal(t, 5000, s.backlog)
+	require.Equal(t, 2000, s.backlog)
+	require.Equal(t, 3, s.rounds)
+	require.Equal(t, time.Second, s.warm)
 	require.Equal(t, []int{50, 200}, s.workers)
 	require.Equal(t, []float64{500, 200}, s.rates)
-	require.True(t, s.phases["throughput"] && s.phases["drain"] && s.phases["e2e"])
+	require.True(t, s.phases["throughput"] && s.phases["relay"] && s.phases["e2e"])
+
+	s, err = parseSettings([]string{"-db", "postgres://x", "-phases", "drain"}, os.Stderr)
+	require.NoError(t, err)
+	require.True(t, s.phases["relay"], "drain is the relay phase's old name")
 
 	_, err = parseSettings([]string{"-db", "postgres://x", "-phases", "nope"}, os.Stderr)
 	require.ErrorContains(t, err, "unknown phase")
@@ -73,22 +114,24 @@ func TestEvaluateGoals(t *testing.T) {
 	t.Parallel()
 
 	r := &results{
-		Throughput: []throughputLevel{{Concurrency: 8, Ratio: 0.7}, {Concurrency: 32, Ratio: 0.5}},
-		Drain: []drainRun{
-			{GatewayLatencyMs: 0, Workers: 50, PerSecond: 3100},
-			{GatewayLatencyMs: 50, Workers: 50, PerSecond: 400},
-			{GatewayLatencyMs: 50, Workers: 100, PerSecond: 800},
-			{GatewayLatencyMs: 50, Workers: 200, PerSecond: 1600},
-		},
-		E2E: []e2eRun{
-			{OfferedPerSecond: 500, AchievedPerSecond: 499, E2E: latency{N: 10, P50: 20, P99: 100}},
-			{OfferedPerSecond: 200, AchievedPerSecond: 200, E2E: latency{N: 10, P50: 900, P99: 900}},
+		Throughput: []throughputLevel{{Concurrency: 8, Ratio: 0.8}, {Concurrency: 32, Ratio: 0.69}, {Concurrency: 64, Ratio: 0.9}},
+		Relay: []relayLevel{
+			{GatewayLatencyMs: 0, Workers: 50, Ratio: 0.61, Tuned: &relaySide{Env: []string{"X=1"}}, RatioTuned: 0.8},
+			{GatewayLatencyMs: 50, Workers: 50, Ratio: 0.2},
+			{GatewayLatencyMs: 50, Workers: 200, Ratio: 0.65},
 		},
 	}
 	goals := evaluateGoals(r)
-	require.Len(t, goals, 4) // the 200/s run is context, not a goal
-	require.False(t, goals[0].Met, "one level below 0.6")
-	require.True(t, goals[1].Met)
-	require.True(t, goals[2].Met, goals[2].Note)
-	require.True(t, goals[3].Met)
+	require.Len(t, goals, 3)
+	require.False(t, goals[0].Met, "c=32 below 0.7")
+	require.Contains(t, goals[0].Measured, "0.80 / 0.69 / 0.90 at c=8/32/64")
+	require.True(t, goals[1].Met, goals[1].Measured)
+	require.Contains(t, goals[1].Note, "0.80 with X=1")
+	require.True(t, goals[2].Met, "200 workers are enough")
+	require.Contains(t, goals[2].Note, "RELAY_WORKERS=200")
+
+	r.Relay[0].Ratio, r.Relay[2].Ratio = 0.59, 0.5
+	goals = evaluateGoals(r)
+	require.False(t, goals[1].Met)
+	require.False(t, goals[2].Met)
 }

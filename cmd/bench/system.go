@@ -1,28 +1,44 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
+	"github.com/payment-outbox/payment-outbox/internal/systest"
 )
 
 // simSecretKey is the secret key gatewaysim accepts and the relay sends.
 const simSecretKey = "test_sk_gatewaysim_bench"
 
+// envPrefixes are the variables the bench sets itself for the processes it
+// starts. scrubEnv drops inherited ones from the bench's own environment
+// (which its children inherit), so a RELAY_WORKERS or LOG_LEVEL left in the
+// caller's shell cannot quietly change what is measured.
+var envPrefixes = []string{"DATABASE_", "API_", "RELAY_", "TOSS_", "SIM_", "LOG_LEVEL", "GOMAXPROCS", "GOGC", "GOMEMLIMIT"}
+
+func scrubEnv() {
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		for _, p := range envPrefixes {
+			if strings.HasPrefix(name, p) {
+				_ = os.Unsetenv(name)
+				break
+			}
+		}
+	}
+}
+
 // system is the system under test: gatewaysim, api and relay, each started
-// from the built binaries with the bench's own ports and environment.
+// from the built binaries (internal/systest) with the bench's own ports and
+// environment, their output in DIR/NAME.log.
 type system struct {
-	binDir string
+	bin    systest.Binaries
 	logDir string
 	dbURL  string
 
@@ -35,6 +51,7 @@ type system struct {
 	apiEnv []string
 
 	sim, api, apiB, relay *proc
+	simc                  *gatewaysim.Client
 	// relayWorkers is what the running relay was started with.
 	relayWorkers int
 	// postmaster is the database server's pid when it runs on this
@@ -42,110 +59,119 @@ type system struct {
 	postmaster int
 }
 
+// proc is one started process and its log file.
+type proc struct {
+	*systest.Process
+	log *os.File
+}
+
 func newSystem(binDir, logDir, dbURL string) (*system, error) {
-	s := &system{binDir: binDir, logDir: logDir, dbURL: dbURL}
+	s := &system{
+		bin: systest.Binaries{
+			API:        filepath.Join(binDir, "api"),
+			Relay:      filepath.Join(binDir, "relay"),
+			GatewaySim: filepath.Join(binDir, "gatewaysim"),
+		},
+		logDir: logDir, dbURL: dbURL,
+	}
 	for _, addr := range []*string{&s.simAddr, &s.apiAddr, &s.relayAddr, &s.apiBAddr} {
-		port, err := freePort()
+		a, err := systest.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
-		*addr = "127.0.0.1:" + strconv.Itoa(port)
+		*addr = a
 	}
-	for _, name := range []string{"api", "relay", "gatewaysim"} {
-		if _, err := os.Stat(filepath.Join(binDir, name)); err != nil {
-			return nil, fmt.Errorf("error finding %s in %s (run make build first): %w", name, binDir, err)
+	for _, path := range []string{s.bin.API, s.bin.Relay, s.bin.GatewaySim} {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("error finding %s (run make build first): %w", path, err)
 		}
 	}
+	s.simc = gatewaysim.NewClient("http://"+s.simAddr, nil)
 	return s, nil
-}
-
-func (s *system) bin(name string) string { return filepath.Join(s.binDir, name) }
-
-// runAPI runs `api ARGS...` to completion and returns its stdout.
-func (s *system) runAPI(ctx context.Context, args ...string) (string, string, error) {
-	cmd := exec.CommandContext(ctx, s.bin("api"), args...)
-	cmd.Env = childEnv([]string{"DATABASE_URL=" + s.dbURL})
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
 }
 
 // migrate applies every migration, as a deploy would.
 func (s *system) migrate(ctx context.Context) error {
-	out, errOut, err := s.runAPI(ctx, "migrate")
-	if err != nil {
-		return fmt.Errorf("error running api migrate: %w: %s%s", err, out, errOut)
-	}
-	return nil
+	return systest.Migrate(ctx, s.bin, s.dbURL)
 }
 
 // createAPIKey makes an API key with `api keys create NAME` when the api has
 // that command. No command (an older api) is not an error: the bench then
 // sends no Authorization header. ok says which.
 func (s *system) createAPIKey(ctx context.Context, name string) (key string, ok bool, err error) {
-	out, errOut, runErr := s.runAPI(ctx, "keys", "create", name)
-	var exitErr *exec.ExitError
-	if errors.As(runErr, &exitErr) && exitErr.ExitCode() == 2 && strings.Contains(errOut, "unknown command") {
+	key, err = systest.CreateAPIKey(ctx, s.bin, s.dbURL, name)
+	if err != nil && strings.Contains(err.Error(), "unknown command") {
 		return "", false, nil
 	}
-	if runErr != nil {
-		return "", false, fmt.Errorf("error running api keys create: %w: %s%s", runErr, out, errOut)
-	}
-	key = parseKey(out)
-	if key == "" {
-		return "", false, fmt.Errorf("api keys create printed no key: %q", out)
+	if err != nil {
+		return "", false, err
 	}
 	return key, true, nil
 }
 
-// parseKey finds the key in what `api keys create` printed: the output
-// itself when it is one token, else the last token of the last line that
-// is not blank. It tolerates "key: XYZ" and similar.
-func parseKey(out string) string {
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if f := strings.Fields(lines[i]); len(f) > 0 {
-			return f[len(f)-1]
-		}
+// start starts path as name with env, logging to DIR/name.log, and waits
+// until readyURL answers 200.
+func (s *system) start(ctx context.Context, name, path string, env []string, readyURL string, args ...string) (*proc, error) {
+	logFile, err := os.OpenFile(filepath.Join(s.logDir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("error opening %s log: %w", name, err)
 	}
-	return ""
+	fmt.Fprintf(logFile, "\n==== bench: starting %s %s at %s\n", path, strings.Join(args, " "), time.Now().Format(time.RFC3339Nano))
+	// StopWithParent: a bench killed outright must not leave an api or
+	// relay running against the throwaway cluster.
+	p := &proc{Process: systest.NewProcess(name, path, env, args...).LogTo(logFile).StopWithParent(), log: logFile}
+	if err := p.Start(); err != nil {
+		logFile.Close()
+		return nil, err
+	}
+	if err := systest.WaitHTTP(ctx, readyURL, 30*time.Second); err != nil {
+		if !p.Running() {
+			err = fmt.Errorf("%s exited before it was ready; see %s: %w", name, logFile.Name(), err)
+		}
+		_ = p.stop(5 * time.Second)
+		return nil, err
+	}
+	return p, nil
+}
+
+// stop stops the process (SIGTERM, then SIGKILL after grace) and closes
+// its log. A process that had exited on its own is an error.
+func (p *proc) stop(grace time.Duration) error {
+	if p == nil {
+		return nil
+	}
+	defer p.log.Close()
+	if !p.Running() {
+		return fmt.Errorf("%s had already exited; see %s", p.Name, p.log.Name())
+	}
+	return p.Stop(grace)
 }
 
 func (s *system) startSim(ctx context.Context) error {
-	p, err := startProc("gatewaysim", s.logDir, s.bin("gatewaysim"), []string{
+	p, err := s.start(ctx, "gatewaysim", s.bin.GatewaySim, []string{
 		"SIM_ADDR=" + s.simAddr, "SIM_SECRET_KEY=" + simSecretKey, "SIM_LOG_LEVEL=warn",
-	}, "-auto-authorize")
-	if err != nil {
-		return err
-	}
+	}, "http://"+s.simAddr+"/healthz", "-auto-authorize")
 	s.sim = p
-	return waitReady(ctx, p, "http://"+s.simAddr+"/healthz", 20*time.Second)
+	return err
 }
 
 // startAPI starts the api with its defaults (pool size, log level): the
 // bench measures what ships.
 func (s *system) startAPI(ctx context.Context) error {
-	p, err := startProc("api", s.logDir, s.bin("api"), append([]string{
+	p, err := s.start(ctx, "api", s.bin.API, append([]string{
 		"DATABASE_URL=" + s.dbURL, "API_ADDR=" + s.apiAddr,
-	}, s.apiEnv...))
-	if err != nil {
-		return err
-	}
+	}, s.apiEnv...), "http://"+s.apiAddr+"/readyz")
 	s.api = p
-	return waitReady(ctx, p, "http://"+s.apiAddr+"/readyz", 30*time.Second)
+	return err
 }
 
 // startAPIB starts the -api-b build next to the first, same environment.
 func (s *system) startAPIB(ctx context.Context) error {
-	p, err := startProc("api-b", s.logDir, filepath.Join(s.apiBDir, "api"), append([]string{
+	p, err := s.start(ctx, "api-b", filepath.Join(s.apiBDir, "api"), append([]string{
 		"DATABASE_URL=" + s.dbURL, "API_ADDR=" + s.apiBAddr,
-	}, s.apiEnv...))
-	if err != nil {
-		return err
-	}
+	}, s.apiEnv...), "http://"+s.apiBAddr+"/readyz")
 	s.apiB = p
-	return waitReady(ctx, p, "http://"+s.apiBAddr+"/readyz", 30*time.Second)
+	return err
 }
 
 func (s *system) stopAPI() error {
@@ -164,13 +190,10 @@ func (s *system) startRelay(ctx context.Context, workers int, extraEnv []string)
 		"RELAY_ADDR=" + s.relayAddr,
 		"RELAY_WORKERS=" + strconv.Itoa(workers),
 	}, extraEnv...)
-	p, err := startProc("relay", s.logDir, s.bin("relay"), env)
-	if err != nil {
-		return err
-	}
+	p, err := s.start(ctx, "relay", s.bin.Relay, env, "http://"+s.relayAddr+"/readyz")
 	s.relay = p
 	s.relayWorkers = workers
-	return waitReady(ctx, p, "http://"+s.relayAddr+"/readyz", 30*time.Second)
+	return err
 }
 
 func (s *system) stopRelay() error {
@@ -181,7 +204,7 @@ func (s *system) stopRelay() error {
 
 func (s *system) stopAll() {
 	for _, p := range []*proc{s.relay, s.api, s.apiB, s.sim} {
-		if p != nil && !p.exited() {
+		if p != nil && p.Running() {
 			_ = p.stop(30 * time.Second)
 		}
 	}
@@ -192,130 +215,33 @@ func (s *system) stopAll() {
 // auto-authorize (a confirm with an unknown paymentKey opens its session, so
 // the bench need not play the checkout widget for every payment).
 func (s *system) setGateway(ctx context.Context, latency time.Duration) error {
-	body := fmt.Sprintf(`{"autoAuthorize":true,"latency":%q}`, latency.String())
-	return s.simCall(ctx, http.MethodPut, "/sim/v1/config", body, nil)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return s.simc.SetConfig(ctx, gatewaysim.Config{AutoAuthorize: true, Latency: gatewaysim.Duration(latency)})
 }
 
 // resetGateway forgets every payment gatewaysim knows, after a phase's ledger
 // was checked, so the next phase's ledger holds only its own.
 func (s *system) resetGateway(ctx context.Context) error {
-	return s.simCall(ctx, http.MethodPost, "/sim/v1/reset", "", nil)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return s.simc.Reset(ctx)
 }
 
-// ledgerEntry is what the bench reads of gatewaysim's ledger.
-type ledgerEntry struct {
-	PaymentKey  string `json:"paymentKey"`
-	OrderID     string `json:"orderId"`
-	Status      string `json:"status"`
-	TotalAmount int64  `json:"totalAmount"`
-	Approvals   int    `json:"approvals"`
-}
-
-func (s *system) ledger(ctx context.Context) ([]ledgerEntry, error) {
-	var l struct {
-		Payments []ledgerEntry `json:"payments"`
-	}
-	if err := s.simCall(ctx, http.MethodGet, "/sim/v1/ledger", "", &l); err != nil {
+func (s *system) ledger(ctx context.Context) ([]gatewaysim.LedgerEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	l, err := s.simc.Ledger(ctx)
+	if err != nil {
 		return nil, err
 	}
 	return l.Payments, nil
 }
 
-func (s *system) simCall(ctx context.Context, method, path, body string, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
+// pidOf is p's pid, or 0 when it is not running.
+func pidOf(p *proc) int {
+	if p == nil || !p.Running() {
+		return 0
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+s.simAddr+path, rd)
-	if err != nil {
-		return err
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("error calling gatewaysim %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("gatewaysim %s %s: HTTP %d: %s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return fmt.Errorf("error decoding gatewaysim %s: %w", path, err)
-		}
-	}
-	return nil
-}
-
-// cpuSnap is the CPU time used so far by each part of the system, by the
-// bench itself and by the whole machine.
-type cpuSnap struct {
-	at          time.Time
-	ticks       map[string]uint64
-	pids        map[string]int
-	busy, total uint64
-}
-
-func (s *system) snapCPU() cpuSnap {
-	c := cpuSnap{at: time.Now(), ticks: map[string]uint64{}, pids: map[string]int{}}
-	for name, p := range map[string]*proc{"api": s.api, "api-b": s.apiB, "relay": s.relay, "gatewaysim": s.sim} {
-		if p == nil || p.exited() {
-			continue
-		}
-		if st, err := readProcStat(p.pid()); err == nil {
-			c.ticks[name] = st.ticks
-			c.pids[name] = p.pid()
-		}
-	}
-	if s.postmaster != 0 {
-		c.ticks["postgres"] = treeTicks(s.postmaster)
-		c.pids["postgres"] = s.postmaster
-	}
-	if st, err := readProcStat(os.Getpid()); err == nil {
-		c.ticks["bench"] = st.ticks
-		c.pids["bench"] = os.Getpid()
-	}
-	c.busy, c.total = machineTicks()
-	return c
-}
-
-// cpuUse is the CPU a stretch of work cost: seconds per part, and the
-// machine's busy share.
-type cpuUse struct {
-	Seconds     map[string]float64 `json:"seconds"`
-	MachineBusy float64            `json:"machineBusyPct"`
-}
-
-func cpuBetween(a, b cpuSnap) cpuUse {
-	u := cpuUse{Seconds: map[string]float64{}}
-	for name, after := range b.ticks {
-		before := a.ticks[name]
-		if a.pids[name] != b.pids[name] {
-			before = 0 // restarted in between: all of its time is ours
-		}
-		if after >= before {
-			u.Seconds[name] = float64(after-before) / clockTicks
-		}
-	}
-	if b.total > a.total {
-		u.MachineBusy = 100 * float64(b.busy-a.busy) / float64(b.total-a.total)
-	}
-	return u
-}
-
-// perUnit converts CPU seconds to microseconds per unit of work.
-func (u cpuUse) perUnit(n int) map[string]float64 {
-	out := map[string]float64{}
-	if n == 0 {
-		return out
-	}
-	for name, s := range u.Seconds {
-		out[name] = s * 1e6 / float64(n)
-	}
-	return out
+	return p.Pid()
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -71,6 +72,8 @@ type Process struct {
 	cmd     *exec.Cmd
 	done    chan struct{}
 	out     *Output
+	log     io.Writer // LogTo: where the output goes instead of out
+	orphan  bool      // StopWithParent: SIGTERM when the starting process dies
 	paused  bool      // SIGSTOPped and not yet SIGCONTed
 	started time.Time // when the current run started
 }
@@ -114,13 +117,51 @@ func NewProcess(name, path string, env []string, args ...string) *Process {
 // Output returns what the process (all its runs) printed.
 func (p *Process) Output() *Output { return p.out }
 
+// LogTo sends the output of the process's next runs to w instead of
+// keeping it in memory (Output then stays empty): for long runs, such as a
+// benchmark's, whose logs would not fit.
+func (p *Process) LogTo(w io.Writer) *Process {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log = w
+	return p
+}
+
+// StopWithParent makes the next runs get SIGTERM when the process that
+// started them dies, even by SIGKILL, so a killed benchmark leaves nothing
+// running behind it. (Linux's parent-death signal; it follows the thread
+// that started the process, which Go keeps alive.)
+func (p *Process) StopWithParent() *Process {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.orphan = true
+	return p
+}
+
+// Pid is the process id of the current run, 0 before the first Start.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Start runs the process. Its output accumulates across restarts.
 func (p *Process) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cmd := exec.Command(p.path, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
-	cmd.Stdout, cmd.Stderr = p.out, p.out
+	var out io.Writer = p.out
+	if p.log != nil {
+		out = p.log
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if p.orphan {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("error starting %s: %w", p.Name, err)
 	}
