@@ -53,6 +53,8 @@ environment:
   DATABASE_URL          Postgres connection string (required)
   DATABASE_MAX_CONNS    pool size (default 20)
   API_ADDR              listen address (default :8080)
+  API_MAX_IN_FLIGHT     requests in flight at once before more are refused 503 overloaded
+                        (default 64; 0: no limit; probes, /metrics and waits do not count)
   API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
   LOG_LEVEL             debug, info, warn or error (default info)
   PPROF_ADDR            serve net/http/pprof on this host:port (default off; use loopback)
@@ -137,6 +139,8 @@ type config struct {
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	pprofAddr       string
+	// maxInFlight: see API_MAX_IN_FLIGHT (0: no limit).
+	maxInFlight int
 	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
 	webhookAllowPrivate bool
 	// gateways and defaultGateway: see API_GATEWAYS and API_DEFAULT_GATEWAY.
@@ -149,7 +153,8 @@ type config struct {
 // loadConfig reads the environment. Every error is one line naming the
 // variable, fit to print as the reason the program exits.
 func loadConfig(getenv func(string) string) (config, error) {
-	cfg := config{addr: ":8080", shutdownTimeout: 15 * time.Second, logLevel: slog.LevelInfo}
+	cfg := config{addr: ":8080", shutdownTimeout: 15 * time.Second, logLevel: slog.LevelInfo,
+		maxInFlight: httpapi.DefaultMaxInFlight}
 
 	url := getenv("DATABASE_URL")
 	if url == "" {
@@ -176,6 +181,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("API_ADDR must be host:port or :port, got %q", v)
 		}
 		cfg.addr = v
+	}
+	if v := getenv("API_MAX_IN_FLIGHT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			return config{}, fmt.Errorf("API_MAX_IN_FLIGHT must be a whole number from 0 (no limit) to 1000000, got %q", v)
+		}
+		cfg.maxInFlight = n
 	}
 	if v := getenv("API_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -308,6 +320,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
 		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
 		WebhookAllowPrivate: cfg.webhookAllowPrivate,
+		MaxInFlight:         cfg.maxInFlight,
 		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway,
 		PortOneWebhookSecret: cfg.portOneWebhookSecret,
 	})

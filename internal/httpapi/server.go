@@ -121,6 +121,10 @@ type Config struct {
 	// MaxWaiters bounds the requests waiting at once for a payment to
 	// change (GET /v1/payments/{id}?wait=). Default: DefaultMaxWaiters.
 	MaxWaiters int
+	// MaxInFlight caps the requests in flight at once in this process;
+	// more are answered 503 overloaded with Retry-After (see admit).
+	// Default: 0, no cap (cmd/api applies DefaultMaxInFlight).
+	MaxInFlight int
 	// Gateways are the gateways a payment may be created for: the ones the
 	// relays are configured to serve. Default: DefaultGateway alone.
 	Gateways []string
@@ -174,6 +178,10 @@ type Server struct {
 	resolver            webhook.Resolver
 	waiter              *waiter
 
+	// maxInFlight caps inFlight (0: no cap); see admit.
+	maxInFlight int64
+	inFlight    atomic.Int64
+
 	gateways       []string
 	defaultGateway string
 	// portOneHooks verifies PortOne's webhooks; nil when no secret is
@@ -201,6 +209,7 @@ func New(cfg Config) *Server {
 		readyTimeout: cfg.ReadyTimeout,
 		reqTimeout:   cfg.RequestTimeout,
 		metrics:      cfg.Metrics,
+		maxInFlight:  int64(max(cfg.MaxInFlight, 0)),
 
 		idempotencyTTL: cfg.IdempotencyTTL,
 
@@ -310,8 +319,10 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	// Order matters: the request id comes first so every later log line
 	// carries it; the access log wraps the recovery so a panic is logged as
-	// the 500 it turns into.
-	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.timeout)
+	// the 500 it turns into, and the admission cap so a refusal is counted;
+	// the cap comes before everything that costs (Echo runs these after
+	// routing, so the cap sees the route).
+	e.Use(s.requestID, s.accessLog, s.admit, s.recoverPanic, s.timeout)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
