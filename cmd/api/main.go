@@ -54,7 +54,8 @@ environment:
   DATABASE_MAX_CONNS    pool size (default 20)
   API_ADDR              listen address (default :8080)
   API_MAX_IN_FLIGHT     requests in flight at once before more are refused 503 overloaded
-                        (default 64; 0: no limit; probes, /metrics and waits do not count)
+                        (default 1.5 x DATABASE_MAX_CONNS, 30; 0: no limit; probes, /metrics
+                        and waits do not count)
   API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
   LOG_LEVEL             debug, info, warn or error (default info)
   PPROF_ADDR            serve net/http/pprof on this host:port (default off; use loopback)
@@ -153,8 +154,7 @@ type config struct {
 // loadConfig reads the environment. Every error is one line naming the
 // variable, fit to print as the reason the program exits.
 func loadConfig(getenv func(string) string) (config, error) {
-	cfg := config{addr: ":8080", shutdownTimeout: 15 * time.Second, logLevel: slog.LevelInfo,
-		maxInFlight: httpapi.DefaultMaxInFlight}
+	cfg := config{addr: ":8080", shutdownTimeout: 15 * time.Second, logLevel: slog.LevelInfo}
 
 	url := getenv("DATABASE_URL")
 	if url == "" {
@@ -182,6 +182,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.addr = v
 	}
+	cfg.maxInFlight = httpapi.DefaultMaxInFlight(int(poolCfg.MaxConns))
 	if v := getenv("API_MAX_IN_FLIGHT"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 1_000_000 {

@@ -7,13 +7,17 @@ import (
 )
 
 // DefaultMaxInFlight is the cap on requests in flight in one api process
-// that cmd/api applies unless API_MAX_IN_FLIGHT says otherwise; Config's
-// zero is no cap. Chosen from measurement (docs/design.md, "Overload"):
-// with the default pool of 20 connections the api's throughput stops growing
-// well before 64 concurrent requests, so past that every request admitted
-// only waits for a connection, adding its wait to everyone's latency and
-// its goroutine and buffers to the heap.
-const DefaultMaxInFlight = 64
+// that cmd/api applies unless API_MAX_IN_FLIGHT says otherwise, for a pool
+// of poolSize connections: half as many again. Config's zero is no cap.
+// Chosen from measurement (docs/design.md, "Overload"): the api's
+// throughput stops growing before its pool is busy, so a request admitted
+// past a few more than the pool only waits for a connection, adding its wait
+// to everyone's latency and its goroutine and buffers to the heap; the few
+// more cover the time a request spends outside its connection (reading,
+// authenticating, answering).
+func DefaultMaxInFlight(poolSize int) int {
+	return poolSize + poolSize/2
+}
 
 // overloadRetryAfter is the Retry-After, in seconds, of a 503 overloaded.
 const overloadRetryAfter = "1"
