@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -173,6 +174,12 @@ type Server struct {
 	// lastSweep is when expired Idempotency-Key records were last swept,
 	// in Unix nanoseconds of the Server's clock.
 	lastSweep atomic.Int64
+	// sweeping is true while a sweep runs; sweeps are its goroutines, and
+	// sweepCtx ends them (Close).
+	sweeping    atomic.Bool
+	sweeps      sync.WaitGroup
+	sweepCtx    context.Context
+	cancelSweep context.CancelFunc
 
 	webhookAllowPrivate bool
 	resolver            webhook.Resolver
@@ -216,6 +223,7 @@ func New(cfg Config) *Server {
 		webhookAllowPrivate: cfg.WebhookAllowPrivate,
 		resolver:            cfg.Resolver,
 	}
+	s.sweepCtx, s.cancelSweep = context.WithCancel(context.Background())
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
 	}
@@ -294,11 +302,15 @@ func New(cfg Config) *Server {
 }
 
 // Close ends every wait in progress (those requests answer with the
-// payment as it stands) and closes the LISTEN connection behind them. Call it
+// payment as it stands) and closes the LISTEN connection behind them, and
+// stops a sweep of expired Idempotency-Key records. Call it
 // when shutting down, before http.Server.Shutdown, so waiting requests do not
 // hold the shutdown up; the Server keeps serving, without waiting.
 func (s *Server) Close() {
 	s.waiter.close()
+	// A sweep of expired Idempotency-Key records stops between batches.
+	s.cancelSweep()
+	s.sweeps.Wait()
 }
 
 // Handler returns the http.Handler serving every route (the *echo.Echo).
