@@ -174,6 +174,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		poolCfg.MaxConns = int32(n)
 	}
+	// google/uuid values in binary, not through driver.Valuer and text.
+	poolCfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		store.RegisterUUID(c.TypeMap())
+		return nil
+	}
 	cfg.pool = poolCfg
 
 	if v := getenv("API_ADDR"); v != "" {
