@@ -323,15 +323,13 @@ func (s *Server) sweepIdempotencyKeys(c echo.Context, now time.Time) {
 	if last != 0 && now.UnixNano()-last < int64(sweepInterval) {
 		return
 	}
-	if !s.lastSweep.CompareAndSwap(last, now.UnixNano()) {
-		return // another request is starting one
-	}
 	if s.sweepCtx.Err() != nil {
 		return // closed
 	}
 	if !s.sweeping.CompareAndSwap(false, true) {
-		return // the last one is still at it
+		return // one is running; a request after it ends starts the next
 	}
+	s.lastSweep.Store(now.UnixNano())
 	logger := loggerOf(c, s.logger)
 	s.sweeps.Go(func() {
 		defer s.sweeping.Store(false)

@@ -212,6 +212,8 @@ func TestIdempotencyKey(t *testing.T) {
 		// a minute since the last; it runs beside the request) deletes the
 		// other expired one.
 		clock.Advance(sweepInterval + time.Second)
+		require.Eventually(t, func() bool { return !b.server.sweeping.Load() }, 5*time.Second, time.Millisecond,
+			"the earlier sweep (it found nothing) is over")
 		rec = b.postKeyed(t, "old", "/v1/payments", `{"orderId":"order-idem-10","amount":100,"orderName":"x"}`)
 		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 		require.Empty(t, rec.Header().Get("Idempotent-Replayed"))
