@@ -30,18 +30,6 @@ SELECT * FROM webhook_endpoints
 WHERE disabled_at IS NULL AND @event_type::text = ANY(events)
 ORDER BY created_at, id;
 
--- name: PaymentNotifyWebhookEndpoints :many
--- PaymentNotify and WebhookEndpointsForEvent in one round trip, for a
--- status change: notifies the api processes waiting on @payment_id (on
--- commit) and returns the enabled endpoints that asked for @event_type. The
--- notify is the preserved side of the LEFT JOIN, so it runs exactly once
--- whether or not an endpoint matches; with none, the one row has NULL
--- endpoint columns.
-SELECT e.id, e.url, e.events, e.secret, e.previous_secret, e.previous_secret_expires_at, e.created_at, e.disabled_at
-FROM (SELECT pg_notify('payment_outbox_payment', @payment_id::text)) AS n
-LEFT JOIN webhook_endpoints e ON e.disabled_at IS NULL AND @event_type::text = ANY(e.events)
-ORDER BY e.created_at, e.id;
-
 -- name: WebhookDeliveryInsert :one
 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payment_id, payload, status)
 VALUES (@id, @endpoint_id, @event_id, @event_type, @payment_id, @payload, 'pending')

@@ -33,8 +33,11 @@ func (f *Flow) savePayment(ctx context.Context, tx pgx.Tx, p *payment.Payment) e
 
 // statusChanged writes what a status change sends: see savePayment.
 func (f *Flow) statusChanged(ctx context.Context, tx pgx.Tx, from payment.Status, p payment.Payment) error {
+	if err := f.store.NotifyPaymentChanged(ctx, tx, p.ID); err != nil {
+		return err
+	}
 	ev := webhook.NewEvent(from, p, f.now())
-	endpoints, err := f.store.NotifyAndWebhookEndpointsFor(ctx, tx, p.ID, ev.Type)
+	endpoints, err := f.store.WebhookEndpointsFor(ctx, tx, ev.Type)
 	if err != nil || len(endpoints) == 0 {
 		return err
 	}

@@ -178,28 +178,6 @@ func (s *Store) NotifyPaymentChanged(ctx context.Context, db DBTX, paymentID str
 	return nil
 }
 
-// NotifyAndWebhookEndpointsFor is NotifyPaymentChanged and
-// WebhookEndpointsFor in one statement: what a status change needs, one
-// round trip sooner.
-func (s *Store) NotifyAndWebhookEndpointsFor(ctx context.Context, db DBTX, paymentID, eventType string) ([]webhook.Endpoint, error) {
-	rows, err := s.q.PaymentNotifyWebhookEndpoints(ctx, db, dbsqlc.PaymentNotifyWebhookEndpointsParams{PaymentID: paymentID, EventType: eventType})
-	if err != nil {
-		return nil, fmt.Errorf("error notifying payment change and listing webhook endpoints for %s: %w", eventType, err)
-	}
-	out := make([]webhook.Endpoint, 0, len(rows))
-	for _, r := range rows {
-		if r.ID == nil || r.CreatedAt == nil {
-			continue // no endpoint: the notify's row alone
-		}
-		out = append(out, toAppEndpoint(dbsqlc.WebhookEndpoint{
-			ID: *r.ID, Url: deref(r.Url), Events: r.Events, Secret: deref(r.Secret),
-			PreviousSecret: r.PreviousSecret, PreviousSecretExpiresAt: r.PreviousSecretExpiresAt,
-			CreatedAt: *r.CreatedAt, DisabledAt: r.DisabledAt,
-		}))
-	}
-	return out, nil
-}
-
 // WaitChannel is the Postgres notification channel NotifyPaymentChanged
 // sends on, with the payment's id as the payload.
 const WaitChannel = "payment_outbox_payment"

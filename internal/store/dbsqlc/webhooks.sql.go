@@ -12,64 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const paymentNotifyWebhookEndpoints = `-- name: PaymentNotifyWebhookEndpoints :many
-SELECT e.id, e.url, e.events, e.secret, e.previous_secret, e.previous_secret_expires_at, e.created_at, e.disabled_at
-FROM (SELECT pg_notify('payment_outbox_payment', $1::text)) AS n
-LEFT JOIN webhook_endpoints e ON e.disabled_at IS NULL AND $2::text = ANY(e.events)
-ORDER BY e.created_at, e.id
-`
-
-type PaymentNotifyWebhookEndpointsParams struct {
-	PaymentID string
-	EventType string
-}
-
-type PaymentNotifyWebhookEndpointsRow struct {
-	ID                      *uuid.UUID
-	Url                     *string
-	Events                  []string
-	Secret                  *string
-	PreviousSecret          *string
-	PreviousSecretExpiresAt *time.Time
-	CreatedAt               *time.Time
-	DisabledAt              *time.Time
-}
-
-// PaymentNotify and WebhookEndpointsForEvent in one round trip, for a
-// status change: notifies the api processes waiting on @payment_id (on
-// commit) and returns the enabled endpoints that asked for @event_type. The
-// notify is the preserved side of the LEFT JOIN, so it runs exactly once
-// whether or not an endpoint matches; with none, the one row has NULL
-// endpoint columns.
-func (q *Queries) PaymentNotifyWebhookEndpoints(ctx context.Context, db DBTX, arg PaymentNotifyWebhookEndpointsParams) ([]PaymentNotifyWebhookEndpointsRow, error) {
-	rows, err := db.Query(ctx, paymentNotifyWebhookEndpoints, arg.PaymentID, arg.EventType)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []PaymentNotifyWebhookEndpointsRow
-	for rows.Next() {
-		var i PaymentNotifyWebhookEndpointsRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.Url,
-			&i.Events,
-			&i.Secret,
-			&i.PreviousSecret,
-			&i.PreviousSecretExpiresAt,
-			&i.CreatedAt,
-			&i.DisabledAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const webhookDeliveryGet = `-- name: WebhookDeliveryGet :one
 SELECT id, endpoint_id, event_id, event_type, payment_id, payload, status, attempts, last_http_status, last_error, created_at, last_attempt_at, delivered_at FROM webhook_deliveries WHERE id = $1
 `
