@@ -53,6 +53,9 @@ environment:
   DATABASE_URL          Postgres connection string (required)
   DATABASE_MAX_CONNS    pool size (default 20)
   API_ADDR              listen address (default :8080)
+  API_MAX_IN_FLIGHT     requests in flight at once before more are refused 503 overloaded
+                        (default 1.5 x DATABASE_MAX_CONNS, 30; 0: no limit; probes, /metrics
+                        and waits do not count)
   API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
   LOG_LEVEL             debug, info, warn or error (default info)
   PPROF_ADDR            serve net/http/pprof on this host:port (default off; use loopback)
@@ -137,6 +140,8 @@ type config struct {
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	pprofAddr       string
+	// maxInFlight: see API_MAX_IN_FLIGHT (0: no limit).
+	maxInFlight int
 	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
 	webhookAllowPrivate bool
 	// gateways and defaultGateway: see API_GATEWAYS and API_DEFAULT_GATEWAY.
@@ -169,6 +174,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		poolCfg.MaxConns = int32(n)
 	}
+	// google/uuid values in binary, not through driver.Valuer and text.
+	poolCfg.AfterConnect = func(_ context.Context, c *pgx.Conn) error {
+		store.RegisterUUID(c.TypeMap())
+		return nil
+	}
 	cfg.pool = poolCfg
 
 	if v := getenv("API_ADDR"); v != "" {
@@ -176,6 +186,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("API_ADDR must be host:port or :port, got %q", v)
 		}
 		cfg.addr = v
+	}
+	cfg.maxInFlight = httpapi.DefaultMaxInFlight(int(poolCfg.MaxConns))
+	if v := getenv("API_MAX_IN_FLIGHT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			return config{}, fmt.Errorf("API_MAX_IN_FLIGHT must be a whole number from 0 (no limit) to 1000000, got %q", v)
+		}
+		cfg.maxInFlight = n
 	}
 	if v := getenv("API_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -308,6 +326,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
 		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
 		WebhookAllowPrivate: cfg.webhookAllowPrivate,
+		MaxInFlight:         cfg.maxInFlight,
 		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway,
 		PortOneWebhookSecret: cfg.portOneWebhookSecret,
 	})

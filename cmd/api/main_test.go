@@ -46,6 +46,8 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"BadShutdownTimeout", map[string]string{"DATABASE_URL": url, "API_SHUTDOWN_TIMEOUT": "soon"}, "API_SHUTDOWN_TIMEOUT"},
 		{"NegativeShutdownTimeout", map[string]string{"DATABASE_URL": url, "API_SHUTDOWN_TIMEOUT": "-1s"}, "API_SHUTDOWN_TIMEOUT"},
 		{"BadLogLevel", map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"NegativeMaxInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_IN_FLIGHT": "-1"}, "API_MAX_IN_FLIGHT"},
+		{"BadMaxInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_IN_FLIGHT": "lots"}, "API_MAX_IN_FLIGHT"},
 		{"UnknownGateway", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,paypal"}, "API_GATEWAYS"},
 		{"UnknownDefaultGateway", map[string]string{"DATABASE_URL": url, "API_DEFAULT_GATEWAY": "Toss"}, "API_DEFAULT_GATEWAY"},
 		{"BadPortOneWebhookSecret", map[string]string{"DATABASE_URL": url, "PORTONE_WEBHOOK_SECRET": "whsec_hunter2 not base64"}, "PORTONE_WEBHOOK_SECRET"},
@@ -60,6 +62,25 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 			require.NotContains(t, err.Error(), "hunter2", "the password is never repeated")
 			require.Empty(t, stdout.String())
 		})
+	}
+}
+
+func TestMaxInFlightConfig(t *testing.T) {
+	t.Parallel()
+	url := "postgres://u@127.0.0.1:1/db"
+	for _, tt := range []struct {
+		vars map[string]string
+		want int
+	}{
+		{map[string]string{}, 30},
+		{map[string]string{"DATABASE_MAX_CONNS": "40"}, 60},
+		{map[string]string{"API_MAX_IN_FLIGHT": "0"}, 0},
+		{map[string]string{"API_MAX_IN_FLIGHT": "100", "DATABASE_MAX_CONNS": "40"}, 100},
+	} {
+		tt.vars["DATABASE_URL"] = url
+		cfg, err := loadConfig(env(tt.vars))
+		require.NoError(t, err)
+		require.Equal(t, tt.want, cfg.maxInFlight, "%v", tt.vars)
 	}
 }
 

@@ -69,6 +69,12 @@ type config struct {
 	pprofAddr       string
 	webhookWorkers  int
 	webhookTimeout  time.Duration
+	// Retention of finished jobs before River's job cleaner deletes them:
+	// RELAY_COMPLETED_JOB_RETENTION, RELAY_CANCELLED_JOB_RETENTION,
+	// RELAY_DISCARDED_JOB_RETENTION; River's value -1 (keep) for 0.
+	completedRetention time.Duration
+	cancelledRetention time.Duration
+	discardedRetention time.Duration
 	// webhookAllowPrivate lets webhooks go to private addresses
 	// (development and tests).
 	webhookAllowPrivate bool
@@ -158,6 +164,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.rescueAfter <= c.jobTimeout() {
 		return c, fmt.Errorf("RELAY_RESCUE_AFTER must exceed the job timeout (%s, twice RELAY_GATEWAY_TIMEOUT plus 20s)", c.jobTimeout())
+	}
+	// A completed job is the record of a confirm or cancel done (with the
+	// attempt rows, the history an operator reads when a customer asks): a
+	// week. A discarded one is work that gave up and may need a person: a
+	// month, so it outlives any holiday (River's default is a week).
+	retentions := []struct {
+		name string
+		def  time.Duration
+		dst  *time.Duration
+	}{
+		{"RELAY_COMPLETED_JOB_RETENTION", 7 * 24 * time.Hour, &c.completedRetention},
+		{"RELAY_CANCELLED_JOB_RETENTION", 7 * 24 * time.Hour, &c.cancelledRetention},
+		{"RELAY_DISCARDED_JOB_RETENTION", 30 * 24 * time.Hour, &c.discardedRetention},
+	}
+	for _, r := range retentions {
+		if *r.dst, err = envRetention(getenv, r.name, r.def); err != nil {
+			return c, err
+		}
 	}
 	conns, err := envInt(getenv, "DATABASE_MAX_CONNS", 20)
 	if err != nil {
@@ -278,9 +302,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// however fast the gateway answers, and adds up to 100ms to every
 		// confirm; the fetch it saves is one indexed query.
 		FetchCooldown: min(cfg.fetchCooldown, cfg.fetchPoll),
-		// Keep finished jobs a week: with the attempt rows they are the
-		// history an operator reads when a customer asks.
-		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
+		// River's job cleaner (on the leader) deletes finished jobs past
+		// these, in batches.
+		CompletedJobRetentionPeriod: cfg.completedRetention,
+		CancelledJobRetentionPeriod: cfg.cancelledRetention,
+		DiscardedJobRetentionPeriod: cfg.discardedRetention,
 	})
 	if err != nil {
 		return fmt.Errorf("error creating River client: %w", err)
@@ -360,6 +386,23 @@ func envDuration(getenv func(string) string, name string, def time.Duration) (ti
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("%s must be a positive Go duration such as 1s or 500ms, got %q", name, v)
+	}
+	return d, nil
+}
+
+// envRetention reads a job retention: a positive Go duration, or 0 to keep
+// the jobs forever (River's -1).
+func envRetention(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s must be a Go duration such as 168h, or 0 to keep jobs forever, got %q", name, v)
+	}
+	if d == 0 {
+		return -1, nil
 	}
 	return d, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -54,5 +55,38 @@ func TestLoadConfigGateways(t *testing.T) {
 			require.False(t, strings.Contains(err.Error(), "\n"), "the reason is one line")
 			require.NotContains(t, err.Error(), "s3cret")
 		})
+	}
+}
+
+func TestLoadConfigRetention(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/db", "TOSS_SECRET_KEY": "test_sk_x"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for bk, bv := range base {
+			m[bk] = bv
+		}
+		return m
+	}
+
+	cfg, err := loadConfig(env(base))
+	require.NoError(t, err)
+	require.Equal(t, 7*24*time.Hour, cfg.completedRetention)
+	require.Equal(t, 7*24*time.Hour, cfg.cancelledRetention)
+	require.Equal(t, 30*24*time.Hour, cfg.discardedRetention, "discarded jobs are kept long: a person may need them")
+
+	cfg, err = loadConfig(env(with("RELAY_COMPLETED_JOB_RETENTION", "48h")))
+	require.NoError(t, err)
+	require.Equal(t, 48*time.Hour, cfg.completedRetention)
+
+	cfg, err = loadConfig(env(with("RELAY_DISCARDED_JOB_RETENTION", "0")))
+	require.NoError(t, err)
+	require.Equal(t, time.Duration(-1), cfg.discardedRetention, "0 keeps them forever (River's -1)")
+
+	for _, name := range []string{"RELAY_COMPLETED_JOB_RETENTION", "RELAY_CANCELLED_JOB_RETENTION", "RELAY_DISCARDED_JOB_RETENTION"} {
+		for _, bad := range []string{"-1h", "a week"} {
+			_, err := loadConfig(env(with(name, bad)))
+			require.ErrorContains(t, err, name)
+		}
 	}
 }

@@ -43,10 +43,13 @@ const (
 	// markers with its own clock; kept small because a client is locked out
 	// of its key (409) for the whole window.
 	staleMargin = 2 * time.Second
-	// sweepInterval and sweepBatch pace the opportunistic deletion of
-	// expired records: one bounded DELETE a minute per API process.
+	// sweepInterval, sweepBatch and sweepTimeout pace the deletion of
+	// expired records: at most one sweep a minute per API process, deleting
+	// sweepBatch rows per statement until none is left or sweepTimeout is
+	// up (the next sweep goes on from there).
 	sweepInterval = time.Minute
-	sweepBatch    = 100
+	sweepBatch    = 1000
+	sweepTimeout  = 30 * time.Second
 )
 
 // replayedHeaders are the response headers kept with an answer and repeated
@@ -302,31 +305,45 @@ func (s *Server) finish(c echo.Context, op func(context.Context) error) error {
 	}
 }
 
-// sweepIdempotencyKeys deletes a batch of expired records, at most once per
-// sweepInterval per Server.
+// sweepIdempotencyKeys starts a sweep of the expired records, at most once
+// per sweepInterval per Server, and returns at once: the request that
+// happens to start it does not wait for it.
 //
-// Why here, inline: a periodic job belongs to the relay (River's periodic
-// jobs run on the elected leader, which the insert-only API never is), and a
-// goroutine of the API's own would outlive requests and need a lifecycle
-// that nothing else here has. One indexed DELETE of at most sweepBatch rows a
-// minute costs one request a millisecond or two. Expired records the sweep
-// has not reached yet are harmless: a claim takes an expired record over.
+// Why here: a periodic job belongs to the relay (River's periodic jobs run
+// on the elected leader, which the insert-only API never is), but the
+// records are the api's; a sweep started by the traffic that makes them
+// keeps up with it. It deletes in batches of sweepBatch rows, one statement
+// and transaction each (store.SweepExpiredIdempotencyKeys), so a backlog of
+// any size (an api that was down for a day, a client that sent millions of
+// keys) never holds one long transaction or many row locks; it stops after
+// sweepTimeout, and when the Server is closed. Expired records the sweep has
+// not reached yet are harmless: a claim takes an expired record over.
 func (s *Server) sweepIdempotencyKeys(c echo.Context, now time.Time) {
 	last := s.lastSweep.Load()
 	if last != 0 && now.UnixNano()-last < int64(sweepInterval) {
 		return
 	}
-	if !s.lastSweep.CompareAndSwap(last, now.UnixNano()) {
-		return // another request is sweeping
+	if s.sweepCtx.Err() != nil {
+		return // closed
 	}
-	n, err := s.store.DeleteExpiredIdempotencyKeys(c.Request().Context(), s.pool, now, sweepBatch)
-	if err != nil {
-		loggerOf(c, s.logger).Warn("error sweeping expired Idempotency-Key records", slog.String("error", err.Error()))
-		return
+	if !s.sweeping.CompareAndSwap(false, true) {
+		return // one is running; a request after it ends starts the next
 	}
-	if n > 0 {
-		loggerOf(c, s.logger).Debug("swept expired Idempotency-Key records", slog.Int64("deleted", n))
-	}
+	s.lastSweep.Store(now.UnixNano())
+	logger := loggerOf(c, s.logger)
+	s.sweeps.Go(func() {
+		defer s.sweeping.Store(false)
+		ctx, cancel := context.WithTimeout(s.sweepCtx, sweepTimeout)
+		defer cancel()
+		n, err := s.store.SweepExpiredIdempotencyKeys(ctx, s.pool, now, sweepBatch)
+		if err != nil && s.sweepCtx.Err() == nil {
+			logger.Warn("error sweeping expired Idempotency-Key records", slog.Int64("deleted", n), slog.String("error", err.Error()))
+			return
+		}
+		if n > 0 {
+			logger.Debug("swept expired Idempotency-Key records", slog.Int64("deleted", n))
+		}
+	})
 }
 
 // capturingWriter passes a response through and keeps a copy of its body,

@@ -208,14 +208,19 @@ func TestIdempotencyKey(t *testing.T) {
 		requireProblem(t, rec, http.StatusUnprocessableEntity, codeIdempotencyKeyReused)
 
 		// Past the TTL the key is free again: the expired record is taken
-		// over, and the sweep on the way (due again: over a minute since the
-		// last) deletes the other expired one.
+		// over, and the sweep the request starts on the way (due again: over
+		// a minute since the last; it runs beside the request) deletes the
+		// other expired one.
 		clock.Advance(sweepInterval + time.Second)
+		require.Eventually(t, func() bool { return !b.server.sweeping.Load() }, 5*time.Second, time.Millisecond,
+			"the earlier sweep (it found nothing) is over")
 		rec = b.postKeyed(t, "old", "/v1/payments", `{"orderId":"order-idem-10","amount":100,"orderName":"x"}`)
 		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 		require.Empty(t, rec.Header().Get("Idempotent-Replayed"))
 		require.Equal(t, 3, b.countPayments(t))
-		require.Equal(t, 1, b.countIdempotencyRecords(t))
+		require.Eventually(t, func() bool { return b.countIdempotencyRecords(t) == 1 }, 5*time.Second, 10*time.Millisecond)
+		b.server.Close() // waits for the sweep
+		require.False(t, b.server.sweeping.Load())
 	})
 
 	t.Run("ServerErrorsAreNotKept", func(t *testing.T) {

@@ -129,6 +129,10 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		level := slog.LevelInfo
 		switch {
+		case c.Get(ctxKeyRefused) != nil:
+			// Counted in payment_outbox_http_overloaded_total; a line each,
+			// at the rate an overload brings them, would add to it.
+			level = slog.LevelDebug
 		case res.Status >= http.StatusInternalServerError:
 			level = slog.LevelError
 		case route == routeMetrics && res.Status < http.StatusBadRequest:

@@ -293,6 +293,9 @@ func (s *Server) waitForChange(c echo.Context, p payment.Payment, wait time.Dura
 			header: map[string]string{headerRetryAfter: "1"}}
 	}
 	defer unsubscribe()
+	// From here the request mostly waits, holding no connection: it stops
+	// counting toward the in-flight cap, which is for requests at work.
+	releaseSlot(c)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {

@@ -38,6 +38,9 @@ const (
 	// codeTooManyWaiters: this api process has as many requests waiting
 	// (GET ?wait=) as it allows; read without waiting, or wait again later.
 	codeTooManyWaiters = "too_many_waiters"
+	// codeOverloaded: this api process has as many requests in flight as
+	// Config.MaxInFlight allows; nothing was done, send again later.
+	codeOverloaded = "overloaded"
 	// codeInsufficientScope: the API key is valid but its scope does not
 	// cover the call (a checkout key asking for an operator action).
 	codeInsufficientScope = "insufficient_scope"
@@ -81,6 +84,7 @@ var problemTitles = map[string]string{
 	codeIdempotencyKeyRequired:     "An Idempotency-Key is required",
 	payment.CodePaymentUnknown:     "The payment's outcome is not known yet",
 	codeTooManyWaiters:             "Too many requests are waiting",
+	codeOverloaded:                 "Too many requests in flight",
 	webhook.CodeEndpointNotFound:   "Webhook endpoint not found",
 	webhook.CodeDeliveryNotFound:   "Webhook delivery not found",
 	webhook.CodeURLRefused:         "Webhook URL is not a public address",

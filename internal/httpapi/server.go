@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -121,6 +122,10 @@ type Config struct {
 	// MaxWaiters bounds the requests waiting at once for a payment to
 	// change (GET /v1/payments/{id}?wait=). Default: DefaultMaxWaiters.
 	MaxWaiters int
+	// MaxInFlight caps the requests in flight at once in this process;
+	// more are answered 503 overloaded with Retry-After (see admit).
+	// Default: 0, no cap (cmd/api applies DefaultMaxInFlight).
+	MaxInFlight int
 	// Gateways are the gateways a payment may be created for: the ones the
 	// relays are configured to serve. Default: DefaultGateway alone.
 	Gateways []string
@@ -169,10 +174,20 @@ type Server struct {
 	// lastSweep is when expired Idempotency-Key records were last swept,
 	// in Unix nanoseconds of the Server's clock.
 	lastSweep atomic.Int64
+	// sweeping is true while a sweep runs; sweeps are its goroutines, and
+	// sweepCtx ends them (Close).
+	sweeping    atomic.Bool
+	sweeps      sync.WaitGroup
+	sweepCtx    context.Context
+	cancelSweep context.CancelFunc
 
 	webhookAllowPrivate bool
 	resolver            webhook.Resolver
 	waiter              *waiter
+
+	// maxInFlight caps inFlight (0: no cap); see admit.
+	maxInFlight int64
+	inFlight    atomic.Int64
 
 	gateways       []string
 	defaultGateway string
@@ -201,12 +216,14 @@ func New(cfg Config) *Server {
 		readyTimeout: cfg.ReadyTimeout,
 		reqTimeout:   cfg.RequestTimeout,
 		metrics:      cfg.Metrics,
+		maxInFlight:  int64(max(cfg.MaxInFlight, 0)),
 
 		idempotencyTTL: cfg.IdempotencyTTL,
 
 		webhookAllowPrivate: cfg.WebhookAllowPrivate,
 		resolver:            cfg.Resolver,
 	}
+	s.sweepCtx, s.cancelSweep = context.WithCancel(context.Background())
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
 	}
@@ -285,11 +302,15 @@ func New(cfg Config) *Server {
 }
 
 // Close ends every wait in progress (those requests answer with the
-// payment as it stands) and closes the LISTEN connection behind them. Call it
+// payment as it stands) and closes the LISTEN connection behind them, and
+// stops a sweep of expired Idempotency-Key records. Call it
 // when shutting down, before http.Server.Shutdown, so waiting requests do not
 // hold the shutdown up; the Server keeps serving, without waiting.
 func (s *Server) Close() {
 	s.waiter.close()
+	// A sweep of expired Idempotency-Key records stops between batches.
+	s.cancelSweep()
+	s.sweeps.Wait()
 }
 
 // Handler returns the http.Handler serving every route (the *echo.Echo).
@@ -310,8 +331,10 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	// Order matters: the request id comes first so every later log line
 	// carries it; the access log wraps the recovery so a panic is logged as
-	// the 500 it turns into.
-	e.Use(s.requestID, s.accessLog, s.recoverPanic, s.timeout)
+	// the 500 it turns into, and the admission cap so a refusal is counted;
+	// the cap comes before everything that costs (Echo runs these after
+	// routing, so the cap sees the route).
+	e.Use(s.requestID, s.accessLog, s.admit, s.recoverPanic, s.timeout)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

@@ -15,6 +15,7 @@ const (
 	nameHTTPRequests        = namespace + "_http_requests_total"
 	nameHTTPRequestDuration = namespace + "_http_request_duration_seconds"
 	nameOperatorActions     = namespace + "_operator_actions_total"
+	nameHTTPOverloaded      = namespace + "_http_overloaded_total"
 )
 
 // httpBuckets cover an API that answers from one Postgres transaction: a few
@@ -26,6 +27,7 @@ type HTTP struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	actions  *prometheus.CounterVec
+	overload prometheus.Counter
 }
 
 // NewHTTP registers the HTTP metrics on r.
@@ -40,6 +42,8 @@ func NewHTTP(r *Registry) *HTTP {
 		actions: r.counterVec(nameOperatorActions,
 			"Operator actions committed (API, command line or console), by action.",
 			"action"),
+		overload: r.counter(nameHTTPOverloaded,
+			"Requests refused with 503 overloaded because the process already had API_MAX_IN_FLIGHT requests in flight. They are in "+nameHTTPRequests+" too."),
 	}
 	// At zero from the start, so a rate over them is defined before the
 	// first action.
@@ -55,6 +59,14 @@ func (m *HTTP) OperatorAction(a payment.Action) {
 		return
 	}
 	m.actions.WithLabelValues(string(a)).Inc()
+}
+
+// Overloaded counts one request refused for the in-flight cap.
+func (m *HTTP) Overloaded() {
+	if m == nil {
+		return
+	}
+	m.overload.Inc()
 }
 
 // ObserveRequest counts one answered request. route must be a route template

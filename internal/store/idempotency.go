@@ -136,6 +136,23 @@ func (s *Store) DeleteExpiredIdempotencyKeys(ctx context.Context, db DBTX, now t
 	return n, nil
 }
 
+// SweepExpiredIdempotencyKeys deletes every record that expired before now,
+// batch rows per statement, each statement its own transaction, until a
+// statement finds fewer than batch; it returns how many it deleted. However
+// large the backlog, no transaction holds more than batch row locks or runs
+// longer than one batch, and a sweep stopped midway (ctx) keeps what it
+// deleted.
+func (s *Store) SweepExpiredIdempotencyKeys(ctx context.Context, db DBTX, now time.Time, batch int) (int64, error) {
+	var total int64
+	for {
+		n, err := s.DeleteExpiredIdempotencyKeys(ctx, db, now, batch)
+		total += n
+		if err != nil || n < int64(batch) {
+			return total, err
+		}
+	}
+}
+
 func toIdempotencyRecord(r dbsqlc.IdempotencyKey) (IdempotencyRecord, error) {
 	rec := IdempotencyRecord{
 		ClientID:    r.ApiKeyID.String(),
