@@ -61,3 +61,11 @@ CROSS JOIN LATERAL (
       AND a.idempotency_key = c.idempotency_key
 ) k
 WHERE c.id = @id;
+
+-- name: CancelListOpenBatch :batchmany
+-- A payment's waiting and pending cancels, oldest first, for a pipeline
+-- after PaymentLockBatch: run after the lock is granted, with its own
+-- snapshot, it sees every cancel committed by the lock's previous holder.
+SELECT * FROM payment_cancels
+WHERE payment_id = @payment_id AND status IN ('waiting', 'pending')
+ORDER BY created_at, id;

@@ -109,3 +109,8 @@ SELECT EXISTS (
     WHERE j.kind = @kind::text
       AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
       AND j.args @> @args::jsonb)::bool AS live;
+
+-- name: PaymentLockBatch :batchone
+-- PaymentGetByIDForUpdate for a pipeline (store.LockPayment): the statements
+-- queued after it run once it holds the lock.
+SELECT * FROM payments WHERE id = @id FOR UPDATE;

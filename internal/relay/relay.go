@@ -457,33 +457,38 @@ func logLevel(c gateway.Class) slog.Level {
 // outcomeTimeout). What fn hands to onCommit runs once the transaction has
 // committed, and not at all if it rolls back.
 //
-// The gateway answers the job's run holds (see call) are written first, in
-// the same transaction: an outcome commits with the answers it was
-// concluded from, or neither does (and then the run writes them on its own
-// when it ends).
+// The gateway answers the job's run holds (see call) are written in the
+// same transaction, in the round trip of its first payment lock
+// (store.WithAnswers), else before it commits: an outcome commits with the
+// answers it was concluded from, or neither does (and then the run writes
+// them on its own when it ends).
 func (r *relay) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
 	var committed []func()
 	wctx = context.WithValue(wctx, ctxKeyOnCommit{}, &committed)
-	var answers []payment.Attempt
+	var answers store.Answers
 	rn := runOf(ctx)
 	if rn != nil {
-		answers = rn.answers
+		answers.List = rn.answers
+		wctx = store.WithAnswers(wctx, &answers)
 	}
 	err := pgx.BeginFunc(wctx, r.pool, func(tx pgx.Tx) error {
-		for _, a := range answers {
-			if err := r.store.FinishAttempt(wctx, tx, a); err != nil {
-				return fmt.Errorf("error recording attempt result: %w", err)
-			}
+		if err := fn(wctx, tx); err != nil {
+			return err
 		}
-		return fn(wctx, tx)
+		// A use case that took no payment lock (store.PaymentForUpdate
+		// writes them with it) still commits the answers with its outcome.
+		if err := r.store.WriteAnswers(wctx, tx); err != nil {
+			return fmt.Errorf("error recording attempt result: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	if rn != nil {
-		rn.answers = rn.answers[len(answers):]
+		rn.answers = rn.answers[len(answers.List):]
 	}
 	for _, f := range committed {
 		f()

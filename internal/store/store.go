@@ -79,13 +79,11 @@ func (s *Store) Payment(ctx context.Context, db DBTX, id string) (payment.Paymen
 
 // PaymentForUpdate returns a payment and locks its row until db's transaction
 // ends. Every state change goes through it, so two writers never interleave.
+// Gateway answers riding on ctx (WithAnswers) are written in the same round
+// trip, before the lock.
 func (s *Store) PaymentForUpdate(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
-	uid, err := uuid.Parse(id)
-	if err != nil {
-		return payment.Payment{}, errNotFound
-	}
-	row, err := s.q.PaymentGetByIDForUpdate(ctx, db, uid)
-	return rowOrNotFound(row, err, "error locking payment")
+	p, _, err := s.lockPayment(ctx, db, id, false)
+	return p, err
 }
 
 // PaymentByOrderID returns the payment for an order.
@@ -501,28 +499,7 @@ func (s *Store) StartAttempt(ctx context.Context, db DBTX, a payment.Attempt) (i
 
 // FinishAttempt records a gateway call's answer.
 func (s *Store) FinishAttempt(ctx context.Context, db DBTX, a payment.Attempt) error {
-	latency := a.Latency.Microseconds()
-	var status *int32
-	if a.HTTPStatus != 0 {
-		st := int32(a.HTTPStatus)
-		status = &st
-	}
-	var record []byte
-	if a.Gateway != nil {
-		var err error
-		if record, err = json.Marshal(a.Gateway); err != nil {
-			return fmt.Errorf("error encoding gateway record: %w", err)
-		}
-	}
-	err := s.q.AttemptFinish(ctx, db, dbsqlc.AttemptFinishParams{
-		ID: a.ID, FinishedAt: a.FinishedAt, LatencyUs: &latency, HttpStatus: status,
-		GatewayCode: a.GatewayCode, GatewayMessage: a.GatewayMessage,
-		Classification: nullString(a.Classification), Error: a.Error, GatewayRecord: record,
-	})
-	if err != nil {
-		return fmt.Errorf("error finishing attempt: %w", err)
-	}
-	return nil
+	return s.FinishAttempts(ctx, db, a)
 }
 
 // AddAttemptNote appends a note to an attempt: what the relay concluded from
