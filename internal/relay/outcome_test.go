@@ -9,9 +9,9 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
-// attemptsWrittenWithPayment returns, for each of a payment's attempts oldest first, whether the
-// attempt row was last written by the transaction that last wrote the
-// payment row.
+// attemptsWrittenWithPayment returns, for each of a payment's attempts
+// oldest first, whether the attempt row was last written by the transaction
+// that last wrote the payment row.
 func (b *testBundle) attemptsWrittenWithPayment(t *testing.T, id string) []bool {
 	t.Helper()
 	rows, err := b.pool.Query(context.Background(), `

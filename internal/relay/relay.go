@@ -228,9 +228,10 @@ type callResult struct {
 // committed before the call, so a relay that dies mid-call still leaves the
 // fact that the gateway may have acted; the second records the answer. The
 // answer is not written here: it waits in the job's run (see withRun) for
-// the transaction that acts on it, which writes it as its first statement
-// (see inTx), so an outcome commits together with the answer it came from
-// and costs no statement or commit of its own. A run that acts on the
+// the transaction that acts on it, which writes it in the round trip of its
+// first payment lock (see inTx), so an outcome commits together with the
+// answer it came from and the answer costs no round trip or commit of its
+// own. A run that acts on the
 // answer in no transaction (a retry, a snooze) writes it when it ends, as
 // does a run whose outcome transaction failed. Before a second call in the
 // same run (a lookup after an unclear answer) the first answer is written.
