@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 // attemptsWrittenWithPayment returns, for each of a payment's attempts
@@ -93,4 +94,44 @@ func TestOutcomeCarriesItsAnswer(t *testing.T) {
 		require.Equal(t, 1, b.ledger(t, key).Approvals)
 		b.waitDrained(t)
 	})
+}
+
+// TestOneEventManyEndpoints: a status change's event goes to every endpoint
+// that asked for it, one delivery row and one job each (written by one
+// insert each), under one event id, and each endpoint receives it once.
+func TestOneEventManyEndpoints(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	var receivers []*receiver
+	var endpoints []webhook.Endpoint
+	for range 3 {
+		rc := newReceiver(t)
+		e := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusConfirmed))
+		rc.setSecret(e.Secret)
+		receivers, endpoints = append(receivers, rc), append(endpoints, e)
+	}
+
+	p, key := b.newPayment(t, 15000, nil)
+	b.requestConfirm(t, p.ID, key, 15000, nil)
+	confirmed := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+	b.waitDrained(t)
+
+	var eventID string
+	for i, e := range endpoints {
+		evs := receivers[i].received()
+		require.Len(t, evs, 1)
+		require.Equal(t, "payment.confirmed", evs[0].Type)
+		require.Equal(t, confirmed.Version, evs[0].Data.Version)
+		ds := b.deliveries(t, e.ID)
+		require.Len(t, ds, 1)
+		require.Equal(t, webhook.DeliverySucceeded, ds[0].Status)
+		if eventID == "" {
+			eventID = ds[0].EventID
+		}
+		require.Equal(t, eventID, ds[0].EventID, "one event, one id")
+	}
+	var jobs int
+	require.NoError(t, b.pool.QueryRow(context.Background(),
+		`SELECT count(*) FROM river_job WHERE kind = 'webhook_delivery' AND state = 'completed'`).Scan(&jobs))
+	require.Equal(t, len(endpoints), jobs)
 }
