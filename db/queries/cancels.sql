@@ -69,3 +69,8 @@ WHERE c.id = @id;
 SELECT * FROM payment_cancels
 WHERE payment_id = @payment_id AND status IN ('waiting', 'pending')
 ORDER BY created_at, id;
+
+-- name: CancelLockBatch :batchone
+-- CancelGetByIDForUpdate for a pipeline after PaymentLockBatch: the cancel
+-- is locked after its payment, the order every writer uses.
+SELECT * FROM payment_cancels WHERE id = @id FOR UPDATE;

@@ -176,12 +176,18 @@ func finishParams(a payment.Attempt) (dbsqlc.AttemptFinishParams, error) {
 }
 
 // lockPayment locks a payment's row (after writing the answers riding on
-// ctx, see WithAnswers) and, with withCancels, then reads its open cancels:
-// one round trip.
-func (s *Store) lockPayment(ctx context.Context, db DBTX, id string, withCancels bool) (payment.Payment, []payment.Cancel, error) {
+// ctx, see WithAnswers) and, with withCancels, then reads its open cancels,
+// or with lockCancel, then locks that cancel of it: one round trip.
+func (s *Store) lockPayment(ctx context.Context, db DBTX, id string, withCancels bool, lockCancel string) (payment.Payment, []payment.Cancel, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
 		return payment.Payment{}, nil, errNotFound
+	}
+	var cid uuid.UUID
+	if lockCancel != "" {
+		if cid, err = uuid.Parse(lockCancel); err != nil {
+			return payment.Payment{}, nil, fmt.Errorf("error parsing cancel id: %w", err)
+		}
 	}
 	p := newPipeline(ctx, db)
 	answers := answersOf(ctx)
@@ -195,6 +201,10 @@ func (s *Store) lockPayment(ctx context.Context, db DBTX, id string, withCancels
 	var cancels *dbsqlc.CancelListOpenBatchBatchResults
 	if withCancels {
 		cancels = s.q.CancelListOpenBatch(ctx, p, []uuid.UUID{uid})
+	}
+	var cancelLock *dbsqlc.CancelLockBatchBatchResults
+	if lockCancel != "" {
+		cancelLock = s.q.CancelLockBatch(ctx, p, []uuid.UUID{cid})
 	}
 	var (
 		pay  payment.Payment
@@ -217,6 +227,15 @@ func (s *Store) lockPayment(ctx context.Context, db DBTX, id string, withCancels
 			}
 		})
 	}
+	if err == nil && lockCancel != "" {
+		cancelLock.QueryRow(func(_ int, row dbsqlc.PaymentCancel, qerr error) {
+			if qerr != nil {
+				err = fmt.Errorf("error locking cancel: %w", qerr)
+				return
+			}
+			open = append(open, toAppCancel(row))
+		})
+	}
 	if cerr := p.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("error locking payment: %w", cerr)
 	}
@@ -233,5 +252,16 @@ func (s *Store) lockPayment(ctx context.Context, db DBTX, id string, withCancels
 // one round trip: the lock first, then the cancels, read once the lock is
 // held, so they include every cancel its previous holder committed.
 func (s *Store) PaymentForUpdateWithOpenCancels(ctx context.Context, db DBTX, id string) (payment.Payment, []payment.Cancel, error) {
-	return s.lockPayment(ctx, db, id, true)
+	return s.lockPayment(ctx, db, id, true, "")
+}
+
+// PaymentAndCancelForUpdate is PaymentForUpdate and CancelForUpdate in one
+// round trip: the payment's lock first, then its cancel's, the order every
+// writer takes them in.
+func (s *Store) PaymentAndCancelForUpdate(ctx context.Context, db DBTX, paymentID, cancelID string) (payment.Payment, payment.Cancel, error) {
+	p, cs, err := s.lockPayment(ctx, db, paymentID, false, cancelID)
+	if err != nil {
+		return p, payment.Cancel{}, err
+	}
+	return p, cs[0], nil
 }

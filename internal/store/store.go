@@ -82,7 +82,7 @@ func (s *Store) Payment(ctx context.Context, db DBTX, id string) (payment.Paymen
 // Gateway answers riding on ctx (WithAnswers) are written in the same round
 // trip, before the lock.
 func (s *Store) PaymentForUpdate(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
-	p, _, err := s.lockPayment(ctx, db, id, false)
+	p, _, err := s.lockPayment(ctx, db, id, false, "")
 	return p, err
 }
 

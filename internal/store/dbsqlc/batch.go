@@ -170,6 +170,68 @@ func (b *CancelListOpenBatchBatchResults) Close() error {
 	return b.br.Close()
 }
 
+const cancelLockBatch = `-- name: CancelLockBatch :batchone
+SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at FROM payment_cancels WHERE id = $1 FOR UPDATE
+`
+
+type CancelLockBatchBatchResults struct {
+	br     pgx.BatchResults
+	tot    int
+	closed bool
+}
+
+// CancelGetByIDForUpdate for a pipeline after PaymentLockBatch: the cancel
+// is locked after its payment, the order every writer uses.
+func (q *Queries) CancelLockBatch(ctx context.Context, db DBTX, id []uuid.UUID) *CancelLockBatchBatchResults {
+	batch := &pgx.Batch{}
+	for _, a := range id {
+		vals := []interface{}{
+			a,
+		}
+		batch.Queue(cancelLockBatch, vals...)
+	}
+	br := db.SendBatch(ctx, batch)
+	return &CancelLockBatchBatchResults{br, len(id), false}
+}
+
+func (b *CancelLockBatchBatchResults) QueryRow(f func(int, PaymentCancel, error)) {
+	defer b.br.Close()
+	for t := 0; t < b.tot; t++ {
+		var i PaymentCancel
+		if b.closed {
+			if f != nil {
+				f(t, i, ErrBatchAlreadyClosed)
+			}
+			continue
+		}
+		row := b.br.QueryRow()
+		err := row.Scan(
+			&i.ID,
+			&i.PaymentID,
+			&i.Kind,
+			&i.Amount,
+			&i.Reason,
+			&i.Status,
+			&i.IdempotencyKey,
+			&i.CanceledAmount,
+			&i.TransactionKey,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.CompletedAt,
+		)
+		if f != nil {
+			f(t, i, err)
+		}
+	}
+}
+
+func (b *CancelLockBatchBatchResults) Close() error {
+	b.closed = true
+	return b.br.Close()
+}
+
 const paymentLockBatch = `-- name: PaymentLockBatch :batchone
 SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE id = $1 FOR UPDATE
 `
