@@ -5,7 +5,9 @@ INSERT INTO payment_attempts (payment_id, cancel_id, operation, idempotency_key,
 VALUES (@payment_id, @cancel_id, @operation, @idempotency_key, @job_id, @job_attempt, @requested_at)
 RETURNING id;
 
--- name: AttemptFinish :exec
+-- name: AttemptFinish :batchexec
+-- A batch, so that it can ride in one round trip with the statements after
+-- it (store.LockPayment).
 UPDATE payment_attempts SET
     finished_at     = @finished_at,
     latency_us      = @latency_us,

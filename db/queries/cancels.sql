@@ -39,3 +39,38 @@ WHERE c.status = 'pending' AND c.updated_at < @updated_before
         AND j.args @> jsonb_build_object('cancelId', c.id::text))
 ORDER BY c.updated_at
 LIMIT @max_rows;
+
+-- name: CancelGetWithPaymentAndKeyAnswers :one
+-- What a cancel job reads before its call, in one round trip: the cancel, its
+-- payment and, for the key rule, every request sent under the cancel's
+-- current Idempotency-Key, oldest first (empty arrays when none was).
+SELECT sqlc.embed(c), sqlc.embed(p),
+    coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
+    coalesce(k.finished, '{}')::bool[]            AS key_finished,
+    coalesce(k.http_status, '{}')::int[]          AS key_http_status,
+    coalesce(k.gateway_code, '{}')::text[]        AS key_gateway_code
+FROM payment_cancels c
+JOIN payments p ON p.id = c.payment_id
+CROSS JOIN LATERAL (
+    SELECT array_agg(a.requested_at ORDER BY a.id)             AS requested_at,
+           array_agg(a.finished_at IS NOT NULL ORDER BY a.id)  AS finished,
+           array_agg(coalesce(a.http_status, 0) ORDER BY a.id) AS http_status,
+           array_agg(a.gateway_code ORDER BY a.id)             AS gateway_code
+    FROM payment_attempts a
+    WHERE a.payment_id = c.payment_id AND a.operation = 'cancel'
+      AND a.idempotency_key = c.idempotency_key
+) k
+WHERE c.id = @id;
+
+-- name: CancelListOpenBatch :batchmany
+-- A payment's waiting and pending cancels, oldest first, for a pipeline
+-- after PaymentLockBatch: run after the lock is granted, with its own
+-- snapshot, it sees every cancel committed by the lock's previous holder.
+SELECT * FROM payment_cancels
+WHERE payment_id = @payment_id AND status IN ('waiting', 'pending')
+ORDER BY created_at, id;
+
+-- name: CancelLockBatch :batchone
+-- CancelGetByIDForUpdate for a pipeline after PaymentLockBatch: the cancel
+-- is locked after its payment, the order every writer uses.
+SELECT * FROM payment_cancels WHERE id = @id FOR UPDATE;

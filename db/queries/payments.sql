@@ -12,6 +12,27 @@ SELECT * FROM payments WHERE id = @id;
 -- name: PaymentGetByIDForUpdate :one
 SELECT * FROM payments WHERE id = @id FOR UPDATE;
 
+-- name: PaymentGetWithConfirmKeyAnswers :one
+-- What a confirm job reads before its call, in one round trip: the payment
+-- and, for the key rule, every request sent under its current confirm
+-- Idempotency-Key, oldest first (empty arrays when none was).
+SELECT sqlc.embed(p),
+    coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
+    coalesce(k.finished, '{}')::bool[]            AS key_finished,
+    coalesce(k.http_status, '{}')::int[]          AS key_http_status,
+    coalesce(k.gateway_code, '{}')::text[]        AS key_gateway_code
+FROM payments p
+CROSS JOIN LATERAL (
+    SELECT array_agg(a.requested_at ORDER BY a.id)             AS requested_at,
+           array_agg(a.finished_at IS NOT NULL ORDER BY a.id)  AS finished,
+           array_agg(coalesce(a.http_status, 0) ORDER BY a.id) AS http_status,
+           array_agg(a.gateway_code ORDER BY a.id)             AS gateway_code
+    FROM payment_attempts a
+    WHERE a.payment_id = p.id AND a.operation = 'confirm'
+      AND a.idempotency_key = p.confirm_idempotency_key
+) k
+WHERE p.id = @id;
+
 -- name: PaymentGetByOrderID :one
 SELECT * FROM payments WHERE order_id = @order_id;
 
@@ -23,6 +44,13 @@ SELECT * FROM payments WHERE payment_key = @payment_key;
 -- (PaymentGetByIDForUpdate) in the same transaction; the status guard makes a
 -- save computed from a status the row no longer has match nothing, so it
 -- fails instead of overwriting a change it did not see.
+--
+-- A save that changes the status also, in the same statement (one round
+-- trip): tells the api processes waiting on the payment (GET ?wait=; NOTIFY
+-- is transactional, delivered only if the change commits), and returns the
+-- enabled webhook endpoints that asked for @event_type, oldest first, for
+-- the caller to write a delivery for each in the same transaction. A save that keeps the status does
+-- neither (webhook_endpoint_ids is NULL).
 UPDATE payments SET
     status                  = @status,
     payment_key             = @payment_key,
@@ -39,8 +67,14 @@ UPDATE payments SET
     version                 = version + 1,
     acknowledged_at         = @acknowledged_at,
     updated_at              = now()
-WHERE id = @id AND status = @expected_status
-RETURNING *;
+WHERE payments.id = @id AND payments.status = @expected_status
+RETURNING *,
+    coalesce(CASE WHEN payments.status <> @expected_status::text
+        THEN pg_notify('payment_outbox_payment', payments.id::text)::text IS NOT NULL END, false)::bool AS notified,
+    (CASE WHEN payments.status <> @expected_status::text
+        THEN ARRAY(SELECT e.id FROM webhook_endpoints e
+                   WHERE e.disabled_at IS NULL AND @event_type::text = ANY(e.events)
+                   ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids;
 
 -- name: PaymentListByStatus :many
 -- Payments in the given states untouched since before @updated_before, oldest
@@ -76,8 +110,7 @@ SELECT EXISTS (
       AND j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled')
       AND j.args @> @args::jsonb)::bool AS live;
 
--- name: PaymentNotify :exec
--- Tells the api processes waiting on this payment (GET ?wait=) that it
--- changed. NOTIFY is transactional: it is delivered only if the change
--- commits.
-SELECT pg_notify('payment_outbox_payment', @payment_id::text);
+-- name: PaymentLockBatch :batchone
+-- PaymentGetByIDForUpdate for a pipeline (store.LockPayment): the statements
+-- queued after it run once it holds the lock.
+SELECT * FROM payments WHERE id = @id FOR UPDATE;

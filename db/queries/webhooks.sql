@@ -24,16 +24,16 @@ UPDATE webhook_endpoints SET
 WHERE id = @id AND disabled_at IS NULL
 RETURNING *;
 
--- name: WebhookEndpointsForEvent :many
--- The enabled endpoints that asked for @event_type.
-SELECT * FROM webhook_endpoints
-WHERE disabled_at IS NULL AND @event_type::text = ANY(events)
-ORDER BY created_at, id;
-
 -- name: WebhookDeliveryInsert :one
 INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payment_id, payload, status)
 VALUES (@id, @endpoint_id, @event_id, @event_type, @payment_id, @payload, 'pending')
 RETURNING *;
+
+-- name: WebhookDeliveryInsertMany :exec
+-- One pending delivery of one event per endpoint, in one statement: a
+-- status change's deliveries (PaymentSave lists the endpoints).
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payment_id, payload, status)
+SELECT unnest(@ids::uuid[]), unnest(@endpoint_ids::uuid[]), @event_id, @event_type, @payment_id, @payload, 'pending';
 
 -- name: WebhookDeliveryGet :one
 SELECT * FROM webhook_deliveries WHERE id = @id;

@@ -44,15 +44,11 @@ func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, paymentID, paymentKey str
 // gateway never saw is canceled on the spot. It returns the payment with its
 // history.
 func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID, reason string, amount int64) (payment.Payment, error) {
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	// The cancels are read under the payment's lock (in the same round
+	// trip), so two cancels racing for one payment see each other.
+	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return payment.Payment{}, err
-	}
-	// Read under the payment's lock, so two cancels racing for one payment
-	// see each other.
-	open, err := f.store.OpenCancels(ctx, tx, p.ID)
-	if err != nil {
-		return p, err
 	}
 	plan, err := p.RequestCancel(cancelID, reason, amount, open, f.now())
 	if err != nil {

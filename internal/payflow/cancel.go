@@ -14,15 +14,12 @@ import (
 // pending, saving both. Change.Applied is false when it was not.
 func (f *Flow) withPendingCancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID string,
 	fn func(p *payment.Payment, c *payment.Cancel) error) (Change, error) {
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	// Both locks in one round trip, the payment's first.
+	p, c, err := f.store.PaymentAndCancelForUpdate(ctx, tx, paymentID, cancelID)
 	if err != nil {
 		return Change{}, err
 	}
 	ch := Change{From: p.Status, To: p.Status}
-	c, err := f.store.CancelForUpdate(ctx, tx, cancelID)
-	if err != nil {
-		return ch, err
-	}
 	if c.Status != payment.CancelPending {
 		return ch, nil
 	}

@@ -21,7 +21,9 @@ func awaitsConfirm(p payment.Payment) bool {
 // cancel, or a compensation for an approval that cannot be kept, enqueued in
 // the same transaction.
 func (f *Flow) RecordApproval(ctx context.Context, tx pgx.Tx, paymentID string, a payment.Approval) (Change, error) {
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	// The lock and the open cancels in one round trip; the cancels are read
+	// once the lock is held.
+	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
@@ -29,17 +31,14 @@ func (f *Flow) RecordApproval(ctx context.Context, tx pgx.Tx, paymentID string, 
 	if !awaitsConfirm(p) {
 		return ch, nil
 	}
-	return f.applyApproval(ctx, tx, &p, a)
+	return f.applyApproval(ctx, tx, &p, open, a)
 }
 
-// applyApproval is RecordApproval on a payment already locked, for Settle
-// too, which also adopts approvals of payments we recorded as failed.
-func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment, a payment.Approval) (Change, error) {
+// applyApproval is RecordApproval on a payment already locked, with its open
+// (waiting or pending) cancels read under the lock, for Settle too, which
+// also adopts approvals of payments we recorded as failed.
+func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment, open []payment.Cancel, a payment.Approval) (Change, error) {
 	ch := Change{From: p.Status, Applied: true}
-	open, err := f.store.OpenCancels(ctx, tx, p.ID)
-	if err != nil {
-		return ch, err
-	}
 	var waiting *payment.Cancel
 	for i := range open {
 		if open[i].Status == payment.CancelWaiting {
@@ -88,7 +87,7 @@ func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment,
 // expired for a lapsed session); a cancel waiting for it had nothing to
 // refund and becomes void.
 func (f *Flow) RecordRefusal(ctx context.Context, tx pgx.Tx, paymentID string, status payment.Status, code, message string) (Change, error) {
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
@@ -96,15 +95,13 @@ func (f *Flow) RecordRefusal(ctx context.Context, tx pgx.Tx, paymentID string, s
 	if !awaitsConfirm(p) {
 		return ch, nil
 	}
-	return f.applyRefusal(ctx, tx, &p, status, code, message)
+	return f.applyRefusal(ctx, tx, &p, open, status, code, message)
 }
 
-func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, status payment.Status, code, message string) (Change, error) {
+// applyRefusal is RecordRefusal on a payment already locked, with its open
+// cancels read under the lock.
+func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, open []payment.Cancel, status payment.Status, code, message string) (Change, error) {
 	ch := Change{From: p.Status, Applied: true}
-	open, err := f.store.OpenCancels(ctx, tx, p.ID)
-	if err != nil {
-		return ch, err
-	}
 	now := f.now()
 	var waiting *payment.Cancel
 	for i := range open {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
@@ -13,52 +14,47 @@ import (
 
 // savePayment is the one way the use cases save a payment. When the save
 // changes the payment's status it also, on the same transaction, tells the
-// world: a webhook delivery row and its job per endpoint that asked for the
-// event (the outbox again: sent only if the change commits, and never lost
-// once it has), and a notification for the api processes waiting on the
-// payment (GET ?wait=), which Postgres delivers only on commit.
+// world: a notification for the api processes waiting on the payment (GET
+// ?wait=), which Postgres delivers only on commit, and a webhook delivery
+// row and its job per endpoint that asked for the event (the outbox again:
+// sent only if the change commits, and never lost once it has). The save,
+// the notification and the endpoints' lookup are one statement
+// (store.SavePaymentChange); the deliveries, when there are any, one more,
+// and their jobs one insert.
 func (f *Flow) savePayment(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
 	from := p.StoredStatus
 	if from == "" {
 		from = p.Status
 	}
-	if err := f.store.SavePayment(ctx, tx, p); err != nil {
+	endpoints, err := f.store.SavePaymentChange(ctx, tx, p)
+	if err != nil {
 		return err
 	}
-	if p.Status == from {
+	if p.Status == from || len(endpoints) == 0 {
 		return nil
 	}
-	return f.statusChanged(ctx, tx, from, *p)
+	return f.writeDeliveries(ctx, tx, from, *p, endpoints)
 }
 
-// statusChanged writes what a status change sends: see savePayment.
-func (f *Flow) statusChanged(ctx context.Context, tx pgx.Tx, from payment.Status, p payment.Payment) error {
-	if err := f.store.NotifyPaymentChanged(ctx, tx, p.ID); err != nil {
-		return err
-	}
+// writeDeliveries writes one delivery of a status change's event per
+// endpoint, and its job: see savePayment.
+func (f *Flow) writeDeliveries(ctx context.Context, tx pgx.Tx, from payment.Status, p payment.Payment, endpoints []string) error {
 	ev := webhook.NewEvent(from, p, f.now())
-	endpoints, err := f.store.WebhookEndpointsFor(ctx, tx, ev.Type)
-	if err != nil || len(endpoints) == 0 {
-		return err
-	}
 	body, err := ev.Encode()
 	if err != nil {
 		return err
 	}
 	eventID := webhook.NewEventID(uuid.Must(uuid.NewV7()).String())
-	for _, e := range endpoints {
-		d, err := f.store.InsertWebhookDelivery(ctx, tx, webhook.Delivery{
-			ID: uuid.Must(uuid.NewV7()).String(), EndpointID: e.ID, EventID: eventID, EventType: ev.Type,
-			PaymentID: p.ID, Payload: body,
-		})
-		if err != nil {
-			return err
-		}
-		if err := f.enqueue(ctx, tx, paymentjob.WebhookArgs{DeliveryID: d.ID}); err != nil {
-			return err
-		}
+	ids := make([]string, len(endpoints))
+	jobs := make([]river.InsertManyParams, len(endpoints))
+	for i := range endpoints {
+		ids[i] = uuid.Must(uuid.NewV7()).String()
+		jobs[i] = river.InsertManyParams{Args: paymentjob.WebhookArgs{DeliveryID: ids[i]}}
 	}
-	return nil
+	if err := f.store.InsertWebhookDeliveries(ctx, tx, ids, endpoints, eventID, ev.Type, p.ID, body); err != nil {
+		return err
+	}
+	return f.enqueueMany(ctx, tx, jobs)
 }
 
 // Redeliver sends a delivery of endpointID's again: pending once more, and

@@ -96,6 +96,31 @@ func (f *Flow) enqueue(ctx context.Context, tx pgx.Tx, args river.JobArgs) error
 	return nil
 }
 
+// ManyOutbox is an Outbox that also puts several jobs into the outbox in one
+// insert (a *river.Client[pgx.Tx] does); Flow uses it when its Outbox has it.
+type ManyOutbox interface {
+	InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+}
+
+// enqueueMany puts jobs into the outbox: in one insert when the Outbox can.
+func (f *Flow) enqueueMany(ctx context.Context, tx pgx.Tx, jobs []river.InsertManyParams) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if m, ok := f.outbox.(ManyOutbox); ok && len(jobs) > 1 {
+		if _, err := m.InsertManyTx(ctx, tx, jobs); err != nil {
+			return fmt.Errorf("error enqueuing %d %s jobs: %w", len(jobs), jobs[0].Args.Kind(), err)
+		}
+		return nil
+	}
+	for _, j := range jobs {
+		if _, err := f.outbox.InsertTx(ctx, tx, j.Args, j.InsertOpts); err != nil {
+			return fmt.Errorf("error enqueuing %s job: %w", j.Args.Kind(), err)
+		}
+	}
+	return nil
+}
+
 // enqueueCancel puts a pending cancel's job into the outbox.
 func (f *Flow) enqueueCancel(ctx context.Context, tx pgx.Tx, c payment.Cancel) error {
 	return f.enqueue(ctx, tx, paymentjob.CancelArgs{PaymentID: c.PaymentID, CancelID: c.ID})

@@ -46,6 +46,12 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 	if err != nil {
 		return ch, err
 	}
+	var open []payment.Cancel // waiting or pending, for the confirm's outcome
+	for _, c := range cancels {
+		if c.Status == payment.CancelWaiting || c.Status == payment.CancelPending {
+			open = append(open, c)
+		}
+	}
 	var active *payment.Cancel // the cancel with the gateway, or given up on
 	for i := range cancels {
 		if cancels[i].Status == payment.CancelPending || cancels[i].Status == payment.CancelUnknown {
@@ -57,11 +63,11 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 	case awaitsConfirm(*p):
 		switch {
 		case r.Approved:
-			return f.applyApproval(ctx, tx, p, r.Approval)
+			return f.applyApproval(ctx, tx, p, open, r.Approval)
 		case r.Aborted:
-			return f.applyRefusal(ctx, tx, p, payment.StatusFailed, "ABORTED", "the gateway aborted the payment")
+			return f.applyRefusal(ctx, tx, p, open, payment.StatusFailed, "ABORTED", "the gateway aborted the payment")
 		case r.Expired:
-			return f.applyRefusal(ctx, tx, p, payment.StatusExpired, "EXPIRED", "the payment session expired at the gateway")
+			return f.applyRefusal(ctx, tx, p, open, payment.StatusExpired, "EXPIRED", "the payment session expired at the gateway")
 		}
 		// READY / IN_PROGRESS: not confirmed yet. A confirm job may still be
 		// at it (the reconciler re-enqueues one that is gone); once the
@@ -72,7 +78,7 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 		// We said no charge and the gateway says charged: the customer's
 		// money is what counts, so the approval is recorded (the caller
 		// logs it at error level).
-		return f.applyApproval(ctx, tx, p, r.Approval)
+		return f.applyApproval(ctx, tx, p, open, r.Approval)
 
 	case active != nil && r.Approved:
 		switch balance := r.Approval.BalanceAmount; {

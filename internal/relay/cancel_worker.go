@@ -26,19 +26,22 @@ type CancelWorker struct {
 }
 
 // Work calls the gateway's cancel and records the refund.
-func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.CancelArgs]) error {
+func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.CancelArgs]) (err error) {
 	r := w.r
 	ctx = r.withJob(ctx, job.JobRow, job.Args.PaymentID, slog.String("cancel_id", job.Args.CancelID))
-	c, err := r.store.Cancel(ctx, r.pool, job.Args.CancelID)
+	ctx, end := r.withRun(ctx)
+	defer end(&err)
+	// The cancel, its payment and, for the key rule, the requests already
+	// sent under the cancel's key, in one read.
+	c, p, sent, err := r.store.CancelForCall(ctx, r.pool, job.Args.CancelID)
 	if err != nil {
 		return fmt.Errorf("error loading cancel: %w", err)
 	}
 	if c.Status != payment.CancelPending {
 		return nil
 	}
-	p, err := r.store.Payment(ctx, r.pool, job.Args.PaymentID)
-	if err != nil {
-		return fmt.Errorf("error loading payment: %w", err)
+	if p.ID != job.Args.PaymentID {
+		return river.JobCancel(fmt.Errorf("cancel %s belongs to payment %s, not the job's %s", c.ID, p.ID, job.Args.PaymentID))
 	}
 
 	g, err := r.gatewayFor(ctx, p, payment.OperationCancel)
@@ -46,11 +49,7 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		return err
 	}
 
-	stuck, wait, err := r.stuckKey(ctx, g, p.ID, payment.OperationCancel, c.IdempotencyKey)
-	if err != nil {
-		return err
-	}
-	if stuck {
+	if stuck, wait := r.stuckKey(g, sent); stuck {
 		if wait > 0 {
 			return r.snoozeForQuiet(payment.OperationCancel, wait)
 		}

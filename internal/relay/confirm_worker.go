@@ -23,10 +23,15 @@ type ConfirmWorker struct {
 }
 
 // Work calls the gateway's confirm and settles the payment from its answer.
-func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs]) error {
+func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs]) (err error) {
 	r := w.r
 	ctx = r.withJob(ctx, job.JobRow, job.Args.PaymentID)
-	p, err := r.store.Payment(ctx, r.pool, job.Args.PaymentID)
+	ctx, end := r.withRun(ctx)
+	defer end(&err)
+	// The payment and, for the key rule, the requests already sent under
+	// its confirm key, in one read: a first attempt finds none, but a job
+	// the reconciler enqueued again, or one an operator retried, may not.
+	p, sent, err := r.store.PaymentForConfirm(ctx, r.pool, job.Args.PaymentID)
 	if err != nil {
 		if payment.ErrorOf(err).Kind == payment.KindNotFound {
 			// The api writes the row and the job in one transaction, so this
@@ -49,11 +54,7 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 
 	// The key rule: a key the gateway keeps answering identically is not
 	// called again; once it is certainly done with it, a lookup decides.
-	stuck, wait, err := r.stuckKey(ctx, g, p.ID, payment.OperationConfirm, p.ConfirmIdempotencyKey)
-	if err != nil {
-		return err
-	}
-	if stuck {
+	if stuck, wait := r.stuckKey(g, sent); stuck {
 		if wait > 0 {
 			return r.snoozeForQuiet(payment.OperationConfirm, wait)
 		}

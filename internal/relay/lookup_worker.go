@@ -24,9 +24,11 @@ type LookupWorker struct {
 }
 
 // Work looks the payment up and settles it.
-func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.LookupArgs]) error {
+func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.LookupArgs]) (err error) {
 	r := w.r
 	ctx = r.withJob(ctx, job.JobRow, job.Args.PaymentID)
+	ctx, end := r.withRun(ctx)
+	defer end(&err)
 	p, err := r.store.Payment(ctx, r.pool, job.Args.PaymentID)
 	if err != nil {
 		if payment.ErrorOf(err).Kind == payment.KindNotFound {

@@ -226,7 +226,15 @@ type callResult struct {
 
 // call makes one gateway call between two attempt writes: the first is
 // committed before the call, so a relay that dies mid-call still leaves the
-// fact that the gateway may have acted; the second records the answer.
+// fact that the gateway may have acted; the second records the answer. The
+// answer is not written here: it waits in the job's run (see withRun) for
+// the transaction that acts on it, which writes it in the round trip of its
+// first payment lock (see inTx), so an outcome commits together with the
+// answer it came from and the answer costs no round trip or commit of its
+// own. A run that acts on the
+// answer in no transaction (a retry, a snooze) writes it when it ends, as
+// does a run whose outcome transaction failed. Before a second call in the
+// same run (a lookup after an unclear answer) the first answer is written.
 //
 // While the circuit breaker is open nothing is called or recorded, and the
 // error is a River snooze: the job waits without spending an attempt.
@@ -235,6 +243,10 @@ func (r *relay) call(ctx context.Context, g *gatewayEntry, a payment.Attempt, do
 	if !ok {
 		r.metrics.Snooze(a.Operation, metrics.SnoozeBreakerOpen)
 		return callResult{}, river.JobSnooze(wait + jitter(wait))
+	}
+	if err := r.writeAnswers(ctx); err != nil {
+		g.breaker.Abandon(permit)
+		return callResult{}, err
 	}
 	a.RequestedAt = r.now()
 	id, err := r.store.StartAttempt(ctx, r.pool, a)
@@ -267,11 +279,11 @@ func (r *relay) call(ctx context.Context, g *gatewayEntry, a payment.Attempt, do
 	if res.Err != nil {
 		a.Error = res.Err.Error()
 	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
-	defer cancel()
 	cr := callResult{Result: res, Class: class, AttemptID: id}
-	if err := r.store.FinishAttempt(wctx, r.pool, a); err != nil {
-		return cr, fmt.Errorf("error recording attempt result: %w", err)
+	if run := runOf(ctx); run != nil {
+		run.answers = append(run.answers, a)
+	} else if err := r.writeAnswer(ctx, a); err != nil {
+		return cr, err
 	}
 	// payment_id and job_id come with the job's logger (see withJob).
 	r.logger(ctx).LogAttrs(ctx, logLevel(class), "gateway call",
@@ -285,6 +297,71 @@ func (r *relay) call(ctx context.Context, g *gatewayEntry, a payment.Attempt, do
 		slog.Int64("attempt_id", id),
 	)
 	return cr, nil
+}
+
+// run is one run of a job: the gateway answers it has yet to write.
+type run struct {
+	answers []payment.Attempt
+}
+
+type ctxKeyRun struct{}
+
+func runOf(ctx context.Context) *run {
+	rn, _ := ctx.Value(ctxKeyRun{}).(*run)
+	return rn
+}
+
+// withRun starts a job's run. Its end must be deferred at once:
+//
+//	ctx, end := r.withRun(ctx)
+//	defer end(&err)
+//
+// end writes the answers no outcome transaction wrote (see call); if that
+// fails and the run would have succeeded, the run fails, so River runs the
+// job again rather than leave an answer unrecorded for a completed job.
+func (r *relay) withRun(ctx context.Context) (context.Context, func(*error)) {
+	rn := &run{}
+	ctx = context.WithValue(ctx, ctxKeyRun{}, rn)
+	return ctx, func(errp *error) {
+		if len(rn.answers) == 0 {
+			return
+		}
+		err := r.writeAnswers(ctx)
+		if err == nil {
+			return
+		}
+		r.logger(ctx).ErrorContext(ctx, "could not record a gateway answer", slog.Any("error", err))
+		if *errp == nil {
+			*errp = err
+		}
+	}
+}
+
+// writeAnswers writes, each in its own statement on the pool, the answers
+// the run holds.
+func (r *relay) writeAnswers(ctx context.Context) error {
+	rn := runOf(ctx)
+	if rn == nil {
+		return nil
+	}
+	for len(rn.answers) > 0 {
+		if err := r.writeAnswer(ctx, rn.answers[0]); err != nil {
+			return err
+		}
+		rn.answers = rn.answers[1:]
+	}
+	return nil
+}
+
+// writeAnswer records one gateway answer on the pool, on a context
+// detached from the job's (see outcomeTimeout).
+func (r *relay) writeAnswer(ctx context.Context, a payment.Attempt) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
+	defer cancel()
+	if err := r.store.FinishAttempt(wctx, r.pool, a); err != nil {
+		return fmt.Errorf("error recording attempt result: %w", err)
+	}
+	return nil
 }
 
 // jitter spreads the snoozes of many jobs stopped by the breaker at once, so
@@ -317,36 +394,45 @@ func (r *relay) keyAnswers(ctx context.Context, g *gatewayEntry, paymentID strin
 	if err != nil {
 		return nil, err
 	}
-	var out []gateway.KeyAnswer
+	var sent []store.KeyAttempt
 	for _, a := range attempts {
 		if a.Operation != op || a.IdempotencyKey != key {
 			continue
 		}
-		out = append(out, gateway.KeyAnswer{
+		sent = append(sent, store.KeyAttempt{
 			SentAt: a.RequestedAt, Finished: a.FinishedAt != nil, HTTPStatus: a.HTTPStatus, Code: a.GatewayCode,
-			StillRunning: g.gw.StillRunning(a.GatewayCode),
 		})
 	}
-	return out, nil
+	return keyAnswersOf(g, sent), nil
 }
 
-// stuckKey applies the key rule before a call: a key whose last two answers
-// are the same definite answer is not called again, since the gateway would
-// only replay it. ok says the key is stuck; then either the quiet period has
-// passed and the caller looks the payment up (and may rotate the key), or
-// wait is how long to snooze first.
-func (r *relay) stuckKey(ctx context.Context, g *gatewayEntry, paymentID string, op payment.Operation, key string) (ok bool, wait time.Duration, err error) {
-	answers, err := r.keyAnswers(ctx, g, paymentID, op, key)
-	if err != nil {
-		return false, 0, err
+// keyAnswersOf reads the requests sent under a key by the gateway's table.
+func keyAnswersOf(g *gatewayEntry, sent []store.KeyAttempt) []gateway.KeyAnswer {
+	out := make([]gateway.KeyAnswer, len(sent))
+	for i, a := range sent {
+		out[i] = gateway.KeyAnswer{
+			SentAt: a.SentAt, Finished: a.Finished, HTTPStatus: a.HTTPStatus, Code: a.Code,
+			StillRunning: g.gw.StillRunning(a.Code),
+		}
 	}
+	return out
+}
+
+// stuckKey applies the key rule before a call to the requests sent under
+// the operation's current key (read with the job's row, store.KeyAttempt):
+// a key whose last two answers are the same definite answer is not called
+// again, since the gateway would only replay it. ok says the key is stuck;
+// then either the quiet period has passed and the caller looks the payment
+// up (and may rotate the key), or wait is how long to snooze first.
+func (r *relay) stuckKey(g *gatewayEntry, sent []store.KeyAttempt) (ok bool, wait time.Duration) {
+	answers := keyAnswersOf(g, sent)
 	if !gateway.KeyStuck(answers) {
-		return false, 0, nil
+		return false, 0
 	}
 	if gateway.KeyAbandonable(answers, r.now(), r.keyQuiet) {
-		return true, 0, nil
+		return true, 0
 	}
-	return true, gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()) + time.Millisecond, nil
+	return true, gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()) + time.Millisecond
 }
 
 // snoozeForQuiet makes a stuck key's job wait out the key rule's quiet
@@ -371,13 +457,39 @@ func logLevel(c gateway.Class) slog.Level {
 // inTx runs fn in a transaction on a context detached from the job's (see
 // outcomeTimeout). What fn hands to onCommit runs once the transaction has
 // committed, and not at all if it rolls back.
+//
+// The gateway answers the job's run holds (see call) are written in the
+// same transaction, in the round trip of its first payment lock
+// (store.WithAnswers), else before it commits: an outcome commits with the
+// answers it was concluded from, or neither does (and then the run writes
+// them on its own when it ends).
 func (r *relay) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
 	var committed []func()
 	wctx = context.WithValue(wctx, ctxKeyOnCommit{}, &committed)
-	if err := pgx.BeginFunc(wctx, r.pool, func(tx pgx.Tx) error { return fn(wctx, tx) }); err != nil {
+	var answers store.Answers
+	rn := runOf(ctx)
+	if rn != nil {
+		answers.List = rn.answers
+		wctx = store.WithAnswers(wctx, &answers)
+	}
+	err := pgx.BeginFunc(wctx, r.pool, func(tx pgx.Tx) error {
+		if err := fn(wctx, tx); err != nil {
+			return err
+		}
+		// A use case that took no payment lock (store.PaymentForUpdate
+		// writes them with it) still commits the answers with its outcome.
+		if err := r.store.WriteAnswers(wctx, tx); err != nil {
+			return fmt.Errorf("error recording attempt result: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
+	}
+	if rn != nil {
+		rn.answers = rn.answers[len(answers.List):]
 	}
 	for _, f := range committed {
 		f()
@@ -453,6 +565,15 @@ func (contextOutbox) InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs
 		return nil, fmt.Errorf("error getting River client to enqueue: %w", err)
 	}
 	return client.InsertTx(ctx, tx, args, opts)
+}
+
+// InsertManyTx implements payflow.ManyOutbox.
+func (contextOutbox) InsertManyTx(ctx context.Context, tx pgx.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error) {
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return nil, fmt.Errorf("error getting River client to enqueue: %w", err)
+	}
+	return client.InsertManyTx(ctx, tx, params)
 }
 
 // recordOf converts a gateway's record of a payment into payflow's Record,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store/dbsqlc"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 // DBTX is a pool, a connection or a transaction.
@@ -78,13 +79,11 @@ func (s *Store) Payment(ctx context.Context, db DBTX, id string) (payment.Paymen
 
 // PaymentForUpdate returns a payment and locks its row until db's transaction
 // ends. Every state change goes through it, so two writers never interleave.
+// Gateway answers riding on ctx (WithAnswers) are written in the same round
+// trip, before the lock.
 func (s *Store) PaymentForUpdate(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
-	uid, err := uuid.Parse(id)
-	if err != nil {
-		return payment.Payment{}, errNotFound
-	}
-	row, err := s.q.PaymentGetByIDForUpdate(ctx, db, uid)
-	return rowOrNotFound(row, err, "error locking payment")
+	p, _, err := s.lockPayment(ctx, db, id, false, "")
+	return p, err
 }
 
 // PaymentByOrderID returns the payment for an order.
@@ -113,15 +112,29 @@ func rowOrNotFound(row dbsqlc.Payment, err error, what string) (payment.Payment,
 // and refreshes p from the saved row. It refuses a status change the domain's
 // transition table does not allow, and a save over a row whose status is no
 // longer the one p was read with (both CodeStaleWrite): no change is ever
-// silently overwritten.
+// silently overwritten. A save that changes the status also wakes the api
+// processes waiting on the payment once db's transaction commits (see
+// WaitChannel). Use cases save through SavePaymentChange, which also
+// returns the webhook endpoints to write deliveries for.
 func (s *Store) SavePayment(ctx context.Context, db DBTX, p *payment.Payment) error {
+	_, err := s.SavePaymentChange(ctx, db, p)
+	return err
+}
+
+// SavePaymentChange is SavePayment that, when the save changes the status,
+// also returns the ids of the enabled webhook endpoints that receive the
+// new status's event (webhook.EventType), oldest first: read in the same statement as the save
+// and the notification, so a status change costs one round trip whatever
+// it tells the world. The caller writes a delivery for each in the same
+// transaction.
+func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payment) ([]string, error) {
 	if err := p.CheckTransition(); err != nil {
-		return err
+		return nil, err
 	}
 	p.EndStaleAcknowledgement()
 	uid, err := uuid.Parse(p.ID)
 	if err != nil {
-		return fmt.Errorf("error parsing payment id: %w", err)
+		return nil, fmt.Errorf("error parsing payment id: %w", err)
 	}
 	expected := p.StoredStatus
 	if expected == "" {
@@ -143,22 +156,97 @@ func (s *Store) SavePayment(ctx context.Context, db DBTX, p *payment.Payment) er
 		FailureMessage:        p.FailureMessage,
 		ConfirmRequestedAt:    p.ConfirmRequestedAt,
 		AcknowledgedAt:        p.AcknowledgedAt,
+		EventType:             webhook.EventType(p.Status),
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return payment.Errorf(payment.KindInternal, payment.CodeStaleWrite,
+		return nil, payment.Errorf(payment.KindInternal, payment.CodeStaleWrite,
 			"payment %s is no longer %s: its row changed since it was read", p.ID, expected)
 	}
 	if err != nil {
 		if isUniqueViolation(err, constraintPaymentKey) {
-			return payment.Errorf(payment.KindConflict, payment.CodePaymentKeyConflict,
+			return nil, payment.Errorf(payment.KindConflict, payment.CodePaymentKeyConflict,
 				"paymentKey is already used by another payment")
 		}
-		return fmt.Errorf("error saving payment: %w", err)
+		return nil, fmt.Errorf("error saving payment: %w", err)
 	}
-	saved := toAppPayment(row)
+	saved := toAppPayment(savedRow(row))
 	saved.Cancels, saved.Attempts = p.Cancels, p.Attempts
 	*p = saved
-	return nil
+	var endpoints []string
+	for _, id := range row.WebhookEndpointIds {
+		endpoints = append(endpoints, id.String())
+	}
+	return endpoints, nil
+}
+
+// savedRow is the payment part of PaymentSave's row.
+func savedRow(r dbsqlc.PaymentSaveRow) dbsqlc.Payment {
+	return dbsqlc.Payment{
+		ID: r.ID, OrderID: r.OrderID, OrderName: r.OrderName, Amount: r.Amount, Currency: r.Currency,
+		Status: r.Status, PaymentKey: r.PaymentKey, ConfirmKeyGeneration: r.ConfirmKeyGeneration,
+		ConfirmIdempotencyKey: r.ConfirmIdempotencyKey, ApprovedAmount: r.ApprovedAmount,
+		BalanceAmount: r.BalanceAmount, CanceledAmount: r.CanceledAmount, Method: r.Method,
+		ApprovedAt: r.ApprovedAt, FailureCode: r.FailureCode, FailureMessage: r.FailureMessage,
+		ConfirmRequestedAt: r.ConfirmRequestedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		AcknowledgedAt: r.AcknowledgedAt, Version: r.Version, Gateway: r.Gateway,
+	}
+}
+
+// KeyAttempt is one request sent under an Idempotency-Key, as the key rule
+// reads it (gateway.KeyAnswer without the gateway's own reading of the
+// code).
+type KeyAttempt struct {
+	SentAt     time.Time
+	Finished   bool
+	HTTPStatus int
+	Code       string
+}
+
+func keyAttempts(sent []time.Time, finished []bool, status []int32, code []string) ([]KeyAttempt, error) {
+	n := len(sent)
+	if len(finished) != n || len(status) != n || len(code) != n {
+		return nil, fmt.Errorf("error reading key attempts: arrays of %d, %d, %d, %d", n, len(finished), len(status), len(code))
+	}
+	out := make([]KeyAttempt, n)
+	for i := range n {
+		out[i] = KeyAttempt{SentAt: sent[i], Finished: finished[i], HTTPStatus: int(status[i]), Code: code[i]}
+	}
+	return out, nil
+}
+
+// PaymentForConfirm returns a payment and the requests sent under its
+// current confirm Idempotency-Key, oldest first: what a confirm job reads
+// before its call, in one round trip.
+func (s *Store) PaymentForConfirm(ctx context.Context, db DBTX, id string) (payment.Payment, []KeyAttempt, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return payment.Payment{}, nil, errNotFound
+	}
+	row, err := s.q.PaymentGetWithConfirmKeyAnswers(ctx, db, uid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return payment.Payment{}, nil, errNotFound
+	}
+	if err != nil {
+		return payment.Payment{}, nil, fmt.Errorf("error getting payment: %w", err)
+	}
+	ka, err := keyAttempts(row.KeyRequestedAt, row.KeyFinished, row.KeyHttpStatus, row.KeyGatewayCode)
+	return toAppPayment(row.Payment), ka, err
+}
+
+// CancelForCall returns a cancel request, its payment and the requests sent
+// under the cancel's current Idempotency-Key, oldest first: what a cancel job
+// reads before its call, in one round trip.
+func (s *Store) CancelForCall(ctx context.Context, db DBTX, id string) (payment.Cancel, payment.Payment, []KeyAttempt, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return payment.Cancel{}, payment.Payment{}, nil, fmt.Errorf("error parsing cancel id: %w", err)
+	}
+	row, err := s.q.CancelGetWithPaymentAndKeyAnswers(ctx, db, uid)
+	if err != nil {
+		return payment.Cancel{}, payment.Payment{}, nil, fmt.Errorf("error getting cancel: %w", err)
+	}
+	ka, err := keyAttempts(row.KeyRequestedAt, row.KeyFinished, row.KeyHttpStatus, row.KeyGatewayCode)
+	return toAppCancel(row.PaymentCancel), toAppPayment(row.Payment), ka, err
 }
 
 // OrphanConfirms returns payments in confirming, untouched since before,
@@ -411,28 +499,7 @@ func (s *Store) StartAttempt(ctx context.Context, db DBTX, a payment.Attempt) (i
 
 // FinishAttempt records a gateway call's answer.
 func (s *Store) FinishAttempt(ctx context.Context, db DBTX, a payment.Attempt) error {
-	latency := a.Latency.Microseconds()
-	var status *int32
-	if a.HTTPStatus != 0 {
-		st := int32(a.HTTPStatus)
-		status = &st
-	}
-	var record []byte
-	if a.Gateway != nil {
-		var err error
-		if record, err = json.Marshal(a.Gateway); err != nil {
-			return fmt.Errorf("error encoding gateway record: %w", err)
-		}
-	}
-	err := s.q.AttemptFinish(ctx, db, dbsqlc.AttemptFinishParams{
-		ID: a.ID, FinishedAt: a.FinishedAt, LatencyUs: &latency, HttpStatus: status,
-		GatewayCode: a.GatewayCode, GatewayMessage: a.GatewayMessage,
-		Classification: nullString(a.Classification), Error: a.Error, GatewayRecord: record,
-	})
-	if err != nil {
-		return fmt.Errorf("error finishing attempt: %w", err)
-	}
-	return nil
+	return s.FinishAttempts(ctx, db, a)
 }
 
 // AddAttemptNote appends a note to an attempt: what the relay concluded from

@@ -79,15 +79,6 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, db DBTX, id, secret str
 	}))
 }
 
-// WebhookEndpointsFor returns the enabled endpoints that receive eventType.
-func (s *Store) WebhookEndpointsFor(ctx context.Context, db DBTX, eventType string) ([]webhook.Endpoint, error) {
-	rows, err := s.q.WebhookEndpointsForEvent(ctx, db, eventType)
-	if err != nil {
-		return nil, fmt.Errorf("error listing webhook endpoints for %s: %w", eventType, err)
-	}
-	return toAppEndpoints(rows), nil
-}
-
 // InsertWebhookDelivery stores a pending delivery.
 func (s *Store) InsertWebhookDelivery(ctx context.Context, db DBTX, d webhook.Delivery) (webhook.Delivery, error) {
 	id, err := uuid.Parse(d.ID)
@@ -109,6 +100,35 @@ func (s *Store) InsertWebhookDelivery(ctx context.Context, db DBTX, d webhook.De
 		return webhook.Delivery{}, fmt.Errorf("error inserting webhook delivery: %w", err)
 	}
 	return toAppDelivery(row), nil
+}
+
+// InsertWebhookDeliveries stores one pending delivery of an event per
+// endpoint, in one statement; ids are the deliveries' ids, one per
+// endpoint.
+func (s *Store) InsertWebhookDeliveries(ctx context.Context, db DBTX, ids, endpointIDs []string, eventID, eventType, paymentID string, payload []byte) error {
+	if len(ids) != len(endpointIDs) {
+		return fmt.Errorf("error inserting webhook deliveries: %d ids for %d endpoints", len(ids), len(endpointIDs))
+	}
+	params := dbsqlc.WebhookDeliveryInsertManyParams{
+		Ids: make([]uuid.UUID, len(ids)), EndpointIds: make([]uuid.UUID, len(ids)),
+		EventID: eventID, EventType: eventType, Payload: payload,
+	}
+	var err error
+	for i := range ids {
+		if params.Ids[i], err = uuid.Parse(ids[i]); err != nil {
+			return fmt.Errorf("error parsing webhook delivery id: %w", err)
+		}
+		if params.EndpointIds[i], err = uuid.Parse(endpointIDs[i]); err != nil {
+			return fmt.Errorf("error parsing webhook endpoint id: %w", err)
+		}
+	}
+	if params.PaymentID, err = uuid.Parse(paymentID); err != nil {
+		return fmt.Errorf("error parsing payment id: %w", err)
+	}
+	if err := s.q.WebhookDeliveryInsertMany(ctx, db, params); err != nil {
+		return fmt.Errorf("error inserting webhook deliveries: %w", err)
+	}
+	return nil
 }
 
 // WebhookDelivery returns a delivery by id.
@@ -169,17 +189,9 @@ func (s *Store) RequeueWebhookDelivery(ctx context.Context, db DBTX, id string) 
 	return deliveryOrNotFound(s.q.WebhookDeliveryRequeue(ctx, db, uid))
 }
 
-// NotifyPaymentChanged wakes the api processes waiting on the payment, once
-// db's transaction commits (see WaitChannel).
-func (s *Store) NotifyPaymentChanged(ctx context.Context, db DBTX, paymentID string) error {
-	if err := s.q.PaymentNotify(ctx, db, paymentID); err != nil {
-		return fmt.Errorf("error notifying payment change: %w", err)
-	}
-	return nil
-}
-
-// WaitChannel is the Postgres notification channel NotifyPaymentChanged
-// sends on, with the payment's id as the payload.
+// WaitChannel is the Postgres notification channel a status-changing
+// SavePayment sends on (PaymentSave in db/queries), with the payment's id
+// as the payload.
 const WaitChannel = "payment_outbox_payment"
 
 func endpointOrNotFound(row dbsqlc.WebhookEndpoint, err error) (webhook.Endpoint, error) {

@@ -28,46 +28,6 @@ func (q *Queries) AttemptAddNote(ctx context.Context, db DBTX, arg AttemptAddNot
 	return err
 }
 
-const attemptFinish = `-- name: AttemptFinish :exec
-UPDATE payment_attempts SET
-    finished_at     = $1,
-    latency_us      = $2,
-    http_status     = $3,
-    gateway_code    = $4,
-    gateway_message = $5,
-    classification  = $6,
-    error           = $7,
-    gateway_record  = $8
-WHERE id = $9
-`
-
-type AttemptFinishParams struct {
-	FinishedAt     *time.Time
-	LatencyUs      *int64
-	HttpStatus     *int32
-	GatewayCode    string
-	GatewayMessage string
-	Classification *string
-	Error          string
-	GatewayRecord  []byte
-	ID             int64
-}
-
-func (q *Queries) AttemptFinish(ctx context.Context, db DBTX, arg AttemptFinishParams) error {
-	_, err := db.Exec(ctx, attemptFinish,
-		arg.FinishedAt,
-		arg.LatencyUs,
-		arg.HttpStatus,
-		arg.GatewayCode,
-		arg.GatewayMessage,
-		arg.Classification,
-		arg.Error,
-		arg.GatewayRecord,
-		arg.ID,
-	)
-	return err
-}
-
 const attemptListByPayment = `-- name: AttemptListByPayment :many
 SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record FROM payment_attempts WHERE payment_id = $1 ORDER BY id
 `

@@ -64,6 +64,86 @@ func (q *Queries) CancelGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.U
 	return i, err
 }
 
+const cancelGetWithPaymentAndKeyAnswers = `-- name: CancelGetWithPaymentAndKeyAnswers :one
+SELECT c.id, c.payment_id, c.kind, c.amount, c.reason, c.status, c.idempotency_key, c.canceled_amount, c.transaction_key, c.failure_code, c.failure_message, c.created_at, c.updated_at, c.completed_at, p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway,
+    coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
+    coalesce(k.finished, '{}')::bool[]            AS key_finished,
+    coalesce(k.http_status, '{}')::int[]          AS key_http_status,
+    coalesce(k.gateway_code, '{}')::text[]        AS key_gateway_code
+FROM payment_cancels c
+JOIN payments p ON p.id = c.payment_id
+CROSS JOIN LATERAL (
+    SELECT array_agg(a.requested_at ORDER BY a.id)             AS requested_at,
+           array_agg(a.finished_at IS NOT NULL ORDER BY a.id)  AS finished,
+           array_agg(coalesce(a.http_status, 0) ORDER BY a.id) AS http_status,
+           array_agg(a.gateway_code ORDER BY a.id)             AS gateway_code
+    FROM payment_attempts a
+    WHERE a.payment_id = c.payment_id AND a.operation = 'cancel'
+      AND a.idempotency_key = c.idempotency_key
+) k
+WHERE c.id = $1
+`
+
+type CancelGetWithPaymentAndKeyAnswersRow struct {
+	PaymentCancel  PaymentCancel
+	Payment        Payment
+	KeyRequestedAt []time.Time
+	KeyFinished    []bool
+	KeyHttpStatus  []int32
+	KeyGatewayCode []string
+}
+
+// What a cancel job reads before its call, in one round trip: the cancel, its
+// payment and, for the key rule, every request sent under the cancel's
+// current Idempotency-Key, oldest first (empty arrays when none was).
+func (q *Queries) CancelGetWithPaymentAndKeyAnswers(ctx context.Context, db DBTX, id uuid.UUID) (CancelGetWithPaymentAndKeyAnswersRow, error) {
+	row := db.QueryRow(ctx, cancelGetWithPaymentAndKeyAnswers, id)
+	var i CancelGetWithPaymentAndKeyAnswersRow
+	err := row.Scan(
+		&i.PaymentCancel.ID,
+		&i.PaymentCancel.PaymentID,
+		&i.PaymentCancel.Kind,
+		&i.PaymentCancel.Amount,
+		&i.PaymentCancel.Reason,
+		&i.PaymentCancel.Status,
+		&i.PaymentCancel.IdempotencyKey,
+		&i.PaymentCancel.CanceledAmount,
+		&i.PaymentCancel.TransactionKey,
+		&i.PaymentCancel.FailureCode,
+		&i.PaymentCancel.FailureMessage,
+		&i.PaymentCancel.CreatedAt,
+		&i.PaymentCancel.UpdatedAt,
+		&i.PaymentCancel.CompletedAt,
+		&i.Payment.ID,
+		&i.Payment.OrderID,
+		&i.Payment.OrderName,
+		&i.Payment.Amount,
+		&i.Payment.Currency,
+		&i.Payment.Status,
+		&i.Payment.PaymentKey,
+		&i.Payment.ConfirmKeyGeneration,
+		&i.Payment.ConfirmIdempotencyKey,
+		&i.Payment.ApprovedAmount,
+		&i.Payment.BalanceAmount,
+		&i.Payment.CanceledAmount,
+		&i.Payment.Method,
+		&i.Payment.ApprovedAt,
+		&i.Payment.FailureCode,
+		&i.Payment.FailureMessage,
+		&i.Payment.ConfirmRequestedAt,
+		&i.Payment.CreatedAt,
+		&i.Payment.UpdatedAt,
+		&i.Payment.AcknowledgedAt,
+		&i.Payment.Version,
+		&i.Payment.Gateway,
+		&i.KeyRequestedAt,
+		&i.KeyFinished,
+		&i.KeyHttpStatus,
+		&i.KeyGatewayCode,
+	)
+	return i, err
+}
+
 const cancelInsert = `-- name: CancelInsert :one
 INSERT INTO payment_cancels (id, payment_id, kind, amount, reason, status, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6, $7)

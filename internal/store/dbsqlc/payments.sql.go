@@ -148,6 +148,70 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 	return i, err
 }
 
+const paymentGetWithConfirmKeyAnswers = `-- name: PaymentGetWithConfirmKeyAnswers :one
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway,
+    coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
+    coalesce(k.finished, '{}')::bool[]            AS key_finished,
+    coalesce(k.http_status, '{}')::int[]          AS key_http_status,
+    coalesce(k.gateway_code, '{}')::text[]        AS key_gateway_code
+FROM payments p
+CROSS JOIN LATERAL (
+    SELECT array_agg(a.requested_at ORDER BY a.id)             AS requested_at,
+           array_agg(a.finished_at IS NOT NULL ORDER BY a.id)  AS finished,
+           array_agg(coalesce(a.http_status, 0) ORDER BY a.id) AS http_status,
+           array_agg(a.gateway_code ORDER BY a.id)             AS gateway_code
+    FROM payment_attempts a
+    WHERE a.payment_id = p.id AND a.operation = 'confirm'
+      AND a.idempotency_key = p.confirm_idempotency_key
+) k
+WHERE p.id = $1
+`
+
+type PaymentGetWithConfirmKeyAnswersRow struct {
+	Payment        Payment
+	KeyRequestedAt []time.Time
+	KeyFinished    []bool
+	KeyHttpStatus  []int32
+	KeyGatewayCode []string
+}
+
+// What a confirm job reads before its call, in one round trip: the payment
+// and, for the key rule, every request sent under its current confirm
+// Idempotency-Key, oldest first (empty arrays when none was).
+func (q *Queries) PaymentGetWithConfirmKeyAnswers(ctx context.Context, db DBTX, id uuid.UUID) (PaymentGetWithConfirmKeyAnswersRow, error) {
+	row := db.QueryRow(ctx, paymentGetWithConfirmKeyAnswers, id)
+	var i PaymentGetWithConfirmKeyAnswersRow
+	err := row.Scan(
+		&i.Payment.ID,
+		&i.Payment.OrderID,
+		&i.Payment.OrderName,
+		&i.Payment.Amount,
+		&i.Payment.Currency,
+		&i.Payment.Status,
+		&i.Payment.PaymentKey,
+		&i.Payment.ConfirmKeyGeneration,
+		&i.Payment.ConfirmIdempotencyKey,
+		&i.Payment.ApprovedAmount,
+		&i.Payment.BalanceAmount,
+		&i.Payment.CanceledAmount,
+		&i.Payment.Method,
+		&i.Payment.ApprovedAt,
+		&i.Payment.FailureCode,
+		&i.Payment.FailureMessage,
+		&i.Payment.ConfirmRequestedAt,
+		&i.Payment.CreatedAt,
+		&i.Payment.UpdatedAt,
+		&i.Payment.AcknowledgedAt,
+		&i.Payment.Version,
+		&i.Payment.Gateway,
+		&i.KeyRequestedAt,
+		&i.KeyFinished,
+		&i.KeyHttpStatus,
+		&i.KeyGatewayCode,
+	)
+	return i, err
+}
+
 const paymentHasLiveJob = `-- name: PaymentHasLiveJob :one
 SELECT EXISTS (
     SELECT 1 FROM river_job j
@@ -355,18 +419,6 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 	return items, nil
 }
 
-const paymentNotify = `-- name: PaymentNotify :exec
-SELECT pg_notify('payment_outbox_payment', $1::text)
-`
-
-// Tells the api processes waiting on this payment (GET ?wait=) that it
-// changed. NOTIFY is transactional: it is delivered only if the change
-// commits.
-func (q *Queries) PaymentNotify(ctx context.Context, db DBTX, paymentID string) error {
-	_, err := db.Exec(ctx, paymentNotify, paymentID)
-	return err
-}
-
 const paymentSave = `-- name: PaymentSave :one
 UPDATE payments SET
     status                  = $1,
@@ -384,8 +436,14 @@ UPDATE payments SET
     version                 = version + 1,
     acknowledged_at         = $13,
     updated_at              = now()
-WHERE id = $14 AND status = $15
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway
+WHERE payments.id = $14 AND payments.status = $15
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway,
+    coalesce(CASE WHEN payments.status <> $15::text
+        THEN pg_notify('payment_outbox_payment', payments.id::text)::text IS NOT NULL END, false)::bool AS notified,
+    (CASE WHEN payments.status <> $15::text
+        THEN ARRAY(SELECT e.id FROM webhook_endpoints e
+                   WHERE e.disabled_at IS NULL AND $16::text = ANY(e.events)
+                   ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids
 `
 
 type PaymentSaveParams struct {
@@ -404,13 +462,48 @@ type PaymentSaveParams struct {
 	AcknowledgedAt        *time.Time
 	ID                    uuid.UUID
 	ExpectedStatus        string
+	EventType             string
+}
+
+type PaymentSaveRow struct {
+	ID                    uuid.UUID
+	OrderID               string
+	OrderName             string
+	Amount                int64
+	Currency              string
+	Status                string
+	PaymentKey            *string
+	ConfirmKeyGeneration  int32
+	ConfirmIdempotencyKey *string
+	ApprovedAmount        int64
+	BalanceAmount         int64
+	CanceledAmount        int64
+	Method                string
+	ApprovedAt            *time.Time
+	FailureCode           string
+	FailureMessage        string
+	ConfirmRequestedAt    *time.Time
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
+	AcknowledgedAt        *time.Time
+	Version               int64
+	Gateway               string
+	Notified              bool
+	WebhookEndpointIds    []uuid.UUID
 }
 
 // Writes back every field the domain may change. Callers hold the row lock
 // (PaymentGetByIDForUpdate) in the same transaction; the status guard makes a
 // save computed from a status the row no longer has match nothing, so it
 // fails instead of overwriting a change it did not see.
-func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParams) (Payment, error) {
+//
+// A save that changes the status also, in the same statement (one round
+// trip): tells the api processes waiting on the payment (GET ?wait=; NOTIFY
+// is transactional, delivered only if the change commits), and returns the
+// enabled webhook endpoints that asked for @event_type, oldest first, for
+// the caller to write a delivery for each in the same transaction. A save that keeps the status does
+// neither (webhook_endpoint_ids is NULL).
+func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParams) (PaymentSaveRow, error) {
 	row := db.QueryRow(ctx, paymentSave,
 		arg.Status,
 		arg.PaymentKey,
@@ -427,8 +520,9 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		arg.AcknowledgedAt,
 		arg.ID,
 		arg.ExpectedStatus,
+		arg.EventType,
 	)
-	var i Payment
+	var i PaymentSaveRow
 	err := row.Scan(
 		&i.ID,
 		&i.OrderID,
@@ -452,6 +546,8 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.Notified,
+		&i.WebhookEndpointIds,
 	)
 	return i, err
 }

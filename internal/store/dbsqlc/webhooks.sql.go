@@ -80,6 +80,34 @@ func (q *Queries) WebhookDeliveryInsert(ctx context.Context, db DBTX, arg Webhoo
 	return i, err
 }
 
+const webhookDeliveryInsertMany = `-- name: WebhookDeliveryInsertMany :exec
+INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payment_id, payload, status)
+SELECT unnest($1::uuid[]), unnest($2::uuid[]), $3, $4, $5, $6, 'pending'
+`
+
+type WebhookDeliveryInsertManyParams struct {
+	Ids         []uuid.UUID
+	EndpointIds []uuid.UUID
+	EventID     string
+	EventType   string
+	PaymentID   uuid.UUID
+	Payload     []byte
+}
+
+// One pending delivery of one event per endpoint, in one statement: a
+// status change's deliveries (PaymentSave lists the endpoints).
+func (q *Queries) WebhookDeliveryInsertMany(ctx context.Context, db DBTX, arg WebhookDeliveryInsertManyParams) error {
+	_, err := db.Exec(ctx, webhookDeliveryInsertMany,
+		arg.Ids,
+		arg.EndpointIds,
+		arg.EventID,
+		arg.EventType,
+		arg.PaymentID,
+		arg.Payload,
+	)
+	return err
+}
+
 const webhookDeliveryListByEndpoint = `-- name: WebhookDeliveryListByEndpoint :many
 SELECT id, endpoint_id, event_id, event_type, payment_id, payload, status, attempts, last_http_status, last_error, created_at, last_attempt_at, delivered_at FROM webhook_deliveries
 WHERE endpoint_id = $1
@@ -344,40 +372,4 @@ func (q *Queries) WebhookEndpointRotateSecret(ctx context.Context, db DBTX, arg 
 		&i.DisabledAt,
 	)
 	return i, err
-}
-
-const webhookEndpointsForEvent = `-- name: WebhookEndpointsForEvent :many
-SELECT id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at FROM webhook_endpoints
-WHERE disabled_at IS NULL AND $1::text = ANY(events)
-ORDER BY created_at, id
-`
-
-// The enabled endpoints that asked for @event_type.
-func (q *Queries) WebhookEndpointsForEvent(ctx context.Context, db DBTX, eventType string) ([]WebhookEndpoint, error) {
-	rows, err := db.Query(ctx, webhookEndpointsForEvent, eventType)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []WebhookEndpoint
-	for rows.Next() {
-		var i WebhookEndpoint
-		if err := rows.Scan(
-			&i.ID,
-			&i.Url,
-			&i.Events,
-			&i.Secret,
-			&i.PreviousSecret,
-			&i.PreviousSecretExpiresAt,
-			&i.CreatedAt,
-			&i.DisabledAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }

@@ -1,0 +1,134 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/store"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
+)
+
+// TestSavePaymentChange: a save that changes the status notifies the
+// waiters and lists the enabled endpoints for its event, in the save's own
+// statement; a save that keeps the status does neither.
+func TestSavePaymentChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	st := store.New()
+
+	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
+	require.NoError(t, in.Validate())
+	p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
+	require.NoError(t, err)
+	confirming, err := st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
+		ID: uuid.NewString(), URL: "https://shop.example/a", Events: []string{webhook.EventType(payment.StatusConfirming)}, Secret: "whsec_dGVzdA==",
+	})
+	require.NoError(t, err)
+	_, err = st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
+		ID: uuid.NewString(), URL: "https://shop.example/b", Events: []string{webhook.EventType(payment.StatusConfirmed)}, Secret: "whsec_dGVzdA==",
+	})
+	require.NoError(t, err)
+	disabled, err := st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
+		ID: uuid.NewString(), URL: "https://shop.example/c", Events: webhook.EventTypes(), Secret: "whsec_dGVzdA==",
+	})
+	require.NoError(t, err)
+	_, err = st.DisableWebhookEndpoint(ctx, pool, disabled.ID)
+	require.NoError(t, err)
+
+	listener, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer listener.Release()
+	_, err = listener.Exec(ctx, "LISTEN "+store.WaitChannel)
+	require.NoError(t, err)
+	notified := func() bool {
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		n, err := listener.Conn().WaitForNotification(wctx)
+		if err != nil {
+			return false
+		}
+		require.Equal(t, p.ID, n.Payload)
+		return true
+	}
+
+	_, err = p.RequestConfirm("pk_change", 5000, time.Now())
+	require.NoError(t, err)
+	endpoints, err := st.SavePaymentChange(ctx, pool, &p)
+	require.NoError(t, err)
+	require.Equal(t, []string{confirming.ID}, endpoints)
+	require.True(t, notified())
+
+	// Acknowledging changes no status: nothing to tell.
+	now := time.Now()
+	p.AcknowledgedAt = &now
+	endpoints, err = st.SavePaymentChange(ctx, pool, &p)
+	require.NoError(t, err)
+	require.Empty(t, endpoints)
+	require.False(t, notified())
+}
+
+// TestLockSeesCancelsOfThePreviousHolder: PaymentForUpdateWithOpenCancels
+// sends the lock and the cancels' read in one round trip, yet the read runs
+// after the lock is granted: a cancel committed by the transaction that held
+// the lock while we waited is in the answer (one statement would read with
+// the snapshot taken before the wait, and miss it).
+func TestLockSeesCancelsOfThePreviousHolder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	st := store.New()
+
+	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
+	require.NoError(t, in.Validate())
+	p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
+	require.NoError(t, err)
+	_, err = p.RequestConfirm("pk_lock", 5000, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, st.SavePayment(ctx, pool, &p))
+
+	holder, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = holder.Rollback(ctx) }()
+	_, err = st.PaymentForUpdate(ctx, holder, p.ID)
+	require.NoError(t, err)
+
+	type locked struct {
+		open []payment.Cancel
+		err  error
+	}
+	got := make(chan locked, 1)
+	go func() {
+		var l locked
+		l.err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			var err error
+			_, l.open, err = st.PaymentForUpdateWithOpenCancels(ctx, tx, p.ID)
+			return err
+		})
+		got <- l
+	}()
+	// Let the second transaction reach the lock and wait on it.
+	require.Eventually(t, func() bool {
+		var waiting bool
+		require.NoError(t, pool.QueryRow(ctx,
+			"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database())").Scan(&waiting))
+		return waiting
+	}, 5*time.Second, 5*time.Millisecond)
+
+	c, err := st.InsertCancel(ctx, holder, payment.Cancel{ID: uuid.NewString(), PaymentID: p.ID, Kind: payment.CancelByCustomer,
+		Reason: "r", Status: payment.CancelWaiting, IdempotencyKey: "cancel-lock"})
+	require.NoError(t, err)
+	require.NoError(t, holder.Commit(ctx))
+
+	l := <-got
+	require.NoError(t, l.err)
+	require.Len(t, l.open, 1)
+	require.Equal(t, c.ID, l.open[0].ID)
+}
