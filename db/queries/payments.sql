@@ -45,12 +45,13 @@ SELECT * FROM payments WHERE payment_key = @payment_key;
 -- save computed from a status the row no longer has match nothing, so it
 -- fails instead of overwriting a change it did not see.
 --
--- A save that changes the status also, in the same statement (one round
--- trip): tells the api processes waiting on the payment (GET ?wait=; NOTIFY
--- is transactional, delivered only if the change commits), and returns the
--- enabled webhook endpoints that asked for @event_type, oldest first, for
--- the caller to write a delivery for each in the same transaction. A save that keeps the status does
--- neither (webhook_endpoint_ids is NULL).
+-- A save that changes the status also returns, in the same statement (one
+-- round trip), the enabled webhook endpoints that asked for @event_type,
+-- oldest first, for the caller to write a delivery for each in the same
+-- transaction; a save that keeps the status returns none
+-- (webhook_endpoint_ids is NULL). It sends no NOTIFY: a notifying commit
+-- holds a database-wide lock through its WAL flush, which would serialize
+-- every status change (docs/design.md, "Waiting for a payment").
 UPDATE payments SET
     status                  = @status,
     payment_key             = @payment_key,
@@ -69,8 +70,6 @@ UPDATE payments SET
     updated_at              = now()
 WHERE payments.id = @id AND payments.status = @expected_status
 RETURNING *,
-    coalesce(CASE WHEN payments.status <> @expected_status::text
-        THEN pg_notify('payment_outbox_payment', payments.id::text)::text IS NOT NULL END, false)::bool AS notified,
     (CASE WHEN payments.status <> @expected_status::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
                    WHERE e.disabled_at IS NULL AND @event_type::text = ANY(e.events)
@@ -114,3 +113,9 @@ SELECT EXISTS (
 -- PaymentGetByIDForUpdate for a pipeline (store.LockPayment): the statements
 -- queued after it run once it holds the lock.
 SELECT * FROM payments WHERE id = @id FOR UPDATE;
+
+-- name: PaymentsLeftStatuses :many
+-- Of @ids, the payments whose status is none of @statuses: what the api's
+-- waiter polls for its waiting requests.
+SELECT id FROM payments
+WHERE id = ANY(@ids::uuid[]) AND NOT (status = ANY(@statuses::text[]));

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
 
@@ -97,7 +96,6 @@ func TestMaxInFlight(t *testing.T) {
 	default:
 	}
 	b.approve(t, waited.ID)
-	b.inTx(t, func(tx pgx.Tx) error { return b.store.NotifyPaymentChanged(ctx, tx, waited.ID) })
 	select {
 	case rec := <-waitDone:
 		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())

@@ -278,8 +278,11 @@ func (s *Server) getPayment(c echo.Context) error {
 // inFlight reports whether a payment waits on the relay: what ?wait= waits
 // out.
 func inFlight(s payment.Status) bool {
-	return s == payment.StatusConfirming || s == payment.StatusCanceling
+	return slices.Contains(inFlightStatuses, s)
 }
+
+// inFlightStatuses are the states inFlight reports.
+var inFlightStatuses = []payment.Status{payment.StatusConfirming, payment.StatusCanceling}
 
 // waitForChange waits until the payment is no longer in flight or wait is
 // over, and returns it as it then stands. It subscribes before reading

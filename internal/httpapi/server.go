@@ -247,17 +247,15 @@ func New(cfg Config) *Server {
 	if maxWaiters <= 0 {
 		maxWaiters = DefaultMaxWaiters
 	}
-	// A connection of its own, not one of the pool's: it is held for the
-	// life of the process, and LISTEN state must not leak into a pooled one.
-	s.waiter = newWaiter(func(ctx context.Context) (*pgx.Conn, error) {
-		return pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
-	}, maxWaiters, s.logger)
 	if s.store == nil {
 		s.store = store.New()
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	s.waiter = newWaiter(func(ctx context.Context, ids []string) ([]string, error) {
+		return s.store.PaymentsLeft(ctx, s.pool, ids, inFlightStatuses)
+	}, waitPollEvery, maxWaiters, s.logger)
 	if s.now == nil {
 		s.now = time.Now
 	}

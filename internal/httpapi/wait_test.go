@@ -14,7 +14,7 @@ import (
 )
 
 // approveThroughFlow records the gateway's approval the way the relay does
-// (payflow, which notifies waiters in the same transaction).
+// (payflow). Nothing tells the waiter: its poll finds the change.
 func (b *testBundle) approveThroughFlow(t *testing.T, id string) {
 	t.Helper()
 	flow, err := payflow.New(payflow.Config{Store: b.store, Outbox: b.cfg.Outbox})

@@ -5,25 +5,32 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
-// waiter lets requests wait for a payment to change (GET ?wait=) on one
-// LISTEN connection per api process, never one per waiting request: a
-// thousand waiting checkouts cost one Postgres connection. payflow sends a
-// NOTIFY with the payment's id in the transaction of every status change, so
-// a waiter is woken only by a change that committed.
+// waitPollEvery is how often the waiter reads the payments its requests
+// wait on. It is the latency a waiting checkout pays over a notification,
+// and it costs one indexed query per interval per api process, only while
+// something waits.
+const waitPollEvery = 50 * time.Millisecond
+
+// waiter lets requests wait for a payment to leave flight (GET ?wait=) with
+// one query per poll interval per api process, never one per waiting
+// request: a thousand waiting checkouts cost one small query every
+// waitPollEvery.
 //
-// The connection is opened on the first wait and kept; if it breaks, the
-// waiter reconnects and then wakes every request, since a notification sent
-// while it was not listening is lost and each must read its payment again.
+// It polls rather than LISTENs on purpose. A NOTIFY sent in the transaction
+// of every status change would make each of those commits take Postgres's
+// database-wide notification lock and hold it through its WAL flush, so with
+// synchronous commits every status change in the database, api's and
+// relay's alike, would commit one at a time (docs/design.md, "Waiting for a
+// payment"). Polling also loses nothing: a change made while Postgres was
+// unreachable is seen by the next poll that reaches it.
 type waiter struct {
-	connect func(context.Context) (*pgx.Conn, error)
-	log     *slog.Logger
-	max     int
+	// left returns which of ids name payments no longer in flight.
+	left  func(ctx context.Context, ids []string) ([]string, error)
+	every time.Duration
+	log   *slog.Logger
+	max   int
 
 	mu      sync.Mutex
 	waiting map[string]map[chan struct{}]struct{}
@@ -34,13 +41,14 @@ type waiter struct {
 	done    chan struct{}
 }
 
-func newWaiter(connect func(context.Context) (*pgx.Conn, error), max int, log *slog.Logger) *waiter {
-	return &waiter{connect: connect, max: max, log: log, waiting: map[string]map[chan struct{}]struct{}{}}
+func newWaiter(left func(context.Context, []string) ([]string, error), every time.Duration, max int, log *slog.Logger) *waiter {
+	return &waiter{left: left, every: every, max: max, log: log, waiting: map[string]map[chan struct{}]struct{}{}}
 }
 
-// subscribe registers interest in paymentID's changes. The channel receives
-// (at most one pending) wake-up per change, and is closed when the waiter is
-// closed. ok is false when max requests are waiting already.
+// subscribe registers interest in paymentID leaving flight. The channel
+// receives (at most one pending) wake-up once a poll finds it has, and is
+// closed when the waiter is closed. ok is false when max requests are
+// waiting already.
 func (w *waiter) subscribe(paymentID string) (ch chan struct{}, unsubscribe func(), ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -56,7 +64,7 @@ func (w *waiter) subscribe(paymentID string) (ch chan struct{}, unsubscribe func
 		w.started = true
 		ctx, cancel := context.WithCancel(context.Background())
 		w.stop, w.done = cancel, make(chan struct{})
-		go w.listen(ctx)
+		go w.poll(ctx)
 	}
 	set := w.waiting[paymentID]
 	if set == nil {
@@ -79,31 +87,32 @@ func (w *waiter) subscribe(paymentID string) (ch chan struct{}, unsubscribe func
 	}, true
 }
 
-// wake signals every request waiting on paymentID, or on every payment when
-// paymentID is empty.
+// wake signals every request waiting on paymentID.
 func (w *waiter) wake(paymentID string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	signal := func(set map[chan struct{}]struct{}) {
-		for ch := range set {
-			select {
-			case ch <- struct{}{}:
-			default: // a wake-up is pending already
-			}
+	for ch := range w.waiting[paymentID] {
+		select {
+		case ch <- struct{}{}:
+		default: // a wake-up is pending already
 		}
-	}
-	if paymentID != "" {
-		signal(w.waiting[paymentID])
-		return
-	}
-	for _, set := range w.waiting {
-		signal(set)
 	}
 }
 
-// close stops listening and ends every wait at once (the requests answer
-// with the payment as it stands): for shutdown, so waiting requests do not
-// hold it up. Waits begun after it return at once.
+// waited lists the payments requests wait on.
+func (w *waiter) waited() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := make([]string, 0, len(w.waiting))
+	for id := range w.waiting {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// close stops polling and ends every wait at once (the requests answer with
+// the payment as it stands): for shutdown, so waiting requests do not hold
+// it up. Waits begun after it return at once.
 func (w *waiter) close() {
 	w.mu.Lock()
 	if w.closed {
@@ -126,57 +135,41 @@ func (w *waiter) close() {
 	}
 }
 
-// Reconnection backoff of the LISTEN connection.
-const (
-	listenRetryMin = 100 * time.Millisecond
-	listenRetryMax = 5 * time.Second
-)
-
-func (w *waiter) listen(ctx context.Context) {
+// poll reads, every interval while requests wait, which of their payments
+// have left flight, and wakes those requests. A failed read is logged once
+// until one succeeds again; the requests keep waiting until their wait is
+// over, as they would for a payment that has not changed.
+func (w *waiter) poll(ctx context.Context) {
 	defer close(w.done)
-	backoff := listenRetryMin
-	for ctx.Err() == nil {
-		began := time.Now()
-		err := w.listenOnce(ctx)
-		if time.Since(began) > listenRetryMax {
-			backoff = listenRetryMin // it had worked: a new failure starts afresh
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		w.log.Warn("wait listener lost its connection; reconnecting", slog.String("error", err.Error()),
-			slog.Duration("after", backoff))
+	tick := time.NewTicker(w.every)
+	defer tick.Stop()
+	failing := false
+	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-tick.C:
 		}
-		backoff = min(2*backoff, listenRetryMax)
-	}
-}
-
-// listenOnce listens on one connection until it fails.
-func (w *waiter) listenOnce(ctx context.Context) error {
-	conn, err := w.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = conn.Close(closeCtx)
-	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{store.WaitChannel}.Sanitize()); err != nil {
-		return err
-	}
-	// Whatever changed before this LISTEN took effect sent no notification
-	// we heard: every waiter reads its payment again.
-	w.wake("")
-	for {
-		n, err := conn.WaitForNotification(ctx)
+		ids := w.waited()
+		if len(ids) == 0 {
+			continue
+		}
+		readCtx, cancel := context.WithTimeout(ctx, max(w.every, time.Second))
+		left, err := w.left(readCtx, ids)
+		cancel()
 		if err != nil {
-			return err
+			if !failing && ctx.Err() == nil {
+				w.log.Warn("wait poll failed; waiting requests are not woken until it succeeds", slog.String("error", err.Error()))
+			}
+			failing = true
+			continue
 		}
-		w.wake(n.Payload)
+		if failing {
+			w.log.Info("wait poll works again")
+			failing = false
+		}
+		for _, id := range left {
+			w.wake(id)
+		}
 	}
 }

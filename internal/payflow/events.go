@@ -14,13 +14,13 @@ import (
 
 // savePayment is the one way the use cases save a payment. When the save
 // changes the payment's status it also, on the same transaction, tells the
-// world: a notification for the api processes waiting on the payment (GET
-// ?wait=), which Postgres delivers only on commit, and a webhook delivery
-// row and its job per endpoint that asked for the event (the outbox again:
-// sent only if the change commits, and never lost once it has). The save,
-// the notification and the endpoints' lookup are one statement
+// world: a webhook delivery row and its job per endpoint that asked for the
+// event (the outbox again: sent only if the change commits, and never lost
+// once it has). The save and the endpoints' lookup are one statement
 // (store.SavePaymentChange); the deliveries, when there are any, one more,
-// and their jobs one insert.
+// and their jobs one insert. Requests waiting on the payment (GET ?wait=)
+// are not told here: the api polls for them (docs/design.md, "Waiting for a
+// payment").
 func (f *Flow) savePayment(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
 	from := p.StoredStatus
 	if from == "" {

@@ -112,10 +112,8 @@ func rowOrNotFound(row dbsqlc.Payment, err error, what string) (payment.Payment,
 // and refreshes p from the saved row. It refuses a status change the domain's
 // transition table does not allow, and a save over a row whose status is no
 // longer the one p was read with (both CodeStaleWrite): no change is ever
-// silently overwritten. A save that changes the status also wakes the api
-// processes waiting on the payment once db's transaction commits (see
-// WaitChannel). Use cases save through SavePaymentChange, which also
-// returns the webhook endpoints to write deliveries for.
+// silently overwritten. Use cases save through SavePaymentChange, which
+// also returns the webhook endpoints to write deliveries for.
 func (s *Store) SavePayment(ctx context.Context, db DBTX, p *payment.Payment) error {
 	_, err := s.SavePaymentChange(ctx, db, p)
 	return err
@@ -123,10 +121,9 @@ func (s *Store) SavePayment(ctx context.Context, db DBTX, p *payment.Payment) er
 
 // SavePaymentChange is SavePayment that, when the save changes the status,
 // also returns the ids of the enabled webhook endpoints that receive the
-// new status's event (webhook.EventType), oldest first: read in the same statement as the save
-// and the notification, so a status change costs one round trip whatever
-// it tells the world. The caller writes a delivery for each in the same
-// transaction.
+// new status's event (webhook.EventType), oldest first: read in the same
+// statement as the save, so a status change costs one round trip. The
+// caller writes a delivery for each in the same transaction.
 func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payment) ([]string, error) {
 	if err := p.CheckTransition(); err != nil {
 		return nil, err
@@ -643,4 +640,30 @@ func nullInt64(n int64) *int64 {
 		return nil
 	}
 	return &n
+}
+
+// PaymentsLeft returns which of ids name payments whose status is none of
+// statuses: the api's waiter polls it for the payments its requests wait on.
+func (s *Store) PaymentsLeft(ctx context.Context, db DBTX, ids []string, statuses []payment.Status) ([]string, error) {
+	uids := make([]uuid.UUID, 0, len(ids))
+	for _, id := range ids {
+		uid, err := uuid.Parse(id)
+		if err != nil {
+			return nil, fmt.Errorf("error parsing payment id %q: %w", id, err)
+		}
+		uids = append(uids, uid)
+	}
+	names := make([]string, len(statuses))
+	for i, st := range statuses {
+		names[i] = string(st)
+	}
+	rows, err := s.q.PaymentsLeftStatuses(ctx, db, dbsqlc.PaymentsLeftStatusesParams{Ids: uids, Statuses: names})
+	if err != nil {
+		return nil, fmt.Errorf("error reading waited payments: %w", err)
+	}
+	left := make([]string, len(rows))
+	for i, id := range rows {
+		left[i] = id.String()
+	}
+	return left, nil
 }

@@ -105,3 +105,33 @@ func TestWebhookAttemptOnSettledDelivery(t *testing.T) {
 	require.Equal(t, webhook.DeliverySucceeded, got.Status)
 	require.Equal(t, 1, got.Attempts)
 }
+
+// TestPaymentsLeft: of the payments asked about, only those whose status is
+// none of the given ones come back; an unknown id is simply absent.
+func TestPaymentsLeft(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.Pool(t)
+	st := store.New()
+
+	newPayment := func() payment.Payment {
+		in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
+		p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
+		require.NoError(t, err)
+		_, err = p.RequestConfirm("pk_"+p.OrderID, 5000, time.Now())
+		require.NoError(t, err)
+		require.NoError(t, st.SavePayment(ctx, pool, &p))
+		return p
+	}
+	stays, settles := newPayment(), newPayment()
+	settles.GiveUpConfirm("no_answer", "test")
+	require.NoError(t, st.SavePayment(ctx, pool, &settles))
+
+	inFlight := []payment.Status{payment.StatusConfirming, payment.StatusCanceling}
+	left, err := st.PaymentsLeft(ctx, pool, []string{stays.ID, settles.ID, uuid.NewString()}, inFlight)
+	require.NoError(t, err)
+	require.Equal(t, []string{settles.ID}, left)
+
+	_, err = st.PaymentsLeft(ctx, pool, []string{"not-a-uuid"}, inFlight)
+	require.Error(t, err)
+}

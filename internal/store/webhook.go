@@ -189,11 +189,6 @@ func (s *Store) RequeueWebhookDelivery(ctx context.Context, db DBTX, id string) 
 	return deliveryOrNotFound(s.q.WebhookDeliveryRequeue(ctx, db, uid))
 }
 
-// WaitChannel is the Postgres notification channel a status-changing
-// SavePayment sends on (PaymentSave in db/queries), with the payment's id
-// as the payload.
-const WaitChannel = "payment_outbox_payment"
-
 func endpointOrNotFound(row dbsqlc.WebhookEndpoint, err error) (webhook.Endpoint, error) {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return webhook.Endpoint{}, errEndpointNotFound

@@ -438,8 +438,6 @@ UPDATE payments SET
     updated_at              = now()
 WHERE payments.id = $14 AND payments.status = $15
 RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway,
-    coalesce(CASE WHEN payments.status <> $15::text
-        THEN pg_notify('payment_outbox_payment', payments.id::text)::text IS NOT NULL END, false)::bool AS notified,
     (CASE WHEN payments.status <> $15::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
                    WHERE e.disabled_at IS NULL AND $16::text = ANY(e.events)
@@ -488,7 +486,6 @@ type PaymentSaveRow struct {
 	AcknowledgedAt        *time.Time
 	Version               int64
 	Gateway               string
-	Notified              bool
 	WebhookEndpointIds    []uuid.UUID
 }
 
@@ -497,12 +494,13 @@ type PaymentSaveRow struct {
 // save computed from a status the row no longer has match nothing, so it
 // fails instead of overwriting a change it did not see.
 //
-// A save that changes the status also, in the same statement (one round
-// trip): tells the api processes waiting on the payment (GET ?wait=; NOTIFY
-// is transactional, delivered only if the change commits), and returns the
-// enabled webhook endpoints that asked for @event_type, oldest first, for
-// the caller to write a delivery for each in the same transaction. A save that keeps the status does
-// neither (webhook_endpoint_ids is NULL).
+// A save that changes the status also returns, in the same statement (one
+// round trip), the enabled webhook endpoints that asked for @event_type,
+// oldest first, for the caller to write a delivery for each in the same
+// transaction; a save that keeps the status returns none
+// (webhook_endpoint_ids is NULL). It sends no NOTIFY: a notifying commit
+// holds a database-wide lock through its WAL flush, which would serialize
+// every status change (docs/design.md, "Waiting for a payment").
 func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParams) (PaymentSaveRow, error) {
 	row := db.QueryRow(ctx, paymentSave,
 		arg.Status,
@@ -546,8 +544,39 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
-		&i.Notified,
 		&i.WebhookEndpointIds,
 	)
 	return i, err
+}
+
+const paymentsLeftStatuses = `-- name: PaymentsLeftStatuses :many
+SELECT id FROM payments
+WHERE id = ANY($1::uuid[]) AND NOT (status = ANY($2::text[]))
+`
+
+type PaymentsLeftStatusesParams struct {
+	Ids      []uuid.UUID
+	Statuses []string
+}
+
+// Of @ids, the payments whose status is none of @statuses: what the api's
+// waiter polls for its waiting requests.
+func (q *Queries) PaymentsLeftStatuses(ctx context.Context, db DBTX, arg PaymentsLeftStatusesParams) ([]uuid.UUID, error) {
+	rows, err := db.Query(ctx, paymentsLeftStatuses, arg.Ids, arg.Statuses)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
