@@ -63,14 +63,28 @@ func (a *sideAcc) side() side {
 	return s
 }
 
+// noCap is the api environment without the admission cap.
+const noCap = "API_MAX_IN_FLIGHT=0"
+
 // throughput runs the api and pgbench side by side, closed loop, at each
 // concurrency level. The relay is not running: this is the api's half of
 // the system alone, which is what pgbench's SQL stands for.
-func (b *bench) throughput(ctx context.Context) error {
-	b.logf("throughput: api vs pgbench, concurrency %v, %d × %s rounds each (relay stopped)", b.set.levels, b.set.rounds, b.set.round)
+func (b *bench) throughput(ctx context.Context) (err error) {
+	b.logf("throughput: api vs pgbench, concurrency %v, %d × %s rounds each (relay stopped; api with %s)", b.set.levels, b.set.rounds, b.set.round, noCap)
 	if err := b.sys.setGateway(ctx, 0); err != nil {
 		return err
 	}
+	// Without the admission cap: a closed loop of 64 callers against a cap
+	// of 30 measures how fast the api refuses, not its SQL path, which is
+	// what pgbench stands beside. The next phases get the defaults back.
+	if err := b.sys.restartAPI(ctx, noCap); err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := b.sys.restartAPI(ctx); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
 	if b.apiB != nil {
 		if err := b.sys.startAPIB(ctx); err != nil {
 			return err
@@ -125,7 +139,7 @@ func (b *bench) throughput(ctx context.Context) error {
 					u := cpuBetween(before, after)
 					u.Seconds["api"] = u.Seconds[proc]
 					acc.addCPU(u, "api", "postgres", "bench")
-					for k, v := range lr.Errors {
+					for k, v := range lr.errorsAndRefused() {
 						if acc.errors == nil {
 							acc.errors = map[string]int{}
 						}
