@@ -62,6 +62,10 @@ type overloadRun struct {
 	RSSStartMiB    float64        `json:"rssStartMiB"`
 	RSSPeakMiB     float64        `json:"rssPeakMiB"`
 	RSSEndMiB      float64        `json:"rssEndMiB"`
+	// CPU seconds of the run by part (api, postgres, bench: the generator
+	// shares the machine) and the machine's busy share.
+	CPUSeconds  map[string]float64 `json:"cpuSeconds"`
+	MachineBusy float64            `json:"machineBusyPct"`
 }
 
 func (b *bench) overload(ctx context.Context) error {
@@ -172,7 +176,10 @@ func (b *bench) overloadRun(ctx context.Context, rate float64, g *ids) (overload
 			}
 		}
 	}()
+	before := b.snap(ctx)
 	lr := b.api.openLoop(ctx, rate, b.set.overloadFor, overloadOutstanding, g)
+	u := cpuBetween(before, b.snap(ctx))
+	run.CPUSeconds, run.MachineBusy = u.Seconds, u.MachineBusy
 	close(stop)
 	wg.Wait()
 	run.RSSEndMiB = mib()

@@ -345,7 +345,7 @@ func printReport(w io.Writer, r *results) {
 		fmt.Fprintf(w, "\n4. Overload: open loop, payments (create + confirm) offered for %.0fs, relay stopped; max %.0f/s from %s; refused = either call 503 overloaded (not retried), failed = any other error or timeout; latency of the accepted, from the scheduled start\n",
 			o.Seconds, o.MaxPerSec, o.MaxFrom)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "run\tapi\toffered/s\taccepted/s\trefused\tfailed\tmissed\tp50 ms\tp99 ms\tp99/unloaded\tRSS MiB start\tpeak\tend\t")
+		fmt.Fprintln(tw, "run\tapi\toffered/s\taccepted/s\trefused\tfailed\tmissed\tp50 ms\tp99 ms\tp99/unloaded\tRSS MiB start\tpeak\tend\tCPU s api\tpg\tbench\tbusy\t")
 		for _, x := range []struct {
 			name string
 			run  overloadRun
@@ -354,9 +354,11 @@ func printReport(w io.Writer, r *results) {
 			if x.run.P99Ratio > 0 {
 				ratio = fmt.Sprintf("%.2f", x.run.P99Ratio)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.1f%%\t%.1f%%\t%d\t%.1f\t%.1f\t%s\t%.0f\t%.0f\t%.0f\t\n",
+			c := x.run.CPUSeconds
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.1f%%\t%.1f%%\t%d\t%.1f\t%.1f\t%s\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.0f%%\t\n",
 				x.name, x.run.APIEnv, x.run.OfferedPerSec, x.run.AcceptedPerSec, 100*x.run.RefusedShare, 100*x.run.FailedShare,
-				x.run.Missed, x.run.Latency.P50, x.run.Latency.P99, ratio, x.run.RSSStartMiB, x.run.RSSPeakMiB, x.run.RSSEndMiB)
+				x.run.Missed, x.run.Latency.P50, x.run.Latency.P99, ratio, x.run.RSSStartMiB, x.run.RSSPeakMiB, x.run.RSSEndMiB,
+				c["api"], c["postgres"], c["bench"], x.run.MachineBusy)
 		}
 		tw.Flush()
 		for _, x := range []overloadRun{o.Capped, o.Uncapped} {
