@@ -181,3 +181,13 @@ func TestRefusedCountsApart(t *testing.T) {
 	require.Len(t, r.total, 1)
 	require.Equal(t, map[string]int{"create: HTTP 503 unavailable": 1, "refused: 503 overloaded": 1}, r.errorsAndRefused())
 }
+
+func TestNotifyPct(t *testing.T) {
+	t.Parallel()
+
+	require.Equal(t, 10, notifyPct(1000)) // 100 notifications a second of 1000 confirms
+	require.Equal(t, 33, notifyPct(300))
+	require.Equal(t, 100, notifyPct(50)) // every confirm, below 100/s
+	require.Equal(t, 1, notifyPct(50000))
+	require.Equal(t, 10, notifyPct(0)) // no api rate yet
+}

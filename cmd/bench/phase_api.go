@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +21,7 @@ type sideAcc struct {
 	clientCPUSeconds  float64
 	clientIsPgbench   bool
 	latencyFromServer bool
+	notifyPct         []float64 // pgbench: River's notification share per round
 }
 
 func (a *sideAcc) addCPU(u cpuUse, keep ...string) {
@@ -43,6 +45,7 @@ func (a *sideAcc) side() side {
 		MachineBusy: median(a.busy),
 		Failed:      a.failed,
 		Aborted:     a.aborted,
+		NotifyPct:   median(a.notifyPct),
 	}
 	if len(a.cre) > 0 {
 		c, f := summarize(a.cre), summarize(a.con)
@@ -103,6 +106,9 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 		// each of its rounds drops its own first -warm (runPgbench).
 		w := b.api.closedLoop(ctx, c, warm, 0, g)
 		made = append(made, w.made...)
+		// The api's latest rate at this concurrency, for the share of
+		// pgbench's confirms that send River's insert notification.
+		lastAPI := w.perSecond()
 		if b.apiB != nil {
 			w := b.apiB.closedLoop(ctx, c, warm, 0, g)
 			made = append(made, w.made...)
@@ -146,12 +152,18 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 						acc.errors[k] += v
 					}
 					perRound[which] = lr.perSecond()
+					if which == "api" {
+						lastAPI = lr.perSecond()
+					}
 				default:
 					acc, script := &same, b.same
 					if which == "writes" {
 						acc, script = &writes, b.writes
 					}
-					pr, err := runPgbench(ctx, b.pgbench, b.set.dbURL, script, b.set.dir, c, b.set.warm, b.set.round)
+					pct := notifyPct(lastAPI)
+					acc.notifyPct = append(acc.notifyPct, float64(pct))
+					pr, err := runPgbench(ctx, b.pgbench, b.set.dbURL, script, b.set.dir, c, b.set.warm, b.set.round,
+						"notify_pct="+strconv.Itoa(pct))
 					if err != nil {
 						return err
 					}

@@ -44,6 +44,9 @@ type side struct {
 	MachineBusy        float64 `json:"machineBusyPct"`
 	Failed             int     `json:"failed,omitempty"`
 	Aborted            bool    `json:"aborted,omitempty"`
+	// pgbench same SQL / writes only: the median share of confirms, in
+	// percent, that sent River's insert notification (notifyPct).
+	NotifyPct float64 `json:"notifyPct,omitempty"`
 }
 
 type throughputLevel struct {
