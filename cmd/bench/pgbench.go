@@ -143,8 +143,9 @@ const pgbenchCommit = "COMMIT;\n"
 //     max_attempted_by 100), autocommit as River's producer runs it;
 //   - the attempt row before the call: db/queries/attempts.sql AttemptStart,
 //     autocommit (it must be durable before the call leaves);
-//   - one outcome transaction: the payment's update (PaymentSave, with its
-//     status guard, so no separate FOR UPDATE read), the attempt's completion
+//   - one outcome transaction: the payment's update (PaymentSave as
+//     db/queries/payments.sql has it, with its status guard, so no separate
+//     FOR UPDATE read, and the webhook endpoints for payment.confirmed), the attempt's completion
 //     (AttemptFinish) and the job's completion (River's completer statement,
 //     JobSetStateIfRunningMany with one job set completed).
 //
@@ -208,8 +209,12 @@ UPDATE payments SET
     version                 = version + 1,
     acknowledged_at         = NULL,
     updated_at              = now()
-WHERE id = (:j_args::jsonb ->> 'paymentId')::uuid AND status = 'confirming'
-RETURNING *;
+WHERE payments.id = (:j_args::jsonb ->> 'paymentId')::uuid AND payments.status = 'confirming'
+RETURNING *,
+    (CASE WHEN payments.status <> 'confirming'::text
+        THEN ARRAY(SELECT e.id FROM webhook_endpoints e
+                   WHERE e.disabled_at IS NULL AND 'payment.confirmed'::text = ANY(e.events)
+                   ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids;
 UPDATE payment_attempts SET
     finished_at     = now(),
     latency_us      = 1000,
