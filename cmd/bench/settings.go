@@ -153,6 +153,7 @@ func settingsOf(s settings) map[string]any {
 		"tunedRelayEnv": s.tuned, "apiB": s.apiB, "e2eRates": s.rates, "e2eDuration": s.e2eFor.String(),
 		"overloadDuration": s.overloadFor.String(),
 		"apiEnv":           append([]string{"defaults (DATABASE_MAX_CONNS 20, LOG_LEVEL info)"}, s.apiEnv...),
+		"throughputAPIEnv": noCap + " (the throughput phase's api and api-b, after -api-env)",
 		"relayEnv": "defaults except RELAY_WORKERS (DATABASE_MAX_CONNS 20, RELAY_FETCH_POLL_INTERVAL 1s, " +
 			"so FetchCooldown 100ms)",
 	}
