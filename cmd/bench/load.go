@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,8 +142,17 @@ func (c *apiClient) flow(ctx context.Context, g *ids) (p payment, create, confir
 	return p, create, confirm, ""
 }
 
+// refusedKind ends the errKind of a call the api refused as overloaded (503
+// overloaded, docs/design.md "Overload"): it did nothing, and loadResult
+// counts it apart from the errors. The bench never retries it.
+const refusedKind = ": 503 overloaded"
+
+func refused(errKind string) bool { return strings.HasSuffix(errKind, refusedKind) }
+
 func answerError(call string, status, wantStatus int, wantState string, a apiAnswer, err error) string {
 	switch {
+	case err == nil && status == http.StatusServiceUnavailable && a.Code == "overloaded":
+		return call + refusedKind
 	case err != nil && errors.Is(err, context.DeadlineExceeded):
 		return call + ": timeout"
 	case err != nil:
@@ -158,6 +168,7 @@ func answerError(call string, status, wantStatus int, wantState string, a apiAns
 // loadResult is what one load run produced.
 type loadResult struct {
 	Payments int            // created and confirmed (both calls answered as promised)
+	Refused  int            // the create or the confirm refused 503 overloaded (not in Errors)
 	Errors   map[string]int // by kind
 	Missed   int            // open loop: starts skipped because too many were in flight
 	Elapsed  time.Duration
@@ -169,6 +180,7 @@ type loadResult struct {
 
 func (r *loadResult) merge(o *loadResult) {
 	r.Payments += o.Payments
+	r.Refused += o.Refused
 	r.Missed += o.Missed
 	for k, v := range o.Errors {
 		if r.Errors == nil {
@@ -186,6 +198,10 @@ func (r *loadResult) record(p payment, total, create, confirm time.Duration, err
 	if p.id != "" || errKind == "" {
 		r.made = append(r.made, p)
 	}
+	if refused(errKind) {
+		r.Refused++
+		return
+	}
 	if errKind != "" {
 		if r.Errors == nil {
 			r.Errors = map[string]int{}
@@ -197,6 +213,19 @@ func (r *loadResult) record(p payment, total, create, confirm time.Duration, err
 	r.total = append(r.total, total)
 	r.create = append(r.create, create)
 	r.confirm = append(r.confirm, confirm)
+}
+
+// errorsAndRefused is Errors with the refusals as one more kind, for the
+// phases that report every failed payment together.
+func (r *loadResult) errorsAndRefused() map[string]int {
+	if r.Refused == 0 {
+		return r.Errors
+	}
+	m := map[string]int{"refused" + refusedKind: r.Refused}
+	for k, v := range r.Errors {
+		m[k] += v
+	}
+	return m
 }
 
 func (r *loadResult) perSecond() float64 {

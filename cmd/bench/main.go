@@ -9,7 +9,10 @@
 //     running the SQL a relay cannot do without (its floor) on the same
 //     backlog; their ratio is the relay's headline figure;
 //   - end-to-end latency (confirm accepted to confirmed) at a steady offered
-//     load, open loop, with the api's and the relay's peak memory.
+//     load, open loop, with the api's and the relay's peak memory;
+//   - overload: twice the api's maximum offered open loop, with its
+//     admission cap and without, against its unloaded latency: how many it
+//     refuses, the accepted ones' p99, its RSS.
 //
 // Both ratios are medians of rounds run back to back in rotating order, each
 // figure printed with the range of its rounds. It starts gatewaysim, api and
@@ -154,7 +157,7 @@ func (b *bench) run(ctx context.Context) error {
 	for _, phase := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"throughput", b.throughput}, {"relay", b.relays}, {"e2e", b.endToEnd}} {
+	}{{"throughput", b.throughput}, {"relay", b.relays}, {"e2e", b.endToEnd}, {"overload", b.overload}} {
 		if !b.set.phases[phase.name] {
 			continue
 		}

@@ -100,7 +100,8 @@ func TestParseSettings(t *testing.T) {
 	require.Equal(t, time.Second, s.warm)
 	require.Equal(t, []int{50, 200}, s.workers)
 	require.Equal(t, []float64{500, 200}, s.rates)
-	require.True(t, s.phases["throughput"] && s.phases["relay"] && s.phases["e2e"])
+	require.True(t, s.phases["throughput"] && s.phases["relay"] && s.phases["e2e"] && s.phases["overload"])
+	require.Equal(t, 5*time.Second, s.overloadFor)
 
 	s, err = parseSettings([]string{"-db", "postgres://x", "-phases", "drain"}, os.Stderr)
 	require.NoError(t, err)
@@ -134,4 +135,59 @@ func TestEvaluateGoals(t *testing.T) {
 	goals = evaluateGoals(r)
 	require.False(t, goals[1].Met)
 	require.False(t, goals[2].Met)
+}
+
+func TestEvaluateOverloadGoals(t *testing.T) {
+	t.Parallel()
+
+	r := &results{Overload: &overloadResult{
+		Factor:   2,
+		Unloaded: overloadRun{Latency: latency{N: 100, P99: 20}},
+		Capped: overloadRun{Latency: latency{N: 100, P99: 38}, P99Ratio: 1.9, RefusedShare: 0.5,
+			RSSStartMiB: 30, RSSPeakMiB: 75, RSSEndMiB: 40},
+		Uncapped: overloadRun{Latency: latency{N: 100, P99: 4000}, P99Ratio: 200, RSSStartMiB: 30, RSSPeakMiB: 300},
+	}}
+	goals := evaluateGoals(r)
+	require.Len(t, goals, 2)
+	require.True(t, goals[0].Met, goals[0].Measured)
+	require.Contains(t, goals[0].Measured, "1.90 (38.0 ms of 20.0 ms; 50% refused)")
+	require.Contains(t, goals[0].Note, "no cap: 200.00")
+	require.True(t, goals[1].Met, "+45 MiB is within +50")
+	require.Contains(t, goals[1].Measured, "+45 MiB (30 → peak 75, end 40)")
+
+	r.Overload.Capped.P99Ratio, r.Overload.Capped.RSSPeakMiB = 2.1, 81
+	goals = evaluateGoals(r)
+	require.False(t, goals[0].Met, "p99 above 2 × unloaded")
+	require.False(t, goals[1].Met, "+51 MiB")
+
+	// Nothing accepted, or no RSS read, is not a goal met.
+	r.Overload.Capped = overloadRun{}
+	goals = evaluateGoals(r)
+	require.False(t, goals[0].Met)
+	require.False(t, goals[1].Met)
+}
+
+func TestRefusedCountsApart(t *testing.T) {
+	t.Parallel()
+
+	var r loadResult
+	kind := answerError("confirm", 503, 202, "confirming", apiAnswer{Code: "overloaded"}, nil)
+	r.record(payment{orderID: "o1", id: "p1"}, time.Millisecond, 0, 0, kind)
+	r.record(payment{orderID: "o2"}, time.Millisecond, 0, 0, answerError("create", 503, 201, "ready", apiAnswer{Code: "unavailable"}, nil))
+	r.record(payment{orderID: "o3", id: "p3", accepted: true}, time.Millisecond, 0, 0, "")
+	require.Equal(t, 1, r.Refused)
+	require.Equal(t, map[string]int{"create: HTTP 503 unavailable": 1}, r.Errors)
+	require.Equal(t, 1, r.Payments)
+	require.Len(t, r.total, 1)
+	require.Equal(t, map[string]int{"create: HTTP 503 unavailable": 1, "refused: 503 overloaded": 1}, r.errorsAndRefused())
+}
+
+func TestNotifyPct(t *testing.T) {
+	t.Parallel()
+
+	require.Equal(t, 10, notifyPct(1000)) // 100 notifications a second of 1000 confirms
+	require.Equal(t, 33, notifyPct(300))
+	require.Equal(t, 100, notifyPct(50)) // every confirm, below 100/s
+	require.Equal(t, 1, notifyPct(50000))
+	require.Equal(t, 10, notifyPct(0)) // no api rate yet
 }

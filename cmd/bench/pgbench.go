@@ -24,16 +24,22 @@ import (
 // Where the statements come from:
 //   - the create: db/queries/payments.sql PaymentInsert, autocommit (the
 //     handler runs it on the pool, no transaction);
-//   - the confirm, one transaction: PaymentGetByIDForUpdate, PaymentSave,
-//     River's InsertTx (riverpgxv5 dbsqlc JobInsertFastMany with one job, the
+//   - the confirm, one transaction: PaymentGetByIDForUpdate, PaymentSave
+//     (as db/queries/payments.sql has it: the status guard, and the webhook
+//     endpoints for payment.confirming in the same statement; none exist
+//     here, as in the bench's database, and no NOTIFY), River's InsertTx (riverpgxv5 dbsqlc JobInsertFastMany with one job, the
 //     columns River sets for paymentjob.ConfirmArgs: queue default, priority
 //     1, max_attempts 20, metadata {}, no tags, no unique key), then the
 //     response's PaymentWithHistory (PaymentGetByID, CancelListByPayment,
 //     AttemptListByPayment).
 //   - River's insert notification (PGNotifyMany on river_insert) is rate
-//     limited by the client to one per FetchCooldown (100ms) per queue and
-//     process, so at the rates measured here it rides on about 1% of
-//     confirms; the script sends it on 1% of them.
+//     limited by the client to one per FetchCooldown per queue and process,
+//     and the api's River client runs with FetchCooldown 10ms
+//     (cmd/api/main.go): at most 100 a second, so at the api's rate R it
+//     rides on about 100/R of confirms (10-30% at the 300-1000 payments/s
+//     measured here). The script sends it on notify_pct% of them, a
+//     variable (pgbench -D notify_pct=N) the throughput phase sets from the
+//     api's last measured rate at the same concurrency (notifyPct).
 //
 // Differences that remain: the payment id is made by the server (a
 // time-ordered UUID like the api's v7) instead of sent by the client, and
@@ -65,8 +71,12 @@ UPDATE payments SET
     version                 = version + 1,
     acknowledged_at         = NULL,
     updated_at              = now()
-WHERE id = :p_id AND status = 'ready'
-RETURNING *;
+WHERE payments.id = :p_id AND payments.status = 'ready'
+RETURNING *,
+    (CASE WHEN payments.status <> 'ready'::text
+        THEN ARRAY(SELECT e.id FROM webhook_endpoints e
+                   WHERE e.disabled_at IS NULL AND 'payment.confirming'::text = ANY(e.events)
+                   ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids;
 WITH raw_job_data AS (
     SELECT
         unnest(ARRAY[0]::bigint[]) AS id,
@@ -107,7 +117,7 @@ ON CONFLICT (unique_key)
         AND river_job_state_in_bitmask(unique_states, state)
     DO UPDATE SET kind = river_job.kind
 RETURNING river_job.*, (xmax != 0) AS unique_skipped_as_duplicate;
-\if :notify = 1
+\if :notify <= :notify_pct
 WITH topic_to_notify AS (
     SELECT concat(current_schema(), '.', 'river_insert') AS topic,
            unnest(ARRAY['{"queue": "default"}']::text[]) AS payload
@@ -133,8 +143,9 @@ const pgbenchCommit = "COMMIT;\n"
 //     max_attempted_by 100), autocommit as River's producer runs it;
 //   - the attempt row before the call: db/queries/attempts.sql AttemptStart,
 //     autocommit (it must be durable before the call leaves);
-//   - one outcome transaction: the payment's update (PaymentSave, with its
-//     status guard, so no separate FOR UPDATE read), the attempt's completion
+//   - one outcome transaction: the payment's update (PaymentSave as
+//     db/queries/payments.sql has it, with its status guard, so no separate
+//     FOR UPDATE read, and the webhook endpoints for payment.confirmed), the attempt's completion
 //     (AttemptFinish) and the job's completion (River's completer statement,
 //     JobSetStateIfRunningMany with one job set completed).
 //
@@ -198,8 +209,12 @@ UPDATE payments SET
     version                 = version + 1,
     acknowledged_at         = NULL,
     updated_at              = now()
-WHERE id = (:j_args::jsonb ->> 'paymentId')::uuid AND status = 'confirming'
-RETURNING *;
+WHERE payments.id = (:j_args::jsonb ->> 'paymentId')::uuid AND payments.status = 'confirming'
+RETURNING *,
+    (CASE WHEN payments.status <> 'confirming'::text
+        THEN ARRAY(SELECT e.id FROM webhook_endpoints e
+                   WHERE e.disabled_at IS NULL AND 'payment.confirmed'::text = ANY(e.events)
+                   ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids;
 UPDATE payment_attempts SET
     finished_at     = now(),
     latency_us      = 1000,
@@ -357,7 +372,19 @@ var (
 // (64 backends forking, filling their caches and preparing every statement,
 // on two cores) is not what Postgres sustains; the api's pool and kept-alive
 // connections are warm by then. Latencies are of the same runs.
-func runPgbench(ctx context.Context, bin, dbURL, script, logDir string, conc int, warm, dur time.Duration) (*pgbenchRun, error) {
+// notifyPct is the share of confirms, in percent, that carry River's insert
+// notification when the api confirms perSec payments a second: the api's
+// River client sends at most one per FetchCooldown (10ms), 100 a second.
+func notifyPct(perSec float64) int {
+	if perSec <= 0 {
+		return 10
+	}
+	return max(1, min(100, int(math.Round(100*100/perSec))))
+}
+
+// runPgbench runs script with conc clients for warm + dur; defines are
+// pgbench -D variables (NAME=VALUE).
+func runPgbench(ctx context.Context, bin, dbURL, script, logDir string, conc int, warm, dur time.Duration, defines ...string) (*pgbenchRun, error) {
 	secs := max(1, int(math.Ceil((warm + dur).Seconds())))
 	prefix := filepath.Join(logDir, "pgbench-tx")
 	old, _ := filepath.Glob(prefix + ".*")
@@ -371,8 +398,11 @@ func runPgbench(ctx context.Context, bin, dbURL, script, logDir string, conc int
 		"-T", strconv.Itoa(secs),
 		"-f", script,
 		"-l", "--log-prefix=" + prefix,
-		dbURL,
 	}
+	for _, d := range defines {
+		args = append(args, "-D", d)
+	}
+	args = append(args, dbURL)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()

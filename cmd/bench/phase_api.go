@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +21,7 @@ type sideAcc struct {
 	clientCPUSeconds  float64
 	clientIsPgbench   bool
 	latencyFromServer bool
+	notifyPct         []float64 // pgbench: River's notification share per round
 }
 
 func (a *sideAcc) addCPU(u cpuUse, keep ...string) {
@@ -43,6 +45,7 @@ func (a *sideAcc) side() side {
 		MachineBusy: median(a.busy),
 		Failed:      a.failed,
 		Aborted:     a.aborted,
+		NotifyPct:   median(a.notifyPct),
 	}
 	if len(a.cre) > 0 {
 		c, f := summarize(a.cre), summarize(a.con)
@@ -63,14 +66,28 @@ func (a *sideAcc) side() side {
 	return s
 }
 
+// noCap is the api environment without the admission cap.
+const noCap = "API_MAX_IN_FLIGHT=0"
+
 // throughput runs the api and pgbench side by side, closed loop, at each
 // concurrency level. The relay is not running: this is the api's half of
 // the system alone, which is what pgbench's SQL stands for.
-func (b *bench) throughput(ctx context.Context) error {
-	b.logf("throughput: api vs pgbench, concurrency %v, %d × %s rounds each (relay stopped)", b.set.levels, b.set.rounds, b.set.round)
+func (b *bench) throughput(ctx context.Context) (err error) {
+	b.logf("throughput: api vs pgbench, concurrency %v, %d × %s rounds each (relay stopped; api with %s)", b.set.levels, b.set.rounds, b.set.round, noCap)
 	if err := b.sys.setGateway(ctx, 0); err != nil {
 		return err
 	}
+	// Without the admission cap: a closed loop of 64 callers against a cap
+	// of 30 measures how fast the api refuses, not its SQL path, which is
+	// what pgbench stands beside. The next phases get the defaults back.
+	if err := b.sys.restartAPI(ctx, noCap); err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := b.sys.restartAPI(ctx); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
 	if b.apiB != nil {
 		if err := b.sys.startAPIB(ctx); err != nil {
 			return err
@@ -89,6 +106,9 @@ func (b *bench) throughput(ctx context.Context) error {
 		// each of its rounds drops its own first -warm (runPgbench).
 		w := b.api.closedLoop(ctx, c, warm, 0, g)
 		made = append(made, w.made...)
+		// The api's latest rate at this concurrency, for the share of
+		// pgbench's confirms that send River's insert notification.
+		lastAPI := w.perSecond()
 		if b.apiB != nil {
 			w := b.apiB.closedLoop(ctx, c, warm, 0, g)
 			made = append(made, w.made...)
@@ -125,19 +145,25 @@ func (b *bench) throughput(ctx context.Context) error {
 					u := cpuBetween(before, after)
 					u.Seconds["api"] = u.Seconds[proc]
 					acc.addCPU(u, "api", "postgres", "bench")
-					for k, v := range lr.Errors {
+					for k, v := range lr.errorsAndRefused() {
 						if acc.errors == nil {
 							acc.errors = map[string]int{}
 						}
 						acc.errors[k] += v
 					}
 					perRound[which] = lr.perSecond()
+					if which == "api" {
+						lastAPI = lr.perSecond()
+					}
 				default:
 					acc, script := &same, b.same
 					if which == "writes" {
 						acc, script = &writes, b.writes
 					}
-					pr, err := runPgbench(ctx, b.pgbench, b.set.dbURL, script, b.set.dir, c, b.set.warm, b.set.round)
+					pct := notifyPct(lastAPI)
+					acc.notifyPct = append(acc.notifyPct, float64(pct))
+					pr, err := runPgbench(ctx, b.pgbench, b.set.dbURL, script, b.set.dir, c, b.set.warm, b.set.round,
+						"notify_pct="+strconv.Itoa(pct))
 					if err != nil {
 						return err
 					}

@@ -68,7 +68,7 @@ func (b *bench) e2e(ctx context.Context, i int, rate float64, env []string) erro
 		Seconds:           lr.Elapsed.Seconds(),
 		Payments:          lr.Payments,
 		Missed:            lr.Missed,
-		Errors:            lr.Errors,
+		Errors:            lr.errorsAndRefused(),
 		Workers:           workers,
 		Env:               env,
 		API:               summarize(lr.total),

@@ -22,6 +22,7 @@ type results struct {
 	Throughput []throughputLevel `json:"throughput"`
 	Relay      []relayLevel      `json:"relay"`
 	E2E        []e2eRun          `json:"e2e"`
+	Overload   *overloadResult   `json:"overload,omitempty"`
 	Goals      []goal            `json:"goals"`
 	Checks     []checkResult     `json:"checks"`
 	OK         bool              `json:"ok"`
@@ -43,6 +44,9 @@ type side struct {
 	MachineBusy        float64 `json:"machineBusyPct"`
 	Failed             int     `json:"failed,omitempty"`
 	Aborted            bool    `json:"aborted,omitempty"`
+	// pgbench same SQL / writes only: the median share of confirms, in
+	// percent, that sent River's insert notification (notifyPct).
+	NotifyPct float64 `json:"notifyPct,omitempty"`
 }
 
 type throughputLevel struct {
@@ -138,6 +142,11 @@ type goal struct {
 const (
 	goalAPIRatio   = 0.7 // api ≥ 0.7 × pgbench (same SQL), at every concurrency
 	goalRelayRatio = 0.6 // relay ≥ 0.6 × its floor, at 0ms and at 50ms with enough workers
+	// Overload, with the default admission cap, at twice the maximum: the
+	// accepted payments' p99 ≤ 2 × the unloaded p99, and the api's RSS
+	// "flat": its peak during the run at most 50 MiB above its start.
+	goalOverloadP99   = 2.0
+	goalOverloadRSSMi = 50.0
 )
 
 func evaluateGoals(r *results) []goal {
@@ -193,6 +202,23 @@ func evaluateGoals(r *results) []goal {
 			Measured: fmt.Sprintf("%s at %s workers", strings.Join(parts, " / "), joinInts(workersOf(at50))),
 			Met:      best.Ratio >= goalRelayRatio,
 			Note:     fmt.Sprintf("best %.0f/s of %.0f/s with RELAY_WORKERS=%d (default 50)", best.Relay.PerSecond, best.Floor.PerSecond, best.Workers),
+		})
+	}
+	if o := r.Overload; o != nil {
+		c, u := o.Capped, o.Uncapped
+		goals = append(goals, goal{
+			Goal: fmt.Sprintf("overload %.0f× max, default cap: accepted p99 ≤ %.0f × unloaded p99", o.Factor, goalOverloadP99),
+			Measured: fmt.Sprintf("%.2f (%.1f ms of %.1f ms; %.0f%% refused)",
+				c.P99Ratio, c.Latency.P99, o.Unloaded.Latency.P99, 100*c.RefusedShare),
+			Met:  o.Unloaded.Latency.P99 > 0 && c.Latency.N > 0 && c.P99Ratio <= goalOverloadP99,
+			Note: fmt.Sprintf("no cap: %.2f (%.1f ms), %.0f%% failed", u.P99Ratio, u.Latency.P99, 100*u.FailedShare),
+		})
+		goals = append(goals, goal{
+			Goal: fmt.Sprintf("overload %.0f× max, default cap: api RSS peak ≤ start + %.0f MiB", o.Factor, goalOverloadRSSMi),
+			Measured: fmt.Sprintf("+%.0f MiB (%.0f → peak %.0f, end %.0f)",
+				c.RSSPeakMiB-c.RSSStartMiB, c.RSSStartMiB, c.RSSPeakMiB, c.RSSEndMiB),
+			Met:  c.RSSStartMiB > 0 && c.RSSPeakMiB-c.RSSStartMiB <= goalOverloadRSSMi,
+			Note: fmt.Sprintf("no cap: +%.0f MiB (%.0f → peak %.0f)", u.RSSPeakMiB-u.RSSStartMiB, u.RSSStartMiB, u.RSSPeakMiB),
 		})
 	}
 	return goals
@@ -316,6 +342,33 @@ func printReport(w io.Writer, r *results) {
 			e.E2E.P50, e.E2E.P95, e.E2E.P99, e.E2E.Max,
 			e.PeakRSSMiB["api"], e.PeakRSSMiB["relay"], e.PeakRSSMiB["gatewaysim"],
 			e.CPUPerPayment["api"], e.CPUPerPayment["relay"], e.CPUPerPayment["postgres"], e.MachineBusy)
+	}
+
+	if o := r.Overload; o != nil {
+		fmt.Fprintf(w, "\n4. Overload: open loop, payments (create + confirm) offered for %.0fs, relay stopped; max %.0f/s from %s; refused = either call 503 overloaded (not retried), failed = any other error or timeout; latency of the accepted, from the scheduled start\n",
+			o.Seconds, o.MaxPerSec, o.MaxFrom)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "run\tapi\toffered/s\taccepted/s\trefused\tfailed\tmissed\tp50 ms\tp99 ms\tp99/unloaded\tRSS MiB start\tpeak\tend\tCPU s api\tpg\tbench\tbusy\t")
+		for _, x := range []struct {
+			name string
+			run  overloadRun
+		}{{"unloaded", o.Unloaded}, {fmt.Sprintf("%.0f× max", o.Factor), o.Capped}, {fmt.Sprintf("%.0f× max", o.Factor), o.Uncapped}} {
+			ratio := "-"
+			if x.run.P99Ratio > 0 {
+				ratio = fmt.Sprintf("%.2f", x.run.P99Ratio)
+			}
+			c := x.run.CPUSeconds
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.0f\t%.1f%%\t%.1f%%\t%d\t%.1f\t%.1f\t%s\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t%.0f%%\t\n",
+				x.name, x.run.APIEnv, x.run.OfferedPerSec, x.run.AcceptedPerSec, 100*x.run.RefusedShare, 100*x.run.FailedShare,
+				x.run.Missed, x.run.Latency.P50, x.run.Latency.P99, ratio, x.run.RSSStartMiB, x.run.RSSPeakMiB, x.run.RSSEndMiB,
+				c["api"], c["postgres"], c["bench"], x.run.MachineBusy)
+		}
+		tw.Flush()
+		for _, x := range []overloadRun{o.Capped, o.Uncapped} {
+			if len(x.Errors) > 0 {
+				fmt.Fprintf(w, "   failures with %s: %v\n", x.APIEnv, x.Errors)
+			}
+		}
 	}
 
 	if len(r.Goals) > 0 {

@@ -13,25 +13,26 @@ import (
 
 // settings is the command line.
 type settings struct {
-	dbURL      string
-	binDir     string
-	dir        string
-	out        string
-	pgbench    string
-	quick      bool
-	levels     []int
-	round      time.Duration
-	warm       time.Duration
-	rounds     int
-	backlog    int
-	floorConns int
-	workers    []int
-	tuned      []string
-	apiEnv     []string
-	apiB       string
-	rates      []float64
-	e2eFor     time.Duration
-	phases     map[string]bool
+	dbURL       string
+	binDir      string
+	dir         string
+	out         string
+	pgbench     string
+	quick       bool
+	levels      []int
+	round       time.Duration
+	warm        time.Duration
+	rounds      int
+	backlog     int
+	floorConns  int
+	workers     []int
+	tuned       []string
+	apiEnv      []string
+	apiB        string
+	rates       []float64
+	e2eFor      time.Duration
+	overloadFor time.Duration
+	phases      map[string]bool
 }
 
 func parseSettings(args []string, stderr io.Writer) (settings, error) {
@@ -58,7 +59,8 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 	var rates string
 	fs.StringVar(&rates, "rates", "500,200", "offered loads of the end-to-end runs, payments per second; the first is also run with -tuned")
 	fs.DurationVar(&s.e2eFor, "e2e", 0, "length of each end-to-end run (default 20s, quick 8s)")
-	fs.StringVar(&phases, "phases", "throughput,relay,e2e", "which phases to run")
+	fs.DurationVar(&s.overloadFor, "overload", 0, "length of each open-loop run of the overload phase (default 10s, quick 5s)")
+	fs.StringVar(&phases, "phases", "throughput,relay,e2e,overload", "which phases to run")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -86,6 +88,7 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 	}
 	def(&s.round, 4*time.Second, 2*time.Second)
 	def(&s.e2eFor, 20*time.Second, 8*time.Second)
+	def(&s.overloadFor, 10*time.Second, 5*time.Second)
 	defInt(&s.rounds, 5, 3)
 	defInt(&s.backlog, 5000, 2000)
 	if workers == "" {
@@ -113,8 +116,8 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 		if p == "drain" {
 			p = "relay" // its old name
 		}
-		if p != "throughput" && p != "relay" && p != "e2e" {
-			return s, fmt.Errorf("bad -phases: unknown phase %q (throughput, relay, e2e)", p)
+		if p != "throughput" && p != "relay" && p != "e2e" && p != "overload" {
+			return s, fmt.Errorf("bad -phases: unknown phase %q (throughput, relay, e2e, overload)", p)
 		}
 		s.phases[p] = true
 	}
@@ -148,7 +151,9 @@ func settingsOf(s settings) map[string]any {
 		"quick": s.quick, "concurrency": s.levels, "round": s.round.String(), "warm": s.warm.String(), "rounds": s.rounds,
 		"backlog": s.backlog, "floorClients": s.floorConns, "workersAt50ms": s.workers,
 		"tunedRelayEnv": s.tuned, "apiB": s.apiB, "e2eRates": s.rates, "e2eDuration": s.e2eFor.String(),
-		"apiEnv": append([]string{"defaults (DATABASE_MAX_CONNS 20, LOG_LEVEL info)"}, s.apiEnv...),
+		"overloadDuration": s.overloadFor.String(),
+		"apiEnv":           append([]string{"defaults (DATABASE_MAX_CONNS 20, LOG_LEVEL info)"}, s.apiEnv...),
+		"throughputAPIEnv": noCap + " (the throughput phase's api and api-b, after -api-env)",
 		"relayEnv": "defaults except RELAY_WORKERS (DATABASE_MAX_CONNS 20, RELAY_FETCH_POLL_INTERVAL 1s, " +
 			"so FetchCooldown 100ms)",
 	}

@@ -47,8 +47,9 @@ type system struct {
 	// side with the first, for A/B comparisons of a proposed change.
 	apiBDir, apiBAddr string
 
-	// apiEnv is extra environment for the api (an experiment's tuning).
-	apiEnv []string
+	// apiEnv is extra environment for the api (an experiment's tuning);
+	// apiExtra, the running api's own phase setting (startAPI).
+	apiEnv, apiExtra []string
 
 	sim, api, apiB, relay *proc
 	simc                  *gatewaysim.Client
@@ -156,22 +157,35 @@ func (s *system) startSim(ctx context.Context) error {
 }
 
 // startAPI starts the api with its defaults (pool size, log level): the
-// bench measures what ships.
-func (s *system) startAPI(ctx context.Context) error {
-	p, err := s.start(ctx, "api", s.bin.API, append([]string{
-		"DATABASE_URL=" + s.dbURL, "API_ADDR=" + s.apiAddr,
-	}, s.apiEnv...), "http://"+s.apiAddr+"/readyz")
+// bench measures what ships. extra is a phase's own setting (e.g.
+// API_MAX_IN_FLIGHT=0); it comes last, so it wins over -api-env (a process
+// given a name twice gets the last value).
+func (s *system) startAPI(ctx context.Context, extra ...string) error {
+	p, err := s.start(ctx, "api", s.bin.API, s.apiEnvWith("API_ADDR="+s.apiAddr, extra), "http://"+s.apiAddr+"/readyz")
 	s.api = p
+	s.apiExtra = extra
 	return err
+}
+
+// restartAPI stops the api and starts it again with extra.
+func (s *system) restartAPI(ctx context.Context, extra ...string) error {
+	if err := s.stopAPI(); err != nil {
+		return err
+	}
+	return s.startAPI(ctx, extra...)
 }
 
 // startAPIB starts the -api-b build next to the first, same environment.
 func (s *system) startAPIB(ctx context.Context) error {
-	p, err := s.start(ctx, "api-b", filepath.Join(s.apiBDir, "api"), append([]string{
-		"DATABASE_URL=" + s.dbURL, "API_ADDR=" + s.apiBAddr,
-	}, s.apiEnv...), "http://"+s.apiBAddr+"/readyz")
+	p, err := s.start(ctx, "api-b", filepath.Join(s.apiBDir, "api"), s.apiEnvWith("API_ADDR="+s.apiBAddr, s.apiExtra),
+		"http://"+s.apiBAddr+"/readyz")
 	s.apiB = p
 	return err
+}
+
+func (s *system) apiEnvWith(addr string, extra []string) []string {
+	env := append([]string{"DATABASE_URL=" + s.dbURL, addr}, s.apiEnv...)
+	return append(env, extra...)
 }
 
 func (s *system) stopAPI() error {
