@@ -58,7 +58,6 @@ type bench struct {
 	res     *results
 	pgbench string
 	same    string // pgbench script: every statement the api runs
-	writes  string // pgbench script: the writes only
 	floor   string // pgbench script: the relay's floor
 	stderr  io.Writer
 }
@@ -108,7 +107,7 @@ func (b *bench) run(ctx context.Context) error {
 	if b.pgbench, err = findPgbench(b.set.pgbench); err != nil {
 		return err
 	}
-	if b.same, b.writes, b.floor, err = pgbenchScripts(b.set.dir); err != nil {
+	if b.same, b.floor, err = pgbenchScripts(b.set.dir); err != nil {
 		return err
 	}
 	if b.db, err = openDB(ctx, b.set.dbURL); err != nil {

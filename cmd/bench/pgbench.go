@@ -27,11 +27,12 @@ import (
 //   - the confirm, one transaction: PaymentGetByIDForUpdate, PaymentSave
 //     (as db/queries/payments.sql has it: the status guard, and the webhook
 //     endpoints for payment.confirming in the same statement; none exist
-//     here, as in the bench's database, and no NOTIFY), River's InsertTx (riverpgxv5 dbsqlc JobInsertFastMany with one job, the
-//     columns River sets for paymentjob.ConfirmArgs: queue default, priority
-//     1, max_attempts 20, metadata {}, no tags, no unique key), then the
-//     response's PaymentWithHistory (PaymentGetByID, CancelListByPayment,
-//     AttemptListByPayment).
+//     here, as in the bench's database, and no NOTIFY), River's InsertTx
+//     (riverpgxv5 dbsqlc JobInsertFastMany with one job, the columns River
+//     sets for paymentjob.ConfirmArgs: queue default, priority 1,
+//     max_attempts 20, metadata {}, no tags, no unique key), COMMIT. The
+//     answer is the row PaymentSave returned (a payment leaving ready has
+//     no history to read), so the confirm reads nothing more.
 //   - River's insert notification (PGNotifyMany on river_insert) is rate
 //     limited by the client to one per FetchCooldown per queue and process,
 //     and the api's River client runs with FetchCooldown 10ms
@@ -124,13 +125,6 @@ WITH topic_to_notify AS (
 )
 SELECT pg_notify(topic_to_notify.topic, topic_to_notify.payload) FROM topic_to_notify;
 \endif
-`
-
-// pgbenchHistory is the end of the confirm as the api runs it: the answer's
-// payment with its (empty) history, read inside the transaction.
-const pgbenchHistory = `SELECT * FROM payments WHERE id = :p_id;
-SELECT * FROM payment_cancels WHERE payment_id = :p_id ORDER BY created_at, id;
-SELECT * FROM payment_attempts WHERE payment_id = :p_id ORDER BY id;
 `
 
 const pgbenchCommit = "COMMIT;\n"
@@ -306,23 +300,19 @@ COMMIT;
 `
 
 // pgbenchScripts writes the scripts: "same" is every statement the api
-// runs; "writes" leaves out the confirm's three reads for its answer (the
-// list the issue names), to show what those reads cost; "floor" is the
-// relay's floor (pgbenchFloor).
-func pgbenchScripts(dir string) (same, writes, floor string, err error) {
+// runs for a payment; "floor" is the relay's floor (pgbenchFloor).
+func pgbenchScripts(dir string) (same, floor string, err error) {
 	same = filepath.Join(dir, "pgbench-same-sql.sql")
-	writes = filepath.Join(dir, "pgbench-writes-only.sql")
 	floor = filepath.Join(dir, "pgbench-relay-floor.sql")
 	for path, text := range map[string]string{
-		same:   pgbenchCreate + pgbenchHistory + pgbenchCommit,
-		writes: pgbenchCreate + pgbenchCommit,
-		floor:  pgbenchFloor,
+		same:  pgbenchCreate + pgbenchCommit,
+		floor: pgbenchFloor,
 	} {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			return "", "", "", fmt.Errorf("error writing pgbench script: %w", err)
+			return "", "", fmt.Errorf("error writing pgbench script: %w", err)
 		}
 	}
-	return same, writes, floor, nil
+	return same, floor, nil
 }
 
 // findPgbench returns pgbench from PATH or the newest installed server.

@@ -113,16 +113,16 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 			w := b.apiB.closedLoop(ctx, c, warm, 0, g)
 			made = append(made, w.made...)
 		}
-		var api, apiB, same, writes sideAcc
-		same.clientIsPgbench, writes.clientIsPgbench = true, true
-		var ratios, ratiosWrites, ratiosB, ratiosBWrites, ratiosBA []float64
+		var api, apiB, same sideAcc
+		same.clientIsPgbench = true
+		var ratios, ratiosB, ratiosBA []float64
 		for r := range b.set.rounds {
-			// The three back to back, in an order that rotates by round, so
-			// whatever drifts on a shared machine hits them alike.
+			// Back to back, in an order that rotates by round, so whatever
+			// drifts on a shared machine hits them alike.
 			perRound := map[string]float64{}
-			systems := []string{"api", "same", "writes"}
+			systems := []string{"api", "same"}
 			if b.apiB != nil {
-				systems = []string{"api", "same", "api-b", "writes"}
+				systems = []string{"api", "same", "api-b"}
 			}
 			k := r % len(systems)
 			order := append(slices.Clone(systems[k:]), systems[:k]...)
@@ -157,9 +157,6 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 					}
 				default:
 					acc, script := &same, b.same
-					if which == "writes" {
-						acc, script = &writes, b.writes
-					}
 					pct := notifyPct(lastAPI)
 					acc.notifyPct = append(acc.notifyPct, float64(pct))
 					pr, err := runPgbench(ctx, b.pgbench, b.set.dbURL, script, b.set.dir, c, b.set.warm, b.set.round,
@@ -184,33 +181,27 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 			if perRound["same"] > 0 {
 				ratios = append(ratios, perRound["api"]/perRound["same"])
 			}
-			if perRound["writes"] > 0 {
-				ratiosWrites = append(ratiosWrites, perRound["api"]/perRound["writes"])
-			}
-			if b.apiB != nil && perRound["same"] > 0 && perRound["writes"] > 0 && perRound["api"] > 0 {
+			if b.apiB != nil && perRound["same"] > 0 && perRound["api"] > 0 {
 				ratiosB = append(ratiosB, perRound["api-b"]/perRound["same"])
-				ratiosBWrites = append(ratiosBWrites, perRound["api-b"]/perRound["writes"])
 				ratiosBA = append(ratiosBA, perRound["api-b"]/perRound["api"])
 			}
 		}
 		lvl := throughputLevel{
-			Concurrency:   c,
-			API:           api.side(),
-			Pgbench:       same.side(),
-			PgbenchWrites: writes.side(),
-			Ratio:         median(ratios),
-			Ratios:        ratios,
-			RatioWrites:   median(ratiosWrites),
+			Concurrency: c,
+			API:         api.side(),
+			Pgbench:     same.side(),
+			Ratio:       median(ratios),
+			Ratios:      ratios,
 		}
 		if b.apiB != nil {
 			sb := apiB.side()
 			lvl.APIB = &sb
-			lvl.RatioB, lvl.RatioBWrites, lvl.RatioBA = median(ratiosB), median(ratiosBWrites), median(ratiosBA)
-			b.logf("  c=%d: api-b %.0f/s, b/a %.2f, b/pgbench %.2f (writes only %.2f)", c, sb.PerSecond, lvl.RatioBA, lvl.RatioB, lvl.RatioBWrites)
+			lvl.RatioB, lvl.RatioBA = median(ratiosB), median(ratiosBA)
+			b.logf("  c=%d: api-b %.0f/s, b/a %.2f, b/pgbench %.2f", c, sb.PerSecond, lvl.RatioBA, lvl.RatioB)
 		}
 		b.res.Throughput = append(b.res.Throughput, lvl)
-		b.logf("  c=%d: api %s/s, pgbench %s/s (writes only %s/s), ratio %s",
-			c, spread(lvl.API.Rounds, "%.0f"), spread(lvl.Pgbench.Rounds, "%.0f"), spread(lvl.PgbenchWrites.Rounds, "%.0f"), spread(ratios, "%.2f"))
+		b.logf("  c=%d: api %s/s, pgbench %s/s, ratio %s",
+			c, spread(lvl.API.Rounds, "%.0f"), spread(lvl.Pgbench.Rounds, "%.0f"), spread(ratios, "%.2f"))
 	}
 	// No relay ran: every accepted confirm must be waiting in the outbox,
 	// one job each, and the gateway must have seen nothing.

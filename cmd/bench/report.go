@@ -44,25 +44,22 @@ type side struct {
 	MachineBusy        float64 `json:"machineBusyPct"`
 	Failed             int     `json:"failed,omitempty"`
 	Aborted            bool    `json:"aborted,omitempty"`
-	// pgbench same SQL / writes only: the median share of confirms, in
+	// pgbench same SQL: the median share of confirms, in
 	// percent, that sent River's insert notification (notifyPct).
 	NotifyPct float64 `json:"notifyPct,omitempty"`
 }
 
 type throughputLevel struct {
-	Concurrency   int       `json:"concurrency"`
-	API           side      `json:"api"`
-	Pgbench       side      `json:"pgbenchSameSQL"`
-	PgbenchWrites side      `json:"pgbenchWritesOnly"`
-	Ratio         float64   `json:"ratio"` // api / pgbench (same SQL), median of per-round ratios
-	Ratios        []float64 `json:"ratios"`
-	RatioWrites   float64   `json:"ratioWrites"` // api / pgbench (writes only)
+	Concurrency int       `json:"concurrency"`
+	API         side      `json:"api"`
+	Pgbench     side      `json:"pgbenchSameSQL"`
+	Ratio       float64   `json:"ratio"` // api / pgbench (same SQL), median of per-round ratios
+	Ratios      []float64 `json:"ratios"`
 	// With -api-b: the second build's figures and its ratios (b/a: the
 	// change's gain, rounds side by side).
-	APIB         *side   `json:"apiB,omitempty"`
-	RatioB       float64 `json:"ratioB,omitempty"`
-	RatioBWrites float64 `json:"ratioBWrites,omitempty"`
-	RatioBA      float64 `json:"ratioBA,omitempty"`
+	APIB    *side   `json:"apiB,omitempty"`
+	RatioB  float64 `json:"ratioB,omitempty"`
+	RatioBA float64 `json:"ratioBA,omitempty"`
 }
 
 // relayLevel is one relay configuration against its floor, rounds side by
@@ -154,16 +151,14 @@ func evaluateGoals(r *results) []goal {
 
 	if len(r.Throughput) > 0 {
 		g := goal{Goal: fmt.Sprintf("api ≥ %.1f × pgbench (same SQL), payments/s", goalAPIRatio), Met: true}
-		var parts, writes []string
+		var parts []string
 		for _, t := range r.Throughput {
 			parts = append(parts, fmt.Sprintf("%.2f", t.Ratio))
-			writes = append(writes, fmt.Sprintf("%.2f", t.RatioWrites))
 			if t.Ratio < goalAPIRatio {
 				g.Met = false
 			}
 		}
 		g.Measured = fmt.Sprintf("%s at c=%s", strings.Join(parts, " / "), joinInts(levelsOf(r)))
-		g.Note = fmt.Sprintf("against pgbench writes only: %s", strings.Join(writes, " / "))
 		goals = append(goals, g)
 	}
 
@@ -261,20 +256,20 @@ func printReport(w io.Writer, r *results) {
 		fmt.Fprintf(w, "\n1. API vs pgbench: payments/s (create + confirm), closed loop, relay stopped; median (min–max) of %v rounds of %v, pgbench after a %v warm-up each\n",
 			r.Settings["rounds"], r.Settings["round"], r.Settings["warm"])
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "conc\tapi/s\tp50 ms\tp99 ms\tpgbench/s\tp50 ms\tp99 ms\tRATIO\twrites-only/s\tratio\terrors\t")
+		fmt.Fprintln(tw, "conc\tapi/s\tp50 ms\tp99 ms\tpgbench/s\tp50 ms\tp99 ms\tRATIO\terrors\t")
 		for _, t := range r.Throughput {
 			a, p := t.API, t.Pgbench
-			fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%s\t%.1f\t%.1f\t%s\t%s\t%.2f\t%d\t\n",
+			fmt.Fprintf(tw, "%d\t%s\t%.1f\t%.1f\t%s\t%.1f\t%.1f\t%s\t%d\t\n",
 				t.Concurrency, spread(a.Rounds, "%.0f"), a.Latency.P50, a.Latency.P99,
 				spread(p.Rounds, "%.0f"), p.Latency.P50, p.Latency.P99, spread(t.Ratios, "%.2f"),
-				spread(t.PgbenchWrites.Rounds, "%.0f"), t.RatioWrites, sumErrors(a.Errors)+p.Failed)
+				sumErrors(a.Errors)+p.Failed)
 		}
 		tw.Flush()
 		if r.Throughput[0].APIB != nil {
 			fmt.Fprintf(w, "   api-b (%v):\n", r.Settings["apiB"])
 			for _, t := range r.Throughput {
-				fmt.Fprintf(w, "   c=%-3d api-b %.0f/s (p50 %.1f p99 %.1f ms), b/a %.2f, b/pgbench same SQL %.2f, writes only %.2f, api-b CPU µs/payment %.0f (a: %.0f), postgres %.0f (a: %.0f)\n",
-					t.Concurrency, t.APIB.PerSecond, t.APIB.Latency.P50, t.APIB.Latency.P99, t.RatioBA, t.RatioB, t.RatioBWrites,
+				fmt.Fprintf(w, "   c=%-3d api-b %.0f/s (p50 %.1f p99 %.1f ms), b/a %.2f, b/pgbench same SQL %.2f, api-b CPU µs/payment %.0f (a: %.0f), postgres %.0f (a: %.0f)\n",
+					t.Concurrency, t.APIB.PerSecond, t.APIB.Latency.P50, t.APIB.Latency.P99, t.RatioBA, t.RatioB,
 					t.APIB.CPUPerPayment["api"], t.API.CPUPerPayment["api"], t.APIB.CPUPerPayment["postgres"], t.API.CPUPerPayment["postgres"])
 			}
 		}
