@@ -184,7 +184,26 @@ func SeedWith(ctx context.Context, pool *pgxpool.Pool, o Options, progress func(
 			return st, err
 		}
 	}
+	// Autovacuum would vacuum each table again and again as the inserts
+	// pile up (insert-triggered vacuum); the seed vacuums once at the end.
+	// Only tables with no storage options of their own, so RESET puts them
+	// back exactly.
+	var paused []string
+	if err := pool.QueryRow(ctx, `SELECT coalesce(array_agg(relname::text), '{}') FROM pg_class
+		WHERE relname = ANY($1) AND relnamespace = 'public'::regnamespace AND reloptions IS NULL`, SeededTables).Scan(&paused); err != nil {
+		return st, fmt.Errorf("error reading storage options: %w", err)
+	}
+	for _, t := range paused {
+		if _, err := pool.Exec(ctx, "ALTER TABLE "+t+" SET (autovacuum_enabled = off)"); err != nil {
+			return st, fmt.Errorf("error pausing autovacuum on %s: %w", t, err)
+		}
+	}
 	loadErr := load(ctx, pool, o, &st, progress)
+	for _, t := range paused {
+		if _, err := pool.Exec(context.WithoutCancel(ctx), "ALTER TABLE "+t+" RESET (autovacuum_enabled)"); err != nil {
+			loadErr = errors.Join(loadErr, fmt.Errorf("error resuming autovacuum on %s: %w", t, err))
+		}
+	}
 	if restore != nil {
 		// Recreate even when the load failed or ctx ended: the schema must
 		// end as it began.
