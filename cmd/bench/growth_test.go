@@ -32,9 +32,10 @@ func TestGrowth(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.Pool(t)
 	res, err := runGrowth(ctx, pool, growthOptions{
-		N:           n,
-		Partition:   os.Getenv("GROWTH_PARTITION") != "",
-		DropIndexes: os.Getenv("GROWTH_DROP_INDEXES") != "",
+		N:                     n,
+		Partition:             os.Getenv("GROWTH_PARTITION") != "",
+		PartitionCopyBaseline: os.Getenv("GROWTH_PARTITION") == "copy",
+		DropIndexes:           os.Getenv("GROWTH_DROP_INDEXES") != "",
 	}, os.Stdout)
 	require.NoError(t, err)
 	require.Empty(t, res.Problems)
@@ -52,7 +53,7 @@ func TestGrowthSmall(t *testing.T) {
 	}
 	pool := dbtest.Pool(t)
 	var out bytes.Buffer
-	res, err := runGrowth(context.Background(), pool, growthOptions{N: 3_000, SmallN: 500, Runs: 2, Partition: true}, &out)
+	res, err := runGrowth(context.Background(), pool, growthOptions{N: 3_000, SmallN: 500, Runs: 2, Partition: true, PartitionCopyBaseline: true}, &out)
 	t.Log(out.String())
 	require.NoError(t, err)
 	require.Empty(t, res.Problems)

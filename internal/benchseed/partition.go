@@ -26,12 +26,12 @@ type PartitionResult struct {
 	FKPart     time.Duration `json:"fkPartNs"`
 	BytesPlain int64         `json:"bytesPlain"`
 	BytesPart  int64         `json:"bytesPart"`
-	// AttemptStart: one row per statement, as the relay inserts, mean µs.
+	// AttemptStart: one row per statement, as the relay inserts (µs, median
+	// server execution time; the rows are rolled back).
 	InsertPlainUs float64 `json:"insertPlainUs"`
 	InsertPartUs  float64 `json:"insertPartUs"`
-	// AttemptListByPayment for random seeded payments, mean µs per query
-	// (client side: round trip included, the same for both), and shared
-	// buffers touched per query.
+	// AttemptListByPayment for random seeded payments: median server
+	// execution time (µs) and shared buffers touched per query.
 	ListPlainUs    float64 `json:"listPlainUs"`
 	ListPartUs     float64 `json:"listPartUs"`
 	ListPrunedUs   float64 `json:"listPrunedUs"` // partitioned, with requested_at >= the payment's created_at
@@ -39,7 +39,7 @@ type PartitionResult struct {
 	ListPartBufs   float64 `json:"listPartBuffers"`
 	ListPrunedBufs float64 `json:"listPrunedBuffers"`
 	// The newest attempt per payment for the console's attention list
-	// (ORDER BY id DESC LIMIT 1), mean µs.
+	// (ORDER BY id DESC LIMIT 1), median µs.
 	LatestPlainUs float64 `json:"latestPlainUs"`
 	LatestPartUs  float64 `json:"latestPartUs"`
 	// StatsRecentAttempts (newest 200 by id), median ms.
@@ -51,15 +51,22 @@ type PartitionResult struct {
 }
 
 const (
-	plainCopy = "growth_attempts_plain"
-	partCopy  = "growth_attempts_part"
+	plainCopyName = "growth_attempts_plain"
+	partCopy      = "growth_attempts_part"
 )
 
-// ComparePartitioning builds both copies of payment_attempts from its
-// current rows, measures them with lookups random lookups and inserts, and
-// drops them again (unless keep).
-func ComparePartitioning(ctx context.Context, pool *pgxpool.Pool, lookups int, keep bool, log io.Writer) (PartitionResult, error) {
+// ComparePartitioning builds a partitioned copy of payment_attempts from its
+// current rows and measures it against an unpartitioned one with lookups
+// random lookups and single-row inserts, and drops the copies again (unless
+// keep). With copyBaseline the unpartitioned side is a fresh copy too, built
+// the same way (so the bulk loads compare); without, it is payment_attempts
+// itself (half the work; the inserts into it are deleted afterwards).
+func ComparePartitioning(ctx context.Context, pool *pgxpool.Pool, lookups int, copyBaseline, keep bool, log io.Writer) (PartitionResult, error) {
 	var r PartitionResult
+	plainCopy := plainCopyName
+	if !copyBaseline {
+		plainCopy = "payment_attempts"
+	}
 	if lookups <= 0 {
 		lookups = 2000
 	}
@@ -69,7 +76,7 @@ func ComparePartitioning(ctx context.Context, pool *pgxpool.Pool, lookups int, k
 		}
 	}
 	drop := func(ctx context.Context) {
-		_, _ = pool.Exec(ctx, "DROP TABLE IF EXISTS "+plainCopy+", "+partCopy+" CASCADE")
+		_, _ = pool.Exec(ctx, "DROP TABLE IF EXISTS "+plainCopyName+", "+partCopy+" CASCADE")
 		_, _ = pool.Exec(ctx, "DROP SEQUENCE IF EXISTS growth_attempts_seq")
 	}
 	drop(ctx)
@@ -81,20 +88,22 @@ func ComparePartitioning(ctx context.Context, pool *pgxpool.Pool, lookups int, k
 	if err := pool.QueryRow(ctx, `SELECT count(*), min(requested_at), max(requested_at) FROM payment_attempts`).Scan(&r.Rows, &lo, &hi); err != nil {
 		return r, fmt.Errorf("error reading attempts: %w", err)
 	}
-	setup := []string{
-		`CREATE SEQUENCE growth_attempts_seq`,
-		`CREATE TABLE ` + plainCopy + ` (LIKE payment_attempts INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
-		`ALTER TABLE ` + plainCopy + ` ALTER COLUMN id SET DEFAULT nextval('growth_attempts_seq')`,
-		`ALTER TABLE ` + plainCopy + ` ADD PRIMARY KEY (id)`,
-		`CREATE INDEX ON ` + plainCopy + ` (payment_id, id)`,
-		`CREATE TABLE ` + partCopy + ` (LIKE payment_attempts INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (requested_at)`,
-		`ALTER TABLE ` + partCopy + ` ALTER COLUMN id SET DEFAULT nextval('growth_attempts_seq')`,
+	setup := []string{`CREATE SEQUENCE growth_attempts_seq`}
+	if copyBaseline {
+		setup = append(setup,
+			`CREATE TABLE `+plainCopy+` (LIKE payment_attempts INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
+			`ALTER TABLE `+plainCopy+` ALTER COLUMN id SET DEFAULT nextval('growth_attempts_seq')`,
+			`ALTER TABLE `+plainCopy+` ADD PRIMARY KEY (id)`,
+			`CREATE INDEX ON `+plainCopy+` (payment_id, id)`)
+	}
+	setup = append(setup,
+		`CREATE TABLE `+partCopy+` (LIKE payment_attempts INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (requested_at)`,
+		`ALTER TABLE `+partCopy+` ALTER COLUMN id SET DEFAULT nextval('growth_attempts_seq')`,
 		// A unique constraint on a partitioned table must include the
 		// partition key: id alone can no longer be the primary key.
-		`ALTER TABLE ` + partCopy + ` ADD PRIMARY KEY (id, requested_at)`,
-		`CREATE INDEX ON ` + partCopy + ` (payment_id, id)`,
-		`CREATE TABLE ` + partCopy + `_default PARTITION OF ` + partCopy + ` DEFAULT`,
-	}
+		`ALTER TABLE `+partCopy+` ADD PRIMARY KEY (id, requested_at)`,
+		`CREATE INDEX ON `+partCopy+` (payment_id, id)`,
+		`CREATE TABLE `+partCopy+`_default PARTITION OF `+partCopy+` DEFAULT`)
 	month := time.Date(lo.UTC().Year(), lo.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
 	for ; !month.After(hi); month = month.AddDate(0, 1, 0) {
 		next := month.AddDate(0, 1, 0)
@@ -133,9 +142,19 @@ func ComparePartitioning(ctx context.Context, pool *pgxpool.Pool, lookups int, k
 		return dl, dfk, nil
 	}
 	var err error
-	logf("partitioning: loading %d attempts into %s", r.Rows, plainCopy)
-	if r.LoadPlain, r.FKPlain, err = load(plainCopy); err != nil {
+	var maxID int64
+	if err := pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM payment_attempts`).Scan(&maxID); err != nil {
 		return r, err
+	}
+	if _, err := pool.Exec(ctx, `SELECT setval('growth_attempts_seq', $1)`, maxID+1_000_000); err != nil {
+		return r, err
+	}
+	if copyBaseline {
+		logf("partitioning: loading %d attempts into %s", r.Rows, plainCopy)
+		if r.LoadPlain, r.FKPlain, err = load(plainCopy); err != nil {
+			return r, err
+		}
+	} else {
 	}
 	logf("partitioning: loading %d attempts into %s (%d partitions)", r.Rows, partCopy, r.Partitions)
 	if r.LoadPart, r.FKPart, err = load(partCopy); err != nil {
@@ -175,118 +194,62 @@ WHERE p.payment_key IS NOT NULL LIMIT $1`, lookups)
 	}
 	rand.New(rand.NewPCG(3, 4)).Shuffle(len(pays), func(i, j int) { pays[i], pays[j] = pays[j], pays[i] })
 
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return r, err
-	}
-	defer conn.Release()
-	c := conn.Conn()
+	// Every statement is measured on the server (EXPLAIN ANALYZE's
+	// execution time, in a transaction rolled back), alternating the two
+	// tables so that whatever else the machine does falls on both alike.
 	listPlain := `SELECT * FROM ` + plainCopy + ` WHERE payment_id = $1 ORDER BY id`
 	listPart := `SELECT * FROM ` + partCopy + ` WHERE payment_id = $1 ORDER BY id`
 	listPruned := `SELECT * FROM ` + partCopy + ` WHERE payment_id = $1 AND requested_at >= $2 ORDER BY id`
 	latestPlain := `SELECT * FROM ` + plainCopy + ` WHERE payment_id = $1 ORDER BY id DESC LIMIT 1`
 	latestPart := `SELECT * FROM ` + partCopy + ` WHERE payment_id = $1 ORDER BY id DESC LIMIT 1`
-	timeQuery := func(sql string, args ...any) (time.Duration, error) {
-		t := time.Now()
-		rows, err := c.Query(ctx, sql, args...)
-		if err != nil {
-			return 0, err
-		}
-		for rows.Next() {
-		}
-		rows.Close()
-		return time.Since(t), rows.Err()
-	}
-	// Warm both (and the plan caches), then alternate so that whatever
-	// else the machine does falls on both alike.
-	var sums [5]time.Duration
-	for pass := range 2 {
-		sums = [5]time.Duration{}
-		for _, p := range pays {
-			for k, q := range []struct {
-				sql  string
-				args []any
-			}{
-				{listPlain, []any{p.id}}, {listPart, []any{p.id}}, {listPruned, []any{p.id, p.created}},
-				{latestPlain, []any{p.id}}, {latestPart, []any{p.id}},
-			} {
-				d, err := timeQuery(q.sql, q.args...)
-				if err != nil {
-					return r, err
-				}
-				sums[k] += d
-			}
-		}
-		logf("partitioning: lookup pass %d done", pass+1)
-	}
-	mean := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(len(pays)) }
-	r.ListPlainUs, r.ListPartUs, r.ListPrunedUs = mean(sums[0]), mean(sums[1]), mean(sums[2])
-	r.LatestPlainUs, r.LatestPartUs = mean(sums[3]), mean(sums[4])
-
-	bufs := func(sql string, arg func(p pay) []any) (float64, string, error) {
-		var b []float64
-		var text string
-		for i, p := range pays[:min(50, len(pays))] {
-			ex, err := explainOnce(ctx, pool, sql, arg(p), i == 0)
-			if err != nil {
-				return 0, "", err
-			}
-			b = append(b, float64(ex.Plan.SharedHit+ex.Plan.SharedRead))
-			if i == 0 {
-				text = ex.text
-			}
-		}
-		return median(b), text, nil
-	}
-	if r.ListPlainBufs, r.PlanPlain, err = bufs(listPlain, func(p pay) []any { return []any{p.id} }); err != nil {
-		return r, err
-	}
-	if r.ListPartBufs, r.PlanPart, err = bufs(listPart, func(p pay) []any { return []any{p.id} }); err != nil {
-		return r, err
-	}
-	if r.ListPrunedBufs, r.PlanPruned, err = bufs(listPruned, func(p pay) []any { return []any{p.id, p.created} }); err != nil {
-		return r, err
-	}
-
-	var recentPlain, recentPart []float64
-	for range 9 {
-		for _, x := range []struct {
-			table string
-			out   *[]float64
-		}{{plainCopy, &recentPlain}, {partCopy, &recentPart}} {
-			ex, err := explainOnce(ctx, pool, `
-SELECT coalesce(classification, '')::text, count(*), max(requested_at)
-FROM (SELECT classification, requested_at FROM `+x.table+` ORDER BY id DESC LIMIT 200) a GROUP BY 1`, nil, false)
-			if err != nil {
-				return r, err
-			}
-			*x.out = append(*x.out, ex.ExecutionTime)
-		}
-	}
-	r.RecentPlainMs, r.RecentPartMs = median(recentPlain), median(recentPart)
-
-	// AttemptStart, one autocommitted row at a time, alternating tables.
 	ins := func(table string) string {
 		return `INSERT INTO ` + table + ` (payment_id, operation, idempotency_key, job_id, job_attempt, requested_at)
 VALUES ($1::uuid, 'confirm', 'confirm-' || $1::uuid::text || '-1', 1, 1, now()) RETURNING id`
 	}
-	var insPlain, insPart time.Duration
-	n := min(2000, len(pays))
-	for i := range n {
-		for _, x := range []struct {
-			sql string
-			sum *time.Duration
-		}{{ins(plainCopy), &insPlain}, {ins(partCopy), &insPart}} {
-			t := time.Now()
-			var id int64
-			if err := c.QueryRow(ctx, x.sql, pays[i].id).Scan(&id); err != nil {
-				return r, fmt.Errorf("error inserting an attempt: %w", err)
+	recent := func(table string) string {
+		return `SELECT coalesce(classification, '')::text, count(*), max(requested_at)
+FROM (SELECT classification, requested_at FROM ` + table + ` ORDER BY id DESC LIMIT 200) a GROUP BY 1`
+	}
+	type measure struct {
+		sql  string
+		args func(p pay) []any
+		ms   []float64
+		bufs []float64
+		text string
+	}
+	byID := func(p pay) []any { return []any{p.id} }
+	ms := []*measure{
+		{sql: listPlain, args: byID}, {sql: listPart, args: byID},
+		{sql: listPruned, args: func(p pay) []any { return []any{p.id, p.created} }},
+		{sql: latestPlain, args: byID}, {sql: latestPart, args: byID},
+		{sql: ins(plainCopy), args: byID}, {sql: ins(partCopy), args: byID},
+		{sql: recent(plainCopy), args: func(pay) []any { return nil }},
+		{sql: recent(partCopy), args: func(pay) []any { return nil }},
+	}
+	for i, p := range pays {
+		for k, m := range ms {
+			if k >= 7 && i >= 20 {
+				continue
 			}
-			*x.sum += time.Since(t)
+			ex, err := explainOnce(ctx, pool, m.sql, m.args(p), i == 0)
+			if err != nil {
+				return r, fmt.Errorf("error measuring %q: %w", m.sql, err)
+			}
+			m.ms = append(m.ms, ex.ExecutionTime)
+			m.bufs = append(m.bufs, float64(ex.Plan.SharedHit+ex.Plan.SharedRead))
+			if i == 0 {
+				m.text = ex.text
+			}
 		}
 	}
-	r.InsertPlainUs = float64(insPlain.Microseconds()) / float64(n)
-	r.InsertPartUs = float64(insPart.Microseconds()) / float64(n)
+	us := func(m *measure) float64 { return median(m.ms) * 1000 }
+	r.ListPlainUs, r.ListPartUs, r.ListPrunedUs = us(ms[0]), us(ms[1]), us(ms[2])
+	r.ListPlainBufs, r.ListPartBufs, r.ListPrunedBufs = median(ms[0].bufs), median(ms[1].bufs), median(ms[2].bufs)
+	r.LatestPlainUs, r.LatestPartUs = us(ms[3]), us(ms[4])
+	r.InsertPlainUs, r.InsertPartUs = us(ms[5]), us(ms[6])
+	r.RecentPlainMs, r.RecentPartMs = median(ms[7].ms), median(ms[8].ms)
+	r.PlanPlain, r.PlanPart, r.PlanPruned = ms[0].text, ms[1].text, ms[2].text
+	logf("partitioning: measured %d lookups", len(pays))
 	return r, nil
 }
 
@@ -304,11 +267,11 @@ func (r PartitionResult) Print(w io.Writer) {
 		{"bulk load (INSERT…SELECT, indexes in place)", r.LoadPlain.Round(time.Millisecond).String(), r.LoadPart.Round(time.Millisecond).String(), ratio(r.LoadPlain.Seconds(), r.LoadPart.Seconds())},
 		{"adding the two foreign keys", r.FKPlain.Round(time.Millisecond).String(), r.FKPart.Round(time.Millisecond).String(), ratio(r.FKPlain.Seconds(), r.FKPart.Seconds())},
 		{"size (table + indexes + toast)", MB(r.BytesPlain), MB(r.BytesPart), ratio(float64(r.BytesPlain), float64(r.BytesPart))},
-		{"AttemptStart, one row (µs, mean)", fmt.Sprintf("%.0f", r.InsertPlainUs), fmt.Sprintf("%.0f", r.InsertPartUs), ratio(r.InsertPlainUs, r.InsertPartUs)},
-		{"AttemptListByPayment (µs, mean)", fmt.Sprintf("%.0f", r.ListPlainUs), fmt.Sprintf("%.0f", r.ListPartUs), ratio(r.ListPlainUs, r.ListPartUs)},
+		{"AttemptStart, one row (µs, median)", fmt.Sprintf("%.0f", r.InsertPlainUs), fmt.Sprintf("%.0f", r.InsertPartUs), ratio(r.InsertPlainUs, r.InsertPartUs)},
+		{"AttemptListByPayment (µs, median)", fmt.Sprintf("%.0f", r.ListPlainUs), fmt.Sprintf("%.0f", r.ListPartUs), ratio(r.ListPlainUs, r.ListPartUs)},
 		{"  … with requested_at >= created_at (pruned)", "", fmt.Sprintf("%.0f", r.ListPrunedUs), ratio(r.ListPlainUs, r.ListPrunedUs)},
 		{"  shared buffers per lookup (median)", fmt.Sprintf("%.0f", r.ListPlainBufs), fmt.Sprintf("%.0f (pruned %.0f)", r.ListPartBufs, r.ListPrunedBufs), ratio(r.ListPlainBufs, r.ListPartBufs)},
-		{"newest attempt of a payment (µs, mean)", fmt.Sprintf("%.0f", r.LatestPlainUs), fmt.Sprintf("%.0f", r.LatestPartUs), ratio(r.LatestPlainUs, r.LatestPartUs)},
+		{"newest attempt of a payment (µs, median)", fmt.Sprintf("%.0f", r.LatestPlainUs), fmt.Sprintf("%.0f", r.LatestPartUs), ratio(r.LatestPlainUs, r.LatestPartUs)},
 		{"StatsRecentAttempts (ms, median)", fmt.Sprintf("%.3f", r.RecentPlainMs), fmt.Sprintf("%.3f", r.RecentPartMs), ratio(r.RecentPlainMs, r.RecentPartMs)},
 	}
 	width := make([]int, 4)
