@@ -227,7 +227,8 @@ FROM river_job WHERE args @> jsonb_build_object('paymentId', $1::text) ORDER BY 
 	{Name: "JobListByStates", Who: "console", SQL: `
 SELECT id, kind, state::text AS state, args, attempt, max_attempts, errors,
        created_at, attempted_at, scheduled_at, finalized_at
-FROM river_job WHERE state::text = ANY($1::text[]) ORDER BY id DESC LIMIT $2`,
+FROM river_job WHERE state IN ('retryable', 'discarded') AND state::text = ANY($1::text[])
+ORDER BY id DESC LIMIT $2`,
 		Args: func(target) []any { return []any{[]string{"retryable", "discarded"}, 100} }},
 	{Name: "WebhookDeliveryListByEndpoint", Who: "console", SQL: `
 SELECT * FROM webhook_deliveries WHERE endpoint_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2`,
