@@ -175,8 +175,11 @@ SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree($1::regclass)`,
 	}
 	var pays []pay
 	rows, err := pool.Query(ctx, `
-SELECT p.id::text, p.created_at FROM payments p TABLESAMPLE SYSTEM (1) REPEATABLE (7)
-WHERE p.payment_key IS NOT NULL LIMIT $1`, lookups)
+SELECT id, created_at FROM (
+    SELECT p.id::text AS id, p.created_at FROM payments p TABLESAMPLE SYSTEM (1) REPEATABLE (7)
+    WHERE p.payment_key IS NOT NULL) s
+-- Spread over the whole span, not the first pages sampled (the oldest).
+ORDER BY md5(id) LIMIT $1`, lookups)
 	if err != nil {
 		return r, err
 	}
