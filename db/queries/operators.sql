@@ -56,11 +56,16 @@ LIMIT 1;
 
 -- name: JobListByStates :many
 -- Outbox jobs in the given states, newest first, with their errors: the
--- console's jobs page (retryable and discarded).
+-- console's jobs page (retryable and discarded, the only states it asks
+-- for). The literal states let the planner see from River's statistics how
+-- few such jobs there are and fetch them by river_job_prioritized_fetching_index
+-- (state first): with only the parameter it walks the primary key from the
+-- newest job through the week of finished jobs River keeps (0.2 s on a
+-- 10M-payment database; cmd/bench's growth phase).
 SELECT id, kind, state::text AS state, args, attempt, max_attempts, errors,
        created_at, attempted_at, scheduled_at, finalized_at
 FROM river_job
-WHERE state::text = ANY(@states::text[])
+WHERE state IN ('retryable', 'discarded') AND state::text = ANY(@states::text[])
 ORDER BY id DESC
 LIMIT @max_rows;
 

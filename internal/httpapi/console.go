@@ -599,7 +599,8 @@ func actionEffect(a payment.Action) string {
 	return ""
 }
 
-// consoleJobStates are the job states the jobs page lists.
+// consoleJobStates are the job states the jobs page lists; the store finds
+// no others (JobListByStates).
 var consoleJobStates = []string{"retryable", "discarded"}
 
 func (s *Server) consoleJobs(c echo.Context) error {

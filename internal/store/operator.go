@@ -194,6 +194,8 @@ func (j Job) LastError() string {
 }
 
 // JobsInStates lists outbox jobs in the given River states, newest first.
+// Only retryable and discarded jobs are found (the console's jobs page asks
+// for no others): see JobListByStates.
 func (s *Store) JobsInStates(ctx context.Context, db DBTX, states []string, limit int) ([]Job, error) {
 	rows, err := s.q.JobListByStates(ctx, db, dbsqlc.JobListByStatesParams{States: states, MaxRows: int32(limit)})
 	if err != nil {
