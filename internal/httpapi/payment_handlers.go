@@ -384,7 +384,7 @@ func (s *Server) readPayment(ctx context.Context, read func(context.Context, pgx
 // attentionStatuses are the states whose payments wait on the gateway's
 // word: what operators list and the relay's reconciler settles. The list is
 // limited to them because the index behind it (payments_attention_idx) is.
-var attentionStatuses = []payment.Status{payment.StatusUnknown, payment.StatusConfirming, payment.StatusCanceling}
+var attentionStatuses = payment.AttentionStatuses()
 
 // Defaults and bounds of GET /v1/payments/attention.
 const (

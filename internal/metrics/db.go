@@ -97,7 +97,7 @@ func RegisterDB(r *Registry, cfg DBConfig) {
 			"Age in seconds of the oldest outbox job of a kind that is not finished (0 when none is); retries and snoozes keep a job pending.",
 			[]string{"kind"}, nil),
 		payments: prometheus.NewDesc(namePayments,
-			"Payments by status.",
+			"Payments waiting on the gateway's word, by status (confirming, canceling, unknown); settled payments are counted by payment_outbox_relay_outcomes_total.",
 			[]string{"status"}, nil),
 		unknown: prometheus.NewDesc(namePaymentsUnknown,
 			"Payments in unknown that no operator has acknowledged: no definite answer from the gateway yet; the reconciler keeps asking, an operator may have to act.",
@@ -205,7 +205,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 
 	byStatus := map[payment.Status]int64{}
-	for _, st := range statuses {
+	for _, st := range payment.AttentionStatuses() {
 		byStatus[st] = 0
 	}
 	maps.Copy(byStatus, s.payments)

@@ -34,16 +34,12 @@ const namespace = "payment_outbox"
 // The label values exported from the start: the relay's counters at zero,
 // so that a first increment shows in rate() and increase() (a series that
 // appears at 1 has no earlier sample to count from) and alerts on rare events
-// fire on the first one; the payments gauge at zero for statuses no payment
-// is in, so series do not come and go.
+// fire on the first one; the payments gauge at zero for the statuses it
+// counts that no payment is in, so series do not come and go.
 var (
 	operations = []payment.Operation{payment.OperationConfirm, payment.OperationCancel, payment.OperationLookup}
 	classes    = gateway.Classes()
-	statuses   = []payment.Status{
-		payment.StatusReady, payment.StatusConfirming, payment.StatusConfirmed, payment.StatusFailed,
-		payment.StatusExpired, payment.StatusUnknown, payment.StatusCanceling, payment.StatusCanceled,
-		payment.StatusPartiallyCanceled,
-	}
+	statuses   = payment.Statuses()
 )
 
 // Type is the kind of a metric family.

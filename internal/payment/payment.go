@@ -73,6 +73,15 @@ func Statuses() []Status {
 		StatusUnknown, StatusCanceling, StatusCanceled, StatusPartiallyCanceled}
 }
 
+// AttentionStatuses returns the states whose payments wait on the
+// gateway's word: what operators list, the reconciler settles and the
+// metrics count. A payment spends seconds in them, or an operator is on
+// it, so they stay few however many payments the tables hold, and the
+// partial index payments_attention_idx covers exactly them.
+func AttentionStatuses() []Status {
+	return []Status{StatusUnknown, StatusConfirming, StatusCanceling}
+}
+
 // Valid reports whether s is one of the known states.
 func (s Status) Valid() bool {
 	switch s {

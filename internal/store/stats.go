@@ -35,8 +35,9 @@ func (s *Store) OutboxJobs(ctx context.Context, db DBTX) ([]OutboxJobs, error) {
 	return out, nil
 }
 
-// PaymentsByStatus counts the payments in each status; a status no payment
-// is in is absent.
+// PaymentsByStatus counts the payments in each of payment.AttentionStatuses
+// (the others grow without bound and are not counted: the relay's outcome
+// counters say how payments settle); a status no payment is in is absent.
 func (s *Store) PaymentsByStatus(ctx context.Context, db DBTX) (map[payment.Status]int64, error) {
 	rows, err := s.q.StatsPaymentsByStatus(ctx, db)
 	if err != nil {
