@@ -17,6 +17,36 @@ import (
 // checks every payment at the end of each phase.
 type db struct {
 	pool *pgxpool.Pool
+	// The growth phase's seeded rows, which wipe keeps and the checks and
+	// timings leave out: payments whose id (UUIDv7, time first) is below
+	// idFloor and River jobs numbered up to jobFloor. Every query filters on
+	// the primary keys, so it stays an index range scan on 10M rows. Empty
+	// and 0 outside the growth phase.
+	idFloor  string
+	jobFloor int64
+}
+
+// minUUID is below every id.
+const minUUID = "00000000-0000-0000-0000-000000000000"
+
+// floor is the id every payment of the bench's own is at or above.
+func (d *db) floor() string {
+	if d.idFloor == "" {
+		return minUUID
+	}
+	return d.idFloor
+}
+
+// keepSeeded makes wipe, the checks and the timings leave out every row
+// there is now: the growth phase's seed. It returns a function that undoes it.
+func (d *db) keepSeeded(ctx context.Context) (func(), error) {
+	err := d.pool.QueryRow(ctx, `
+SELECT (lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '70000000000000000000')::uuid::text,
+       coalesce((SELECT max(id) FROM river_job), 0)`).Scan(&d.idFloor, &d.jobFloor)
+	if err != nil {
+		return nil, fmt.Errorf("error reading the seed's last ids: %w", err)
+	}
+	return func() { d.idFloor, d.jobFloor = "", 0 }, nil
 }
 
 func openDB(ctx context.Context, url string) (*db, error) {
@@ -56,6 +86,9 @@ func (d *db) serverInfo(ctx context.Context) (version string, postmaster int) {
 // same place and checks only its own rows. The bench refuses to run
 // against anything but a database it may wipe (see -db).
 func (d *db) wipe(ctx context.Context) error {
+	if d.idFloor != "" {
+		return d.deleteOwn(ctx)
+	}
 	_, err := d.pool.Exec(ctx, "TRUNCATE payments, payment_cancels, payment_attempts, river_job CASCADE")
 	if err != nil {
 		return fmt.Errorf("error wiping the payment tables: %w", err)
@@ -66,10 +99,51 @@ func (d *db) wipe(ctx context.Context) error {
 	return err
 }
 
+// deleteOwn deletes the rows above the seed's (keepSeeded): the phase's
+// own, by primary key ranges; the seed's rows stay, and their statistics
+// with them. Deleting a payment makes Postgres check every table that
+// references it, and webhook_deliveries has no index on payment_id, so each
+// deleted payment would scan all the seeded deliveries. The bench's payments
+// have no deliveries and their attempts and cancels go first, so the
+// deletes run with the foreign-key triggers off (session_replication_role
+// replica: the bench's clusters let it connect as their superuser); where
+// that is refused, they run with the checks, slowly.
+func (d *db) deleteOwn(ctx context.Context) error {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("error deleting the phase's rows: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SAVEPOINT rr"); err != nil {
+		return fmt.Errorf("error deleting the phase's rows: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT rr"); err != nil {
+			return fmt.Errorf("error deleting the phase's rows: %w", err)
+		}
+	}
+	for _, q := range []string{
+		"DELETE FROM payment_attempts WHERE payment_id >= $1::uuid",
+		"DELETE FROM payment_cancels WHERE payment_id >= $1::uuid",
+		"DELETE FROM payments WHERE id >= $1::uuid",
+	} {
+		if _, err := tx.Exec(ctx, q, d.idFloor); err != nil {
+			return fmt.Errorf("error deleting the phase's rows: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, "DELETE FROM river_job WHERE id > $1", d.jobFloor); err != nil {
+		return fmt.Errorf("error deleting the phase's jobs: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("error deleting the phase's rows: %w", err)
+	}
+	return nil
+}
+
 // countStatus counts the payments in status.
 func (d *db) countStatus(ctx context.Context, status string) (int, error) {
 	var n int
-	err := d.pool.QueryRow(ctx, "SELECT count(*) FROM payments WHERE status = $1", status).Scan(&n)
+	err := d.pool.QueryRow(ctx, "SELECT count(*) FROM payments WHERE status = $1 AND id >= $2::uuid", status, d.floor()).Scan(&n)
 	return n, err
 }
 
@@ -116,7 +190,7 @@ SELECT count(*), min(updated_at), max(updated_at),
            ORDER BY (extract(epoch FROM updated_at - confirm_requested_at) * 1000)::float8),
        avg((extract(epoch FROM updated_at - confirm_requested_at) * 1000)::float8),
        min(confirm_requested_at), max(confirm_requested_at)
-FROM payments WHERE status = 'confirmed' AND confirm_requested_at >= $1`, since).Scan(&t.n, &t.first, &t.last, &t.p10, &t.p90, &pct, &t.e2eMean,
+FROM payments WHERE status = 'confirmed' AND confirm_requested_at >= $1 AND id >= $2::uuid`, since, d.floor()).Scan(&t.n, &t.first, &t.last, &t.p10, &t.p90, &pct, &t.e2eMean,
 		&t.requestedFirst, &t.requestedLast)
 	if err != nil {
 		return t, fmt.Errorf("error reading confirm times: %w", err)
@@ -170,12 +244,12 @@ func (d *db) check(ctx context.Context, phase string, made []payment, want strin
 SELECT p.id::text, p.order_id, p.status, coalesce(p.payment_key, ''), p.amount,
        coalesce(a.n, 0), coalesce(j.n, 0), coalesce(j.done, 0), coalesce(j.avail, 0)
 FROM payments p
-LEFT JOIN (SELECT payment_id, count(*) AS n FROM payment_attempts GROUP BY payment_id) a ON a.payment_id = p.id
+LEFT JOIN (SELECT payment_id, count(*) AS n FROM payment_attempts WHERE payment_id >= $1::uuid GROUP BY payment_id) a ON a.payment_id = p.id
 LEFT JOIN (SELECT args->>'paymentId' AS payment_id, count(*) AS n,
                   count(*) FILTER (WHERE state = 'completed') AS done,
                   count(*) FILTER (WHERE state = 'available') AS avail
-           FROM river_job WHERE kind = 'payment_confirm' GROUP BY 1) j ON j.payment_id = p.id::text
-WHERE p.order_id NOT LIKE 'pgb-%'`)
+           FROM river_job WHERE kind = 'payment_confirm' AND id > $2 GROUP BY 1) j ON j.payment_id = p.id::text
+WHERE p.order_id NOT LIKE 'pgb-%' AND p.id >= $1::uuid`, d.floor(), d.jobFloor)
 	if err != nil {
 		return res, fmt.Errorf("error reading payments for the check: %w", err)
 	}

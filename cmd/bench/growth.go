@@ -12,9 +12,10 @@ import (
 )
 
 // The growth phase (issue 11, item 4): the payment tables grown to
-// production size, what that costs on disk, whether the hot statements stay
-// fast, and whether attempts should be partitioned by month. Not wired into
-// the phases yet; runGrowth is its whole API, and TestGrowth runs it alone.
+// production size, what that costs on disk, whether the api and the relay
+// stay as fast (bench.growth, phase_growth.go), and, with Explain, whether
+// the hot statements stay fast and whether attempts should be partitioned by
+// month. runGrowth seeds and measures; TestGrowth runs it alone.
 
 // growthOptions shapes the growth phase.
 type growthOptions struct {
@@ -35,6 +36,13 @@ type growthOptions struct {
 	// DropIndexes drops and recreates the secondary indexes around the load
 	// (the foreign keys are always dropped and re-added).
 	DropIndexes bool
+	// Explain plans the hot statements on SmallN payments and again on N,
+	// and compares them (slow: the bench runs it only with -growth-explain).
+	Explain bool
+	// NoInFlight leaves no seeded payment in the outbox (benchseed.Options).
+	NoInFlight bool
+	// Logf, when set, is where progress goes instead of w.
+	Logf func(format string, args ...any)
 }
 
 // growthResult is what the growth phase found.
@@ -42,8 +50,8 @@ type growthResult struct {
 	N            int                        `json:"payments"`
 	Seed         growthSeed                 `json:"seed"`
 	Footprint    benchseed.Footprint        `json:"footprint"`
-	Small        []benchseed.PlanResult     `json:"plansSmall"`
-	Grown        []benchseed.PlanResult     `json:"plansGrown"`
+	Small        []benchseed.PlanResult     `json:"plansSmall,omitempty"`
+	Grown        []benchseed.PlanResult     `json:"plansGrown,omitempty"`
 	Problems     []string                   `json:"problems,omitempty"`
 	Partitioning *benchseed.PartitionResult `json:"partitioning,omitempty"`
 }
@@ -71,10 +79,10 @@ func growthWipe(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-// runGrowth wipes the payment tables, plans the hot statements on a small
-// seed, wipes again, grows the tables to o.N payments, checks them, measures
-// their footprint, plans the hot statements again and, with o.Partition,
-// compares partitioned attempts. It writes what it finds to w as it goes and
+// runGrowth wipes the payment tables, with o.Explain plans the hot
+// statements on a small seed and wipes again, grows the tables to o.N
+// payments, checks them, measures their footprint, with o.Explain plans the
+// hot statements again and, with o.Partition, compares partitioned attempts. It writes what it finds to w as it goes and
 // leaves the grown tables in place (the next phase's wipe empties them).
 func runGrowth(ctx context.Context, pool *pgxpool.Pool, o growthOptions, w io.Writer) (growthResult, error) {
 	if o.N <= 0 {
@@ -84,31 +92,37 @@ func runGrowth(ctx context.Context, pool *pgxpool.Pool, o growthOptions, w io.Wr
 		o.SmallN = 2_000
 	}
 	res := growthResult{N: o.N}
+	logf := o.Logf
+	if logf == nil {
+		logf = func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
+	}
 
 	if err := growthWipe(ctx, pool); err != nil {
 		return res, err
 	}
-	if _, err := benchseed.SeedWith(ctx, pool, benchseed.Options{N: o.SmallN}, nil); err != nil {
-		return res, err
-	}
-	fmt.Fprintf(w, "growth: planning the hot statements on %d payments\n", o.SmallN)
-	small, err := benchseed.Explain(ctx, pool, o.Runs)
-	if err != nil {
-		return res, err
-	}
-	res.Small = small
-	if err := growthWipe(ctx, pool); err != nil {
-		return res, err
+	if o.Explain {
+		if _, err := benchseed.SeedWith(ctx, pool, benchseed.Options{N: o.SmallN, NoInFlight: o.NoInFlight}, nil); err != nil {
+			return res, err
+		}
+		logf("growth: planning the hot statements on %d payments", o.SmallN)
+		small, err := benchseed.Explain(ctx, pool, o.Runs)
+		if err != nil {
+			return res, err
+		}
+		res.Small = small
+		if err := growthWipe(ctx, pool); err != nil {
+			return res, err
+		}
 	}
 
-	fmt.Fprintf(w, "growth: seeding %d payments\n", o.N)
+	logf("growth: seeding %d payments (server-side INSERT ... SELECT, not the api)", o.N)
 	start := time.Now()
 	lastReport := start
-	st, err := benchseed.SeedWith(ctx, pool, benchseed.Options{N: o.N, DropIndexes: o.DropIndexes}, func(done int) {
+	st, err := benchseed.SeedWith(ctx, pool, benchseed.Options{N: o.N, DropIndexes: o.DropIndexes, NoInFlight: o.NoInFlight}, func(done int) {
 		if time.Since(lastReport) >= 15*time.Second || done == o.N {
 			lastReport = time.Now()
 			el := time.Since(start).Seconds()
-			fmt.Fprintf(w, "growth: %d/%d payments in %.0fs (%.0f/s)\n", done, o.N, el, float64(done)/el)
+			logf("growth: %d/%d payments in %.0fs (%.0f/s)", done, o.N, el, float64(done)/el)
 		}
 	})
 	if err != nil {
@@ -119,7 +133,7 @@ func runGrowth(ctx context.Context, pool *pgxpool.Pool, o growthOptions, w io.Wr
 		VacuumSeconds: st.Vacuum.Seconds(), ServerCPUSeconds: st.ServerCPU.Seconds(),
 		PaymentsPerSecond: st.PaymentsPerSecond(), RowsPerSecond: st.RowsPerSecond(), Rows: st.Rows,
 	}
-	fmt.Fprintf(w, "growth: seeded %d payments and %d rows in all in %s (load %s, foreign keys/indexes %s, vacuum %s; server CPU %s): %.0f payments/s, %.0f rows/s\n",
+	logf("growth: seeded %d payments and %d rows in all in %s (load %s, foreign keys/indexes %s, vacuum %s; server CPU %s): %.0f payments/s, %.0f rows/s",
 		o.N, st.RowsTotal(), st.Total.Round(time.Second), st.Load.Round(time.Second), st.Indexes.Round(time.Second),
 		st.Vacuum.Round(time.Second), st.ServerCPU.Round(time.Second), st.PaymentsPerSecond(), st.RowsPerSecond())
 	for _, t := range benchseed.TableNames(st.Rows) {
@@ -130,7 +144,7 @@ func runGrowth(ctx context.Context, pool *pgxpool.Pool, o growthOptions, w io.Wr
 		return res, err
 	}
 	for _, p := range res.Problems {
-		fmt.Fprintf(w, "growth: PROBLEM: %s\n", p)
+		logf("growth: PROBLEM: %s", p)
 	}
 
 	if res.Footprint, err = benchseed.Measure(ctx, pool); err != nil {
@@ -140,12 +154,14 @@ func runGrowth(ctx context.Context, pool *pgxpool.Pool, o growthOptions, w io.Wr
 	res.Footprint.Print(w)
 	fmt.Fprintln(w)
 
-	fmt.Fprintf(w, "growth: planning the hot statements on %d payments\n", o.N)
-	if res.Grown, err = benchseed.Explain(ctx, pool, o.Runs); err != nil {
-		return res, err
+	if o.Explain {
+		logf("growth: planning the hot statements on %d payments", o.N)
+		if res.Grown, err = benchseed.Explain(ctx, pool, o.Runs); err != nil {
+			return res, err
+		}
+		benchseed.PrintComparison(w, fmt.Sprintf("%dk", o.SmallN/1000), fmt.Sprintf("%dM", o.N/1_000_000), res.Small, res.Grown)
+		fmt.Fprintln(w)
 	}
-	benchseed.PrintComparison(w, fmt.Sprintf("%dk", o.SmallN/1000), fmt.Sprintf("%dM", o.N/1_000_000), res.Small, res.Grown)
-	fmt.Fprintln(w)
 
 	if o.Partition {
 		pr, err := benchseed.ComparePartitioning(ctx, pool, 2000, o.PartitionCopyBaseline, false, w)

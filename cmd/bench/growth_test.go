@@ -33,6 +33,7 @@ func TestGrowth(t *testing.T) {
 	pool := dbtest.Pool(t)
 	res, err := runGrowth(ctx, pool, growthOptions{
 		N:                     n,
+		Explain:               true,
 		Partition:             os.Getenv("GROWTH_PARTITION") != "",
 		PartitionCopyBaseline: os.Getenv("GROWTH_PARTITION") == "copy",
 		DropIndexes:           os.Getenv("GROWTH_DROP_INDEXES") != "",
@@ -53,7 +54,7 @@ func TestGrowthSmall(t *testing.T) {
 	}
 	pool := dbtest.Pool(t)
 	var out bytes.Buffer
-	res, err := runGrowth(context.Background(), pool, growthOptions{N: 3_000, SmallN: 500, Runs: 2, Partition: true, PartitionCopyBaseline: true}, &out)
+	res, err := runGrowth(context.Background(), pool, growthOptions{N: 3_000, SmallN: 500, Runs: 2, Explain: true, Partition: true, PartitionCopyBaseline: true}, &out)
 	t.Log(out.String())
 	require.NoError(t, err)
 	require.Empty(t, res.Problems)

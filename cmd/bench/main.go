@@ -12,7 +12,11 @@
 //     load, open loop, with the api's and the relay's peak memory;
 //   - overload: twice the api's maximum offered open loop, with its
 //     admission cap and without, against its unloaded latency: how many it
-//     refuses, the accepted ones' p99, its RSS.
+//     refuses, the accepted ones' p99, its RSS;
+//   - growth, last: the tables seeded with -growth payments (10 million)
+//     and their rows, server-side; their bytes per payment on disk; the api
+//     vs pgbench at one concurrency and the relay vs its floor at 0 ms run
+//     again on them, against the empty-table figures.
 //
 // Both ratios are medians of rounds run back to back in rotating order, each
 // figure printed with the range of its rounds. It starts gatewaysim, api and
@@ -156,7 +160,7 @@ func (b *bench) run(ctx context.Context) error {
 	for _, phase := range []struct {
 		name string
 		run  func(context.Context) error
-	}{{"throughput", b.throughput}, {"relay", b.relays}, {"e2e", b.endToEnd}, {"overload", b.overload}} {
+	}{{"throughput", b.throughput}, {"relay", b.relays}, {"e2e", b.endToEnd}, {"overload", b.overload}, {"growth", b.growth}} {
 		if !b.set.phases[phase.name] {
 			continue
 		}

@@ -191,3 +191,33 @@ func TestNotifyPct(t *testing.T) {
 	require.Equal(t, 1, notifyPct(50000))
 	require.Equal(t, 10, notifyPct(0)) // no api rate yet
 }
+
+func TestEvaluateGrowthGoal(t *testing.T) {
+	t.Parallel()
+
+	empty := growthFigures{API: 1000, Pgbench: 1200, APIRatio: 0.83, Relay: 800, Floor: 1000, RelayRatio: 0.8}
+	grown := growthFigures{API: 950, Pgbench: 1100, APIRatio: 0.86, Relay: 730, Floor: 950, RelayRatio: 0.77}
+	r := &results{Growth: &growthPhase{Payments: 10_000_000, Empty: empty, Grown: grown}}
+	goals := evaluateGoals(r)
+	require.Len(t, goals, 1)
+	require.True(t, goals[0].Met, goals[0].Measured)
+	require.Contains(t, goals[0].Goal, "10M payments")
+	require.Contains(t, goals[0].Measured, "api 0.95, pgbench 0.92, relay 0.91, floor 0.95")
+	require.Contains(t, goals[0].Note, "relay÷floor 0.80 → 0.77")
+
+	r.Growth.Grown.Floor = 890 // 0.89 of the empty floor
+	goals = evaluateGoals(r)
+	require.False(t, goals[0].Met, goals[0].Measured)
+
+	// A phase that did not get as far as the grown runs sets no goal.
+	r.Growth.Grown = growthFigures{}
+	require.Empty(t, evaluateGoals(r))
+}
+
+func TestHumanCount(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "10M", humanCount(10_000_000))
+	require.Equal(t, "1.5M", humanCount(1_500_000))
+	require.Equal(t, "200k", humanCount(200_000))
+	require.Equal(t, "1234567", humanCount(1_234_567))
+}

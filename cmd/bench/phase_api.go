@@ -72,16 +72,26 @@ const noCap = "API_MAX_IN_FLIGHT=0"
 // throughput runs the api and pgbench side by side, closed loop, at each
 // concurrency level. The relay is not running: this is the api's half of
 // the system alone, which is what pgbench's SQL stands for.
-func (b *bench) throughput(ctx context.Context) (err error) {
-	b.logf("throughput: api vs pgbench, concurrency %v, %d × %s rounds each (relay stopped; api with %s)", b.set.levels, b.set.rounds, b.set.round, noCap)
+func (b *bench) throughput(ctx context.Context) error {
+	lvls, err := b.throughputAt(ctx, "throughput", b.set.levels)
+	b.res.Throughput = append(b.res.Throughput, lvls...)
+	return err
+}
+
+// throughputAt runs the api and pgbench at the levels, checks the api's
+// payments (as the phase named name) and wipes them; it returns the levels
+// measured. On the growth phase's tables it leaves the seeded rows alone
+// (db.keepSeeded).
+func (b *bench) throughputAt(ctx context.Context, name string, levels []int) (out []throughputLevel, err error) {
+	b.logf("%s: api vs pgbench, concurrency %v, %d × %s rounds each (relay stopped; api with %s)", name, levels, b.set.rounds, b.set.round, noCap)
 	if err := b.sys.setGateway(ctx, 0); err != nil {
-		return err
+		return nil, err
 	}
 	// Without the admission cap: a closed loop of 64 callers against a cap
 	// of 30 measures how fast the api refuses, not its SQL path, which is
 	// what pgbench stands beside. The next phases get the defaults back.
 	if err := b.sys.restartAPI(ctx, noCap); err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		if rerr := b.sys.restartAPI(ctx); rerr != nil && err == nil {
@@ -90,7 +100,7 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 	}()
 	if b.apiB != nil {
 		if err := b.sys.startAPIB(ctx); err != nil {
-			return err
+			return nil, err
 		}
 		defer func() {
 			_ = b.sys.apiB.stop(30 * time.Second)
@@ -100,7 +110,7 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 	g := newIDs(b.tag, "t")
 	var made []payment
 	warm := max(b.set.warm, time.Second)
-	for _, c := range b.set.levels {
+	for _, c := range levels {
 		// Warm-up: the api's pool connects and prepares its statements;
 		// none of it is measured. pgbench connects afresh every round, so
 		// each of its rounds drops its own first -warm (runPgbench).
@@ -162,7 +172,7 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 					pr, err := runPgbench(ctx, b.pgbench, b.set.dbURL, script, b.set.dir, c, b.set.warm, b.set.round,
 						"notify_pct="+strconv.Itoa(pct))
 					if err != nil {
-						return err
+						return out, err
 					}
 					after := b.snap(ctx)
 					acc.rounds = append(acc.rounds, pr.PerSecond)
@@ -175,7 +185,7 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 					perRound[which] = pr.PerSecond
 				}
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return out, ctx.Err()
 				}
 			}
 			if perRound["same"] > 0 {
@@ -199,7 +209,7 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 			lvl.RatioB, lvl.RatioBA = median(ratiosB), median(ratiosBA)
 			b.logf("  c=%d: api-b %.0f/s, b/a %.2f, b/pgbench %.2f", c, sb.PerSecond, lvl.RatioBA, lvl.RatioB)
 		}
-		b.res.Throughput = append(b.res.Throughput, lvl)
+		out = append(out, lvl)
 		b.logf("  c=%d: api %s/s, pgbench %s/s, ratio %s",
 			c, spread(lvl.API.Rounds, "%.0f"), spread(lvl.Pgbench.Rounds, "%.0f"), spread(ratios, "%.2f"))
 	}
@@ -207,10 +217,10 @@ func (b *bench) throughput(ctx context.Context) (err error) {
 	// one job each, and the gateway must have seen nothing.
 	ledger, err := b.sys.ledger(ctx)
 	if err != nil {
-		return err
+		return out, err
 	}
-	if err := b.check(ctx, "throughput (outbox, no relay)", made, "confirming", ledger); err != nil {
-		return err
+	if err := b.check(ctx, name+" (outbox, no relay)", made, "confirming", ledger); err != nil {
+		return out, err
 	}
-	return b.db.wipe(ctx)
+	return out, b.db.wipe(ctx)
 }

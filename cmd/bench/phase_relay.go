@@ -32,9 +32,11 @@ func (b *bench) relaySpecs() []relaySpec {
 func (b *bench) relays(ctx context.Context) error {
 	b.logf("relay: vs its floor (pgbench, %d clients), %d rounds per run, backlog %d", b.set.floorConns, b.set.rounds, b.set.backlog)
 	for i, spec := range b.relaySpecs() {
-		if err := b.relayVsFloor(ctx, i, spec); err != nil {
+		lvl, err := b.relayVsFloor(ctx, "", i, spec)
+		if err != nil {
 			return err
 		}
+		b.res.Relay = append(b.res.Relay, lvl)
 	}
 	return nil
 }
@@ -63,9 +65,12 @@ func (a *relayAcc) side() relaySide {
 	return s
 }
 
-func (b *bench) relayVsFloor(ctx context.Context, i int, spec relaySpec) error {
+// relayVsFloor measures one relay configuration against its floor and
+// returns the level; name, when not empty, names its checks (the growth
+// phase's runs).
+func (b *bench) relayVsFloor(ctx context.Context, name string, i int, spec relaySpec) (relayLevel, error) {
 	if err := b.sys.setGateway(ctx, spec.latency); err != nil {
-		return err
+		return relayLevel{}, err
 	}
 	sides := []string{"relay", "floor"}
 	if spec.tuned {
@@ -88,21 +93,21 @@ func (b *bench) relayVsFloor(ctx context.Context, i int, spec relaySpec) error {
 				if which == "tuned" {
 					acc = &tuned
 				}
-				d, err := b.drainOnce(ctx, tag, spec, acc.env)
+				d, err := b.drainOnce(ctx, name, tag, spec, acc.env)
 				if err != nil {
-					return err
+					return relayLevel{}, err
 				}
 				acc.runs = append(acc.runs, d)
 				perRound[which] = d.SteadyPerSecond
 			case "floor":
 				pr, err := b.floorOnce(ctx, tag, &floor)
 				if err != nil {
-					return err
+					return relayLevel{}, err
 				}
 				perRound[which] = pr.PerSecond
 			}
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return relayLevel{}, ctx.Err()
 			}
 		}
 		if f := perRound["floor"]; f > 0 {
@@ -126,15 +131,14 @@ func (b *bench) relayVsFloor(ctx context.Context, i int, spec relaySpec) error {
 		lvl.Tuned = &t
 		lvl.RatioTuned, lvl.RatiosTuned = median(ratiosTuned), ratiosTuned
 	}
-	b.res.Relay = append(b.res.Relay, lvl)
 	b.logf("  gateway %s, %d workers: relay %s/s, floor %s/s, ratio %s",
 		spec.latency, spec.workers, spread(lvl.Relay.Rounds, "%.0f"), spread(lvl.Floor.Rounds, "%.0f"), spread(ratios, "%.2f"))
-	return nil
+	return lvl, nil
 }
 
 // drainOnce seeds a backlog, starts one relay and times it until every
 // payment is confirmed, then checks them against the gateway's ledger.
-func (b *bench) drainOnce(ctx context.Context, tag string, spec relaySpec, env []string) (drainRun, error) {
+func (b *bench) drainOnce(ctx context.Context, phase, tag string, spec relaySpec, env []string) (drainRun, error) {
 	if err := b.db.wipe(ctx); err != nil {
 		return drainRun{}, err
 	}
@@ -191,6 +195,9 @@ func (b *bench) drainOnce(ctx context.Context, tag string, spec relaySpec, env [
 		return d, err
 	}
 	name := fmt.Sprintf("relay %s, %d workers", spec.latency, spec.workers)
+	if phase != "" {
+		name = phase + " " + name
+	}
 	if len(env) > 0 {
 		name += ", " + strings.Join(env, " ")
 	}

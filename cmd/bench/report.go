@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/payment-outbox/payment-outbox/internal/benchseed"
 )
 
 // results is everything a run found; it is also the JSON file.
@@ -23,6 +25,7 @@ type results struct {
 	Relay      []relayLevel      `json:"relay"`
 	E2E        []e2eRun          `json:"e2e"`
 	Overload   *overloadResult   `json:"overload,omitempty"`
+	Growth     *growthPhase      `json:"growth,omitempty"`
 	Goals      []goal            `json:"goals"`
 	Checks     []checkResult     `json:"checks"`
 	OK         bool              `json:"ok"`
@@ -144,6 +147,9 @@ const (
 	// "flat": its peak during the run at most 50 MiB above its start.
 	goalOverloadP99   = 2.0
 	goalOverloadRSSMi = 50.0
+	// Growth: each figure on the grown tables (api/s, pgbench/s, relay/s,
+	// floor/s) at least 0.9 × its empty-table figure.
+	goalGrowth = 0.9
 )
 
 func evaluateGoals(r *results) []goal {
@@ -216,7 +222,42 @@ func evaluateGoals(r *results) []goal {
 			Note: fmt.Sprintf("no cap: +%.0f MiB (%.0f → peak %.0f)", u.RSSPeakMiB-u.RSSStartMiB, u.RSSStartMiB, u.RSSPeakMiB),
 		})
 	}
+	if gr := r.Growth; gr != nil && gr.Grown.API > 0 {
+		e, g := gr.Empty, gr.Grown
+		met := true
+		var parts []string
+		for _, f := range []struct {
+			name         string
+			empty, grown float64
+		}{{"api", e.API, g.API}, {"pgbench", e.Pgbench, g.Pgbench}, {"relay", e.Relay, g.Relay}, {"floor", e.Floor, g.Floor}} {
+			q := 0.0
+			if f.empty > 0 {
+				q = f.grown / f.empty
+			}
+			if q < goalGrowth {
+				met = false
+			}
+			parts = append(parts, fmt.Sprintf("%s %.2f", f.name, q))
+		}
+		goals = append(goals, goal{
+			Goal:     fmt.Sprintf("grown to %s payments: each figure ≥ %.1f × empty", humanCount(gr.Payments), goalGrowth),
+			Measured: strings.Join(parts, ", ") + " (grown ÷ empty)",
+			Met:      met,
+			Note:     fmt.Sprintf("ratios: api÷pgbench %.2f → %.2f, relay÷floor %.2f → %.2f", e.APIRatio, g.APIRatio, e.RelayRatio, g.RelayRatio),
+		})
+	}
 	return goals
+}
+
+// humanCount writes 10000000 as 10M and 200000 as 200k.
+func humanCount(n int) string {
+	switch {
+	case n >= 1_000_000 && n%100_000 == 0:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/1e6), ".0") + "M"
+	case n >= 1000 && n%100 == 0:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/1e3), ".0") + "k"
+	}
+	return fmt.Sprint(n)
 }
 
 func levelsOf(r *results) []int {
@@ -366,6 +407,10 @@ func printReport(w io.Writer, r *results) {
 		}
 	}
 
+	if gr := r.Growth; gr != nil {
+		printGrowth(w, gr)
+	}
+
 	if len(r.Goals) > 0 {
 		fmt.Fprintln(w, "\nGoals")
 		for _, g := range r.Goals {
@@ -439,4 +484,41 @@ func writeJSON(path string, r *results) error {
 		return fmt.Errorf("error writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// printGrowth prints the cost as it grows: the api's and the relay's figures
+// on empty and grown tables, and what the grown tables cost on disk.
+func printGrowth(w io.Writer, gr *growthPhase) {
+	fp := gr.Seed.Footprint
+	fmt.Fprintf(w, "\n5. Cost as it grows: %s payments seeded server-side (%.0fs, %.0f payments/s, %.0f rows/s), "+
+		"then api vs pgbench at c=%d and relay vs floor at gateway 0ms, %d workers, again; empty figures from %s\n",
+		humanCount(gr.Payments), gr.Seed.Seed.Seconds, gr.Seed.Seed.PaymentsPerSecond, gr.Seed.Seed.RowsPerSecond,
+		gr.Concurrency, gr.Workers, gr.EmptyFrom)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tapi/s\tpgbench/s\tapi÷pgbench\trelay/s\tfloor/s\trelay÷floor\t")
+	row := func(name string, f growthFigures) {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t%.0f\t%.0f\t%.2f\t\n", name, f.API, f.Pgbench, f.APIRatio, f.Relay, f.Floor, f.RelayRatio)
+	}
+	row("empty", gr.Empty)
+	row(humanCount(gr.Payments), gr.Grown)
+	q := func(a, b float64) string {
+		if b <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	e, g := gr.Empty, gr.Grown
+	fmt.Fprintf(tw, "grown÷empty\t%s\t%s\t%s\t%s\t%s\t%s\t\n", q(g.API, e.API), q(g.Pgbench, e.Pgbench), q(g.APIRatio, e.APIRatio),
+		q(g.Relay, e.Relay), q(g.Floor, e.Floor), q(g.RelayRatio, e.RelayRatio))
+	tw.Flush()
+	if len(fp.Tables) > 0 {
+		fmt.Fprintf(w, "   on disk (after VACUUM ANALYZE, tables with their indexes and TOAST):\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "   table\trows\theap\tindexes\ttotal\tbytes/payment\t")
+		for _, t := range fp.Tables {
+			fmt.Fprintf(tw, "   %s\t%d\t%s\t%s\t%s\t%.0f\t\n", t.Table, t.Rows, benchseed.MB(t.Heap+t.Toast), benchseed.MB(t.Indexes), benchseed.MB(t.Total), t.Per)
+		}
+		fmt.Fprintf(tw, "   all\t\t\t\t%s\t%.0f\t\n", benchseed.MB(fp.TotalBytes), fp.BytesPerPayment)
+		tw.Flush()
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,12 @@ type settings struct {
 	e2eFor      time.Duration
 	overloadFor time.Duration
 	phases      map[string]bool
+	// growth: payments to seed for the growth phase (0: skip it);
+	// growthConc: its api concurrency; growthExplain: plan the hot
+	// statements too.
+	growth        int
+	growthConc    int
+	growthExplain bool
 }
 
 func parseSettings(args []string, stderr io.Writer) (settings, error) {
@@ -60,7 +67,10 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 	fs.StringVar(&rates, "rates", "500,200", "offered loads of the end-to-end runs, payments per second; the first is also run with -tuned")
 	fs.DurationVar(&s.e2eFor, "e2e", 0, "length of each end-to-end run (default 20s, quick 8s)")
 	fs.DurationVar(&s.overloadFor, "overload", 0, "length of each open-loop run of the overload phase (default 10s, quick 5s)")
-	fs.StringVar(&phases, "phases", "throughput,relay,e2e,overload", "which phases to run")
+	fs.StringVar(&phases, "phases", "throughput,relay,e2e,overload,growth", "which phases to run")
+	fs.IntVar(&s.growth, "growth", -1, "payments the growth phase seeds before running api and relay again (default 10000000, quick 1000000; 0 skips the phase)")
+	fs.IntVar(&s.growthConc, "growth-concurrency", 0, "the growth phase's api concurrency (default 32 if in -concurrency, else its middle level)")
+	fs.BoolVar(&s.growthExplain, "growth-explain", false, "the growth phase also plans the api's and relay's hot statements on a small seed and on the grown one (slow)")
 	if err := fs.Parse(args); err != nil {
 		return s, err
 	}
@@ -101,6 +111,18 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 	if s.levels, err = intList(levels); err != nil {
 		return s, fmt.Errorf("bad -concurrency: %w", err)
 	}
+	if s.growth < 0 {
+		s.growth = 10_000_000
+		if s.quick {
+			s.growth = 1_000_000
+		}
+	}
+	if s.growthConc <= 0 {
+		s.growthConc = s.levels[len(s.levels)/2]
+		if slices.Contains(s.levels, 32) {
+			s.growthConc = 32
+		}
+	}
 	if s.workers, err = intList(workers); err != nil {
 		return s, fmt.Errorf("bad -workers: %w", err)
 	}
@@ -116,8 +138,8 @@ func parseSettings(args []string, stderr io.Writer) (settings, error) {
 		if p == "drain" {
 			p = "relay" // its old name
 		}
-		if p != "throughput" && p != "relay" && p != "e2e" && p != "overload" {
-			return s, fmt.Errorf("bad -phases: unknown phase %q (throughput, relay, e2e, overload)", p)
+		if p != "throughput" && p != "relay" && p != "e2e" && p != "overload" && p != "growth" {
+			return s, fmt.Errorf("bad -phases: unknown phase %q (throughput, relay, e2e, overload, growth)", p)
 		}
 		s.phases[p] = true
 	}
@@ -152,6 +174,7 @@ func settingsOf(s settings) map[string]any {
 		"backlog": s.backlog, "floorClients": s.floorConns, "workersAt50ms": s.workers,
 		"tunedRelayEnv": s.tuned, "apiB": s.apiB, "e2eRates": s.rates, "e2eDuration": s.e2eFor.String(),
 		"overloadDuration": s.overloadFor.String(),
+		"growthPayments":   s.growth, "growthConcurrency": s.growthConc, "growthExplain": s.growthExplain,
 		"apiEnv":           append([]string{"defaults (DATABASE_MAX_CONNS 20, LOG_LEVEL info)"}, s.apiEnv...),
 		"throughputAPIEnv": noCap + " (the throughput phase's api and api-b, after -api-env)",
 		"relayEnv": "defaults except RELAY_WORKERS (DATABASE_MAX_CONNS 20, RELAY_FETCH_POLL_INTERVAL 1s, " +

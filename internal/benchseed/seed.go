@@ -70,6 +70,10 @@ type Options struct {
 	KeepForeignKeys bool
 	// NoVacuum skips the VACUUM ANALYZE at the end (the seed still ANALYZEs).
 	NoVacuum bool
+	// NoInFlight leaves no payment confirming (none with an available job):
+	// for the bench's growth phase, whose relay runs drain their own backlog
+	// and must find nothing else in the outbox.
+	NoInFlight bool
 }
 
 func (o Options) withDefaults() Options {
@@ -362,6 +366,9 @@ func newParams(o Options) params {
 	// A handful of the newest payments are still in the outbox: about as many
 	// as arrive in the time a confirm takes.
 	inFlight := max(1, n/100_000)
+	if o.NoInFlight {
+		inFlight = 0
+	}
 	return params{
 		n:            n,
 		startEpoch:   float64(first.UnixMicro()) / 1e6,
