@@ -155,7 +155,8 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, n int, progress func(done int
 
 // SeedWith seeds the payment tables, which must hold no payments and no
 // River jobs (the bench's wipe leaves them so), and calls progress (if not
-// nil) after each batch with the number of payments seeded so far.
+// nil) after each batch with the number of payments seeded so far, from one
+// worker at a time.
 func SeedWith(ctx context.Context, pool *pgxpool.Pool, o Options, progress func(done int)) (st Stats, err error) {
 	o = o.withDefaults()
 	st = Stats{Payments: o.N, Rows: map[string]int64{}, TableTime: map[string]time.Duration{}}
@@ -313,11 +314,12 @@ func load(ctx context.Context, pool *pgxpool.Pool, o Options, st *Stats, progres
 					st.TableTime[k] += v
 				}
 				done += int(b[1] - b[0] + 1)
-				d := done
-				mu.Unlock()
+				// Under the lock: progress is called by one worker at a
+				// time, with a count that only grows.
 				if progress != nil {
-					progress(d)
+					progress(done)
 				}
+				mu.Unlock()
 			}
 		}()
 	}

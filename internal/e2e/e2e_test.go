@@ -241,27 +241,46 @@ type paymentBody struct {
 }
 
 // call sends an API request with the test's key; body, if not nil, is
-// sent as JSON.
+// sent as JSON. A 503 overloaded (the api's in-flight cap: 60 flows at once
+// against a pool of 10) is sent again after its Retry-After, as a checkout
+// does: the api refused it before doing anything.
 func (s *system) call(t *testing.T, method, path string, body any, headers ...string) *http.Response {
 	t.Helper()
-	var r io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
+		var err error
+		b, err = json.Marshal(body)
 		require.NoError(t, err)
-		r = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, s.apiURL+path, r)
-	require.NoError(t, err)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	for {
+		var r io.Reader
+		if body != nil {
+			r = bytes.NewReader(b)
+		}
+		req, err := http.NewRequest(method, s.apiURL+path, r)
+		require.NoError(t, err)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Authorization", "Bearer "+s.apiKey)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return resp
+		}
+		var problem struct {
+			Code string `json:"code"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&problem)
+		resp.Body.Close()
+		require.Equal(t, "overloaded", problem.Code, "a 503 other than the in-flight cap's")
+		wait, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+		require.NoError(t, err, "a 503 overloaded carries Retry-After")
+		time.Sleep(time.Duration(wait) * time.Second)
 	}
-	req.Header.Set("Authorization", "Bearer "+s.apiKey)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	return resp
 }
 
 func (s *system) create(t *testing.T, orderID string, amount int64) string {
