@@ -241,9 +241,7 @@ type paymentBody struct {
 }
 
 // call sends an API request with the test's key; body, if not nil, is
-// sent as JSON. A 503 overloaded (the api's in-flight cap: 60 flows at once
-// against a pool of 10) is sent again after its Retry-After, as a checkout
-// does: the api refused it before doing anything.
+// sent as JSON.
 func (s *system) call(t *testing.T, method, path string, body any, headers ...string) *http.Response {
 	t.Helper()
 	var b []byte
@@ -252,7 +250,7 @@ func (s *system) call(t *testing.T, method, path string, body any, headers ...st
 		b, err = json.Marshal(body)
 		require.NoError(t, err)
 	}
-	for {
+	return s.send(t, func() *http.Request {
 		var r io.Reader
 		if body != nil {
 			r = bytes.NewReader(b)
@@ -266,7 +264,18 @@ func (s *system) call(t *testing.T, method, path string, body any, headers ...st
 		for i := 0; i+1 < len(headers); i += 2 {
 			req.Header.Set(headers[i], headers[i+1])
 		}
-		resp, err := http.DefaultClient.Do(req)
+		return req
+	})
+}
+
+// send sends the request newReq makes. A 503 overloaded (the api's
+// in-flight cap: 60 flows at once against a pool of 10) is sent again after
+// its Retry-After, as a checkout and a gateway's webhook retries do: the api
+// refused it before doing anything.
+func (s *system) send(t *testing.T, newReq func() *http.Request) *http.Response {
+	t.Helper()
+	for {
+		resp, err := http.DefaultClient.Do(newReq())
 		require.NoError(t, err)
 		if resp.StatusCode != http.StatusServiceUnavailable {
 			return resp
@@ -313,8 +322,12 @@ func (s *system) webhook(t *testing.T, paymentKey, orderID, status string) int {
 		"data":      map[string]any{"paymentKey": paymentKey, "orderId": orderID, "status": status},
 	})
 	require.NoError(t, err)
-	resp, err := http.Post(s.apiURL+"/v1/webhooks/toss", "application/json", bytes.NewReader(body))
-	require.NoError(t, err)
+	resp := s.send(t, func() *http.Request {
+		req, err := http.NewRequest(http.MethodPost, s.apiURL+"/v1/webhooks/toss", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	})
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
