@@ -24,10 +24,7 @@ func TestSavePaymentChange(t *testing.T) {
 	pool := dbtest.Pool(t)
 	st := store.New()
 
-	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
-	require.NoError(t, in.Validate())
-	p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
-	require.NoError(t, err)
+	p := insertPayment(t, st, pool)
 	confirming, err := st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
 		ID: uuid.NewString(), URL: "https://shop.example/a", Events: []string{webhook.EventType(payment.StatusConfirming)}, Secret: "whsec_dGVzdA==",
 	})
@@ -68,11 +65,8 @@ func TestLockSeesCancelsOfThePreviousHolder(t *testing.T) {
 	pool := dbtest.Pool(t)
 	st := store.New()
 
-	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
-	require.NoError(t, in.Validate())
-	p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
-	require.NoError(t, err)
-	_, err = p.RequestConfirm("pk_lock", 5000, time.Now())
+	p := insertPayment(t, st, pool)
+	_, err := p.RequestConfirm("pk_lock", 5000, time.Now())
 	require.NoError(t, err)
 	require.NoError(t, st.SavePayment(ctx, pool, &p))
 

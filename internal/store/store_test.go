@@ -16,6 +16,16 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
+// insertPayment inserts a ready 5,000 KRW Toss payment under a fresh order.
+func insertPayment(t *testing.T, st *store.Store, db store.DBTX) payment.Payment {
+	t.Helper()
+	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
+	require.NoError(t, in.Validate())
+	p, _, err := st.InsertPayment(context.Background(), db, uuid.NewString(), in)
+	require.NoError(t, err)
+	return p
+}
+
 // TestGuardedSave holds SavePayment and SaveCancel to "no silent
 // overwrite": a save computed from a status the row no longer has, or a move
 // the transition table does not list, fails with stale_write and writes
@@ -26,14 +36,11 @@ func TestGuardedSave(t *testing.T) {
 	pool := dbtest.Pool(t)
 	st := store.New()
 
-	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
-	require.NoError(t, in.Validate())
-	p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
-	require.NoError(t, err)
+	p := insertPayment(t, st, pool)
 
 	// Two writers read the same ready payment; the first confirms it.
 	first, second := p, p
-	_, err = first.RequestConfirm("pk_guard", 5000, time.Now())
+	_, err := first.RequestConfirm("pk_guard", 5000, time.Now())
 	require.NoError(t, err)
 	require.NoError(t, st.SavePayment(ctx, pool, &first))
 	require.Equal(t, payment.StatusConfirming, first.StoredStatus, "the saved row is the new baseline")
@@ -83,10 +90,7 @@ func TestWebhookAttemptOnSettledDelivery(t *testing.T) {
 	pool := dbtest.Pool(t)
 	st := store.New()
 
-	in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
-	require.NoError(t, in.Validate())
-	p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
-	require.NoError(t, err)
+	p := insertPayment(t, st, pool)
 	e, err := st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
 		ID: uuid.NewString(), URL: "https://shop.example/webhooks", Events: webhook.EventTypes(), Secret: "whsec_dGVzdA==",
 	})
@@ -115,10 +119,8 @@ func TestPaymentsLeft(t *testing.T) {
 	st := store.New()
 
 	newPayment := func() payment.Payment {
-		in := payment.Intent{OrderID: "order-" + uuid.NewString()[:8], OrderName: "Tea", Amount: 5000, Gateway: payment.GatewayToss}
-		p, _, err := st.InsertPayment(ctx, pool, uuid.NewString(), in)
-		require.NoError(t, err)
-		_, err = p.RequestConfirm("pk_"+p.OrderID, 5000, time.Now())
+		p := insertPayment(t, st, pool)
+		_, err := p.RequestConfirm("pk_"+p.OrderID, 5000, time.Now())
 		require.NoError(t, err)
 		require.NoError(t, st.SavePayment(ctx, pool, &p))
 		return p
