@@ -616,6 +616,9 @@ func recordOf(gp *gateway.Payment) payflow.Record {
 		Approval:       approvalOf(gp),
 		Aborted:        gp.Phase == gateway.PhaseFailed,
 		Expired:        gp.Phase == gateway.PhaseExpired,
+		// A status we do not know (PhaseUnknown) says nothing either way.
+		Unpaid: gp.Phase == gateway.PhaseOpen || gp.Phase == gateway.PhaseWaiting ||
+			gp.Phase == gateway.PhaseFailed || gp.Phase == gateway.PhaseExpired,
 		TransactionKey: lastTransactionKey(gp),
 	}
 }
