@@ -48,10 +48,14 @@ type config struct {
 	secretKey   string
 	baseURL     string
 	// portOne*: PORTONE_API_SECRET, PORTONE_STORE_ID, PORTONE_API_BASE_URL.
-	portOneSecret   string
-	portOneStoreID  string
-	portOneBaseURL  string
-	openDeadline    time.Duration
+	portOneSecret  string
+	portOneStoreID string
+	portOneBaseURL string
+	openDeadline   time.Duration
+	// recheckWindow and readySweepAfter: RELAY_RECHECK_WINDOW,
+	// RELAY_READY_SWEEP_AFTER.
+	recheckWindow   time.Duration
+	readySweepAfter time.Duration
 	schedule        relay.Schedule
 	gatewayTimeout  time.Duration
 	keyQuiet        time.Duration
@@ -122,6 +126,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"RELAY_RECONCILE_AFTER", 5 * time.Minute, &c.reconcileAfter},
 		{"RELAY_BREAKER_COOLDOWN", 2 * time.Second, &c.breakerCooldown},
 		{"RELAY_OPEN_DEADLINE", relay.DefaultOpenDeadline, &c.openDeadline},
+		{"RELAY_RECHECK_WINDOW", payment.DefaultRecheck.Window, &c.recheckWindow},
+		{"RELAY_READY_SWEEP_AFTER", relay.DefaultReadySweepAfter, &c.readySweepAfter},
 	}
 	for _, d := range durations {
 		if *d.dst, err = envDuration(getenv, d.name, d.def); err != nil {
@@ -276,6 +282,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := relay.AddWorkers(workers, relay.Config{
 		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
 		Gateways: gateways, Breakers: breakers, OpenDeadline: cfg.openDeadline,
+		Recheck: recheckPolicy(cfg.recheckWindow), ReadySweepAfter: cfg.readySweepAfter,
 		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet,
 		Metrics:  relayMetrics,
 		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
@@ -435,4 +442,15 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// recheckPolicy is the default recheck schedule over RELAY_RECHECK_WINDOW:
+// a shorter window (a test, a chaos run) looks at gaps no longer than a
+// tenth of it, so it still looks several times.
+func recheckPolicy(window time.Duration) payment.Recheck {
+	r := payment.DefaultRecheck
+	r.Window = window
+	r.First = min(r.First, window/10)
+	r.MaxGap = min(r.MaxGap, window/10)
+	return r
 }
