@@ -131,6 +131,7 @@ type Payment struct {
 	AcknowledgedAt        *time.Time
 	Version               int64
 	Gateway               string
+	PaymentToken          *string
 }
 
 type PaymentAttempt struct {

@@ -13,7 +13,7 @@ import (
 )
 
 const paymentGetByID = `-- name: PaymentGetByID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, payment_token FROM payments WHERE id = $1
 `
 
 func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -42,12 +42,13 @@ func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Pa
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetByIDForUpdate = `-- name: PaymentGetByIDForUpdate :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, payment_token FROM payments WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -76,12 +77,13 @@ func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetByOrderID = `-- name: PaymentGetByOrderID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE order_id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, payment_token FROM payments WHERE order_id = $1
 `
 
 func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID string) (Payment, error) {
@@ -110,12 +112,13 @@ func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID stri
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetByPaymentKey = `-- name: PaymentGetByPaymentKey :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE payment_key = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, payment_token FROM payments WHERE payment_key = $1
 `
 
 func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKey *string) (Payment, error) {
@@ -144,12 +147,13 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetWithConfirmKeyAnswers = `-- name: PaymentGetWithConfirmKeyAnswers :one
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway,
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.payment_token,
     coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
     coalesce(k.finished, '{}')::bool[]            AS key_finished,
     coalesce(k.http_status, '{}')::int[]          AS key_http_status,
@@ -204,6 +208,7 @@ func (q *Queries) PaymentGetWithConfirmKeyAnswers(ctx context.Context, db DBTX, 
 		&i.Payment.AcknowledgedAt,
 		&i.Payment.Version,
 		&i.Payment.Gateway,
+		&i.Payment.PaymentToken,
 		&i.KeyRequestedAt,
 		&i.KeyFinished,
 		&i.KeyHttpStatus,
@@ -237,7 +242,7 @@ const paymentInsert = `-- name: PaymentInsert :one
 INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, status)
 VALUES ($1, $2, $3, $4, $5, $6, 'ready')
 ON CONFLICT (order_id) DO NOTHING
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, payment_token
 `
 
 type PaymentInsertParams struct {
@@ -284,12 +289,13 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentListByStatus = `-- name: PaymentListByStatus :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, payment_token FROM payments
 WHERE status = ANY($1::text[]) AND updated_at < $2
   AND ($3::bool OR acknowledged_at IS NULL)
 ORDER BY updated_at
@@ -344,6 +350,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 			&i.AcknowledgedAt,
 			&i.Version,
 			&i.Gateway,
+			&i.PaymentToken,
 		); err != nil {
 			return nil, err
 		}
@@ -356,7 +363,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 }
 
 const paymentListOrphanConfirms = `-- name: PaymentListOrphanConfirms :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway FROM payments p
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.payment_token FROM payments p
 WHERE p.status = 'confirming' AND p.updated_at < $1
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
@@ -408,6 +415,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 			&i.AcknowledgedAt,
 			&i.Version,
 			&i.Gateway,
+			&i.PaymentToken,
 		); err != nil {
 			return nil, err
 		}
@@ -425,22 +433,23 @@ UPDATE payments SET
     payment_key             = $2,
     confirm_key_generation  = $3,
     confirm_idempotency_key = $4,
-    approved_amount         = $5,
-    balance_amount          = $6,
-    canceled_amount         = $7,
-    method                  = $8,
-    approved_at             = $9,
-    failure_code            = $10,
-    failure_message         = $11,
-    confirm_requested_at    = $12,
+    payment_token           = $5,
+    approved_amount         = $6,
+    balance_amount          = $7,
+    canceled_amount         = $8,
+    method                  = $9,
+    approved_at             = $10,
+    failure_code            = $11,
+    failure_message         = $12,
+    confirm_requested_at    = $13,
     version                 = version + 1,
-    acknowledged_at         = $13,
+    acknowledged_at         = $14,
     updated_at              = now()
-WHERE payments.id = $14 AND payments.status = $15
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway,
-    (CASE WHEN payments.status <> $15::text
+WHERE payments.id = $15 AND payments.status = $16
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, payment_token,
+    (CASE WHEN payments.status <> $16::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
-                   WHERE e.disabled_at IS NULL AND $16::text = ANY(e.events)
+                   WHERE e.disabled_at IS NULL AND $17::text = ANY(e.events)
                    ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids
 `
 
@@ -449,6 +458,7 @@ type PaymentSaveParams struct {
 	PaymentKey            *string
 	ConfirmKeyGeneration  int32
 	ConfirmIdempotencyKey *string
+	PaymentToken          *string
 	ApprovedAmount        int64
 	BalanceAmount         int64
 	CanceledAmount        int64
@@ -486,6 +496,7 @@ type PaymentSaveRow struct {
 	AcknowledgedAt        *time.Time
 	Version               int64
 	Gateway               string
+	PaymentToken          *string
 	WebhookEndpointIds    []uuid.UUID
 }
 
@@ -507,6 +518,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		arg.PaymentKey,
 		arg.ConfirmKeyGeneration,
 		arg.ConfirmIdempotencyKey,
+		arg.PaymentToken,
 		arg.ApprovedAmount,
 		arg.BalanceAmount,
 		arg.CanceledAmount,
@@ -544,6 +556,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.PaymentToken,
 		&i.WebhookEndpointIds,
 	)
 	return i, err
