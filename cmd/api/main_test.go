@@ -51,6 +51,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"UnknownGateway", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,paypal"}, "API_GATEWAYS"},
 		{"UnknownDefaultGateway", map[string]string{"DATABASE_URL": url, "API_DEFAULT_GATEWAY": "Toss"}, "API_DEFAULT_GATEWAY"},
 		{"BadPortOneWebhookSecret", map[string]string{"DATABASE_URL": url, "PORTONE_WEBHOOK_SECRET": "whsec_hunter2 not base64"}, "PORTONE_WEBHOOK_SECRET"},
+		{"BadPortOneConfirmMode", map[string]string{"DATABASE_URL": url, "PORTONE_CONFIRM_MODE": "Manual"}, "PORTONE_CONFIRM_MODE must be browser or manual"},
 		{"DefaultGatewayNotEnabled", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "portone", "API_DEFAULT_GATEWAY": "toss"}, "not among API_GATEWAYS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
