@@ -61,6 +61,8 @@ type setupOpts struct {
 	openDeadline time.Duration
 	// tossOnly leaves PortOne out of the gateways the relay serves.
 	tossOnly bool
+	// portOneManual runs the PortOne client in manual confirm.
+	portOneManual bool
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -85,6 +87,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	require.NoError(t, err)
 	po, err := portone.New(portone.Config{
 		BaseURL: srv.URL, Secret: gatewaysim.DefaultPortOneSecret, StoreID: gatewaysim.DefaultPortOneStoreID, Timeout: timeout,
+		ConfirmMode: map[bool]payment.PortOneConfirmMode{true: payment.PortOneConfirmManual}[opts.portOneManual],
 	})
 	require.NoError(t, err)
 
