@@ -19,6 +19,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
 func TestMain(m *testing.M) {
@@ -358,4 +359,16 @@ func mustPool(t *testing.T, url string) *pgxpool.Pool {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+func TestPortOneConfirmModeConfig(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": "postgres://u@127.0.0.1:1/db"}
+	cfg, err := loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, payment.PortOneConfirmBrowser, cfg.portOneConfirmMode, "today's flow unless asked")
+	vars["PORTONE_CONFIRM_MODE"] = "manual"
+	cfg, err = loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, payment.PortOneConfirmManual, cfg.portOneConfirmMode)
 }
