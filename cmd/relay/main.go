@@ -51,28 +51,30 @@ type config struct {
 	portOneSecret  string
 	portOneStoreID string
 	portOneBaseURL string
-	openDeadline   time.Duration
+	// portOneConfirmMode: PORTONE_CONFIRM_MODE, as the api's.
+	portOneConfirmMode payment.PortOneConfirmMode
+	openDeadline       time.Duration
 	// recheckWindow and readySweepAfter: RELAY_RECHECK_WINDOW,
 	// RELAY_READY_SWEEP_AFTER.
 	recheckWindow   time.Duration
 	readySweepAfter time.Duration
-	schedule        relay.Schedule
-	gatewayTimeout  time.Duration
-	keyQuiet        time.Duration
-	workers         int
-	shutdownTimeout time.Duration
-	addr            string
-	fetchPoll       time.Duration
-	fetchCooldown   time.Duration
-	reconcileEvery  time.Duration
-	reconcileAfter  time.Duration
-	rescueAfter     time.Duration
-	breakerCooldown time.Duration
-	breakerFailures int
-	logLevel        slog.Level
-	pprofAddr       string
-	webhookWorkers  int
-	webhookTimeout  time.Duration
+	schedule           relay.Schedule
+	gatewayTimeout     time.Duration
+	keyQuiet           time.Duration
+	workers            int
+	shutdownTimeout    time.Duration
+	addr               string
+	fetchPoll          time.Duration
+	fetchCooldown      time.Duration
+	reconcileEvery     time.Duration
+	reconcileAfter     time.Duration
+	rescueAfter        time.Duration
+	breakerCooldown    time.Duration
+	breakerFailures    int
+	logLevel           slog.Level
+	pprofAddr          string
+	webhookWorkers     int
+	webhookTimeout     time.Duration
 	// Retention of finished jobs before River's job cleaner deletes them:
 	// RELAY_COMPLETED_JOB_RETENTION, RELAY_CANCELLED_JOB_RETENTION,
 	// RELAY_DISCARDED_JOB_RETENTION; River's value -1 (keep) for 0.
@@ -111,6 +113,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, errors.New("PORTONE_API_BASE_URL is set but PORTONE_API_SECRET is not")
 	}
 	var err error
+	if c.portOneConfirmMode, err = payment.ParsePortOneConfirmMode(getenv("PORTONE_CONFIRM_MODE")); err != nil {
+		return c, errors.New(payment.ErrorOf(err).Message)
+	}
 	durations := []struct {
 		name string
 		def  time.Duration
@@ -220,7 +225,10 @@ func (c config) gateways() (map[string]relay.Gateway, error) {
 		out[payment.GatewayToss] = gw
 	}
 	if c.portOneSecret != "" {
-		gw, err := portone.New(portone.Config{BaseURL: c.portOneBaseURL, Secret: c.portOneSecret, StoreID: c.portOneStoreID, Timeout: c.gatewayTimeout})
+		gw, err := portone.New(portone.Config{
+			BaseURL: c.portOneBaseURL, Secret: c.portOneSecret, StoreID: c.portOneStoreID, Timeout: c.gatewayTimeout,
+			ConfirmMode: c.portOneConfirmMode,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("error configuring the PortOne client (PORTONE_API_SECRET, PORTONE_STORE_ID, PORTONE_API_BASE_URL): %w", err)
 		}
@@ -236,7 +244,7 @@ func (c config) describeGateways() string {
 		parts = append(parts, "toss at "+or(c.baseURL, gateway.DefaultBaseURL))
 	}
 	if c.portOneSecret != "" {
-		parts = append(parts, "portone at "+or(c.portOneBaseURL, portone.DefaultBaseURL))
+		parts = append(parts, "portone at "+or(c.portOneBaseURL, portone.DefaultBaseURL)+" (confirm: "+string(c.portOneConfirmMode)+")")
 	}
 	return strings.Join(parts, " and ")
 }

@@ -66,6 +66,8 @@ type setupOpts struct {
 	// recheck and readySweepAfter are the relay's; their defaults when zero.
 	recheck         payment.Recheck
 	readySweepAfter time.Duration
+	// portOneManual runs the PortOne client in manual confirm.
+	portOneManual bool
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -90,6 +92,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	require.NoError(t, err)
 	po, err := portone.New(portone.Config{
 		BaseURL: srv.URL, Secret: gatewaysim.DefaultPortOneSecret, StoreID: gatewaysim.DefaultPortOneStoreID, Timeout: timeout,
+		ConfirmMode: map[bool]payment.PortOneConfirmMode{true: payment.PortOneConfirmManual}[opts.portOneManual],
 	})
 	require.NoError(t, err)
 
