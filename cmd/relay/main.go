@@ -58,23 +58,23 @@ type config struct {
 	// RELAY_READY_SWEEP_AFTER.
 	recheckWindow   time.Duration
 	readySweepAfter time.Duration
-	schedule           relay.Schedule
-	gatewayTimeout     time.Duration
-	keyQuiet           time.Duration
-	workers            int
-	shutdownTimeout    time.Duration
-	addr               string
-	fetchPoll          time.Duration
-	fetchCooldown      time.Duration
-	reconcileEvery     time.Duration
-	reconcileAfter     time.Duration
-	rescueAfter        time.Duration
-	breakerCooldown    time.Duration
-	breakerFailures    int
-	logLevel           slog.Level
-	pprofAddr          string
-	webhookWorkers     int
-	webhookTimeout     time.Duration
+	schedule        relay.Schedule
+	gatewayTimeout  time.Duration
+	keyQuiet        time.Duration
+	workers         int
+	shutdownTimeout time.Duration
+	addr            string
+	fetchPoll       time.Duration
+	fetchCooldown   time.Duration
+	reconcileEvery  time.Duration
+	reconcileAfter  time.Duration
+	rescueAfter     time.Duration
+	breakerCooldown time.Duration
+	breakerFailures int
+	logLevel        slog.Level
+	pprofAddr       string
+	webhookWorkers  int
+	webhookTimeout  time.Duration
 	// Retention of finished jobs before River's job cleaner deletes them:
 	// RELAY_COMPLETED_JOB_RETENTION, RELAY_CANCELLED_JOB_RETENTION,
 	// RELAY_DISCARDED_JOB_RETENTION; River's value -1 (keep) for 0.

@@ -67,8 +67,8 @@ func TestConfirmPaymentToken(t *testing.T) {
 		b := setup(t, withMode(payment.PortOneConfirmManual))
 		p := b.createGatewayPayment(t, "order-t-0002", payment.GatewayPortOne, 15000)
 		for _, body := range []string{
-			`{"paymentKey":"`+p.PaymentKey+`","amount":15000}`,
-			`{"paymentKey":"`+p.PaymentKey+`","amount":15000,"paymentToken":""}`,
+			`{"paymentKey":"` + p.PaymentKey + `","amount":15000}`,
+			`{"paymentKey":"` + p.PaymentKey + `","amount":15000,"paymentToken":""}`,
 		} {
 			rec := b.postJSON(t, "/v1/payments/"+p.ID+"/confirm", body)
 			pr := requireProblem(t, rec, http.StatusBadRequest, payment.CodeInvalidRequest)
