@@ -214,3 +214,8 @@ type WebhookEndpoint struct {
 	CreatedAt               time.Time
 	DisabledAt              *time.Time
 }
+
+type WebhookReceipt struct {
+	WebhookID string
+	ExpiresAt time.Time
+}
