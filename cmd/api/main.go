@@ -30,6 +30,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/debugserver"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
@@ -151,6 +152,8 @@ type config struct {
 	portOneWebhookSecret string
 	// portOneConfirmMode: see PORTONE_CONFIRM_MODE.
 	portOneConfirmMode payment.PortOneConfirmMode
+	// webhookLookupInterval: see WEBHOOK_LOOKUP_INTERVAL.
+	webhookLookupInterval time.Duration
 }
 
 // loadConfig reads the environment. Every error is one line naming the
@@ -241,6 +244,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	// The relays must run in the same mode: in manual the api takes the
 	// checkout's paymentToken and the relay charges with it.
+	if cfg.webhookLookupInterval, err = payflow.ParseWebhookLookupInterval(getenv("WEBHOOK_LOOKUP_INTERVAL")); err != nil {
+		return config{}, err
+	}
 	if cfg.portOneConfirmMode, err = payment.ParsePortOneConfirmMode(getenv("PORTONE_CONFIRM_MODE")); err != nil {
 		return config{}, errors.New(payment.ErrorOf(err).Message)
 	}
@@ -342,7 +348,8 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		WebhookAllowPrivate: cfg.webhookAllowPrivate,
 		MaxInFlight:         cfg.maxInFlight,
 		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
-		PortOneWebhookSecret: cfg.portOneWebhookSecret,
+		PortOneWebhookSecret:  cfg.portOneWebhookSecret,
+		WebhookLookupInterval: cfg.webhookLookupInterval,
 	})
 	srv := &http.Server{
 		Handler: api.Handler(),

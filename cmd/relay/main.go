@@ -27,6 +27,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gateway/portone"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
@@ -53,7 +54,9 @@ type config struct {
 	portOneBaseURL string
 	// portOneConfirmMode: PORTONE_CONFIRM_MODE, as the api's.
 	portOneConfirmMode payment.PortOneConfirmMode
-	openDeadline       time.Duration
+	// webhookLookupInterval: WEBHOOK_LOOKUP_INTERVAL, as the api's.
+	webhookLookupInterval time.Duration
+	openDeadline          time.Duration
 	// recheckWindow and readySweepAfter: RELAY_RECHECK_WINDOW,
 	// RELAY_READY_SWEEP_AFTER.
 	recheckWindow   time.Duration
@@ -115,6 +118,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	var err error
 	if c.portOneConfirmMode, err = payment.ParsePortOneConfirmMode(getenv("PORTONE_CONFIRM_MODE")); err != nil {
 		return c, errors.New(payment.ErrorOf(err).Message)
+	}
+	if c.webhookLookupInterval, err = payflow.ParseWebhookLookupInterval(getenv("WEBHOOK_LOOKUP_INTERVAL")); err != nil {
+		return c, err
 	}
 	durations := []struct {
 		name string
@@ -291,7 +297,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
 		Gateways: gateways, Breakers: breakers, OpenDeadline: cfg.openDeadline,
 		Recheck: recheckPolicy(cfg.recheckWindow), ReadySweepAfter: cfg.readySweepAfter,
-		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet,
+		WebhookLookupInterval: cfg.webhookLookupInterval,
+		ReconcileAfter:        cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet,
 		Metrics:  relayMetrics,
 		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
 	}); err != nil {

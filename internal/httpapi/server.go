@@ -133,6 +133,11 @@ type Config struct {
 	// when empty): in manual, a PortOne confirm must carry the paymentToken
 	// PortOne's browser SDK returned.
 	PortOneConfirmMode payment.PortOneConfirmMode
+	// WebhookLookupInterval is the deployment's WEBHOOK_LOOKUP_INTERVAL:
+	// gateway webhooks make at most one lookup of a payment per interval
+	// (payflow.RequestLookup); payflow.DefaultWebhookLookupInterval when
+	// zero.
+	WebhookLookupInterval time.Duration
 	// DefaultGateway is the gateway of a payment whose create names none.
 	// Default: payment.GatewayToss.
 	DefaultGateway string
@@ -279,7 +284,8 @@ func New(cfg Config) *Server {
 	// The operator actions retry jobs through the same River client that
 	// enqueues them; a test's stand-in outbox may not, and then they fail.
 	retrier, _ := s.outbox.(payflow.JobRetrier)
-	flow, err := payflow.New(payflow.Config{Store: s.store, Outbox: s.outbox, Now: s.now, Retrier: retrier, PortOneConfirmMode: cfg.PortOneConfirmMode})
+	flow, err := payflow.New(payflow.Config{Store: s.store, Outbox: s.outbox, Now: s.now, Retrier: retrier, PortOneConfirmMode: cfg.PortOneConfirmMode,
+		WebhookLookupInterval: cfg.WebhookLookupInterval})
 	if err != nil {
 		panic("httpapi: " + err.Error())
 	}

@@ -88,6 +88,12 @@ type Config struct {
 	// ready intent of such a gateway; payment.DefaultRecheck when its
 	// Window is zero.
 	Recheck payment.Recheck
+	// WebhookLookupInterval is the deployment's WEBHOOK_LOOKUP_INTERVAL, as
+	// the api's: a follow-up lookup for a webhook's request takes the
+	// webhook's place under the one-lookup-per-interval rule
+	// (payflow.LookupAnswered); payflow.DefaultWebhookLookupInterval when
+	// zero.
+	WebhookLookupInterval time.Duration
 	// ReadySweepAfter is how old a ready intent of a gateway that charges
 	// before our confirm (PortOne) must be before the reconciler looks it
 	// up: the customer may have paid and the checkout never confirmed.
@@ -228,7 +234,8 @@ func newRelay(cfg Config) (*relay, error) {
 	if r.keyQuiet <= 0 {
 		r.keyQuiet = DefaultKeyQuiet
 	}
-	flow, err := payflow.New(payflow.Config{Store: r.store, Outbox: contextOutbox{}, Now: r.now, NewID: r.newID, Recheck: r.recheck})
+	flow, err := payflow.New(payflow.Config{Store: r.store, Outbox: contextOutbox{}, Now: r.now, NewID: r.newID, Recheck: r.recheck,
+		WebhookLookupInterval: cfg.WebhookLookupInterval})
 	if err != nil {
 		return nil, err
 	}

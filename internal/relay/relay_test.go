@@ -29,6 +29,11 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
+// testLookupInterval is the one-lookup-per-interval rule's interval in
+// these tests (WEBHOOK_LOOKUP_INTERVAL): the shortest River allows, so a
+// request delayed to the next interval is answered within seconds.
+const testLookupInterval = time.Second
+
 // testBundle is one relay working one database against one simulator.
 type testBundle struct {
 	pool  *pgxpool.Pool
@@ -127,6 +132,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		KeyQuiet: 300 * time.Millisecond,
 		Webhooks: opts.webhooks,
 		Recheck:  opts.recheck, ReadySweepAfter: opts.readySweepAfter,
+		WebhookLookupInterval: testLookupInterval,
 	}
 	if cfg.Webhooks == (relay.WebhookConfig{}) {
 		// The receivers are httptest servers on loopback.
