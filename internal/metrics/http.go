@@ -28,6 +28,7 @@ type HTTP struct {
 	duration *prometheus.HistogramVec
 	actions  *prometheus.CounterVec
 	overload prometheus.Counter
+	webhooks *prometheus.CounterVec
 }
 
 // NewHTTP registers the HTTP metrics on r.
@@ -45,6 +46,7 @@ func NewHTTP(r *Registry) *HTTP {
 		overload: r.counter(nameHTTPOverloaded,
 			"Requests refused with 503 overloaded because the process already had API_MAX_IN_FLIGHT requests in flight. They are in "+nameHTTPRequests+" too."),
 	}
+	m.webhooks = newWebhookCounter(r)
 	// At zero from the start, so a rate over them is defined before the
 	// first action.
 	for _, a := range payment.Actions() {
