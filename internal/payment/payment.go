@@ -180,8 +180,13 @@ type Payment struct {
 	// from it that the transition table allows; a new payment has none.
 	StoredStatus Status
 
-	Cancels  []Cancel
-	Attempts []Attempt
+	Cancels []Cancel
+	// Attempts are the payment's gateway calls, oldest first. Loaded with
+	// its history they are the newest of them only (a bounded number: a
+	// payment looked up on every webhook for months has many), and
+	// AttemptCount says how many there are in all.
+	Attempts     []Attempt
+	AttemptCount int
 }
 
 // Operation is a kind of gateway call.

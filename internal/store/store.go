@@ -177,7 +177,7 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		return nil, fmt.Errorf("error saving payment: %w", err)
 	}
 	saved := toAppPayment(savedRow(row))
-	saved.Cancels, saved.Attempts = p.Cancels, p.Attempts
+	saved.Cancels, saved.Attempts, saved.AttemptCount = p.Cancels, p.Attempts, p.AttemptCount
 	*p = saved
 	var endpoints []string
 	for _, id := range row.WebhookEndpointIds {
@@ -343,10 +343,61 @@ func (s *Store) withHistory(ctx context.Context, db DBTX, p payment.Payment) (pa
 	if p.Cancels, err = s.Cancels(ctx, db, p.ID); err != nil {
 		return p, err
 	}
-	if p.Attempts, err = s.Attempts(ctx, db, p.ID); err != nil {
+	if p.Attempts, err = s.AttemptsPage(ctx, db, p.ID, 0, HistoryAttempts); err != nil {
 		return p, err
 	}
+	p.AttemptCount = len(p.Attempts)
+	if p.AttemptCount == HistoryAttempts {
+		if p.AttemptCount, err = s.AttemptCount(ctx, db, p.ID); err != nil {
+			return p, err
+		}
+	}
 	return p, nil
+}
+
+// HistoryAttempts is how many of a payment's attempts, the newest, come
+// with its history (PaymentWithHistory): enough for every payment whose
+// calls went as they should, bounded for one that a webhook flood or a
+// long outage made us ask about again and again. The rest are kept (they
+// are the audit trail) and read a page at a time with AttemptsPage.
+const HistoryAttempts = 50
+
+// MaxAttemptsPage bounds one page of AttemptsPage.
+const MaxAttemptsPage = 500
+
+// AttemptsPage returns the newest limit attempts of a payment whose id is
+// below before (0: from the newest), oldest first, as the payment's
+// history lists them. limit is at most MaxAttemptsPage.
+func (s *Store) AttemptsPage(ctx context.Context, db DBTX, paymentID string, before int64, limit int) ([]payment.Attempt, error) {
+	uid, err := uuid.Parse(paymentID)
+	if err != nil {
+		return nil, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	if limit < 1 || limit > MaxAttemptsPage || before < 0 {
+		return nil, fmt.Errorf("error listing attempts: a page of %d before %d is out of bounds", limit, before)
+	}
+	rows, err := s.q.AttemptPageByPayment(ctx, db, dbsqlc.AttemptPageByPaymentParams{PaymentID: uid, Before: before, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("error listing attempts: %w", err)
+	}
+	out := make([]payment.Attempt, len(rows))
+	for i, r := range rows {
+		out[len(rows)-1-i] = toAppAttempt(r)
+	}
+	return out, nil
+}
+
+// AttemptCount returns how many attempts a payment has.
+func (s *Store) AttemptCount(ctx context.Context, db DBTX, paymentID string) (int, error) {
+	uid, err := uuid.Parse(paymentID)
+	if err != nil {
+		return 0, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	n, err := s.q.AttemptCountByPayment(ctx, db, uid)
+	if err != nil {
+		return 0, fmt.Errorf("error counting attempts: %w", err)
+	}
+	return int(n), nil
 }
 
 // InsertCancel records a cancel request.
