@@ -89,6 +89,7 @@ func TestTypesMatchSchemas(t *testing.T) {
 		"Payment":                      Payment{},
 		"Cancel":                       Cancel{},
 		"Attempt":                      Attempt{},
+		"AttemptList":                  AttemptPage{},
 		"Failure":                      Failure{},
 		"CreatePaymentRequest":         CreatePaymentRequest{},
 		"ConfirmPaymentRequest":        ConfirmRequest{},

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -48,9 +49,23 @@ type Payment struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 	// Version grows with every change; of two reads (or webhook events) of
 	// a payment, the one with the higher version is the newer.
-	Version  int64     `json:"version"`
-	Cancels  []Cancel  `json:"cancels"`
-	Attempts []Attempt `json:"attempts"`
+	Version int64    `json:"version"`
+	Cancels []Cancel `json:"cancels"`
+	// Attempts are the newest of the payment's gateway calls (at most 50),
+	// oldest first; AttemptCount is how many there are in all, and
+	// ListAttempts reads the older ones.
+	Attempts     []Attempt `json:"attempts"`
+	AttemptCount int       `json:"attemptCount"`
+}
+
+// AttemptPage is a page of a payment's gateway calls (ListAttempts).
+type AttemptPage struct {
+	// Attempts are oldest first.
+	Attempts     []Attempt `json:"attempts"`
+	AttemptCount int       `json:"attemptCount"`
+	// NextBefore, when set, is the before that reads the page of older
+	// attempts; nil when this page holds the oldest.
+	NextBefore *int64 `json:"nextBefore"`
 }
 
 // Failure is why a payment or a cancel failed, in the gateway's words.
@@ -154,6 +169,21 @@ func (c *Client) CancelPayment(ctx context.Context, id string, req CancelRequest
 func (c *Client) GetPayment(ctx context.Context, id string) (*Payment, error) {
 	var p Payment
 	return &p, c.call(ctx, opGetPayment, opGetPayment.fill(id), nil, nil, &p, nil)
+}
+
+// ListAttempts reads a page of a payment's gateway calls: the newest limit
+// (0: the api's default, 50; at most 200) of those older than the attempt
+// id before (0: from the newest). Follow NextBefore to read them all.
+func (c *Client) ListAttempts(ctx context.Context, id string, before int64, limit int) (*AttemptPage, error) {
+	q := url.Values{}
+	if before > 0 {
+		q.Set("before", strconv.FormatInt(before, 10))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var page AttemptPage
+	return &page, c.call(ctx, opListAttempts, opListAttempts.fill(id), q, nil, &page, nil)
 }
 
 // GetPaymentByOrderID reads the payment of an order.

@@ -28,9 +28,13 @@ type paymentResponse struct {
 	UpdatedAt      time.Time        `json:"updatedAt"`
 	// Version grows with every change of the payment, as in webhook
 	// events: the higher one is the newer state.
-	Version  int64             `json:"version"`
-	Cancels  []cancelResponse  `json:"cancels"`
-	Attempts []attemptResponse `json:"attempts"`
+	Version int64            `json:"version"`
+	Cancels []cancelResponse `json:"cancels"`
+	// Attempts are the newest of the payment's gateway calls (at most
+	// store.HistoryAttempts), oldest first; AttemptCount is how many it
+	// has in all. GET /v1/payments/{id}/attempts reads the rest.
+	Attempts     []attemptResponse `json:"attempts"`
+	AttemptCount int               `json:"attemptCount"`
 }
 
 // failureResponse is why a payment or a cancel failed, in the gateway's
@@ -96,8 +100,9 @@ func toPaymentResponse(p payment.Payment) paymentResponse {
 		UpdatedAt:      p.UpdatedAt.UTC(),
 		Version:        p.Version,
 		// Empty lists, not null, so clients can iterate without a check.
-		Cancels:  make([]cancelResponse, 0, len(p.Cancels)),
-		Attempts: make([]attemptResponse, 0, len(p.Attempts)),
+		Cancels:      make([]cancelResponse, 0, len(p.Cancels)),
+		Attempts:     make([]attemptResponse, 0, len(p.Attempts)),
+		AttemptCount: max(p.AttemptCount, len(p.Attempts)),
 	}
 	for _, c := range p.Cancels {
 		r.Cancels = append(r.Cancels, toCancelResponse(c))

@@ -367,6 +367,7 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	e.GET("/v1/payments", s.getPaymentByOrderID, s.scoped(scopesRead))
 	e.GET("/v1/payments/attention", s.listAttention, s.scoped(scopesOps))
 	e.GET("/v1/payments/:id", s.getPayment, s.scoped(scopesRead))
+	e.GET("/v1/payments/:id/attempts", s.listAttempts, s.scoped(scopesRead))
 	e.POST("/v1/payments/:id/confirm", s.confirmPayment, s.scoped(scopesWrite), s.idempotent)
 	e.POST("/v1/payments/:id/cancel", s.cancelPayment, s.scoped(scopesWrite), s.idempotent)
 
