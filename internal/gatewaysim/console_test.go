@@ -117,6 +117,7 @@ func TestConsoleCancel(t *testing.T) {
 		c := cancellations[0].(map[string]any)
 		require.Equal(t, res.TransactionKey, c["id"])
 		require.Equal(t, float64(2_000), c["totalAmount"])
+		require.Equal(t, "CONSOLE", c["trigger"])
 		require.Equal(t, float64(2_000), p["amount"].(map[string]any)["cancelled"])
 
 		entry, ok := sim.LedgerEntry("pay-console-0001")
