@@ -69,6 +69,37 @@ type Config struct {
 	// every call with 503, starting a third of the way into the load.
 	Downtime     time.Duration // default 2s
 	DrainTimeout time.Duration // default 5m
+
+	// The money that moves without our asking (docs/design.md section 10).
+	// Each rate's zero takes its default; a negative rate turns it off.
+	//
+	// NeverConfirmRate is the share of PortOne payments whose customer pays
+	// in the browser and never confirms with us (default 0.05);
+	// CancelUnconfirmedRate the share of those the checkout cancels later,
+	// still without a confirm (default 0.3). LatePayRate is the share of
+	// PortOne payments whose customer walks away (READY), is marked expired
+	// after RELAY_OPEN_DEADLINE, and then pays after all (default 0.03).
+	// ConsoleRefundRate is the share of the payments that get charged whose
+	// shop staff refund part or all of them in the gateway's console, at a
+	// random moment, our own cancels in flight or not (default 0.02).
+	NeverConfirmRate      float64
+	CancelUnconfirmedRate float64
+	LatePayRate           float64
+	ConsoleRefundRate     float64
+	// WebhookDropRate, WebhookDuplicateRate, WebhookDelay and WebhookJitter
+	// are what befalls the gateways' webhooks, PortOne's (sent by
+	// gatewaysim) and Toss's (sent by this harness, playing Toss): never
+	// sent (default 0.05), sent twice (default 0.05), held back WebhookDelay
+	// plus up to WebhookJitter (defaults 100ms and 1.5s), so they also come
+	// out of order.
+	WebhookDropRate      float64
+	WebhookDuplicateRate float64
+	WebhookDelay         time.Duration
+	WebhookJitter        time.Duration
+	// SettleTimeout bounds the wait after the drain for the payments the
+	// gateway charged without our asking to settle here (a webhook, or the
+	// relay's sweep, finds them), default 2m.
+	SettleTimeout time.Duration
 	// DatabaseURL, when set, is used instead of a local cluster (and
 	// Postgres is then neither restarted nor failed over). It must be a
 	// postgres:// URL: a fault proxy goes in front of each of its hosts.
@@ -110,6 +141,35 @@ func (c *Config) defaults() {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 5 * time.Minute
 	}
+	rate := func(r *float64, def float64) {
+		switch {
+		case *r == 0:
+			*r = def
+		case *r < 0:
+			*r = 0
+		}
+	}
+	rate(&c.NeverConfirmRate, 0.05)
+	rate(&c.CancelUnconfirmedRate, 0.3)
+	rate(&c.LatePayRate, 0.03)
+	rate(&c.ConsoleRefundRate, 0.02)
+	rate(&c.WebhookDropRate, 0.05)
+	rate(&c.WebhookDuplicateRate, 0.05)
+	if c.WebhookDelay == 0 {
+		c.WebhookDelay = 100 * time.Millisecond
+	}
+	if c.WebhookJitter == 0 {
+		c.WebhookJitter = 1500 * time.Millisecond
+	}
+	if c.WebhookDelay < 0 {
+		c.WebhookDelay = 0
+	}
+	if c.WebhookJitter < 0 {
+		c.WebhookJitter = 0
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = 2 * time.Minute
+	}
 	if c.Seed == 0 {
 		c.Seed = uint64(time.Now().UnixNano())
 	}
@@ -123,7 +183,11 @@ func (c *Config) validate() error {
 	if c.HoldRate > 0 && c.HoldFor <= relayGatewayTimeout {
 		return fmt.Errorf("HoldFor %s must exceed the relay's gateway timeout %s: a hold is a call the relay gives up on", c.HoldFor, relayGatewayTimeout)
 	}
-	for _, r := range []float64{c.ErrorRate, c.LostRate, c.CommitLossRate, c.HoldRate} {
+	if c.NeverConfirmRate+c.LatePayRate > 1 {
+		return fmt.Errorf("NeverConfirmRate %v and LatePayRate %v add up to more than all PortOne payments", c.NeverConfirmRate, c.LatePayRate)
+	}
+	for _, r := range []float64{c.ErrorRate, c.LostRate, c.CommitLossRate, c.HoldRate, c.NeverConfirmRate, c.CancelUnconfirmedRate,
+		c.LatePayRate, c.ConsoleRefundRate, c.WebhookDropRate, c.WebhookDuplicateRate} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("rate %v is not a probability", r)
 		}
@@ -170,6 +234,12 @@ type Report struct {
 	APIRetries         int64 `json:"apiRetries"`
 	APIReplayed        int64 `json:"apiReplayed"` // api answers replayed under our Idempotency-Key
 	Unknown            int   `json:"unknown"`
+	// Unasked counts the money that moved without our asking and what
+	// became of it here.
+	Unasked UnaskedCounts `json:"unasked"`
+	// GatewayWebhooks counts what the webhook faults did to the gateways'
+	// webhooks, per gateway ("toss", "portone").
+	GatewayWebhooks map[string]gatewaysim.WebhookStats `json:"gatewayWebhooks"`
 	// Checked is how much the checks after the drain looked at.
 	Checked CheckCounts `json:"checked"`
 	// Skipped lists faults the configuration asked for that this run
@@ -193,6 +263,8 @@ type system struct {
 	directURL string
 	pool      *pgxpool.Pool
 	sim       *gatewaysim.Client
+	// out is the world that moves money without asking the outbox.
+	out       *outside
 	simURL    string
 	// apiReplays counts the api\'s answers replayed under our
 	// Idempotency-Key (a retry after a lost answer).
@@ -247,6 +319,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var chaosWG sync.WaitGroup
 	var done atomic.Int64 // payments pushed so far: the chaos keys off it
 	var g gate
+	sys.out = newOutside(sys, cfg, rng.Uint64(), logf)
 	w := newWrecker(sys, cfg, rng.Uint64(), &done, &g, rep, logf)
 	chaosWG.Add(1)
 	go func() {
@@ -271,10 +344,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := sys.partialCancels(ctx, plans, &retries, logf); err != nil {
 		return nil, fmt.Errorf("error sending partial cancels: %w", err)
 	}
+	// Late payers, console refunds and Toss's webhooks about them finish
+	// before the drain, so what the drain waits for is all there is.
+	logf("waiting for late payments, console refunds and their webhooks")
+	sys.out.wait()
 	rep.APIRetries = retries.Load()
 
 	logf("draining the outbox")
 	if err := sys.drain(ctx, cfg.DrainTimeout, logf); err != nil {
+		rep.Violations = append(rep.Violations, err.Error())
+	}
+	if err := sys.settle(ctx, cfg.SettleTimeout, logf); err != nil {
 		rep.Violations = append(rep.Violations, err.Error())
 	}
 	if err := sys.drainWebhooks(ctx, cfg.DrainTimeout, logf); err != nil {
@@ -291,6 +371,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep.APIReplayed = sys.apiReplays.Load()
+	if err := sys.countOutside(ctx, rep); err != nil {
+		return nil, err
+	}
 	st := sys.proxyStats()
 	rep.CommitsSeen, rep.CommitAcksLost = st.CommitsSeen, st.AcksLost
 	rep.Duration = time.Since(start)
@@ -386,6 +469,8 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 		"API_GATEWAYS=toss,portone", "API_DEFAULT_GATEWAY=toss",
 		// The checkout's webhook receiver is on loopback.
 		"API_WEBHOOK_ALLOW_PRIVATE=true",
+		// gatewaysim sends PortOne's webhooks, signed with this.
+		"PORTONE_WEBHOOK_SECRET=" + portOneWebhookSecret,
 	})
 	if err := api.Start(); err != nil {
 		return sys, err
@@ -399,6 +484,10 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 }
 
 const secretKey = "test_sk_chaos_suite"
+
+// portOneWebhookSecret signs the PortOne webhooks gatewaysim sends the api
+// (Standard Webhooks: whsec_ and base64).
+const portOneWebhookSecret = "whsec_cGF5bWVudCBvdXRib3ggY2hhb3M6IHBvcnRvbmUgd2ViaG9va3M="
 
 // relayGatewayTimeout is the relays' RELAY_GATEWAY_TIMEOUT: a held gateway
 // request must outlast it.
