@@ -264,8 +264,8 @@ type system struct {
 	pool      *pgxpool.Pool
 	sim       *gatewaysim.Client
 	// out is the world that moves money without asking the outbox.
-	out       *outside
-	simURL    string
+	out    *outside
+	simURL string
 	// apiReplays counts the api\'s answers replayed under our
 	// Idempotency-Key (a retry after a lost answer).
 	apiReplays atomic.Int64

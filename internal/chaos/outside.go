@@ -56,7 +56,7 @@ type outside struct {
 
 	mu     sync.Mutex
 	rng    *rand.Rand
-	counts UnaskedCounts            // under mu
+	counts UnaskedCounts           // under mu
 	toss   gatewaysim.WebhookStats // the Toss webhooks this harness sent, under mu
 }
 
