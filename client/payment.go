@@ -102,6 +102,11 @@ type CreatePaymentRequest struct {
 	// Gateway picks the gateway ("toss" or "portone"); the deployment's
 	// default when empty.
 	Gateway string `json:"gateway,omitempty"`
+	// PaymentKey is, for PortOne only, the paymentId the checkout will hand
+	// PortOne's browser SDK. Leave it empty to have the api make one: the
+	// created Payment's PaymentKey is then the id to hand the SDK, and the
+	// one the confirm must name.
+	PaymentKey string `json:"paymentKey,omitempty"`
 }
 
 // ConfirmRequest asks for a payment the customer authenticated to be

@@ -230,6 +230,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.portOneWebhookSecret = v
 	}
+	if slices.Contains(cfg.gateways, payment.GatewayPortOne) && cfg.portOneWebhookSecret == "" {
+		// PortOne's webhooks are how we hear at once of money that moved
+		// without our asking (a customer who paid and never came back, a
+		// refund in PortOne's console); without the secret every one of
+		// them would be refused, and PortOne gives up on them.
+		return config{}, errors.New("API_GATEWAYS enables portone but PORTONE_WEBHOOK_SECRET is not set: PortOne's webhooks could not be verified and would all be refused")
+	}
 	return cfg, nil
 }
 

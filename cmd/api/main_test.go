@@ -51,6 +51,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"UnknownGateway", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,paypal"}, "API_GATEWAYS"},
 		{"UnknownDefaultGateway", map[string]string{"DATABASE_URL": url, "API_DEFAULT_GATEWAY": "Toss"}, "API_DEFAULT_GATEWAY"},
 		{"BadPortOneWebhookSecret", map[string]string{"DATABASE_URL": url, "PORTONE_WEBHOOK_SECRET": "whsec_hunter2 not base64"}, "PORTONE_WEBHOOK_SECRET"},
+		{"PortOneWithoutWebhookSecret", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,portone"}, "PORTONE_WEBHOOK_SECRET is not set"},
 		{"DefaultGatewayNotEnabled", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "portone", "API_DEFAULT_GATEWAY": "toss"}, "not among API_GATEWAYS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
