@@ -158,6 +158,9 @@ func print(rep *chaos.Report) {
 	fmt.Printf("  %-26s %d\n", "late payments", u.LatePayments)
 	fmt.Printf("  %-26s %d (%d in all; %d refused)\n", "console refunds", u.ConsoleRefunds, u.ConsoleRefundAmount, u.ConsoleRefused)
 	fmt.Printf("  %-26s %d\n", "charged, not settled here", u.ChargedUnsettled)
+	b := rep.Books
+	fmt.Printf("  %-26s %d runs after the drain: %d transactions, %d matched, %d differences\n", "reconciliation",
+		b.Runs, b.Transactions, b.Matched, b.Differences)
 	fmt.Printf("  %-26s %d\n", "gateway calls", rep.GatewayCalls)
 	outcomes := make([]string, 0, len(rep.GatewayOutcomes))
 	for o := range rep.GatewayOutcomes {

@@ -240,6 +240,9 @@ type Report struct {
 	// GatewayWebhooks counts what the webhook faults did to the gateways'
 	// webhooks, per gateway ("toss", "portone").
 	GatewayWebhooks map[string]gatewaysim.WebhookStats `json:"gatewayWebhooks"`
+	// Books is the reconciliation against the gateways' books that ran
+	// after the drain.
+	Books BooksCounts `json:"books"`
 	// Checked is how much the checks after the drain looked at.
 	Checked CheckCounts `json:"checked"`
 	// Skipped lists faults the configuration asked for that this run
@@ -357,6 +360,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := sys.settle(ctx, cfg.SettleTimeout, logf); err != nil {
 		rep.Violations = append(rep.Violations, err.Error())
 	}
+	settled := time.Now()
 	if err := sys.drainWebhooks(ctx, cfg.DrainTimeout, logf); err != nil {
 		rep.Violations = append(rep.Violations, err.Error())
 	}
@@ -368,6 +372,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	if err := sys.checkWebhooks(ctx, recv, st0, rep); err != nil {
+		return nil, err
+	}
+	if err := sys.checkBooks(ctx, settled, rep, logf); err != nil {
 		return nil, err
 	}
 	rep.APIReplayed = sys.apiReplays.Load()
@@ -449,6 +456,13 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 			"RELAY_KEY_QUIET=" + relayKeyQuiet.String(),
 			"RELAY_FETCH_POLL_INTERVAL=200ms",
 			"RELAY_RECONCILE_INTERVAL=1s", "RELAY_RECONCILE_AFTER=3s", "RELAY_BREAKER_COOLDOWN=300ms",
+			// A ready PortOne intent whose customer paid and never came
+			// back is swept up this soon (the default 10 minutes would
+			// outlast the run), and the gateways' books are compared with
+			// ours this often, so a run after the drain has the last word
+			// (checkBooks).
+			"RELAY_READY_SWEEP_AFTER=" + readySweepAfter.String(),
+			"RELAY_BOOKS_INTERVAL=" + booksInterval.String(),
 			"RELAY_SHUTDOWN_TIMEOUT=5s", "LOG_LEVEL=warn",
 		})
 		if err := relay.Start(); err != nil {
@@ -469,8 +483,6 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 		"API_GATEWAYS=toss,portone", "API_DEFAULT_GATEWAY=toss", "PORTONE_WEBHOOK_SECRET=" + chaosPortOneWebhookSecret,
 		// The checkout's webhook receiver is on loopback.
 		"API_WEBHOOK_ALLOW_PRIVATE=true",
-		// gatewaysim sends PortOne's webhooks, signed with this.
-		"PORTONE_WEBHOOK_SECRET=" + portOneWebhookSecret,
 	})
 	if err := api.Start(); err != nil {
 		return sys, err
@@ -485,10 +497,6 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 
 const secretKey = "test_sk_chaos_suite"
 
-// portOneWebhookSecret signs the PortOne webhooks gatewaysim sends the api
-// (Standard Webhooks: whsec_ and base64).
-const portOneWebhookSecret = "whsec_cGF5bWVudCBvdXRib3ggY2hhb3M6IHBvcnRvbmUgd2ViaG9va3M="
-
 // relayGatewayTimeout is the relays' RELAY_GATEWAY_TIMEOUT: a held gateway
 // request must outlast it.
 const relayGatewayTimeout = 2 * time.Second
@@ -497,6 +505,13 @@ const relayGatewayTimeout = 2 * time.Second
 // and past the longest hold, so no request under a key the relay lets go of
 // can still be running (shorter than the default to keep runs short).
 const relayKeyQuiet = 6 * time.Second
+
+// readySweepAfter is the relays' RELAY_READY_SWEEP_AFTER: well past the
+// moment a checkout that confirms does so, well inside the settle wait.
+const readySweepAfter = 20 * time.Second
+
+// booksInterval is the relays' RELAY_BOOKS_INTERVAL.
+const booksInterval = 10 * time.Second
 
 // portOneOpenDeadline is the relays' RELAY_OPEN_DEADLINE.
 const portOneOpenDeadline = 15 * time.Second
@@ -514,5 +529,5 @@ func (s *system) close(logf func(string, ...any)) {
 
 // chaosPortOneWebhookSecret is the api's PORTONE_WEBHOOK_SECRET in a chaos
 // run (Standard Webhooks form: whsec_ and base64); the api refuses to enable
-// PortOne without one.
+// PortOne without one. gatewaysim signs PortOne's webhooks with it.
 const chaosPortOneWebhookSecret = "whsec_Y2hhb3MtcG9ydG9uZS13ZWJob29rLXNlY3JldA=="

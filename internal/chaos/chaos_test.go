@@ -56,7 +56,7 @@ func TestChaosShort(t *testing.T) {
 		rep.Kills, rep.Pauses, rep.PausedJobs, rep.RescuedWhilePaused, rep.PostgresRestarts, rep.Failovers, rep.CommitAcksLost, rep.CommitsSeen,
 		rep.APIRetries, rep.APIReplayed, rep.Unknown, rep.Checked, rep.Skipped, rep.Duration.Round(time.Second))
 	t.Logf("webhooks %+v, by gateway %v", rep.Webhooks, rep.ByGateway)
-	t.Logf("unasked %+v, gateway webhooks %+v", rep.Unasked, rep.GatewayWebhooks)
+	t.Logf("unasked %+v, gateway webhooks %+v, books %+v", rep.Unasked, rep.GatewayWebhooks, rep.Books)
 	require.Empty(t, rep.Violations)
 	require.Equal(t, 2, rep.Kills)
 	require.Equal(t, 1, rep.Pauses)

@@ -46,7 +46,7 @@ func (s *system) configureFaults(ctx context.Context, cfg Config, downtime ...ga
 		// PortOne tells the api of every status change, the ones nobody
 		// asked for included, late, twice, out of order or not at all.
 		PortOneWebhookURL:           s.apiURL + "/v1/webhooks/portone",
-		PortOneWebhookSecret:        portOneWebhookSecret,
+		PortOneWebhookSecret:        chaosPortOneWebhookSecret,
 		PortOneWebhookDropRate:      cfg.WebhookDropRate,
 		PortOneWebhookDuplicateRate: cfg.WebhookDuplicateRate,
 		PortOneWebhookDelay:         gatewaysim.Duration(cfg.WebhookDelay),
