@@ -266,6 +266,9 @@ type system struct {
 	directURL string
 	pool      *pgxpool.Pool
 	sim       *gatewaysim.Client
+	// simProc is gatewaysim's process, whose log tells why a webhook was
+	// given up.
+	simProc *systest.Process
 	// out is the world that moves money without asking the outbox.
 	out    *outside
 	simURL string
@@ -378,7 +381,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep.APIReplayed = sys.apiReplays.Load()
-	if err := sys.countOutside(ctx, rep); err != nil {
+	if err := sys.countOutside(ctx, rep, logf); err != nil {
 		return nil, err
 	}
 	st := sys.proxyStats()
@@ -430,6 +433,7 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 		return sys, err
 	}
 	sys.others = append(sys.others, sim)
+	sys.simProc = sim
 	sys.simURL = "http://" + simAddr
 	if err := systest.WaitHTTP(ctx, sys.simURL+"/healthz", 30*time.Second); err != nil {
 		return sys, err

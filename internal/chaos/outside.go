@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -321,10 +322,21 @@ func (s *system) unsettled(ctx context.Context) (int, string, error) {
 // countOutside puts in the report what the world outside did: the late
 // payments and console refunds it made or was refused, and the webhook
 // faults of both gateways.
-func (s *system) countOutside(ctx context.Context, rep *Report) error {
+func (s *system) countOutside(ctx context.Context, rep *Report, logf func(string, ...any)) error {
 	hooks, err := s.sim.WebhookStats(ctx)
 	if err != nil {
 		return fmt.Errorf("error reading the gateway's webhook counts: %w", err)
+	}
+	if hooks.GivenUp > 0 && s.simProc != nil {
+		// Why: a receiver down for longer than the simulator's few quick
+		// retries, or one that refused them.
+		shown := 0
+		for _, line := range strings.Split(s.simProc.Output().String(), "\n") {
+			if strings.Contains(line, "webhook given up") && shown < 3 {
+				logf("gatewaysim: %s", line)
+				shown++
+			}
+		}
 	}
 	o := s.out
 	o.mu.Lock()
