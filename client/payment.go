@@ -115,6 +115,10 @@ type CreatePaymentRequest struct {
 type ConfirmRequest struct {
 	PaymentKey string `json:"paymentKey"`
 	Amount     int64  `json:"amount"`
+	// PaymentToken is PortOne's paymentToken from requestPayment, for a
+	// PortOne payment of a deployment in manual confirm
+	// (PORTONE_CONFIRM_MODE=manual); leave it empty otherwise.
+	PaymentToken string `json:"paymentToken,omitempty"`
 }
 
 // CancelRequest asks for a refund; Amount zero refunds the whole balance.

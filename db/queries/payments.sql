@@ -57,6 +57,7 @@ UPDATE payments SET
     payment_key             = @payment_key,
     confirm_key_generation  = @confirm_key_generation,
     confirm_idempotency_key = @confirm_idempotency_key,
+    payment_token           = @payment_token,
     approved_amount         = @approved_amount,
     balance_amount          = @balance_amount,
     canceled_amount         = @canceled_amount,

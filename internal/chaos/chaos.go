@@ -461,11 +461,14 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 			"RELAY_FETCH_POLL_INTERVAL=200ms",
 			"RELAY_RECONCILE_INTERVAL=1s", "RELAY_RECONCILE_AFTER=3s", "RELAY_BREAKER_COOLDOWN=300ms",
 			// A ready PortOne intent whose customer paid and never came
-			// back is swept up this soon (the default 10 minutes would
-			// outlast the run), and the gateways' books are compared with
-			// ours this often, so a run after the drain has the last word
-			// (checkBooks).
+			// back is swept up this soon, and a record resting on not
+			// having seen money (expired, canceled unpaid) is looked up
+			// again over this window (first after a tenth of it): the
+			// defaults, 10 minutes and a day, would outlast the run. The
+			// gateways' books are compared with ours this often, so a run
+			// after the drain has the last word (checkBooks).
 			"RELAY_READY_SWEEP_AFTER=" + readySweepAfter.String(),
+			"RELAY_RECHECK_WINDOW=" + recheckWindow.String(),
 			"RELAY_BOOKS_INTERVAL=" + booksInterval.String(),
 			"RELAY_SHUTDOWN_TIMEOUT=5s", "LOG_LEVEL=warn",
 		})
@@ -513,6 +516,11 @@ const relayKeyQuiet = 6 * time.Second
 // readySweepAfter is the relays' RELAY_READY_SWEEP_AFTER: well past the
 // moment a checkout that confirms does so, well inside the settle wait.
 const readySweepAfter = 20 * time.Second
+
+// recheckWindow is the relays' RELAY_RECHECK_WINDOW: a late payment whose
+// webhook was dropped is found within a tenth of it, inside the settle
+// wait.
+const recheckWindow = 3 * time.Minute
 
 // booksInterval is the relays' RELAY_BOOKS_INTERVAL.
 const booksInterval = 10 * time.Second

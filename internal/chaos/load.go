@@ -189,7 +189,9 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 	p.id = created.ID
 
 	if p.gateway == gatewayPortOne {
-		if err := s.payPortOne(ctx, p, created.PaymentKey); err != nil {
+		// The paymentId the api bound to the intent at create.
+		p.paymentKey = created.PaymentKey
+		if err := s.payPortOne(ctx, p); err != nil {
 			return err
 		}
 		switch p.kind {
@@ -248,15 +250,11 @@ const (
 // payPortOne is the customer in PortOne's browser SDK: they pay, their card
 // is refused (decline), or they walk away (expire, and a late payer for
 // now: READY until the relay's RELAY_OPEN_DEADLINE). The paymentId is the
-// one the api bound the payment to at create (paymentKey); an api that
-// answered none leaves the checkout to make one. It is the paymentKey the
-// checkout confirms with.
-func (s *system) payPortOne(ctx context.Context, p *plan, paymentKey string) error {
-	if paymentKey == "" {
-		paymentKey = "pay-" + p.orderID
-	}
+// one the api bound to the intent, and the paymentKey the checkout
+// confirms with.
+func (s *system) payPortOne(ctx context.Context, p *plan) error {
 	req := gatewaysim.PortOnePayRequest{
-		PaymentID: paymentKey, OrderID: p.orderID, OrderName: "chaos order", Amount: p.amount,
+		PaymentID: p.paymentKey, OrderID: p.orderID, OrderName: "chaos order", Amount: p.amount,
 	}
 	switch p.kind {
 	case kindDecline:

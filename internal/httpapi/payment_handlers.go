@@ -57,6 +57,10 @@ func (r createPaymentRequest) toIntent(defaultGateway string) (payment.Intent, e
 type confirmPaymentRequest struct {
 	PaymentKey string `json:"paymentKey"`
 	Amount     amount `json:"amount"`
+	// PaymentToken is PortOne's paymentToken in manual confirm (required
+	// there, refused otherwise: payment.CheckPaymentToken). It is kept
+	// with the payment for the relay and never logged or answered.
+	PaymentToken string `json:"paymentToken"`
 }
 
 func (r confirmPaymentRequest) validate() error {
@@ -69,7 +73,7 @@ func (r confirmPaymentRequest) validate() error {
 	if r.Amount.value <= 0 {
 		return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "amount must be a positive integer")
 	}
-	return nil
+	return payment.ValidatePaymentToken(r.PaymentToken)
 }
 
 // cancelPaymentRequest is the body of POST /v1/payments/:id/cancel. Without
@@ -184,7 +188,7 @@ func (s *Server) confirmPayment(c echo.Context) error {
 	ctx := c.Request().Context()
 	var ans answer
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		p, err := s.flow.Confirm(ctx, tx, c.Param("id"), req.PaymentKey, req.Amount.value)
+		p, err := s.flow.Confirm(ctx, tx, c.Param("id"), req.PaymentKey, req.Amount.value, req.PaymentToken)
 		if p.ID != "" {
 			setPaymentID(c, p.ID)
 		}

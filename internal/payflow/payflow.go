@@ -41,6 +41,8 @@ type Flow struct {
 	now     func() time.Time
 	newID   func() string
 	recheck payment.Recheck
+	// portOneMode decides whether a PortOne confirm carries a paymentToken.
+	portOneMode payment.PortOneConfirmMode
 }
 
 // Config is what a Flow needs; Store and Outbox are required.
@@ -58,6 +60,9 @@ type Config struct {
 	// up again (payment.Payment.RestsOnAbsence); payment.DefaultRecheck
 	// when its Window is zero.
 	Recheck payment.Recheck
+	// PortOneConfirmMode is the deployment's PORTONE_CONFIRM_MODE; browser
+	// when empty. Confirm requires a paymentToken for PortOne in manual.
+	PortOneConfirmMode payment.PortOneConfirmMode
 }
 
 // New returns a Flow.
@@ -65,9 +70,13 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.Store == nil || cfg.Outbox == nil {
 		return nil, fmt.Errorf("payflow needs a Store and an Outbox")
 	}
-	f := &Flow{store: cfg.Store, outbox: cfg.Outbox, retrier: cfg.Retrier, now: cfg.Now, newID: cfg.NewID, recheck: cfg.Recheck}
+	f := &Flow{store: cfg.Store, outbox: cfg.Outbox, retrier: cfg.Retrier, now: cfg.Now, newID: cfg.NewID,
+		recheck: cfg.Recheck, portOneMode: cfg.PortOneConfirmMode}
 	if f.recheck.Window <= 0 {
 		f.recheck = payment.DefaultRecheck
+	}
+	if f.portOneMode == "" {
+		f.portOneMode = payment.PortOneConfirmBrowser
 	}
 	if f.now == nil {
 		f.now = time.Now

@@ -135,6 +135,10 @@ type Payment struct {
 	// ConfirmKeyGeneration counts the confirm keys used; see
 	// ConfirmIdempotencyKey (the function).
 	ConfirmKeyGeneration int
+	// PaymentToken is PortOne's paymentToken in manual confirm, kept from
+	// the checkout's confirm until the confirm is settled (ForgetSpentToken)
+	// and never shown: see Token.
+	PaymentToken Token
 
 	// ApprovedAmount is the gateway's totalAmount at approval.
 	ApprovedAmount int64

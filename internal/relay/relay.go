@@ -612,10 +612,13 @@ func (contextOutbox) InsertManyTx(ctx context.Context, tx pgx.Tx, params []river
 // by its phase, so every gateway's payments settle by the same rules.
 func recordOf(gp *gateway.Payment) payflow.Record {
 	return payflow.Record{
-		Approved:       gp.Phase == gateway.PhaseCharged,
-		Approval:       approvalOf(gp),
-		Aborted:        gp.Phase == gateway.PhaseFailed,
-		Expired:        gp.Phase == gateway.PhaseExpired,
+		Approved: gp.Phase == gateway.PhaseCharged,
+		Approval: approvalOf(gp),
+		Aborted:  gp.Phase == gateway.PhaseFailed,
+		Expired:  gp.Phase == gateway.PhaseExpired,
+		// A status we do not know (PhaseUnknown) says nothing either way.
+		Unpaid: gp.Phase == gateway.PhaseOpen || gp.Phase == gateway.PhaseWaiting ||
+			gp.Phase == gateway.PhaseFailed || gp.Phase == gateway.PhaseExpired,
 		TransactionKey: lastTransactionKey(gp),
 	}
 }

@@ -135,6 +135,7 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		return nil, err
 	}
 	p.EndStaleAcknowledgement()
+	p.ForgetSpentToken()
 	uid, err := uuid.Parse(p.ID)
 	if err != nil {
 		return nil, fmt.Errorf("error parsing payment id: %w", err)
@@ -150,6 +151,7 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		PaymentKey:            nullString(p.PaymentKey),
 		ConfirmKeyGeneration:  int32(p.ConfirmKeyGeneration),
 		ConfirmIdempotencyKey: nullString(p.ConfirmIdempotencyKey),
+		PaymentToken:          nullString(p.PaymentToken.Reveal()),
 		ApprovedAmount:        p.ApprovedAmount,
 		BalanceAmount:         p.BalanceAmount,
 		CanceledAmount:        p.CanceledAmount,
@@ -193,7 +195,7 @@ func savedRow(r dbsqlc.PaymentSaveRow) dbsqlc.Payment {
 		BalanceAmount: r.BalanceAmount, CanceledAmount: r.CanceledAmount, Method: r.Method,
 		ApprovedAt: r.ApprovedAt, FailureCode: r.FailureCode, FailureMessage: r.FailureMessage,
 		ConfirmRequestedAt: r.ConfirmRequestedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		AcknowledgedAt: r.AcknowledgedAt, Version: r.Version, Gateway: r.Gateway,
+		AcknowledgedAt: r.AcknowledgedAt, Version: r.Version, Gateway: r.Gateway, PaymentToken: r.PaymentToken,
 		NextRecheckAt: r.NextRecheckAt, RecheckUntil: r.RecheckUntil, LookupWantedAt: r.LookupWantedAt,
 	}
 }
@@ -546,6 +548,7 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		PaymentKey:            deref(r.PaymentKey),
 		ConfirmIdempotencyKey: deref(r.ConfirmIdempotencyKey),
 		ConfirmKeyGeneration:  int(r.ConfirmKeyGeneration),
+		PaymentToken:          payment.Token(deref(r.PaymentToken)),
 		ApprovedAmount:        r.ApprovedAmount,
 		BalanceAmount:         r.BalanceAmount,
 		CanceledAmount:        r.CanceledAmount,

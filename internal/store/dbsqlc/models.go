@@ -134,6 +134,7 @@ type Payment struct {
 	NextRecheckAt         *time.Time
 	RecheckUntil          *time.Time
 	LookupWantedAt        *time.Time
+	PaymentToken          *string
 }
 
 type PaymentAttempt struct {

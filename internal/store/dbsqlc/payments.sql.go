@@ -13,7 +13,7 @@ import (
 )
 
 const paymentGetByID = `-- name: PaymentGetByID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at FROM payments WHERE id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE id = $1
 `
 
 func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -45,12 +45,13 @@ func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Pa
 		&i.NextRecheckAt,
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetByIDForUpdate = `-- name: PaymentGetByIDForUpdate :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -82,12 +83,13 @@ func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.
 		&i.NextRecheckAt,
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetByOrderID = `-- name: PaymentGetByOrderID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at FROM payments WHERE order_id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE order_id = $1
 `
 
 func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID string) (Payment, error) {
@@ -119,12 +121,13 @@ func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID stri
 		&i.NextRecheckAt,
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetByPaymentKey = `-- name: PaymentGetByPaymentKey :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at FROM payments WHERE payment_key = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE payment_key = $1
 `
 
 func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKey *string) (Payment, error) {
@@ -156,12 +159,13 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 		&i.NextRecheckAt,
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetWithConfirmKeyAnswers = `-- name: PaymentGetWithConfirmKeyAnswers :one
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at,
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token,
     coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
     coalesce(k.finished, '{}')::bool[]            AS key_finished,
     coalesce(k.http_status, '{}')::int[]          AS key_http_status,
@@ -219,6 +223,7 @@ func (q *Queries) PaymentGetWithConfirmKeyAnswers(ctx context.Context, db DBTX, 
 		&i.Payment.NextRecheckAt,
 		&i.Payment.RecheckUntil,
 		&i.Payment.LookupWantedAt,
+		&i.Payment.PaymentToken,
 		&i.KeyRequestedAt,
 		&i.KeyFinished,
 		&i.KeyHttpStatus,
@@ -252,7 +257,7 @@ const paymentInsert = `-- name: PaymentInsert :one
 INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status)
 VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready')
 ON CONFLICT (order_id) DO NOTHING
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token
 `
 
 type PaymentInsertParams struct {
@@ -304,12 +309,13 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		&i.NextRecheckAt,
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentListByStatus = `-- name: PaymentListByStatus :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
 WHERE status = ANY($1::text[]) AND updated_at < $2
   AND ($3::bool OR acknowledged_at IS NULL)
 ORDER BY updated_at
@@ -367,6 +373,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 			&i.NextRecheckAt,
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
+			&i.PaymentToken,
 		); err != nil {
 			return nil, err
 		}
@@ -379,7 +386,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 }
 
 const paymentListLookupWanted = `-- name: PaymentListLookupWanted :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
 WHERE lookup_wanted_at < $1
 ORDER BY lookup_wanted_at
 LIMIT $2
@@ -427,6 +434,7 @@ func (q *Queries) PaymentListLookupWanted(ctx context.Context, db DBTX, arg Paym
 			&i.NextRecheckAt,
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
+			&i.PaymentToken,
 		); err != nil {
 			return nil, err
 		}
@@ -439,7 +447,7 @@ func (q *Queries) PaymentListLookupWanted(ctx context.Context, db DBTX, arg Paym
 }
 
 const paymentListOrphanConfirms = `-- name: PaymentListOrphanConfirms :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at FROM payments p
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token FROM payments p
 WHERE p.status = 'confirming' AND p.updated_at < $1
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
@@ -494,6 +502,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 			&i.NextRecheckAt,
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
+			&i.PaymentToken,
 		); err != nil {
 			return nil, err
 		}
@@ -506,7 +515,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 }
 
 const paymentListReadyToSweep = `-- name: PaymentListReadyToSweep :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
 WHERE status = 'ready' AND gateway = ANY($1::text[])
   AND created_at < $2 AND created_at > $3
   AND (next_recheck_at IS NULL OR next_recheck_at <= $4)
@@ -566,6 +575,7 @@ func (q *Queries) PaymentListReadyToSweep(ctx context.Context, db DBTX, arg Paym
 			&i.NextRecheckAt,
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
+			&i.PaymentToken,
 		); err != nil {
 			return nil, err
 		}
@@ -578,7 +588,7 @@ func (q *Queries) PaymentListReadyToSweep(ctx context.Context, db DBTX, arg Paym
 }
 
 const paymentListRecheckDue = `-- name: PaymentListRecheckDue :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
 WHERE next_recheck_at <= $1 AND recheck_until > $1
 ORDER BY next_recheck_at
 LIMIT $2
@@ -626,6 +636,7 @@ func (q *Queries) PaymentListRecheckDue(ctx context.Context, db DBTX, arg Paymen
 			&i.NextRecheckAt,
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
+			&i.PaymentToken,
 		); err != nil {
 			return nil, err
 		}
@@ -666,24 +677,25 @@ UPDATE payments SET
     payment_key             = $2,
     confirm_key_generation  = $3,
     confirm_idempotency_key = $4,
-    approved_amount         = $5,
-    balance_amount          = $6,
-    canceled_amount         = $7,
-    method                  = $8,
-    approved_at             = $9,
-    failure_code            = $10,
-    failure_message         = $11,
-    confirm_requested_at    = $12,
+    payment_token           = $5,
+    approved_amount         = $6,
+    balance_amount          = $7,
+    canceled_amount         = $8,
+    method                  = $9,
+    approved_at             = $10,
+    failure_code            = $11,
+    failure_message         = $12,
+    confirm_requested_at    = $13,
     version                 = version + 1,
-    acknowledged_at         = $13,
-    next_recheck_at         = $14,
-    recheck_until           = $15,
+    acknowledged_at         = $14,
+    next_recheck_at         = $15,
+    recheck_until           = $16,
     updated_at              = now()
-WHERE payments.id = $16 AND payments.status = $17
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at,
-    (CASE WHEN payments.status <> $17::text
+WHERE payments.id = $17 AND payments.status = $18
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token,
+    (CASE WHEN payments.status <> $18::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
-                   WHERE e.disabled_at IS NULL AND $18::text = ANY(e.events)
+                   WHERE e.disabled_at IS NULL AND $19::text = ANY(e.events)
                    ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids
 `
 
@@ -692,6 +704,7 @@ type PaymentSaveParams struct {
 	PaymentKey            *string
 	ConfirmKeyGeneration  int32
 	ConfirmIdempotencyKey *string
+	PaymentToken          *string
 	ApprovedAmount        int64
 	BalanceAmount         int64
 	CanceledAmount        int64
@@ -734,6 +747,7 @@ type PaymentSaveRow struct {
 	NextRecheckAt         *time.Time
 	RecheckUntil          *time.Time
 	LookupWantedAt        *time.Time
+	PaymentToken          *string
 	WebhookEndpointIds    []uuid.UUID
 }
 
@@ -755,6 +769,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		arg.PaymentKey,
 		arg.ConfirmKeyGeneration,
 		arg.ConfirmIdempotencyKey,
+		arg.PaymentToken,
 		arg.ApprovedAmount,
 		arg.BalanceAmount,
 		arg.CanceledAmount,
@@ -797,6 +812,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.NextRecheckAt,
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
+		&i.PaymentToken,
 		&i.WebhookEndpointIds,
 	)
 	return i, err
