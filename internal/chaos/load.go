@@ -237,6 +237,7 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 	if err := s.confirmAndCancel(ctx, p, retries); err != nil {
 		return err
 	}
+	s.out.tossStatusWebhook(ctx, p)
 	s.out.consoleRefund(ctx, p)
 	return nil
 }

@@ -31,8 +31,9 @@ import (
 // A payment the gateway knows and no row of ours holds is checkLedger's to
 // report.
 func checkMoney(st *state, gw map[string]gatewaysim.LedgerEntry, rep *Report) {
+	var order string // of the payment being checked
 	violate := func(format string, args ...any) {
-		rep.Violations = append(rep.Violations, fmt.Sprintf(format, args...))
+		rep.Violations = append(rep.Violations, fmt.Sprintf(format, args...)+order)
 	}
 	byKey, byOrder := paymentIndexes(st)
 	keys := make([]string, 0, len(gw))
@@ -52,6 +53,7 @@ func checkMoney(st *state, gw map[string]gatewaysim.LedgerEntry, rep *Report) {
 		if our == nil {
 			continue
 		}
+		order = fmt.Sprintf(" [%s order %s]", e.Gateway, e.OrderID)
 		refunds := append([]gatewaysim.Refund(nil), e.Refunds...)
 		sort.SliceStable(refunds, func(i, j int) bool { return refunds[i].At.Before(refunds[j].At) })
 

@@ -138,6 +138,31 @@ func (o *outside) refundInConsole(ctx context.Context, p *plan, wait time.Durati
 	return nil
 }
 
+// tossStatusWebhook plays Toss telling the shop of a payment's status
+// change: a moment after the checkout's requests, whatever the gateway's
+// record says by then (DONE, CANCELED, PARTIAL_CANCELED; nothing if it has
+// not charged yet, as Toss sends nothing until it has).
+func (o *outside) tossStatusWebhook(ctx context.Context, p *plan) {
+	if !p.charges() {
+		return
+	}
+	o.mu.Lock()
+	wait := time.Second + time.Duration(o.rng.Int64N(int64(time.Second)))
+	o.mu.Unlock()
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+		e, err := o.s.sim.LedgerEntry(ctx, p.paymentKey)
+		if err != nil || e.Approvals == 0 {
+			return
+		}
+		o.tossWebhook(ctx, p.paymentKey, p.orderID, e.Status)
+	}()
+}
+
 // payLate has the customer of a late-pay plan, who walked away, pay after
 // all once our side has marked the payment expired.
 func (o *outside) payLate(ctx context.Context, p *plan) {
