@@ -87,6 +87,11 @@ type Config struct {
 	// DefaultOpenDeadline when zero. A payment still pending in another way
 	// (a deposit awaited) becomes unknown when its retries run out instead.
 	OpenDeadline time.Duration
+	// BooksWindow is how far back reconciliation lists each gateway's
+	// books (BooksWorker); DefaultBooksWindow when zero. BooksLag is how
+	// recent a charge of ours may be and not be in the gateway's books yet;
+	// DefaultBooksLag when zero.
+	BooksWindow, BooksLag time.Duration
 }
 
 // DefaultOpenDeadline is Config.OpenDeadline when zero: the 10 minutes Toss
@@ -121,6 +126,8 @@ type relay struct {
 	keyQuiet       time.Duration
 	// flow runs the transaction scripts every outcome goes through.
 	flow *payflow.Flow
+	// booksWindow, booksLag: see Config.BooksWindow.
+	booksWindow, booksLag time.Duration
 }
 
 // outcomeTimeout bounds the transaction that records an outcome. It runs on a
@@ -128,8 +135,8 @@ type relay struct {
 // the gateway answered does not throw the answer away.
 const outcomeTimeout = 15 * time.Second
 
-// AddWorkers registers the confirm, cancel, lookup, reconcile and webhook
-// workers. Webhook deliveries run on their own queue, paymentjob.WebhookQueue,
+// AddWorkers registers the confirm, cancel, lookup, reconcile, books and
+// webhook workers. Webhook deliveries run on their own queue, paymentjob.WebhookQueue,
 // which the River client must work too.
 func AddWorkers(workers *river.Workers, cfg Config) error {
 	r, err := newRelay(cfg)
@@ -148,6 +155,9 @@ func AddWorkers(workers *river.Workers, cfg Config) error {
 	if err := river.AddWorkerSafely(workers, &ReconcileWorker{r: r}); err != nil {
 		return fmt.Errorf("error adding reconcile worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &BooksWorker{r: r}); err != nil {
+		return fmt.Errorf("error adding books worker: %w", err)
+	}
 	if err := river.AddWorkerSafely(workers, newWebhookWorker(r, cfg.Webhooks)); err != nil {
 		return fmt.Errorf("error adding webhook worker: %w", err)
 	}
@@ -163,6 +173,13 @@ func newRelay(cfg Config) (*relay, error) {
 		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID,
 		reconcileAfter: cfg.ReconcileAfter, metrics: cfg.Metrics, keyQuiet: cfg.KeyQuiet,
 		openDeadline: cfg.OpenDeadline,
+		booksWindow:  cfg.BooksWindow, booksLag: cfg.BooksLag,
+	}
+	if r.booksWindow <= 0 {
+		r.booksWindow = DefaultBooksWindow
+	}
+	if r.booksLag <= 0 {
+		r.booksLag = DefaultBooksLag
 	}
 	if r.log == nil {
 		r.log = slog.Default()
