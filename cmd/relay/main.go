@@ -78,6 +78,10 @@ type config struct {
 	// webhookAllowPrivate lets webhooks go to private addresses
 	// (development and tests).
 	webhookAllowPrivate bool
+
+	// booksEvery and booksWindow: RELAY_BOOKS_INTERVAL, RELAY_BOOKS_WINDOW
+	// (reconciliation against the gateways' books).
+	booksEvery, booksWindow time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -120,6 +124,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"RELAY_FETCH_COOLDOWN", 10 * time.Millisecond, &c.fetchCooldown},
 		{"RELAY_RECONCILE_INTERVAL", time.Minute, &c.reconcileEvery},
 		{"RELAY_RECONCILE_AFTER", 5 * time.Minute, &c.reconcileAfter},
+		{"RELAY_BOOKS_INTERVAL", 24 * time.Hour, &c.booksEvery},
+		{"RELAY_BOOKS_WINDOW", relay.DefaultBooksWindow, &c.booksWindow},
 		{"RELAY_BREAKER_COOLDOWN", 2 * time.Second, &c.breakerCooldown},
 		{"RELAY_OPEN_DEADLINE", relay.DefaultOpenDeadline, &c.openDeadline},
 	}
@@ -276,7 +282,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := relay.AddWorkers(workers, relay.Config{
 		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
 		Gateways: gateways, Breakers: breakers, OpenDeadline: cfg.openDeadline,
-		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet,
+		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet, BooksWindow: cfg.booksWindow,
 		Metrics:  relayMetrics,
 		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
 	}); err != nil {
@@ -291,7 +297,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			paymentjob.WebhookQueue: {MaxWorkers: cfg.webhookWorkers},
 		},
 		Workers:              workers,
-		PeriodicJobs:         relay.PeriodicJobs(cfg.reconcileEvery),
+		PeriodicJobs:         append(relay.PeriodicJobs(cfg.reconcileEvery), relay.BooksPeriodicJob(cfg.booksEvery)),
 		Logger:               slog.New(jobLogging.Handler(logger.Handler())),
 		Middleware:           []rivertype.Middleware{jobLogging},
 		JobTimeout:           cfg.jobTimeout(),

@@ -34,6 +34,8 @@ func TestLoadConfigGateways(t *testing.T) {
 		{"BadPortOneBase", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1", "PORTONE_API_BASE_URL": "ftp://x"}, "PORTONE_API_BASE_URL", nil},
 		{"PortOneSecretWithNewline", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret\n", "PORTONE_STORE_ID": "store-1"}, "PORTONE_API_SECRET", nil},
 		{"BadOpenDeadline", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_OPEN_DEADLINE": "soon"}, "RELAY_OPEN_DEADLINE", nil},
+		{"BadBooksInterval", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_BOOKS_INTERVAL": "daily"}, "RELAY_BOOKS_INTERVAL", nil},
+		{"BadBooksWindow", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_BOOKS_WINDOW": "-48h"}, "RELAY_BOOKS_WINDOW", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
