@@ -321,7 +321,7 @@ func comparePayment(name string, txs []gateway.Transaction, p store.BooksPayment
 	}
 	ours := fmt.Sprintf("%s, approved %d, balance %d, canceled %d", p.Status, p.ApprovedAmount, p.BalanceAmount, p.CanceledAmount)
 	diff := func(kind string, t gateway.Transaction) store.BooksDifference {
-		record, _ := json.Marshal(t)
+		record, _ := json.Marshal([]gateway.Transaction{t})
 		return store.BooksDifference{
 			Gateway: name, Kind: kind, PaymentKey: p.PaymentKey, Subject: t.TransactionKey, PaymentID: p.ID,
 			OccurredAt: at(t), GatewayRecord: record, Ours: ours, Lookup: true,

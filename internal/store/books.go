@@ -59,7 +59,8 @@ type BooksDifference struct {
 	// PaymentID is our payment; empty for a payment we never heard of.
 	PaymentID  string
 	OccurredAt time.Time
-	// GatewayRecord is the gateway's record (JSON), when it has one.
+	// GatewayRecord is the gateway's record: its transactions the
+	// difference is about, as a JSON array of gateway.Transaction.
 	GatewayRecord []byte
 	// Ours is our record as text, when we have one.
 	Ours string
