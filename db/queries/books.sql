@@ -75,12 +75,13 @@ SELECT * FROM books_runs ORDER BY id DESC LIMIT @max_runs;
 SELECT * FROM books_differences WHERE resolved_at IS NULL ORDER BY id DESC LIMIT @max_differences;
 
 -- name: BooksUnexplained :many
--- The open differences the latest finished run of each gateway found: what
--- the books leave unexplained now.
+-- The open differences the latest successful run of each gateway found:
+-- what the books leave unexplained now. A failed run compared nothing, so it
+-- explains nothing either way.
 SELECT d.* FROM books_differences d
 JOIN (
     SELECT DISTINCT ON (gateway) gateway, id FROM books_runs
-    WHERE finished_at IS NOT NULL ORDER BY gateway, id DESC
+    WHERE finished_at IS NOT NULL AND error = '' ORDER BY gateway, id DESC
 ) r ON r.gateway = d.gateway AND r.id = d.last_run_id
 WHERE d.resolved_at IS NULL
 ORDER BY d.id;

@@ -235,9 +235,11 @@ func (s *Store) OpenBooksDifferences(ctx context.Context, db DBTX, limit int) ([
 	return toBooksDifferences(rows), nil
 }
 
-// BooksUnexplained returns the open differences that the latest finished
+// BooksUnexplained returns the open differences that the latest successful
 // run of each gateway found: what the books leave unexplained now. A harness
-// that has let the relay settle asserts it is empty.
+// that has let the relay settle runs the books job (relay.BooksArgs), checks
+// that its runs finished without an error (BooksRuns), and asserts this is
+// empty.
 func (s *Store) BooksUnexplained(ctx context.Context, db DBTX) ([]BooksDifference, error) {
 	rows, err := s.q.BooksUnexplained(ctx, db)
 	if err != nil {

@@ -417,14 +417,15 @@ const booksUnexplained = `-- name: BooksUnexplained :many
 SELECT d.id, d.gateway, d.kind, d.payment_key, d.subject, d.payment_id, d.occurred_at, d.gateway_record, d.ours, d.lookup, d.first_run_id, d.last_run_id, d.runs, d.created_at, d.resolved_at FROM books_differences d
 JOIN (
     SELECT DISTINCT ON (gateway) gateway, id FROM books_runs
-    WHERE finished_at IS NOT NULL ORDER BY gateway, id DESC
+    WHERE finished_at IS NOT NULL AND error = '' ORDER BY gateway, id DESC
 ) r ON r.gateway = d.gateway AND r.id = d.last_run_id
 WHERE d.resolved_at IS NULL
 ORDER BY d.id
 `
 
-// The open differences the latest finished run of each gateway found: what
-// the books leave unexplained now.
+// The open differences the latest successful run of each gateway found:
+// what the books leave unexplained now. A failed run compared nothing, so it
+// explains nothing either way.
 func (q *Queries) BooksUnexplained(ctx context.Context, db DBTX) ([]BooksDifference, error) {
 	rows, err := db.Query(ctx, booksUnexplained)
 	if err != nil {
