@@ -61,6 +61,13 @@ type setupOpts struct {
 	openDeadline time.Duration
 	// tossOnly leaves PortOne out of the gateways the relay serves.
 	tossOnly bool
+	// wrapPortOne is wrap for the PortOne client.
+	wrapPortOne func(relay.Gateway) relay.Gateway
+	// recheck and readySweepAfter are the relay's; their defaults when zero.
+	recheck         payment.Recheck
+	readySweepAfter time.Duration
+	// portOneManual runs the PortOne client in manual confirm.
+	portOneManual bool
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -85,6 +92,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	require.NoError(t, err)
 	po, err := portone.New(portone.Config{
 		BaseURL: srv.URL, Secret: gatewaysim.DefaultPortOneSecret, StoreID: gatewaysim.DefaultPortOneStoreID, Timeout: timeout,
+		ConfirmMode: map[bool]payment.PortOneConfirmMode{true: payment.PortOneConfirmManual}[opts.portOneManual],
 	})
 	require.NoError(t, err)
 
@@ -100,7 +108,11 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		logger = slog.New(slog.NewJSONHandler(opts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		riverLogger = slog.New(jobLogging.Handler(logger.Handler()))
 	}
-	gateways := map[string]relay.Gateway{payment.GatewayToss: g, payment.GatewayPortOne: po}
+	var pg relay.Gateway = po
+	if opts.wrapPortOne != nil {
+		pg = opts.wrapPortOne(po)
+	}
+	gateways := map[string]relay.Gateway{payment.GatewayToss: g, payment.GatewayPortOne: pg}
 	if opts.tossOnly {
 		delete(gateways, payment.GatewayPortOne)
 	}
@@ -114,6 +126,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		// timeout above is what a real one must exceed.
 		KeyQuiet: 300 * time.Millisecond,
 		Webhooks: opts.webhooks,
+		Recheck:  opts.recheck, ReadySweepAfter: opts.readySweepAfter,
 	}
 	if cfg.Webhooks == (relay.WebhookConfig{}) {
 		// The receivers are httptest servers on loopback.
@@ -225,6 +238,9 @@ func (b *testBundle) requestCancel(t *testing.T, id string, amount int64) paymen
 		}
 		if plan.Enqueue {
 			_, err = b.client.InsertTx(ctx, tx, paymentjob.CancelArgs{PaymentID: id, CancelID: c.ID}, nil)
+		}
+		if err == nil && plan.LookUp {
+			_, err = b.client.InsertTx(ctx, tx, paymentjob.LookupArgs{PaymentID: id}, nil)
 		}
 		return err
 	}))
