@@ -85,9 +85,10 @@ type config struct {
 	// (development and tests).
 	webhookAllowPrivate bool
 
-	// booksEvery and booksWindow: RELAY_BOOKS_INTERVAL, RELAY_BOOKS_WINDOW
-	// (reconciliation against the gateways' books).
-	booksEvery, booksWindow time.Duration
+	// booksEvery, booksWindow and booksLag: RELAY_BOOKS_INTERVAL,
+	// RELAY_BOOKS_WINDOW, RELAY_BOOKS_LAG (reconciliation against the
+	// gateways' books).
+	booksEvery, booksWindow, booksLag time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -135,6 +136,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"RELAY_RECONCILE_AFTER", 5 * time.Minute, &c.reconcileAfter},
 		{"RELAY_BOOKS_INTERVAL", 24 * time.Hour, &c.booksEvery},
 		{"RELAY_BOOKS_WINDOW", relay.DefaultBooksWindow, &c.booksWindow},
+		{"RELAY_BOOKS_LAG", relay.DefaultBooksLag, &c.booksLag},
 		{"RELAY_BREAKER_COOLDOWN", 2 * time.Second, &c.breakerCooldown},
 		{"RELAY_OPEN_DEADLINE", relay.DefaultOpenDeadline, &c.openDeadline},
 		{"RELAY_RECHECK_WINDOW", payment.DefaultRecheck.Window, &c.recheckWindow},
@@ -297,7 +299,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
 		Gateways: gateways, Breakers: breakers, OpenDeadline: cfg.openDeadline,
 		Recheck: recheckPolicy(cfg.recheckWindow), ReadySweepAfter: cfg.readySweepAfter,
-		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet, BooksWindow: cfg.booksWindow,
+		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet, BooksWindow: cfg.booksWindow, BooksLag: cfg.booksLag,
 		Metrics:  relayMetrics,
 		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
 	}); err != nil {

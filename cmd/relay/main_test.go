@@ -38,6 +38,7 @@ func TestLoadConfigGateways(t *testing.T) {
 		{"BadOpenDeadline", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_OPEN_DEADLINE": "soon"}, "RELAY_OPEN_DEADLINE", nil},
 		{"BadBooksInterval", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_BOOKS_INTERVAL": "daily"}, "RELAY_BOOKS_INTERVAL", nil},
 		{"BadBooksWindow", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_BOOKS_WINDOW": "-48h"}, "RELAY_BOOKS_WINDOW", nil},
+		{"BadBooksLag", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_BOOKS_LAG": "0"}, "RELAY_BOOKS_LAG", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -32,9 +32,10 @@ const (
 	// daily run every day is compared twice, the second time after the
 	// gateway's books for it are complete.
 	DefaultBooksWindow = 48 * time.Hour
-	// DefaultBooksLag is how recent a charge of ours may be and still be
-	// missing from the gateway's books without counting as a difference:
-	// gateways list with a lag.
+	// DefaultBooksLag is how recent a transaction may be and not be
+	// compared yet: a charge of ours the gateway does not list yet
+	// (gateways list with a lag), or one of the gateway's our relay has not
+	// heard of yet (a confirm in flight, a webhook on its way).
 	DefaultBooksLag = time.Hour
 )
 
@@ -257,7 +258,7 @@ func (w *BooksWorker) compare(ctx context.Context, name string, txs []gateway.Tr
 	)
 	for _, key := range keys {
 		p, ok := ours[key]
-		f, m := comparePayment(name, byKey[key], p, ok, from)
+		f, m := comparePayment(name, byKey[key], p, ok, from, until.Add(-r.booksLag))
 		found, matched = append(found, f...), matched+m
 	}
 	// Ours charged in the window that the gateway's books do not show. A
@@ -286,8 +287,10 @@ func hasApproval(txs []gateway.Transaction) bool {
 
 // comparePayment compares one payment's transactions with our row (ok is
 // false when we have none) and returns the differences and the number of
-// transactions that agreed.
-func comparePayment(name string, txs []gateway.Transaction, p store.BooksPayment, ok bool, from time.Time) ([]store.BooksDifference, int) {
+// transactions that agreed. A transaction after settled (within the lag) is
+// not compared yet: our relay may still be hearing of it (a confirm in
+// flight, a webhook on its way); the next run's window covers it.
+func comparePayment(name string, txs []gateway.Transaction, p store.BooksPayment, ok bool, from, settled time.Time) ([]store.BooksDifference, int) {
 	at := func(t gateway.Transaction) time.Time {
 		if t.At.IsZero() {
 			return from // inside the window, so a later run can resolve it
@@ -299,6 +302,9 @@ func comparePayment(name string, txs []gateway.Transaction, p store.BooksPayment
 	for _, t := range txs {
 		if t.Kind == gateway.TransactionOther {
 			matched++ // moved no money: nothing to compare
+			continue
+		}
+		if t.At.After(settled) {
 			continue
 		}
 		money = append(money, t)

@@ -101,7 +101,7 @@ type Config struct {
 	OpenDeadline time.Duration
 	// BooksWindow is how far back reconciliation lists each gateway's
 	// books (BooksWorker); DefaultBooksWindow when zero. BooksLag is how
-	// recent a charge of ours may be and not be in the gateway's books yet;
+	// recent a transaction, theirs or ours, may be and not be compared yet;
 	// DefaultBooksLag when zero.
 	BooksWindow, BooksLag time.Duration
 }
