@@ -300,6 +300,8 @@ type call struct {
 	path           string // already escaped
 	body           any    // nil for GET
 	idempotencyKey string
+	// decode, if set, reads a 2xx body in place of a Payment (a list call).
+	decode func(raw []byte) error
 }
 
 // Confirm asks the gateway to approve a payment (POST /v1/payments/confirm).
@@ -517,6 +519,12 @@ func (c *Client) send(ctx context.Context, cl call) Result {
 		return r
 	}
 
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && cl.decode != nil {
+		if err := cl.decode(raw); err != nil {
+			r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
+		}
+		return r
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		p, err := parsePayment(raw)
 		if err != nil {

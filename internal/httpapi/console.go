@@ -86,6 +86,7 @@ func (s *Server) consoleRoutes(e *echo.Echo) {
 	g.POST("/payments/:id/act", s.consoleAct, s.consoleAuth)
 	g.GET("/jobs", s.consoleJobs, s.consoleAuth)
 	g.POST("/jobs/:id/retry", s.consoleRetryJob, s.consoleAuth)
+	g.GET("/books", s.consoleBooks, s.consoleAuth)
 }
 
 // consoleHeaders sets the security headers of every console answer.
@@ -636,7 +637,7 @@ func (s *Server) consoleRetryJob(c echo.Context) error {
 // consoleTitles are the pages' titles.
 var consoleTitles = map[string]string{
 	"login.html": "Sign in", "error.html": "Problem", "overview.html": "Overview", "attention.html": "Attention",
-	"payment.html": "Payment", "jobs.html": "Jobs", "confirm.html": "Confirm",
+	"payment.html": "Payment", "jobs.html": "Jobs", "confirm.html": "Confirm", "books.html": "Books",
 }
 
 // consoleFuncs are the templates' helpers.

@@ -26,6 +26,7 @@ func (s *Server) opsRoutes(e *echo.Echo) {
 	e.POST("/v1/ops/payments/:id/acknowledge", s.opsAction(payment.ActionAcknowledge), ops)
 	e.POST("/v1/ops/jobs/:id/retry", s.opsRetryJob, ops)
 	e.GET("/v1/ops/payments/:id/actions", s.opsListActions, s.scoped(scopesAudit))
+	e.GET("/v1/ops/books", s.opsBooks, s.scoped(scopesAudit))
 }
 
 // opsActionRequest is the body of every operator action but resend-cancel.

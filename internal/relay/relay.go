@@ -99,6 +99,11 @@ type Config struct {
 	// DefaultOpenDeadline when zero. A payment still pending in another way
 	// (a deposit awaited) becomes unknown when its retries run out instead.
 	OpenDeadline time.Duration
+	// BooksWindow is how far back reconciliation lists each gateway's
+	// books (BooksWorker); DefaultBooksWindow when zero. BooksLag is how
+	// recent a transaction, theirs or ours, may be and not be compared yet;
+	// DefaultBooksLag when zero.
+	BooksWindow, BooksLag time.Duration
 }
 
 // DefaultOpenDeadline is Config.OpenDeadline when zero: the 10 minutes Toss
@@ -143,6 +148,8 @@ type relay struct {
 	recheck         payment.Recheck
 	readySweepAfter time.Duration
 	chargeFirst     []string
+	// booksWindow, booksLag: see Config.BooksWindow.
+	booksWindow, booksLag time.Duration
 }
 
 // outcomeTimeout bounds the transaction that records an outcome. It runs on a
@@ -150,8 +157,8 @@ type relay struct {
 // the gateway answered does not throw the answer away.
 const outcomeTimeout = 15 * time.Second
 
-// AddWorkers registers the confirm, cancel, lookup, reconcile and webhook
-// workers. Webhook deliveries run on their own queue, paymentjob.WebhookQueue,
+// AddWorkers registers the confirm, cancel, lookup, reconcile, books and
+// webhook workers. Webhook deliveries run on their own queue, paymentjob.WebhookQueue,
 // which the River client must work too.
 func AddWorkers(workers *river.Workers, cfg Config) error {
 	r, err := newRelay(cfg)
@@ -170,6 +177,9 @@ func AddWorkers(workers *river.Workers, cfg Config) error {
 	if err := river.AddWorkerSafely(workers, &ReconcileWorker{r: r}); err != nil {
 		return fmt.Errorf("error adding reconcile worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &BooksWorker{r: r}); err != nil {
+		return fmt.Errorf("error adding books worker: %w", err)
+	}
 	if err := river.AddWorkerSafely(workers, newWebhookWorker(r, cfg.Webhooks)); err != nil {
 		return fmt.Errorf("error adding webhook worker: %w", err)
 	}
@@ -185,12 +195,19 @@ func newRelay(cfg Config) (*relay, error) {
 		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID,
 		reconcileAfter: cfg.ReconcileAfter, metrics: cfg.Metrics, keyQuiet: cfg.KeyQuiet,
 		openDeadline: cfg.OpenDeadline, recheck: cfg.Recheck, readySweepAfter: cfg.ReadySweepAfter,
+		booksWindow: cfg.BooksWindow, booksLag: cfg.BooksLag,
 	}
 	if r.recheck.Window <= 0 {
 		r.recheck = payment.DefaultRecheck
 	}
 	if r.readySweepAfter <= 0 {
 		r.readySweepAfter = DefaultReadySweepAfter
+	}
+	if r.booksWindow <= 0 {
+		r.booksWindow = DefaultBooksWindow
+	}
+	if r.booksLag <= 0 {
+		r.booksLag = DefaultBooksLag
 	}
 	if r.log == nil {
 		r.log = slog.Default()

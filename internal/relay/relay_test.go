@@ -61,6 +61,8 @@ type setupOpts struct {
 	openDeadline time.Duration
 	// tossOnly leaves PortOne out of the gateways the relay serves.
 	tossOnly bool
+	// booksLag is the relay's BooksLag; its default (an hour) when zero.
+	booksLag time.Duration
 	// wrapPortOne is wrap for the PortOne client.
 	wrapPortOne func(relay.Gateway) relay.Gateway
 	// recheck and readySweepAfter are the relay's; their defaults when zero.
@@ -127,6 +129,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		KeyQuiet: 300 * time.Millisecond,
 		Webhooks: opts.webhooks,
 		Recheck:  opts.recheck, ReadySweepAfter: opts.readySweepAfter,
+		BooksLag: opts.booksLag,
 	}
 	if cfg.Webhooks == (relay.WebhookConfig{}) {
 		// The receivers are httptest servers on loopback.
