@@ -144,7 +144,7 @@ func (w *LookupWorker) mayRotateUnknownCancel(ctx context.Context, g *gatewayEnt
 		if err != nil {
 			return false, err
 		}
-		return gateway.KeyAbandonable(answers, r.now(), r.keyQuiet), nil
+		return gateway.KeyAbandonable(answers, r.now(), r.keyQuiet, g.gw.KeyRetention()), nil
 	}
 	return false, nil
 }

@@ -46,6 +46,11 @@ type Gateway interface {
 	// request under the Idempotency-Key may still be in progress (the key
 	// rule never abandons a key on one).
 	StillRunning(code string) bool
+	// KeyRetention is how long the gateway keeps an Idempotency-Key's
+	// answer, from the first request under it (its table's). Past it the
+	// key protects nothing: the relay looks the payment up before it
+	// sends under it again, never relying on a replay.
+	KeyRetention() time.Duration
 }
 
 // Config is what the relay's workers need.
@@ -429,7 +434,7 @@ func (r *relay) stuckKey(g *gatewayEntry, sent []store.KeyAttempt) (ok bool, wai
 	if !gateway.KeyStuck(answers) {
 		return false, 0
 	}
-	if gateway.KeyAbandonable(answers, r.now(), r.keyQuiet) {
+	if gateway.KeyAbandonable(answers, r.now(), r.keyQuiet, g.gw.KeyRetention()) {
 		return true, 0
 	}
 	return true, gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()) + time.Millisecond
