@@ -96,6 +96,20 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			return completeTx(ctx, tx, job)
 		}
 		from := p.Status
+		if job.Args.Decision != "" {
+			// An operator's decision on a cancel in unknown, checked
+			// against the record just read.
+			ch, detail, err := r.flow.ApplyCancelDecision(ctx, tx, &p, job.Args.CancelID, payment.CancelDecision(job.Args.Decision), recordOf(lc.Payment), lc.AttemptID)
+			if err != nil {
+				return err
+			}
+			outcome := lookupOutcome(lc.Payment, from, p.Status, payflow.Change{}) + "; " + detail
+			if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
+				return err
+			}
+			r.changeOnCommit(ctx, payment.OperationLookup, ch)
+			return completeTx(ctx, tx, job)
+		}
 		ch, err := r.flow.Settle(ctx, tx, &p, recordOf(lc.Payment), payflow.SettleOptions{
 			LookupAttempt: lc.AttemptID, RotateCancelKey: rotate,
 		})

@@ -440,6 +440,23 @@ func (r *relay) stuckKey(g *gatewayEntry, sent []store.KeyAttempt) (ok bool, wai
 	return true, gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()) + time.Millisecond
 }
 
+// forgottenKey applies the gateway's key retention before a call under the
+// operation's current key: past it the key protects nothing (a request
+// under it is a fresh one), so the relay never relies on it replaying. ok
+// says the key is forgotten; then either the quiet period since the last
+// request under it has passed and the caller looks the payment up first
+// (and may move to a new key), or wait is how long to snooze first.
+func (r *relay) forgottenKey(g *gatewayEntry, sent []store.KeyAttempt) (ok bool, wait time.Duration) {
+	answers := keyAnswersOf(g, sent)
+	if !gateway.KeyForgotten(answers, r.now(), g.gw.KeyRetention()) {
+		return false, 0
+	}
+	if wait := gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()); wait > 0 {
+		return true, wait + time.Millisecond
+	}
+	return true, 0
+}
+
 // snoozeForQuiet makes a stuck key's job wait out the key rule's quiet
 // period without spending an attempt.
 func (r *relay) snoozeForQuiet(op payment.Operation, wait time.Duration) error {
@@ -590,7 +607,23 @@ func recordOf(gp *gateway.Payment) payflow.Record {
 		Aborted:        gp.Phase == gateway.PhaseFailed,
 		Expired:        gp.Phase == gateway.PhaseExpired,
 		TransactionKey: lastTransactionKey(gp),
+		Refunds:        refundsOf(gp),
 	}
+}
+
+// refundsOf converts a gateway's list of cancels into the domain's, for a
+// balance we cannot explain: a refund the gateway itself says did not come
+// through the merchant's API (PortOne's trigger) is marked as made
+// elsewhere.
+func refundsOf(gp *gateway.Payment) []payment.GatewayRefund {
+	out := make([]payment.GatewayRefund, 0, len(gp.Cancels))
+	for _, c := range gp.Cancels {
+		out = append(out, payment.GatewayRefund{
+			TransactionKey: c.TransactionKey, Amount: c.CancelAmount, At: c.CanceledAt,
+			Elsewhere: c.Trigger != "" && c.Trigger != gateway.TriggerAPI,
+		})
+	}
+	return out
 }
 
 // approvalOf converts a gateway's record into the domain's Approval.
