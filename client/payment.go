@@ -102,6 +102,11 @@ type CreatePaymentRequest struct {
 	// Gateway picks the gateway ("toss" or "portone"); the deployment's
 	// default when empty.
 	Gateway string `json:"gateway,omitempty"`
+	// PaymentKey is, for PortOne only, the paymentId the checkout will hand
+	// PortOne's browser SDK. Leave it empty to have the api make one: the
+	// created Payment's PaymentKey is then the id to hand the SDK, and the
+	// one the confirm must name.
+	PaymentKey string `json:"paymentKey,omitempty"`
 }
 
 // ConfirmRequest asks for a payment the customer authenticated to be
@@ -110,6 +115,10 @@ type CreatePaymentRequest struct {
 type ConfirmRequest struct {
 	PaymentKey string `json:"paymentKey"`
 	Amount     int64  `json:"amount"`
+	// PaymentToken is PortOne's paymentToken from requestPayment, for a
+	// PortOne payment of a deployment in manual confirm
+	// (PORTONE_CONFIRM_MODE=manual); leave it empty otherwise.
+	PaymentToken string `json:"paymentToken,omitempty"`
 }
 
 // CancelRequest asks for a refund; Amount zero refunds the whole balance.

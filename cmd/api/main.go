@@ -149,6 +149,8 @@ type config struct {
 	defaultGateway string
 	// portOneWebhookSecret: see PORTONE_WEBHOOK_SECRET.
 	portOneWebhookSecret string
+	// portOneConfirmMode: see PORTONE_CONFIRM_MODE.
+	portOneConfirmMode payment.PortOneConfirmMode
 }
 
 // loadConfig reads the environment. Every error is one line naming the
@@ -229,6 +231,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("PORTONE_WEBHOOK_SECRET is invalid: %w", err)
 		}
 		cfg.portOneWebhookSecret = v
+	}
+	if slices.Contains(cfg.gateways, payment.GatewayPortOne) && cfg.portOneWebhookSecret == "" {
+		// PortOne's webhooks are how we hear at once of money that moved
+		// without our asking (a customer who paid and never came back, a
+		// refund in PortOne's console); without the secret every one of
+		// them would be refused, and PortOne gives up on them.
+		return config{}, errors.New("API_GATEWAYS enables portone but PORTONE_WEBHOOK_SECRET is not set: PortOne's webhooks could not be verified and would all be refused")
+	}
+	// The relays must run in the same mode: in manual the api takes the
+	// checkout's paymentToken and the relay charges with it.
+	if cfg.portOneConfirmMode, err = payment.ParsePortOneConfirmMode(getenv("PORTONE_CONFIRM_MODE")); err != nil {
+		return config{}, errors.New(payment.ErrorOf(err).Message)
 	}
 	return cfg, nil
 }
@@ -327,7 +341,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
 		WebhookAllowPrivate: cfg.webhookAllowPrivate,
 		MaxInFlight:         cfg.maxInFlight,
-		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway,
+		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
 		PortOneWebhookSecret: cfg.portOneWebhookSecret,
 	})
 	srv := &http.Server{

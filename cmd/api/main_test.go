@@ -19,6 +19,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
 func TestMain(m *testing.M) {
@@ -51,6 +52,8 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"UnknownGateway", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,paypal"}, "API_GATEWAYS"},
 		{"UnknownDefaultGateway", map[string]string{"DATABASE_URL": url, "API_DEFAULT_GATEWAY": "Toss"}, "API_DEFAULT_GATEWAY"},
 		{"BadPortOneWebhookSecret", map[string]string{"DATABASE_URL": url, "PORTONE_WEBHOOK_SECRET": "whsec_hunter2 not base64"}, "PORTONE_WEBHOOK_SECRET"},
+		{"PortOneWithoutWebhookSecret", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,portone"}, "PORTONE_WEBHOOK_SECRET is not set"},
+		{"BadPortOneConfirmMode", map[string]string{"DATABASE_URL": url, "PORTONE_CONFIRM_MODE": "Manual"}, "PORTONE_CONFIRM_MODE must be browser or manual"},
 		{"DefaultGatewayNotEnabled", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "portone", "API_DEFAULT_GATEWAY": "toss"}, "not among API_GATEWAYS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -357,4 +360,16 @@ func mustPool(t *testing.T, url string) *pgxpool.Pool {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	return pool
+}
+
+func TestPortOneConfirmModeConfig(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": "postgres://u@127.0.0.1:1/db"}
+	cfg, err := loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, payment.PortOneConfirmBrowser, cfg.portOneConfirmMode, "today's flow unless asked")
+	vars["PORTONE_CONFIRM_MODE"] = "manual"
+	cfg, err = loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, payment.PortOneConfirmManual, cfg.portOneConfirmMode)
 }

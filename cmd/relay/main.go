@@ -48,10 +48,16 @@ type config struct {
 	secretKey   string
 	baseURL     string
 	// portOne*: PORTONE_API_SECRET, PORTONE_STORE_ID, PORTONE_API_BASE_URL.
-	portOneSecret   string
-	portOneStoreID  string
-	portOneBaseURL  string
-	openDeadline    time.Duration
+	portOneSecret  string
+	portOneStoreID string
+	portOneBaseURL string
+	// portOneConfirmMode: PORTONE_CONFIRM_MODE, as the api's.
+	portOneConfirmMode payment.PortOneConfirmMode
+	openDeadline       time.Duration
+	// recheckWindow and readySweepAfter: RELAY_RECHECK_WINDOW,
+	// RELAY_READY_SWEEP_AFTER.
+	recheckWindow   time.Duration
+	readySweepAfter time.Duration
 	schedule        relay.Schedule
 	gatewayTimeout  time.Duration
 	keyQuiet        time.Duration
@@ -107,6 +113,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		return c, errors.New("PORTONE_API_BASE_URL is set but PORTONE_API_SECRET is not")
 	}
 	var err error
+	if c.portOneConfirmMode, err = payment.ParsePortOneConfirmMode(getenv("PORTONE_CONFIRM_MODE")); err != nil {
+		return c, errors.New(payment.ErrorOf(err).Message)
+	}
 	durations := []struct {
 		name string
 		def  time.Duration
@@ -122,6 +131,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"RELAY_RECONCILE_AFTER", 5 * time.Minute, &c.reconcileAfter},
 		{"RELAY_BREAKER_COOLDOWN", 2 * time.Second, &c.breakerCooldown},
 		{"RELAY_OPEN_DEADLINE", relay.DefaultOpenDeadline, &c.openDeadline},
+		{"RELAY_RECHECK_WINDOW", payment.DefaultRecheck.Window, &c.recheckWindow},
+		{"RELAY_READY_SWEEP_AFTER", relay.DefaultReadySweepAfter, &c.readySweepAfter},
 	}
 	for _, d := range durations {
 		if *d.dst, err = envDuration(getenv, d.name, d.def); err != nil {
@@ -214,7 +225,10 @@ func (c config) gateways() (map[string]relay.Gateway, error) {
 		out[payment.GatewayToss] = gw
 	}
 	if c.portOneSecret != "" {
-		gw, err := portone.New(portone.Config{BaseURL: c.portOneBaseURL, Secret: c.portOneSecret, StoreID: c.portOneStoreID, Timeout: c.gatewayTimeout})
+		gw, err := portone.New(portone.Config{
+			BaseURL: c.portOneBaseURL, Secret: c.portOneSecret, StoreID: c.portOneStoreID, Timeout: c.gatewayTimeout,
+			ConfirmMode: c.portOneConfirmMode,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("error configuring the PortOne client (PORTONE_API_SECRET, PORTONE_STORE_ID, PORTONE_API_BASE_URL): %w", err)
 		}
@@ -230,7 +244,7 @@ func (c config) describeGateways() string {
 		parts = append(parts, "toss at "+or(c.baseURL, gateway.DefaultBaseURL))
 	}
 	if c.portOneSecret != "" {
-		parts = append(parts, "portone at "+or(c.portOneBaseURL, portone.DefaultBaseURL))
+		parts = append(parts, "portone at "+or(c.portOneBaseURL, portone.DefaultBaseURL)+" (confirm: "+string(c.portOneConfirmMode)+")")
 	}
 	return strings.Join(parts, " and ")
 }
@@ -276,6 +290,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := relay.AddWorkers(workers, relay.Config{
 		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
 		Gateways: gateways, Breakers: breakers, OpenDeadline: cfg.openDeadline,
+		Recheck: recheckPolicy(cfg.recheckWindow), ReadySweepAfter: cfg.readySweepAfter,
 		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet,
 		Metrics:  relayMetrics,
 		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
@@ -435,4 +450,15 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// recheckPolicy is the default recheck schedule over RELAY_RECHECK_WINDOW:
+// a shorter window (a test, a chaos run) looks at gaps no longer than a
+// tenth of it, so it still looks several times.
+func recheckPolicy(window time.Duration) payment.Recheck {
+	r := payment.DefaultRecheck
+	r.Window = window
+	r.First = min(r.First, window/10)
+	r.MaxGap = min(r.MaxGap, window/10)
+	return r
 }

@@ -33,6 +33,8 @@ func TestLoadConfigGateways(t *testing.T) {
 		{"PortOneBaseWithoutSecret", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "PORTONE_API_BASE_URL": "http://127.0.0.1:8090"}, "PORTONE_API_SECRET", nil},
 		{"BadPortOneBase", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1", "PORTONE_API_BASE_URL": "ftp://x"}, "PORTONE_API_BASE_URL", nil},
 		{"PortOneSecretWithNewline", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret\n", "PORTONE_STORE_ID": "store-1"}, "PORTONE_API_SECRET", nil},
+		{"BadPortOneConfirmMode", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1", "PORTONE_CONFIRM_MODE": "auto"}, "PORTONE_CONFIRM_MODE must be browser or manual", nil},
+		{"PortOneManual", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1", "PORTONE_CONFIRM_MODE": "manual"}, "", []string{payment.GatewayPortOne}},
 		{"BadOpenDeadline", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_OPEN_DEADLINE": "soon"}, "RELAY_OPEN_DEADLINE", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,4 +91,17 @@ func TestLoadConfigRetention(t *testing.T) {
 			require.ErrorContains(t, err, name)
 		}
 	}
+}
+
+func TestLoadConfigPortOneConfirmMode(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/db", "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1"}
+	cfg, err := loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, payment.PortOneConfirmBrowser, cfg.portOneConfirmMode, "today's flow unless asked")
+	vars["PORTONE_CONFIRM_MODE"] = "manual"
+	cfg, err = loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, payment.PortOneConfirmManual, cfg.portOneConfirmMode)
+	require.Contains(t, cfg.describeGateways(), "confirm: manual")
 }

@@ -1,8 +1,8 @@
 -- name: PaymentInsert :one
 -- ON CONFLICT lets a repeated create find the first row instead of failing the
 -- transaction; no row back means the order id is taken.
-INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, status)
-VALUES (@id, @order_id, @order_name, @amount, @currency, @gateway, 'ready')
+INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status)
+VALUES (@id, @order_id, @order_name, @amount, @currency, @gateway, sqlc.narg('payment_key'), 'ready')
 ON CONFLICT (order_id) DO NOTHING
 RETURNING *;
 
@@ -57,6 +57,7 @@ UPDATE payments SET
     payment_key             = @payment_key,
     confirm_key_generation  = @confirm_key_generation,
     confirm_idempotency_key = @confirm_idempotency_key,
+    payment_token           = @payment_token,
     approved_amount         = @approved_amount,
     balance_amount          = @balance_amount,
     canceled_amount         = @canceled_amount,
@@ -67,6 +68,8 @@ UPDATE payments SET
     confirm_requested_at    = @confirm_requested_at,
     version                 = version + 1,
     acknowledged_at         = @acknowledged_at,
+    next_recheck_at         = @next_recheck_at,
+    recheck_until           = @recheck_until,
     updated_at              = now()
 WHERE payments.id = @id AND payments.status = @expected_status
 RETURNING *,
@@ -119,3 +122,57 @@ SELECT * FROM payments WHERE id = @id FOR UPDATE;
 -- waiter polls for its waiting requests.
 SELECT id FROM payments
 WHERE id = ANY(@ids::uuid[]) AND NOT (status = ANY(@statuses::text[]));
+
+-- name: PaymentWantLookup :one
+-- Records that someone (a gateway webhook, an operator) asked for a lookup of
+-- the payment. It is not a change to the payment, so updated_at stays: a
+-- lookup running meanwhile still settles from its answer, and then sees the
+-- newer request and leaves a follow-up behind it.
+UPDATE payments SET lookup_wanted_at = now()
+WHERE id = @id
+RETURNING lookup_wanted_at;
+
+-- name: PaymentLookupAnswered :one
+-- Clears the lookup request a lookup saw before it asked the gateway, unless
+-- a newer one came meanwhile (then it stays, and the caller enqueues a
+-- follow-up). Returns the request still waiting, NULL for none.
+UPDATE payments SET lookup_wanted_at = CASE
+        WHEN lookup_wanted_at <= sqlc.narg('seen')::timestamptz THEN NULL
+        ELSE lookup_wanted_at END
+WHERE id = @id
+RETURNING lookup_wanted_at;
+
+-- name: PaymentListLookupWanted :many
+-- Payments whose lookup request has waited since before @wanted_before: its
+-- lookup was lost (discarded after its attempts). The reconciler asks again.
+SELECT * FROM payments
+WHERE lookup_wanted_at < @wanted_before
+ORDER BY lookup_wanted_at
+LIMIT @max_rows;
+
+-- name: PaymentListRecheckDue :many
+-- Payments whose provisional record (docs/design.md, "Money that moves
+-- without our asking") is due for another lookup.
+SELECT * FROM payments
+WHERE next_recheck_at <= @now AND recheck_until > @now
+ORDER BY next_recheck_at
+LIMIT @max_rows;
+
+-- name: PaymentListReadyToSweep :many
+-- Ready intents of gateways that charge before our confirm, created between
+-- @created_after and @created_before and due for a look: the customer may
+-- have paid without the checkout ever confirming with us.
+SELECT * FROM payments
+WHERE status = 'ready' AND gateway = ANY(@gateways::text[])
+  AND created_at < @created_before AND created_at > @created_after
+  AND (next_recheck_at IS NULL OR next_recheck_at <= @now)
+ORDER BY created_at
+LIMIT @max_rows;
+
+-- name: PaymentSetNextRecheck :exec
+-- Schedules the next lookup of each payment the reconciler just enqueued one
+-- for (@payment_ids[i] at @next_at[i]). Not a change to the payments:
+-- updated_at and version stay.
+UPDATE payments SET next_recheck_at = u.at
+FROM (SELECT unnest(@payment_ids::uuid[]) AS id, unnest(@next_at::timestamptz[]) AS at) AS u
+WHERE payments.id = u.id;

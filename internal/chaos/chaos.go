@@ -383,7 +383,7 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 	}
 	api := systest.NewProcess("api", sys.bin.API, []string{
 		"DATABASE_URL=" + sys.dbURL, "API_ADDR=" + apiAddr, "DATABASE_MAX_CONNS=20", "LOG_LEVEL=warn",
-		"API_GATEWAYS=toss,portone", "API_DEFAULT_GATEWAY=toss",
+		"API_GATEWAYS=toss,portone", "API_DEFAULT_GATEWAY=toss", "PORTONE_WEBHOOK_SECRET=" + chaosPortOneWebhookSecret,
 		// The checkout's webhook receiver is on loopback.
 		"API_WEBHOOK_ALLOW_PRIVATE=true",
 	})
@@ -422,3 +422,8 @@ func (s *system) close(logf func(string, ...any)) {
 	s.closeDatabases()
 	_ = os.RemoveAll(s.workDir)
 }
+
+// chaosPortOneWebhookSecret is the api's PORTONE_WEBHOOK_SECRET in a chaos
+// run (Standard Webhooks form: whsec_ and base64); the api refuses to enable
+// PortOne without one.
+const chaosPortOneWebhookSecret = "whsec_Y2hhb3MtcG9ydG9uZS13ZWJob29rLXNlY3JldA=="

@@ -141,7 +141,8 @@ feed:
 
 func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) error {
 	var created struct {
-		ID string `json:"id"`
+		ID         string `json:"id"`
+		PaymentKey string `json:"paymentKey"`
 	}
 	if err := s.post(ctx, "/v1/payments", p.key("create"), map[string]any{
 		"orderId": p.orderID, "amount": p.amount, "orderName": "chaos order", "gateway": p.gateway,
@@ -151,6 +152,8 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 	p.id = created.ID
 
 	if p.gateway == gatewayPortOne {
+		// The paymentId the api bound to the intent at create.
+		p.paymentKey = created.PaymentKey
 		if err := s.payPortOne(ctx, p); err != nil {
 			return err
 		}
@@ -185,11 +188,11 @@ const (
 
 // payPortOne is the customer in PortOne's browser SDK: they pay, their card
 // is refused (decline), or they walk away (expire: READY until the relay's
-// RELAY_OPEN_DEADLINE). The paymentId is the paymentKey the checkout
-// confirms with.
+// RELAY_OPEN_DEADLINE). The paymentId is the one the api bound to the
+// intent, and the paymentKey the checkout confirms with.
 func (s *system) payPortOne(ctx context.Context, p *plan) error {
 	req := gatewaysim.PortOnePayRequest{
-		PaymentID: "pay-" + p.orderID, OrderID: p.orderID, OrderName: "chaos order", Amount: p.amount,
+		PaymentID: p.paymentKey, OrderID: p.orderID, OrderName: "chaos order", Amount: p.amount,
 	}
 	switch p.kind {
 	case kindDecline:

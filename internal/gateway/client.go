@@ -278,6 +278,9 @@ type ConfirmRequest struct {
 	// Currency is the intent's currency. Toss's confirm takes none (its
 	// card confirm is in KRW); PortOne's verification compares it.
 	Currency string
+	// PaymentToken is PortOne's paymentToken in manual confirm; empty
+	// otherwise. Toss takes none.
+	PaymentToken payment.Token
 }
 
 // CancelRequest is the body of a cancel.

@@ -84,6 +84,10 @@ const (
 	PortOneCancelAmountExceedsCancellable     = "CANCEL_AMOUNT_EXCEEDS_CANCELLABLE_AMOUNT"
 	PortOnePgProvider                         = "PG_PROVIDER"
 	PortOneIdempotencyOutstandingRequest      = "IDEMPOTENCY_OUTSTANDING_REQUEST"
+	// The manual confirm's (ConfirmPaymentError).
+	PortOneAlreadyPaid         = "ALREADY_PAID"
+	PortOneInformationMismatch = "INFORMATION_MISMATCH"
+	PortOneInvalidPaymentToken = "INVALID_PAYMENT_TOKEN"
 )
 
 // portOneStatuses is PortOne's error type → HTTP status table.
@@ -98,6 +102,9 @@ var portOneStatuses = map[string]int{
 	PortOneCancelAmountExceedsCancellable:     http.StatusConflict,
 	PortOnePgProvider:                         http.StatusBadGateway,
 	PortOneIdempotencyOutstandingRequest:      http.StatusConflict,
+	PortOneAlreadyPaid:                        http.StatusConflict,
+	PortOneInformationMismatch:                http.StatusConflict,
+	PortOneInvalidPaymentToken:                http.StatusBadRequest,
 }
 
 // portOneError is an error answer in PortOne's shape: {"type", "message"}.

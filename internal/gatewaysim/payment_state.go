@@ -28,7 +28,10 @@ type paymentState struct {
 	paidAmount int64
 	currency   string
 	// failureReason is why a PortOne payment FAILED.
-	failureReason      string
+	failureReason string
+	// paymentToken is what a PortOne manual-confirm customer authenticated
+	// with, until the confirm spends it (PortOnePayRequest.Manual).
+	paymentToken       string
 	statusChangedAt    time.Time
 	approvals          int
 	approvedAt         time.Time

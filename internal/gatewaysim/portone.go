@@ -1,6 +1,7 @@
 package gatewaysim
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -41,6 +42,13 @@ type PortOnePayRequest struct {
 	// Paying again for a payment not yet charged moves it on (a deposit
 	// arriving, say).
 	Status string `json:"status,omitempty"`
+	// Manual plays a store set to manual confirm: the customer only
+	// authenticates (the payment stays READY, nothing is charged) and the
+	// answer carries the paymentToken that POST
+	// /payments/{paymentId}/confirm charges with. PaidAmount is then the
+	// amount authenticated. Status must be empty. Authenticating again
+	// replaces the token.
+	Manual bool `json:"manual,omitempty"`
 }
 
 // PortOnePayment is the answer to a pay: the payment as PortOne records it.
@@ -48,6 +56,9 @@ type PortOnePayment struct {
 	PaymentID string `json:"paymentId"`
 	StoreID   string `json:"storeId"`
 	Status    string `json:"status"`
+	// PaymentToken is what the browser SDK hands back in manual confirm
+	// (Manual); empty otherwise.
+	PaymentToken string `json:"paymentToken,omitempty"`
 }
 
 // PortOnePay records the customer's payment in PortOne's browser SDK. It is
@@ -71,6 +82,12 @@ func (s *Simulator) PortOnePay(req PortOnePayRequest) (PortOnePayment, error) {
 	}
 	if req.OrderName == "" {
 		req.OrderName = defaultOrderName
+	}
+	switch {
+	case req.Manual && req.Status != "":
+		return PortOnePayment{}, errorWithStatus(http.StatusBadRequest, CodeInvalidRequest, "a manual-confirm payment is only authenticated: leave status out")
+	case req.Manual:
+		req.Status = PortOneReady
 	}
 	switch req.Status {
 	case "":
@@ -110,10 +127,15 @@ func (s *Simulator) PortOnePay(req PortOnePayRequest) (PortOnePayment, error) {
 	case PortOneFailed:
 		p.failureReason = "카드 승인이 거절되었습니다 (simulated)"
 	}
+	p.paymentToken = ""
+	if req.Manual {
+		p.paidAmount = req.PaidAmount
+		p.paymentToken = "ptok_" + randomString(alnum, 32)
+	}
 	if changed {
 		hook = p.portOneWebhookFor(s.portOneStoreID)
 	}
-	return PortOnePayment{PaymentID: p.paymentKey, StoreID: s.portOneStoreID, Status: p.status}, nil
+	return PortOnePayment{PaymentID: p.paymentKey, StoreID: s.portOneStoreID, Status: p.status, PaymentToken: p.paymentToken}, nil
 }
 
 // portOneWirePayment is PortOne's Payment object, the fields PortOne always
@@ -310,6 +332,81 @@ func (s *Simulator) portOneCancel(paymentID string, req portOneCancelRequest, id
 	p.cancel(s.now(), req.Reason, amount, idempotencyKey)
 	hook = p.portOneWebhookFor(s.portOneStoreID)
 	return jsonResponse(http.StatusOK, map[string]portOneWireCancellation{"cancellation": cancellationOf(p.cancels[len(p.cancels)-1])})
+}
+
+// portOneConfirmRequest is POST /payments/{paymentId}/confirm's body
+// (ConfirmPaymentBody, the fields the simulator checks). TotalAmount and
+// Currency are PortOne's verification parameters: compared when given.
+type portOneConfirmRequest struct {
+	StoreID      string `json:"storeId"`
+	PaymentToken string `json:"paymentToken"`
+	TotalAmount  *int64 `json:"totalAmount"`
+	Currency     string `json:"currency"`
+}
+
+// portOneConfirmation is the manual confirm's answer
+// (ConfirmedPaymentSummary).
+type portOneConfirmation struct {
+	PgTxID string `json:"pgTxId"`
+	PaidAt string `json:"paidAt"`
+}
+
+func (s *Simulator) handlePortOneConfirm(w http.ResponseWriter, r *http.Request) {
+	paymentID := r.PathValue("paymentId")
+	var req portOneConfirmRequest
+	body, err := readBody(w, r)
+	if err == nil {
+		err = json.Unmarshal(body, &req)
+	}
+	s.serve(w, r, portOneAPI{s}, OperationConfirm, paymentID, func(string) response {
+		if err != nil {
+			return portOneResponse(PortOneInvalidRequest, fmt.Sprintf("the request body is not valid JSON for a confirm: %v", err))
+		}
+		return s.portOneConfirm(paymentID, req)
+	})
+}
+
+// portOneConfirm charges a payment the customer authenticated in manual
+// confirm: once, with its token, for what was authenticated.
+func (s *Simulator) portOneConfirm(paymentID string, req portOneConfirmRequest) response {
+	switch {
+	case req.StoreID != "" && req.StoreID != s.portOneStoreID:
+		return portOneResponse(PortOneForbidden, "the API secret has no access to store "+req.StoreID)
+	case req.PaymentToken == "":
+		return portOneResponse(PortOneInvalidRequest, "paymentToken is required")
+	}
+	p, ok := s.payments.portOnePayment(paymentID)
+	if !ok {
+		return portOneResponse(PortOnePaymentNotFound, "no payment with this paymentId")
+	}
+	// Runs after the unlock below (deferred first): see PortOnePay.
+	var hook *portOneWebhook
+	defer func() { s.sendPortOneWebhook(hook) }()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.approved():
+		// Checked before the token: a repeat after the charge, under
+		// another key, is told the payment is paid.
+		return portOneResponse(PortOneAlreadyPaid, "the payment is already paid")
+	case p.status != PortOneReady || p.paymentToken == "" ||
+		subtle.ConstantTimeCompare([]byte(p.paymentToken), []byte(req.PaymentToken)) != 1:
+		return portOneResponse(PortOneInvalidPaymentToken, "the paymentToken is not valid for this payment")
+	case req.TotalAmount != nil && *req.TotalAmount != p.paidAmount:
+		return portOneResponse(PortOneInformationMismatch,
+			fmt.Sprintf("totalAmount %d does not match the authenticated amount", *req.TotalAmount))
+	case req.Currency != "" && req.Currency != p.currency:
+		return portOneResponse(PortOneInformationMismatch, "currency "+req.Currency+" does not match the authenticated payment")
+	}
+	now := s.now()
+	p.status, p.statusChangedAt = PortOnePaid, now
+	p.balance = p.paidAmount
+	p.approvals++
+	p.approvedAt = now
+	p.lastTransactionKey = newTransactionKey()
+	p.paymentToken = ""
+	hook = p.portOneWebhookFor(s.portOneStoreID)
+	return jsonResponse(http.StatusOK, portOneConfirmation{PgTxID: "pg-" + p.lastTransactionKey, PaidAt: rfc3339(now)})
 }
 
 func (s *Simulator) handlePortOnePay(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package gatewaysim
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -148,4 +149,127 @@ func TestPortOneFaultsAndHolds(t *testing.T) {
 	entry, _ := sim.LedgerEntry("pay-order-0004")
 	require.Len(t, entry.Refunds, 1)
 	require.Equal(t, PortOneCancelled, entry.Status)
+}
+
+func TestPortOneManualConfirm(t *testing.T) {
+	t.Parallel()
+	sim, srv := newPortOneSim(t)
+	const id = "pay-order-0006"
+	auth, err := sim.PortOnePay(PortOnePayRequest{PaymentID: id, OrderID: "order-0006", Amount: 15000, Manual: true})
+	require.NoError(t, err)
+	require.Equal(t, PortOneReady, auth.Status, "authenticated, not charged")
+	require.NotEmpty(t, auth.PaymentToken)
+	entry, _ := sim.LedgerEntry(id)
+	require.Zero(t, entry.Approvals)
+
+	confirm := func(key, body string) (int, map[string]any) {
+		return portOneCall(t, srv, http.MethodPost, "/payments/"+id+"/confirm", key, body)
+	}
+	body := func(token string, amount int64, currency string) string {
+		return fmt.Sprintf(`{"storeId":%q,"paymentToken":%q,"totalAmount":%d,"currency":%q}`, DefaultPortOneStoreID, token, amount, currency)
+	}
+
+	// The documented refusals charge nothing.
+	for _, tt := range []struct {
+		name, body string
+		status     int
+		typ        string
+	}{
+		{"WrongToken", body("ptok_someone_else", 15000, "KRW"), 400, PortOneInvalidPaymentToken},
+		{"NoToken", `{"totalAmount":15000}`, 400, PortOneInvalidRequest},
+		{"WrongAmount", body(auth.PaymentToken, 16000, "KRW"), 409, PortOneInformationMismatch},
+		{"WrongCurrency", body(auth.PaymentToken, 15000, "USD"), 409, PortOneInformationMismatch},
+		{"OtherStore", `{"storeId":"store-other","paymentToken":"` + auth.PaymentToken + `"}`, 403, PortOneForbidden},
+	} {
+		status, e := confirm("confirm-portone-sim-"+tt.name, tt.body)
+		require.Equal(t, tt.status, status, tt.name)
+		require.Equal(t, tt.typ, e["type"], tt.name)
+	}
+	entry, _ = sim.LedgerEntry(id)
+	require.Zero(t, entry.Approvals)
+
+	const key = "confirm-portone-sim-0006-1"
+	status, ok := confirm(key, body(auth.PaymentToken, 15000, "KRW"))
+	require.Equal(t, 200, status, ok)
+	require.NotEmpty(t, ok["pgTxId"])
+	require.NotEmpty(t, ok["paidAt"])
+	status, p := portOneCall(t, srv, http.MethodGet, "/payments/"+id, "", "")
+	require.Equal(t, 200, status)
+	require.Equal(t, PortOnePaid, p["status"])
+	require.Equal(t, float64(15000), p["amount"].(map[string]any)["total"])
+
+	// The same key replays the answer; another key is told it is paid.
+	status, again := confirm(key, body(auth.PaymentToken, 15000, "KRW"))
+	require.Equal(t, 200, status)
+	require.Equal(t, ok, again)
+	status, e := confirm("confirm-portone-sim-0006-2", body(auth.PaymentToken, 15000, "KRW"))
+	require.Equal(t, 409, status)
+	require.Equal(t, PortOneAlreadyPaid, e["type"])
+	entry, _ = sim.LedgerEntry(id)
+	require.Equal(t, 1, entry.Approvals)
+	require.Equal(t, PortOnePaid, entry.Status)
+	require.Equal(t, int64(15000), entry.BalanceAmount)
+}
+
+func TestPortOneManualConfirmOnlyWithItsToken(t *testing.T) {
+	t.Parallel()
+	sim, srv := newPortOneSim(t)
+	// Walked away in the default flow: no token was ever handed out.
+	_, err := sim.PortOnePay(PortOnePayRequest{PaymentID: "pay-order-0007", OrderID: "order-0007", Amount: 15000, Status: PortOneReady})
+	require.NoError(t, err)
+	status, e := portOneCall(t, srv, http.MethodPost, "/payments/pay-order-0007/confirm", "confirm-portone-sim-0007-1", `{"paymentToken":"ptok_guess"}`)
+	require.Equal(t, 400, status)
+	require.Equal(t, PortOneInvalidPaymentToken, e["type"])
+
+	// Authenticating again replaces the token.
+	first, err := sim.PortOnePay(PortOnePayRequest{PaymentID: "pay-order-0007", OrderID: "order-0007", Amount: 15000, Manual: true})
+	require.NoError(t, err)
+	second, err := sim.PortOnePay(PortOnePayRequest{PaymentID: "pay-order-0007", OrderID: "order-0007", Amount: 15000, Manual: true})
+	require.NoError(t, err)
+	require.NotEqual(t, first.PaymentToken, second.PaymentToken)
+	status, e = portOneCall(t, srv, http.MethodPost, "/payments/pay-order-0007/confirm", "confirm-portone-sim-0007-2", `{"paymentToken":"`+first.PaymentToken+`"}`)
+	require.Equal(t, 400, status)
+	require.Equal(t, PortOneInvalidPaymentToken, e["type"])
+
+	_, err = sim.PortOnePay(PortOnePayRequest{PaymentID: "pay-order-0007", OrderID: "order-0007", Amount: 15000, Manual: true, Status: PortOnePaid})
+	require.Error(t, err, "a manual customer only authenticates")
+	entry, _ := sim.LedgerEntry("pay-order-0007")
+	require.Zero(t, entry.Approvals)
+}
+
+func TestPortOneManualConfirmFaults(t *testing.T) {
+	t.Parallel()
+	sim, srv := newPortOneSim(t)
+	const id = "pay-order-0008"
+	auth, err := sim.PortOnePay(PortOnePayRequest{PaymentID: id, OrderID: "order-0008", Amount: 15000, Manual: true})
+	require.NoError(t, err)
+	body := `{"paymentToken":"` + auth.PaymentToken + `","totalAmount":15000,"currency":"KRW"}`
+
+	// The front door's faults apply: an injected provider error charges
+	// nothing.
+	require.NoError(t, sim.SetConfig(Config{ErrorRates: map[string]float64{CodeProviderError: 1}}))
+	status, e := portOneCall(t, srv, http.MethodPost, "/payments/"+id+"/confirm", "confirm-portone-sim-0008-0", body)
+	require.Equal(t, 502, status)
+	require.Equal(t, PortOnePgProvider, e["type"])
+	require.NoError(t, sim.SetConfig(Config{}))
+
+	// Charged, then the answer is lost: the retry under the same key
+	// replays the charge instead of making another.
+	const key = "confirm-portone-sim-0008-1"
+	_, err = sim.Script(Script{PaymentKey: id, Operation: OperationConfirm, Steps: []Step{{Kind: StepLost}}})
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/payments/"+id+"/confirm", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "PortOne "+DefaultPortOneSecret)
+	req.Header.Set("Idempotency-Key", `"`+key+`"`)
+	// Else net/http resends a keyed request on the dropped connection.
+	req.GetBody = nil
+	if res, err := srv.Client().Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("the answer should have been lost, got HTTP %d", res.StatusCode)
+	}
+	status, ok := portOneCall(t, srv, http.MethodPost, "/payments/"+id+"/confirm", key, body)
+	require.Equal(t, 200, status, ok)
+	entry, _ := sim.LedgerEntry(id)
+	require.Equal(t, 1, entry.Approvals)
 }

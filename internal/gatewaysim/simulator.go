@@ -1,8 +1,9 @@
 // Package gatewaysim is a payment gateway simulator that speaks two APIs: the
 // Toss Payments core API v1 subset the relay uses (confirm, cancel, lookup
-// under /v1) and PortOne's V2 (lookup and cancel under /payments), each with
-// its gateway's authentication, idempotency and error semantics, over one
-// book of payments and one ledger, with the same fault injection. A control
+// under /v1) and PortOne's V2 (lookup, cancel and manual confirm under
+// /payments), each with its gateway's authentication, idempotency and error
+// semantics, over one book of payments and one ledger, with the same fault
+// injection. A control
 // API under /sim/v1 authorizes Toss payments and pays PortOne ones (the
 // customer's checkout step), injects faults and reads the ledger. It is the
 // gateway in every test.
@@ -128,6 +129,7 @@ func (s *Simulator) routes() {
 
 	s.mux.HandleFunc("GET /payments/{paymentId}", s.handlePortOneLookup)
 	s.mux.HandleFunc("POST /payments/{paymentId}/cancel", s.handlePortOneCancel)
+	s.mux.HandleFunc("POST /payments/{paymentId}/confirm", s.handlePortOneConfirm)
 	s.mux.HandleFunc("POST /sim/v1/portone/pay", s.handlePortOnePay)
 
 	s.mux.HandleFunc("POST /sim/v1/authorize", s.handleAuthorize)

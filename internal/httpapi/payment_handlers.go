@@ -27,6 +27,10 @@ type createPaymentRequest struct {
 	// Gateway picks the gateway the payment goes through; the deployment's
 	// default (API_DEFAULT_GATEWAY) when empty.
 	Gateway string `json:"gateway"`
+	// PaymentKey is, for PortOne, the paymentId the checkout will hand
+	// PortOne's browser SDK; the api makes one when it is empty. Refused
+	// for Toss, whose paymentKey exists only after authentication.
+	PaymentKey string `json:"paymentKey"`
 }
 
 // toIntent checks the request and converts it to the domain's intent, with
@@ -38,7 +42,8 @@ func (r createPaymentRequest) toIntent(defaultGateway string) (payment.Intent, e
 	if !r.Amount.set {
 		return payment.Intent{}, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "amount is required")
 	}
-	in := payment.Intent{OrderID: r.OrderID, OrderName: r.OrderName, Amount: r.Amount.value, Currency: r.Currency, Gateway: r.Gateway}
+	in := payment.Intent{OrderID: r.OrderID, OrderName: r.OrderName, Amount: r.Amount.value, Currency: r.Currency,
+		Gateway: r.Gateway, PaymentKey: r.PaymentKey}
 	if in.Gateway == "" {
 		in.Gateway = defaultGateway
 	}
@@ -52,6 +57,10 @@ func (r createPaymentRequest) toIntent(defaultGateway string) (payment.Intent, e
 type confirmPaymentRequest struct {
 	PaymentKey string `json:"paymentKey"`
 	Amount     amount `json:"amount"`
+	// PaymentToken is PortOne's paymentToken in manual confirm (required
+	// there, refused otherwise: payment.CheckPaymentToken). It is kept
+	// with the payment for the relay and never logged or answered.
+	PaymentToken string `json:"paymentToken"`
 }
 
 func (r confirmPaymentRequest) validate() error {
@@ -64,7 +73,7 @@ func (r confirmPaymentRequest) validate() error {
 	if r.Amount.value <= 0 {
 		return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "amount must be a positive integer")
 	}
-	return nil
+	return payment.ValidatePaymentToken(r.PaymentToken)
 }
 
 // cancelPaymentRequest is the body of POST /v1/payments/:id/cancel. Without
@@ -152,7 +161,7 @@ func (s *Server) createPayment(c echo.Context) error {
 	}
 	if !in.Same(p) {
 		return payment.Errorf(payment.KindConflict, payment.CodeOrderConflict,
-			"order %s already has a payment with a different amount, name or currency", in.OrderID)
+			"order %s already has a payment with a different amount, name, currency, gateway or paymentKey", in.OrderID)
 	}
 	// The payment may have moved on since the first create; answer with it
 	// as it stands, history included, like GET would.
@@ -179,7 +188,7 @@ func (s *Server) confirmPayment(c echo.Context) error {
 	ctx := c.Request().Context()
 	var ans answer
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		p, err := s.flow.Confirm(ctx, tx, c.Param("id"), req.PaymentKey, req.Amount.value)
+		p, err := s.flow.Confirm(ctx, tx, c.Param("id"), req.PaymentKey, req.Amount.value, req.PaymentToken)
 		if p.ID != "" {
 			setPaymentID(c, p.ID)
 		}

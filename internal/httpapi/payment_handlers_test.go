@@ -97,6 +97,48 @@ func TestCreatePayment(t *testing.T) {
 		require.Equal(t, 2, b.countPayments(t))
 	})
 
+	t.Run("PortOnePaymentKeyBoundAtCreate", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, func(c *Config) {
+			c.Gateways = []string{payment.GatewayToss, payment.GatewayPortOne}
+		})
+
+		// None given: the api makes one and answers with it.
+		rec := b.postJSON(t, "/v1/payments", `{"orderId":"order-bind-1","amount":15000,"orderName":"Tea","gateway":"portone"}`)
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		made := decode[paymentResponse](t, rec)
+		require.Equal(t, payment.DefaultPaymentKey(made.ID), made.PaymentKey)
+		// A repeat that leaves the key to the api is the same intent.
+		rec = b.postJSON(t, "/v1/payments", `{"orderId":"order-bind-1","amount":15000,"orderName":"Tea","gateway":"portone"}`)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		require.Equal(t, made.PaymentKey, decode[paymentResponse](t, rec).PaymentKey)
+
+		// Given: stored as given.
+		rec = b.postJSON(t, "/v1/payments", `{"orderId":"order-bind-2","amount":15000,"orderName":"Tea","gateway":"portone","paymentKey":"pay-order-bind-2"}`)
+		require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+		given := decode[paymentResponse](t, rec)
+		require.Equal(t, "pay-order-bind-2", given.PaymentKey)
+
+		// A confirm naming another PortOne payment (another unclaimed PAID
+		// payment of the store and amount) is refused, and nothing moves.
+		rec = b.postJSON(t, "/v1/payments/"+given.ID+"/confirm", `{"paymentKey":"pay-someone-else","amount":15000}`)
+		requireProblem(t, rec, http.StatusConflict, payment.CodePaymentKeyConflict)
+		require.Zero(t, b.countJobs(t, kindConfirm, given.ID))
+		rec = b.postJSON(t, "/v1/payments/"+given.ID+"/confirm", `{"paymentKey":"pay-order-bind-2","amount":15000}`)
+		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+
+		// The same id for another order, the same order with another id, and
+		// a key for Toss: refused, nothing written.
+		before := b.countPayments(t)
+		rec = b.postJSON(t, "/v1/payments", `{"orderId":"order-bind-3","amount":15000,"orderName":"Tea","gateway":"portone","paymentKey":"pay-order-bind-2"}`)
+		requireProblem(t, rec, http.StatusConflict, payment.CodePaymentKeyConflict)
+		rec = b.postJSON(t, "/v1/payments", `{"orderId":"order-bind-1","amount":15000,"orderName":"Tea","gateway":"portone","paymentKey":"pay-other"}`)
+		requireProblem(t, rec, http.StatusConflict, payment.CodeOrderConflict)
+		rec = b.postJSON(t, "/v1/payments", `{"orderId":"order-bind-4","amount":15000,"orderName":"Tea","gateway":"toss","paymentKey":"pk_1"}`)
+		requireProblem(t, rec, http.StatusBadRequest, payment.CodeInvalidRequest)
+		require.Equal(t, before, b.countPayments(t))
+	})
+
 	t.Run("RepeatAfterConfirmShowsCurrentState", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)

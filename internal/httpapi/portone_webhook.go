@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
-	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
 
 // portOneEvent is what the API reads from a PortOne V2 webhook: the
@@ -95,18 +94,18 @@ func (s *Server) portOneWebhook(c echo.Context) error {
 			return nil
 		}
 		found = true
-		res, err := s.outbox.InsertTx(ctx, tx, paymentjob.LookupArgs{PaymentID: p.ID}, nil)
-		if err != nil {
-			return fmt.Errorf("error enqueuing lookup job: %w", err)
-		}
-		inserted = res != nil && !res.UniqueSkippedAsDuplicate
-		return nil
+		inserted, err = s.flow.RequestLookup(ctx, tx, p)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("error handling PortOne webhook: %w", err)
 	}
 	if !found {
-		log().Warn("PortOne webhook names no PortOne payment we have confirmed")
+		// Every PortOne intent holds its paymentId from creation, so this is
+		// a payment of the store that is not ours (another system's, or
+		// made in PortOne's console): the reconciliation of the gateway's
+		// books lists it for a person.
+		log().Warn("PortOne webhook names no PortOne payment we have")
 		return c.JSON(http.StatusOK, ok)
 	}
 	setPaymentID(c, p.ID)

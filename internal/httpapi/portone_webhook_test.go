@@ -51,7 +51,7 @@ func TestPortOneWebhook(t *testing.T) {
 		c.Gateways = []string{payment.GatewayToss, payment.GatewayPortOne}
 		c.PortOneWebhookSecret = portOneTestSecret
 	})
-	rec := b.postJSON(t, "/v1/payments", `{"orderId":"order-po-wh-1","amount":15000,"orderName":"Tea","gateway":"portone"}`)
+	rec := b.postJSON(t, "/v1/payments", `{"orderId":"order-po-wh-1","amount":15000,"orderName":"Tea","gateway":"portone","paymentKey":"pay-order-po-wh-1"}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 	p := decode[paymentResponse](t, rec)
 	b.confirmPayment(t, p.ID, "pay-order-po-wh-1", 15000)
@@ -117,7 +117,7 @@ func TestPortOneWebhookFromGatewaysim(t *testing.T) {
 	gateway := httptest.NewServer(sim)
 	t.Cleanup(gateway.Close)
 
-	rec := b.postJSON(t, "/v1/payments", `{"orderId":"order-po-sim-1","amount":15000,"orderName":"Tea","gateway":"portone"}`)
+	rec := b.postJSON(t, "/v1/payments", `{"orderId":"order-po-sim-1","amount":15000,"orderName":"Tea","gateway":"portone","paymentKey":"pay-order-po-sim-1"}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
 	p := decode[paymentResponse](t, rec)
 	b.confirmPayment(t, p.ID, "pay-order-po-sim-1", 15000)

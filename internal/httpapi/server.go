@@ -129,6 +129,10 @@ type Config struct {
 	// Gateways are the gateways a payment may be created for: the ones the
 	// relays are configured to serve. Default: DefaultGateway alone.
 	Gateways []string
+	// PortOneConfirmMode is the deployment's PORTONE_CONFIRM_MODE (browser
+	// when empty): in manual, a PortOne confirm must carry the paymentToken
+	// PortOne's browser SDK returned.
+	PortOneConfirmMode payment.PortOneConfirmMode
 	// DefaultGateway is the gateway of a payment whose create names none.
 	// Default: payment.GatewayToss.
 	DefaultGateway string
@@ -275,7 +279,7 @@ func New(cfg Config) *Server {
 	// The operator actions retry jobs through the same River client that
 	// enqueues them; a test's stand-in outbox may not, and then they fail.
 	retrier, _ := s.outbox.(payflow.JobRetrier)
-	flow, err := payflow.New(payflow.Config{Store: s.store, Outbox: s.outbox, Now: s.now, Retrier: retrier})
+	flow, err := payflow.New(payflow.Config{Store: s.store, Outbox: s.outbox, Now: s.now, Retrier: retrier, PortOneConfirmMode: cfg.PortOneConfirmMode})
 	if err != nil {
 		panic("httpapi: " + err.Error())
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
-	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
 
 // tossEventPaymentStatusChanged is the one Toss webhook event the API acts on.
@@ -176,12 +175,8 @@ func (s *Server) tossWebhook(c echo.Context) error {
 			// gateway, and the relay has nothing to look it up by.
 			return err
 		}
-		res, err := s.outbox.InsertTx(ctx, tx, paymentjob.LookupArgs{PaymentID: p.ID}, nil)
-		if err != nil {
-			return fmt.Errorf("error enqueuing lookup job: %w", err)
-		}
-		inserted = res != nil && !res.UniqueSkippedAsDuplicate
-		return nil
+		inserted, err = s.flow.RequestLookup(ctx, tx, p)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("error handling gateway webhook: %w", err)

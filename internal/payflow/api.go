@@ -14,14 +14,24 @@ import (
 // and a payment can only say confirming if its job exists. A repeat with the
 // same paymentKey changes nothing and adds no job (a second job would be a
 // second charge attempt). It returns the payment as the client should see it.
-func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, paymentID, paymentKey string, amount int64) (payment.Payment, error) {
+//
+// paymentToken is PortOne's manual-confirm token, required or refused by the
+// deployment's PortOne confirm mode (payment.CheckPaymentToken); it is kept
+// with the payment until the confirm is settled.
+func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, paymentID, paymentKey string, amount int64, paymentToken string) (payment.Payment, error) {
 	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return payment.Payment{}, err
 	}
+	if err := p.CheckPaymentToken(f.portOneMode, paymentToken); err != nil {
+		return p, err
+	}
 	changed, err := p.RequestConfirm(paymentKey, amount, f.now())
 	if err != nil {
 		return p, err
+	}
+	if changed {
+		p.PaymentToken = payment.Token(paymentToken)
 	}
 	if !changed {
 		return f.store.PaymentWithHistory(ctx, tx, p.ID)

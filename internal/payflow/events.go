@@ -26,6 +26,10 @@ func (f *Flow) savePayment(ctx context.Context, tx pgx.Tx, p *payment.Payment) e
 	if from == "" {
 		from = p.Status
 	}
+	// A record that rests on not having seen money the gateway could still
+	// take without us is looked up again for a while; any other has no
+	// such schedule.
+	p.PlanRecheck(f.now(), f.recheck)
 	endpoints, err := f.store.SavePaymentChange(ctx, tx, p)
 	if err != nil {
 		return err

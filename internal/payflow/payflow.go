@@ -40,6 +40,9 @@ type Flow struct {
 	retrier JobRetrier
 	now     func() time.Time
 	newID   func() string
+	recheck payment.Recheck
+	// portOneMode decides whether a PortOne confirm carries a paymentToken.
+	portOneMode payment.PortOneConfirmMode
 }
 
 // Config is what a Flow needs; Store and Outbox are required.
@@ -53,6 +56,13 @@ type Config struct {
 	// Retrier runs outbox jobs again for the operator actions Retry and
 	// RetryJob; optional (the relay takes no operator actions).
 	Retrier JobRetrier
+	// Recheck is how long, and how often, a provisional record is looked
+	// up again (payment.Payment.RestsOnAbsence); payment.DefaultRecheck
+	// when its Window is zero.
+	Recheck payment.Recheck
+	// PortOneConfirmMode is the deployment's PORTONE_CONFIRM_MODE; browser
+	// when empty. Confirm requires a paymentToken for PortOne in manual.
+	PortOneConfirmMode payment.PortOneConfirmMode
 }
 
 // New returns a Flow.
@@ -60,7 +70,14 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.Store == nil || cfg.Outbox == nil {
 		return nil, fmt.Errorf("payflow needs a Store and an Outbox")
 	}
-	f := &Flow{store: cfg.Store, outbox: cfg.Outbox, retrier: cfg.Retrier, now: cfg.Now, newID: cfg.NewID}
+	f := &Flow{store: cfg.Store, outbox: cfg.Outbox, retrier: cfg.Retrier, now: cfg.Now, newID: cfg.NewID,
+		recheck: cfg.Recheck, portOneMode: cfg.PortOneConfirmMode}
+	if f.recheck.Window <= 0 {
+		f.recheck = payment.DefaultRecheck
+	}
+	if f.portOneMode == "" {
+		f.portOneMode = payment.PortOneConfirmBrowser
+	}
 	if f.now == nil {
 		f.now = time.Now
 	}

@@ -19,6 +19,11 @@ type Record struct {
 	Approval payment.Approval
 	// Aborted and Expired: the gateway will never charge it.
 	Aborted, Expired bool
+	// Unpaid: the gateway's record (or its answer that it has none) shows
+	// no money taken yet: not started, pending, failed or expired. The
+	// customer may still pay later at a gateway that charges before our
+	// confirm, so what is decided from it there is provisional.
+	Unpaid bool
 	// TransactionKey names the gateway's newest cancel transaction.
 	TransactionKey string
 	// Refunds are the gateway's own list of the payment's performed
@@ -63,7 +68,20 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 	}
 
 	switch {
-	case awaitsConfirm(*p):
+	case p.AwaitsConfirm() && p.Status == payment.StatusCanceling:
+		// The cancel of a ready intent of a gateway that charges before
+		// our confirm, waiting for this lookup: refund what was paid
+		// (the approval runs the waiting cancel, or a compensation), or
+		// void it if nothing was.
+		switch {
+		case r.Approved:
+			return f.applyApproval(ctx, tx, p, open, r.Approval)
+		case r.Unpaid:
+			return f.voidUnpaid(ctx, tx, p, open)
+		}
+		return ch, nil
+
+	case p.AwaitsConfirm():
 		switch {
 		case r.Approved:
 			return f.applyApproval(ctx, tx, p, open, r.Approval)
@@ -77,10 +95,31 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 		// session lapses the gateway says EXPIRED.
 		return ch, nil
 
+	case p.Status == payment.StatusReady && r.Approved:
+		// Paid at the gateway (in PortOne's browser SDK) and never
+		// confirmed with us: the checkout crashed or the customer closed
+		// the browser after paying. The charge is adopted as if confirmed,
+		// and refunded by compensation when it is not the intent's.
+		ch.Note = "the gateway shows the intent paid, though no confirm came; adopted the charge"
+		out, err := f.applyApproval(ctx, tx, p, nil, r.Approval)
+		out.Note = ch.Note
+		return out, err
+
+	case p.Status == payment.StatusCanceled && p.ApprovedAt == nil && r.Approved:
+		// Canceled on our word before any charge was seen, and charged
+		// after all: the shop no longer wants it, so it goes back.
+		return f.applyUnwantedCharge(ctx, tx, p, r.Approval,
+			"the gateway charged a payment the shop had canceled before any charge was seen")
+
 	case (p.Status == payment.StatusFailed || p.Status == payment.StatusExpired) && r.Approved:
 		// We said no charge and the gateway says charged: the customer's
-		// money is what counts, so the approval is recorded (the caller
-		// logs it at error level).
+		// money is what counts (the caller logs it at error level). Kept,
+		// unless the shop canceled the payment meanwhile: its cancel was
+		// voided on our guess, and is not forgotten now.
+		if voidedByCustomer(cancels) {
+			return f.applyUnwantedCharge(ctx, tx, p, r.Approval,
+				"the gateway charged a payment we had recorded "+string(p.Status)+" after the shop canceled it")
+		}
 		return f.applyApproval(ctx, tx, p, open, r.Approval)
 
 	case active != nil && r.Approved:
@@ -201,4 +240,61 @@ func (f *Flow) settleUnexplained(ctx context.Context, tx pgx.Tx, p *payment.Paym
 	}
 	ch.To, ch.Applied, ch.Note, ch.KeyRotated = p.Status, true, out.note, out.rotated
 	return ch, nil
+}
+
+// voidedByCustomer reports whether a customer's cancel of the payment was
+// voided: it found nothing to refund because no charge was known then.
+func voidedByCustomer(cancels []payment.Cancel) bool {
+	for _, c := range cancels {
+		if c.Kind == payment.CancelByCustomer && c.Status == payment.CancelVoid {
+			return true
+		}
+	}
+	return false
+}
+
+// voidUnpaid ends a ready intent's cancel whose lookup showed nothing paid
+// (payment.VoidUnpaid): canceled on our word, and looked up again for a
+// while, as the customer may still pay under its id.
+func (f *Flow) voidUnpaid(ctx context.Context, tx pgx.Tx, p *payment.Payment, open []payment.Cancel) (Change, error) {
+	ch := Change{From: p.Status, Applied: true}
+	var waiting *payment.Cancel
+	for i := range open {
+		if open[i].Status == payment.CancelWaiting {
+			waiting = &open[i]
+			break
+		}
+	}
+	p.VoidUnpaid(waiting, f.now())
+	if err := f.savePayment(ctx, tx, p); err != nil {
+		return ch, err
+	}
+	if waiting != nil {
+		if err := f.store.SaveCancel(ctx, tx, waiting); err != nil {
+			return ch, err
+		}
+	}
+	ch.To = p.Status
+	ch.Note = "the gateway shows nothing paid; the cancel is void (looked up again for late money)"
+	return ch, nil
+}
+
+// applyUnwantedCharge records a charge the shop no longer wants and puts
+// its compensating cancel into the outbox (payment.ApplyUnwantedCharge).
+func (f *Flow) applyUnwantedCharge(ctx context.Context, tx pgx.Tx, p *payment.Payment, a payment.Approval, why string) (Change, error) {
+	ch := Change{From: p.Status, Applied: true, Note: why}
+	comp := p.ApplyUnwantedCharge(a, f.newID(), why, f.now())
+	if err := f.savePayment(ctx, tx, p); err != nil {
+		return ch, err
+	}
+	ch.To = p.Status
+	if comp == nil {
+		return ch, nil
+	}
+	c, err := f.store.InsertCancel(ctx, tx, *comp)
+	if err != nil {
+		return ch, err
+	}
+	ch.Compensation = &c
+	return ch, f.enqueueCancel(ctx, tx, c)
 }

@@ -37,6 +37,11 @@ const (
 	// no longer hold.
 	CodeStaleWrite = "stale_write"
 	CodeInternal   = "internal"
+	// CodeChargeUnwanted is a payment's failure code when the gateway
+	// charged it after the shop had canceled it, or after we had recorded
+	// it failed or expired with its cancel voided: the charge is refunded by
+	// a compensating cancel (Payment.ApplyUnwantedCharge).
+	CodeChargeUnwanted = "charge_unwanted"
 	// CodeJobNotFound: no outbox job has the id an operator named (River
 	// deletes finished jobs after a while).
 	CodeJobNotFound = "job_not_found"

@@ -28,3 +28,36 @@ func ValidateGateway(name string) error {
 	}
 	return Errorf(KindInvalid, CodeInvalidRequest, "gateway must be one of %s", strings.Join(Gateways(), ", "))
 }
+
+// ChargesBeforeConfirm reports whether the gateway can take the customer's
+// money before the relay confirms anything: PortOne's browser SDK completes
+// the payment in the customer's browser, under a paymentId the shop chose,
+// while Toss charges only when the relay calls its confirm. For such a
+// gateway a ready intent is never assumed untouched, its paymentId is bound
+// when the intent is created (so the gateway can be asked about it), and
+// every record of "no money" it gave us is provisional (RestsOnAbsence).
+func ChargesBeforeConfirm(gateway string) bool {
+	return gateway == GatewayPortOne
+}
+
+// DefaultPaymentKey is the gateway payment id the api makes for an intent of
+// a gateway that charges before our confirm when the checkout gives none:
+// derived from our payment id, so it is unique and names the payment in the
+// gateway's console too.
+func DefaultPaymentKey(paymentID string) string {
+	return "pay-" + paymentID
+}
+
+// PaymentKeyAtCreate is the payment key an intent is created with: the one
+// the checkout gave, else one made from the payment's id for a gateway that
+// charges before our confirm, else none (Toss makes its own at
+// authentication).
+func (in Intent) PaymentKeyAtCreate(paymentID string) string {
+	switch {
+	case in.PaymentKey != "":
+		return in.PaymentKey
+	case ChargesBeforeConfirm(in.Gateway):
+		return DefaultPaymentKey(paymentID)
+	}
+	return ""
+}

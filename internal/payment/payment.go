@@ -32,7 +32,11 @@ const (
 // CheckTransition), and its UPDATE only matches the status the change was
 // computed from. docs/design.md draws the same table.
 var transitions = map[Status][]Status{
-	StatusReady: {StatusConfirming, StatusCanceled},
+	// A ready intent of a gateway that charges before our confirm (PortOne)
+	// is never assumed untouched: its cancel waits in canceling for a
+	// lookup, and a sweep that finds it paid adopts the charge (kept,
+	// refunded by compensation, or seen refunded already).
+	StatusReady: {StatusConfirming, StatusCanceled, StatusCanceling, StatusConfirmed, StatusPartiallyCanceled},
 	// An approval may arrive already refunded in whole or part (seen on a
 	// lookup), or with a cancel to run: the customer's waiting one, or a
 	// compensation for an approval we cannot keep.
@@ -51,6 +55,11 @@ var transitions = map[Status][]Status{
 	// like any approval.
 	StatusFailed:  {StatusConfirmed, StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
 	StatusExpired: {StatusConfirmed, StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
+	// A payment canceled before any charge was seen (a PortOne intent whose
+	// lookup found nothing paid) is canceled on our word only: a charge
+	// that arrives after it is refunded (canceling, by compensation), or
+	// was refunded already and stays canceled.
+	StatusCanceled: {StatusCanceling},
 }
 
 // CanTransition reports whether a payment may move from one state to another.
@@ -126,6 +135,10 @@ type Payment struct {
 	// ConfirmKeyGeneration counts the confirm keys used; see
 	// ConfirmIdempotencyKey (the function).
 	ConfirmKeyGeneration int
+	// PaymentToken is PortOne's paymentToken in manual confirm, kept from
+	// the checkout's confirm until the confirm is settled (ForgetSpentToken)
+	// and never shown: see Token.
+	PaymentToken Token
 
 	// ApprovedAmount is the gateway's totalAmount at approval.
 	ApprovedAmount int64
@@ -145,6 +158,17 @@ type Payment struct {
 	// Version counts the saves of the payment, starting at 1: it orders its
 	// changes, which UpdatedAt cannot (see the webhook events).
 	Version int64
+
+	// NextRecheckAt and RecheckUntil schedule the lookups of a payment whose
+	// record rests on not having seen money the gateway could still take
+	// without us (RestsOnAbsence): when the relay next asks, and until when
+	// it keeps asking. Both nil for every other payment; PlanRecheck keeps
+	// them.
+	NextRecheckAt *time.Time
+	RecheckUntil  *time.Time
+	// LookupWantedAt is the newest request for a lookup (a gateway webhook,
+	// say) that no lookup has answered yet; nil when none waits.
+	LookupWantedAt *time.Time
 
 	// AcknowledgedAt is when an operator took the payment off the alert
 	// list in its current status (Acknowledge); nil when no one has, and

@@ -15,8 +15,19 @@ func (p *Payment) RequestConfirm(paymentKey string, amount int64, now time.Time)
 		return false, Errorf(KindUnprocessable, CodeAmountMismatch,
 			"amount %d differs from the payment's amount %d", amount, p.Amount)
 	}
+	if p.PaymentKey != "" && p.PaymentKey != paymentKey && p.Status == StatusReady {
+		// Bound at create (a gateway that charges before our confirm): the
+		// gateway payment under any other id is not this order's, whatever
+		// its amount, and must never be booked against it.
+		return false, Errorf(KindConflict, CodePaymentKeyConflict,
+			"payment's paymentKey was bound at create; confirm must name that same id")
+	}
 	if p.Status != StatusReady {
 		if p.PaymentKey == paymentKey {
+			// The same request again, or a confirm that comes after the
+			// payment moved on without it (a PortOne intent the shop
+			// canceled, or the relay found paid): answered with the
+			// payment as it stands, whatever it is.
 			return false, nil
 		}
 		if p.PaymentKey != "" {
@@ -69,11 +80,21 @@ func (p *Payment) RequestCancel(cancelID, reason string, amount int64, open []Ca
 	}
 	switch p.Status {
 	case StatusReady:
-		// The gateway never saw this payment: nothing to refund.
 		if amount != 0 && amount != p.Amount {
 			return CancelPlan{}, Errorf(KindUnprocessable, CodeInvalidState,
 				"a payment that was never confirmed can only be canceled whole")
 		}
+		if ChargesBeforeConfirm(p.Gateway) {
+			// The customer may have paid already, without us hearing of
+			// it: only the gateway's record can say whether there is
+			// anything to refund, so the cancel waits for a lookup (void
+			// if nothing was paid, refunded if it was).
+			p.Status = StatusCanceling
+			c.Status = CancelWaiting
+			return CancelPlan{Cancel: c, LookUp: true}, nil
+		}
+		// Toss charges only at our confirm, which was never sent: nothing
+		// to refund.
 		p.Status = StatusCanceled
 		c.Status = CancelVoid
 		c.CompletedAt = &now
@@ -136,17 +157,7 @@ type Approval struct {
 // when it is pending. An approval already refunded in whole or part at the
 // gateway (seen on a lookup) lands in canceled or partially_canceled.
 func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID string, now time.Time) *Cancel {
-	p.Status = StatusConfirmed
-	p.ApprovedAmount = a.TotalAmount
-	p.BalanceAmount = a.BalanceAmount
-	p.CanceledAmount = a.TotalAmount - a.BalanceAmount
-	p.Method = a.Method
-	at := a.ApprovedAt
-	if at.IsZero() {
-		at = now
-	}
-	p.ApprovedAt = &at
-	p.FailureCode, p.FailureMessage = "", ""
+	p.recordApproval(a, now)
 
 	var reason string
 	switch {
@@ -183,16 +194,7 @@ func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID stri
 			waiting.Status = CancelVoid
 			waiting.CompletedAt = &now
 		}
-		c := Cancel{
-			ID:             compensationID,
-			PaymentID:      p.ID,
-			Kind:           CancelCompensation,
-			Reason:         reason,
-			Status:         CancelPending,
-			IdempotencyKey: CancelIdempotencyKey(compensationID),
-			CreatedAt:      now,
-		}
-		return &c
+		return p.compensation(compensationID, reason, now)
 	}
 	if waiting != nil {
 		if waiting.Amount > p.BalanceAmount {
@@ -211,6 +213,146 @@ func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID stri
 		p.Status = StatusPartiallyCanceled
 	}
 	return nil
+}
+
+// recordApproval writes the gateway's approval onto the payment, which is
+// then confirmed until the caller decides otherwise.
+func (p *Payment) recordApproval(a Approval, now time.Time) {
+	p.Status = StatusConfirmed
+	p.ApprovedAmount = a.TotalAmount
+	p.BalanceAmount = a.BalanceAmount
+	p.CanceledAmount = a.TotalAmount - a.BalanceAmount
+	p.Method = a.Method
+	at := a.ApprovedAt
+	if at.IsZero() {
+		at = now
+	}
+	p.ApprovedAt = &at
+	p.FailureCode, p.FailureMessage = "", ""
+}
+
+// compensation is the cancel that gives a whole approval back.
+func (p *Payment) compensation(id, reason string, now time.Time) *Cancel {
+	return &Cancel{
+		ID:             id,
+		PaymentID:      p.ID,
+		Kind:           CancelCompensation,
+		Reason:         reason,
+		Status:         CancelPending,
+		IdempotencyKey: CancelIdempotencyKey(id),
+		CreatedAt:      now,
+	}
+}
+
+// ApplyUnwantedCharge records a charge the gateway shows for a payment the
+// shop no longer wants: one we canceled before any charge was seen (a
+// PortOne intent whose lookup found nothing paid, then the customer paid
+// under its id), or one whose customer cancel was voided because we had
+// recorded it failed or expired. The charge is recorded as the gateway
+// holds it and all of it goes back by a compensating cancel, returned for
+// the caller to save and enqueue; already refunded in full at the gateway,
+// the payment is canceled and nothing is left to send.
+func (p *Payment) ApplyUnwantedCharge(a Approval, compensationID, why string, now time.Time) *Cancel {
+	p.recordApproval(a, now)
+	if a.BalanceAmount == 0 {
+		p.Status = StatusCanceled
+		return nil
+	}
+	p.Status = StatusCanceling
+	p.FailureCode = CodeChargeUnwanted
+	p.FailureMessage = why
+	return p.compensation(compensationID, "compensation: "+why, now)
+}
+
+// AwaitsConfirm reports whether the payment still waits for the gateway to
+// say whether it was charged: confirming; unknown with no approval recorded
+// (a confirm that spent its retry budget); or canceling with no approval (a
+// cancel of a ready intent of a gateway that charges before our confirm,
+// waiting for the lookup that says whether there is anything to refund).
+func (p Payment) AwaitsConfirm() bool {
+	switch p.Status {
+	case StatusConfirming:
+		return true
+	case StatusUnknown, StatusCanceling:
+		return p.ApprovedAt == nil
+	}
+	return false
+}
+
+// VoidUnpaid ends a payment whose cancel waited for a lookup of a ready
+// intent (AwaitsConfirm in canceling) that showed nothing paid: canceled, and
+// the cancel void. It is our word, not the gateway's: the customer may still
+// pay under the paymentId, which is why a canceled payment of such a gateway
+// keeps being looked up for a while (RestsOnAbsence) and a charge found then
+// is given back (ApplyUnwantedCharge).
+func (p *Payment) VoidUnpaid(waiting *Cancel, now time.Time) {
+	p.Status = StatusCanceled
+	if waiting != nil {
+		waiting.Status = CancelVoid
+		waiting.CompletedAt = &now
+	}
+}
+
+// RestsOnAbsence reports whether our record of the payment says "no money"
+// only because we have not seen any, at a gateway that can take the
+// customer's money without our confirm: a PortOne payment recorded failed,
+// expired or canceled with no approval. Such a record is provisional; the
+// relay keeps looking the payment up (PlanRecheck) so that money arriving
+// after it is settled, never ignored.
+func (p Payment) RestsOnAbsence() bool {
+	if !ChargesBeforeConfirm(p.Gateway) || p.ApprovedAt != nil {
+		return false
+	}
+	switch p.Status {
+	case StatusFailed, StatusExpired, StatusCanceled:
+		return true
+	}
+	return false
+}
+
+// Recheck is how the relay keeps looking up payments whose record is
+// provisional (RestsOnAbsence) and ready intents of gateways that charge
+// before our confirm.
+type Recheck struct {
+	// Window is how long after the record came to rest the relay keeps
+	// looking: long enough for money that arrives late.
+	Window time.Duration
+	// First is how soon the first lookup comes, and the shortest gap
+	// between two.
+	First time.Duration
+	// MaxGap is the longest gap between two lookups.
+	MaxGap time.Duration
+}
+
+// DefaultRecheck looks for a day: first after five minutes, then at gaps
+// of half the time since the record came to rest, at most two hours (about
+// fifteen lookups over the day).
+var DefaultRecheck = Recheck{Window: 24 * time.Hour, First: 5 * time.Minute, MaxGap: 2 * time.Hour}
+
+// Next is when to look again after a lookup at now, for a record that came
+// to rest at since: the gap grows with its age, as late money grows rarer.
+func (r Recheck) Next(since, now time.Time) time.Time {
+	gap := now.Sub(since) / 2
+	gap = max(gap, r.First)
+	if r.MaxGap > 0 {
+		gap = min(gap, r.MaxGap)
+	}
+	return now.Add(gap)
+}
+
+// PlanRecheck keeps the payment's recheck schedule in step with its
+// status: a record that came to rest on absence starts a window (a new
+// status, or none running), any other record has none.
+func (p *Payment) PlanRecheck(now time.Time, r Recheck) {
+	if !p.RestsOnAbsence() {
+		p.NextRecheckAt, p.RecheckUntil = nil, nil
+		return
+	}
+	if p.RecheckUntil != nil && p.StoredStatus == p.Status {
+		return
+	}
+	until, next := now.Add(r.Window), now.Add(r.First)
+	p.RecheckUntil, p.NextRecheckAt = &until, &next
 }
 
 // ApplyRefusal records a definite refusal of the confirm; a waiting cancel has

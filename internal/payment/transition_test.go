@@ -224,7 +224,10 @@ func TestTransitionsTable(t *testing.T) {
 	// We said "no charge" and the gateway charged: its record wins.
 	require.True(t, CanTransition(StatusFailed, StatusConfirmed))
 	require.False(t, CanTransition(StatusFailed, StatusExpired))
-	require.False(t, CanTransition(StatusCanceled, StatusCanceling))
+	// Canceled on our word before any charge was seen, then charged: the
+	// charge goes back by compensation. Nothing else leaves canceled.
+	require.True(t, CanTransition(StatusCanceled, StatusCanceling))
+	require.False(t, CanTransition(StatusCanceled, StatusConfirmed))
 	require.False(t, CanTransition(StatusConfirmed, StatusReady))
 	require.True(t, CanCancelTransition(CancelUnknown, CancelPending))
 	require.False(t, CanCancelTransition(CancelDone, CancelPending))

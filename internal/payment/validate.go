@@ -26,6 +26,13 @@ type Intent struct {
 	// Gateway names the gateway the payment goes through (Gateways); the
 	// caller fills in its configured default before Validate.
 	Gateway string
+	// PaymentKey is the gateway's id for the payment when it is ours to
+	// choose before the customer pays: PortOne's paymentId, which the
+	// checkout hands PortOne's browser SDK. The customer can pay under it
+	// before our server hears again, so it is bound to the intent from its
+	// creation (BindPaymentKey), never later. Empty for Toss, whose
+	// paymentKey exists only once the customer authenticated.
+	PaymentKey string
 }
 
 // Validate checks an intent and fills its defaults.
@@ -53,14 +60,26 @@ func (in *Intent) Validate() error {
 		// Toss's card confirm takes KRW; other currencies need other contracts.
 		return Errorf(KindInvalid, CodeInvalidRequest, "currency must be %s", DefaultCurrency)
 	}
-	return ValidateGateway(in.Gateway)
+	if err := ValidateGateway(in.Gateway); err != nil {
+		return err
+	}
+	if in.PaymentKey != "" {
+		if !ChargesBeforeConfirm(in.Gateway) {
+			return Errorf(KindInvalid, CodeInvalidRequest,
+				"paymentKey is given at create only for a gateway whose payment id the shop chooses (portone); %s makes its own at authentication", in.Gateway)
+		}
+		if err := ValidatePaymentKey(in.PaymentKey); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Same reports whether two intents ask for the same thing, which is what makes
 // a repeated create idempotent rather than a conflict.
 func (in Intent) Same(p Payment) bool {
 	return in.OrderID == p.OrderID && in.OrderName == p.OrderName && in.Amount == p.Amount && in.Currency == p.Currency &&
-		in.Gateway == p.Gateway
+		in.Gateway == p.Gateway && (in.PaymentKey == "" || in.PaymentKey == p.PaymentKey)
 }
 
 // ValidateOrderID checks an order id: 6 to 64 characters of [A-Za-z0-9_-].

@@ -78,6 +78,7 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 	c, err := r.call(ctx, g, attempt, func(ctx context.Context, gw Gateway) gateway.Result {
 		return gw.Confirm(ctx, gateway.ConfirmRequest{
 			PaymentKey: p.PaymentKey, OrderID: p.OrderID, Amount: p.Amount, Currency: p.Currency,
+			PaymentToken: p.PaymentToken,
 		}, p.ConfirmIdempotencyKey)
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,24 +57,32 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 	case lc.Payment == nil && lc.Class == gateway.ClassTransient:
 		r.metrics.Retry(payment.OperationLookup)
 		return transientError(lc.Result)
-	case lc.Payment == nil:
+	case lc.Payment == nil && !notFound(lc):
 		r.logger(ctx).WarnContext(ctx, "gateway does not know the payment", slog.String("code", lc.Code))
-		if job.Args.ActionID == 0 {
-			return nil
-		}
 		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-			outcome := fmt.Sprintf("the gateway does not know this payment (%d %s); nothing settled", lc.HTTPStatus, lc.Code)
-			if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
+			if job.Args.ActionID != 0 {
+				outcome := fmt.Sprintf("the gateway does not know this payment (%d %s); nothing settled", lc.HTTPStatus, lc.Code)
+				if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
+					return err
+				}
+			}
+			if err := completeTx(ctx, tx, job); err != nil {
 				return err
 			}
-			return completeTx(ctx, tx, job)
+			// A definite answer: the request it answers is done with.
+			_, err := r.flow.LookupAnswered(ctx, tx, p.ID, p.LookupWantedAt)
+			return err
 		})
+	}
+	rec := payflow.Record{Unpaid: true} // the gateway has no record: nothing was paid
+	if lc.Payment != nil {
+		rec = recordOf(lc.Payment)
 	}
 	rotate, err := w.mayRotateUnknownCancel(ctx, g, p.ID)
 	if err != nil {
 		return err
 	}
-	seen := p.UpdatedAt
+	seen, seenWanted := p.UpdatedAt, p.LookupWantedAt
 	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
 		if err != nil {
@@ -93,24 +102,35 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 					return err
 				}
 			}
-			return completeTx(ctx, tx, job)
+			if err := completeTx(ctx, tx, job); err != nil {
+				return err
+			}
+			// Nothing was settled, so no request to look is answered: one
+			// still waiting gets a follow-up, asked afresh.
+			return w.followUp(ctx, tx, p.ID, nil)
 		}
 		from := p.Status
 		if job.Args.Decision != "" {
 			// An operator's decision on a cancel in unknown, checked
 			// against the record just read.
-			ch, detail, err := r.flow.ApplyCancelDecision(ctx, tx, &p, job.Args.CancelID, payment.CancelDecision(job.Args.Decision), recordOf(lc.Payment), lc.AttemptID)
+			ch, detail, err := r.flow.ApplyCancelDecision(ctx, tx, &p, job.Args.CancelID, payment.CancelDecision(job.Args.Decision), rec, lc.AttemptID)
 			if err != nil {
 				return err
 			}
-			outcome := lookupOutcome(lc.Payment, from, p.Status, payflow.Change{}) + "; " + detail
+			outcome := "the gateway has no record of the payment; " + detail
+			if lc.Payment != nil {
+				outcome = lookupOutcome(lc.Payment, from, p.Status, payflow.Change{}) + "; " + detail
+			}
 			if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
 				return err
 			}
 			r.changeOnCommit(ctx, payment.OperationLookup, ch)
-			return completeTx(ctx, tx, job)
+			if err := completeTx(ctx, tx, job); err != nil {
+				return err
+			}
+			return w.followUp(ctx, tx, p.ID, seenWanted)
 		}
-		ch, err := r.flow.Settle(ctx, tx, &p, recordOf(lc.Payment), payflow.SettleOptions{
+		ch, err := r.flow.Settle(ctx, tx, &p, rec, payflow.SettleOptions{
 			LookupAttempt: lc.AttemptID, RotateCancelKey: rotate,
 		})
 		if err != nil {
@@ -122,8 +142,35 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			}
 		}
 		r.changeOnCommit(ctx, payment.OperationLookup, ch)
-		return completeTx(ctx, tx, job)
+		if err := completeTx(ctx, tx, job); err != nil {
+			return err
+		}
+		return w.followUp(ctx, tx, p.ID, seenWanted)
 	})
+}
+
+// followUp answers the lookup requests this lookup saw before it asked the
+// gateway (seen), and enqueues a follow-up for one that came while it asked:
+// a webhook for a change the gateway made after our read would otherwise
+// be lost to the lookup that was already running.
+func (w *LookupWorker) followUp(ctx context.Context, tx pgx.Tx, paymentID string, seen *time.Time) error {
+	again, err := w.r.flow.LookupAnswered(ctx, tx, paymentID, seen)
+	if err != nil {
+		return err
+	}
+	if again {
+		w.r.metrics.LookupsEnqueued(1)
+		w.r.logger(ctx).InfoContext(ctx, "a lookup was asked for while this one ran; another follows it")
+	}
+	return nil
+}
+
+// notFound reports whether a lookup's answer says the gateway has no such
+// payment: a definite refusal with 404 (PortOne's PAYMENT_NOT_FOUND, Toss's
+// NOT_FOUND_PAYMENT). For an intent of a gateway that charges before our
+// confirm that means the customer has not paid (yet).
+func notFound(lc callResult) bool {
+	return lc.Payment == nil && lc.Class == gateway.ClassRefused && lc.HTTPStatus == http.StatusNotFound
 }
 
 // lookupOutcome says, for an operator action's audit row, what the
@@ -203,6 +250,11 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	if err != nil {
 		return err
 	}
+	looks, err := w.looksDue(ctx, before)
+	if err != nil {
+		return err
+	}
+	stuck = append(stuck, looks.payments...)
 	if len(stuck) == 0 {
 		return nil
 	}
@@ -231,12 +283,81 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 		}
 	}
 	r.metrics.LookupsEnqueued(enqueued)
+	// Scheduled once their lookups are in the outbox: a crash between the
+	// two only makes the next pass enqueue them again (lookups are unique).
+	if err := r.store.SetNextRecheck(ctx, r.pool, looks.next); err != nil {
+		return err
+	}
 	// Not a line about one payment: the lookups log their own, with their
 	// payment_id.
 	r.log.InfoContext(ctx, "reconciler enqueued lookups",
 		slog.Int("payments", len(stuck)), slog.Int("enqueued", enqueued), slog.Int("unknown", unknown),
+		slog.Int("rechecks", looks.rechecks), slog.Int("ready_swept", looks.ready), slog.Int("lost_lookups", looks.lost),
 		slog.Duration("older_than", r.reconcileAfter), slog.Int64("job_id", job.ID))
 	return nil
+}
+
+// dueLooks are the payments the reconciler looks up besides those stuck in
+// flight, and when each provisional one is looked at next.
+type dueLooks struct {
+	payments              []payment.Payment
+	next                  map[string]time.Time
+	rechecks, ready, lost int
+}
+
+// looksDue finds the payments whose money may have moved without our
+// asking (docs/design.md, "Money that moves without our asking"): records
+// that rest on not having seen money (failed, expired or canceled before
+// any charge, at a gateway that charges before our confirm) due for their
+// next look; ready intents of such a gateway, which the customer may have
+// paid without the checkout ever confirming; and payments whose lookup
+// request has waited since before `before`, whose lookup was lost.
+func (w *ReconcileWorker) looksDue(ctx context.Context, before time.Time) (dueLooks, error) {
+	r := w.r
+	now := r.now()
+	d := dueLooks{next: map[string]time.Time{}}
+	seen := map[string]bool{}
+	add := func(p payment.Payment) bool {
+		if seen[p.ID] {
+			return false
+		}
+		seen[p.ID] = true
+		d.payments = append(d.payments, p)
+		return true
+	}
+	recheck, err := r.store.ListRecheckDue(ctx, r.pool, now, reconcileBatch)
+	if err != nil {
+		return d, err
+	}
+	for _, p := range recheck {
+		if add(p) {
+			d.rechecks++
+			d.next[p.ID] = r.recheck.Next(p.RecheckUntil.Add(-r.recheck.Window), now)
+		}
+	}
+	if len(r.chargeFirst) > 0 {
+		ready, err := r.store.ListReadyToSweep(ctx, r.pool, r.chargeFirst,
+			now.Add(-r.recheck.Window), now.Add(-r.readySweepAfter), now, reconcileBatch)
+		if err != nil {
+			return d, err
+		}
+		for _, p := range ready {
+			if add(p) {
+				d.ready++
+				d.next[p.ID] = r.recheck.Next(p.CreatedAt, now)
+			}
+		}
+	}
+	lost, err := r.store.ListLookupWanted(ctx, r.pool, before, reconcileBatch)
+	if err != nil {
+		return d, err
+	}
+	for _, p := range lost {
+		if add(p) {
+			d.lost++
+		}
+	}
+	return d, nil
 }
 
 // PeriodicJobs returns the relay's periodic jobs: the reconciler, every

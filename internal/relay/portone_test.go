@@ -26,7 +26,8 @@ func (b *testBundle) newPortOnePayment(t *testing.T, amount int64, pay gatewaysi
 	p, created, err := b.store.InsertPayment(context.Background(), b.pool, uuid.NewString(), in)
 	require.NoError(t, err)
 	require.True(t, created)
-	pay.PaymentID, pay.OrderID, pay.Amount = "pay-"+orderID, orderID, amount
+	// The paymentId is the one bound to the intent at create.
+	pay.PaymentID, pay.OrderID, pay.Amount = p.PaymentKey, orderID, amount
 	_, err = b.sim.PortOnePay(pay)
 	require.NoError(t, err)
 	return p, pay.PaymentID

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,6 +87,17 @@ type Config struct {
 	KeyQuiet time.Duration
 	// Webhooks is how webhook deliveries are sent (WebhookWorker).
 	Webhooks WebhookConfig
+	// Recheck is how long, and how often, the relay looks up again a
+	// payment whose record rests on not having seen money that the gateway
+	// could still take without us (payment.Payment.RestsOnAbsence), and a
+	// ready intent of such a gateway; payment.DefaultRecheck when its
+	// Window is zero.
+	Recheck payment.Recheck
+	// ReadySweepAfter is how old a ready intent of a gateway that charges
+	// before our confirm (PortOne) must be before the reconciler looks it
+	// up: the customer may have paid and the checkout never confirmed.
+	// DefaultReadySweepAfter when zero.
+	ReadySweepAfter time.Duration
 	// OpenDeadline is how long after its confirm was requested a payment
 	// the gateway still shows as not started (gateway.PhaseOpen, answered
 	// as gateway.ClassPending: PortOne's READY) is given up as expired;
@@ -97,6 +109,10 @@ type Config struct {
 // DefaultOpenDeadline is Config.OpenDeadline when zero: the 10 minutes Toss
 // gives a customer between authentication and confirm.
 const DefaultOpenDeadline = 10 * time.Minute
+
+// DefaultReadySweepAfter is Config.ReadySweepAfter when zero: long enough
+// for a checkout that is going to confirm to have done so.
+const DefaultReadySweepAfter = 10 * time.Minute
 
 // DefaultKeyQuiet is the key rule's quiet period when Config.KeyQuiet is
 // zero: the gateway client's default timeout plus a margin.
@@ -126,6 +142,12 @@ type relay struct {
 	keyQuiet       time.Duration
 	// flow runs the transaction scripts every outcome goes through.
 	flow *payflow.Flow
+	// recheck and readySweepAfter: see Config; chargeFirst are the served
+	// gateways that charge before our confirm, whose ready intents are
+	// swept.
+	recheck         payment.Recheck
+	readySweepAfter time.Duration
+	chargeFirst     []string
 }
 
 // outcomeTimeout bounds the transaction that records an outcome. It runs on a
@@ -167,7 +189,13 @@ func newRelay(cfg Config) (*relay, error) {
 		pool: cfg.Pool, store: cfg.Store, log: cfg.Logger,
 		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID,
 		reconcileAfter: cfg.ReconcileAfter, metrics: cfg.Metrics, keyQuiet: cfg.KeyQuiet,
-		openDeadline: cfg.OpenDeadline,
+		openDeadline: cfg.OpenDeadline, recheck: cfg.Recheck, readySweepAfter: cfg.ReadySweepAfter,
+	}
+	if r.recheck.Window <= 0 {
+		r.recheck = payment.DefaultRecheck
+	}
+	if r.readySweepAfter <= 0 {
+		r.readySweepAfter = DefaultReadySweepAfter
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -194,14 +222,18 @@ func newRelay(cfg Config) (*relay, error) {
 			b = NewBreaker(BreakerConfig{Now: r.now, Logger: r.log.With(slog.String("gateway", name)), Metrics: r.metrics})
 		}
 		r.gateways[name] = &gatewayEntry{name: name, gw: gw, breaker: b}
+		if payment.ChargesBeforeConfirm(name) {
+			r.chargeFirst = append(r.chargeFirst, name)
+		}
 	}
+	slices.Sort(r.chargeFirst)
 	if r.reconcileAfter <= 0 {
 		r.reconcileAfter = 5 * time.Minute
 	}
 	if r.keyQuiet <= 0 {
 		r.keyQuiet = DefaultKeyQuiet
 	}
-	flow, err := payflow.New(payflow.Config{Store: r.store, Outbox: contextOutbox{}, Now: r.now, NewID: r.newID})
+	flow, err := payflow.New(payflow.Config{Store: r.store, Outbox: contextOutbox{}, Now: r.now, NewID: r.newID, Recheck: r.recheck})
 	if err != nil {
 		return nil, err
 	}
@@ -602,10 +634,13 @@ func (contextOutbox) InsertManyTx(ctx context.Context, tx pgx.Tx, params []river
 // by its phase, so every gateway's payments settle by the same rules.
 func recordOf(gp *gateway.Payment) payflow.Record {
 	return payflow.Record{
-		Approved:       gp.Phase == gateway.PhaseCharged,
-		Approval:       approvalOf(gp),
-		Aborted:        gp.Phase == gateway.PhaseFailed,
-		Expired:        gp.Phase == gateway.PhaseExpired,
+		Approved: gp.Phase == gateway.PhaseCharged,
+		Approval: approvalOf(gp),
+		Aborted:  gp.Phase == gateway.PhaseFailed,
+		Expired:  gp.Phase == gateway.PhaseExpired,
+		// A status we do not know (PhaseUnknown) says nothing either way.
+		Unpaid: gp.Phase == gateway.PhaseOpen || gp.Phase == gateway.PhaseWaiting ||
+			gp.Phase == gateway.PhaseFailed || gp.Phase == gateway.PhaseExpired,
 		TransactionKey: lastTransactionKey(gp),
 		Refunds:        refundsOf(gp),
 	}

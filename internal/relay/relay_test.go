@@ -68,6 +68,13 @@ type setupOpts struct {
 	// down (both APIs); clientKeyRetention tells the relay's clients the
 	// same. Zero keeps the gateways' own.
 	simKeyRetention, clientKeyRetention time.Duration
+	// wrapPortOne is wrap for the PortOne client.
+	wrapPortOne func(relay.Gateway) relay.Gateway
+	// recheck and readySweepAfter are the relay's; their defaults when zero.
+	recheck         payment.Recheck
+	readySweepAfter time.Duration
+	// portOneManual runs the PortOne client in manual confirm.
+	portOneManual bool
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -95,6 +102,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	po, err := portone.New(portone.Config{
 		BaseURL: srv.URL, Secret: gatewaysim.DefaultPortOneSecret, StoreID: gatewaysim.DefaultPortOneStoreID, Timeout: timeout,
 		KeyRetention: opts.clientKeyRetention,
+		ConfirmMode: map[bool]payment.PortOneConfirmMode{true: payment.PortOneConfirmManual}[opts.portOneManual],
 	})
 	require.NoError(t, err)
 
@@ -110,7 +118,11 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		logger = slog.New(slog.NewJSONHandler(opts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		riverLogger = slog.New(jobLogging.Handler(logger.Handler()))
 	}
-	gateways := map[string]relay.Gateway{payment.GatewayToss: g, payment.GatewayPortOne: po}
+	var pg relay.Gateway = po
+	if opts.wrapPortOne != nil {
+		pg = opts.wrapPortOne(po)
+	}
+	gateways := map[string]relay.Gateway{payment.GatewayToss: g, payment.GatewayPortOne: pg}
 	if opts.tossOnly {
 		delete(gateways, payment.GatewayPortOne)
 	}
@@ -124,6 +136,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		// timeout above is what a real one must exceed.
 		KeyQuiet: 300 * time.Millisecond,
 		Webhooks: opts.webhooks,
+		Recheck:  opts.recheck, ReadySweepAfter: opts.readySweepAfter,
 	}
 	if cfg.Webhooks == (relay.WebhookConfig{}) {
 		// The receivers are httptest servers on loopback.
@@ -235,6 +248,9 @@ func (b *testBundle) requestCancel(t *testing.T, id string, amount int64) paymen
 		}
 		if plan.Enqueue {
 			_, err = b.client.InsertTx(ctx, tx, paymentjob.CancelArgs{PaymentID: id, CancelID: c.ID}, nil)
+		}
+		if err == nil && plan.LookUp {
+			_, err = b.client.InsertTx(ctx, tx, paymentjob.LookupArgs{PaymentID: id}, nil)
 		}
 		return err
 	}))

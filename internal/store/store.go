@@ -51,8 +51,14 @@ func (s *Store) InsertPayment(ctx context.Context, db DBTX, id string, in paymen
 	}
 	row, err := s.q.PaymentInsert(ctx, db, dbsqlc.PaymentInsertParams{
 		ID: uid, OrderID: in.OrderID, OrderName: in.OrderName, Amount: in.Amount, Currency: in.Currency,
-		Gateway: in.Gateway,
+		Gateway: in.Gateway, PaymentKey: nullString(in.PaymentKeyAtCreate(id)),
 	})
+	if isUniqueViolation(err, constraintPaymentKey) {
+		// Another order's intent holds that gateway payment id: a payment at
+		// the gateway can only ever be one order's.
+		return payment.Payment{}, false, payment.Errorf(payment.KindConflict, payment.CodePaymentKeyConflict,
+			"paymentKey %s is already bound to another payment", in.PaymentKey)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		existing, err := s.PaymentByOrderID(ctx, db, in.OrderID)
 		if err != nil {
@@ -129,6 +135,7 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		return nil, err
 	}
 	p.EndStaleAcknowledgement()
+	p.ForgetSpentToken()
 	uid, err := uuid.Parse(p.ID)
 	if err != nil {
 		return nil, fmt.Errorf("error parsing payment id: %w", err)
@@ -144,6 +151,7 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		PaymentKey:            nullString(p.PaymentKey),
 		ConfirmKeyGeneration:  int32(p.ConfirmKeyGeneration),
 		ConfirmIdempotencyKey: nullString(p.ConfirmIdempotencyKey),
+		PaymentToken:          nullString(p.PaymentToken.Reveal()),
 		ApprovedAmount:        p.ApprovedAmount,
 		BalanceAmount:         p.BalanceAmount,
 		CanceledAmount:        p.CanceledAmount,
@@ -153,6 +161,8 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		FailureMessage:        p.FailureMessage,
 		ConfirmRequestedAt:    p.ConfirmRequestedAt,
 		AcknowledgedAt:        p.AcknowledgedAt,
+		NextRecheckAt:         p.NextRecheckAt,
+		RecheckUntil:          p.RecheckUntil,
 		EventType:             webhook.EventType(p.Status),
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -185,7 +195,8 @@ func savedRow(r dbsqlc.PaymentSaveRow) dbsqlc.Payment {
 		BalanceAmount: r.BalanceAmount, CanceledAmount: r.CanceledAmount, Method: r.Method,
 		ApprovedAt: r.ApprovedAt, FailureCode: r.FailureCode, FailureMessage: r.FailureMessage,
 		ConfirmRequestedAt: r.ConfirmRequestedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		AcknowledgedAt: r.AcknowledgedAt, Version: r.Version, Gateway: r.Gateway,
+		AcknowledgedAt: r.AcknowledgedAt, Version: r.Version, Gateway: r.Gateway, PaymentToken: r.PaymentToken,
+		NextRecheckAt: r.NextRecheckAt, RecheckUntil: r.RecheckUntil, LookupWantedAt: r.LookupWantedAt,
 	}
 }
 
@@ -538,6 +549,7 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		PaymentKey:            deref(r.PaymentKey),
 		ConfirmIdempotencyKey: deref(r.ConfirmIdempotencyKey),
 		ConfirmKeyGeneration:  int(r.ConfirmKeyGeneration),
+		PaymentToken:          payment.Token(deref(r.PaymentToken)),
 		ApprovedAmount:        r.ApprovedAmount,
 		BalanceAmount:         r.BalanceAmount,
 		CanceledAmount:        r.CanceledAmount,
@@ -550,6 +562,9 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		ConfirmRequestedAt:    r.ConfirmRequestedAt,
 		Version:               r.Version,
 		AcknowledgedAt:        r.AcknowledgedAt,
+		NextRecheckAt:         r.NextRecheckAt,
+		RecheckUntil:          r.RecheckUntil,
+		LookupWantedAt:        r.LookupWantedAt,
 		StoredStatus:          payment.Status(r.Status),
 	}
 }

@@ -8,7 +8,8 @@ import (
 
 // The PortOne V2 error types the table names: each is the "type" of an error
 // body, as PortOne's OpenAPI document and server SDKs list them for
-// GET /payments/{paymentId} and POST /payments/{paymentId}/cancel, and the
+// GET /payments/{paymentId}, POST /payments/{paymentId}/cancel and POST
+// /payments/{paymentId}/confirm (ConfirmPaymentError), and the
 // Idempotency-Key's own error (docs/design.md cites them).
 const (
 	CodeInvalidRequest                                 = "INVALID_REQUEST"
@@ -26,6 +27,12 @@ const (
 	CodePromotionDiscountRetainOptionShouldNotBeChange = "PROMOTION_DISCOUNT_RETAIN_OPTION_SHOULD_NOT_BE_CHANGED"
 	CodePgProvider                                     = "PG_PROVIDER"
 	CodeIdempotencyOutstandingRequest                  = "IDEMPOTENCY_OUTSTANDING_REQUEST"
+	// The manual confirm's own: 409 already paid, 409 the verification
+	// parameters (totalAmount, currency, ...) differ from the authenticated
+	// payment, 400 an invalid paymentToken.
+	CodeAlreadyPaid         = "ALREADY_PAID"
+	CodeInformationMismatch = "INFORMATION_MISMATCH"
+	CodeInvalidPaymentToken = "INVALID_PAYMENT_TOKEN"
 )
 
 // answers is the PortOne classification table; docs/design.md transcribes
@@ -63,6 +70,10 @@ var answers = gateway.Table{
 		CodeCancellableAmountConsistencyBroken: gateway.ClassUnclear,
 		// Already fully cancelled: perhaps by our own earlier attempt.
 		CodePaymentAlreadyCancelled: gateway.ClassUnclear,
+		// A manual confirm for a payment already paid: by our own earlier
+		// confirm whose answer was lost and whose key PortOne no longer
+		// replays, or by someone else. Only the record says for how much.
+		CodeAlreadyPaid: gateway.ClassUnclear,
 
 		CodeInvalidRequest:                                 gateway.ClassRefused,
 		CodePaymentNotFound:                                gateway.ClassRefused,
@@ -73,6 +84,15 @@ var answers = gateway.Table{
 		CodeCancelTaxAmountExceedsCancellableTaxAmount:     gateway.ClassRefused,
 		CodeNegativePromotionAdjustedCancelAmount:          gateway.ClassRefused,
 		CodePromotionDiscountRetainOptionShouldNotBeChange: gateway.ClassRefused,
+		// Manual confirm: the customer authenticated another amount or
+		// currency than the intent's, so PortOne charged nothing; and a
+		// token PortOne does not take (wrong, or lapsed: PortOne's guide
+		// warns that a confirm left waiting too long can fail, and
+		// documents no other error for it). Our retries of a confirm that
+		// did charge stay under its key and replay its answer, so neither
+		// is the echo of our own charge.
+		CodeInformationMismatch: gateway.ClassRefused,
+		CodeInvalidPaymentToken: gateway.ClassRefused,
 
 		// Our secret is wrong, or lacks the permission for the store: ours
 		// to fix, never the customer's payment to fail.

@@ -3,11 +3,14 @@
 // means. It implements the relay's gateway contract next to the Toss client
 // (internal/gateway), converting PortOne's records to gateway.Payment.
 //
-// With PortOne the customer completes the payment in PortOne's browser SDK,
-// so there is nothing for the server to approve: the relay's confirm is a
-// lookup (GET /payments/{paymentId}) whose record is verified against the
-// intent. The client makes exactly one HTTP call per method and never
-// retries; retries belong to the relay. docs/design.md cites the PortOne
+// In PortOne's default flow the customer completes the payment in PortOne's
+// browser SDK, so there is nothing for the server to approve: the relay's
+// confirm is a lookup (GET /payments/{paymentId}) whose record is verified
+// against the intent. A store set to manual confirm (Config.ConfirmMode)
+// has the browser SDK only authenticate, and the relay's confirm charges
+// (POST /payments/{paymentId}/confirm with the paymentToken). The client
+// makes exactly one HTTP call per method and never retries; retries belong
+// to the relay. docs/design.md cites the PortOne
 // documentation and server SDK every field and error type here comes from.
 package portone
 
@@ -70,6 +73,9 @@ type Config struct {
 	// Idempotency-Key (KeyRetention); zero means the documented 3 hours.
 	// Tests that scale the simulator's retention down set it too.
 	KeyRetention time.Duration
+	// ConfirmMode is the store's confirm flow (PORTONE_CONFIRM_MODE):
+	// browser (the default when empty) or manual.
+	ConfirmMode payment.PortOneConfirmMode
 }
 
 // String describes the configuration without the secret.
@@ -78,7 +84,7 @@ func (cfg Config) String() string {
 	if cfg.Secret != "" {
 		secret = "[redacted]"
 	}
-	return fmt.Sprintf("portone.Config{BaseURL: %q, Secret: %s, StoreID: %q, Timeout: %s}", cfg.BaseURL, secret, cfg.StoreID, cfg.Timeout)
+	return fmt.Sprintf("portone.Config{BaseURL: %q, Secret: %s, StoreID: %q, Timeout: %s, ConfirmMode: %q}", cfg.BaseURL, secret, cfg.StoreID, cfg.Timeout, cfg.ConfirmMode)
 }
 
 // GoString is String for %#v.
@@ -96,6 +102,7 @@ type Client struct {
 	now       func() time.Time
 	// keyRetention: see Config.KeyRetention.
 	keyRetention time.Duration
+	manual       bool
 }
 
 // New returns a Client for cfg. It fails on an empty secret or store id, a
@@ -128,6 +135,10 @@ func New(cfg Config) (*Client, error) {
 	if cfg.KeyRetention < 0 {
 		return nil, fmt.Errorf("error creating PortOne client: key retention %s is negative", cfg.KeyRetention)
 	}
+	mode, err := payment.ParsePortOneConfirmMode(string(cfg.ConfirmMode))
+	if err != nil {
+		return nil, fmt.Errorf("error creating PortOne client: %w", err)
+	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
 		timeout = defaultTimeout
@@ -159,6 +170,7 @@ func New(cfg Config) (*Client, error) {
 		baseURL: base, authz: "PortOne " + cfg.Secret, secret: cfg.Secret, storeID: cfg.StoreID,
 		userAgent: userAgent, timeout: timeout, hc: &hc, now: time.Now,
 		keyRetention: cmp.Or(cfg.KeyRetention, answers.KeyRetention),
+		manual:       mode == payment.PortOneConfirmManual,
 	}, nil
 }
 
@@ -184,14 +196,24 @@ func (c *Client) KeyRetention() time.Duration { return c.keyRetention }
 // about (another paymentId, or another store's).
 var errOtherPayment = errors.New("answer is about another payment")
 
-// Confirm reads the payment the customer paid in PortOne's browser SDK (GET
-// /payments/{paymentId}); the relay confirms it only when the record is PAID
-// (Classify) for the intent's amount and currency (payment.ApplyApproval,
-// which refunds an approval for anything else by a compensating cancel). A
-// record of another store is never returned as a Payment. There is nothing
-// to approve, so nothing is sent that could charge, and idempotencyKey is
-// not sent: PortOne ignores the header on GET.
-func (c *Client) Confirm(ctx context.Context, req gateway.ConfirmRequest, _ string) gateway.Result {
+// Confirm confirms a payment with PortOne, in the store's confirm mode.
+//
+// Browser mode: it reads the payment the customer paid in PortOne's browser
+// SDK (GET /payments/{paymentId}); the relay confirms it only when the
+// record is PAID (Classify) for the intent's amount and currency
+// (payment.ApplyApproval, which refunds an approval for anything else by a
+// compensating cancel). A record of another store is never returned as a
+// Payment. There is nothing to approve, so nothing is sent that could
+// charge, and idempotencyKey is not sent: PortOne ignores the header on GET.
+//
+// Manual mode: it charges the payment the customer authenticated (POST
+// /payments/{paymentId}/confirm) with req.PaymentToken, totalAmount and
+// currency from the intent (PortOne refuses the confirm when they differ
+// from what was authenticated) and our storeId, under idempotencyKey, the
+// payment's confirm key, so a retry replays instead of charging again. A
+// confirm requested without a token (in browser mode, before the
+// deployment switched) is read as in browser mode.
+func (c *Client) Confirm(ctx context.Context, req gateway.ConfirmRequest, idempotencyKey string) gateway.Result {
 	op := payment.OperationConfirm
 	if err := checkSegment("paymentId", req.PaymentKey); err != nil {
 		return notSent(op, err)
@@ -199,7 +221,55 @@ func (c *Client) Confirm(ctx context.Context, req gateway.ConfirmRequest, _ stri
 	if req.Amount <= 0 {
 		return notSent(op, fmt.Errorf("amount %d is not positive", req.Amount))
 	}
+	if c.manual && req.PaymentToken != "" {
+		return c.confirmPayment(ctx, req, idempotencyKey)
+	}
 	return c.getPayment(ctx, op, req.PaymentKey)
+}
+
+// confirmBody is POST /payments/{paymentId}/confirm's body
+// (ConfirmPaymentBody). totalAmount and currency are PortOne's
+// verification parameters: it answers INFORMATION_MISMATCH instead of
+// charging when they are not the authenticated payment's.
+type confirmBody struct {
+	StoreID      string `json:"storeId"`
+	PaymentToken string `json:"paymentToken"`
+	TotalAmount  int64  `json:"totalAmount"`
+	Currency     string `json:"currency"`
+}
+
+// confirmPayment is Confirm in manual mode.
+//
+// PortOne answers a confirm with a summary (ConfirmedPaymentSummary:
+// pgTxId, paidAt), not the payment. A summary with both is returned as the
+// record after the confirm: PAID for the totalAmount and currency we sent,
+// nothing cancelled, which is exact because PortOne confirmed only after
+// checking those against the authenticated payment. A summary without them
+// is not a charge we can book: it reads as unclear, and a lookup decides.
+func (c *Client) confirmPayment(ctx context.Context, req gateway.ConfirmRequest, idempotencyKey string) gateway.Result {
+	op := payment.OperationConfirm
+	if req.Currency == "" {
+		// Without it PortOne would not compare the currency.
+		return notSent(op, errors.New("currency is empty"))
+	}
+	res, raw := c.do(ctx, call{
+		op: op, method: http.MethodPost, path: c.paymentPath(req.PaymentKey) + "/confirm",
+		body: confirmBody{
+			StoreID: c.storeID, PaymentToken: req.PaymentToken.Reveal(),
+			TotalAmount: req.Amount, Currency: req.Currency,
+		},
+		idempotencyKey: idempotencyKey,
+	})
+	if raw == nil {
+		return res
+	}
+	p, err := parseConfirmation(raw, req)
+	if err != nil {
+		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): %w", op, res.HTTPStatus, err)
+		return res
+	}
+	res.Payment = p
+	return res
 }
 
 // Lookup reads a payment (GET /payments/{paymentId}).

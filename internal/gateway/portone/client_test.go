@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
 const (
@@ -37,6 +38,12 @@ type testBundle struct {
 
 func setup(t *testing.T, handler http.HandlerFunc) *testBundle {
 	t.Helper()
+	return setupMode(t, payment.PortOneConfirmBrowser, handler)
+}
+
+// setupMode is setup for a store in the given confirm mode.
+func setupMode(t *testing.T, mode payment.PortOneConfirmMode, handler http.HandlerFunc) *testBundle {
+	t.Helper()
 	b := &testBundle{seen: make(chan seenRequest, 10)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := io.ReadAll(r.Body)
@@ -48,7 +55,7 @@ func setup(t *testing.T, handler http.HandlerFunc) *testBundle {
 		handler(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(Config{BaseURL: srv.URL, Secret: testSecret, StoreID: testStoreID, Timeout: 2 * time.Second})
+	c, err := New(Config{BaseURL: srv.URL, Secret: testSecret, StoreID: testStoreID, Timeout: 2 * time.Second, ConfirmMode: mode})
 	require.NoError(t, err)
 	b.client = c
 	return b
@@ -93,6 +100,7 @@ func TestNew(t *testing.T) {
 		"BadScheme":    {Secret: testSecret, StoreID: testStoreID, BaseURL: "ftp://api.portone.io"},
 		"UserInfo":     {Secret: testSecret, StoreID: testStoreID, BaseURL: "https://u:p@api.portone.io"},
 		"NegativeTime": {Secret: testSecret, StoreID: testStoreID, Timeout: -time.Second},
+		"BadMode":      {Secret: testSecret, StoreID: testStoreID, ConfirmMode: "Manual"},
 	} {
 		_, err := New(cfg)
 		require.Error(t, err, name)
@@ -156,6 +164,139 @@ func TestConfirmOtherAmountIsStillAnApproval(t *testing.T) {
 	require.NotNil(t, res.Payment)
 	require.Equal(t, int64(16000), res.Payment.TotalAmount)
 	require.Equal(t, gateway.ClassSuccess, b.client.Classify(res))
+}
+
+const (
+	confirmKey = "confirm-0193d1f0-bbbb-7000-8000-000000000001-1"
+	testToken  = "ptok_0193d1f0-secret-token"
+)
+
+// manualConfirm is a manual-mode confirm of order-0001 for 15000 KRW.
+var manualConfirm = gateway.ConfirmRequest{PaymentKey: "order-0001", Amount: 15000, Currency: "KRW", PaymentToken: testToken}
+
+func TestManualConfirm(t *testing.T) {
+	t.Parallel()
+
+	t.Run("Approved", func(t *testing.T) {
+		t.Parallel()
+		b := setupMode(t, payment.PortOneConfirmManual, answerJSON(200, `{"pgTxId":"pg-tx-1","paidAt":"2026-11-21T03:00:05Z"}`))
+		res := b.client.Confirm(context.Background(), manualConfirm, confirmKey)
+		req := b.next(t)
+		require.Equal(t, http.MethodPost, req.method)
+		require.Equal(t, "/payments/order-0001/confirm", req.path)
+		require.Equal(t, "PortOne "+testSecret, req.header.Get("Authorization"))
+		require.Equal(t, `"`+confirmKey+`"`, req.header.Get("Idempotency-Key"), "the payment's confirm key, an RFC 8941 string")
+		require.Equal(t, map[string]any{
+			"storeId": testStoreID, "paymentToken": testToken, "totalAmount": float64(15000), "currency": "KRW",
+		}, req.body)
+
+		require.NoError(t, res.Err)
+		require.Equal(t, gateway.ClassSuccess, b.client.Classify(res))
+		require.Equal(t, "order-0001", res.Payment.PaymentKey)
+		require.Equal(t, StatusPaid, res.Payment.Status)
+		require.Equal(t, gateway.PhaseCharged, res.Payment.Phase)
+		require.Equal(t, int64(15000), res.Payment.TotalAmount, "what PortOne checked totalAmount against")
+		require.Equal(t, int64(15000), res.Payment.BalanceAmount)
+		require.Equal(t, "KRW", res.Payment.Currency)
+		require.True(t, res.Payment.ApprovedAt.Equal(time.Date(2026, 11, 21, 3, 0, 5, 0, time.UTC)))
+	})
+
+	// A 200 that is not a summary of a payment made is not booked: a
+	// lookup decides.
+	for name, body := range map[string]string{
+		"NoPaidAt":  `{"pgTxId":"pg-tx-1"}`,
+		"BadPaidAt": `{"pgTxId":"pg-tx-1","paidAt":"soon"}`,
+		"NoPgTxID":  `{"paidAt":"2026-11-21T03:00:05Z"}`,
+		"NotJSON":   `ok`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setupMode(t, payment.PortOneConfirmManual, answerJSON(200, body))
+			res := b.client.Confirm(context.Background(), manualConfirm, confirmKey)
+			require.Nil(t, res.Payment)
+			require.Error(t, res.Err)
+			require.Equal(t, gateway.ClassUnclear, b.client.Classify(res))
+		})
+	}
+
+	t.Run("Errors", func(t *testing.T) {
+		t.Parallel()
+		for _, tt := range []struct {
+			status int
+			body   string
+			code   string
+			class  gateway.Class
+		}{
+			{409, `{"type":"ALREADY_PAID","message":"결제가 이미 완료되었습니다."}`, CodeAlreadyPaid, gateway.ClassUnclear},
+			{409, `{"type":"INFORMATION_MISMATCH","message":"m"}`, CodeInformationMismatch, gateway.ClassRefused},
+			{400, `{"type":"INVALID_PAYMENT_TOKEN","message":"m"}`, CodeInvalidPaymentToken, gateway.ClassRefused},
+			{400, `{"type":"INVALID_REQUEST","message":"m"}`, CodeInvalidRequest, gateway.ClassRefused},
+			{404, `{"type":"PAYMENT_NOT_FOUND","message":"m"}`, CodePaymentNotFound, gateway.ClassRefused},
+			{502, `{"type":"PG_PROVIDER","message":"m","pgCode":"E01","pgMessage":"busy"}`, CodePgProvider, gateway.ClassTransient},
+			{409, `{"type":"IDEMPOTENCY_OUTSTANDING_REQUEST","message":"m"}`, CodeIdempotencyOutstandingRequest, gateway.ClassTransient},
+			{401, `{"type":"UNAUTHORIZED","message":"m"}`, CodeUnauthorized, gateway.ClassMisconfigured},
+			{403, `{"type":"FORBIDDEN","message":"m"}`, CodeForbidden, gateway.ClassMisconfigured},
+		} {
+			t.Run(tt.code, func(t *testing.T) {
+				t.Parallel()
+				b := setupMode(t, payment.PortOneConfirmManual, answerJSON(tt.status, tt.body))
+				res := b.client.Confirm(context.Background(), manualConfirm, confirmKey)
+				require.Equal(t, tt.status, res.HTTPStatus)
+				require.Equal(t, tt.code, res.Code)
+				require.Nil(t, res.Payment)
+				require.Equal(t, tt.class, b.client.Classify(res))
+			})
+		}
+	})
+
+	t.Run("TokenNeverInErrors", func(t *testing.T) {
+		t.Parallel()
+		b := setupMode(t, payment.PortOneConfirmManual, func(w http.ResponseWriter, r *http.Request) {
+			raw, _ := json.Marshal(map[string]any{"echo": r.URL.Path})
+			w.WriteHeader(502)
+			_, _ = w.Write(raw)
+		})
+		res := b.client.Confirm(context.Background(), manualConfirm, confirmKey)
+		require.Error(t, res.Err)
+		require.NotContains(t, fmt.Sprintf("%v %+v", res, manualConfirm), testToken)
+	})
+
+	t.Run("WithoutTokenIsTheLookup", func(t *testing.T) {
+		t.Parallel()
+		// A confirm requested before the deployment switched to manual.
+		b := setupMode(t, payment.PortOneConfirmManual, answerJSON(200, paid("order-0001", testStoreID, 15000, 0, "KRW")))
+		req := manualConfirm
+		req.PaymentToken = ""
+		res := b.client.Confirm(context.Background(), req, confirmKey)
+		require.Equal(t, http.MethodGet, b.next(t).method)
+		require.Equal(t, gateway.ClassSuccess, b.client.Classify(res))
+	})
+
+	t.Run("BrowserModeNeverSendsTheToken", func(t *testing.T) {
+		t.Parallel()
+		// A store not set to manual confirm charges in the browser; a
+		// token from before a switch back is not ours to spend.
+		b := setup(t, answerJSON(200, paid("order-0001", testStoreID, 15000, 0, "KRW")))
+		b.client.Confirm(context.Background(), manualConfirm, confirmKey)
+		req := b.next(t)
+		require.Equal(t, http.MethodGet, req.method)
+		require.Nil(t, req.body)
+	})
+
+	t.Run("RefusesToSend", func(t *testing.T) {
+		t.Parallel()
+		b := setupMode(t, payment.PortOneConfirmManual, func(http.ResponseWriter, *http.Request) { t.Error("nothing may be sent") })
+		noCurrency := manualConfirm
+		noCurrency.Currency = ""
+		for name, res := range map[string]gateway.Result{
+			"NoKey":      b.client.Confirm(context.Background(), manualConfirm, ""),
+			"ShortKey":   b.client.Confirm(context.Background(), manualConfirm, "confirm-1"),
+			"NoCurrency": b.client.Confirm(context.Background(), noCurrency, confirmKey),
+		} {
+			require.ErrorIs(t, res.Err, gateway.ErrNotSent, name)
+			require.Equal(t, gateway.ClassMisconfigured, b.client.Classify(res), name)
+		}
+	})
 }
 
 func TestCancel(t *testing.T) {
@@ -405,6 +546,9 @@ func TestClassifyCoverage(t *testing.T) {
 		{code(400, CodePromotionDiscountRetainOptionShouldNotBeChange), gateway.ClassRefused},
 		{code(401, CodeUnauthorized), gateway.ClassMisconfigured},
 		{code(403, CodeForbidden), gateway.ClassMisconfigured},
+		{code(409, CodeAlreadyPaid), gateway.ClassUnclear},
+		{code(409, CodeInformationMismatch), gateway.ClassRefused},
+		{code(400, CodeInvalidPaymentToken), gateway.ClassRefused},
 		// Unknown types fall to the shared status rows.
 		{code(500, "SOMETHING_NEW"), gateway.ClassTransient},
 		{code(401, "SOMETHING_NEW"), gateway.ClassMisconfigured},

@@ -200,6 +200,37 @@ func parseCancellation(body []byte, paymentID string, req gateway.CancelRequest)
 	}, nil
 }
 
+// parseConfirmation reads a manual confirm's answer
+// (ConfirmedPaymentSummary: pgTxId, paidAt) as the payment's record after it
+// (see Client.confirmPayment).
+func parseConfirmation(body []byte, req gateway.ConfirmRequest) (*gateway.Payment, error) {
+	var w struct {
+		PgTxID string `json:"pgTxId"`
+		PaidAt string `json:"paidAt"`
+	}
+	if err := json.Unmarshal(body, &w); err != nil {
+		return nil, fmt.Errorf("error decoding confirmation: %w", err)
+	}
+	if w.PgTxID == "" {
+		return nil, errors.New("error decoding confirmation: no pgTxId")
+	}
+	paidAt, err := time.Parse(time.RFC3339Nano, w.PaidAt)
+	if err != nil {
+		// Unlike a record's cosmetic timestamps, paidAt is what says the
+		// summary is of a payment made.
+		return nil, fmt.Errorf("error decoding confirmation: paidAt %q is not a time", w.PaidAt)
+	}
+	return &gateway.Payment{
+		PaymentKey:    req.PaymentKey,
+		Status:        StatusPaid,
+		Phase:         gateway.PhaseCharged,
+		Currency:      req.Currency,
+		TotalAmount:   req.Amount,
+		BalanceAmount: req.Amount,
+		ApprovedAt:    paidAt,
+	}, nil
+}
+
 // wireTime reads PortOne's RFC 3339 timestamps leniently: anything else is
 // the zero time, so a cosmetic field never makes an answer unusable.
 type wireTime time.Time

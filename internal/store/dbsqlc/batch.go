@@ -233,7 +233,7 @@ func (b *CancelLockBatchBatchResults) Close() error {
 }
 
 const paymentLockBatch = `-- name: PaymentLockBatch :batchone
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE id = $1 FOR UPDATE
 `
 
 type PaymentLockBatchBatchResults struct {
@@ -290,6 +290,10 @@ func (b *PaymentLockBatchBatchResults) QueryRow(f func(int, Payment, error)) {
 			&i.AcknowledgedAt,
 			&i.Version,
 			&i.Gateway,
+			&i.NextRecheckAt,
+			&i.RecheckUntil,
+			&i.LookupWantedAt,
+			&i.PaymentToken,
 		)
 		if f != nil {
 			f(t, i, err)

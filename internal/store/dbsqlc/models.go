@@ -131,6 +131,10 @@ type Payment struct {
 	AcknowledgedAt        *time.Time
 	Version               int64
 	Gateway               string
+	NextRecheckAt         *time.Time
+	RecheckUntil          *time.Time
+	LookupWantedAt        *time.Time
+	PaymentToken          *string
 }
 
 type PaymentAttempt struct {

@@ -445,7 +445,7 @@ func (q *Queries) OperatorActionSetJob(ctx context.Context, db DBTX, arg Operato
 }
 
 const paymentListAttention = `-- name: PaymentListAttention :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway,
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token,
        coalesce(c.id::text, '')::text AS cancel_id, coalesce(c.kind, '')::text AS cancel_kind,
        coalesce(c.status, '')::text AS cancel_status,
        coalesce(c.failure_code, '')::text AS cancel_failure_code,
@@ -527,6 +527,10 @@ func (q *Queries) PaymentListAttention(ctx context.Context, db DBTX, arg Payment
 			&i.Payment.AcknowledgedAt,
 			&i.Payment.Version,
 			&i.Payment.Gateway,
+			&i.Payment.NextRecheckAt,
+			&i.Payment.RecheckUntil,
+			&i.Payment.LookupWantedAt,
+			&i.Payment.PaymentToken,
 			&i.CancelID,
 			&i.CancelKind,
 			&i.CancelStatus,

@@ -13,7 +13,7 @@ import (
 )
 
 const paymentGetByID = `-- name: PaymentGetByID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE id = $1
 `
 
 func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -42,12 +42,16 @@ func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Pa
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.NextRecheckAt,
+		&i.RecheckUntil,
+		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetByIDForUpdate = `-- name: PaymentGetByIDForUpdate :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -76,12 +80,16 @@ func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.NextRecheckAt,
+		&i.RecheckUntil,
+		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetByOrderID = `-- name: PaymentGetByOrderID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE order_id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE order_id = $1
 `
 
 func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID string) (Payment, error) {
@@ -110,12 +118,16 @@ func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID stri
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.NextRecheckAt,
+		&i.RecheckUntil,
+		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetByPaymentKey = `-- name: PaymentGetByPaymentKey :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments WHERE payment_key = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE payment_key = $1
 `
 
 func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKey *string) (Payment, error) {
@@ -144,12 +156,16 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.NextRecheckAt,
+		&i.RecheckUntil,
+		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentGetWithConfirmKeyAnswers = `-- name: PaymentGetWithConfirmKeyAnswers :one
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway,
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token,
     coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
     coalesce(k.finished, '{}')::bool[]            AS key_finished,
     coalesce(k.http_status, '{}')::int[]          AS key_http_status,
@@ -204,6 +220,10 @@ func (q *Queries) PaymentGetWithConfirmKeyAnswers(ctx context.Context, db DBTX, 
 		&i.Payment.AcknowledgedAt,
 		&i.Payment.Version,
 		&i.Payment.Gateway,
+		&i.Payment.NextRecheckAt,
+		&i.Payment.RecheckUntil,
+		&i.Payment.LookupWantedAt,
+		&i.Payment.PaymentToken,
 		&i.KeyRequestedAt,
 		&i.KeyFinished,
 		&i.KeyHttpStatus,
@@ -234,19 +254,20 @@ func (q *Queries) PaymentHasLiveJob(ctx context.Context, db DBTX, arg PaymentHas
 }
 
 const paymentInsert = `-- name: PaymentInsert :one
-INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, status)
-VALUES ($1, $2, $3, $4, $5, $6, 'ready')
+INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready')
 ON CONFLICT (order_id) DO NOTHING
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token
 `
 
 type PaymentInsertParams struct {
-	ID        uuid.UUID
-	OrderID   string
-	OrderName string
-	Amount    int64
-	Currency  string
-	Gateway   string
+	ID         uuid.UUID
+	OrderID    string
+	OrderName  string
+	Amount     int64
+	Currency   string
+	Gateway    string
+	PaymentKey *string
 }
 
 // ON CONFLICT lets a repeated create find the first row instead of failing the
@@ -259,6 +280,7 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		arg.Amount,
 		arg.Currency,
 		arg.Gateway,
+		arg.PaymentKey,
 	)
 	var i Payment
 	err := row.Scan(
@@ -284,12 +306,16 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.NextRecheckAt,
+		&i.RecheckUntil,
+		&i.LookupWantedAt,
+		&i.PaymentToken,
 	)
 	return i, err
 }
 
 const paymentListByStatus = `-- name: PaymentListByStatus :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
 WHERE status = ANY($1::text[]) AND updated_at < $2
   AND ($3::bool OR acknowledged_at IS NULL)
 ORDER BY updated_at
@@ -344,6 +370,71 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 			&i.AcknowledgedAt,
 			&i.Version,
 			&i.Gateway,
+			&i.NextRecheckAt,
+			&i.RecheckUntil,
+			&i.LookupWantedAt,
+			&i.PaymentToken,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const paymentListLookupWanted = `-- name: PaymentListLookupWanted :many
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
+WHERE lookup_wanted_at < $1
+ORDER BY lookup_wanted_at
+LIMIT $2
+`
+
+type PaymentListLookupWantedParams struct {
+	WantedBefore *time.Time
+	MaxRows      int32
+}
+
+// Payments whose lookup request has waited since before @wanted_before: its
+// lookup was lost (discarded after its attempts). The reconciler asks again.
+func (q *Queries) PaymentListLookupWanted(ctx context.Context, db DBTX, arg PaymentListLookupWantedParams) ([]Payment, error) {
+	rows, err := db.Query(ctx, paymentListLookupWanted, arg.WantedBefore, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Payment
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.OrderName,
+			&i.Amount,
+			&i.Currency,
+			&i.Status,
+			&i.PaymentKey,
+			&i.ConfirmKeyGeneration,
+			&i.ConfirmIdempotencyKey,
+			&i.ApprovedAmount,
+			&i.BalanceAmount,
+			&i.CanceledAmount,
+			&i.Method,
+			&i.ApprovedAt,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.ConfirmRequestedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.AcknowledgedAt,
+			&i.Version,
+			&i.Gateway,
+			&i.NextRecheckAt,
+			&i.RecheckUntil,
+			&i.LookupWantedAt,
+			&i.PaymentToken,
 		); err != nil {
 			return nil, err
 		}
@@ -356,7 +447,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 }
 
 const paymentListOrphanConfirms = `-- name: PaymentListOrphanConfirms :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway FROM payments p
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token FROM payments p
 WHERE p.status = 'confirming' AND p.updated_at < $1
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
@@ -408,6 +499,10 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 			&i.AcknowledgedAt,
 			&i.Version,
 			&i.Gateway,
+			&i.NextRecheckAt,
+			&i.RecheckUntil,
+			&i.LookupWantedAt,
+			&i.PaymentToken,
 		); err != nil {
 			return nil, err
 		}
@@ -419,28 +514,188 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 	return items, nil
 }
 
+const paymentListReadyToSweep = `-- name: PaymentListReadyToSweep :many
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
+WHERE status = 'ready' AND gateway = ANY($1::text[])
+  AND created_at < $2 AND created_at > $3
+  AND (next_recheck_at IS NULL OR next_recheck_at <= $4)
+ORDER BY created_at
+LIMIT $5
+`
+
+type PaymentListReadyToSweepParams struct {
+	Gateways      []string
+	CreatedBefore time.Time
+	CreatedAfter  time.Time
+	Now           *time.Time
+	MaxRows       int32
+}
+
+// Ready intents of gateways that charge before our confirm, created between
+// @created_after and @created_before and due for a look: the customer may
+// have paid without the checkout ever confirming with us.
+func (q *Queries) PaymentListReadyToSweep(ctx context.Context, db DBTX, arg PaymentListReadyToSweepParams) ([]Payment, error) {
+	rows, err := db.Query(ctx, paymentListReadyToSweep,
+		arg.Gateways,
+		arg.CreatedBefore,
+		arg.CreatedAfter,
+		arg.Now,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Payment
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.OrderName,
+			&i.Amount,
+			&i.Currency,
+			&i.Status,
+			&i.PaymentKey,
+			&i.ConfirmKeyGeneration,
+			&i.ConfirmIdempotencyKey,
+			&i.ApprovedAmount,
+			&i.BalanceAmount,
+			&i.CanceledAmount,
+			&i.Method,
+			&i.ApprovedAt,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.ConfirmRequestedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.AcknowledgedAt,
+			&i.Version,
+			&i.Gateway,
+			&i.NextRecheckAt,
+			&i.RecheckUntil,
+			&i.LookupWantedAt,
+			&i.PaymentToken,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const paymentListRecheckDue = `-- name: PaymentListRecheckDue :many
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
+WHERE next_recheck_at <= $1 AND recheck_until > $1
+ORDER BY next_recheck_at
+LIMIT $2
+`
+
+type PaymentListRecheckDueParams struct {
+	Now     *time.Time
+	MaxRows int32
+}
+
+// Payments whose provisional record (docs/design.md, "Money that moves
+// without our asking") is due for another lookup.
+func (q *Queries) PaymentListRecheckDue(ctx context.Context, db DBTX, arg PaymentListRecheckDueParams) ([]Payment, error) {
+	rows, err := db.Query(ctx, paymentListRecheckDue, arg.Now, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Payment
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.OrderName,
+			&i.Amount,
+			&i.Currency,
+			&i.Status,
+			&i.PaymentKey,
+			&i.ConfirmKeyGeneration,
+			&i.ConfirmIdempotencyKey,
+			&i.ApprovedAmount,
+			&i.BalanceAmount,
+			&i.CanceledAmount,
+			&i.Method,
+			&i.ApprovedAt,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.ConfirmRequestedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.AcknowledgedAt,
+			&i.Version,
+			&i.Gateway,
+			&i.NextRecheckAt,
+			&i.RecheckUntil,
+			&i.LookupWantedAt,
+			&i.PaymentToken,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const paymentLookupAnswered = `-- name: PaymentLookupAnswered :one
+UPDATE payments SET lookup_wanted_at = CASE
+        WHEN lookup_wanted_at <= $1::timestamptz THEN NULL
+        ELSE lookup_wanted_at END
+WHERE id = $2
+RETURNING lookup_wanted_at
+`
+
+type PaymentLookupAnsweredParams struct {
+	Seen *time.Time
+	ID   uuid.UUID
+}
+
+// Clears the lookup request a lookup saw before it asked the gateway, unless
+// a newer one came meanwhile (then it stays, and the caller enqueues a
+// follow-up). Returns the request still waiting, NULL for none.
+func (q *Queries) PaymentLookupAnswered(ctx context.Context, db DBTX, arg PaymentLookupAnsweredParams) (*time.Time, error) {
+	row := db.QueryRow(ctx, paymentLookupAnswered, arg.Seen, arg.ID)
+	var lookup_wanted_at *time.Time
+	err := row.Scan(&lookup_wanted_at)
+	return lookup_wanted_at, err
+}
+
 const paymentSave = `-- name: PaymentSave :one
 UPDATE payments SET
     status                  = $1,
     payment_key             = $2,
     confirm_key_generation  = $3,
     confirm_idempotency_key = $4,
-    approved_amount         = $5,
-    balance_amount          = $6,
-    canceled_amount         = $7,
-    method                  = $8,
-    approved_at             = $9,
-    failure_code            = $10,
-    failure_message         = $11,
-    confirm_requested_at    = $12,
+    payment_token           = $5,
+    approved_amount         = $6,
+    balance_amount          = $7,
+    canceled_amount         = $8,
+    method                  = $9,
+    approved_at             = $10,
+    failure_code            = $11,
+    failure_message         = $12,
+    confirm_requested_at    = $13,
     version                 = version + 1,
-    acknowledged_at         = $13,
+    acknowledged_at         = $14,
+    next_recheck_at         = $15,
+    recheck_until           = $16,
     updated_at              = now()
-WHERE payments.id = $14 AND payments.status = $15
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway,
-    (CASE WHEN payments.status <> $15::text
+WHERE payments.id = $17 AND payments.status = $18
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token,
+    (CASE WHEN payments.status <> $18::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
-                   WHERE e.disabled_at IS NULL AND $16::text = ANY(e.events)
+                   WHERE e.disabled_at IS NULL AND $19::text = ANY(e.events)
                    ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids
 `
 
@@ -449,6 +704,7 @@ type PaymentSaveParams struct {
 	PaymentKey            *string
 	ConfirmKeyGeneration  int32
 	ConfirmIdempotencyKey *string
+	PaymentToken          *string
 	ApprovedAmount        int64
 	BalanceAmount         int64
 	CanceledAmount        int64
@@ -458,6 +714,8 @@ type PaymentSaveParams struct {
 	FailureMessage        string
 	ConfirmRequestedAt    *time.Time
 	AcknowledgedAt        *time.Time
+	NextRecheckAt         *time.Time
+	RecheckUntil          *time.Time
 	ID                    uuid.UUID
 	ExpectedStatus        string
 	EventType             string
@@ -486,6 +744,10 @@ type PaymentSaveRow struct {
 	AcknowledgedAt        *time.Time
 	Version               int64
 	Gateway               string
+	NextRecheckAt         *time.Time
+	RecheckUntil          *time.Time
+	LookupWantedAt        *time.Time
+	PaymentToken          *string
 	WebhookEndpointIds    []uuid.UUID
 }
 
@@ -507,6 +769,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		arg.PaymentKey,
 		arg.ConfirmKeyGeneration,
 		arg.ConfirmIdempotencyKey,
+		arg.PaymentToken,
 		arg.ApprovedAmount,
 		arg.BalanceAmount,
 		arg.CanceledAmount,
@@ -516,6 +779,8 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		arg.FailureMessage,
 		arg.ConfirmRequestedAt,
 		arg.AcknowledgedAt,
+		arg.NextRecheckAt,
+		arg.RecheckUntil,
 		arg.ID,
 		arg.ExpectedStatus,
 		arg.EventType,
@@ -544,9 +809,49 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.AcknowledgedAt,
 		&i.Version,
 		&i.Gateway,
+		&i.NextRecheckAt,
+		&i.RecheckUntil,
+		&i.LookupWantedAt,
+		&i.PaymentToken,
 		&i.WebhookEndpointIds,
 	)
 	return i, err
+}
+
+const paymentSetNextRecheck = `-- name: PaymentSetNextRecheck :exec
+UPDATE payments SET next_recheck_at = u.at
+FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::timestamptz[]) AS at) AS u
+WHERE payments.id = u.id
+`
+
+type PaymentSetNextRecheckParams struct {
+	PaymentIds []uuid.UUID
+	NextAt     []time.Time
+}
+
+// Schedules the next lookup of each payment the reconciler just enqueued one
+// for (@payment_ids[i] at @next_at[i]). Not a change to the payments:
+// updated_at and version stay.
+func (q *Queries) PaymentSetNextRecheck(ctx context.Context, db DBTX, arg PaymentSetNextRecheckParams) error {
+	_, err := db.Exec(ctx, paymentSetNextRecheck, arg.PaymentIds, arg.NextAt)
+	return err
+}
+
+const paymentWantLookup = `-- name: PaymentWantLookup :one
+UPDATE payments SET lookup_wanted_at = now()
+WHERE id = $1
+RETURNING lookup_wanted_at
+`
+
+// Records that someone (a gateway webhook, an operator) asked for a lookup of
+// the payment. It is not a change to the payment, so updated_at stays: a
+// lookup running meanwhile still settles from its answer, and then sees the
+// newer request and leaves a follow-up behind it.
+func (q *Queries) PaymentWantLookup(ctx context.Context, db DBTX, id uuid.UUID) (*time.Time, error) {
+	row := db.QueryRow(ctx, paymentWantLookup, id)
+	var lookup_wanted_at *time.Time
+	err := row.Scan(&lookup_wanted_at)
+	return lookup_wanted_at, err
 }
 
 const paymentsLeftStatuses = `-- name: PaymentsLeftStatuses :many
