@@ -102,7 +102,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	po, err := portone.New(portone.Config{
 		BaseURL: srv.URL, Secret: gatewaysim.DefaultPortOneSecret, StoreID: gatewaysim.DefaultPortOneStoreID, Timeout: timeout,
 		KeyRetention: opts.clientKeyRetention,
-		ConfirmMode: map[bool]payment.PortOneConfirmMode{true: payment.PortOneConfirmManual}[opts.portOneManual],
+		ConfirmMode:  map[bool]payment.PortOneConfirmMode{true: payment.PortOneConfirmManual}[opts.portOneManual],
 	})
 	require.NoError(t, err)
 
