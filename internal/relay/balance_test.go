@@ -253,3 +253,24 @@ func TestUnexplainedBalanceGoesToAPerson(t *testing.T) {
 		require.Len(t, b.ledger(t, key).Refunds, 3, "nothing sent")
 	})
 }
+
+// TestConfirmAfterKeyWindow: a Toss confirm whose answer was lost is
+// retried after the gateway forgot its key. A request under it would be a
+// fresh confirm, which Toss may answer NOT_FOUND_PAYMENT_SESSION (the
+// session is long gone), and the payment the first request charged was
+// recorded expired. Past the key's retention the relay looks the payment
+// up first.
+func TestConfirmAfterKeyWindow(t *testing.T) {
+	t.Parallel()
+	b := setup(t, windowOpts(true))
+	p, key := b.newPayment(t, 10_000, nil)
+	b.script(t, key, gatewaysim.OperationConfirm,
+		step(gatewaysim.StepLost, ""),
+		step(gatewaysim.StepError, "NOT_FOUND_PAYMENT_SESSION"))
+	b.requestConfirm(t, p.ID, key, 10_000, nil)
+
+	got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+	require.Equal(t, []string{"confirm:transient", "lookup:success"}, ops(got.Attempts), "looked up, never sent under the forgotten key")
+	require.Equal(t, int64(10_000), got.BalanceAmount)
+	require.Equal(t, 1, b.ledger(t, key).Approvals)
+}
