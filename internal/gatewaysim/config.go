@@ -107,6 +107,15 @@ type Config struct {
 	// AutoAuthorize lets a confirm with an unknown paymentKey create its
 	// session from the request body, for demos and load tests.
 	AutoAuthorize bool `json:"autoAuthorize"`
+	// TossKeyRetention and PortOneKeyRetention are how long each API keeps
+	// an Idempotency-Key's first response; zero means the gateway's own
+	// (DefaultTossKeyRetention, DefaultPortOneKeyRetention). A stored
+	// response older than its API's retention is forgotten, so a repeat
+	// under that key is processed as a fresh request, as at the gateway
+	// once its window has passed. Tests scale them down to reach "the key
+	// is forgotten" without waiting hours.
+	TossKeyRetention    Duration `json:"tossKeyRetention"`
+	PortOneKeyRetention Duration `json:"portOneKeyRetention"`
 	// PortOneWebhookURL, when set, is where the simulator POSTs a PortOne V2
 	// webhook ({"type":"Transaction.Paid", "timestamp", "data":{"paymentId",
 	// "storeId", "transactionId"}}) each time a PortOne payment changes
@@ -153,6 +162,12 @@ func (c Config) Validate() error {
 	}
 	if c.HoldFor < 0 {
 		return fmt.Errorf("holdFor: %s is negative", c.HoldFor.std())
+	}
+	if c.TossKeyRetention < 0 {
+		return fmt.Errorf("tossKeyRetention: %s is negative", c.TossKeyRetention.std())
+	}
+	if c.PortOneKeyRetention < 0 {
+		return fmt.Errorf("portOneKeyRetention: %s is negative", c.PortOneKeyRetention.std())
 	}
 	if c.ConsecutiveCancelWindow < 0 {
 		return fmt.Errorf("consecutiveCancelWindow: %s is negative", c.ConsecutiveCancelWindow.std())
@@ -207,6 +222,21 @@ func (c Config) sessionTTL() time.Duration {
 		return DefaultSessionTTL
 	}
 	return time.Duration(c.SessionTTL)
+}
+
+// keyRetention returns how long the API gateway (GatewayToss,
+// GatewayPortOne) keeps an Idempotency-Key's first response.
+func (c Config) keyRetention(gateway string) time.Duration {
+	if gateway == GatewayPortOne {
+		if c.PortOneKeyRetention == 0 {
+			return DefaultPortOneKeyRetention
+		}
+		return c.PortOneKeyRetention.std()
+	}
+	if c.TossKeyRetention == 0 {
+		return DefaultTossKeyRetention
+	}
+	return c.TossKeyRetention.std()
 }
 
 // downAt reports whether the gateway is down at now.

@@ -42,6 +42,14 @@ func (c *Client) PortOnePay(ctx context.Context, req PortOnePayRequest) (PortOne
 	return res, err
 }
 
+// ConsoleCancel calls POST /sim/v1/console/cancel: a refund made by hand in
+// the gateway's console.
+func (c *Client) ConsoleCancel(ctx context.Context, req ConsoleCancelRequest) (ConsoleCancelResult, error) {
+	var res ConsoleCancelResult
+	err := c.do(ctx, http.MethodPost, "/sim/v1/console/cancel", req, &res)
+	return res, err
+}
+
 // Config calls GET /sim/v1/config.
 func (c *Client) Config(ctx context.Context) (Config, error) {
 	var cfg Config

@@ -53,6 +53,9 @@ type cancelRecord struct {
 	at             time.Time
 	idempotencyKey string
 	receiptKey     string
+	// console marks a refund made by hand in the gateway's console
+	// (ConsoleCancel), not through the merchant's API.
+	console bool
 }
 
 func newPaymentState(paymentKey, orderID, orderName string, amount int64, authenticatedAt time.Time) *paymentState {
@@ -212,6 +215,7 @@ func (p *paymentState) toLedgerEntry() LedgerEntry {
 			TransactionKey: c.transactionKey,
 			Amount:         c.amount,
 			IdempotencyKey: c.idempotencyKey,
+			Console:        c.console,
 			At:             c.at.In(kst),
 		})
 	}

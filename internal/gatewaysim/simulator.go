@@ -110,13 +110,13 @@ func New(opts Options) (*Simulator, error) {
 		logger:         opts.Logger,
 		faults:         newFaultInjector(opts.Config),
 		payments:       newPaymentBook(),
-		idem:           newIdempotencyStore(),
 		scripts:        newScriptQueues(),
 		requests:       newRequestLog(opts.RequestLogLimit),
 		cancels:        newConsecutiveCancels(),
 		mux:            http.NewServeMux(),
 		closed:         make(chan struct{}),
 	}
+	s.idem = newIdempotencyStore(func(gateway string) time.Duration { return s.faults.current().keyRetention(gateway) })
 	s.routes()
 	return s, nil
 }
@@ -135,6 +135,7 @@ func (s *Simulator) routes() {
 	s.mux.HandleFunc("POST /sim/v1/portone/pay", s.handlePortOnePay)
 
 	s.mux.HandleFunc("POST /sim/v1/authorize", s.handleAuthorize)
+	s.mux.HandleFunc("POST /sim/v1/console/cancel", s.handleConsoleCancel)
 	s.mux.HandleFunc("GET /sim/v1/config", s.handleGetConfig)
 	s.mux.HandleFunc("PUT /sim/v1/config", s.handlePutConfig)
 	s.mux.HandleFunc("POST /sim/v1/script", s.handleScript)

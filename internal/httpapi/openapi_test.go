@@ -259,6 +259,7 @@ func TestOpenAPIRequestBodies(t *testing.T) {
 		"POST /v1/ops/payments/{id}/resolve":       opsActionRequest{},
 		"POST /v1/ops/payments/{id}/acknowledge":   opsActionRequest{},
 		"POST /v1/ops/payments/{id}/resend-cancel": resendCancelRequest{},
+		"POST /v1/ops/payments/{id}/settle-cancel": settleCancelRequest{},
 		"POST /v1/ops/jobs/{id}/retry":             opsActionRequest{},
 	}
 	const webhook = "POST /v1/webhooks/toss"

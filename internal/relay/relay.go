@@ -47,6 +47,11 @@ type Gateway interface {
 	// request under the Idempotency-Key may still be in progress (the key
 	// rule never abandons a key on one).
 	StillRunning(code string) bool
+	// KeyRetention is how long the gateway keeps an Idempotency-Key's
+	// answer, from the first request under it (its table's). Past it the
+	// key protects nothing: the relay looks the payment up before it
+	// sends under it again, never relying on a replay.
+	KeyRetention() time.Duration
 }
 
 // Config is what the relay's workers need.
@@ -478,10 +483,27 @@ func (r *relay) stuckKey(g *gatewayEntry, sent []store.KeyAttempt) (ok bool, wai
 	if !gateway.KeyStuck(answers) {
 		return false, 0
 	}
-	if gateway.KeyAbandonable(answers, r.now(), r.keyQuiet) {
+	if gateway.KeyAbandonable(answers, r.now(), r.keyQuiet, g.gw.KeyRetention()) {
 		return true, 0
 	}
 	return true, gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()) + time.Millisecond
+}
+
+// forgottenKey applies the gateway's key retention before a call under the
+// operation's current key: past it the key protects nothing (a request
+// under it is a fresh one), so the relay never relies on it replaying. ok
+// says the key is forgotten; then either the quiet period since the last
+// request under it has passed and the caller looks the payment up first
+// (and may move to a new key), or wait is how long to snooze first.
+func (r *relay) forgottenKey(g *gatewayEntry, sent []store.KeyAttempt) (ok bool, wait time.Duration) {
+	answers := keyAnswersOf(g, sent)
+	if !gateway.KeyForgotten(answers, r.now(), g.gw.KeyRetention()) {
+		return false, 0
+	}
+	if wait := gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()); wait > 0 {
+		return true, wait + time.Millisecond
+	}
+	return true, 0
 }
 
 // snoozeForQuiet makes a stuck key's job wait out the key rule's quiet
@@ -637,7 +659,23 @@ func recordOf(gp *gateway.Payment) payflow.Record {
 		Unpaid: gp.Phase == gateway.PhaseOpen || gp.Phase == gateway.PhaseWaiting ||
 			gp.Phase == gateway.PhaseFailed || gp.Phase == gateway.PhaseExpired,
 		TransactionKey: lastTransactionKey(gp),
+		Refunds:        refundsOf(gp),
 	}
+}
+
+// refundsOf converts a gateway's list of cancels into the domain's, for a
+// balance we cannot explain: a refund the gateway itself says did not come
+// through the merchant's API (PortOne's trigger) is marked as made
+// elsewhere.
+func refundsOf(gp *gateway.Payment) []payment.GatewayRefund {
+	out := make([]payment.GatewayRefund, 0, len(gp.Cancels))
+	for _, c := range gp.Cancels {
+		out = append(out, payment.GatewayRefund{
+			TransactionKey: c.TransactionKey, Amount: c.CancelAmount, At: c.CanceledAt,
+			Elsewhere: c.Trigger != "" && c.Trigger != gateway.TriggerAPI,
+		})
+	}
+	return out
 }
 
 // approvalOf converts a gateway's record into the domain's Approval.

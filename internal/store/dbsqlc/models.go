@@ -174,23 +174,24 @@ type Payment struct {
 }
 
 type PaymentAttempt struct {
-	ID             int64
-	PaymentID      uuid.UUID
-	CancelID       *uuid.UUID
-	Operation      string
-	IdempotencyKey string
-	JobID          *int64
-	JobAttempt     *int32
-	RequestedAt    time.Time
-	FinishedAt     *time.Time
-	LatencyUs      *int64
-	HttpStatus     *int32
-	GatewayCode    string
-	GatewayMessage string
-	Classification *string
-	Error          string
-	Note           string
-	GatewayRecord  []byte
+	ID               int64
+	PaymentID        uuid.UUID
+	CancelID         *uuid.UUID
+	Operation        string
+	IdempotencyKey   string
+	JobID            *int64
+	JobAttempt       *int32
+	RequestedAt      time.Time
+	FinishedAt       *time.Time
+	LatencyUs        *int64
+	HttpStatus       *int32
+	GatewayCode      string
+	GatewayMessage   string
+	Classification   *string
+	Error            string
+	Note             string
+	GatewayRecord    []byte
+	RefundableAmount *int64
 }
 
 type PaymentCancel struct {
