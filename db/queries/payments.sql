@@ -127,17 +127,21 @@ WHERE id = ANY(@ids::uuid[]) AND NOT (status = ANY(@statuses::text[]));
 -- Records that someone (a gateway webhook, an operator) asked for a lookup of
 -- the payment. It is not a change to the payment, so updated_at stays: a
 -- lookup running meanwhile still settles from its answer, and then sees the
--- newer request and leaves a follow-up behind it.
-UPDATE payments SET lookup_wanted_at = now()
+-- newer request and leaves a follow-up behind it. Every request makes the
+-- value strictly larger than the one before (the wall clock when it is
+-- later, else one microsecond on), so a request that commits after a lookup
+-- read the value always leaves a value the lookup did not see, whatever the
+-- order its transaction started in.
+UPDATE payments SET lookup_wanted_at = GREATEST(clock_timestamp(), lookup_wanted_at + interval '1 microsecond')
 WHERE id = @id
 RETURNING lookup_wanted_at;
 
 -- name: PaymentLookupAnswered :one
 -- Clears the lookup request a lookup saw before it asked the gateway, unless
--- a newer one came meanwhile (then it stays, and the caller enqueues a
--- follow-up). Returns the request still waiting, NULL for none.
+-- another came meanwhile (then the value differs: it stays, and the caller
+-- enqueues a follow-up). Returns the request still waiting, NULL for none.
 UPDATE payments SET lookup_wanted_at = CASE
-        WHEN lookup_wanted_at <= sqlc.narg('seen')::timestamptz THEN NULL
+        WHEN lookup_wanted_at = sqlc.narg('seen')::timestamptz THEN NULL
         ELSE lookup_wanted_at END
 WHERE id = @id
 RETURNING lookup_wanted_at;

@@ -38,7 +38,10 @@ type paymentState struct {
 	approveNo          string
 	balance            int64
 	lastTransactionKey string
-	cancels            []cancelRecord
+	// approvalKey is the approval's transactionKey, which the books list
+	// (lastTransactionKey moves on with each cancel).
+	approvalKey string
+	cancels     []cancelRecord
 }
 
 // cancelRecord is one performed cancel (a refund).
@@ -85,6 +88,7 @@ func (p *paymentState) approve(now time.Time) {
 	p.approvedAt = now
 	p.approveNo = randomString(digits, 8)
 	p.lastTransactionKey = newTransactionKey()
+	p.approvalKey = p.lastTransactionKey
 }
 
 // cancel refunds amount. Callers hold p.mu and have checked the status and

@@ -128,10 +128,12 @@ func (s *Simulator) routes() {
 	s.mux.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.handleCancel)
 	s.mux.HandleFunc("GET /v1/payments/{paymentKey}", s.handleLookupByKey)
 	s.mux.HandleFunc("GET /v1/payments/orders/{orderId}", s.handleLookupByOrder)
+	s.mux.HandleFunc("GET /v1/transactions", s.handleTransactions)
 
 	s.mux.HandleFunc("GET /payments/{paymentId}", s.handlePortOneLookup)
 	s.mux.HandleFunc("POST /payments/{paymentId}/cancel", s.handlePortOneCancel)
 	s.mux.HandleFunc("POST /payments/{paymentId}/confirm", s.handlePortOneConfirm)
+	s.mux.HandleFunc("GET /payments-by-cursor", s.handlePortOneList)
 	s.mux.HandleFunc("POST /sim/v1/portone/pay", s.handlePortOnePay)
 
 	s.mux.HandleFunc("POST /sim/v1/authorize", s.handleAuthorize)

@@ -650,7 +650,7 @@ func (q *Queries) PaymentListRecheckDue(ctx context.Context, db DBTX, arg Paymen
 
 const paymentLookupAnswered = `-- name: PaymentLookupAnswered :one
 UPDATE payments SET lookup_wanted_at = CASE
-        WHEN lookup_wanted_at <= $1::timestamptz THEN NULL
+        WHEN lookup_wanted_at = $1::timestamptz THEN NULL
         ELSE lookup_wanted_at END
 WHERE id = $2
 RETURNING lookup_wanted_at
@@ -662,8 +662,8 @@ type PaymentLookupAnsweredParams struct {
 }
 
 // Clears the lookup request a lookup saw before it asked the gateway, unless
-// a newer one came meanwhile (then it stays, and the caller enqueues a
-// follow-up). Returns the request still waiting, NULL for none.
+// another came meanwhile (then the value differs: it stays, and the caller
+// enqueues a follow-up). Returns the request still waiting, NULL for none.
 func (q *Queries) PaymentLookupAnswered(ctx context.Context, db DBTX, arg PaymentLookupAnsweredParams) (*time.Time, error) {
 	row := db.QueryRow(ctx, paymentLookupAnswered, arg.Seen, arg.ID)
 	var lookup_wanted_at *time.Time
@@ -838,7 +838,7 @@ func (q *Queries) PaymentSetNextRecheck(ctx context.Context, db DBTX, arg Paymen
 }
 
 const paymentWantLookup = `-- name: PaymentWantLookup :one
-UPDATE payments SET lookup_wanted_at = now()
+UPDATE payments SET lookup_wanted_at = GREATEST(clock_timestamp(), lookup_wanted_at + interval '1 microsecond')
 WHERE id = $1
 RETURNING lookup_wanted_at
 `
@@ -846,7 +846,11 @@ RETURNING lookup_wanted_at
 // Records that someone (a gateway webhook, an operator) asked for a lookup of
 // the payment. It is not a change to the payment, so updated_at stays: a
 // lookup running meanwhile still settles from its answer, and then sees the
-// newer request and leaves a follow-up behind it.
+// newer request and leaves a follow-up behind it. Every request makes the
+// value strictly larger than the one before (the wall clock when it is
+// later, else one microsecond on), so a request that commits after a lookup
+// read the value always leaves a value the lookup did not see, whatever the
+// order its transaction started in.
 func (q *Queries) PaymentWantLookup(ctx context.Context, db DBTX, id uuid.UUID) (*time.Time, error) {
 	row := db.QueryRow(ctx, paymentWantLookup, id)
 	var lookup_wanted_at *time.Time
