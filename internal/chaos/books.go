@@ -66,6 +66,9 @@ func (s *system) checkBooks(ctx context.Context, since time.Time, rep *Report, l
 		rep.Books.Matched += c.Matched
 		rep.Books.Differences += c.Differences
 		logf("books: %s run %d: %d transactions, %d matched, %d differences", gw, id, c.Transactions, c.Matched, c.Differences)
+		if c.Transactions == 0 {
+			violate("%s run %d compared nothing: RELAY_BOOKS_LAG or the window left every transaction out", gw, id)
+		}
 		if runErr != "" {
 			violate("%s run %d did not finish its comparison: %s", gw, id, runErr)
 		}

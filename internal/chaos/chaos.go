@@ -469,7 +469,7 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 			// after the drain has the last word (checkBooks).
 			"RELAY_READY_SWEEP_AFTER=" + readySweepAfter.String(),
 			"RELAY_RECHECK_WINDOW=" + recheckWindow.String(),
-			"RELAY_BOOKS_INTERVAL=" + booksInterval.String(),
+			"RELAY_BOOKS_INTERVAL=" + booksInterval.String(), "RELAY_BOOKS_LAG=" + booksLag.String(),
 			"RELAY_SHUTDOWN_TIMEOUT=5s", "LOG_LEVEL=warn",
 		})
 		if err := relay.Start(); err != nil {
@@ -522,8 +522,13 @@ const readySweepAfter = 20 * time.Second
 // wait.
 const recheckWindow = 3 * time.Minute
 
-// booksInterval is the relays' RELAY_BOOKS_INTERVAL.
-const booksInterval = 10 * time.Second
+// booksInterval is the relays' RELAY_BOOKS_INTERVAL; booksLag their
+// RELAY_BOOKS_LAG: the hour a real gateway's listing may lag would leave a
+// run with nothing old enough to compare, and gatewaysim lists at once.
+const (
+	booksInterval = 10 * time.Second
+	booksLag      = 2 * time.Second
+)
 
 // portOneOpenDeadline is the relays' RELAY_OPEN_DEADLINE.
 const portOneOpenDeadline = 15 * time.Second

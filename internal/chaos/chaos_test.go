@@ -81,4 +81,8 @@ func TestChaosShort(t *testing.T) {
 	require.Positive(t, portone.Delivered, "PortOne webhooks sent")
 	require.Positive(t, portone.Dropped+portone.Duplicated, "PortOne webhooks dropped or duplicated")
 	require.Positive(t, rep.GatewayWebhooks["toss"].Events, "Toss webhooks sent")
+	// A reconciliation run of each gateway's books after the drain, and it
+	// compared what there was (no difference: Violations is empty).
+	require.Equal(t, 2, rep.Books.Runs)
+	require.Positive(t, rep.Books.Matched)
 }
