@@ -292,10 +292,10 @@ func (o *outside) postTossWebhook(ctx context.Context, body []byte) bool {
 // without our asking to be known here: PortOne's webhooks under way to
 // arrive or be given up, and every payment the gateway charged and still
 // holds money of to be charged on our side too (a webhook's lookup, or the
-// relay's own sweep of payments left ready, finds it). Then it drains
-// again, for the lookups that set off. Past timeout it goes on, and the
-// checks report what did not settle.
-func (s *system) settle(ctx context.Context, timeout time.Duration, logf func(string, ...any)) error {
+// relay's own sweep of payments left ready, finds it). Then, when drain
+// is set, it drains again, for the lookups that set off. Past timeout it
+// goes on, and the checks report what did not settle.
+func (s *system) settle(ctx context.Context, timeout time.Duration, drain bool, logf func(string, ...any)) error {
 	start := time.Now()
 	deadline := start.Add(timeout)
 	for {
@@ -311,6 +311,9 @@ func (s *system) settle(ctx context.Context, timeout time.Duration, logf func(st
 		if !sleepCtx(ctx, 500*time.Millisecond) {
 			return ctx.Err()
 		}
+	}
+	if !drain {
+		return nil
 	}
 	return s.drain(ctx, s.cfg.DrainTimeout, logf)
 }
