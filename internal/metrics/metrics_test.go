@@ -388,12 +388,14 @@ func TestBinaryRegistries(t *testing.T) {
 		namePaymentsAcked, nameJobsDiscarded}
 
 	api, _ := ForAPI(DBConfig{DB: pool})
-	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions, nameHTTPOverloaded}, db...), names(api))
+	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions, nameHTTPOverloaded, nameGatewayWebhooks}, db...), names(api))
 
 	relay, _ := ForRelay(DBConfig{DB: pool})
 	require.ElementsMatch(t, append([]string{
 		nameBreakerOpenings, nameBreakerState, nameGatewayCallDuration, nameGatewayCalls, nameReconcilerLookupsSent,
 		nameRelayKeyRotations, nameRelayOutcomes, nameRelayRetries, nameRelaySnoozes,
+		nameBooksRuns, nameBooksDifferencesFound, nameBooksDifferencesPersist,
+		nameBooksLastSuccess, nameBooksOpenDifferences, nameBooksPersistingOpen,
 	}, db...), names(relay))
 
 	fams, err := api.Families()

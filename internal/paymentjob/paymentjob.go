@@ -62,6 +62,12 @@ type LookupArgs struct {
 	// lookup whose payment changed while it asked completes and leaves the
 	// next lookup to ask afresh, a resolve asks again (River's retry).
 	Resolve bool `json:"resolve,omitempty"`
+	// CancelID and Decision carry an operator's decision on a cancel in
+	// unknown (settle-cancel): the lookup carries it out against the
+	// gateway's record it reads (payflow.ApplyCancelDecision). Empty for
+	// every other lookup.
+	CancelID string `json:"cancelId,omitempty"`
+	Decision string `json:"decision,omitempty"`
 	// Period is set on the lookups that gateway webhooks ask for: the start
 	// of the interval (UTC, RFC 3339) the lookup belongs to. With it in the
 	// args, such lookups are unique per payment and interval, completed ones
