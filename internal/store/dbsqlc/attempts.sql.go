@@ -83,7 +83,7 @@ func (q *Queries) AttemptListByPayment(ctx context.Context, db DBTX, paymentID u
 }
 
 const attemptPageByPayment = `-- name: AttemptPageByPayment :many
-SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record FROM payment_attempts
+SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record, refundable_amount FROM payment_attempts
 WHERE payment_id = $1 AND ($2::bigint = 0 OR id < $2::bigint)
 ORDER BY id DESC
 LIMIT $3
@@ -125,6 +125,7 @@ func (q *Queries) AttemptPageByPayment(ctx context.Context, db DBTX, arg Attempt
 			&i.Error,
 			&i.Note,
 			&i.GatewayRecord,
+			&i.RefundableAmount,
 		); err != nil {
 			return nil, err
 		}
