@@ -299,7 +299,7 @@ func (s *Server) consoleOverview(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, st := range payment.AttentionStatuses() {
+		for _, st := range append(payment.AttentionStatuses(), payment.StatusWaitingForDeposit) {
 			d.Statuses = append(d.Statuses, statusCount{string(st), byStatus[st]})
 		}
 		if d.Acknowledged, err = s.store.PaymentsAcknowledged(ctx, tx); err != nil {

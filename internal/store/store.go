@@ -144,7 +144,7 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 	if expected == "" {
 		expected = p.Status
 	}
-	row, err := s.q.PaymentSave(ctx, db, dbsqlc.PaymentSaveParams{
+	params := dbsqlc.PaymentSaveParams{
 		ID:                    uid,
 		ExpectedStatus:        string(expected),
 		Status:                string(p.Status),
@@ -163,8 +163,22 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		AcknowledgedAt:        p.AcknowledgedAt,
 		NextRecheckAt:         p.NextRecheckAt,
 		RecheckUntil:          p.RecheckUntil,
+		DepositSecret:         nullString(p.DepositSecret.Reveal()),
+		DepositNextLookAt:     p.DepositNextLookAt,
 		EventType:             webhook.EventType(p.Status),
-	})
+	}
+	if va := p.VirtualAccount; va != nil {
+		params.VaBank, params.VaAccountNumber, params.VaHolder = nullString(va.Bank), nullString(va.AccountNumber), nullString(va.Holder)
+		if !va.DueDate.IsZero() {
+			due := va.DueDate
+			params.VaDueAt = &due
+		}
+	}
+	if p.Status != payment.StatusWaitingForDeposit {
+		// Only a waiting payment is swept for its deposit.
+		params.DepositNextLookAt = nil
+	}
+	row, err := s.q.PaymentSave(ctx, db, params)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, payment.Errorf(payment.KindInternal, payment.CodeStaleWrite,
 			"payment %s is no longer %s: its row changed since it was read", p.ID, expected)
@@ -197,6 +211,8 @@ func savedRow(r dbsqlc.PaymentSaveRow) dbsqlc.Payment {
 		ConfirmRequestedAt: r.ConfirmRequestedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		AcknowledgedAt: r.AcknowledgedAt, Version: r.Version, Gateway: r.Gateway, PaymentToken: r.PaymentToken,
 		NextRecheckAt: r.NextRecheckAt, RecheckUntil: r.RecheckUntil, LookupWantedAt: r.LookupWantedAt,
+		VaBank: r.VaBank, VaAccountNumber: r.VaAccountNumber, VaHolder: r.VaHolder, VaDueAt: r.VaDueAt,
+		DepositSecret: r.DepositSecret, DepositNextLookAt: r.DepositNextLookAt,
 	}
 }
 
@@ -363,10 +379,15 @@ func (s *Store) InsertCancel(ctx context.Context, db DBTX, c payment.Cancel) (pa
 	if c.Amount > 0 {
 		amount = &c.Amount
 	}
-	row, err := s.q.CancelInsert(ctx, db, dbsqlc.CancelInsertParams{
+	params := dbsqlc.CancelInsertParams{
 		ID: id, PaymentID: pid, Kind: string(c.Kind), Amount: amount, Reason: c.Reason,
 		Status: string(c.Status), IdempotencyKey: c.IdempotencyKey,
-	})
+	}
+	if a := c.RefundAccount; a != nil {
+		params.RefundBank, params.RefundAccountLast4 = nullString(a.Bank), nullString(a.Last4())
+		params.RefundAccountNumber, params.RefundHolderName = nullString(a.AccountNumber), nullString(a.HolderName)
+	}
+	row, err := s.q.CancelInsert(ctx, db, params)
 	if err != nil {
 		if isUniqueViolation(err, constraintOneCancel) {
 			return payment.Cancel{}, payment.Errorf(payment.KindConflict, payment.CodeCancelInProgress,
@@ -538,7 +559,7 @@ func (s *Store) Attempts(ctx context.Context, db DBTX, paymentID string) ([]paym
 }
 
 func toAppPayment(r dbsqlc.Payment) payment.Payment {
-	return payment.Payment{
+	p := payment.Payment{
 		ID:                    r.ID.String(),
 		OrderID:               r.OrderID,
 		OrderName:             r.OrderName,
@@ -565,8 +586,19 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		NextRecheckAt:         r.NextRecheckAt,
 		RecheckUntil:          r.RecheckUntil,
 		LookupWantedAt:        r.LookupWantedAt,
+		DepositSecret:         payment.Token(deref(r.DepositSecret)),
+		DepositNextLookAt:     r.DepositNextLookAt,
 		StoredStatus:          payment.Status(r.Status),
 	}
+	if r.VaAccountNumber != nil {
+		p.VirtualAccount = &payment.VirtualAccount{
+			Bank: deref(r.VaBank), AccountNumber: *r.VaAccountNumber, Holder: deref(r.VaHolder),
+		}
+		if r.VaDueAt != nil {
+			p.VirtualAccount.DueDate = *r.VaDueAt
+		}
+	}
+	return p
 }
 
 func toAppCancel(r dbsqlc.PaymentCancel) payment.Cancel {
@@ -584,9 +616,16 @@ func toAppCancel(r dbsqlc.PaymentCancel) payment.Cancel {
 		CreatedAt:      r.CreatedAt,
 		CompletedAt:    r.CompletedAt,
 		StoredStatus:   payment.CancelStatus(r.Status),
+		RefundBank:     deref(r.RefundBank),
+		RefundLast4:    deref(r.RefundAccountLast4),
 	}
 	if r.Amount != nil {
 		c.Amount = *r.Amount
+	}
+	if r.RefundAccountNumber != nil {
+		c.RefundAccount = &payment.RefundAccount{
+			Bank: c.RefundBank, AccountNumber: *r.RefundAccountNumber, HolderName: deref(r.RefundHolderName),
+		}
 	}
 	return c
 }
