@@ -52,15 +52,17 @@ func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, paymentID, paymentKey str
 // it needs: its cancel job when the gateway holds money for the payment, or
 // a lookup when it waits on a confirm whose outcome is unknown. A payment the
 // gateway never saw is canceled on the spot. It returns the payment with its
-// history.
-func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID, reason string, amount int64) (payment.Payment, error) {
+// history. refund is the customer's refund account, which a deposited
+// virtual-account payment needs and every other refuses
+// (payment.Payment.RequestCancelTo).
+func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID, reason string, amount int64, refund *payment.RefundAccount) (payment.Payment, error) {
 	// The cancels are read under the payment's lock (in the same round
 	// trip), so two cancels racing for one payment see each other.
 	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return payment.Payment{}, err
 	}
-	plan, err := p.RequestCancel(cancelID, reason, amount, open, f.now())
+	plan, err := p.RequestCancelTo(cancelID, reason, amount, refund, open, f.now())
 	if err != nil {
 		return p, err
 	}

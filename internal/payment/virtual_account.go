@@ -64,8 +64,8 @@ func (p Payment) AwaitsDeposit() bool {
 // payment as expired: its account's due date has passed. The gateway's
 // record decides whether money came; our clock only says when asking is
 // worth it, so this is read with a lookup's answer, never alone.
-func (p Payment) DepositOverdue(now time.Time) bool {
-	return p.VirtualAccount != nil && !p.VirtualAccount.DueDate.IsZero() && now.After(p.VirtualAccount.DueDate)
+func (p Payment) DepositOverdue(now time.Time, grace time.Duration) bool {
+	return p.VirtualAccount != nil && !p.VirtualAccount.DueDate.IsZero() && now.After(p.VirtualAccount.DueDate.Add(grace))
 }
 
 // ExpireUndeposited ends a payment whose due date passed and whose lookup
@@ -99,11 +99,17 @@ type DepositSchedule struct {
 	Near time.Duration
 	// Close is the gap between two looks near the due date.
 	Close time.Duration
+	// Grace is how long after the due date a lookup that shows no deposit
+	// ends the payment as expired, when the gateway does not itself say
+	// the account expired: a transfer the bank took at the last second
+	// may reach the gateway's record late.
+	Grace time.Duration
 }
 
 // DefaultDepositSchedule looks hourly, then every five minutes in the last
-// hour before the due date and the hour after it.
-var DefaultDepositSchedule = DepositSchedule{Far: time.Hour, Near: time.Hour, Close: 5 * time.Minute}
+// hour before the due date and the hour after it, and gives a transfer at
+// the last second ten minutes to show.
+var DefaultDepositSchedule = DepositSchedule{Far: time.Hour, Near: time.Hour, Close: 5 * time.Minute, Grace: 10 * time.Minute}
 
 // Next is when to look again at a payment due at due, after a look at now.
 // Without a due date it looks every Far.
