@@ -246,6 +246,11 @@ func toPayment(w wirePayment) *Payment {
 			Bank: va.BankCode, AccountNumber: va.AccountNumber, Holder: va.CustomerName, DueDate: time.Time(va.DueDate),
 		}
 		p.AccountExpired = va.Expired
+		if p.ApprovedAt.IsZero() && p.Phase == PhaseCharged {
+			// Canceled before any deposit (the account closed): nothing
+			// was ever charged, whatever the status word.
+			p.Phase = PhaseFailed
+		}
 	}
 	if len(w.Cancels) > 0 {
 		p.Cancels = make([]Cancel, 0, len(w.Cancels))

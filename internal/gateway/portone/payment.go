@@ -152,6 +152,10 @@ func parsePayment(body []byte) (record, error) {
 				Bank: w.Method.Bank, AccountNumber: w.Method.AccountNumber, Holder: w.Method.RemitteeName,
 				DueDate: time.Time(w.Method.ExpiredAt),
 			}
+			if p.ApprovedAt.IsZero() && p.Phase == gateway.PhaseCharged {
+				// Closed before any deposit: never charged.
+				p.Phase = gateway.PhaseFailed
+			}
 		}
 	}
 	if w.Failure != nil {
