@@ -77,6 +77,11 @@ type setupOpts struct {
 	readySweepAfter time.Duration
 	// portOneManual runs the PortOne client in manual confirm.
 	portOneManual bool
+	// deposit is the relay's deposit sweep; its default when zero.
+	// accountDue is the simulator's virtual-account due time; its
+	// default (3 days) when zero.
+	deposit    payment.DepositSchedule
+	accountDue time.Duration
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -85,6 +90,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	pool := dbtest.Pool(t)
 	sim, err := gatewaysim.New(gatewaysim.Options{Config: gatewaysim.Config{
 		TossKeyRetention: gatewaysim.Duration(opts.simKeyRetention), PortOneKeyRetention: gatewaysim.Duration(opts.simKeyRetention),
+		VirtualAccountDue: gatewaysim.Duration(opts.accountDue),
 	}})
 	require.NoError(t, err)
 	srv := httptest.NewServer(sim)
@@ -139,7 +145,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		KeyQuiet: 300 * time.Millisecond,
 		Webhooks: opts.webhooks,
 		Recheck:  opts.recheck, ReadySweepAfter: opts.readySweepAfter,
-		BooksLag: opts.booksLag,
+		BooksLag: opts.booksLag, Deposit: opts.deposit,
 	}
 	if cfg.Webhooks == (relay.WebhookConfig{}) {
 		// The receivers are httptest servers on loopback.
