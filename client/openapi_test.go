@@ -125,7 +125,7 @@ func TestCodesDocumented(t *testing.T) {
 	}
 	require.ElementsMatch(t, statuses, []string{
 		string(StatusReady), string(StatusConfirming), string(StatusConfirmed), string(StatusFailed), string(StatusExpired),
-		string(StatusUnknown), string(StatusCanceling), string(StatusCanceled), string(StatusPartiallyCanceled),
+		string(StatusUnknown), string(StatusCanceling), string(StatusCanceled), string(StatusPartiallyCanceled), string(StatusWaitingForDeposit),
 	})
 }
 
