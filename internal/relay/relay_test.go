@@ -659,6 +659,27 @@ func TestCancel(t *testing.T) {
 		require.Equal(t, int64(11000), got.BalanceAmount)
 	})
 
+	// A cancel refused as the second within a second (another cancel of
+	// the payment was just taken up), its refusal stored under the key and
+	// replayed for every retry: once the quiet period has passed the key is
+	// stuck like any other, where it used to keep the cancel for ever.
+	t.Run("ConsecutiveRequestRefusalReplayedEarnsANewKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		b.replayCachedErrors(t)
+		b.script(t, key, gatewaysim.OperationCancel, step(gatewaysim.StepError, "FORBIDDEN_CONSECUTIVE_REQUEST"))
+		c := b.requestCancel(t, p.ID, 4000)
+
+		got := b.waitStatus(t, p.ID, payment.StatusPartiallyCanceled)
+		require.Equal(t, []string{"confirm:success", "cancel:transient", "cancel:transient", "lookup:success", "cancel:success"}, ops(got.Attempts))
+		require.Contains(t, got.Attempts[3].Note, "replaced by "+c.IdempotencyKey+"-2")
+		e := b.ledger(t, key)
+		require.Len(t, e.Refunds, 1, "one refund, under the new key")
+		require.Equal(t, c.IdempotencyKey+"-2", e.Refunds[0].IdempotencyKey)
+		require.Equal(t, int64(11000), got.BalanceAmount)
+	})
+
 	t.Run("CachedUnclearAnswerEarnsANewKey", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{})
