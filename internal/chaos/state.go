@@ -33,8 +33,8 @@ type ourCancel struct {
 	// cancel done with.
 	transactionKey string
 	amount         int64 // what was asked; 0: the whole balance
-	canceledAmount                   int64 // what we recorded as refunded
-	createdAt                        time.Time
+	canceledAmount int64 // what we recorded as refunded
+	createdAt      time.Time
 }
 
 func (c *ourCancel) String() string {
