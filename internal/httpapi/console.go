@@ -484,7 +484,7 @@ func (s *Server) consolePayment(c echo.Context) error {
 	)
 	err := s.readOnly(ctx, func(tx pgx.Tx) error {
 		var err error
-		if p, err = s.store.PaymentWithHistory(ctx, tx, c.Param("id")); err != nil {
+		if p, err = s.store.PaymentWithHistory(ctx, tx, payment.Everyone(), c.Param("id")); err != nil {
 			return err
 		}
 		if actions, err = s.store.OperatorActions(ctx, tx, p.ID); err != nil {

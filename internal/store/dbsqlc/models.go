@@ -69,6 +69,7 @@ type ApiKey struct {
 	LastUsedAt    *time.Time
 	RevokedAt     *time.Time
 	Scope         string
+	Owner         string
 }
 
 type ConsoleSession struct {
@@ -88,6 +89,7 @@ type IdempotencyKey struct {
 	ResponseBody    []byte
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
+	Owner           string
 }
 
 type OperatorAction struct {
@@ -106,6 +108,11 @@ type OperatorAction struct {
 	OutcomeStatus string
 	CompletedAt   *time.Time
 	CreatedAt     time.Time
+}
+
+type Owner struct {
+	ID        string
+	CreatedAt time.Time
 }
 
 type Payment struct {
@@ -135,6 +142,7 @@ type Payment struct {
 	RecheckUntil          *time.Time
 	LookupWantedAt        *time.Time
 	PaymentToken          *string
+	Owner                 string
 }
 
 type PaymentAttempt struct {
@@ -213,4 +221,5 @@ type WebhookEndpoint struct {
 	PreviousSecretExpiresAt *time.Time
 	CreatedAt               time.Time
 	DisabledAt              *time.Time
+	Owner                   string
 }
