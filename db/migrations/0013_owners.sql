@@ -37,7 +37,7 @@ ALTER TABLE webhook_endpoints ADD COLUMN owner text NOT NULL DEFAULT 'default' R
 -- counted under a lock of the owner's row (store.InsertWebhookEndpoint).
 -- The existing rows are all the default owner's: the index build refuses
 -- the migration if two enabled endpoints already share a URL, and an
--- operator disables one first (DELETE /v1/webhook-endpoints/{id}).
+-- operator disables one first (POST /v1/webhook-endpoints/{id}/disable).
 CREATE UNIQUE INDEX webhook_endpoints_owner_url_idx ON webhook_endpoints (owner, url)
     WHERE disabled_at IS NULL;
 

@@ -122,7 +122,7 @@ func (s *Server) consoleAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return fmt.Errorf("error reading console session: %w", err)
 		}
-		cs := consoleSession{client: client{keyID: sess.Key.ID, name: sess.Key.Name, scope: sess.Key.Scope}, csrf: sess.CSRFToken}
+		cs := consoleSession{client: client{keyID: sess.Key.ID, name: sess.Key.Name, scope: sess.Key.Scope, owner: payment.Owner(sess.Key.Owner)}, csrf: sess.CSRFToken}
 		c.Set(ctxKeyConsole, cs)
 		c.Set(ctxKeyClient, cs.client)
 		if c.Request().Method == http.MethodPost && !validCSRF(c, cs.csrf) {

@@ -14,6 +14,14 @@ type Owner string
 // serving one checkout never needs another.
 const DefaultOwner Owner = "default"
 
+// orDefault is o, or DefaultOwner for the zero Owner.
+func (o Owner) orDefault() Owner {
+	if o == "" {
+		return DefaultOwner
+	}
+	return o
+}
+
 // OwnerMaxLen bounds an owner's name.
 const OwnerMaxLen = 63
 

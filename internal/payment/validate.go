@@ -87,11 +87,7 @@ func (in Intent) Same(p Payment) bool {
 	// Order ids are unique across owners (docs/design.md, "Owners"): another
 	// owner's payment for the order is never the same intent, whatever its
 	// fields, and the caller answers a conflict that shows none of them.
-	owner := in.Owner
-	if owner == "" {
-		owner = DefaultOwner
-	}
-	return owner == p.Owner && in.OrderID == p.OrderID && in.OrderName == p.OrderName && in.Amount == p.Amount && in.Currency == p.Currency &&
+	return in.Owner.orDefault() == p.Owner.orDefault() && in.OrderID == p.OrderID && in.OrderName == p.OrderName && in.Amount == p.Amount && in.Currency == p.Currency &&
 		in.Gateway == p.Gateway && (in.PaymentKey == "" || in.PaymentKey == p.PaymentKey)
 }
 

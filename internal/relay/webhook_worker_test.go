@@ -119,7 +119,7 @@ func TestWebhooks(t *testing.T) {
 		rc := newReceiver(t)
 		e := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusConfirmed), webhook.EventType(payment.StatusCanceled))
 		rc.setSecret(e.Secret)
-		other := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusFailed))
+		other := b.endpoint(t, rc.srv.URL+"/failed", webhook.EventType(payment.StatusFailed))
 
 		p, key := b.newPayment(t, 15000, nil)
 		b.requestConfirm(t, p.ID, key, 15000, nil)

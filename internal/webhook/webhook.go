@@ -53,7 +53,7 @@ const DefaultMaxEndpoints = 16
 func CheckRoom(active, max int) error {
 	if active >= max {
 		return payment.Errorf(payment.KindUnprocessable, CodeEndpointLimit,
-			"this owner already has %d active webhook endpoints, the most allowed; disable one (DELETE /v1/webhook-endpoints/{id}) before adding another", active)
+			"this owner already has %d active webhook endpoints, the most allowed; disable one (POST /v1/webhook-endpoints/{id}/disable) before adding another", active)
 	}
 	return nil
 }
