@@ -19,11 +19,11 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/client"
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
-	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
 	"github.com/payment-outbox/payment-outbox/internal/store"
