@@ -107,6 +107,7 @@ func TestOwners(t *testing.T) {
 		for _, who := range []*testBundle{reader, operator} {
 			rec := who.do(t, http.MethodGet, "/v1/payments/"+p.ID, "")
 			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+			require.Equal(t, "shop-b", decode[paymentResponse](t, rec).Owner, "an operator sees whose it is")
 			rec = who.do(t, http.MethodGet, "/v1/payments?orderId=order-owner-3", "")
 			require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 		}
@@ -192,6 +193,7 @@ func TestOwners(t *testing.T) {
 		// The owner, and an operator, still manage it.
 		rec = o.shop.do(t, http.MethodGet, "/v1/webhook-endpoints", "")
 		require.Len(t, decode[webhookEndpointListResponse](t, rec).Endpoints, 1)
+		require.Equal(t, "default", decode[webhookEndpointListResponse](t, rec).Endpoints[0].Owner)
 		rec = o.do(t, http.MethodGet, "/v1/webhook-endpoints", "")
 		require.Len(t, decode[webhookEndpointListResponse](t, rec).Endpoints, 1)
 	})

@@ -32,6 +32,7 @@ type createWebhookEndpointRequest struct {
 // once.
 type webhookEndpointResponse struct {
 	ID         string     `json:"id"`
+	Owner      string     `json:"owner"`
 	URL        string     `json:"url"`
 	Events     []string   `json:"events"`
 	Secret     string     `json:"secret,omitempty"`
@@ -73,7 +74,7 @@ func toWebhookEndpointResponse(e webhook.Endpoint) webhookEndpointResponse {
 		events = []string{}
 	}
 	return webhookEndpointResponse{
-		ID: e.ID, URL: e.URL, Events: events, CreatedAt: e.CreatedAt.UTC(), DisabledAt: utcPtr(e.DisabledAt),
+		ID: e.ID, Owner: string(e.Owner), URL: e.URL, Events: events, CreatedAt: e.CreatedAt.UTC(), DisabledAt: utcPtr(e.DisabledAt),
 	}
 }
 
