@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -236,6 +237,32 @@ func TestOwners(t *testing.T) {
 		small.shop.createEndpoint(t, `{"url":"https://shop.example/a"}`)
 		rec = small.shop.postJSON(t, "/v1/webhook-endpoints", `{"url":"https://shop.example/b"}`)
 		requireProblem(t, rec, http.StatusUnprocessableEntity, webhook.CodeEndpointLimit)
+	})
+
+	t.Run("ConcurrentRegistrationsTakeTheLastPlaceOnce", func(t *testing.T) {
+		t.Parallel()
+		o := setupOwners(t, func(c *Config) { c.MaxWebhookEndpoints = 3 })
+		o.shop.createEndpoint(t, `{"url":"https://shop.example/first"}`)
+		const racers = 8
+		codes := make(chan int, racers)
+		var wg sync.WaitGroup
+		for i := range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req := o.shop.request(t, http.MethodPost, "/v1/webhook-endpoints",
+					fmt.Sprintf(`{"url":"https://shop.example/race/%d"}`, i), "Content-Type", "application/json")
+				codes <- o.shop.serve(req).Code
+			}()
+		}
+		wg.Wait()
+		close(codes)
+		counts := map[int]int{}
+		for c := range codes {
+			counts[c]++
+		}
+		require.Equal(t, map[int]int{http.StatusCreated: 2, http.StatusUnprocessableEntity: racers - 2}, counts)
+		require.Equal(t, 3, o.countRows(t, "webhook_endpoints", "disabled_at IS NULL"))
 	})
 
 	t.Run("AnOwnersActiveURLsAreDistinct", func(t *testing.T) {
