@@ -20,6 +20,7 @@ type state struct {
 
 type ourPayment struct {
 	id, status, paymentKey string
+	orderID, gateway       string
 	amount                 int64
 	balance                int64
 	canceledAmount         int64
@@ -52,13 +53,14 @@ func (s *system) readState(ctx context.Context) (*state, error) {
 		paymentJobs: map[string][]string{},
 		cancelJobs:  map[string][]string{},
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id::text, status, coalesce(payment_key, ''), amount, balance_amount, canceled_amount FROM payments`)
+	rows, err := s.pool.Query(ctx, `SELECT id::text, status, coalesce(payment_key, ''), order_id, gateway,
+		amount, balance_amount, canceled_amount FROM payments`)
 	if err != nil {
 		return nil, fmt.Errorf("error reading payments: %w", err)
 	}
 	for rows.Next() {
 		p := &ourPayment{}
-		if err := rows.Scan(&p.id, &p.status, &p.paymentKey, &p.amount, &p.balance, &p.canceledAmount); err != nil {
+		if err := rows.Scan(&p.id, &p.status, &p.paymentKey, &p.orderID, &p.gateway, &p.amount, &p.balance, &p.canceledAmount); err != nil {
 			return nil, fmt.Errorf("error reading payments: %w", err)
 		}
 		st.payments[p.id] = p
