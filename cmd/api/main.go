@@ -32,15 +32,18 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
-const usage = `usage: api [migrate | keys create NAME [--scope S] | keys list | keys revoke ID | ops ...]
+const usage = `usage: api [migrate | keys create NAME [--scope S] [--owner O] | keys list | keys revoke ID | ops ...]
 
   api                   serve the HTTP API and the console (/console)
   api migrate           apply every database migration (River's included) and exit
-  api keys create NAME [--scope checkout|operator|readonly]
-                        create an API key (default scope checkout); the key is printed once, on stdout
-  api keys list         list the API keys (id, name, scope, prefix, created, last used, revoked)
+  api keys create NAME [--scope checkout|operator|readonly] [--owner OWNER]
+                        create an API key (default scope checkout) of OWNER, the checkout service
+                        whose payments it acts on (default "default"; added on first use); the key
+                        is printed once, on stdout
+  api keys list         list the API keys (id, name, scope, owner, prefix, created, last used, revoked)
   api keys revoke ID    revoke an API key (API processes may accept it for up to 10s more)
   api ops lookup|retry|resolve|acknowledge PAYMENT_ID --reason TEXT
   api ops resend-cancel PAYMENT_ID --reason TEXT [--cancel CANCEL_ID]
@@ -62,6 +65,7 @@ environment:
   PPROF_ADDR            serve net/http/pprof on this host:port (default off; use loopback)
   API_WEBHOOK_ALLOW_PRIVATE  true: accept webhook endpoint URLs on loopback, private and
                         link-local addresses (development and tests only; default false)
+  API_WEBHOOK_ENDPOINTS_MAX  active webhook endpoints one owner may have (default 16)
 `
 
 func main() {
@@ -145,6 +149,8 @@ type config struct {
 	maxInFlight int
 	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
 	webhookAllowPrivate bool
+	// maxWebhookEndpoints: see API_WEBHOOK_ENDPOINTS_MAX.
+	maxWebhookEndpoints int
 	// gateways and defaultGateway: see API_GATEWAYS and API_DEFAULT_GATEWAY.
 	gateways       []string
 	defaultGateway string
@@ -222,6 +228,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("API_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
 		}
 		cfg.webhookAllowPrivate = b
+	}
+	cfg.maxWebhookEndpoints = webhook.DefaultMaxEndpoints
+	if v := getenv("API_WEBHOOK_ENDPOINTS_MAX"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return config{}, fmt.Errorf("API_WEBHOOK_ENDPOINTS_MAX must be a whole number from 1 to 1000, got %q", v)
+		}
+		cfg.maxWebhookEndpoints = n
 	}
 	if cfg.gateways, cfg.defaultGateway, err = loadGateways(getenv); err != nil {
 		return config{}, err
@@ -341,6 +355,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
 		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
 		WebhookAllowPrivate: cfg.webhookAllowPrivate,
+		MaxWebhookEndpoints: cfg.maxWebhookEndpoints,
 		MaxInFlight:         cfg.maxInFlight,
 		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
 		PortOneWebhookSecret: cfg.portOneWebhookSecret,

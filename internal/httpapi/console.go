@@ -123,7 +123,7 @@ func (s *Server) consoleAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return fmt.Errorf("error reading console session: %w", err)
 		}
-		cs := consoleSession{client: client{keyID: sess.Key.ID, name: sess.Key.Name, scope: sess.Key.Scope}, csrf: sess.CSRFToken}
+		cs := consoleSession{client: client{keyID: sess.Key.ID, name: sess.Key.Name, scope: sess.Key.Scope, owner: payment.Owner(sess.Key.Owner)}, csrf: sess.CSRFToken}
 		c.Set(ctxKeyConsole, cs)
 		c.Set(ctxKeyClient, cs.client)
 		if c.Request().Method == http.MethodPost && !validCSRF(c, cs.csrf) {
@@ -485,7 +485,7 @@ func (s *Server) consolePayment(c echo.Context) error {
 	)
 	err := s.readOnly(ctx, func(tx pgx.Tx) error {
 		var err error
-		if p, err = s.store.PaymentWithHistory(ctx, tx, c.Param("id")); err != nil {
+		if p, err = s.store.PaymentWithHistory(ctx, tx, payment.Everyone(), c.Param("id")); err != nil {
 			return err
 		}
 		if actions, err = s.store.OperatorActions(ctx, tx, p.ID); err != nil {

@@ -89,6 +89,8 @@ var problemTitles = map[string]string{
 	webhook.CodeDeliveryNotFound:   "Webhook delivery not found",
 	webhook.CodeURLRefused:         "Webhook URL is not a public address",
 	webhook.CodeEndpointDisabled:   "Webhook endpoint is disabled",
+	webhook.CodeEndpointLimit:      "Too many webhook endpoints",
+	webhook.CodeURLTaken:           "Webhook URL is already registered",
 	codeInsufficientScope:          "The API key's scope does not allow this",
 	codeInvalidSignature:           "Webhook signature does not verify",
 	payment.CodeJobNotFound:        "Outbox job not found",

@@ -119,6 +119,10 @@ type Config struct {
 	// Resolver looks up the host names of webhook endpoint URLs. Default:
 	// net.DefaultResolver.
 	Resolver webhook.Resolver
+	// MaxWebhookEndpoints caps the active webhook endpoints of one owner;
+	// a registration past it gets 422 webhook_endpoint_limit. Default:
+	// webhook.DefaultMaxEndpoints.
+	MaxWebhookEndpoints int
 	// MaxWaiters bounds the requests waiting at once for a payment to
 	// change (GET /v1/payments/{id}?wait=). Default: DefaultMaxWaiters.
 	MaxWaiters int
@@ -187,6 +191,7 @@ type Server struct {
 
 	webhookAllowPrivate bool
 	resolver            webhook.Resolver
+	maxWebhookEndpoints int
 	waiter              *waiter
 
 	// maxInFlight caps inFlight (0: no cap); see admit.
@@ -230,6 +235,10 @@ func New(cfg Config) *Server {
 	s.sweepCtx, s.cancelSweep = context.WithCancel(context.Background())
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
+	}
+	s.maxWebhookEndpoints = cfg.MaxWebhookEndpoints
+	if s.maxWebhookEndpoints <= 0 {
+		s.maxWebhookEndpoints = webhook.DefaultMaxEndpoints
 	}
 	s.defaultGateway = cfg.DefaultGateway
 	if s.defaultGateway == "" {

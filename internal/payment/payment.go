@@ -115,7 +115,10 @@ func (s Status) Terminal() bool {
 // Payment is one checkout's payment intent and everything the gateway said
 // about it.
 type Payment struct {
-	ID        string
+	ID string
+	// Owner is the checkout service the payment belongs to, fixed at
+	// create: only its keys (and operators) see and act on it.
+	Owner     Owner
 	OrderID   string
 	OrderName string
 	Amount    int64

@@ -282,7 +282,7 @@ func (b *testBundle) waitStatus(t *testing.T, id string, want payment.Status) pa
 	var p payment.Payment
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		var err error
-		p, err = b.store.PaymentWithHistory(context.Background(), b.pool, id)
+		p, err = b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), id)
 		require.NoError(t, err)
 		if p.Status == want {
 			return p
@@ -499,7 +499,7 @@ func TestConfirm(t *testing.T) {
 		b.requestConfirm(t, p.ID, key, 7000, nil)
 
 		require.Eventually(t, func() bool {
-			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 			require.NoError(t, err)
 			return len(got.Attempts) > 0 && got.Attempts[0].Classification == string(gateway.ClassMisconfigured)
 		}, 10*time.Second, 10*time.Millisecond)
@@ -752,7 +752,7 @@ func TestHeldCancel(t *testing.T) {
 			// applied as well.
 			time.Sleep(2 * hold)
 
-			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 			require.NoError(t, err)
 			e := b.ledger(t, key)
 			require.Len(t, e.Refunds, 1, "one refund for one cancel")
