@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,10 +149,10 @@ type slowAttack struct {
 	clients int
 }
 
-func startSlowAttack(addr string, perRoute int, gap time.Duration) *slowAttack {
+func startSlowAttack(addr string, routes []slowRoute, perRoute int, gap time.Duration) *slowAttack {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &slowAttack{cancel: cancel, outcomes: map[string][]slowOutcome{}}
-	for _, r := range slowRoutes() {
+	for _, r := range routes {
 		for range perRoute {
 			a.clients++
 			a.started.Add(1)
@@ -241,7 +243,7 @@ func TestSlowBodiesLeaveCheckoutsAnswered(t *testing.T) {
 	defer srv.Close()
 	addr := srv.Listener.Addr().String()
 
-	attack := startSlowAttack(addr, 100, 250*time.Millisecond)
+	attack := startSlowAttack(addr, slowRoutes(), 100, 250*time.Millisecond)
 	defer attack.stop()
 	attack.started.Wait()
 
@@ -283,9 +285,9 @@ func TestSlowBodiesLeaveCheckoutsAnswered(t *testing.T) {
 	for _, r := range slowRoutes() {
 		answers[r.name] = r.answers
 	}
-	for route, os := range outcomes {
+	for route, list := range outcomes {
 		cut := 0
-		for _, o := range os {
+		for _, o := range list {
 			if o.open {
 				continue
 			}
@@ -466,4 +468,68 @@ func TestReadyzSaturated(t *testing.T) {
 	require.NoError(t, lockTx.Rollback(ctx))
 	wg.Wait()
 	require.Equal(t, http.StatusOK, ready().Code, "ready again once the slots turn over")
+}
+
+// TestFiguresCheckoutUnderSlowBodies prints, rather than asserts, issue 17's
+// "done when" figure: a checkout's create + confirm latency (p50, p99) over
+// real TCP, unloaded and then under 100 slow-body connections on each
+// unauthenticated route, with both budgets at their production defaults. It
+// runs only with HTTPAPI_FIGURES=1: a timing on a shared machine is a
+// measurement to read, not a test to pass.
+func TestFiguresCheckoutUnderSlowBodies(t *testing.T) {
+	if os.Getenv("HTTPAPI_FIGURES") != "1" {
+		t.Skip("set HTTPAPI_FIGURES=1 to measure")
+	}
+	b := setup(t, func(c *Config) {
+		c.MaxInFlight = DefaultMaxInFlight(20)
+		c.MaxUnauthenticatedInFlight = DefaultMaxUnauthenticatedInFlight(20)
+		c.Gateways = []string{payment.GatewayToss, payment.GatewayPortOne}
+		c.PortOneWebhookSecret = portOneTestSecret
+	})
+	srv := httptest.NewServer(b.handler)
+	defer srv.Close()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	// Each phase runs for several body deadlines, so the slow clients are
+	// cut off and reconnect while it does.
+	const phaseFor = 4 * DefaultUnauthenticatedBodyTimeout
+	var n int
+	measure := func(phase string) (p50, p99 time.Duration) {
+		var took []time.Duration
+		for i, end := 0, time.Now().Add(phaseFor); time.Now().Before(end); i++ {
+			start := time.Now()
+			create, confirm := checkout(t, hc, srv.URL, b.apiKey, fmt.Sprintf("order-%s-%d", phase, i))
+			took = append(took, time.Since(start))
+			require.Equal(t, http.StatusCreated, create, phase)
+			require.Equal(t, http.StatusAccepted, confirm, phase)
+		}
+		slices.Sort(took)
+		n = len(took)
+		return took[n/2], took[n*99/100]
+	}
+	measure("warmup")
+	p50, p99 := measure("unloaded")
+	unloaded := n
+
+	var open []slowRoute
+	for _, r := range slowRoutes() {
+		if slices.Equal(r.answers, cutOff) {
+			open = append(open, r)
+		}
+	}
+	attack := startSlowAttack(srv.Listener.Addr().String(), open, 100, 250*time.Millisecond)
+	attack.started.Wait()
+	lp50, lp99 := measure("loaded")
+	outcomes := attack.stop()
+	cut := 0
+	for _, list := range outcomes {
+		for _, o := range list {
+			if !o.open {
+				cut++
+			}
+		}
+	}
+	t.Logf("create+confirm: unloaded %d checkouts p50 %s p99 %s; under %d slow-body connections (100 per route, %d requests cut off) %d checkouts p50 %s p99 %s; p99 ratio %.2f",
+		unloaded, p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), attack.clients, cut, n,
+		lp50.Round(10*time.Microsecond), lp99.Round(10*time.Microsecond), float64(lp99)/float64(p99))
 }
