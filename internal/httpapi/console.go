@@ -87,6 +87,7 @@ func (s *Server) consoleRoutes(e *echo.Echo) {
 	g.POST("/payments/:id/act", s.consoleAct, s.consoleAuth)
 	g.GET("/jobs", s.consoleJobs, s.consoleAuth)
 	g.POST("/jobs/:id/retry", s.consoleRetryJob, s.consoleAuth)
+	g.GET("/books", s.consoleBooks, s.consoleAuth)
 }
 
 // consoleHeaders sets the security headers of every console answer.
@@ -559,7 +560,9 @@ func (s *Server) consoleAct(c echo.Context) error {
 		return s.consoleError(c, http.StatusForbidden, "A readonly key can look but not act. Sign in with an operator key to take actions.")
 	}
 	action := payment.Action(c.FormValue("action"))
-	if !slices.Contains(payment.Actions(), action) || action == payment.ActionRetryJob {
+	// settle-cancel takes a decision the console's form does not ask for;
+	// it is taken through the API (docs/runbook.md).
+	if !slices.Contains(payment.Actions(), action) || action == payment.ActionRetryJob || action == payment.ActionSettleCancel {
 		return s.consoleError(c, http.StatusBadRequest, "Unknown action.")
 	}
 	reason, cancelID := c.FormValue("reason"), c.FormValue("cancel")
@@ -637,7 +640,7 @@ func (s *Server) consoleRetryJob(c echo.Context) error {
 // consoleTitles are the pages' titles.
 var consoleTitles = map[string]string{
 	"login.html": "Sign in", "error.html": "Problem", "overview.html": "Overview", "attention.html": "Attention",
-	"payment.html": "Payment", "jobs.html": "Jobs", "confirm.html": "Confirm",
+	"payment.html": "Payment", "jobs.html": "Jobs", "confirm.html": "Confirm", "books.html": "Books",
 }
 
 // consoleFuncs are the templates' helpers.

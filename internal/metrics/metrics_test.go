@@ -395,6 +395,8 @@ func TestBinaryRegistries(t *testing.T) {
 	require.ElementsMatch(t, append([]string{
 		nameBreakerOpenings, nameBreakerState, nameGatewayCallDuration, nameGatewayCalls, nameReconcilerLookupsSent,
 		nameRelayKeyRotations, nameRelayOutcomes, nameRelayRetries, nameRelaySnoozes,
+		nameBooksRuns, nameBooksDifferencesFound, nameBooksDifferencesPersist,
+		nameBooksLastSuccess, nameBooksOpenDifferences, nameBooksPersistingOpen,
 	}, db...), names(relay))
 
 	fams, err := api.Families()

@@ -498,6 +498,7 @@ func (s *Store) StartAttempt(ctx context.Context, db DBTX, a payment.Attempt) (i
 	id, err := s.q.AttemptStart(ctx, db, dbsqlc.AttemptStartParams{
 		PaymentID: pid, CancelID: cancelID, Operation: string(a.Operation), IdempotencyKey: a.IdempotencyKey,
 		JobID: nullInt64(a.JobID), JobAttempt: &jobAttempt, RequestedAt: a.RequestedAt,
+		RefundableAmount: nullInt64(a.RefundableAmount),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("error starting attempt: %w", err)
@@ -618,6 +619,9 @@ func toAppAttempt(r dbsqlc.PaymentAttempt) payment.Attempt {
 	}
 	if r.HttpStatus != nil {
 		a.HTTPStatus = int(*r.HttpStatus)
+	}
+	if r.RefundableAmount != nil {
+		a.RefundableAmount = *r.RefundableAmount
 	}
 	if len(r.GatewayRecord) > 0 {
 		var g payment.GatewayRecord

@@ -71,6 +71,42 @@ type ApiKey struct {
 	Scope         string
 }
 
+type BooksDifference struct {
+	ID            int64
+	Gateway       string
+	Kind          string
+	PaymentKey    string
+	Subject       string
+	PaymentID     *uuid.UUID
+	OccurredAt    time.Time
+	GatewayRecord []byte
+	Ours          string
+	Lookup        bool
+	FirstRunID    int64
+	LastRunID     int64
+	Runs          int32
+	CreatedAt     time.Time
+	ResolvedAt    *time.Time
+}
+
+type BooksRun struct {
+	ID           int64
+	Gateway      string
+	WindowFrom   time.Time
+	WindowUntil  time.Time
+	StartedAt    time.Time
+	FinishedAt   *time.Time
+	Pages        int32
+	Transactions int32
+	Matched      int32
+	Differences  int32
+	Persisting   int32
+	Lookups      int32
+	Listed       int32
+	Resolved     int32
+	Error        string
+}
+
 type ConsoleSession struct {
 	TokenHash []byte
 	ApiKeyID  uuid.UUID
@@ -138,23 +174,24 @@ type Payment struct {
 }
 
 type PaymentAttempt struct {
-	ID             int64
-	PaymentID      uuid.UUID
-	CancelID       *uuid.UUID
-	Operation      string
-	IdempotencyKey string
-	JobID          *int64
-	JobAttempt     *int32
-	RequestedAt    time.Time
-	FinishedAt     *time.Time
-	LatencyUs      *int64
-	HttpStatus     *int32
-	GatewayCode    string
-	GatewayMessage string
-	Classification *string
-	Error          string
-	Note           string
-	GatewayRecord  []byte
+	ID               int64
+	PaymentID        uuid.UUID
+	CancelID         *uuid.UUID
+	Operation        string
+	IdempotencyKey   string
+	JobID            *int64
+	JobAttempt       *int32
+	RequestedAt      time.Time
+	FinishedAt       *time.Time
+	LatencyUs        *int64
+	HttpStatus       *int32
+	GatewayCode      string
+	GatewayMessage   string
+	Classification   *string
+	Error            string
+	Note             string
+	GatewayRecord    []byte
+	RefundableAmount *int64
 }
 
 type PaymentCancel struct {

@@ -459,7 +459,7 @@ LEFT JOIN LATERAL (
     SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at FROM payment_cancels c WHERE c.payment_id = p.id ORDER BY c.created_at DESC, c.id DESC LIMIT 1
 ) c ON true
 LEFT JOIN LATERAL (
-    SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record FROM payment_attempts a WHERE a.payment_id = p.id ORDER BY a.id DESC LIMIT 1
+    SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record, refundable_amount FROM payment_attempts a WHERE a.payment_id = p.id ORDER BY a.id DESC LIMIT 1
 ) a ON true
 WHERE p.status = ANY($1::text[]) AND p.updated_at < $2
   AND ($3::bool OR p.acknowledged_at IS NULL)
