@@ -60,6 +60,10 @@ environment:
   API_MAX_IN_FLIGHT     requests in flight at once before more are refused 503 overloaded
                         (default 1.5 x DATABASE_MAX_CONNS, 30; 0: no limit; probes, /metrics
                         and waits do not count)
+  API_MAX_UNAUTHENTICATED_IN_FLIGHT  webhooks and console sign-ins at work at once, once
+                        their body is in, before more are refused 503 overloaded; apart from
+                        API_MAX_IN_FLIGHT (default DATABASE_MAX_CONNS / 4, at least 2, 5;
+                        0: no limit)
   API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
   LOG_LEVEL             debug, info, warn or error (default info)
   PPROF_ADDR            serve net/http/pprof on this host:port (default off; use loopback)
@@ -147,6 +151,9 @@ type config struct {
 	pprofAddr       string
 	// maxInFlight: see API_MAX_IN_FLIGHT (0: no limit).
 	maxInFlight int
+	// maxUnauthenticatedInFlight: see API_MAX_UNAUTHENTICATED_IN_FLIGHT (0:
+	// no limit).
+	maxUnauthenticatedInFlight int
 	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
 	webhookAllowPrivate bool
 	// maxWebhookEndpoints: see API_WEBHOOK_ENDPOINTS_MAX.
@@ -203,6 +210,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("API_MAX_IN_FLIGHT must be a whole number from 0 (no limit) to 1000000, got %q", v)
 		}
 		cfg.maxInFlight = n
+	}
+	cfg.maxUnauthenticatedInFlight = httpapi.DefaultMaxUnauthenticatedInFlight(int(poolCfg.MaxConns))
+	if v := getenv("API_MAX_UNAUTHENTICATED_IN_FLIGHT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			return config{}, fmt.Errorf("API_MAX_UNAUTHENTICATED_IN_FLIGHT must be a whole number from 0 (no limit) to 1000000, got %q", v)
+		}
+		cfg.maxUnauthenticatedInFlight = n
 	}
 	if v := getenv("API_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -354,16 +369,19 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	api := httpapi.New(httpapi.Config{
 		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
 		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
-		WebhookAllowPrivate: cfg.webhookAllowPrivate,
-		MaxWebhookEndpoints: cfg.maxWebhookEndpoints,
-		MaxInFlight:         cfg.maxInFlight,
-		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
+		WebhookAllowPrivate:        cfg.webhookAllowPrivate,
+		MaxWebhookEndpoints:        cfg.maxWebhookEndpoints,
+		MaxInFlight:                cfg.maxInFlight,
+		MaxUnauthenticatedInFlight: cfg.maxUnauthenticatedInFlight,
+		Gateways:                   cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
 		PortOneWebhookSecret: cfg.portOneWebhookSecret,
 	})
 	srv := &http.Server{
 		Handler: api.Handler(),
 		// Slow-client bounds: headers must arrive promptly; a whole request
-		// (at most the body limit) and its answer get a generous while.
+		// (at most the body limit) and its answer get a generous while. The
+		// unauthenticated routes read their bodies under a much shorter
+		// deadline of their own (httpapi.DefaultUnauthenticatedBodyTimeout).
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		// Room for the longest wait (GET ?wait=) and the work around it.

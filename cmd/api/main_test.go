@@ -49,6 +49,8 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"BadLogLevel", map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"NegativeMaxInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_IN_FLIGHT": "-1"}, "API_MAX_IN_FLIGHT"},
 		{"BadMaxInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_IN_FLIGHT": "lots"}, "API_MAX_IN_FLIGHT"},
+		{"NegativeMaxUnauthenticatedInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_UNAUTHENTICATED_IN_FLIGHT": "-1"}, "API_MAX_UNAUTHENTICATED_IN_FLIGHT"},
+		{"BadMaxUnauthenticatedInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_UNAUTHENTICATED_IN_FLIGHT": "few"}, "API_MAX_UNAUTHENTICATED_IN_FLIGHT"},
 		{"UnknownGateway", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,paypal"}, "API_GATEWAYS"},
 		{"UnknownDefaultGateway", map[string]string{"DATABASE_URL": url, "API_DEFAULT_GATEWAY": "Toss"}, "API_DEFAULT_GATEWAY"},
 		{"BadPortOneWebhookSecret", map[string]string{"DATABASE_URL": url, "PORTONE_WEBHOOK_SECRET": "whsec_hunter2 not base64"}, "PORTONE_WEBHOOK_SECRET"},
@@ -84,6 +86,26 @@ func TestMaxInFlightConfig(t *testing.T) {
 		cfg, err := loadConfig(env(tt.vars))
 		require.NoError(t, err)
 		require.Equal(t, tt.want, cfg.maxInFlight, "%v", tt.vars)
+	}
+}
+
+func TestMaxUnauthenticatedInFlightConfig(t *testing.T) {
+	t.Parallel()
+	url := "postgres://u@127.0.0.1:1/db"
+	for _, tt := range []struct {
+		vars map[string]string
+		want int
+	}{
+		{map[string]string{}, 5},
+		{map[string]string{"DATABASE_MAX_CONNS": "40"}, 10},
+		{map[string]string{"DATABASE_MAX_CONNS": "4"}, 2},
+		{map[string]string{"API_MAX_UNAUTHENTICATED_IN_FLIGHT": "0"}, 0},
+		{map[string]string{"API_MAX_UNAUTHENTICATED_IN_FLIGHT": "12"}, 12},
+	} {
+		tt.vars["DATABASE_URL"] = url
+		cfg, err := loadConfig(env(tt.vars))
+		require.NoError(t, err)
+		require.Equal(t, tt.want, cfg.maxUnauthenticatedInFlight, "%v", tt.vars)
 	}
 }
 

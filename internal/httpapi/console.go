@@ -78,7 +78,8 @@ func (s *Server) consoleRoutes(e *echo.Echo) {
 	g := e.Group(consolePath, s.consoleHeaders)
 	g.GET("/static/*", echo.WrapHandler(http.StripPrefix(consolePath+"/static/", http.FileServer(http.FS(static)))))
 	g.GET("/login", s.consoleLoginPage)
-	g.POST("/login", s.consoleLogin)
+	// Open to anyone: the form is read on the unauthenticated budget.
+	s.openPOST(g, "/login", s.consoleLogin, nil)
 	g.POST("/logout", s.consoleLogout, s.consoleAuth)
 	e.GET(consolePath, s.consoleOverview, s.consoleHeaders, s.consoleAuth)
 	g.GET("/attention", s.consoleAttention, s.consoleAuth)
