@@ -1,4 +1,4 @@
--- Virtual accounts (docs/design.md section 18): a payment whose confirm
+-- Virtual accounts (docs/design.md section 19): a payment whose confirm
 -- issued a bank account waits, sometimes for days, for the customer's
 -- transfer in its own state, holding the account as the gateway gave it.
 

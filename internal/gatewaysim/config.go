@@ -126,6 +126,20 @@ type Config struct {
 	// PortOneWebhookSecret signs those webhooks: "whsec_" and base64, the
 	// form PortOne's console issues. Required with PortOneWebhookURL.
 	PortOneWebhookSecret string `json:"portOneWebhookSecret,omitempty"`
+	// PortOneWebhookDropRate is the chance a PortOne webhook is never sent,
+	// PortOneWebhookDuplicateRate the chance it is delivered twice under
+	// one webhook-id (as when the gateway missed our first 2xx), each
+	// delivery on its own delay. PortOneWebhookDelay holds every webhook
+	// back that long before its first attempt, and
+	// PortOneWebhookDelayJitter adds a uniformly random extra in [0,
+	// jitter), so events of one payment can arrive out of order. PortOne
+	// promises none of these away: a receiver must settle from a lookup,
+	// never from the webhook alone. Drawn from the seeded source, and only
+	// while one of them is set.
+	PortOneWebhookDropRate      float64  `json:"portOneWebhookDropRate,omitempty"`
+	PortOneWebhookDuplicateRate float64  `json:"portOneWebhookDuplicateRate,omitempty"`
+	PortOneWebhookDelay         Duration `json:"portOneWebhookDelay,omitempty"`
+	PortOneWebhookDelayJitter   Duration `json:"portOneWebhookDelayJitter,omitempty"`
 	// TossWebhookURL, when set, is where the simulator POSTs Toss's
 	// DEPOSIT_CALLBACK ({createdAt, secret, status, transactionKey,
 	// orderId}) when a virtual account is paid into, retried a few times
@@ -220,6 +234,15 @@ func (c Config) validatePortOneWebhook() error {
 		if c.PortOneWebhookSecret == "" {
 			return errors.New("portOneWebhookURL needs a portOneWebhookSecret to sign with")
 		}
+	}
+	if !validRate(c.PortOneWebhookDropRate) {
+		return fmt.Errorf("portOneWebhookDropRate: %v is not a probability in [0, 1]", c.PortOneWebhookDropRate)
+	}
+	if !validRate(c.PortOneWebhookDuplicateRate) {
+		return fmt.Errorf("portOneWebhookDuplicateRate: %v is not a probability in [0, 1]", c.PortOneWebhookDuplicateRate)
+	}
+	if c.PortOneWebhookDelay < 0 || c.PortOneWebhookDelayJitter < 0 {
+		return errors.New("portOneWebhookDelay and portOneWebhookDelayJitter must not be negative")
 	}
 	if c.PortOneWebhookSecret != "" {
 		if _, err := standardwebhooks.NewWebhook(c.PortOneWebhookSecret); err != nil {

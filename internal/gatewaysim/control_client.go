@@ -102,6 +102,13 @@ func (c *Client) Requests(ctx context.Context, paymentKey string) ([]RequestReco
 	return reqs.Requests, err
 }
 
+// WebhookStats calls GET /sim/v1/webhooks.
+func (c *Client) WebhookStats(ctx context.Context) (WebhookStats, error) {
+	var stats WebhookStats
+	err := c.do(ctx, http.MethodGet, "/sim/v1/webhooks", nil, &stats)
+	return stats, err
+}
+
 // Reset calls POST /sim/v1/reset.
 func (c *Client) Reset(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/sim/v1/reset", nil, nil)

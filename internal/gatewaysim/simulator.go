@@ -74,6 +74,8 @@ type Simulator struct {
 	epoch   atomic.Uint64
 	// holding counts the calls being held right now (Config.HoldRate).
 	holding atomic.Int64
+	// webhooks counts what became of the PortOne webhooks.
+	webhooks webhookCounters
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -144,6 +146,7 @@ func (s *Simulator) routes() {
 	s.mux.HandleFunc("GET /sim/v1/ledger", s.handleLedger)
 	s.mux.HandleFunc("GET /sim/v1/ledger/{paymentKey}", s.handleLedgerEntry)
 	s.mux.HandleFunc("GET /sim/v1/requests", s.handleRequests)
+	s.mux.HandleFunc("GET /sim/v1/webhooks", s.handleWebhookStats)
 	s.mux.HandleFunc("POST /sim/v1/reset", s.handleReset)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("/", s.handleNotFound)
@@ -170,7 +173,8 @@ func (s *Simulator) SetConfig(cfg Config) error {
 }
 
 // Reset forgets every payment, stored idempotent response, pending script
-// step, logged request and recent cancel (ConsecutiveCancelWindow). The
+// step, logged request, recent cancel (ConsecutiveCancelWindow) and webhook
+// count (WebhookStats). The
 // fault config is kept.
 //
 // A call that arrived before the Reset and is still waiting when it happens
@@ -187,6 +191,7 @@ func (s *Simulator) Reset() {
 	s.scripts.reset()
 	s.requests.reset()
 	s.cancels.reset()
+	s.webhooks.reset()
 }
 
 // Requests returns the logged /v1 calls for paymentKey (every call when

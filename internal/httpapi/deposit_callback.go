@@ -20,7 +20,7 @@ const tossEventDepositCallback = "DEPOSIT_CALLBACK"
 
 // depositCallback is what the API reads from a DEPOSIT_CALLBACK. Toss sends
 // its members at the top level, not under data: {createdAt, secret, status,
-// transactionKey, orderId} (docs/design.md section 18).
+// transactionKey, orderId} (docs/design.md section 19).
 type depositCallback struct {
 	OrderID        string          `json:"orderId"`
 	Secret         string          `json:"secret"`

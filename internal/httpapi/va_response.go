@@ -8,7 +8,7 @@ import (
 
 // virtualAccountResponse is the virtual account a payment by bank transfer
 // waits on, as the gateway issued it: what the checkout shows the customer
-// (docs/design.md section 18). dueDate is null when the gateway gave none.
+// (docs/design.md section 19). dueDate is null when the gateway gave none.
 type virtualAccountResponse struct {
 	Bank          string     `json:"bank"`
 	AccountNumber string     `json:"accountNumber"`
@@ -30,7 +30,7 @@ func toVirtualAccountResponse(va *payment.VirtualAccount) *virtualAccountRespons
 
 // refundAccountResponse is what the audit keeps of a cancel's refund
 // account: the bank and the last four digits, never the whole number or
-// the holder (docs/design.md section 18).
+// the holder (docs/design.md section 19).
 type refundAccountResponse struct {
 	Bank         string `json:"bank"`
 	AccountLast4 string `json:"accountLast4"`

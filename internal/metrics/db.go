@@ -209,7 +209,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		byStatus[st] = 0
 	}
 	// Counted beside them, never in the unknown gauge (docs/design.md
-	// section 18): a virtual account waiting days for its deposit.
+	// section 19): a virtual account waiting days for its deposit.
 	byStatus[payment.StatusWaitingForDeposit] = 0
 	maps.Copy(byStatus, s.payments)
 	for st, n := range byStatus {

@@ -10,7 +10,7 @@ import (
 )
 
 // RecordAccountIssued records that the confirm issued a virtual account
-// (docs/design.md section 18): the payment waits for its deposit, its
+// (docs/design.md section 19): the payment waits for its deposit, its
 // deposit sweep is scheduled, and the confirm is done (the caller
 // completes the confirm job in the same transaction). A cancel the shop
 // made during the confirm is enqueued now to close the account.

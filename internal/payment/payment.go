@@ -27,7 +27,7 @@ const (
 	StatusPartiallyCanceled Status = "partially_canceled"
 	// StatusWaitingForDeposit: the gateway issued a virtual account and the
 	// customer has not transferred the money yet (docs/design.md section
-	// 18). Not unknown: nothing went wrong, the customer decides when.
+	// 19). Not unknown: nothing went wrong, the customer decides when.
 	StatusWaitingForDeposit Status = "waiting_for_deposit"
 )
 
@@ -130,7 +130,10 @@ func (s Status) Terminal() bool {
 // Payment is one checkout's payment intent and everything the gateway said
 // about it.
 type Payment struct {
-	ID        string
+	ID string
+	// Owner is the checkout service the payment belongs to, fixed at
+	// create: only its keys (and operators) see and act on it.
+	Owner     Owner
 	OrderID   string
 	OrderName string
 	Amount    int64
@@ -191,7 +194,7 @@ type Payment struct {
 	VirtualAccount *VirtualAccount
 	// DepositSecret is Toss's Payment.secret from the answer that issued
 	// the account: a DEPOSIT_CALLBACK is believed only when it carries it
-	// (docs/design.md section 18). Never shown.
+	// (docs/design.md section 19). Never shown.
 	DepositSecret Token
 	// DepositNextLookAt is when the relay's sweep next looks up a payment
 	// waiting for its deposit (DepositSchedule); nil when none is due.

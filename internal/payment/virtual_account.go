@@ -14,7 +14,7 @@ import (
 // virtualAccount {bankCode, accountNumber, customerName, dueDate}, PortOne's
 // PaymentMethodVirtualAccount {bank, accountNumber, remitteeName,
 // expiredAt}. The checkout shows it to the customer; docs/design.md section
-// 18 says where each field comes from.
+// 19 says where each field comes from.
 type VirtualAccount struct {
 	// Bank is the gateway's code for the issuing bank (Toss's two-digit
 	// bankCode, PortOne's Bank enum name).
@@ -140,7 +140,7 @@ func minTime(a, b time.Time) time.Time {
 // accountNumber, holderName}, PortOne's refundAccount {bank, number,
 // holderName}). It is personal data: it is never logged (LogValue) and is
 // kept whole only until its cancel is done; the audit keeps the bank and
-// the last four digits (docs/design.md section 18).
+// the last four digits (docs/design.md section 19).
 type RefundAccount struct {
 	Bank          string
 	AccountNumber string

@@ -213,7 +213,7 @@ func (w *ConfirmWorker) approve(ctx context.Context, job *river.Job[paymentjob.C
 }
 
 // issued records the virtual account the confirm issued with the job's
-// completion: the payment waits for its deposit (docs/design.md section 18).
+// completion: the payment waits for its deposit (docs/design.md section 19).
 func (w *ConfirmWorker) issued(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], acct payment.VirtualAccount, secret string) error {
 	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
 		return w.r.flow.RecordAccountIssued(ctx, tx, job.Args.PaymentID, acct, secret)

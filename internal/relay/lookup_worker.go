@@ -356,7 +356,7 @@ func (w *ReconcileWorker) looksDue(ctx context.Context, before time.Time) (dueLo
 	// Payments waiting for a virtual account's deposit, on a schedule that
 	// tightens near the due date: a deposit whose webhook was lost is seen
 	// within minutes, and an account past its due date is ended by the
-	// lookup's answer (docs/design.md section 18).
+	// lookup's answer (docs/design.md section 19).
 	waiting, err := r.store.ListDepositLooksDue(ctx, r.pool, now, reconcileBatch)
 	if err != nil {
 		return d, err

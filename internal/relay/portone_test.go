@@ -132,7 +132,7 @@ func TestPortOneConfirm(t *testing.T) {
 		require.NoError(t, b.pool.QueryRow(context.Background(),
 			"SELECT state FROM river_job WHERE kind = 'payment_confirm'").Scan(&state))
 		require.NotContains(t, []string{"completed", "discarded", "cancelled"}, state)
-		got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+		got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 		require.NoError(t, err)
 		require.Equal(t, payment.StatusConfirming, got.Status)
 		require.Empty(t, got.Attempts, "no gateway was called")
@@ -215,7 +215,7 @@ func TestPortOneCancel(t *testing.T) {
 		require.Len(t, e.Refunds, 1, "one refund for one cancel")
 		require.Equal(t, c.IdempotencyKey, e.Refunds[0].IdempotencyKey)
 		require.Zero(t, e.BalanceAmount)
-		got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+		got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 		require.NoError(t, err)
 		require.Zero(t, got.BalanceAmount)
 		outstanding := 0

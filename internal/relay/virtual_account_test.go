@@ -49,7 +49,7 @@ func (b *testBundle) cancelTo(t *testing.T, id string, refund *payment.RefundAcc
 	var p payment.Payment
 	err := pgx.BeginFunc(context.Background(), b.pool, func(tx pgx.Tx) error {
 		var err error
-		p, err = b.flow(t).Cancel(context.Background(), tx, id, uuid.NewString(), "customer asked", 0, refund)
+		p, err = b.flow(t).Cancel(context.Background(), tx, payment.Everyone(), id, uuid.NewString(), "customer asked", 0, refund)
 		return err
 	})
 	return p, err
@@ -198,7 +198,7 @@ func TestVirtualAccount(t *testing.T) {
 	// A deposit of another amount is not kept: a compensation is sent at
 	// once. It cannot carry the customer's refund account, which nobody
 	// has given us, so the gateway refuses it and the payment goes to a
-	// person (unknown) rather than being kept (docs/design.md section 18).
+	// person (unknown) rather than being kept (docs/design.md section 19).
 	t.Run("WrongAmountIsNotKept", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{})

@@ -123,7 +123,7 @@ func notFoundOr(err error, what string) error {
 
 // ListDepositLooksDue returns payments waiting for a deposit whose next
 // look by the relay's sweep is due at now (or was never scheduled),
-// soonest first (docs/design.md section 18).
+// soonest first (docs/design.md section 19).
 func (s *Store) ListDepositLooksDue(ctx context.Context, db DBTX, now time.Time, limit int) ([]payment.Payment, error) {
 	rows, err := s.q.PaymentListDepositLooksDue(ctx, db, dbsqlc.PaymentListDepositLooksDueParams{Now: &now, MaxRows: int32(limit)})
 	if err != nil {

@@ -49,7 +49,7 @@ func (s *Store) PaymentsByStatus(ctx context.Context, db DBTX) (map[payment.Stat
 	}
 	// Waiting for a deposit is counted too, through its own partial index:
 	// not a state that needs the gateway's word now, but one a dashboard
-	// must tell apart from unknown (docs/design.md section 18).
+	// must tell apart from unknown (docs/design.md section 19).
 	w, err := s.q.StatsPaymentsWaitingForDeposit(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("error counting payments waiting for a deposit: %w", err)

@@ -69,6 +69,7 @@ type ApiKey struct {
 	LastUsedAt    *time.Time
 	RevokedAt     *time.Time
 	Scope         string
+	Owner         string
 }
 
 type BooksDifference struct {
@@ -124,6 +125,7 @@ type IdempotencyKey struct {
 	ResponseBody    []byte
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
+	Owner           string
 }
 
 type OperatorAction struct {
@@ -142,6 +144,11 @@ type OperatorAction struct {
 	OutcomeStatus string
 	CompletedAt   *time.Time
 	CreatedAt     time.Time
+}
+
+type Owner struct {
+	ID        string
+	CreatedAt time.Time
 }
 
 type Payment struct {
@@ -171,6 +178,7 @@ type Payment struct {
 	RecheckUntil          *time.Time
 	LookupWantedAt        *time.Time
 	PaymentToken          *string
+	Owner                 string
 	VaBank                *string
 	VaAccountNumber       *string
 	VaHolder              *string
@@ -260,4 +268,5 @@ type WebhookEndpoint struct {
 	PreviousSecretExpiresAt *time.Time
 	CreatedAt               time.Time
 	DisabledAt              *time.Time
+	Owner                   string
 }

@@ -13,11 +13,19 @@ import (
 )
 
 const paymentGetByID = `-- name: PaymentGetByID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments WHERE id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
+WHERE id = $1 AND ($2::text IS NULL OR owner = $2::text)
 `
 
-func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
-	row := db.QueryRow(ctx, paymentGetByID, id)
+type PaymentGetByIDParams struct {
+	ID    uuid.UUID
+	Owner *string
+}
+
+// @owner NULL reads any owner's payment (operators, the relay); otherwise
+// another owner's payment is not found (docs/design.md, "Owners").
+func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, arg PaymentGetByIDParams) (Payment, error) {
+	row := db.QueryRow(ctx, paymentGetByID, arg.ID, arg.Owner)
 	var i Payment
 	err := row.Scan(
 		&i.ID,
@@ -46,6 +54,7 @@ func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Pa
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 		&i.VaBank,
 		&i.VaAccountNumber,
 		&i.VaHolder,
@@ -57,7 +66,7 @@ func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Pa
 }
 
 const paymentGetByIDForUpdate = `-- name: PaymentGetByIDForUpdate :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -90,6 +99,7 @@ func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 		&i.VaBank,
 		&i.VaAccountNumber,
 		&i.VaHolder,
@@ -101,11 +111,18 @@ func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.
 }
 
 const paymentGetByOrderID = `-- name: PaymentGetByOrderID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments WHERE order_id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
+WHERE order_id = $1 AND ($2::text IS NULL OR owner = $2::text)
 `
 
-func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID string) (Payment, error) {
-	row := db.QueryRow(ctx, paymentGetByOrderID, orderID)
+type PaymentGetByOrderIDParams struct {
+	OrderID string
+	Owner   *string
+}
+
+// @owner as in PaymentGetByID.
+func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, arg PaymentGetByOrderIDParams) (Payment, error) {
+	row := db.QueryRow(ctx, paymentGetByOrderID, arg.OrderID, arg.Owner)
 	var i Payment
 	err := row.Scan(
 		&i.ID,
@@ -134,6 +151,7 @@ func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID stri
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 		&i.VaBank,
 		&i.VaAccountNumber,
 		&i.VaHolder,
@@ -145,7 +163,7 @@ func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID stri
 }
 
 const paymentGetByPaymentKey = `-- name: PaymentGetByPaymentKey :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments WHERE payment_key = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments WHERE payment_key = $1
 `
 
 func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKey *string) (Payment, error) {
@@ -178,6 +196,7 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 		&i.VaBank,
 		&i.VaAccountNumber,
 		&i.VaHolder,
@@ -189,7 +208,7 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 }
 
 const paymentGetWithConfirmKeyAnswers = `-- name: PaymentGetWithConfirmKeyAnswers :one
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.va_bank, p.va_account_number, p.va_holder, p.va_due_at, p.deposit_secret, p.deposit_next_look_at,
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner, p.va_bank, p.va_account_number, p.va_holder, p.va_due_at, p.deposit_secret, p.deposit_next_look_at,
     coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
     coalesce(k.finished, '{}')::bool[]            AS key_finished,
     coalesce(k.http_status, '{}')::int[]          AS key_http_status,
@@ -248,6 +267,7 @@ func (q *Queries) PaymentGetWithConfirmKeyAnswers(ctx context.Context, db DBTX, 
 		&i.Payment.RecheckUntil,
 		&i.Payment.LookupWantedAt,
 		&i.Payment.PaymentToken,
+		&i.Payment.Owner,
 		&i.Payment.VaBank,
 		&i.Payment.VaAccountNumber,
 		&i.Payment.VaHolder,
@@ -284,10 +304,10 @@ func (q *Queries) PaymentHasLiveJob(ctx context.Context, db DBTX, arg PaymentHas
 }
 
 const paymentInsert = `-- name: PaymentInsert :one
-INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status)
-VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready')
+INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status, owner)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8)
 ON CONFLICT (order_id) DO NOTHING
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at
 `
 
 type PaymentInsertParams struct {
@@ -298,6 +318,7 @@ type PaymentInsertParams struct {
 	Currency   string
 	Gateway    string
 	PaymentKey *string
+	Owner      string
 }
 
 // ON CONFLICT lets a repeated create find the first row instead of failing the
@@ -311,6 +332,7 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		arg.Currency,
 		arg.Gateway,
 		arg.PaymentKey,
+		arg.Owner,
 	)
 	var i Payment
 	err := row.Scan(
@@ -340,6 +362,7 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 		&i.VaBank,
 		&i.VaAccountNumber,
 		&i.VaHolder,
@@ -351,7 +374,7 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 }
 
 const paymentListByStatus = `-- name: PaymentListByStatus :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE status = ANY($1::text[]) AND updated_at < $2
   AND ($3::bool OR acknowledged_at IS NULL)
 ORDER BY updated_at
@@ -410,6 +433,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 			&i.VaBank,
 			&i.VaAccountNumber,
 			&i.VaHolder,
@@ -428,7 +452,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 }
 
 const paymentListDepositLooksDue = `-- name: PaymentListDepositLooksDue :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE status = 'waiting_for_deposit'
   AND (deposit_next_look_at IS NULL OR deposit_next_look_at <= $1)
 ORDER BY deposit_next_look_at NULLS FIRST
@@ -442,7 +466,7 @@ type PaymentListDepositLooksDueParams struct {
 
 // Payments waiting for a deposit whose next look is due (or was never
 // scheduled), soonest first: the relay's deposit sweep (docs/design.md
-// section 18). payments_waiting_deposit_idx covers it.
+// section 19). payments_waiting_deposit_idx covers it.
 func (q *Queries) PaymentListDepositLooksDue(ctx context.Context, db DBTX, arg PaymentListDepositLooksDueParams) ([]Payment, error) {
 	rows, err := db.Query(ctx, paymentListDepositLooksDue, arg.Now, arg.MaxRows)
 	if err != nil {
@@ -479,6 +503,7 @@ func (q *Queries) PaymentListDepositLooksDue(ctx context.Context, db DBTX, arg P
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 			&i.VaBank,
 			&i.VaAccountNumber,
 			&i.VaHolder,
@@ -497,7 +522,7 @@ func (q *Queries) PaymentListDepositLooksDue(ctx context.Context, db DBTX, arg P
 }
 
 const paymentListLookupWanted = `-- name: PaymentListLookupWanted :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE lookup_wanted_at < $1
 ORDER BY lookup_wanted_at
 LIMIT $2
@@ -546,6 +571,7 @@ func (q *Queries) PaymentListLookupWanted(ctx context.Context, db DBTX, arg Paym
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 			&i.VaBank,
 			&i.VaAccountNumber,
 			&i.VaHolder,
@@ -564,7 +590,7 @@ func (q *Queries) PaymentListLookupWanted(ctx context.Context, db DBTX, arg Paym
 }
 
 const paymentListOrphanConfirms = `-- name: PaymentListOrphanConfirms :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.va_bank, p.va_account_number, p.va_holder, p.va_due_at, p.deposit_secret, p.deposit_next_look_at FROM payments p
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner, p.va_bank, p.va_account_number, p.va_holder, p.va_due_at, p.deposit_secret, p.deposit_next_look_at FROM payments p
 WHERE p.status = 'confirming' AND p.updated_at < $1
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
@@ -620,6 +646,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 			&i.VaBank,
 			&i.VaAccountNumber,
 			&i.VaHolder,
@@ -638,7 +665,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 }
 
 const paymentListReadyToSweep = `-- name: PaymentListReadyToSweep :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE status = 'ready' AND gateway = ANY($1::text[])
   AND created_at < $2 AND created_at > $3
   AND (next_recheck_at IS NULL OR next_recheck_at <= $4)
@@ -699,6 +726,7 @@ func (q *Queries) PaymentListReadyToSweep(ctx context.Context, db DBTX, arg Paym
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 			&i.VaBank,
 			&i.VaAccountNumber,
 			&i.VaHolder,
@@ -717,7 +745,7 @@ func (q *Queries) PaymentListReadyToSweep(ctx context.Context, db DBTX, arg Paym
 }
 
 const paymentListRecheckDue = `-- name: PaymentListRecheckDue :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE next_recheck_at <= $1 AND recheck_until > $1
 ORDER BY next_recheck_at
 LIMIT $2
@@ -766,6 +794,7 @@ func (q *Queries) PaymentListRecheckDue(ctx context.Context, db DBTX, arg Paymen
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 			&i.VaBank,
 			&i.VaAccountNumber,
 			&i.VaHolder,
@@ -833,10 +862,11 @@ UPDATE payments SET
     deposit_next_look_at    = $22,
     updated_at              = now()
 WHERE payments.id = $23 AND payments.status = $24
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at,
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at,
     (CASE WHEN payments.status <> $24::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
-                   WHERE e.disabled_at IS NULL AND $25::text = ANY(e.events)
+                   WHERE e.owner = payments.owner AND e.disabled_at IS NULL
+                     AND $25::text = ANY(e.events)
                    ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids
 `
 
@@ -895,6 +925,7 @@ type PaymentSaveRow struct {
 	RecheckUntil          *time.Time
 	LookupWantedAt        *time.Time
 	PaymentToken          *string
+	Owner                 string
 	VaBank                *string
 	VaAccountNumber       *string
 	VaHolder              *string
@@ -910,7 +941,8 @@ type PaymentSaveRow struct {
 // fails instead of overwriting a change it did not see.
 //
 // A save that changes the status also returns, in the same statement (one
-// round trip), the enabled webhook endpoints that asked for @event_type,
+// round trip), the payment owner's enabled webhook endpoints that asked for
+// @event_type (another owner's endpoints never hear of it),
 // oldest first, for the caller to write a delivery for each in the same
 // transaction; a save that keeps the status returns none
 // (webhook_endpoint_ids is NULL). It sends no NOTIFY: a notifying commit
@@ -972,6 +1004,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 		&i.VaBank,
 		&i.VaAccountNumber,
 		&i.VaHolder,
