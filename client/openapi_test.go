@@ -117,6 +117,7 @@ func TestCodesDocumented(t *testing.T) {
 		CodeAmountMismatch, CodeCancelInProgress, CodeCancelExceedsBalance, CodePaymentUnknown, CodeUnauthorized,
 		CodeIdempotencyKeyReused, CodeIdempotencyRequestInProgress, CodeIdempotencyKeyRequired, CodeTooManyWaiters,
 		CodeWebhookURLRefused, CodeWebhookEndpointNotFound, CodeWebhookDeliveryNotFound, CodeWebhookEndpointDisabled,
+		CodeWebhookEndpointLimit, CodeWebhookURLTaken,
 	} {
 		require.Contains(t, enum, code)
 	}
@@ -126,7 +127,7 @@ func TestCodesDocumented(t *testing.T) {
 	}
 	require.ElementsMatch(t, statuses, []string{
 		string(StatusReady), string(StatusConfirming), string(StatusConfirmed), string(StatusFailed), string(StatusExpired),
-		string(StatusUnknown), string(StatusCanceling), string(StatusCanceled), string(StatusPartiallyCanceled),
+		string(StatusUnknown), string(StatusCanceling), string(StatusCanceled), string(StatusPartiallyCanceled), string(StatusWaitingForDeposit),
 	})
 }
 

@@ -21,6 +21,10 @@ const (
 	StatusCanceling         Status = "canceling"
 	StatusCanceled          Status = "canceled"
 	StatusPartiallyCanceled Status = "partially_canceled"
+	// StatusWaitingForDeposit: a virtual account was issued
+	// (Payment.VirtualAccount) and the customer has not paid into it yet;
+	// it may take days. Not in flight: WaitPayment returns on it.
+	StatusWaitingForDeposit Status = "waiting_for_deposit"
 )
 
 // InFlight reports whether the relay is still at work on a payment in this
@@ -29,7 +33,10 @@ func (s Status) InFlight() bool { return s == StatusConfirming || s == StatusCan
 
 // Payment is a payment as the api shows it. Times are UTC.
 type Payment struct {
-	ID        string `json:"id"`
+	ID string `json:"id"`
+	// Owner is the checkout service the payment belongs to: the owner of
+	// the API key that created it.
+	Owner     string `json:"owner"`
 	OrderID   string `json:"orderId"`
 	OrderName string `json:"orderName"`
 	Amount    int64  `json:"amount"`
@@ -44,9 +51,12 @@ type Payment struct {
 	Method         string     `json:"method"`
 	ApprovedAt     *time.Time `json:"approvedAt"`
 	// Failure is why the payment failed, expired or went unknown.
-	Failure   *Failure  `json:"failure,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Failure *Failure `json:"failure,omitempty"`
+	// VirtualAccount is the account to show the customer for a payment by
+	// bank transfer; nil for every other payment.
+	VirtualAccount *VirtualAccount `json:"virtualAccount,omitempty"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	UpdatedAt      time.Time       `json:"updatedAt"`
 	// Version grows with every change; of two reads (or webhook events) of
 	// a payment, the one with the higher version is the newer.
 	Version int64    `json:"version"`
@@ -68,6 +78,29 @@ type AttemptPage struct {
 	NextBefore *int64 `json:"nextBefore"`
 }
 
+// VirtualAccount is the bank account a gateway issued for a payment by
+// bank transfer. DueDate is nil when the gateway gave none.
+type VirtualAccount struct {
+	Bank          string     `json:"bank"`
+	AccountNumber string     `json:"accountNumber"`
+	HolderName    string     `json:"holderName"`
+	DueDate       *time.Time `json:"dueDate"`
+}
+
+// RefundAccount is the customer's bank account for the refund of a
+// deposited virtual-account payment (the cancel's refundReceiveAccount).
+type RefundAccount struct {
+	Bank          string `json:"bank"`
+	AccountNumber string `json:"accountNumber"`
+	HolderName    string `json:"holderName"`
+}
+
+// RefundAccountAudit is what a cancel keeps of its refund account.
+type RefundAccountAudit struct {
+	Bank         string `json:"bank"`
+	AccountLast4 string `json:"accountLast4"`
+}
+
 // Failure is why a payment or a cancel failed, in the gateway's words.
 type Failure struct {
 	Code    string `json:"code"`
@@ -76,17 +109,19 @@ type Failure struct {
 
 // Cancel is one cancel (refund) request of a payment.
 type Cancel struct {
-	ID             string     `json:"id"`
-	Kind           string     `json:"kind"`
-	Amount         *int64     `json:"amount"` // nil: the whole balance
-	Reason         string     `json:"reason"`
-	Status         string     `json:"status"`
-	IdempotencyKey string     `json:"idempotencyKey"`
-	CanceledAmount int64      `json:"canceledAmount"`
-	TransactionKey string     `json:"transactionKey,omitempty"`
-	Failure        *Failure   `json:"failure,omitempty"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	CompletedAt    *time.Time `json:"completedAt"`
+	ID             string   `json:"id"`
+	Kind           string   `json:"kind"`
+	Amount         *int64   `json:"amount"` // nil: the whole balance
+	Reason         string   `json:"reason"`
+	Status         string   `json:"status"`
+	IdempotencyKey string   `json:"idempotencyKey"`
+	CanceledAmount int64    `json:"canceledAmount"`
+	TransactionKey string   `json:"transactionKey,omitempty"`
+	Failure        *Failure `json:"failure,omitempty"`
+	// RefundReceiveAccount is what the cancel keeps of its refund account.
+	RefundReceiveAccount *RefundAccountAudit `json:"refundReceiveAccount,omitempty"`
+	CreatedAt            time.Time           `json:"createdAt"`
+	CompletedAt          *time.Time          `json:"completedAt"`
 }
 
 // Attempt is one call the relay made to the gateway for a payment.
@@ -140,6 +175,9 @@ type ConfirmRequest struct {
 type CancelRequest struct {
 	Reason string `json:"reason"`
 	Amount int64  `json:"amount,omitempty"`
+	// RefundReceiveAccount is required to refund a deposited
+	// virtual-account payment and refused for any other.
+	RefundReceiveAccount *RefundAccount `json:"refundReceiveAccount,omitempty"`
 }
 
 // CreatePayment records a payment intent (status ready).

@@ -156,7 +156,7 @@ func print(rep *chaos.Report) {
 	fmt.Printf("  %-26s %d (%d canceled by the checkout unconfirmed); %d adopted, %d refunded\n", "never confirmed",
 		u.NeverConfirmed, u.CanceledUnconfirmed, u.Adopted, u.Refunded)
 	fmt.Printf("  %-26s %d\n", "late payments", u.LatePayments)
-	fmt.Printf("  %-26s %d (%d in all; %d refused)\n", "console refunds", u.ConsoleRefunds, u.ConsoleRefundAmount, u.ConsoleRefused)
+	fmt.Printf("  %-26s %d (%d in all; %d refused; %d taken for a cancel of the same amount)\n", "console refunds", u.ConsoleRefunds, u.ConsoleRefundAmount, u.ConsoleRefused, u.ConsoleRefundsTakenAsOurs)
 	fmt.Printf("  %-26s %d\n", "charged, not settled here", u.ChargedUnsettled)
 	b := rep.Books
 	fmt.Printf("  %-26s %d runs after the drain: %d transactions, %d matched, %d differences\n", "reconciliation",

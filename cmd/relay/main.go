@@ -61,6 +61,9 @@ type config struct {
 	// RELAY_READY_SWEEP_AFTER.
 	recheckWindow   time.Duration
 	readySweepAfter time.Duration
+	// deposit is the sweep of payments waiting for a virtual account's
+	// deposit (RELAY_DEPOSIT_SWEEP_*, RELAY_DEPOSIT_GRACE).
+	deposit         payment.DepositSchedule
 	schedule        relay.Schedule
 	gatewayTimeout  time.Duration
 	keyQuiet        time.Duration
@@ -147,6 +150,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"RELAY_OPEN_DEADLINE", relay.DefaultOpenDeadline, &c.openDeadline},
 		{"RELAY_RECHECK_WINDOW", payment.DefaultRecheck.Window, &c.recheckWindow},
 		{"RELAY_READY_SWEEP_AFTER", relay.DefaultReadySweepAfter, &c.readySweepAfter},
+		{"RELAY_DEPOSIT_SWEEP_FAR", payment.DefaultDepositSchedule.Far, &c.deposit.Far},
+		{"RELAY_DEPOSIT_SWEEP_NEAR", payment.DefaultDepositSchedule.Near, &c.deposit.Near},
+		{"RELAY_DEPOSIT_SWEEP_CLOSE", payment.DefaultDepositSchedule.Close, &c.deposit.Close},
+		{"RELAY_DEPOSIT_GRACE", payment.DefaultDepositSchedule.Grace, &c.deposit.Grace},
 	}
 	for _, d := range durations {
 		if *d.dst, err = envDuration(getenv, d.name, d.def); err != nil {
@@ -304,7 +311,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := relay.AddWorkers(workers, relay.Config{
 		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
 		Gateways: gateways, Breakers: breakers, OpenDeadline: cfg.openDeadline,
-		Recheck: recheckPolicy(cfg.recheckWindow), ReadySweepAfter: cfg.readySweepAfter,
+		Recheck: recheckPolicy(cfg.recheckWindow), ReadySweepAfter: cfg.readySweepAfter, Deposit: cfg.deposit,
 		WebhookLookupInterval: cfg.webhookLookupInterval,
 		ReconcileAfter:        cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet, BooksWindow: cfg.booksWindow, BooksLag: cfg.booksLag,
 		Metrics:  relayMetrics,

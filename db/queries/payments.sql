@@ -1,13 +1,16 @@
 -- name: PaymentInsert :one
 -- ON CONFLICT lets a repeated create find the first row instead of failing the
 -- transaction; no row back means the order id is taken.
-INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status)
-VALUES (@id, @order_id, @order_name, @amount, @currency, @gateway, sqlc.narg('payment_key'), 'ready')
+INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status, owner)
+VALUES (@id, @order_id, @order_name, @amount, @currency, @gateway, sqlc.narg('payment_key'), 'ready', @owner)
 ON CONFLICT (order_id) DO NOTHING
 RETURNING *;
 
 -- name: PaymentGetByID :one
-SELECT * FROM payments WHERE id = @id;
+-- @owner NULL reads any owner's payment (operators, the relay); otherwise
+-- another owner's payment is not found (docs/design.md, "Owners").
+SELECT * FROM payments
+WHERE id = @id AND (sqlc.narg('owner')::text IS NULL OR owner = sqlc.narg('owner')::text);
 
 -- name: PaymentGetByIDForUpdate :one
 SELECT * FROM payments WHERE id = @id FOR UPDATE;
@@ -34,7 +37,9 @@ CROSS JOIN LATERAL (
 WHERE p.id = @id;
 
 -- name: PaymentGetByOrderID :one
-SELECT * FROM payments WHERE order_id = @order_id;
+-- @owner as in PaymentGetByID.
+SELECT * FROM payments
+WHERE order_id = @order_id AND (sqlc.narg('owner')::text IS NULL OR owner = sqlc.narg('owner')::text);
 
 -- name: PaymentGetByPaymentKey :one
 SELECT * FROM payments WHERE payment_key = @payment_key;
@@ -46,7 +51,8 @@ SELECT * FROM payments WHERE payment_key = @payment_key;
 -- fails instead of overwriting a change it did not see.
 --
 -- A save that changes the status also returns, in the same statement (one
--- round trip), the enabled webhook endpoints that asked for @event_type,
+-- round trip), the payment owner's enabled webhook endpoints that asked for
+-- @event_type (another owner's endpoints never hear of it),
 -- oldest first, for the caller to write a delivery for each in the same
 -- transaction; a save that keeps the status returns none
 -- (webhook_endpoint_ids is NULL). It sends no NOTIFY: a notifying commit
@@ -70,12 +76,19 @@ UPDATE payments SET
     acknowledged_at         = @acknowledged_at,
     next_recheck_at         = @next_recheck_at,
     recheck_until           = @recheck_until,
+    va_bank                 = @va_bank,
+    va_account_number       = @va_account_number,
+    va_holder               = @va_holder,
+    va_due_at               = @va_due_at,
+    deposit_secret          = @deposit_secret,
+    deposit_next_look_at    = @deposit_next_look_at,
     updated_at              = now()
 WHERE payments.id = @id AND payments.status = @expected_status
 RETURNING *,
     (CASE WHEN payments.status <> @expected_status::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
-                   WHERE e.disabled_at IS NULL AND @event_type::text = ANY(e.events)
+                   WHERE e.owner = payments.owner AND e.disabled_at IS NULL
+                     AND @event_type::text = ANY(e.events)
                    ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids;
 
 -- name: PaymentListByStatus :many
@@ -114,8 +127,11 @@ SELECT EXISTS (
 
 -- name: PaymentLockBatch :batchone
 -- PaymentGetByIDForUpdate for a pipeline (store.LockPayment): the statements
--- queued after it run once it holds the lock.
-SELECT * FROM payments WHERE id = @id FOR UPDATE;
+-- queued after it run once it holds the lock. @owner as in PaymentGetByID:
+-- another owner's payment is neither locked nor found.
+SELECT * FROM payments
+WHERE id = @id AND (sqlc.narg('owner')::text IS NULL OR owner = sqlc.narg('owner')::text)
+FOR UPDATE;
 
 -- name: PaymentsLeftStatuses :many
 -- Of @ids, the payments whose status is none of @statuses: what the api's
@@ -180,3 +196,21 @@ LIMIT @max_rows;
 UPDATE payments SET next_recheck_at = u.at
 FROM (SELECT unnest(@payment_ids::uuid[]) AS id, unnest(@next_at::timestamptz[]) AS at) AS u
 WHERE payments.id = u.id;
+
+-- name: PaymentListDepositLooksDue :many
+-- Payments waiting for a deposit whose next look is due (or was never
+-- scheduled), soonest first: the relay's deposit sweep (docs/design.md
+-- section 19). payments_waiting_deposit_idx covers it.
+SELECT * FROM payments
+WHERE status = 'waiting_for_deposit'
+  AND (deposit_next_look_at IS NULL OR deposit_next_look_at <= @now)
+ORDER BY deposit_next_look_at NULLS FIRST
+LIMIT @max_rows;
+
+-- name: PaymentSetDepositNextLook :exec
+-- Schedules the next deposit look of each payment the sweep just enqueued a
+-- lookup for (@payment_ids[i] at @next_at[i]). Not a change to the payments:
+-- updated_at and version stay.
+UPDATE payments SET deposit_next_look_at = u.at
+FROM (SELECT unnest(@payment_ids::uuid[]) AS id, unnest(@next_at::timestamptz[]) AS at) AS u
+WHERE payments.id = u.id AND payments.status = 'waiting_for_deposit';

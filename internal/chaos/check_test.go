@@ -147,6 +147,29 @@ func TestCheckMoneyConsoleRefunds(t *testing.T) {
 		require.Contains(t, v, "not the balance of 5000 it had then")
 		require.Contains(t, v, "the gateway refunded 12000 in all, more than our cancels asked (8000) plus the console's refunds (2000)")
 	})
+	t.Run("a Toss console refund of the whole cancel's amount taken for it", func(t *testing.T) {
+		st, gw := moneyFixture()
+		e := gw["pk_1"]
+		e.Gateway = gatewaysim.GatewayToss
+		e.Refunds[1] = gatewaysim.Refund{Amount: 7000, Console: true, TransactionKey: "tx-console", At: e.Refunds[1].At}
+		gw["pk_1"] = e
+		st.cancels[whole].transactionKey = "tx-console"
+		rep, v := violationsOf(st, gw)
+		require.Empty(t, v)
+		require.Equal(t, 1, rep.Unasked.ConsoleRefundsTakenAsOurs)
+
+		// Not for PortOne, whose cancellations say who made them, nor
+		// under another transaction key or amount.
+		e.Gateway = gatewaysim.GatewayPortOne
+		gw["pk_1"] = e
+		_, v = violationsOf(st, gw)
+		require.Contains(t, v, "is done, but the gateway refunded nothing for it")
+		e.Gateway = gatewaysim.GatewayToss
+		gw["pk_1"] = e
+		st.cancels[whole].transactionKey = "tx-other"
+		_, v = violationsOf(st, gw)
+		require.Contains(t, v, "is done, but the gateway refunded nothing for it")
+	})
 }
 
 func TestCheckLedger(t *testing.T) {

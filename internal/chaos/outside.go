@@ -39,6 +39,11 @@ type UnaskedCounts struct {
 	ConsoleRefunds      int   `json:"consoleRefunds"`
 	ConsoleRefundAmount int64 `json:"consoleRefundAmount"`
 	ConsoleRefused      int   `json:"consoleRefused"`
+	// ConsoleRefundsTakenAsOurs counts the Toss console refunds of exactly
+	// a cancel's amount, made at the balance its request carried after it
+	// was sent, that the relay took for that cancel's: Toss's list of
+	// cancels cannot tell the two apart (the money is right either way).
+	ConsoleRefundsTakenAsOurs int `json:"consoleRefundsTakenAsOurs"`
 	// ChargedUnsettled counts the payments charged at the gateway and not
 	// settled here (ready, failed, expired, or no row): 0 is the promise.
 	ChargedUnsettled int `json:"chargedUnsettled"`

@@ -29,9 +29,12 @@ type ourPayment struct {
 
 type ourCancel struct {
 	id, paymentID, kind, status, key string
-	amount                           int64 // what was asked; 0: the whole balance
-	canceledAmount                   int64 // what we recorded as refunded
-	createdAt                        time.Time
+	// transactionKey is the gateway's refund transaction we recorded the
+	// cancel done with.
+	transactionKey string
+	amount         int64 // what was asked; 0: the whole balance
+	canceledAmount int64 // what we recorded as refunded
+	createdAt      time.Time
 }
 
 func (c *ourCancel) String() string {
@@ -69,14 +72,14 @@ func (s *system) readState(ctx context.Context) (*state, error) {
 		return nil, fmt.Errorf("error reading payments: %w", err)
 	}
 
-	rows, err = s.pool.Query(ctx, `SELECT id::text, payment_id::text, kind, status, idempotency_key,
+	rows, err = s.pool.Query(ctx, `SELECT id::text, payment_id::text, kind, status, idempotency_key, transaction_key,
 		coalesce(amount, 0), canceled_amount, created_at FROM payment_cancels ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("error reading cancels: %w", err)
 	}
 	for rows.Next() {
 		c := &ourCancel{}
-		if err := rows.Scan(&c.id, &c.paymentID, &c.kind, &c.status, &c.key, &c.amount, &c.canceledAmount, &c.createdAt); err != nil {
+		if err := rows.Scan(&c.id, &c.paymentID, &c.kind, &c.status, &c.key, &c.transactionKey, &c.amount, &c.canceledAmount, &c.createdAt); err != nil {
 			return nil, fmt.Errorf("error reading cancels: %w", err)
 		}
 		st.cancels[c.id] = c

@@ -110,7 +110,7 @@ func start(t *testing.T, interval time.Duration) *system {
 	key, err := apikey.Generate()
 	require.NoError(t, err)
 	hash := apikey.Hash(key)
-	_, err = st.InsertAPIKey(t.Context(), pool, uuid.NewString(), "floodtest", apikey.DisplayPrefix(key), hash[:], apikey.ScopeOperator)
+	_, err = st.InsertAPIKey(t.Context(), pool, uuid.NewString(), "floodtest", apikey.DisplayPrefix(key), hash[:], apikey.ScopeOperator, payment.DefaultOwner)
 	require.NoError(t, err)
 	s.key = key
 	return s

@@ -169,9 +169,16 @@ var answers = Table{
 		{"NOT_CANCELABLE_", ClassRefused},
 	},
 	Statuses: CommonStatuses,
+	// FORBIDDEN_CONSECUTIVE_REQUEST is not one: it refuses this request,
+	// unprocessed, because another cancel of the payment was taken up
+	// within the second before. That other request (ours under an older
+	// key, or staff's in the console) is done once the key rule's quiet
+	// period has passed, so the same refusal replayed twice under a key is
+	// a key stuck on a stored answer like any other (docs/design.md
+	// section 6), where counting it as "still running" kept a cancel on it
+	// for ever.
 	StillRunning: map[string]bool{
 		"IDEMPOTENT_REQUEST_PROCESSING": true,
-		"FORBIDDEN_CONSECUTIVE_REQUEST": true,
 	},
 	// "멱등키는 처음 요청에 사용한 날부터 15일 간 유효합니다" (docs/design.md
 	// cites the page).

@@ -16,8 +16,8 @@ type KeyAnswer struct {
 	Code string
 	// StillRunning says Code is one of the gateway's "a request under this
 	// key may still be in progress" answers (Table.StillRunning): Toss's
-	// IDEMPOTENT_REQUEST_PROCESSING and FORBIDDEN_CONSECUTIVE_REQUEST,
-	// PortOne's IDEMPOTENCY_OUTSTANDING_REQUEST.
+	// IDEMPOTENT_REQUEST_PROCESSING, PortOne's
+	// IDEMPOTENCY_OUTSTANDING_REQUEST.
 	StillRunning bool
 }
 
@@ -52,9 +52,11 @@ func (a KeyAnswer) definite() bool {
 //     not performed.
 //
 // Never after a timeout, a connection error or a "still running" answer
-// (Toss's 409 IDEMPOTENT_REQUEST_PROCESSING or FORBIDDEN_CONSECUTIVE_REQUEST,
-// PortOne's 409 IDEMPOTENCY_OUTSTANDING_REQUEST): each says a request may
-// still be running.
+// (Toss's 409 IDEMPOTENT_REQUEST_PROCESSING, PortOne's 409
+// IDEMPOTENCY_OUTSTANDING_REQUEST): each says a request under the key may
+// still be running. Toss's FORBIDDEN_CONSECUTIVE_REQUEST says another
+// cancel of the payment was running a moment before; the quiet period
+// covers it (docs/design.md section 6).
 // docs/design.md has the reasoning and the incident it prevents (a partial
 // cancel refunded twice).
 //

@@ -37,7 +37,11 @@ func TestKeyAbandonable(t *testing.T) {
 		// The hole this rule closes: a timed-out request held by the
 		// gateway, then "still processing" twice.
 		{"409 processing twice after a timeout", []KeyAnswer{timeout, running(1, 409, "IDEMPOTENT_REQUEST_PROCESSING"), running(2, 409, "IDEMPOTENT_REQUEST_PROCESSING")}, t0.Add(time.Hour), false},
-		{"consecutive request twice", []KeyAnswer{running(0, 400, "FORBIDDEN_CONSECUTIVE_REQUEST"), running(1, 400, "FORBIDDEN_CONSECUTIVE_REQUEST")}, t0.Add(time.Hour), false},
+		{"still running twice", []KeyAnswer{running(0, 400, "FORBIDDEN_CONSECUTIVE_REQUEST"), running(1, 400, "FORBIDDEN_CONSECUTIVE_REQUEST")}, t0.Add(time.Hour), false},
+		// Toss's "another cancel just now" refusal, stored under the key and
+		// replayed: once no request can be in flight, the key is stuck.
+		{"consecutive-request refusal replayed, quiet passed", []KeyAnswer{answer(0, 403, "FORBIDDEN_CONSECUTIVE_REQUEST"), answer(1, 403, "FORBIDDEN_CONSECUTIVE_REQUEST")}, t0.Add(20 * time.Second), true},
+		{"consecutive-request refusal replayed, not quiet yet", []KeyAnswer{answer(0, 403, "FORBIDDEN_CONSECUTIVE_REQUEST"), answer(1, 403, "FORBIDDEN_CONSECUTIVE_REQUEST")}, t0.Add(10 * time.Second), false},
 		{"PortOne outstanding request twice", []KeyAnswer{running(0, 409, "IDEMPOTENCY_OUTSTANDING_REQUEST"), running(1, 409, "IDEMPOTENCY_OUTSTANDING_REQUEST")}, t0.Add(time.Hour), false},
 		{"timeouts", []KeyAnswer{timeout, timeout}, t0.Add(time.Hour), false},
 		{"relay died during the last call", []KeyAnswer{answer(0, 500, "PROVIDER_ERROR"), died}, t0.Add(time.Hour), false},

@@ -59,7 +59,9 @@ func (s *Server) listAttempts(c echo.Context) error {
 	}
 	var out attemptListResponse
 	p, err := s.readPayment(c.Request().Context(), func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
-		p, err := s.store.Payment(ctx, tx, c.Param("id"))
+		// A payment the key cannot reach (another owner's) is 404, as
+		// its own read is (docs/design.md, "Owners").
+		p, err := s.store.ReachablePayment(ctx, tx, reachOf(c), c.Param("id"))
 		if err != nil {
 			return p, err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
@@ -100,5 +101,10 @@ func TestPaymentAnswerIsBounded(t *testing.T) {
 		}
 		requireProblem(t, b.do(t, http.MethodGet, "/v1/payments/0198f1a0-0000-7000-8000-000000000000/attempts", ""), http.StatusNotFound, payment.CodeNotFound)
 		requireProblem(t, b.as("", "").do(t, http.MethodGet, "/v1/payments/"+p.ID+"/attempts", ""), http.StatusUnauthorized, codeUnauthorized)
+		// Another owner's key reaches the attempts no more than the payment.
+		other := b.as(b.createOwnedKey(t, "shop b", apikey.ScopeCheckout, "shop-b"))
+		requireProblem(t, other.do(t, http.MethodGet, "/v1/payments/"+p.ID+"/attempts", ""), http.StatusNotFound, payment.CodeNotFound)
+		mine := b.as(b.createScopedKey(t, "shop", apikey.ScopeCheckout))
+		require.Equal(t, http.StatusOK, mine.do(t, http.MethodGet, "/v1/payments/"+p.ID+"/attempts", "").Code)
 	})
 }

@@ -78,7 +78,8 @@ func (s *Server) consoleRoutes(e *echo.Echo) {
 	g := e.Group(consolePath, s.consoleHeaders)
 	g.GET("/static/*", echo.WrapHandler(http.StripPrefix(consolePath+"/static/", http.FileServer(http.FS(static)))))
 	g.GET("/login", s.consoleLoginPage)
-	g.POST("/login", s.consoleLogin)
+	// Open to anyone: the form is read on the unauthenticated budget.
+	s.openPOST(g, "/login", s.consoleLogin, nil)
 	g.POST("/logout", s.consoleLogout, s.consoleAuth)
 	e.GET(consolePath, s.consoleOverview, s.consoleHeaders, s.consoleAuth)
 	g.GET("/attention", s.consoleAttention, s.consoleAuth)
@@ -123,7 +124,7 @@ func (s *Server) consoleAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return fmt.Errorf("error reading console session: %w", err)
 		}
-		cs := consoleSession{client: client{keyID: sess.Key.ID, name: sess.Key.Name, scope: sess.Key.Scope}, csrf: sess.CSRFToken}
+		cs := consoleSession{client: client{keyID: sess.Key.ID, name: sess.Key.Name, scope: sess.Key.Scope, owner: payment.Owner(sess.Key.Owner)}, csrf: sess.CSRFToken}
 		c.Set(ctxKeyConsole, cs)
 		c.Set(ctxKeyClient, cs.client)
 		if c.Request().Method == http.MethodPost && !validCSRF(c, cs.csrf) {
@@ -299,7 +300,7 @@ func (s *Server) consoleOverview(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, st := range payment.AttentionStatuses() {
+		for _, st := range append(payment.AttentionStatuses(), payment.StatusWaitingForDeposit) {
 			d.Statuses = append(d.Statuses, statusCount{string(st), byStatus[st]})
 		}
 		if d.Acknowledged, err = s.store.PaymentsAcknowledged(ctx, tx); err != nil {
@@ -485,7 +486,7 @@ func (s *Server) consolePayment(c echo.Context) error {
 	)
 	err := s.readOnly(ctx, func(tx pgx.Tx) error {
 		var err error
-		if p, err = s.store.PaymentWithHistory(ctx, tx, c.Param("id")); err != nil {
+		if p, err = s.store.PaymentWithHistory(ctx, tx, payment.Everyone(), c.Param("id")); err != nil {
 			return err
 		}
 		if actions, err = s.store.OperatorActions(ctx, tx, p.ID); err != nil {

@@ -127,7 +127,7 @@ func TestScopes(t *testing.T) {
 	require.Equal(t, 1, b.countPayments(t), "nothing outside a key's scope was written")
 	require.Zero(t, b.countCancels(t, p.ID))
 	require.Zero(t, b.countActions(t))
-	endpoints, err := b.store.WebhookEndpoints(t.Context(), b.pool)
+	endpoints, err := b.store.WebhookEndpoints(t.Context(), b.pool, payment.Everyone())
 	require.NoError(t, err)
 	require.Len(t, endpoints, 1, "only the checkout's")
 	require.Nil(t, endpoints[0].DisabledAt)

@@ -81,6 +81,26 @@ func (r confirmPaymentRequest) validate() error {
 type cancelPaymentRequest struct {
 	Reason string `json:"reason"`
 	Amount amount `json:"amount"`
+	// RefundReceiveAccount is the customer's account for the refund of a
+	// deposited virtual-account payment (docs/design.md section 19).
+	RefundReceiveAccount *refundAccountRequest `json:"refundReceiveAccount"`
+}
+
+// refundAccountRequest is the cancel's refundReceiveAccount, named as
+// Toss names it.
+type refundAccountRequest struct {
+	Bank          string `json:"bank"`
+	AccountNumber string `json:"accountNumber"`
+	HolderName    string `json:"holderName"`
+}
+
+// refundAccount is the request's refund account in the domain's words.
+func (r cancelPaymentRequest) refundAccount() *payment.RefundAccount {
+	if r.RefundReceiveAccount == nil {
+		return nil
+	}
+	a := r.RefundReceiveAccount
+	return &payment.RefundAccount{Bank: a.Bank, AccountNumber: a.AccountNumber, HolderName: a.HolderName}
 }
 
 func (r cancelPaymentRequest) validate() error {
@@ -105,6 +125,7 @@ func (s *Server) createPayment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	in.Owner = ownerOf(c)
 	if !slices.Contains(s.gateways, in.Gateway) {
 		// A gateway this deployment's relays are not configured for: the
 		// confirm would wait in the outbox for a relay that never comes.
@@ -130,7 +151,9 @@ func (s *Server) createPayment(c echo.Context) error {
 		if err != nil {
 			return fmt.Errorf("error creating payment: %w", err)
 		}
-		setPaymentID(c, p.ID)
+		if p.Owner == in.Owner {
+			setPaymentID(c, p.ID)
+		}
 		return nil
 	}
 	if _, keyed := c.Get(ctxKeyClaim).(*claim); !keyed {
@@ -160,13 +183,15 @@ func (s *Server) createPayment(c echo.Context) error {
 		}
 	}
 	if !in.Same(p) {
+		// The same words whoever owns the order's payment: another owner's
+		// is neither shown nor confirmed to be another owner's.
 		return payment.Errorf(payment.KindConflict, payment.CodeOrderConflict,
 			"order %s already has a payment with a different amount, name, currency, gateway or paymentKey", in.OrderID)
 	}
 	// The payment may have moved on since the first create; answer with it
 	// as it stands, history included, like GET would.
 	p, err = s.readPayment(ctx, func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
-		return s.store.PaymentWithHistory(ctx, tx, p.ID)
+		return s.store.PaymentWithHistory(ctx, tx, reachOf(c), p.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("error reading repeated payment: %w", err)
@@ -188,7 +213,7 @@ func (s *Server) confirmPayment(c echo.Context) error {
 	ctx := c.Request().Context()
 	var ans answer
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		p, err := s.flow.Confirm(ctx, tx, c.Param("id"), req.PaymentKey, req.Amount.value, req.PaymentToken)
+		p, err := s.flow.Confirm(ctx, tx, reachOf(c), c.Param("id"), req.PaymentKey, req.Amount.value, req.PaymentToken)
 		if p.ID != "" {
 			setPaymentID(c, p.ID)
 		}
@@ -231,7 +256,7 @@ func (s *Server) cancelPayment(c echo.Context) error {
 	ctx := c.Request().Context()
 	var ans answer
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		p, err := s.flow.Cancel(ctx, tx, c.Param("id"), cancelID.String(), req.Reason, req.Amount.value)
+		p, err := s.flow.Cancel(ctx, tx, reachOf(c), c.Param("id"), cancelID.String(), req.Reason, req.Amount.value, req.refundAccount())
 		if p.ID != "" {
 			setPaymentID(c, p.ID)
 		}
@@ -264,7 +289,7 @@ func (s *Server) getPayment(c echo.Context) error {
 	}
 	read := func() (payment.Payment, error) {
 		p, err := s.readPayment(c.Request().Context(), func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
-			return s.store.PaymentWithHistory(ctx, tx, c.Param("id"))
+			return s.store.PaymentWithHistory(ctx, tx, reachOf(c), c.Param("id"))
 		})
 		if err != nil {
 			return p, fmt.Errorf("error getting payment: %w", err)
@@ -366,7 +391,7 @@ func (s *Server) getPaymentByOrderID(c echo.Context) error {
 		return err
 	}
 	p, err := s.readPayment(c.Request().Context(), func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
-		return s.store.PaymentByOrderIDWithHistory(ctx, tx, orderID)
+		return s.store.PaymentByOrderIDWithHistory(ctx, tx, reachOf(c), orderID)
 	})
 	if err != nil {
 		return fmt.Errorf("error getting payment by order id: %w", err)

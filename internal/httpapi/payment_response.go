@@ -11,6 +11,7 @@ import (
 // could be mistaken for data.
 type paymentResponse struct {
 	ID             string           `json:"id"`
+	Owner          string           `json:"owner"`
 	OrderID        string           `json:"orderId"`
 	OrderName      string           `json:"orderName"`
 	Amount         int64            `json:"amount"`
@@ -24,8 +25,10 @@ type paymentResponse struct {
 	Method         string           `json:"method"`
 	ApprovedAt     *time.Time       `json:"approvedAt"`
 	Failure        *failureResponse `json:"failure,omitempty"`
-	CreatedAt      time.Time        `json:"createdAt"`
-	UpdatedAt      time.Time        `json:"updatedAt"`
+	// VirtualAccount is the account to transfer to (va_response.go).
+	VirtualAccount *virtualAccountResponse `json:"virtualAccount,omitempty"`
+	CreatedAt      time.Time               `json:"createdAt"`
+	UpdatedAt      time.Time               `json:"updatedAt"`
 	// Version grows with every change of the payment, as in webhook
 	// events: the higher one is the newer state.
 	Version int64            `json:"version"`
@@ -55,8 +58,11 @@ type cancelResponse struct {
 	CanceledAmount int64            `json:"canceledAmount"`
 	TransactionKey string           `json:"transactionKey,omitempty"`
 	Failure        *failureResponse `json:"failure,omitempty"`
-	CreatedAt      time.Time        `json:"createdAt"`
-	CompletedAt    *time.Time       `json:"completedAt"`
+	// RefundReceiveAccount is what the audit keeps of the refund account
+	// (va_response.go).
+	RefundReceiveAccount *refundAccountResponse `json:"refundReceiveAccount,omitempty"`
+	CreatedAt            time.Time              `json:"createdAt"`
+	CompletedAt          *time.Time             `json:"completedAt"`
 }
 
 // attemptResponse is one gateway call the relay made.
@@ -83,6 +89,7 @@ type attemptResponse struct {
 func toPaymentResponse(p payment.Payment) paymentResponse {
 	r := paymentResponse{
 		ID:             p.ID,
+		Owner:          string(p.Owner),
 		OrderID:        p.OrderID,
 		OrderName:      p.OrderName,
 		Amount:         p.Amount,
@@ -96,6 +103,7 @@ func toPaymentResponse(p payment.Payment) paymentResponse {
 		Method:         p.Method,
 		ApprovedAt:     utcPtr(p.ApprovedAt),
 		Failure:        toFailureResponse(p.FailureCode, p.FailureMessage),
+		VirtualAccount: toVirtualAccountResponse(p.VirtualAccount),
 		CreatedAt:      p.CreatedAt.UTC(),
 		UpdatedAt:      p.UpdatedAt.UTC(),
 		Version:        p.Version,
@@ -116,16 +124,17 @@ func toPaymentResponse(p payment.Payment) paymentResponse {
 // toCancelResponse converts a domain cancel request for the wire.
 func toCancelResponse(c payment.Cancel) cancelResponse {
 	r := cancelResponse{
-		ID:             c.ID,
-		Kind:           string(c.Kind),
-		Reason:         c.Reason,
-		Status:         string(c.Status),
-		IdempotencyKey: c.IdempotencyKey,
-		CanceledAmount: c.CanceledAmount,
-		TransactionKey: c.TransactionKey,
-		Failure:        toFailureResponse(c.FailureCode, c.FailureMessage),
-		CreatedAt:      c.CreatedAt.UTC(),
-		CompletedAt:    utcPtr(c.CompletedAt),
+		ID:                   c.ID,
+		Kind:                 string(c.Kind),
+		Reason:               c.Reason,
+		Status:               string(c.Status),
+		IdempotencyKey:       c.IdempotencyKey,
+		CanceledAmount:       c.CanceledAmount,
+		TransactionKey:       c.TransactionKey,
+		Failure:              toFailureResponse(c.FailureCode, c.FailureMessage),
+		RefundReceiveAccount: toRefundAccountResponse(c),
+		CreatedAt:            c.CreatedAt.UTC(),
+		CompletedAt:          utcPtr(c.CompletedAt),
 	}
 	if c.Amount > 0 {
 		amount := c.Amount
@@ -188,6 +197,7 @@ type paymentListResponse struct {
 // attempts were made".
 type paymentSummaryResponse struct {
 	ID                 string           `json:"id"`
+	Owner              string           `json:"owner"`
 	OrderID            string           `json:"orderId"`
 	OrderName          string           `json:"orderName"`
 	Amount             int64            `json:"amount"`
@@ -207,6 +217,7 @@ type paymentSummaryResponse struct {
 func toPaymentSummaryResponse(p payment.Payment) paymentSummaryResponse {
 	return paymentSummaryResponse{
 		ID:                 p.ID,
+		Owner:              string(p.Owner),
 		OrderID:            p.OrderID,
 		OrderName:          p.OrderName,
 		Amount:             p.Amount,

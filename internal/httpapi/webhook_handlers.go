@@ -145,6 +145,9 @@ func (s *Server) tossWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if d, ok := parseDepositCallback(body); ok {
+		return s.tossDepositCallback(c, d)
+	}
 	ev, err := parseTossEvent(body)
 	if err != nil {
 		return err

@@ -16,6 +16,10 @@ const (
 	nameHTTPRequestDuration = namespace + "_http_request_duration_seconds"
 	nameOperatorActions     = namespace + "_operator_actions_total"
 	nameHTTPOverloaded      = namespace + "_http_overloaded_total"
+	// The unauthenticated budget's, counted apart from the checkout
+	// budget's (docs/design.md, "Overload").
+	nameHTTPUnauthOverloaded  = namespace + "_http_unauthenticated_overloaded_total"
+	nameHTTPUnauthBodyTimeout = namespace + "_http_unauthenticated_body_timeouts_total"
 )
 
 // httpBuckets cover an API that answers from one Postgres transaction: a few
@@ -29,6 +33,9 @@ type HTTP struct {
 	actions  *prometheus.CounterVec
 	overload prometheus.Counter
 	webhooks *prometheus.CounterVec
+
+	unauthOverload    prometheus.Counter
+	unauthBodyTimeout prometheus.Counter
 }
 
 // NewHTTP registers the HTTP metrics on r.
@@ -45,6 +52,10 @@ func NewHTTP(r *Registry) *HTTP {
 			"action"),
 		overload: r.counter(nameHTTPOverloaded,
 			"Requests refused with 503 overloaded because the process already had API_MAX_IN_FLIGHT requests in flight. They are in "+nameHTTPRequests+" too."),
+		unauthOverload: r.counter(nameHTTPUnauthOverloaded,
+			"Unauthenticated requests (gateway webhooks, console sign-in) refused with 503 overloaded because API_MAX_UNAUTHENTICATED_IN_FLIGHT of them were already at work. Apart from "+nameHTTPOverloaded+"; they are in "+nameHTTPRequests+" too."),
+		unauthBodyTimeout: r.counter(nameHTTPUnauthBodyTimeout,
+			"Unauthenticated requests cut off with 408 body_timeout because their body did not arrive within the short deadline those routes read under. They are in "+nameHTTPRequests+" too."),
 	}
 	m.webhooks = newWebhookCounter(r)
 	// At zero from the start, so a rate over them is defined before the
@@ -69,6 +80,24 @@ func (m *HTTP) Overloaded() {
 		return
 	}
 	m.overload.Inc()
+}
+
+// UnauthenticatedOverloaded counts one unauthenticated request refused for
+// the unauthenticated budget.
+func (m *HTTP) UnauthenticatedOverloaded() {
+	if m == nil {
+		return
+	}
+	m.unauthOverload.Inc()
+}
+
+// UnauthenticatedBodyTimeout counts one unauthenticated request cut off
+// because its body came too slowly.
+func (m *HTTP) UnauthenticatedBodyTimeout() {
+	if m == nil {
+		return
+	}
+	m.unauthBodyTimeout.Inc()
 }
 
 // ObserveRequest counts one answered request. route must be a route template

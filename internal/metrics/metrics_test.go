@@ -388,7 +388,8 @@ func TestBinaryRegistries(t *testing.T) {
 		namePaymentsAcked, nameJobsDiscarded}
 
 	api, _ := ForAPI(DBConfig{DB: pool})
-	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions, nameHTTPOverloaded, nameGatewayWebhooks}, db...), names(api))
+	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions, nameHTTPOverloaded,
+		nameHTTPUnauthOverloaded, nameHTTPUnauthBodyTimeout, nameGatewayWebhooks}, db...), names(api))
 
 	relay, _ := ForRelay(DBConfig{DB: pool})
 	require.ElementsMatch(t, append([]string{

@@ -79,7 +79,7 @@ func TestCancelAfterKeyWindow(t *testing.T) {
 			require.Equal(t, c.IdempotencyKey, e.Refunds[0].IdempotencyKey)
 			require.True(t, e.Refunds[1].Console)
 
-			got, err = b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+			got, err = b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 			require.NoError(t, err)
 			require.Equal(t, payment.StatusPartiallyCanceled, got.Status)
 			require.Equal(t, int64(5_000), got.BalanceAmount)
@@ -134,7 +134,7 @@ func TestConsoleRefundLeavesLess(t *testing.T) {
 
 				got := b.waitStatus(t, p.ID, tc.status)
 				b.waitDrained(t)
-				got, err = b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+				got, err = b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 				require.NoError(t, err)
 				require.Equal(t, tc.status, got.Status)
 				require.Equal(t, tc.balance, got.BalanceAmount)
@@ -246,7 +246,7 @@ func TestUnexplainedBalanceGoesToAPerson(t *testing.T) {
 		})
 		done := b.waitOutcome(t, p.ID, a.ID)
 		require.Contains(t, done.Outcome, "not carried out")
-		got, err := b.store.PaymentWithHistory(ctx, b.pool, p.ID)
+		got, err := b.store.PaymentWithHistory(ctx, b.pool, payment.Everyone(), p.ID)
 		require.NoError(t, err)
 		require.Equal(t, payment.StatusUnknown, got.Status, "a decision the record refuses changes nothing")
 		require.Equal(t, payment.CancelUnknown, got.Cancels[0].Status)

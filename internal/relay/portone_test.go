@@ -6,13 +6,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
-	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
 
 // newPortOnePayment creates a PortOne intent and has the customer pay for it
@@ -116,26 +114,6 @@ func TestPortOneConfirm(t *testing.T) {
 		require.Zero(t, b.ledger(t, id).Approvals)
 	})
 
-	// A virtual account was issued: money may still arrive, so with the
-	// retry budget spent the payment is unknown, never expired or failed;
-	// the deposit, once a lookup sees it, confirms it.
-	t.Run("AwaitingDepositIsUnknownThenConfirmed", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t, setupOpts{openDeadline: time.Millisecond})
-		p, id := b.newPortOnePayment(t, 15000, gatewaysim.PortOnePayRequest{Status: gatewaysim.PortOneVirtualAccountIssued})
-		b.requestConfirm(t, p.ID, id, 15000, &river.InsertOpts{MaxAttempts: 3})
-		got := b.waitStatus(t, p.ID, payment.StatusUnknown)
-		require.Equal(t, gatewaysim.PortOneVirtualAccountIssued, got.FailureCode)
-
-		_, err := b.sim.PortOnePay(gatewaysim.PortOnePayRequest{PaymentID: id, OrderID: p.OrderID, Amount: 15000})
-		require.NoError(t, err)
-		_, err = b.client.Insert(context.Background(), paymentjob.LookupArgs{PaymentID: p.ID}, nil)
-		require.NoError(t, err)
-		got = b.waitStatus(t, p.ID, payment.StatusConfirmed)
-		require.Equal(t, int64(15000), got.BalanceAmount)
-		require.Equal(t, 1, b.ledger(t, id).Approvals)
-	})
-
 	// A relay that does not serve PortOne leaves its payments waiting for
 	// one that does: nothing is failed for our deployment's gap.
 	t.Run("GatewayNotServed", func(t *testing.T) {
@@ -154,7 +132,7 @@ func TestPortOneConfirm(t *testing.T) {
 		require.NoError(t, b.pool.QueryRow(context.Background(),
 			"SELECT state FROM river_job WHERE kind = 'payment_confirm'").Scan(&state))
 		require.NotContains(t, []string{"completed", "discarded", "cancelled"}, state)
-		got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+		got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 		require.NoError(t, err)
 		require.Equal(t, payment.StatusConfirming, got.Status)
 		require.Empty(t, got.Attempts, "no gateway was called")
@@ -237,7 +215,7 @@ func TestPortOneCancel(t *testing.T) {
 		require.Len(t, e.Refunds, 1, "one refund for one cancel")
 		require.Equal(t, c.IdempotencyKey, e.Refunds[0].IdempotencyKey)
 		require.Zero(t, e.BalanceAmount)
-		got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+		got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 		require.NoError(t, err)
 		require.Zero(t, got.BalanceAmount)
 		outstanding := 0

@@ -82,6 +82,11 @@ type setupOpts struct {
 	readySweepAfter time.Duration
 	// portOneManual runs the PortOne client in manual confirm.
 	portOneManual bool
+	// deposit is the relay's deposit sweep; its default when zero.
+	// accountDue is the simulator's virtual-account due time; its
+	// default (3 days) when zero.
+	deposit    payment.DepositSchedule
+	accountDue time.Duration
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -90,6 +95,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	pool := dbtest.Pool(t)
 	sim, err := gatewaysim.New(gatewaysim.Options{Config: gatewaysim.Config{
 		TossKeyRetention: gatewaysim.Duration(opts.simKeyRetention), PortOneKeyRetention: gatewaysim.Duration(opts.simKeyRetention),
+		VirtualAccountDue: gatewaysim.Duration(opts.accountDue),
 	}})
 	require.NoError(t, err)
 	srv := httptest.NewServer(sim)
@@ -145,7 +151,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		Webhooks: opts.webhooks,
 		Recheck:  opts.recheck, ReadySweepAfter: opts.readySweepAfter,
 		WebhookLookupInterval: testLookupInterval,
-		BooksLag:              opts.booksLag,
+		BooksLag:              opts.booksLag, Deposit: opts.deposit,
 	}
 	if cfg.Webhooks == (relay.WebhookConfig{}) {
 		// The receivers are httptest servers on loopback.
@@ -288,7 +294,7 @@ func (b *testBundle) waitStatus(t *testing.T, id string, want payment.Status) pa
 	var p payment.Payment
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		var err error
-		p, err = b.store.PaymentWithHistory(context.Background(), b.pool, id)
+		p, err = b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), id)
 		require.NoError(t, err)
 		if p.Status == want {
 			return p
@@ -505,7 +511,7 @@ func TestConfirm(t *testing.T) {
 		b.requestConfirm(t, p.ID, key, 7000, nil)
 
 		require.Eventually(t, func() bool {
-			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 			require.NoError(t, err)
 			return len(got.Attempts) > 0 && got.Attempts[0].Classification == string(gateway.ClassMisconfigured)
 		}, 10*time.Second, 10*time.Millisecond)
@@ -665,6 +671,27 @@ func TestCancel(t *testing.T) {
 		require.Equal(t, int64(11000), got.BalanceAmount)
 	})
 
+	// A cancel refused as the second within a second (another cancel of
+	// the payment was just taken up), its refusal stored under the key and
+	// replayed for every retry: once the quiet period has passed the key is
+	// stuck like any other, where it used to keep the cancel for ever.
+	t.Run("ConsecutiveRequestRefusalReplayedEarnsANewKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		b.replayCachedErrors(t)
+		b.script(t, key, gatewaysim.OperationCancel, step(gatewaysim.StepError, "FORBIDDEN_CONSECUTIVE_REQUEST"))
+		c := b.requestCancel(t, p.ID, 4000)
+
+		got := b.waitStatus(t, p.ID, payment.StatusPartiallyCanceled)
+		require.Equal(t, []string{"confirm:success", "cancel:transient", "cancel:transient", "lookup:success", "cancel:success"}, ops(got.Attempts))
+		require.Contains(t, got.Attempts[3].Note, "replaced by "+c.IdempotencyKey+"-2")
+		e := b.ledger(t, key)
+		require.Len(t, e.Refunds, 1, "one refund, under the new key")
+		require.Equal(t, c.IdempotencyKey+"-2", e.Refunds[0].IdempotencyKey)
+		require.Equal(t, int64(11000), got.BalanceAmount)
+	})
+
 	t.Run("CachedUnclearAnswerEarnsANewKey", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{})
@@ -737,7 +764,7 @@ func TestHeldCancel(t *testing.T) {
 			// applied as well.
 			time.Sleep(2 * hold)
 
-			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 			require.NoError(t, err)
 			e := b.ledger(t, key)
 			require.Len(t, e.Refunds, 1, "one refund for one cancel")

@@ -51,7 +51,7 @@ func (s *Store) InsertPayment(ctx context.Context, db DBTX, id string, in paymen
 	}
 	row, err := s.q.PaymentInsert(ctx, db, dbsqlc.PaymentInsertParams{
 		ID: uid, OrderID: in.OrderID, OrderName: in.OrderName, Amount: in.Amount, Currency: in.Currency,
-		Gateway: in.Gateway, PaymentKey: nullString(in.PaymentKeyAtCreate(id)),
+		Gateway: in.Gateway, PaymentKey: nullString(in.PaymentKeyAtCreate(id)), Owner: string(ownerOf(in)),
 	})
 	if isUniqueViolation(err, constraintPaymentKey) {
 		// Another order's intent holds that gateway payment id: a payment at
@@ -60,6 +60,8 @@ func (s *Store) InsertPayment(ctx context.Context, db DBTX, id string, in paymen
 			"paymentKey %s is already bound to another payment", in.PaymentKey)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Whoever owns it: order ids are unique across owners, and the
+		// caller answers another owner's without showing it (Intent.Same).
 		existing, err := s.PaymentByOrderID(ctx, db, in.OrderID)
 		if err != nil {
 			return payment.Payment{}, false, err
@@ -79,8 +81,37 @@ func (s *Store) Payment(ctx context.Context, db DBTX, id string) (payment.Paymen
 	if err != nil {
 		return payment.Payment{}, errNotFound
 	}
-	row, err := s.q.PaymentGetByID(ctx, db, uid)
+	row, err := s.q.PaymentGetByID(ctx, db, dbsqlc.PaymentGetByIDParams{ID: uid})
 	return rowOrNotFound(row, err, "error getting payment")
+}
+
+// ReachablePayment is Payment for a caller of reach: another owner's
+// payment is not found, exactly like one that does not exist.
+func (s *Store) ReachablePayment(ctx context.Context, db DBTX, reach payment.Reach, id string) (payment.Payment, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return payment.Payment{}, errNotFound
+	}
+	row, err := s.q.PaymentGetByID(ctx, db, dbsqlc.PaymentGetByIDParams{ID: uid, Owner: ownerArg(reach)})
+	return rowOrNotFound(row, err, "error getting payment")
+}
+
+// ownerArg is the owner filter of the scoped queries: NULL for every owner.
+func ownerArg(reach payment.Reach) *string {
+	o, one := reach.Owner()
+	if !one {
+		return nil
+	}
+	name := string(o)
+	return &name
+}
+
+// ownerOf is the owner an intent is created for.
+func ownerOf(in payment.Intent) payment.Owner {
+	if in.Owner == "" {
+		return payment.DefaultOwner
+	}
+	return in.Owner
 }
 
 // PaymentForUpdate returns a payment and locks its row until db's transaction
@@ -88,13 +119,18 @@ func (s *Store) Payment(ctx context.Context, db DBTX, id string) (payment.Paymen
 // Gateway answers riding on ctx (WithAnswers) are written in the same round
 // trip, before the lock.
 func (s *Store) PaymentForUpdate(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
-	p, _, err := s.lockPayment(ctx, db, id, false, "")
+	p, _, err := s.lockPayment(ctx, db, payment.Everyone(), id, false, "")
 	return p, err
 }
 
-// PaymentByOrderID returns the payment for an order.
+// PaymentByOrderID returns the payment for an order, whoever owns it.
 func (s *Store) PaymentByOrderID(ctx context.Context, db DBTX, orderID string) (payment.Payment, error) {
-	row, err := s.q.PaymentGetByOrderID(ctx, db, orderID)
+	return s.ReachablePaymentByOrderID(ctx, db, payment.Everyone(), orderID)
+}
+
+// ReachablePaymentByOrderID is PaymentByOrderID for a caller of reach.
+func (s *Store) ReachablePaymentByOrderID(ctx context.Context, db DBTX, reach payment.Reach, orderID string) (payment.Payment, error) {
+	row, err := s.q.PaymentGetByOrderID(ctx, db, dbsqlc.PaymentGetByOrderIDParams{OrderID: orderID, Owner: ownerArg(reach)})
 	return rowOrNotFound(row, err, "error getting payment by order id")
 }
 
@@ -144,7 +180,7 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 	if expected == "" {
 		expected = p.Status
 	}
-	row, err := s.q.PaymentSave(ctx, db, dbsqlc.PaymentSaveParams{
+	params := dbsqlc.PaymentSaveParams{
 		ID:                    uid,
 		ExpectedStatus:        string(expected),
 		Status:                string(p.Status),
@@ -163,8 +199,22 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		AcknowledgedAt:        p.AcknowledgedAt,
 		NextRecheckAt:         p.NextRecheckAt,
 		RecheckUntil:          p.RecheckUntil,
+		DepositSecret:         nullString(p.DepositSecret.Reveal()),
+		DepositNextLookAt:     p.DepositNextLookAt,
 		EventType:             webhook.EventType(p.Status),
-	})
+	}
+	if va := p.VirtualAccount; va != nil {
+		params.VaBank, params.VaAccountNumber, params.VaHolder = nullString(va.Bank), nullString(va.AccountNumber), nullString(va.Holder)
+		if !va.DueDate.IsZero() {
+			due := va.DueDate
+			params.VaDueAt = &due
+		}
+	}
+	if p.Status != payment.StatusWaitingForDeposit {
+		// Only a waiting payment is swept for its deposit.
+		params.DepositNextLookAt = nil
+	}
+	row, err := s.q.PaymentSave(ctx, db, params)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, payment.Errorf(payment.KindInternal, payment.CodeStaleWrite,
 			"payment %s is no longer %s: its row changed since it was read", p.ID, expected)
@@ -197,6 +247,8 @@ func savedRow(r dbsqlc.PaymentSaveRow) dbsqlc.Payment {
 		ConfirmRequestedAt: r.ConfirmRequestedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		AcknowledgedAt: r.AcknowledgedAt, Version: r.Version, Gateway: r.Gateway, PaymentToken: r.PaymentToken,
 		NextRecheckAt: r.NextRecheckAt, RecheckUntil: r.RecheckUntil, LookupWantedAt: r.LookupWantedAt,
+		VaBank: r.VaBank, VaAccountNumber: r.VaAccountNumber, VaHolder: r.VaHolder, VaDueAt: r.VaDueAt,
+		DepositSecret: r.DepositSecret, DepositNextLookAt: r.DepositNextLookAt,
 	}
 }
 
@@ -319,9 +371,10 @@ func (s *Store) ListPayments(ctx context.Context, db DBTX, statuses []payment.St
 	return out, nil
 }
 
-// PaymentWithHistory returns a payment with its cancels and attempts.
-func (s *Store) PaymentWithHistory(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
-	p, err := s.Payment(ctx, db, id)
+// PaymentWithHistory returns a payment of reach with its cancels and
+// attempts; a payment out of reach is not found.
+func (s *Store) PaymentWithHistory(ctx context.Context, db DBTX, reach payment.Reach, id string) (payment.Payment, error) {
+	p, err := s.ReachablePayment(ctx, db, reach, id)
 	if err != nil {
 		return p, err
 	}
@@ -329,9 +382,9 @@ func (s *Store) PaymentWithHistory(ctx context.Context, db DBTX, id string) (pay
 }
 
 // PaymentByOrderIDWithHistory returns the payment for an order with its
-// cancels and attempts.
-func (s *Store) PaymentByOrderIDWithHistory(ctx context.Context, db DBTX, orderID string) (payment.Payment, error) {
-	p, err := s.PaymentByOrderID(ctx, db, orderID)
+// cancels and attempts, if it is within reach.
+func (s *Store) PaymentByOrderIDWithHistory(ctx context.Context, db DBTX, reach payment.Reach, orderID string) (payment.Payment, error) {
+	p, err := s.ReachablePaymentByOrderID(ctx, db, reach, orderID)
 	if err != nil {
 		return p, err
 	}
@@ -414,10 +467,15 @@ func (s *Store) InsertCancel(ctx context.Context, db DBTX, c payment.Cancel) (pa
 	if c.Amount > 0 {
 		amount = &c.Amount
 	}
-	row, err := s.q.CancelInsert(ctx, db, dbsqlc.CancelInsertParams{
+	params := dbsqlc.CancelInsertParams{
 		ID: id, PaymentID: pid, Kind: string(c.Kind), Amount: amount, Reason: c.Reason,
 		Status: string(c.Status), IdempotencyKey: c.IdempotencyKey,
-	})
+	}
+	if a := c.RefundAccount; a != nil {
+		params.RefundBank, params.RefundAccountLast4 = nullString(a.Bank), nullString(a.Last4())
+		params.RefundAccountNumber, params.RefundHolderName = nullString(a.AccountNumber), nullString(a.HolderName)
+	}
+	row, err := s.q.CancelInsert(ctx, db, params)
 	if err != nil {
 		if isUniqueViolation(err, constraintOneCancel) {
 			return payment.Cancel{}, payment.Errorf(payment.KindConflict, payment.CodeCancelInProgress,
@@ -589,8 +647,9 @@ func (s *Store) Attempts(ctx context.Context, db DBTX, paymentID string) ([]paym
 }
 
 func toAppPayment(r dbsqlc.Payment) payment.Payment {
-	return payment.Payment{
+	p := payment.Payment{
 		ID:                    r.ID.String(),
+		Owner:                 payment.Owner(r.Owner),
 		OrderID:               r.OrderID,
 		OrderName:             r.OrderName,
 		Amount:                r.Amount,
@@ -616,8 +675,19 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		NextRecheckAt:         r.NextRecheckAt,
 		RecheckUntil:          r.RecheckUntil,
 		LookupWantedAt:        r.LookupWantedAt,
+		DepositSecret:         payment.Token(deref(r.DepositSecret)),
+		DepositNextLookAt:     r.DepositNextLookAt,
 		StoredStatus:          payment.Status(r.Status),
 	}
+	if r.VaAccountNumber != nil {
+		p.VirtualAccount = &payment.VirtualAccount{
+			Bank: deref(r.VaBank), AccountNumber: *r.VaAccountNumber, Holder: deref(r.VaHolder),
+		}
+		if r.VaDueAt != nil {
+			p.VirtualAccount.DueDate = *r.VaDueAt
+		}
+	}
+	return p
 }
 
 func toAppCancel(r dbsqlc.PaymentCancel) payment.Cancel {
@@ -635,9 +705,16 @@ func toAppCancel(r dbsqlc.PaymentCancel) payment.Cancel {
 		CreatedAt:      r.CreatedAt,
 		CompletedAt:    r.CompletedAt,
 		StoredStatus:   payment.CancelStatus(r.Status),
+		RefundBank:     deref(r.RefundBank),
+		RefundLast4:    deref(r.RefundAccountLast4),
 	}
 	if r.Amount != nil {
 		c.Amount = *r.Amount
+	}
+	if r.RefundAccountNumber != nil {
+		c.RefundAccount = &payment.RefundAccount{
+			Bank: c.RefundBank, AccountNumber: *r.RefundAccountNumber, HolderName: deref(r.RefundHolderName),
+		}
 	}
 	return c
 }

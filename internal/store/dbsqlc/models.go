@@ -69,6 +69,7 @@ type ApiKey struct {
 	LastUsedAt    *time.Time
 	RevokedAt     *time.Time
 	Scope         string
+	Owner         string
 }
 
 type BooksDifference struct {
@@ -124,6 +125,7 @@ type IdempotencyKey struct {
 	ResponseBody    []byte
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
+	Owner           string
 }
 
 type OperatorAction struct {
@@ -142,6 +144,11 @@ type OperatorAction struct {
 	OutcomeStatus string
 	CompletedAt   *time.Time
 	CreatedAt     time.Time
+}
+
+type Owner struct {
+	ID        string
+	CreatedAt time.Time
 }
 
 type Payment struct {
@@ -171,6 +178,13 @@ type Payment struct {
 	RecheckUntil          *time.Time
 	LookupWantedAt        *time.Time
 	PaymentToken          *string
+	Owner                 string
+	VaBank                *string
+	VaAccountNumber       *string
+	VaHolder              *string
+	VaDueAt               *time.Time
+	DepositSecret         *string
+	DepositNextLookAt     *time.Time
 }
 
 type PaymentAttempt struct {
@@ -195,20 +209,24 @@ type PaymentAttempt struct {
 }
 
 type PaymentCancel struct {
-	ID             uuid.UUID
-	PaymentID      uuid.UUID
-	Kind           string
-	Amount         *int64
-	Reason         string
-	Status         string
-	IdempotencyKey string
-	CanceledAmount int64
-	TransactionKey string
-	FailureCode    string
-	FailureMessage string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	CompletedAt    *time.Time
+	ID                  uuid.UUID
+	PaymentID           uuid.UUID
+	Kind                string
+	Amount              *int64
+	Reason              string
+	Status              string
+	IdempotencyKey      string
+	CanceledAmount      int64
+	TransactionKey      string
+	FailureCode         string
+	FailureMessage      string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	CompletedAt         *time.Time
+	RefundBank          *string
+	RefundAccountLast4  *string
+	RefundAccountNumber *string
+	RefundHolderName    *string
 }
 
 type RiverJob struct {
@@ -250,6 +268,7 @@ type WebhookEndpoint struct {
 	PreviousSecretExpiresAt *time.Time
 	CreatedAt               time.Time
 	DisabledAt              *time.Time
+	Owner                   string
 }
 
 type WebhookReceipt struct {
