@@ -154,10 +154,12 @@ func TestGuessedStatesAreRechecked(t *testing.T) {
 
 	t.Run("LatePaymentAfterAVoidedCancelIsRefunded", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, setupOpts{reconcile: true, readySweepAfter: time.Hour, recheck: fastRecheck, openDeadline: time.Millisecond})
+		// Paused, so the cancel is surely recorded while the confirm waits.
+		b := setup(t, setupOpts{reconcile: true, readySweepAfter: time.Hour, recheck: fastRecheck, openDeadline: time.Millisecond, paused: true})
 		p := b.newReadyPortOne(t, 15000)
 		b.requestConfirm(t, p.ID, p.PaymentKey, 15000, nil)
 		b.requestCancel(t, p.ID, 0) // waits for the confirm
+		b.start(t)
 		got := b.waitStatus(t, p.ID, payment.StatusExpired)
 		require.Equal(t, payment.CancelVoid, got.Cancels[0].Status)
 
