@@ -540,7 +540,7 @@ func paymentActions(p payment.Payment, failed []payment.Cancel) []actionChoice {
 	if slices.Contains(attentionStatuses, p.Status) && p.PaymentKey != "" {
 		out = append(out, actionChoice{payment.ActionResolve, "Resolve from the gateway", "A fresh lookup settles the payment to what the gateway's record shows; never to anything typed here."})
 	}
-	if p.Status == payment.StatusConfirming || p.Status == payment.StatusCanceling || (p.Status == payment.StatusUnknown && p.ApprovedAt == nil) {
+	if p.CanRetry() {
 		out = append(out, actionChoice{payment.ActionRetry, "Retry the job now", "Run the confirm or cancel job again now, under the same Idempotency-Key."})
 	}
 	if len(failed) > 0 {

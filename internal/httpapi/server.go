@@ -22,11 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
@@ -67,12 +64,11 @@ const (
 	MaxWait = 30 * time.Second
 )
 
-// Inserter puts a job into the outbox on the caller's transaction. It is
-// satisfied by *river.Client[pgx.Tx]; tests substitute a failing one to show
-// that the payment row and its job commit or roll back together.
-type Inserter interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-}
+// Inserter is the outbox the api's use cases enqueue on: payflow.Outbox,
+// the one door to it (every enqueue goes through payflow). It is satisfied
+// by *river.Client[pgx.Tx]; tests substitute a failing one to show that the
+// payment row and its job commit or roll back together.
+type Inserter = payflow.Outbox
 
 // Config is what a Server needs. Pool and Outbox are required; the rest have
 // defaults.

@@ -9,13 +9,6 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
-// awaitsConfirm reports whether a payment still waits for its confirm's
-// outcome: confirming, or unknown with no approval recorded (a confirm that
-// spent its retry budget).
-func awaitsConfirm(p payment.Payment) bool {
-	return p.Status == payment.StatusConfirming || (p.Status == payment.StatusUnknown && p.ApprovedAt == nil)
-}
-
 // RecordApproval records the gateway's approval of a payment that still
 // awaits its confirm, and the cancel it sets off: the customer's waiting
 // cancel, or a compensation for an approval that cannot be kept, enqueued in
@@ -28,7 +21,7 @@ func (f *Flow) RecordApproval(ctx context.Context, tx pgx.Tx, paymentID string, 
 		return Change{}, err
 	}
 	ch := Change{From: p.Status, To: p.Status}
-	if !awaitsConfirm(p) {
+	if !p.ConfirmPending() {
 		return ch, nil
 	}
 	return f.applyApproval(ctx, tx, &p, open, a)
@@ -92,7 +85,7 @@ func (f *Flow) RecordRefusal(ctx context.Context, tx pgx.Tx, paymentID string, s
 		return Change{}, err
 	}
 	ch := Change{From: p.Status, To: p.Status}
-	if !awaitsConfirm(p) {
+	if !p.ConfirmPending() {
 		return ch, nil
 	}
 	return f.applyRefusal(ctx, tx, &p, open, status, code, message)
@@ -152,7 +145,7 @@ func (f *Flow) RotateConfirmKey(ctx context.Context, tx pgx.Tx, paymentID, seenK
 		return Change{}, err
 	}
 	ch := Change{From: p.Status, To: p.Status}
-	if p.ConfirmIdempotencyKey != seenKey || !awaitsConfirm(p) {
+	if p.ConfirmIdempotencyKey != seenKey || !p.ConfirmPending() {
 		return ch, nil
 	}
 	old, next := p.RotateConfirmKey()

@@ -20,7 +20,7 @@ func (f *Flow) RecordAccountIssued(ctx context.Context, tx pgx.Tx, paymentID str
 		return Change{}, err
 	}
 	ch := Change{From: p.Status, To: p.Status}
-	if !awaitsConfirm(p) {
+	if !p.ConfirmPending() {
 		return ch, nil
 	}
 	return f.applyAccountIssued(ctx, tx, &p, open, acct, secret)

@@ -112,9 +112,11 @@ func (f *Flow) Retry(ctx context.Context, tx pgx.Tx, op Operator, paymentID, rea
 		key      string
 	)
 	switch {
-	case awaitsConfirm(p):
+	case !p.CanRetry():
+		// Nothing of it is due: the error below says so.
+	case p.ConfirmPending():
 		args, key = paymentjob.ConfirmArgs{PaymentID: p.ID}, p.ConfirmIdempotencyKey
-	case p.Status == payment.StatusCanceling:
+	default: // canceling: its pending cancel, if it has one
 		open, err := f.store.OpenCancels(ctx, tx, p.ID)
 		if err != nil {
 			return payment.OperatorAction{}, err

@@ -41,7 +41,7 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 		}
 		return fmt.Errorf("error loading payment: %w", err)
 	}
-	if p.Status != payment.StatusConfirming && !(p.Status == payment.StatusUnknown && p.ApprovedAt == nil) {
+	if !p.ConfirmPending() {
 		// Already settled (by an earlier run of this job whose completion was
 		// lost, or by a lookup): nothing to ask the gateway.
 		return nil
