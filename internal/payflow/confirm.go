@@ -24,21 +24,14 @@ func (f *Flow) RecordApproval(ctx context.Context, tx pgx.Tx, paymentID string, 
 	if !p.ConfirmPending() {
 		return ch, nil
 	}
-	return f.applyApproval(ctx, tx, &p, open, a)
+	return f.applyApproval(ctx, tx, &p, payment.WaitingCancel(open), a)
 }
 
-// applyApproval is RecordApproval on a payment already locked, with its open
-// (waiting or pending) cancels read under the lock, for Settle too, which
-// also adopts approvals of payments we recorded as failed.
-func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment, open []payment.Cancel, a payment.Approval) (Change, error) {
+// applyApproval is RecordApproval on a payment already locked, with the
+// cancel waiting for the confirm's outcome (if any) read under the lock, for
+// Settle too, which also adopts approvals of payments we recorded as failed.
+func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment, waiting *payment.Cancel, a payment.Approval) (Change, error) {
 	ch := Change{From: p.Status, Applied: true}
-	var waiting *payment.Cancel
-	for i := range open {
-		if open[i].Status == payment.CancelWaiting {
-			waiting = &open[i]
-			break
-		}
-	}
 	toRun := p.ApplyApproval(a, waiting, f.newID(), f.now())
 	if err := f.savePayment(ctx, tx, p); err != nil {
 		return ch, err
@@ -88,20 +81,14 @@ func (f *Flow) RecordRefusal(ctx context.Context, tx pgx.Tx, paymentID string, s
 	if !p.ConfirmPending() {
 		return ch, nil
 	}
-	return f.applyRefusal(ctx, tx, &p, open, status, code, message)
+	return f.applyRefusal(ctx, tx, &p, payment.WaitingCancel(open), status, code, message)
 }
 
-// applyRefusal is RecordRefusal on a payment already locked, with its open
-// cancels read under the lock.
-func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, open []payment.Cancel, status payment.Status, code, message string) (Change, error) {
+// applyRefusal is RecordRefusal on a payment already locked, with the cancel
+// waiting for the confirm's outcome (if any) read under the lock.
+func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, waiting *payment.Cancel, status payment.Status, code, message string) (Change, error) {
 	ch := Change{From: p.Status, Applied: true}
 	now := f.now()
-	var waiting *payment.Cancel
-	for i := range open {
-		if open[i].Status == payment.CancelWaiting {
-			waiting = &open[i]
-		}
-	}
 	p.ApplyRefusal(status, code, message, waiting, now)
 	if err := f.savePayment(ctx, tx, p); err != nil {
 		return ch, err

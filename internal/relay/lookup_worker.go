@@ -74,7 +74,7 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			return err
 		})
 	}
-	rec := payflow.Record{Unpaid: true} // the gateway has no record: nothing was paid
+	rec := payment.Record{Unpaid: true} // the gateway has no record: nothing was paid
 	if lc.Payment != nil {
 		rec = recordOf(lc.Payment)
 	}

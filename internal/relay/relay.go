@@ -665,8 +665,8 @@ func (contextOutbox) InsertManyTx(ctx context.Context, tx pgx.Tx, params []river
 
 // recordOf converts a gateway's record of a payment into payflow's Record,
 // by its phase, so every gateway's payments settle by the same rules.
-func recordOf(gp *gateway.Payment) payflow.Record {
-	return payflow.Record{
+func recordOf(gp *gateway.Payment) payment.Record {
+	return payment.Record{
 		Approved: gp.Phase == gateway.PhaseCharged,
 		Approval: approvalOf(gp),
 		Aborted:  gp.Phase == gateway.PhaseFailed,
