@@ -16,7 +16,7 @@ import (
 func (f *Flow) RecordApproval(ctx context.Context, tx pgx.Tx, paymentID string, a payment.Approval) (Change, error) {
 	// The lock and the open cancels in one round trip; the cancels are read
 	// once the lock is held.
-	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
+	p, open, err := f.lockWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
@@ -73,7 +73,7 @@ func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment,
 // expired for a lapsed session); a cancel waiting for it had nothing to
 // refund and becomes void.
 func (f *Flow) RecordRefusal(ctx context.Context, tx pgx.Tx, paymentID string, status payment.Status, code, message string) (Change, error) {
-	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
+	p, open, err := f.lockWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
@@ -105,7 +105,7 @@ func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, 
 // GiveUpConfirm records a confirm whose retry budget is spent without a
 // definite answer as unknown; the reconciler keeps asking the gateway.
 func (f *Flow) GiveUpConfirm(ctx context.Context, tx pgx.Tx, paymentID, code, message string) (Change, error) {
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
@@ -127,7 +127,7 @@ func (f *Flow) GiveUpConfirm(ctx context.Context, tx pgx.Tx, paymentID, code, me
 // rule (gateway.KeyAbandonable, then a lookup showing no confirm) may lead
 // here; docs/design.md says why.
 func (f *Flow) RotateConfirmKey(ctx context.Context, tx pgx.Tx, paymentID, seenKey string, lookupAttempt int64, why string) (Change, error) {
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}

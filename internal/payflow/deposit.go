@@ -14,7 +14,7 @@ import (
 // completes the confirm job in the same transaction). A cancel the shop
 // made during the confirm is enqueued now to close the account.
 func (f *Flow) RecordAccountIssued(ctx context.Context, tx pgx.Tx, paymentID string, acct payment.VirtualAccount, secret string) (Change, error) {
-	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
+	p, open, err := f.lockWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
@@ -54,7 +54,7 @@ func (f *Flow) applyAccountIssued(ctx context.Context, tx pgx.Tx, p *payment.Pay
 // Otherwise a close the gateway performed cancels the payment with nothing
 // refunded, and one it refused puts it back to waiting.
 func (f *Flow) RecordAccountClose(ctx context.Context, tx pgx.Tx, paymentID, cancelID string, closed bool, r payment.Record) (Change, error) {
-	p, c, err := f.store.PaymentAndCancelForUpdate(ctx, tx, paymentID, cancelID)
+	p, c, err := f.lockWithCancel(ctx, tx, paymentID, cancelID)
 	if err != nil {
 		return Change{}, err
 	}

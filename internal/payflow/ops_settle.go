@@ -23,7 +23,7 @@ func (f *Flow) SettleCancel(ctx context.Context, tx pgx.Tx, op Operator, payment
 	if err := payment.ValidateCancelDecision(d); err != nil {
 		return payment.OperatorAction{}, err
 	}
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return payment.OperatorAction{}, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -114,7 +115,7 @@ func (w *WebhookWorker) Work(ctx context.Context, job *river.Job[paymentjob.Webh
 		return err
 	}
 	if e.DisabledAt != nil {
-		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, _ *payflow.Flow) error {
 			if _, err := r.store.RecordWebhookAttempt(ctx, tx, d.ID, webhook.DeliveryFailed, 0, "endpoint disabled; not sent"); err != nil {
 				return err
 			}
@@ -124,7 +125,7 @@ func (w *WebhookWorker) Work(ctx context.Context, job *river.Job[paymentjob.Webh
 
 	status, sendErr := w.send(ctx, e, d)
 	if sendErr == nil {
-		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, _ *payflow.Flow) error {
 			_, err := r.store.RecordWebhookAttempt(ctx, tx, d.ID, webhook.DeliverySucceeded, status, "")
 			if errors.Is(err, store.ErrDeliverySettled) {
 				// Another run of this job settled it while this one was
