@@ -665,8 +665,9 @@ func (contextOutbox) InsertManyTx(ctx context.Context, tx pgx.Tx, params []river
 	return client.InsertManyTx(ctx, tx, params)
 }
 
-// recordOf converts a gateway's record of a payment into payflow's Record,
-// by its phase, so every gateway's payments settle by the same rules.
+// recordOf converts a gateway's record of a payment into the domain's
+// payment.Record, by its phase, so every gateway's payments settle by the
+// same rules.
 func recordOf(gp *gateway.Payment) payment.Record {
 	return payment.Record{
 		Approved: gp.Phase == gateway.PhaseCharged,
