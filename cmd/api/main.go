@@ -61,6 +61,8 @@ environment:
   PPROF_ADDR            serve net/http/pprof on this host:port (default off; use loopback)
   API_WEBHOOK_ALLOW_PRIVATE  true: accept webhook endpoint URLs on loopback, private and
                         link-local addresses (development and tests only; default false)
+  API_MAX_AMOUNT        the largest amount a payment or a cancel may ask for, from 1 to
+                        9007199254740991 (2^53 - 1, the default: exact in JavaScript)
 `
 
 func main() {
@@ -144,6 +146,8 @@ type config struct {
 	maxInFlight int
 	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
 	webhookAllowPrivate bool
+	// maxAmount: see API_MAX_AMOUNT.
+	maxAmount int64
 	// gateways and defaultGateway: see API_GATEWAYS and API_DEFAULT_GATEWAY.
 	gateways       []string
 	defaultGateway string
@@ -221,6 +225,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("API_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
 		}
 		cfg.webhookAllowPrivate = b
+	}
+	cfg.maxAmount = payment.MaxAmount
+	if v := getenv("API_MAX_AMOUNT"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > payment.MaxAmount {
+			return config{}, fmt.Errorf("API_MAX_AMOUNT must be a whole number from 1 to %d (2^53 - 1), got %q", payment.MaxAmount, v)
+		}
+		cfg.maxAmount = n
 	}
 	if cfg.gateways, cfg.defaultGateway, err = loadGateways(getenv); err != nil {
 		return config{}, err
@@ -343,6 +355,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		MaxInFlight:         cfg.maxInFlight,
 		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
 		PortOneWebhookSecret: cfg.portOneWebhookSecret,
+		MaxAmount:            cfg.maxAmount,
 	})
 	srv := &http.Server{
 		Handler: api.Handler(),

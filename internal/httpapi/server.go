@@ -140,6 +140,10 @@ type Config struct {
 	// Webhooks, "whsec_…"); empty refuses every PortOne webhook. Check it
 	// with CheckPortOneWebhookSecret first: New panics on a bad one.
 	PortOneWebhookSecret string
+	// MaxAmount is the largest amount a create or a cancel may ask for;
+	// larger ones get 400 invalid_request. Default (and upper bound):
+	// payment.MaxAmount, 2^53 - 1.
+	MaxAmount int64
 }
 
 // CheckPortOneWebhookSecret reports whether secret can verify Standard
@@ -195,6 +199,8 @@ type Server struct {
 
 	gateways       []string
 	defaultGateway string
+	// maxAmount: see Config.MaxAmount.
+	maxAmount int64
 	// portOneHooks verifies PortOne's webhooks; nil when no secret is
 	// configured.
 	portOneHooks *standardwebhooks.Webhook
@@ -230,6 +236,10 @@ func New(cfg Config) *Server {
 	s.sweepCtx, s.cancelSweep = context.WithCancel(context.Background())
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
+	}
+	s.maxAmount = cfg.MaxAmount
+	if s.maxAmount <= 0 || s.maxAmount > payment.MaxAmount {
+		s.maxAmount = payment.MaxAmount
 	}
 	s.defaultGateway = cfg.DefaultGateway
 	if s.defaultGateway == "" {
