@@ -59,8 +59,8 @@ environment:
   API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
   LOG_LEVEL             debug, info, warn or error (default info)
   PPROF_ADDR            serve net/http/pprof on this loopback host:port (default off)
-  API_WEBHOOK_ALLOW_PRIVATE  true: accept webhook endpoint URLs on loopback, private and
-                        link-local addresses (development and tests only; default false)
+  API_WEBHOOK_ALLOW_PRIVATE  true: accept webhook endpoint URLs on plain http and on loopback,
+                        private and link-local addresses (development and tests only; default false)
   API_MAX_AMOUNT        the largest amount a payment or a cancel may ask for, from 1 to
                         9007199254740991 (2^53 - 1, the default: exact in JavaScript)
 `

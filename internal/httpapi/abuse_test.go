@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
 // The probes of an attacker or a careless client that found holes once
@@ -89,4 +90,42 @@ func TestFormatCharactersRefused(t *testing.T) {
 	b.createPayment(t, "order-cf-2", 100)
 	rec := b.postJSON(t, "/v1/payments", `{"orderId":"order-cf-3","amount":100,"orderName":"파란 셔츠 👕 (L) – 1개"}`)
 	require.Equal(t, http.StatusCreated, rec.Code, rec.Body.String())
+}
+
+// TestWebhookEndpointURLAbuse registers the endpoint URLs a client could use
+// to reach the operator's own network or send payment data in the clear:
+// plain http, and IPv6 forms that carry a private or metadata IPv4 address,
+// literal or behind a name. Each is refused and nothing is stored; in
+// development (API_WEBHOOK_ALLOW_PRIVATE) plain http to loopback is fine.
+func TestWebhookEndpointURLAbuse(t *testing.T) {
+	t.Parallel()
+	b := setup(t, withResolver("64:ff9b::a9fe:a9fe"))
+	for url, code := range map[string]string{
+		"http://93.184.215.14/hooks":         payment.CodeInvalidRequest,
+		"http://shop.example/hooks":          payment.CodeInvalidRequest,
+		"https://[64:ff9b::a9fe:a9fe]/":      webhook.CodeURLRefused, // NAT64 of 169.254.169.254
+		"https://[64:ff9b::10.0.0.1]/":       webhook.CodeURLRefused,
+		"https://[2002:a9fe:a9fe::1]/":       webhook.CodeURLRefused, // 6to4
+		"https://[2001:0:a00:1::1]/":         webhook.CodeURLRefused, // Teredo server 10.0.0.1
+		"https://[::127.0.0.1]/":             webhook.CodeURLRefused, // IPv4-compatible
+		"https://[::ffff:169.254.169.254]/":  webhook.CodeURLRefused,
+		"https://192.0.2.10/":                webhook.CodeURLRefused, // documentation
+		"https://198.18.0.1/":                webhook.CodeURLRefused, // benchmarking
+		"https://240.0.0.1/":                 webhook.CodeURLRefused, // reserved
+		"https://[2001:db8::1]/":             webhook.CodeURLRefused,
+		"https://[fd00:ec2::254]/":           webhook.CodeURLRefused, // unique local (a cloud's metadata)
+		"https://metadata.shop.example/hook": webhook.CodeURLRefused, // resolves to NAT64 of 169.254.169.254
+	} {
+		status := http.StatusBadRequest
+		if code == webhook.CodeURLRefused {
+			status = http.StatusUnprocessableEntity
+		}
+		requireProblem(t, b.postJSON(t, "/v1/webhook-endpoints", `{"url":"`+url+`"}`), status, code)
+	}
+	es, err := b.store.WebhookEndpoints(t.Context(), b.pool)
+	require.NoError(t, err)
+	require.Empty(t, es)
+
+	dev := b.with(func(c *Config) { c.WebhookAllowPrivate = true })
+	dev.createEndpoint(t, `{"url":"http://127.0.0.1:9000/hooks"}`)
 }
