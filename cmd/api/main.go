@@ -61,6 +61,8 @@ environment:
   PPROF_ADDR            serve net/http/pprof on this loopback host:port (default off)
   API_WEBHOOK_ALLOW_PRIVATE  true: accept webhook endpoint URLs on plain http and on loopback,
                         private and link-local addresses (development and tests only; default false)
+  API_DEV               true: a developer's machine, the console over plain http (its cookies
+                        not Secure, no Strict-Transport-Security); default false
   API_MAX_AMOUNT        the largest amount a payment or a cancel may ask for, from 1 to
                         9007199254740991 (2^53 - 1, the default: exact in JavaScript)
 `
@@ -148,6 +150,8 @@ type config struct {
 	webhookAllowPrivate bool
 	// maxAmount: see API_MAX_AMOUNT.
 	maxAmount int64
+	// development: see API_DEV.
+	development bool
 	// gateways and defaultGateway: see API_GATEWAYS and API_DEFAULT_GATEWAY.
 	gateways       []string
 	defaultGateway string
@@ -225,6 +229,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("API_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
 		}
 		cfg.webhookAllowPrivate = b
+	}
+	if v := getenv("API_DEV"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return config{}, fmt.Errorf("API_DEV must be true or false, got %q", v)
+		}
+		cfg.development = b
 	}
 	cfg.maxAmount = payment.MaxAmount
 	if v := getenv("API_MAX_AMOUNT"); v != "" {
@@ -356,6 +367,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
 		PortOneWebhookSecret: cfg.portOneWebhookSecret,
 		MaxAmount:            cfg.maxAmount,
+		Development:          cfg.development,
 	})
 	srv := &http.Server{
 		Handler: api.Handler(),

@@ -140,6 +140,10 @@ type Config struct {
 	// Webhooks, "whsec_…"); empty refuses every PortOne webhook. Check it
 	// with CheckPortOneWebhookSecret first: New panics on a bad one.
 	PortOneWebhookSecret string
+	// Development marks an api on a developer's machine, reached over
+	// plain http (API_DEV): the console's cookies are then not Secure and
+	// it sends no Strict-Transport-Security. Default: false, production.
+	Development bool
 	// MaxAmount is the largest amount a create or a cancel may ask for;
 	// larger ones get 400 invalid_request. Default (and upper bound):
 	// payment.MaxAmount, 2^53 - 1.
@@ -201,6 +205,10 @@ type Server struct {
 	defaultGateway string
 	// maxAmount: see Config.MaxAmount.
 	maxAmount int64
+	// development: see Config.Development.
+	development bool
+	// signIns throttles failed console sign-ins (console_throttle.go).
+	signIns *signInThrottle
 	// portOneHooks verifies PortOne's webhooks; nil when no secret is
 	// configured.
 	portOneHooks *standardwebhooks.Webhook
@@ -238,6 +246,8 @@ func New(cfg Config) *Server {
 		s.resolver = net.DefaultResolver
 	}
 	s.maxAmount = cfg.MaxAmount
+	s.development = cfg.Development
+	s.signIns = newSignInThrottle()
 	if s.maxAmount <= 0 || s.maxAmount > payment.MaxAmount {
 		s.maxAmount = payment.MaxAmount
 	}

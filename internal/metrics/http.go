@@ -16,6 +16,7 @@ const (
 	nameHTTPRequestDuration = namespace + "_http_request_duration_seconds"
 	nameOperatorActions     = namespace + "_operator_actions_total"
 	nameHTTPOverloaded      = namespace + "_http_overloaded_total"
+	nameSignInThrottled     = namespace + "_console_signin_throttled_total"
 )
 
 // httpBuckets cover an API that answers from one Postgres transaction: a few
@@ -28,6 +29,7 @@ type HTTP struct {
 	duration *prometheus.HistogramVec
 	actions  *prometheus.CounterVec
 	overload prometheus.Counter
+	signIns  prometheus.Counter
 }
 
 // NewHTTP registers the HTTP metrics on r.
@@ -44,6 +46,8 @@ func NewHTTP(r *Registry) *HTTP {
 			"action"),
 		overload: r.counter(nameHTTPOverloaded,
 			"Requests refused with 503 overloaded because the process already had API_MAX_IN_FLIGHT requests in flight. They are in "+nameHTTPRequests+" too."),
+		signIns: r.counter(nameSignInThrottled,
+			"Console sign-ins refused with 429 because their client address or key prefix had too many failed sign-ins in the last minute."),
 	}
 	// At zero from the start, so a rate over them is defined before the
 	// first action.
@@ -67,6 +71,14 @@ func (m *HTTP) Overloaded() {
 		return
 	}
 	m.overload.Inc()
+}
+
+// SignInThrottled counts one console sign-in refused by the throttle.
+func (m *HTTP) SignInThrottled() {
+	if m == nil {
+		return
+	}
+	m.signIns.Inc()
 }
 
 // ObserveRequest counts one answered request. route must be a route template

@@ -388,7 +388,7 @@ func TestBinaryRegistries(t *testing.T) {
 		namePaymentsAcked, nameJobsDiscarded}
 
 	api, _ := ForAPI(DBConfig{DB: pool})
-	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions, nameHTTPOverloaded}, db...), names(api))
+	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions, nameHTTPOverloaded, nameSignInThrottled}, db...), names(api))
 
 	relay, _ := ForRelay(DBConfig{DB: pool})
 	require.ElementsMatch(t, append([]string{
