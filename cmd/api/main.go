@@ -56,6 +56,9 @@ environment:
   API_MAX_IN_FLIGHT     requests in flight at once before more are refused 503 overloaded
                         (default 1.5 x DATABASE_MAX_CONNS, 30; 0: no limit; probes, /metrics
                         and waits do not count)
+  API_METRICS_ADDR      serve /metrics, without an API key, on a listener of its own at this
+                        host:port (for Prometheus; keep it off the public network); unset:
+                        /metrics is on API_ADDR, for an operator or readonly key only
   API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
   LOG_LEVEL             debug, info, warn or error (default info)
   PPROF_ADDR            serve net/http/pprof on this loopback host:port (default off)
@@ -144,6 +147,8 @@ type config struct {
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	pprofAddr       string
+	// metricsAddr: see API_METRICS_ADDR ("": /metrics on addr, behind a key).
+	metricsAddr string
 	// maxInFlight: see API_MAX_IN_FLIGHT (0: no limit).
 	maxInFlight int
 	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
@@ -196,6 +201,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("API_ADDR must be host:port or :port, got %q", v)
 		}
 		cfg.addr = v
+	}
+	if v := getenv("API_METRICS_ADDR"); v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return config{}, fmt.Errorf("API_METRICS_ADDR must be host:port or :port, got %q", v)
+		}
+		cfg.metricsAddr = v
 	}
 	cfg.maxInFlight = httpapi.DefaultMaxInFlight(int(poolCfg.MaxConns))
 	if v := getenv("API_MAX_IN_FLIGHT"); v != "" {
@@ -359,9 +370,17 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 
 	st := store.New()
 	registry, httpMetrics := metrics.ForAPI(metrics.DBConfig{DB: pool, Stats: st, Logger: logger})
+	// The metrics reveal volumes (payments by status, requests, refused
+	// sign-ins): on a listener of their own, which Prometheus reaches and
+	// the public does not, or else on the public one behind a key
+	// (docs/design.md, section 17).
+	var publicMetrics http.Handler
+	if cfg.metricsAddr == "" {
+		publicMetrics = registry.Handler()
+	}
 	api := httpapi.New(httpapi.Config{
 		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
-		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
+		Metrics: httpMetrics, MetricsHandler: publicMetrics,
 		WebhookAllowPrivate: cfg.webhookAllowPrivate,
 		MaxInFlight:         cfg.maxInFlight,
 		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
@@ -400,6 +419,20 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	if cfg.pprofAddr != "" {
 		go debugserver.Serve(ctx, cfg.pprofAddr, logger)
 	}
+	if cfg.metricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("error listening on %s (API_METRICS_ADDR): %w", cfg.metricsAddr, err)
+		}
+		if _, err := fmt.Fprintf(stdout, "api: metrics on %s\n", mln.Addr()); err != nil {
+			_ = ln.Close()
+			_ = mln.Close()
+			return err
+		}
+		logger.Info("api metrics listening", slog.String("addr", mln.Addr().String()))
+		go serveMetrics(ctx, mln, registry.Handler(), logger)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -424,6 +457,27 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	logger.Info("shut down")
 	return nil
+}
+
+// serveMetrics serves GET /metrics on ln, without an API key, until ctx
+// ends. Nothing else is there: not the API, not the probes.
+func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{
+		Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		<-ctx.Done()
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutCtx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("metrics server failed", slog.String("error", err.Error()))
+	}
 }
 
 // Compile-time check that the River client is an httpapi outbox.

@@ -110,8 +110,10 @@ type Config struct {
 	// Metrics counts the requests answered, by route template, method and
 	// status. Default: nil, counting nothing.
 	Metrics *metrics.HTTP
-	// MetricsHandler, when set, is served at GET /metrics without an API
-	// key (Prometheus's scrape). Default: no /metrics route.
+	// MetricsHandler, when set, is served at GET /metrics to an operator
+	// or readonly API key: cmd/api sets it only when no metrics listener
+	// of its own is configured (API_METRICS_ADDR). Default: no /metrics
+	// route.
 	MetricsHandler http.Handler
 	// WebhookAllowPrivate accepts webhook endpoint URLs on loopback,
 	// private and link-local addresses: for development and tests only.
@@ -360,11 +362,14 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	// Open like the probes: the document describes the API, and the metrics
-	// reveal volumes (requests, payments by status), never a payment.
+	// Open like the probes: the document describes the API.
 	e.GET(routeOpenAPI, s.openAPI)
 	if metricsHandler != nil {
-		e.GET(routeMetrics, echo.WrapHandler(metricsHandler))
+		// Behind a key: the metrics reveal volumes (requests, payments by
+		// status, sign-ins refused) to whoever reaches the public listener.
+		// Their own listener (API_METRICS_ADDR) is the usual home, where
+		// Prometheus scrapes without one (docs/design.md, section 17).
+		e.GET(routeMetrics, echo.WrapHandler(metricsHandler), s.scoped(scopesAudit))
 	}
 
 	// Unsigned and open: the gateway cannot present our API key. It only
