@@ -209,6 +209,11 @@ func CheckURL(ctx context.Context, raw string, allowPrivate bool, r Resolver) er
 		}
 		return nil
 	}
+	if !validHostName(host) {
+		// "https://." once passed as a host and was resolved as the empty
+		// name (the regression corpus of FuzzCheckURL keeps it).
+		return invalid("url must name a host: an address, or a DNS name of letters, digits, hyphens and dots (an international name in its xn-- form)")
+	}
 	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
 		return refused("names localhost")
 	}
@@ -222,6 +227,27 @@ func CheckURL(ctx context.Context, raw string, allowPrivate bool, r Resolver) er
 		}
 	}
 	return nil
+}
+
+// validHostName reports whether host is a DNS name a resolver can be
+// asked for: at most 253 bytes of non-empty labels of at most 63 ASCII
+// letters, digits, hyphens or underscores.
+func validHostName(host string) bool {
+	if host == "" || len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Dialer returns a dialer that refuses to connect to an address that is not
