@@ -339,4 +339,10 @@ const (
 	CodeWebhookEndpointNotFound      = "webhook_endpoint_not_found"
 	CodeWebhookDeliveryNotFound      = "webhook_delivery_not_found"
 	CodeWebhookEndpointDisabled      = "webhook_endpoint_disabled"
+	// CodeWebhookEndpointLimit: the key's owner has as many active
+	// endpoints as the deployment allows; disable one first.
+	CodeWebhookEndpointLimit = "webhook_endpoint_limit"
+	// CodeWebhookURLTaken: an active endpoint of the key's owner already
+	// has the URL.
+	CodeWebhookURLTaken = "webhook_url_taken"
 )

@@ -23,6 +23,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -89,7 +90,7 @@ func startSystem(t *testing.T, wrap func(http.Handler) http.Handler) *system {
 	key, err := apikey.Generate()
 	require.NoError(t, err)
 	hash := apikey.Hash(key)
-	_, err = st.InsertAPIKey(ctx, pool, uuid.NewString(), "client test", apikey.DisplayPrefix(key), hash[:], apikey.ScopeCheckout)
+	_, err = st.InsertAPIKey(ctx, pool, uuid.NewString(), "client test", apikey.DisplayPrefix(key), hash[:], apikey.ScopeCheckout, payment.DefaultOwner)
 	require.NoError(t, err)
 	return &system{pool: pool, sim: sim, apiURL: apiSrv.URL, apiKey: key}
 }

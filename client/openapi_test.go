@@ -116,6 +116,7 @@ func TestCodesDocumented(t *testing.T) {
 		CodeAmountMismatch, CodeCancelInProgress, CodeCancelExceedsBalance, CodePaymentUnknown, CodeUnauthorized,
 		CodeIdempotencyKeyReused, CodeIdempotencyRequestInProgress, CodeIdempotencyKeyRequired, CodeTooManyWaiters,
 		CodeWebhookURLRefused, CodeWebhookEndpointNotFound, CodeWebhookDeliveryNotFound, CodeWebhookEndpointDisabled,
+		CodeWebhookEndpointLimit, CodeWebhookURLTaken,
 	} {
 		require.Contains(t, enum, code)
 	}

@@ -28,7 +28,10 @@ func (s Status) InFlight() bool { return s == StatusConfirming || s == StatusCan
 
 // Payment is a payment as the api shows it. Times are UTC.
 type Payment struct {
-	ID        string `json:"id"`
+	ID string `json:"id"`
+	// Owner is the checkout service the payment belongs to: the owner of
+	// the API key that created it.
+	Owner     string `json:"owner"`
 	OrderID   string `json:"orderId"`
 	OrderName string `json:"orderName"`
 	Amount    int64  `json:"amount"`

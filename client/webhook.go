@@ -14,7 +14,10 @@ import (
 
 // WebhookEndpoint is a URL that receives the outbox's events.
 type WebhookEndpoint struct {
-	ID     string   `json:"id"`
+	ID string `json:"id"`
+	// Owner is the checkout service whose payments' events the endpoint
+	// receives.
+	Owner  string   `json:"owner"`
 	URL    string   `json:"url"`
 	Events []string `json:"events"`
 	// Secret verifies the deliveries (VerifyWebhook). The api shows it

@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
@@ -23,7 +25,7 @@ import (
 func checkKeysArgs(args []string) error {
 	switch {
 	case len(args) >= 2 && args[0] == "create":
-		_, _, err := parseCreateArgs(args[1:])
+		_, err := parseCreateArgs(args[1:])
 		return err
 	case len(args) == 1 && args[0] == "list":
 		return nil
@@ -33,47 +35,75 @@ func checkKeysArgs(args []string) error {
 	return &usageError{msg: "unknown command " + strconv.Quote("keys "+strings.Join(args, " "))}
 }
 
-// parseCreateArgs reads `NAME [--scope SCOPE]` (the flag before or after
-// the name); a key made without one is a checkout's, as every key was before
-// scopes.
-func parseCreateArgs(args []string) (name string, scope apikey.Scope, err error) {
-	scope = apikey.ScopeCheckout
+// createArgs is what `api keys create` was asked for.
+type createArgs struct {
+	name  string
+	scope apikey.Scope
+	owner payment.Owner
+}
+
+// parseCreateArgs reads `NAME [--scope SCOPE] [--owner OWNER]` (the flags
+// before or after the name); a key made without a scope is a checkout's, as
+// every key was before scopes, and one made without an owner is the default
+// owner's, as every key was before owners.
+func parseCreateArgs(args []string) (createArgs, error) {
+	out := createArgs{scope: apikey.ScopeCheckout, owner: payment.DefaultOwner}
 	var rest []string
 	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "--scope" || a == "-scope":
-			if i+1 == len(args) {
-				return "", "", &usageError{msg: "--scope needs a value: checkout, operator or readonly"}
+		a := args[i]
+		flag, value, inline := strings.Cut(a, "=")
+		if !inline {
+			flag, value = a, ""
+		}
+		switch flag {
+		case "--scope", "-scope", "--owner", "-owner":
+			if !inline {
+				if i+1 == len(args) {
+					return createArgs{}, &usageError{msg: strings.TrimLeft(flag, "-") + " needs a value: " + flagValues[strings.TrimLeft(flag, "-")]}
+				}
+				i++
+				value = args[i]
 			}
-			i++
-			if scope, err = apikey.ParseScope(args[i]); err != nil {
-				return "", "", &usageError{msg: err.Error()}
+			if strings.HasSuffix(flag, "scope") {
+				sc, err := apikey.ParseScope(value)
+				if err != nil {
+					return createArgs{}, &usageError{msg: err.Error()}
+				}
+				out.scope = sc
+				continue
 			}
-		case strings.HasPrefix(a, "--scope="):
-			if scope, err = apikey.ParseScope(strings.TrimPrefix(a, "--scope=")); err != nil {
-				return "", "", &usageError{msg: err.Error()}
+			if err := payment.ValidateOwner(value); err != nil {
+				return createArgs{}, &usageError{msg: err.Error()}
 			}
+			out.owner = payment.Owner(value)
 		default:
 			rest = append(rest, a)
 		}
 	}
 	if len(rest) != 1 {
-		return "", "", &usageError{msg: "keys create takes one NAME (quote it if it has spaces) and an optional --scope"}
+		return createArgs{}, &usageError{msg: "keys create takes one NAME (quote it if it has spaces), an optional --scope and an optional --owner"}
 	}
 	if err := apikey.ValidateName(rest[0]); err != nil {
-		return "", "", &usageError{msg: err.Error()}
+		return createArgs{}, &usageError{msg: err.Error()}
 	}
-	return rest[0], scope, nil
+	out.name = rest[0]
+	return out, nil
 }
 
-// keys runs `api keys create NAME [--scope S]`, `api keys list` or `api keys
-// revoke ID`; checkKeysArgs has vetted args.
+// flagValues says what each flag of `keys create` takes.
+var flagValues = map[string]string{
+	"scope": "checkout, operator or readonly",
+	"owner": "the name of the checkout service the key belongs to, such as shop-b",
+}
+
+// keys runs `api keys create NAME [--scope S] [--owner O]`, `api keys list`
+// or `api keys revoke ID`; checkKeysArgs has vetted args.
 func keys(ctx context.Context, pool *pgxpool.Pool, args []string, stdout, stderr io.Writer) error {
 	st := store.New()
 	switch args[0] {
 	case "create":
-		name, scope, _ := parseCreateArgs(args[1:])
-		return createKey(ctx, pool, st, name, scope, stdout, stderr)
+		ca, _ := parseCreateArgs(args[1:])
+		return createKey(ctx, pool, st, ca, stdout, stderr)
 	case "list":
 		return listKeys(ctx, pool, st, stdout)
 	}
@@ -82,8 +112,9 @@ func keys(ctx context.Context, pool *pgxpool.Pool, args []string, stdout, stderr
 
 // createKey makes a key and prints it, alone on stdout, so a script can take
 // it with API_KEY=$(api keys create NAME). Only its hash is stored: this is
-// the one time anyone sees it.
-func createKey(ctx context.Context, pool *pgxpool.Pool, st *store.Store, name string, scope apikey.Scope, stdout, stderr io.Writer) error {
+// the one time anyone sees it. An owner named for the first time is added,
+// and stderr says so, so that a mistyped owner does not pass unseen.
+func createKey(ctx context.Context, pool *pgxpool.Pool, st *store.Store, ca createArgs, stdout, stderr io.Writer) error {
 	key, err := apikey.Generate()
 	if err != nil {
 		return fmt.Errorf("error generating API key: %w", err)
@@ -93,12 +124,27 @@ func createKey(ctx context.Context, pool *pgxpool.Pool, st *store.Store, name st
 		return fmt.Errorf("error generating API key id: %w", err)
 	}
 	hash := apikey.Hash(key)
-	k, err := st.InsertAPIKey(ctx, pool, id.String(), name, apikey.DisplayPrefix(key), hash[:], scope)
+	var (
+		k     apikey.Key
+		added bool
+	)
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if added, err = st.InsertOwner(ctx, tx, ca.owner); err != nil {
+			return err
+		}
+		k, err = st.InsertAPIKey(ctx, tx, id.String(), ca.name, apikey.DisplayPrefix(key), hash[:], ca.scope, ca.owner)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("error creating API key: %w", err)
 	}
-	if _, err := fmt.Fprintf(stderr, "api: created %s API key %s (%s, %s…); it is shown only this once\n",
-		k.Scope, k.ID, k.Name, k.DisplayPrefix); err != nil {
+	if added {
+		if _, err := fmt.Fprintf(stderr, "api: added owner %s: its keys see only its own payments and webhook endpoints\n", ca.owner); err != nil {
+			return err
+		}
+	}
+	if _, err := fmt.Fprintf(stderr, "api: created %s API key %s (%s, owner %s, %s…); it is shown only this once\n",
+		k.Scope, k.ID, k.Name, k.Owner, k.DisplayPrefix); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(stdout, key)
@@ -112,10 +158,10 @@ func listKeys(ctx context.Context, pool *pgxpool.Pool, st *store.Store, stdout i
 		return fmt.Errorf("error listing API keys: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tPREFIX\tCREATED\tLAST USED\tREVOKED")
+	fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tOWNER\tPREFIX\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range ks {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s…\t%s\t%s\t%s\n",
-			k.ID, k.Name, k.Scope, k.DisplayPrefix, k.CreatedAt.UTC().Format(time.RFC3339), timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s…\t%s\t%s\t%s\n",
+			k.ID, k.Name, k.Scope, k.Owner, k.DisplayPrefix, k.CreatedAt.UTC().Format(time.RFC3339), timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
 	}
 	return tw.Flush()
 }

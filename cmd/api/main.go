@@ -32,18 +32,22 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
+	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
-const usage = `usage: api [migrate | keys create NAME [--scope S] | keys list | keys revoke ID | ops ...]
+const usage = `usage: api [migrate | keys create NAME [--scope S] [--owner O] | keys list | keys revoke ID | ops ...]
 
   api                   serve the HTTP API and the console (/console)
   api migrate           apply every database migration (River's included) and exit
-  api keys create NAME [--scope checkout|operator|readonly]
-                        create an API key (default scope checkout); the key is printed once, on stdout
-  api keys list         list the API keys (id, name, scope, prefix, created, last used, revoked)
+  api keys create NAME [--scope checkout|operator|readonly] [--owner OWNER]
+                        create an API key (default scope checkout) of OWNER, the checkout service
+                        whose payments it acts on (default "default"; added on first use); the key
+                        is printed once, on stdout
+  api keys list         list the API keys (id, name, scope, owner, prefix, created, last used, revoked)
   api keys revoke ID    revoke an API key (API processes may accept it for up to 10s more)
   api ops lookup|retry|resolve|acknowledge PAYMENT_ID --reason TEXT
   api ops resend-cancel PAYMENT_ID --reason TEXT [--cancel CANCEL_ID]
+  api ops settle-cancel PAYMENT_ID --decision done|resend|abandon --reason TEXT [--cancel CANCEL_ID]
   api ops retry-job JOB_ID --reason TEXT
   api ops actions PAYMENT_ID
                         an operator action (or a payment's audit trail) through the running api,
@@ -56,6 +60,10 @@ environment:
   API_MAX_IN_FLIGHT     requests in flight at once before more are refused 503 overloaded
                         (default 1.5 x DATABASE_MAX_CONNS, 30; 0: no limit; probes, /metrics
                         and waits do not count)
+  API_MAX_UNAUTHENTICATED_IN_FLIGHT  webhooks and console sign-ins at work at once, once
+                        their body is in, before more are refused 503 overloaded; apart from
+                        API_MAX_IN_FLIGHT (default DATABASE_MAX_CONNS / 4, at least 2, 5;
+                        0: no limit)
   API_METRICS_ADDR      serve /metrics, without an API key, on a listener of its own at this
                         host:port (for Prometheus; keep it off the public network); unset:
                         /metrics is on API_ADDR, for an operator or readonly key only
@@ -64,6 +72,7 @@ environment:
   PPROF_ADDR            serve net/http/pprof on this loopback host:port (default off)
   API_WEBHOOK_ALLOW_PRIVATE  true: accept webhook endpoint URLs on plain http and on loopback,
                         private and link-local addresses (development and tests only; default false)
+  API_WEBHOOK_ENDPOINTS_MAX  active webhook endpoints one owner may have (default 16)
   API_DEV               true: a developer's machine, the console over plain http (its cookies
                         not Secure, no Strict-Transport-Security); default false
   API_MAX_AMOUNT        the largest amount a payment or a cancel may ask for, from 1 to
@@ -151,12 +160,17 @@ type config struct {
 	metricsAddr string
 	// maxInFlight: see API_MAX_IN_FLIGHT (0: no limit).
 	maxInFlight int
+	// maxUnauthenticatedInFlight: see API_MAX_UNAUTHENTICATED_IN_FLIGHT (0:
+	// no limit).
+	maxUnauthenticatedInFlight int
 	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
 	webhookAllowPrivate bool
 	// maxAmount: see API_MAX_AMOUNT.
 	maxAmount int64
 	// development: see API_DEV.
 	development bool
+	// maxWebhookEndpoints: see API_WEBHOOK_ENDPOINTS_MAX.
+	maxWebhookEndpoints int
 	// gateways and defaultGateway: see API_GATEWAYS and API_DEFAULT_GATEWAY.
 	gateways       []string
 	defaultGateway string
@@ -216,6 +230,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.maxInFlight = n
 	}
+	cfg.maxUnauthenticatedInFlight = httpapi.DefaultMaxUnauthenticatedInFlight(int(poolCfg.MaxConns))
+	if v := getenv("API_MAX_UNAUTHENTICATED_IN_FLIGHT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			return config{}, fmt.Errorf("API_MAX_UNAUTHENTICATED_IN_FLIGHT must be a whole number from 0 (no limit) to 1000000, got %q", v)
+		}
+		cfg.maxUnauthenticatedInFlight = n
+	}
 	if v := getenv("API_SHUTDOWN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -255,6 +277,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("API_MAX_AMOUNT must be a whole number from 1 to %d (2^53 - 1), got %q", payment.MaxAmount, v)
 		}
 		cfg.maxAmount = n
+	}
+	cfg.maxWebhookEndpoints = webhook.DefaultMaxEndpoints
+	if v := getenv("API_WEBHOOK_ENDPOINTS_MAX"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return config{}, fmt.Errorf("API_WEBHOOK_ENDPOINTS_MAX must be a whole number from 1 to 1000, got %q", v)
+		}
+		cfg.maxWebhookEndpoints = n
 	}
 	if cfg.gateways, cfg.defaultGateway, err = loadGateways(getenv); err != nil {
 		return config{}, err
@@ -373,7 +403,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	// The metrics reveal volumes (payments by status, requests, refused
 	// sign-ins): on a listener of their own, which Prometheus reaches and
 	// the public does not, or else on the public one behind a key
-	// (docs/design.md, section 17).
+	// (docs/design.md, section 19).
 	var publicMetrics http.Handler
 	if cfg.metricsAddr == "" {
 		publicMetrics = registry.Handler()
@@ -381,9 +411,11 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	api := httpapi.New(httpapi.Config{
 		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
 		Metrics: httpMetrics, MetricsHandler: publicMetrics,
-		WebhookAllowPrivate: cfg.webhookAllowPrivate,
-		MaxInFlight:         cfg.maxInFlight,
-		Gateways:            cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
+		WebhookAllowPrivate:        cfg.webhookAllowPrivate,
+		MaxWebhookEndpoints:        cfg.maxWebhookEndpoints,
+		MaxInFlight:                cfg.maxInFlight,
+		MaxUnauthenticatedInFlight: cfg.maxUnauthenticatedInFlight,
+		Gateways:                   cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
 		PortOneWebhookSecret: cfg.portOneWebhookSecret,
 		MaxAmount:            cfg.maxAmount,
 		Development:          cfg.development,
@@ -391,7 +423,9 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	srv := &http.Server{
 		Handler: api.Handler(),
 		// Slow-client bounds: headers must arrive promptly; a whole request
-		// (at most the body limit) and its answer get a generous while.
+		// (at most the body limit) and its answer get a generous while. The
+		// unauthenticated routes read their bodies under a much shorter
+		// deadline of their own (httpapi.DefaultUnauthenticatedBodyTimeout).
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		// Room for the longest wait (GET ?wait=) and the work around it.

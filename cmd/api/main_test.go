@@ -49,6 +49,8 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"BadLogLevel", map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 		{"NegativeMaxInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_IN_FLIGHT": "-1"}, "API_MAX_IN_FLIGHT"},
 		{"BadMaxInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_IN_FLIGHT": "lots"}, "API_MAX_IN_FLIGHT"},
+		{"NegativeMaxUnauthenticatedInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_UNAUTHENTICATED_IN_FLIGHT": "-1"}, "API_MAX_UNAUTHENTICATED_IN_FLIGHT"},
+		{"BadMaxUnauthenticatedInFlight", map[string]string{"DATABASE_URL": url, "API_MAX_UNAUTHENTICATED_IN_FLIGHT": "few"}, "API_MAX_UNAUTHENTICATED_IN_FLIGHT"},
 		{"UnknownGateway", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,paypal"}, "API_GATEWAYS"},
 		{"UnknownDefaultGateway", map[string]string{"DATABASE_URL": url, "API_DEFAULT_GATEWAY": "Toss"}, "API_DEFAULT_GATEWAY"},
 		{"BadPortOneWebhookSecret", map[string]string{"DATABASE_URL": url, "PORTONE_WEBHOOK_SECRET": "whsec_hunter2 not base64"}, "PORTONE_WEBHOOK_SECRET"},
@@ -89,6 +91,26 @@ func TestMaxInFlightConfig(t *testing.T) {
 		cfg, err := loadConfig(env(tt.vars))
 		require.NoError(t, err)
 		require.Equal(t, tt.want, cfg.maxInFlight, "%v", tt.vars)
+	}
+}
+
+func TestMaxUnauthenticatedInFlightConfig(t *testing.T) {
+	t.Parallel()
+	url := "postgres://u@127.0.0.1:1/db"
+	for _, tt := range []struct {
+		vars map[string]string
+		want int
+	}{
+		{map[string]string{}, 5},
+		{map[string]string{"DATABASE_MAX_CONNS": "40"}, 10},
+		{map[string]string{"DATABASE_MAX_CONNS": "4"}, 2},
+		{map[string]string{"API_MAX_UNAUTHENTICATED_IN_FLIGHT": "0"}, 0},
+		{map[string]string{"API_MAX_UNAUTHENTICATED_IN_FLIGHT": "12"}, 12},
+	} {
+		tt.vars["DATABASE_URL"] = url
+		cfg, err := loadConfig(env(tt.vars))
+		require.NoError(t, err)
+		require.Equal(t, tt.want, cfg.maxUnauthenticatedInFlight, "%v", tt.vars)
 	}
 }
 
@@ -171,9 +193,10 @@ func TestRunKeys(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 3)
-	require.Regexp(t, `^ID\s+NAME\s+SCOPE\s+PREFIX\s+CREATED\s+LAST USED\s+REVOKED$`, lines[0])
+	require.Regexp(t, `^ID\s+NAME\s+SCOPE\s+OWNER\s+PREFIX\s+CREATED\s+LAST USED\s+REVOKED$`, lines[0])
 	require.Contains(t, lines[1], id)
 	require.Contains(t, lines[1], " checkout ", "a key made without --scope is a checkout's")
+	require.Contains(t, lines[1], " default ", "a key made without --owner is the default owner's")
 	require.Contains(t, lines[1], "checkout service")
 	require.Contains(t, lines[1], apikey.DisplayPrefix(key)+"…")
 	require.NotContains(t, out, key, "the key is never shown again")
@@ -203,6 +226,29 @@ func TestRunKeys(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `ops operator\s+operator\s`, out)
 	require.Regexp(t, `ops readonly\s+readonly\s`, out)
+
+	// A second checkout service gets its own owner, added on first use and
+	// said so; its next key (a rotation) joins it without a word.
+	_, errOut, err = keys(t, "create", "shop b", "--owner", "shop-b")
+	require.NoError(t, err)
+	require.Contains(t, errOut, "added owner shop-b")
+	require.Contains(t, errOut, "owner shop-b")
+	_, errOut, err = keys(t, "create", "--owner=shop-b", "shop b rotated")
+	require.NoError(t, err)
+	require.NotContains(t, errOut, "added owner")
+	out, _, err = keys(t, "list")
+	require.NoError(t, err)
+	require.Regexp(t, `shop b\s+checkout\s+shop-b\s`, out)
+	require.Regexp(t, `shop b rotated\s+checkout\s+shop-b\s`, out)
+
+	for _, bad := range []string{"Shop-B", "-shop", "", "shop b", strings.Repeat("s", 64)} {
+		_, _, err = keys(t, "create", "bad owner", "--owner", bad)
+		var ue *usageError
+		require.ErrorAs(t, err, &ue, "owner %q", bad)
+		require.Contains(t, err.Error(), "owner must be")
+	}
+	_, _, err = keys(t, "create", "no owner value", "--owner")
+	require.ErrorContains(t, err, "owner needs a value")
 }
 
 func TestRunMigrate(t *testing.T) {

@@ -27,12 +27,15 @@ var opsActions = map[string]string{
 	"lookup":        "lookup",
 	"retry":         "retry",
 	"resend-cancel": "resend-cancel",
+	"settle-cancel": "settle-cancel",
 	"resolve":       "resolve",
 	"acknowledge":   "acknowledge",
 }
 
 // parseOpsArgs reads the arguments after `api ops` before anything
 // connects: `ACTION PAYMENT_ID --reason TEXT [--cancel CANCEL_ID]`,
+// `settle-cancel PAYMENT_ID --decision done|resend|abandon --reason TEXT
+// [--cancel CANCEL_ID]`,
 // `retry-job JOB_ID --reason TEXT` or `actions PAYMENT_ID`.
 func parseOpsArgs(args []string) (opsCommand, error) {
 	if len(args) == 2 && args[0] == "actions" {
@@ -42,7 +45,7 @@ func parseOpsArgs(args []string) (opsCommand, error) {
 		return opsCommand{}, &usageError{msg: "ops needs an action and an id"}
 	}
 	action, id := args[0], args[1]
-	var reason, cancelID string
+	var reason, cancelID, decision string
 	for i := 2; i < len(args); i++ {
 		name, value, inline := strings.Cut(args[i], "=")
 		if !inline {
@@ -57,6 +60,8 @@ func parseOpsArgs(args []string) (opsCommand, error) {
 			reason = value
 		case "--cancel", "-cancel":
 			cancelID = value
+		case "--decision", "-decision":
+			decision = value
 		default:
 			return opsCommand{}, &usageError{msg: "unknown flag " + strconv.Quote(name)}
 		}
@@ -76,10 +81,18 @@ func parseOpsArgs(args []string) (opsCommand, error) {
 		return opsCommand{}, &usageError{msg: "unknown ops action " + strconv.Quote(action)}
 	}
 	if cancelID != "" {
-		if action != "resend-cancel" {
-			return opsCommand{}, &usageError{msg: "--cancel goes with resend-cancel only"}
+		if action != "resend-cancel" && action != "settle-cancel" {
+			return opsCommand{}, &usageError{msg: "--cancel goes with resend-cancel and settle-cancel only"}
 		}
 		body["cancelId"] = cancelID
+	}
+	switch {
+	case action == "settle-cancel" && decision == "":
+		return opsCommand{}, &usageError{msg: "settle-cancel needs --decision done, resend or abandon"}
+	case action != "settle-cancel" && decision != "":
+		return opsCommand{}, &usageError{msg: "--decision goes with settle-cancel only"}
+	case decision != "":
+		body["decision"] = decision
 	}
 	return opsCommand{method: http.MethodPost, path: "payments/" + url.PathEscape(id) + "/" + path, body: body}, nil
 }

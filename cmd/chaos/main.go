@@ -1,8 +1,10 @@
 // Command chaos runs the chaos suite (make chaos): payments through the real
 // api, relays and gatewaysim with injected faults, relays SIGKILLed and
 // frozen, Postgres restarted and failed over to a synchronous standby,
-// COMMIT acknowledgements lost, gateway requests held; then every money
-// invariant checked against the gateway's ledger. It exits 1 on any
+// COMMIT acknowledgements lost, gateway requests held, and money moved
+// without our asking (PortOne customers who never confirm or pay late,
+// console refunds, webhooks delayed, duplicated and dropped); then every
+// money invariant checked against the gateway's ledger. It exits 1 on any
 // violation.
 package main
 
@@ -47,8 +49,41 @@ func run(ctx context.Context, args []string) int {
 	fs.DurationVar(&cfg.Jitter, "jitter", 15*time.Millisecond, "extra random gateway latency up to this")
 	fs.DurationVar(&cfg.Downtime, "downtime", 2*time.Second, "length of the gateway's downtime window")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 5*time.Minute, "how long the outbox may take to drain")
+	fs.Float64Var(&cfg.NeverConfirmRate, "never-confirm-rate", 0.05, "share of PortOne payments paid in the browser and never confirmed with us")
+	fs.Float64Var(&cfg.CancelUnconfirmedRate, "cancel-unconfirmed-rate", 0.3, "share of those the checkout cancels later, still without a confirm")
+	fs.Float64Var(&cfg.LatePayRate, "late-pay-rate", 0.03, "share of PortOne payments whose customer walks away, is marked expired, then pays")
+	fs.Float64Var(&cfg.ConsoleRefundRate, "console-refund-rate", 0.02, "share of charged payments the shop's staff refund (part or all) in the gateway's console")
+	fs.Float64Var(&cfg.WebhookDropRate, "webhook-drop-rate", 0.05, "chance a gateway webhook (PortOne's, Toss's) is never sent")
+	fs.Float64Var(&cfg.WebhookDuplicateRate, "webhook-duplicate-rate", 0.05, "chance a gateway webhook is sent twice")
+	fs.DurationVar(&cfg.WebhookDelay, "webhook-delay", 100*time.Millisecond, "how long every gateway webhook is held back")
+	fs.DurationVar(&cfg.WebhookJitter, "webhook-jitter", 1500*time.Millisecond, "extra random hold of a gateway webhook up to this (so they come out of order)")
+	fs.DurationVar(&cfg.SettleTimeout, "settle-timeout", 2*time.Minute, "how long after the drain the gateway's unasked-for money may take to settle here")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	// A flag's 0 is "none"; the Config's zero is "the default".
+	for _, r := range []*float64{&cfg.NeverConfirmRate, &cfg.CancelUnconfirmedRate, &cfg.LatePayRate, &cfg.ConsoleRefundRate,
+		&cfg.WebhookDropRate, &cfg.WebhookDuplicateRate} {
+		if *r < 0 || *r > 1 {
+			fmt.Fprintln(os.Stderr, "chaos: rates must be in [0, 1]")
+			return 2
+		}
+		if *r == 0 {
+			*r = -1
+		}
+	}
+	for _, d := range []*time.Duration{&cfg.WebhookDelay, &cfg.WebhookJitter} {
+		if *d < 0 {
+			fmt.Fprintln(os.Stderr, "chaos: -webhook-delay and -webhook-jitter must not be negative")
+			return 2
+		}
+		if *d == 0 {
+			*d = -1
+		}
+	}
+	if cfg.NeverConfirmRate+cfg.LatePayRate > 1 {
+		fmt.Fprintln(os.Stderr, "chaos: -never-confirm-rate and -late-pay-rate add up to more than all PortOne payments")
 		return 2
 	}
 	if cfg.Payments <= 0 || cfg.Concurrency <= 0 || cfg.Relays <= 0 || cfg.Kills < 0 || cfg.Pauses < 0 || cfg.PostgresRestarts < 0 {
@@ -112,6 +147,20 @@ func print(rep *chaos.Report) {
 	}
 	fmt.Printf("  %-26s %d written, %d received and verified, %d refused on purpose, %d bad signatures\n", "webhooks",
 		rep.Webhooks.Written, rep.Webhooks.Received, rep.Webhooks.Refused, rep.Webhooks.BadSignatures)
+	for _, g := range []string{"portone", "toss"} {
+		h := rep.GatewayWebhooks[g]
+		fmt.Printf("  %-26s %d events: %d dropped, %d duplicated, %d deliveries delayed; %d delivered, %d given up\n", g+" webhooks",
+			h.Events, h.Dropped, h.Duplicated, h.Delayed, h.Delivered, h.GivenUp)
+	}
+	u := rep.Unasked
+	fmt.Printf("  %-26s %d (%d canceled by the checkout unconfirmed); %d adopted, %d refunded\n", "never confirmed",
+		u.NeverConfirmed, u.CanceledUnconfirmed, u.Adopted, u.Refunded)
+	fmt.Printf("  %-26s %d\n", "late payments", u.LatePayments)
+	fmt.Printf("  %-26s %d (%d in all; %d refused; %d taken for a cancel of the same amount)\n", "console refunds", u.ConsoleRefunds, u.ConsoleRefundAmount, u.ConsoleRefused, u.ConsoleRefundsTakenAsOurs)
+	fmt.Printf("  %-26s %d\n", "charged, not settled here", u.ChargedUnsettled)
+	b := rep.Books
+	fmt.Printf("  %-26s %d runs after the drain: %d transactions, %d matched, %d differences\n", "reconciliation",
+		b.Runs, b.Transactions, b.Matched, b.Differences)
 	fmt.Printf("  %-26s %d\n", "gateway calls", rep.GatewayCalls)
 	outcomes := make([]string, 0, len(rep.GatewayOutcomes))
 	for o := range rep.GatewayOutcomes {

@@ -84,6 +84,11 @@ type config struct {
 	// webhookAllowPrivate lets webhooks go to private addresses
 	// (development and tests).
 	webhookAllowPrivate bool
+
+	// booksEvery, booksWindow and booksLag: RELAY_BOOKS_INTERVAL,
+	// RELAY_BOOKS_WINDOW, RELAY_BOOKS_LAG (reconciliation against the
+	// gateways' books).
+	booksEvery, booksWindow, booksLag time.Duration
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -129,6 +134,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"RELAY_FETCH_COOLDOWN", 10 * time.Millisecond, &c.fetchCooldown},
 		{"RELAY_RECONCILE_INTERVAL", time.Minute, &c.reconcileEvery},
 		{"RELAY_RECONCILE_AFTER", 5 * time.Minute, &c.reconcileAfter},
+		{"RELAY_BOOKS_INTERVAL", 24 * time.Hour, &c.booksEvery},
+		{"RELAY_BOOKS_WINDOW", relay.DefaultBooksWindow, &c.booksWindow},
+		{"RELAY_BOOKS_LAG", relay.DefaultBooksLag, &c.booksLag},
 		{"RELAY_BREAKER_COOLDOWN", 2 * time.Second, &c.breakerCooldown},
 		{"RELAY_OPEN_DEADLINE", relay.DefaultOpenDeadline, &c.openDeadline},
 		{"RELAY_RECHECK_WINDOW", payment.DefaultRecheck.Window, &c.recheckWindow},
@@ -291,7 +299,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
 		Gateways: gateways, Breakers: breakers, OpenDeadline: cfg.openDeadline,
 		Recheck: recheckPolicy(cfg.recheckWindow), ReadySweepAfter: cfg.readySweepAfter,
-		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet,
+		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet, BooksWindow: cfg.booksWindow, BooksLag: cfg.booksLag,
 		Metrics:  relayMetrics,
 		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
 	}); err != nil {
@@ -306,7 +314,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			paymentjob.WebhookQueue: {MaxWorkers: cfg.webhookWorkers},
 		},
 		Workers:              workers,
-		PeriodicJobs:         relay.PeriodicJobs(cfg.reconcileEvery),
+		PeriodicJobs:         append(relay.PeriodicJobs(cfg.reconcileEvery), relay.BooksPeriodicJob(cfg.booksEvery)),
 		Logger:               slog.New(jobLogging.Handler(logger.Handler())),
 		Middleware:           []rivertype.Middleware{jobLogging},
 		JobTimeout:           cfg.jobTimeout(),

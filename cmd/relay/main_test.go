@@ -36,6 +36,9 @@ func TestLoadConfigGateways(t *testing.T) {
 		{"BadPortOneConfirmMode", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1", "PORTONE_CONFIRM_MODE": "auto"}, "PORTONE_CONFIRM_MODE must be browser or manual", nil},
 		{"PortOneManual", map[string]string{"DATABASE_URL": url, "PORTONE_API_SECRET": "s3cret", "PORTONE_STORE_ID": "store-1", "PORTONE_CONFIRM_MODE": "manual"}, "", []string{payment.GatewayPortOne}},
 		{"BadOpenDeadline", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_OPEN_DEADLINE": "soon"}, "RELAY_OPEN_DEADLINE", nil},
+		{"BadBooksInterval", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_BOOKS_INTERVAL": "daily"}, "RELAY_BOOKS_INTERVAL", nil},
+		{"BadBooksWindow", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_BOOKS_WINDOW": "-48h"}, "RELAY_BOOKS_WINDOW", nil},
+		{"BadBooksLag", map[string]string{"DATABASE_URL": url, "TOSS_SECRET_KEY": "test_sk_x", "RELAY_BOOKS_LAG": "0"}, "RELAY_BOOKS_LAG", nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

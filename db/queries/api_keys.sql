@@ -1,6 +1,6 @@
 -- name: APIKeyInsert :one
-INSERT INTO api_keys (id, name, display_prefix, key_hash, scope)
-VALUES (@id, @name, @display_prefix, @key_hash, @scope)
+INSERT INTO api_keys (id, name, display_prefix, key_hash, scope, owner)
+VALUES (@id, @name, @display_prefix, @key_hash, @scope, @owner)
 RETURNING *;
 
 -- name: APIKeyGetActiveByHash :one
@@ -22,3 +22,16 @@ SELECT * FROM api_keys ORDER BY created_at, id;
 UPDATE api_keys SET revoked_at = coalesce(revoked_at, @revoked_at::timestamptz)
 WHERE id = @id
 RETURNING *;
+
+-- name: OwnerInsert :exec
+-- Adding an owner that exists is a no-op.
+INSERT INTO owners (id) VALUES (@id) ON CONFLICT (id) DO NOTHING;
+
+-- name: OwnerExists :one
+SELECT EXISTS (SELECT 1 FROM owners WHERE id = @id)::bool AS found;
+
+-- name: OwnerList :many
+-- Every owner with its count of active keys, by name.
+SELECT o.id, o.created_at,
+    (SELECT count(*) FROM api_keys k WHERE k.owner = o.id AND k.revoked_at IS NULL)::int AS active_keys
+FROM owners o ORDER BY o.id;

@@ -1,8 +1,8 @@
 -- name: AttemptStart :one
 -- Written (and committed) before the gateway call, so a relay that dies
 -- mid-call still leaves the fact that a call may have reached the gateway.
-INSERT INTO payment_attempts (payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at)
-VALUES (@payment_id, @cancel_id, @operation, @idempotency_key, @job_id, @job_attempt, @requested_at)
+INSERT INTO payment_attempts (payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, refundable_amount)
+VALUES (@payment_id, @cancel_id, @operation, @idempotency_key, @job_id, @job_attempt, @requested_at, @refundable_amount)
 RETURNING id;
 
 -- name: AttemptFinish :batchexec

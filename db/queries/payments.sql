@@ -1,13 +1,16 @@
 -- name: PaymentInsert :one
 -- ON CONFLICT lets a repeated create find the first row instead of failing the
 -- transaction; no row back means the order id is taken.
-INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status)
-VALUES (@id, @order_id, @order_name, @amount, @currency, @gateway, sqlc.narg('payment_key'), 'ready')
+INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status, owner)
+VALUES (@id, @order_id, @order_name, @amount, @currency, @gateway, sqlc.narg('payment_key'), 'ready', @owner)
 ON CONFLICT (order_id) DO NOTHING
 RETURNING *;
 
 -- name: PaymentGetByID :one
-SELECT * FROM payments WHERE id = @id;
+-- @owner NULL reads any owner's payment (operators, the relay); otherwise
+-- another owner's payment is not found (docs/design.md, "Owners").
+SELECT * FROM payments
+WHERE id = @id AND (sqlc.narg('owner')::text IS NULL OR owner = sqlc.narg('owner')::text);
 
 -- name: PaymentGetByIDForUpdate :one
 SELECT * FROM payments WHERE id = @id FOR UPDATE;
@@ -34,7 +37,9 @@ CROSS JOIN LATERAL (
 WHERE p.id = @id;
 
 -- name: PaymentGetByOrderID :one
-SELECT * FROM payments WHERE order_id = @order_id;
+-- @owner as in PaymentGetByID.
+SELECT * FROM payments
+WHERE order_id = @order_id AND (sqlc.narg('owner')::text IS NULL OR owner = sqlc.narg('owner')::text);
 
 -- name: PaymentGetByPaymentKey :one
 SELECT * FROM payments WHERE payment_key = @payment_key;
@@ -46,7 +51,8 @@ SELECT * FROM payments WHERE payment_key = @payment_key;
 -- fails instead of overwriting a change it did not see.
 --
 -- A save that changes the status also returns, in the same statement (one
--- round trip), the enabled webhook endpoints that asked for @event_type,
+-- round trip), the payment owner's enabled webhook endpoints that asked for
+-- @event_type (another owner's endpoints never hear of it),
 -- oldest first, for the caller to write a delivery for each in the same
 -- transaction; a save that keeps the status returns none
 -- (webhook_endpoint_ids is NULL). It sends no NOTIFY: a notifying commit
@@ -75,7 +81,8 @@ WHERE payments.id = @id AND payments.status = @expected_status
 RETURNING *,
     (CASE WHEN payments.status <> @expected_status::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
-                   WHERE e.disabled_at IS NULL AND @event_type::text = ANY(e.events)
+                   WHERE e.owner = payments.owner AND e.disabled_at IS NULL
+                     AND @event_type::text = ANY(e.events)
                    ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids;
 
 -- name: PaymentListByStatus :many
@@ -114,8 +121,11 @@ SELECT EXISTS (
 
 -- name: PaymentLockBatch :batchone
 -- PaymentGetByIDForUpdate for a pipeline (store.LockPayment): the statements
--- queued after it run once it holds the lock.
-SELECT * FROM payments WHERE id = @id FOR UPDATE;
+-- queued after it run once it holds the lock. @owner as in PaymentGetByID:
+-- another owner's payment is neither locked nor found.
+SELECT * FROM payments
+WHERE id = @id AND (sqlc.narg('owner')::text IS NULL OR owner = sqlc.narg('owner')::text)
+FOR UPDATE;
 
 -- name: PaymentsLeftStatuses :many
 -- Of @ids, the payments whose status is none of @statuses: what the api's

@@ -1,18 +1,38 @@
+-- name: OwnerLockForEndpoints :one
+-- Locks the owner's row against other endpoint registrations of the same
+-- owner (FOR NO KEY UPDATE does not block inserts that reference it): the
+-- cap is counted (WebhookEndpointCountActive, a statement of its own, so
+-- that under read committed its snapshot is taken once the lock is held
+-- and sees what the previous holder committed) and the insert made under
+-- it, so two concurrent registrations cannot both take the last place. No
+-- row: no such owner.
+SELECT id FROM owners WHERE id = @owner FOR NO KEY UPDATE;
+
+-- name: WebhookEndpointCountActive :one
+SELECT count(*)::int AS active FROM webhook_endpoints
+WHERE owner = @owner AND disabled_at IS NULL;
+
 -- name: WebhookEndpointInsert :one
-INSERT INTO webhook_endpoints (id, url, events, secret)
-VALUES (@id, @url, @events::text[], @secret)
+INSERT INTO webhook_endpoints (id, url, events, secret, owner)
+VALUES (@id, @url, @events::text[], @secret, @owner)
 RETURNING *;
 
 -- name: WebhookEndpointGet :one
-SELECT * FROM webhook_endpoints WHERE id = @id;
+-- @owner NULL finds any owner's endpoint (operators, the relay); otherwise
+-- another owner's endpoint is not found.
+SELECT * FROM webhook_endpoints
+WHERE id = @id AND (sqlc.narg('owner')::text IS NULL OR owner = sqlc.narg('owner')::text);
 
 -- name: WebhookEndpointList :many
-SELECT * FROM webhook_endpoints ORDER BY created_at, id;
+-- @owner as in WebhookEndpointGet.
+SELECT * FROM webhook_endpoints
+WHERE sqlc.narg('owner')::text IS NULL OR owner = sqlc.narg('owner')::text
+ORDER BY created_at, id;
 
 -- name: WebhookEndpointDisable :one
--- Disabling twice keeps the first time.
+-- Disabling twice keeps the first time. @owner as in WebhookEndpointGet.
 UPDATE webhook_endpoints SET disabled_at = coalesce(disabled_at, now())
-WHERE id = @id
+WHERE id = @id AND (sqlc.narg('owner')::text IS NULL OR owner = sqlc.narg('owner')::text)
 RETURNING *;
 
 -- name: WebhookEndpointRotateSecret :one

@@ -55,6 +55,10 @@ type Key struct {
 	RevokedAt *time.Time
 	// Scope is what the key may do.
 	Scope Scope
+	// Owner names the checkout service the key belongs to: a checkout key
+	// acts on its owner's payments only, and its client Idempotency-Keys
+	// are its owner's, shared with the owner's other keys.
+	Owner string
 }
 
 // Scope is what a key may do. The values are stored, so they never change

@@ -45,10 +45,10 @@ var activeStates = []string{"confirming", "canceling", "unknown"}
 var HotQueries = []HotQuery{
 	// The api: create (with an Idempotency-Key) and confirm.
 	{Name: "IdempotencyClaim", Who: "api create", SQL: `
-INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, created_at, expires_at)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (api_key_id, idempotency_key) DO UPDATE SET
-    request_hash = EXCLUDED.request_hash, response_status = NULL, response_headers = '{}',
+INSERT INTO idempotency_keys (owner, api_key_id, idempotency_key, request_hash, created_at, expires_at)
+VALUES ('default', $1, $2, $3, $4, $5)
+ON CONFLICT (owner, idempotency_key) DO UPDATE SET
+    api_key_id = EXCLUDED.api_key_id, request_hash = EXCLUDED.request_hash, response_status = NULL, response_headers = '{}',
     response_body = NULL, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
 WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
    OR (idempotency_keys.response_status IS NULL AND idempotency_keys.created_at < $6)
@@ -64,9 +64,9 @@ RETURNING *`, Args: func(t target) []any {
 	}},
 	{Name: "IdempotencyComplete", Who: "api create", SQL: `
 UPDATE idempotency_keys SET response_status = $1, response_headers = $2, response_body = $3
-WHERE api_key_id = $4 AND idempotency_key = $5 AND created_at = $6 AND response_status IS NULL`,
+WHERE owner = $4 AND idempotency_key = $5 AND created_at = $6 AND response_status IS NULL`,
 		Args: func(t target) []any {
-			return []any{201, []byte(`{}`), []byte(`{}`), APIKeyID, uuid.NewString(), t.Now}
+			return []any{201, []byte(`{}`), []byte(`{}`), "default", uuid.NewString(), t.Now}
 		}},
 	{Name: "PaymentGetByIDForUpdate", Who: "api confirm", Kind: "ready", SQL: `SELECT * FROM payments WHERE id = $1 FOR UPDATE`,
 		Args: func(t target) []any { return []any{t.ID} }},
@@ -84,8 +84,8 @@ RETURNING *`, Args: func(t target) []any {
 			[]string{`{}`}, []int16{1}, []string{"default"}, []time.Time{t.Now}, []string{"available"}}
 	}},
 	{Name: "WebhookEndpointsForEvent", Who: "api confirm, relay settle", SQL: `
-SELECT * FROM webhook_endpoints WHERE disabled_at IS NULL AND $1::text = ANY(events) ORDER BY created_at, id`,
-		Args: func(target) []any { return []any{"payment.confirmed"} }},
+SELECT * FROM webhook_endpoints WHERE owner = $2 AND disabled_at IS NULL AND $1::text = ANY(events) ORDER BY created_at, id`,
+		Args: func(target) []any { return []any{"payment.confirmed", "default"} }},
 	{Name: "PaymentGetByOrderID", Who: "api get", SQL: `SELECT * FROM payments WHERE order_id = $1`,
 		Args: func(t target) []any { return []any{t.OrderID} }},
 
@@ -247,8 +247,8 @@ WHERE id IN (
 	}},
 	{Name: "IdempotencyDeleteExpired", Who: "api sweep", SQL: `
 DELETE FROM idempotency_keys
-WHERE (api_key_id, idempotency_key) IN (
-    SELECT i.api_key_id, i.idempotency_key FROM idempotency_keys i
+WHERE (owner, idempotency_key) IN (
+    SELECT i.owner, i.idempotency_key FROM idempotency_keys i
     WHERE i.expires_at < $1 ORDER BY i.expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
 		Args: func(t target) []any { return []any{t.Now, 100} }},
 }

@@ -69,6 +69,37 @@ type Config struct {
 	// every call with 503, starting a third of the way into the load.
 	Downtime     time.Duration // default 2s
 	DrainTimeout time.Duration // default 5m
+
+	// The money that moves without our asking (docs/design.md section 10).
+	// Each rate's zero takes its default; a negative rate turns it off.
+	//
+	// NeverConfirmRate is the share of PortOne payments whose customer pays
+	// in the browser and never confirms with us (default 0.05);
+	// CancelUnconfirmedRate the share of those the checkout cancels later,
+	// still without a confirm (default 0.3). LatePayRate is the share of
+	// PortOne payments whose customer walks away (READY), is marked expired
+	// after RELAY_OPEN_DEADLINE, and then pays after all (default 0.03).
+	// ConsoleRefundRate is the share of the payments that get charged whose
+	// shop staff refund part or all of them in the gateway's console, at a
+	// random moment, our own cancels in flight or not (default 0.02).
+	NeverConfirmRate      float64
+	CancelUnconfirmedRate float64
+	LatePayRate           float64
+	ConsoleRefundRate     float64
+	// WebhookDropRate, WebhookDuplicateRate, WebhookDelay and WebhookJitter
+	// are what befalls the gateways' webhooks, PortOne's (sent by
+	// gatewaysim) and Toss's (sent by this harness, playing Toss): never
+	// sent (default 0.05), sent twice (default 0.05), held back WebhookDelay
+	// plus up to WebhookJitter (defaults 100ms and 1.5s), so they also come
+	// out of order.
+	WebhookDropRate      float64
+	WebhookDuplicateRate float64
+	WebhookDelay         time.Duration
+	WebhookJitter        time.Duration
+	// SettleTimeout bounds the wait after the drain for the payments the
+	// gateway charged without our asking to settle here (a webhook, or the
+	// relay's sweep, finds them), default 2m.
+	SettleTimeout time.Duration
 	// DatabaseURL, when set, is used instead of a local cluster (and
 	// Postgres is then neither restarted nor failed over). It must be a
 	// postgres:// URL: a fault proxy goes in front of each of its hosts.
@@ -110,6 +141,35 @@ func (c *Config) defaults() {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 5 * time.Minute
 	}
+	rate := func(r *float64, def float64) {
+		switch {
+		case *r == 0:
+			*r = def
+		case *r < 0:
+			*r = 0
+		}
+	}
+	rate(&c.NeverConfirmRate, 0.05)
+	rate(&c.CancelUnconfirmedRate, 0.3)
+	rate(&c.LatePayRate, 0.03)
+	rate(&c.ConsoleRefundRate, 0.02)
+	rate(&c.WebhookDropRate, 0.05)
+	rate(&c.WebhookDuplicateRate, 0.05)
+	if c.WebhookDelay == 0 {
+		c.WebhookDelay = 100 * time.Millisecond
+	}
+	if c.WebhookJitter == 0 {
+		c.WebhookJitter = 1500 * time.Millisecond
+	}
+	if c.WebhookDelay < 0 {
+		c.WebhookDelay = 0
+	}
+	if c.WebhookJitter < 0 {
+		c.WebhookJitter = 0
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = 2 * time.Minute
+	}
 	if c.Seed == 0 {
 		c.Seed = uint64(time.Now().UnixNano())
 	}
@@ -123,7 +183,11 @@ func (c *Config) validate() error {
 	if c.HoldRate > 0 && c.HoldFor <= relayGatewayTimeout {
 		return fmt.Errorf("HoldFor %s must exceed the relay's gateway timeout %s: a hold is a call the relay gives up on", c.HoldFor, relayGatewayTimeout)
 	}
-	for _, r := range []float64{c.ErrorRate, c.LostRate, c.CommitLossRate, c.HoldRate} {
+	if c.NeverConfirmRate+c.LatePayRate > 1 {
+		return fmt.Errorf("NeverConfirmRate %v and LatePayRate %v add up to more than all PortOne payments", c.NeverConfirmRate, c.LatePayRate)
+	}
+	for _, r := range []float64{c.ErrorRate, c.LostRate, c.CommitLossRate, c.HoldRate, c.NeverConfirmRate, c.CancelUnconfirmedRate,
+		c.LatePayRate, c.ConsoleRefundRate, c.WebhookDropRate, c.WebhookDuplicateRate} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("rate %v is not a probability", r)
 		}
@@ -170,6 +234,15 @@ type Report struct {
 	APIRetries         int64 `json:"apiRetries"`
 	APIReplayed        int64 `json:"apiReplayed"` // api answers replayed under our Idempotency-Key
 	Unknown            int   `json:"unknown"`
+	// Unasked counts the money that moved without our asking and what
+	// became of it here.
+	Unasked UnaskedCounts `json:"unasked"`
+	// GatewayWebhooks counts what the webhook faults did to the gateways'
+	// webhooks, per gateway ("toss", "portone").
+	GatewayWebhooks map[string]gatewaysim.WebhookStats `json:"gatewayWebhooks"`
+	// Books is the reconciliation against the gateways' books that ran
+	// after the drain.
+	Books BooksCounts `json:"books"`
 	// Checked is how much the checks after the drain looked at.
 	Checked CheckCounts `json:"checked"`
 	// Skipped lists faults the configuration asked for that this run
@@ -193,7 +266,12 @@ type system struct {
 	directURL string
 	pool      *pgxpool.Pool
 	sim       *gatewaysim.Client
-	simURL    string
+	// simProc is gatewaysim's process, whose log tells why a webhook was
+	// given up.
+	simProc *systest.Process
+	// out is the world that moves money without asking the outbox.
+	out    *outside
+	simURL string
 	// apiReplays counts the api\'s answers replayed under our
 	// Idempotency-Key (a retry after a lost answer).
 	apiReplays atomic.Int64
@@ -247,6 +325,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var chaosWG sync.WaitGroup
 	var done atomic.Int64 // payments pushed so far: the chaos keys off it
 	var g gate
+	sys.out = newOutside(sys, cfg, rng.Uint64(), logf)
 	w := newWrecker(sys, cfg, rng.Uint64(), &done, &g, rep, logf)
 	chaosWG.Add(1)
 	go func() {
@@ -271,12 +350,23 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := sys.partialCancels(ctx, plans, &retries, logf); err != nil {
 		return nil, fmt.Errorf("error sending partial cancels: %w", err)
 	}
+	// Late payers, console refunds and Toss's webhooks about them finish
+	// before the drain, so what the drain waits for is all there is.
+	logf("waiting for late payments, console refunds and their webhooks")
+	sys.out.wait()
 	rep.APIRetries = retries.Load()
 
 	logf("draining the outbox")
-	if err := sys.drain(ctx, cfg.DrainTimeout, logf); err != nil {
+	drainErr := sys.drain(ctx, cfg.DrainTimeout, logf)
+	if drainErr != nil {
+		rep.Violations = append(rep.Violations, drainErr.Error())
+	}
+	// An outbox that did not drain has had its time: settle only waits for
+	// the unasked-for money then, and does not drain again.
+	if err := sys.settle(ctx, cfg.SettleTimeout, drainErr == nil, logf); err != nil {
 		rep.Violations = append(rep.Violations, err.Error())
 	}
+	settled := time.Now()
 	if err := sys.drainWebhooks(ctx, cfg.DrainTimeout, logf); err != nil {
 		rep.Violations = append(rep.Violations, err.Error())
 	}
@@ -290,7 +380,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := sys.checkWebhooks(ctx, recv, st0, rep); err != nil {
 		return nil, err
 	}
+	if err := sys.checkBooks(ctx, settled, rep, logf); err != nil {
+		return nil, err
+	}
 	rep.APIReplayed = sys.apiReplays.Load()
+	if err := sys.countOutside(ctx, rep, logf); err != nil {
+		return nil, err
+	}
 	st := sys.proxyStats()
 	rep.CommitsSeen, rep.CommitAcksLost = st.CommitsSeen, st.AcksLost
 	rep.Duration = time.Since(start)
@@ -340,6 +436,7 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 		return sys, err
 	}
 	sys.others = append(sys.others, sim)
+	sys.simProc = sim
 	sys.simURL = "http://" + simAddr
 	if err := systest.WaitHTTP(ctx, sys.simURL+"/healthz", 30*time.Second); err != nil {
 		return sys, err
@@ -366,6 +463,16 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 			"RELAY_KEY_QUIET=" + relayKeyQuiet.String(),
 			"RELAY_FETCH_POLL_INTERVAL=200ms",
 			"RELAY_RECONCILE_INTERVAL=1s", "RELAY_RECONCILE_AFTER=3s", "RELAY_BREAKER_COOLDOWN=300ms",
+			// A ready PortOne intent whose customer paid and never came
+			// back is swept up this soon, and a record resting on not
+			// having seen money (expired, canceled unpaid) is looked up
+			// again over this window (first after a tenth of it): the
+			// defaults, 10 minutes and a day, would outlast the run. The
+			// gateways' books are compared with ours this often, so a run
+			// after the drain has the last word (checkBooks).
+			"RELAY_READY_SWEEP_AFTER=" + readySweepAfter.String(),
+			"RELAY_RECHECK_WINDOW=" + recheckWindow.String(),
+			"RELAY_BOOKS_INTERVAL=" + booksInterval.String(), "RELAY_BOOKS_LAG=" + booksLag.String(),
 			"RELAY_SHUTDOWN_TIMEOUT=5s", "LOG_LEVEL=warn",
 		})
 		if err := relay.Start(); err != nil {
@@ -409,6 +516,23 @@ const relayGatewayTimeout = 2 * time.Second
 // can still be running (shorter than the default to keep runs short).
 const relayKeyQuiet = 6 * time.Second
 
+// readySweepAfter is the relays' RELAY_READY_SWEEP_AFTER: well past the
+// moment a checkout that confirms does so, well inside the settle wait.
+const readySweepAfter = 20 * time.Second
+
+// recheckWindow is the relays' RELAY_RECHECK_WINDOW: a late payment whose
+// webhook was dropped is found within a tenth of it, inside the settle
+// wait.
+const recheckWindow = 3 * time.Minute
+
+// booksInterval is the relays' RELAY_BOOKS_INTERVAL; booksLag their
+// RELAY_BOOKS_LAG: the hour a real gateway's listing may lag would leave a
+// run with nothing old enough to compare, and gatewaysim lists at once.
+const (
+	booksInterval = 10 * time.Second
+	booksLag      = 2 * time.Second
+)
+
 // portOneOpenDeadline is the relays' RELAY_OPEN_DEADLINE.
 const portOneOpenDeadline = 15 * time.Second
 
@@ -425,5 +549,5 @@ func (s *system) close(logf func(string, ...any)) {
 
 // chaosPortOneWebhookSecret is the api's PORTONE_WEBHOOK_SECRET in a chaos
 // run (Standard Webhooks form: whsec_ and base64); the api refuses to enable
-// PortOne without one.
+// PortOne without one. gatewaysim signs PortOne's webhooks with it.
 const chaosPortOneWebhookSecret = "whsec_Y2hhb3MtcG9ydG9uZS13ZWJob29rLXNlY3JldA=="

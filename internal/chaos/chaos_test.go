@@ -14,8 +14,10 @@ import (
 // TestChaosShort is the short variant of `make chaos` that `make test` runs:
 // a few hundred payments and a small dose of every fault (relay kills and
 // a pause, a Postgres restart and a failover, lost COMMIT acknowledgements,
-// held gateway requests), and every invariant checked. The pause sets its
-// length: more than RELAY_RESCUE_AFTER (25s), until River has rescued what
+// held gateway requests, PortOne customers who never confirm or pay late,
+// console refunds, webhooks dropped, duplicated and delayed), and every
+// invariant checked. The pause sets its length: more than
+// RELAY_RESCUE_AFTER (25s), until River has rescued what
 // the paused relay held.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
@@ -54,6 +56,7 @@ func TestChaosShort(t *testing.T) {
 		rep.Kills, rep.Pauses, rep.PausedJobs, rep.RescuedWhilePaused, rep.PostgresRestarts, rep.Failovers, rep.CommitAcksLost, rep.CommitsSeen,
 		rep.APIRetries, rep.APIReplayed, rep.Unknown, rep.Checked, rep.Skipped, rep.Duration.Round(time.Second))
 	t.Logf("webhooks %+v, by gateway %v", rep.Webhooks, rep.ByGateway)
+	t.Logf("unasked %+v, gateway webhooks %+v, books %+v", rep.Unasked, rep.GatewayWebhooks, rep.Books)
 	require.Empty(t, rep.Violations)
 	require.Equal(t, 2, rep.Kills)
 	require.Equal(t, 1, rep.Pauses)
@@ -69,4 +72,17 @@ func TestChaosShort(t *testing.T) {
 	require.Positive(t, rep.ByGateway["portone"]["confirmed"], "PortOne payments went through")
 	// Held past the relay's timeout: it gave up waiting at least once.
 	require.Positive(t, rep.GatewayTimeouts)
+	// The money that moved without our asking, at the default rates.
+	require.Positive(t, rep.Unasked.NeverConfirmed, "PortOne customers who never confirmed")
+	require.Positive(t, rep.Unasked.LatePayments, "PortOne customers who paid after expiry")
+	require.Positive(t, rep.Unasked.ConsoleRefunds+rep.Unasked.ConsoleRefused, "console refunds tried")
+	require.Zero(t, rep.Unasked.ChargedUnsettled, "nothing charged at the gateway and not here")
+	portone := rep.GatewayWebhooks["portone"]
+	require.Positive(t, portone.Delivered, "PortOne webhooks sent")
+	require.Positive(t, portone.Dropped+portone.Duplicated, "PortOne webhooks dropped or duplicated")
+	require.Positive(t, rep.GatewayWebhooks["toss"].Events, "Toss webhooks sent")
+	// A reconciliation run of each gateway's books after the drain, and it
+	// compared what there was (no difference: Violations is empty).
+	require.Equal(t, 2, rep.Books.Runs)
+	require.Positive(t, rep.Books.Matched)
 }

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
@@ -81,7 +82,9 @@ func (s *system) check(ctx context.Context, plans []*plan, rep *Report) error {
 	}
 
 	s.checkPlans(plans, st, gw, rep)
+	checkLedger(st, gw, rep)
 	checkMoney(st, gw, rep)
+	checkStuck(st, rep)
 	listed, err := s.attentionList(ctx)
 	if err != nil {
 		return err
@@ -121,13 +124,22 @@ var gatewayStatus = map[string]map[string]string{
 	gatewayPortOne: {"confirmed": "PAID", "canceled": "CANCELLED", "partially_canceled": "PARTIAL_CANCELLED"},
 }
 
-// checkPlans holds every payment to the end its plan implies and to the
-// gateway's account of it.
+// checkPlans holds every payment to the end its plan implies, and counts
+// what became of the payments whose money moved without our asking. A plan
+// whose payment the shop's staff refunded in the console has no end of its
+// own: the gateway's record decides it, and checkLedger holds us to that.
 func (s *system) checkPlans(plans []*plan, st *state, gw map[string]gatewaysim.LedgerEntry, rep *Report) {
 	violate := func(p *plan, format string, args ...any) {
 		rep.Violations = append(rep.Violations, fmt.Sprintf("order %s (%s via %s, payment %s): ", p.orderID, p.kind, p.gateway, p.id)+fmt.Sprintf(format, args...))
 	}
 	for _, p := range plans {
+		switch p.kind {
+		case kindNeverConfirm:
+			rep.Unasked.NeverConfirmed++
+		case kindCancelUnconfirmed:
+			rep.Unasked.NeverConfirmed++
+			rep.Unasked.CanceledUnconfirmed++
+		}
 		if p.loadErr != "" {
 			violate(p, "the api answered %s", p.loadErr)
 			if p.id == "" {
@@ -149,10 +161,6 @@ func (s *system) checkPlans(plans []*plan, st *state, gw map[string]gatewaysim.L
 			rep.Unknown++
 			continue
 		}
-		wantStatus, wantBalance := p.want()
-		if our.status != wantStatus && p.loadErr == "" {
-			violate(p, "ended %s, want %s", our.status, wantStatus)
-		}
 		e, ok := gw[p.paymentKey]
 		if !ok {
 			violate(p, "the gateway does not know paymentKey %s", p.paymentKey)
@@ -161,41 +169,146 @@ func (s *system) checkPlans(plans []*plan, st *state, gw map[string]gatewaysim.L
 		if e.Gateway != p.gateway {
 			violate(p, "the payment lives in %s at the gateway", e.Gateway)
 		}
-		// Our state equals the gateway's.
-		switch our.status {
-		case "failed", "expired":
-			if e.Approvals != 0 {
-				violate(p, "we say %s but the gateway charged it", our.status)
+		if p.gateway == gatewayPortOne && our.paymentKey != "" && our.paymentKey != p.paymentKey {
+			violate(p, "our row holds paymentKey %s, the customer paid under %s", our.paymentKey, p.paymentKey)
+		}
+		agrees := agreesWithGateway(our, e)
+		switch p.kind {
+		case kindNeverConfirm, kindLatePay:
+			if agrees && e.Approvals > 0 {
+				rep.Unasked.Adopted++
+			}
+		case kindCancelUnconfirmed:
+			if agrees && e.Approvals > 0 && our.status == "canceled" {
+				rep.Unasked.Refunded++
+			}
+		}
+		if p.console || hasConsoleRefund(e) || p.loadErr != "" {
+			continue // the gateway's record decides its end
+		}
+		wantStatus, wantBalance := p.want()
+		if our.status != wantStatus {
+			violate(p, "ended %s, want %s (the gateway says %s, balance %d)", our.status, wantStatus, e.Status, e.BalanceAmount)
+		} else if our.balance != wantBalance && e.Approvals > 0 {
+			violate(p, "balance: ours %d, want %d (gateway %d; refunds at the gateway: %s)",
+				our.balance, wantBalance, e.BalanceAmount, formatRefunds(e.Refunds))
+		}
+	}
+}
+
+// chargedStatuses are our statuses of a payment the gateway charged and
+// still holds some or none of.
+var chargedStatuses = map[string]bool{"confirmed": true, "partially_canceled": true, "canceled": true}
+
+// agreesWithGateway reports whether our row says what the gateway's record
+// does: charged or not, the status, the balance and the amount canceled.
+func agreesWithGateway(our *ourPayment, e gatewaysim.LedgerEntry) bool {
+	if e.Approvals == 0 {
+		// Never charged: nothing to hold, whatever we call it, as long as
+		// we do not claim money.
+		return !chargedStatuses[our.status] || our.status == "canceled" && our.canceledAmount == 0
+	}
+	return chargedStatuses[our.status] && e.Status == gatewayStatus[e.Gateway][our.status] &&
+		our.balance == e.BalanceAmount && our.canceledAmount == e.TotalAmount-e.BalanceAmount
+}
+
+func hasConsoleRefund(e gatewaysim.LedgerEntry) bool {
+	for _, r := range e.Refunds {
+		if r.Console {
+			return true
+		}
+	}
+	return false
+}
+
+// ourPaymentFor returns our row for a payment the gateway knows: by its
+// paymentKey, else (a PortOne payment paid in the browser that we never
+// heard the key of) by its order in the same gateway.
+func ourPaymentFor(byKey, byOrder map[string]*ourPayment, e gatewaysim.LedgerEntry) *ourPayment {
+	if p := byKey[e.PaymentKey]; p != nil {
+		return p
+	}
+	if p := byOrder[e.OrderID]; p != nil && p.gateway == e.Gateway {
+		return p
+	}
+	return nil
+}
+
+func paymentIndexes(st *state) (byKey, byOrder map[string]*ourPayment) {
+	byKey, byOrder = map[string]*ourPayment{}, map[string]*ourPayment{}
+	for _, p := range st.payments {
+		if p.paymentKey != "" {
+			byKey[p.paymentKey] = p
+		}
+		byOrder[p.orderID] = p
+	}
+	return byKey, byOrder
+}
+
+// checkLedger holds our state to the gateway's for every payment the
+// gateway knows, whether or not the checkout ever confirmed it with us:
+// charged there means charged here, with the same status, balance and
+// amount canceled; never charged there means no money claimed here. A
+// payment the gateway charged and still holds money of, that we have as
+// ready, failed, expired, canceled or not at all, is money we do not know
+// we have (Unasked.ChargedUnsettled). Payments in unknown are left to
+// checkStuck.
+func checkLedger(st *state, gw map[string]gatewaysim.LedgerEntry, rep *Report) {
+	violate := func(format string, args ...any) {
+		rep.Violations = append(rep.Violations, fmt.Sprintf(format, args...))
+	}
+	byKey, byOrder := paymentIndexes(st)
+	keys := make([]string, 0, len(gw))
+	for k := range gw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		e := gw[key]
+		our := ourPaymentFor(byKey, byOrder, e)
+		charged := e.Approvals > 0
+		if our == nil {
+			if charged {
+				rep.Unasked.ChargedUnsettled++
+				violate("paymentKey %s (%s, order %s): the gateway charged it (%s, balance %d) and no row of ours holds it", key, e.Gateway, e.OrderID, e.Status, e.BalanceAmount)
 			}
 			continue
-		case "confirmed", "canceled", "partially_canceled":
-			gwStatus := gatewayStatus[p.gateway][our.status]
-			if e.Status != gwStatus || e.Approvals != 1 {
-				violate(p, "we say %s, the gateway says %s with %d approvals", our.status, e.Status, e.Approvals)
-			}
-			if our.balance != e.BalanceAmount || our.balance != wantBalance {
-				violate(p, "balance: ours %d, gateway %d, want %d (refunds at the gateway: %s)",
-					our.balance, e.BalanceAmount, wantBalance, formatRefunds(e.Refunds))
-			}
-		default:
-			violate(p, "not settled: %s", our.status)
+		}
+		what := fmt.Sprintf("payment %s (%s, order %s, paymentKey %s)", our.id, e.Gateway, e.OrderID, key)
+		if our.status == "unknown" || our.status == "confirming" || our.status == "canceling" {
 			continue
 		}
-		var refunded int64
-		var done int
-		for _, r := range e.Refunds {
-			refunded += r.Amount
+		if charged && e.BalanceAmount > 0 && !(our.status == "confirmed" || our.status == "partially_canceled") {
+			rep.Unasked.ChargedUnsettled++
+			violate("%s: charged at the gateway and not settled here: the gateway says %s holding %d, we say %s", what, e.Status, e.BalanceAmount, our.status)
+			continue
 		}
-		for _, c := range our.cancels {
-			if c.status == "done" {
-				done++
-			}
+		if agreesWithGateway(our, e) {
+			continue
 		}
-		if len(e.Refunds) != done {
-			violate(p, "the gateway made %d refunds (%s), we recorded %d done cancels", len(e.Refunds), formatRefunds(e.Refunds), done)
+		if !charged {
+			violate("%s: we say %s (balance %d), the gateway never charged it (%s)", what, our.status, our.balance, e.Status)
+			continue
 		}
-		if refunded != our.canceledAmount {
-			violate(p, "refunded: gateway %d, ours %d", refunded, our.canceledAmount)
+		violate("%s: we say %s, balance %d, canceled %d; the gateway says %s, balance %d, canceled %d (refunds: %s)", what,
+			our.status, our.balance, our.canceledAmount, e.Status, e.BalanceAmount, e.TotalAmount-e.BalanceAmount, formatRefunds(e.Refunds))
+	}
+}
+
+// checkStuck reports every payment still in flight or unknown once the
+// outbox has drained and the gateway's unasked-for money has had its time
+// to settle: nothing may be left waiting on the gateway's word.
+func checkStuck(st *state, rep *Report) {
+	ids := make([]string, 0, len(st.payments))
+	for id, p := range st.payments {
+		switch p.status {
+		case "confirming", "canceling", "unknown":
+			ids = append(ids, id)
 		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		p := st.payments[id]
+		rep.Violations = append(rep.Violations, fmt.Sprintf("payment %s (%s, order %s) is stuck in %s after the drain", id, p.gateway, p.orderID, p.status))
 	}
 }

@@ -123,6 +123,132 @@ func TestCheckMoneyFindsHoles(t *testing.T) {
 	})
 }
 
+func TestCheckMoneyConsoleRefunds(t *testing.T) {
+	t.Run("a console refund between our cancels lowers the balance the whole cancel is held to", func(t *testing.T) {
+		st, gw := moneyFixture()
+		e := gw["pk_1"]
+		console := gatewaysim.Refund{Amount: 2000, Console: true, At: e.Refunds[0].At.Add(time.Millisecond)}
+		e.Refunds = []gatewaysim.Refund{e.Refunds[0], console, e.Refunds[1]}
+		e.Refunds[2].Amount = 5000
+		gw["pk_1"] = e
+		st.cancels[whole].canceledAmount = 5000
+		rep, v := violationsOf(st, gw)
+		require.Empty(t, v)
+		require.Equal(t, 1, rep.Unasked.ConsoleRefunds)
+		require.EqualValues(t, 2000, rep.Unasked.ConsoleRefundAmount)
+		require.Equal(t, 2, rep.Checked.Refunds, "the console's refund is no cancel of ours")
+	})
+	t.Run("a whole cancel that refunded the console's share again", func(t *testing.T) {
+		st, gw := moneyFixture()
+		e := gw["pk_1"]
+		e.Refunds = []gatewaysim.Refund{e.Refunds[0], {Amount: 2000, Console: true, At: e.Refunds[0].At.Add(time.Millisecond)}, e.Refunds[1]}
+		gw["pk_1"] = e
+		_, v := violationsOf(st, gw)
+		require.Contains(t, v, "not the balance of 5000 it had then")
+		require.Contains(t, v, "the gateway refunded 12000 in all, more than our cancels asked (8000) plus the console's refunds (2000)")
+	})
+	t.Run("a Toss console refund of the whole cancel's amount taken for it", func(t *testing.T) {
+		st, gw := moneyFixture()
+		e := gw["pk_1"]
+		e.Gateway = gatewaysim.GatewayToss
+		e.Refunds[1] = gatewaysim.Refund{Amount: 7000, Console: true, TransactionKey: "tx-console", At: e.Refunds[1].At}
+		gw["pk_1"] = e
+		st.cancels[whole].transactionKey = "tx-console"
+		rep, v := violationsOf(st, gw)
+		require.Empty(t, v)
+		require.Equal(t, 1, rep.Unasked.ConsoleRefundsTakenAsOurs)
+
+		// Not for PortOne, whose cancellations say who made them, nor
+		// under another transaction key or amount.
+		e.Gateway = gatewaysim.GatewayPortOne
+		gw["pk_1"] = e
+		_, v = violationsOf(st, gw)
+		require.Contains(t, v, "is done, but the gateway refunded nothing for it")
+		e.Gateway = gatewaysim.GatewayToss
+		gw["pk_1"] = e
+		st.cancels[whole].transactionKey = "tx-other"
+		_, v = violationsOf(st, gw)
+		require.Contains(t, v, "is done, but the gateway refunded nothing for it")
+	})
+}
+
+func TestCheckLedger(t *testing.T) {
+	const neverConfirmed = "01a22b07-0000-7000-8000-000000000002"
+	ledgerFixture := func() (*state, map[string]gatewaysim.LedgerEntry) {
+		st, gw := moneyFixture()
+		st.payments[payID].gateway, st.payments[payID].orderID = gatewayToss, "order-1"
+		e := gw["pk_1"]
+		e.Gateway, e.OrderID = gatewayToss, "order-1"
+		gw["pk_1"] = e
+		// Paid in PortOne's browser SDK and never confirmed with us: our
+		// row has no paymentKey, only the order.
+		st.payments[neverConfirmed] = &ourPayment{id: neverConfirmed, status: "ready", orderID: "order-2", gateway: gatewayPortOne, amount: 5000, balance: 5000}
+		gw["pay-2"] = gatewaysim.LedgerEntry{Gateway: gatewayPortOne, PaymentKey: "pay-2", OrderID: "order-2", Status: "PAID", TotalAmount: 5000, BalanceAmount: 5000, Approvals: 1}
+		return st, gw
+	}
+	ledgerViolations := func(st *state, gw map[string]gatewaysim.LedgerEntry) (*Report, string) {
+		rep := &Report{}
+		checkLedger(st, gw, rep)
+		return rep, strings.Join(rep.Violations, "\n")
+	}
+
+	t.Run("charged at the gateway, ready here", func(t *testing.T) {
+		rep, v := ledgerViolations(ledgerFixture())
+		require.Equal(t, 1, rep.Unasked.ChargedUnsettled)
+		require.Contains(t, v, "payment "+neverConfirmed+" (portone, order order-2, paymentKey pay-2): charged at the gateway and not settled here: the gateway says PAID holding 5000, we say ready")
+		require.NotContains(t, v, payID)
+	})
+	t.Run("adopted", func(t *testing.T) {
+		st, gw := ledgerFixture()
+		p := st.payments[neverConfirmed]
+		p.status, p.paymentKey = "confirmed", "pay-2"
+		rep, v := ledgerViolations(st, gw)
+		require.Empty(t, v)
+		require.Zero(t, rep.Unasked.ChargedUnsettled)
+	})
+	t.Run("canceled here without the refund there", func(t *testing.T) {
+		st, gw := ledgerFixture()
+		st.payments[neverConfirmed].status = "canceled"
+		rep, v := ledgerViolations(st, gw)
+		require.Equal(t, 1, rep.Unasked.ChargedUnsettled)
+		require.Contains(t, v, "we say canceled")
+	})
+	t.Run("a console refund we did not adopt", func(t *testing.T) {
+		st, gw := ledgerFixture()
+		st.payments[neverConfirmed].status, st.payments[neverConfirmed].paymentKey = "confirmed", "pay-2"
+		e := gw["pay-2"]
+		e.Status, e.BalanceAmount = "PARTIAL_CANCELLED", 3000
+		e.Refunds = []gatewaysim.Refund{{Amount: 2000, Console: true}}
+		gw["pay-2"] = e
+		_, v := ledgerViolations(st, gw)
+		require.Contains(t, v, "we say confirmed, balance 5000, canceled 0; the gateway says PARTIAL_CANCELLED, balance 3000, canceled 2000 (refunds: 2000 in the console")
+	})
+	t.Run("charged and no row of ours", func(t *testing.T) {
+		st, gw := ledgerFixture()
+		delete(st.payments, neverConfirmed)
+		rep, v := ledgerViolations(st, gw)
+		require.Equal(t, 1, rep.Unasked.ChargedUnsettled)
+		require.Contains(t, v, "paymentKey pay-2 (portone, order order-2): the gateway charged it (PAID, balance 5000) and no row of ours holds it")
+	})
+	t.Run("money claimed that was never charged", func(t *testing.T) {
+		st, gw := ledgerFixture()
+		st.payments[neverConfirmed].status = "confirmed"
+		e := gw["pay-2"]
+		e.Status, e.Approvals, e.BalanceAmount = "READY", 0, 0
+		gw["pay-2"] = e
+		_, v := ledgerViolations(st, gw)
+		require.Contains(t, v, "we say confirmed (balance 5000), the gateway never charged it (READY)")
+	})
+}
+
+func TestCheckStuck(t *testing.T) {
+	st, _ := moneyFixture()
+	st.payments["p-unknown"] = &ourPayment{id: "p-unknown", status: "unknown", gateway: gatewayToss, orderID: "order-u"}
+	rep := &Report{}
+	checkStuck(st, rep)
+	require.Equal(t, []string{"payment p-unknown (toss, order order-u) is stuck in unknown after the drain"}, rep.Violations)
+}
+
 func TestCheckOrphans(t *testing.T) {
 	st, _ := moneyFixture()
 	const confirming, canceling, unknownListed, unknownHidden = "p-confirming", "p-canceling", "p-unknown-listed", "p-unknown-hidden"

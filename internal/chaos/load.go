@@ -26,6 +26,11 @@ const (
 	kindPartial kind = "partial" // partial cancel once confirmed → partially_canceled
 	kindDecline kind = "decline" // the card company refuses → failed
 	kindExpire  kind = "expire"  // confirmed after the session lapsed → expired
+	// The money that moves without our asking, PortOne only: the customer
+	// pays in the browser, whether or not the checkout confirms with us.
+	kindNeverConfirm      kind = "never-confirm"      // paid, never confirmed with us → confirmed, adopted
+	kindCancelUnconfirmed kind = "cancel-unconfirmed" // paid, never confirmed, canceled by the checkout → canceled, refunded
+	kindLatePay           kind = "late-pay"           // walked away, expired here, then paid after all → confirmed, adopted
 )
 
 type plan struct {
@@ -35,6 +40,11 @@ type plan struct {
 	amount    int64
 	partial   int64
 	duplicate bool // the checkout sends its confirm twice
+	// console is a refund the shop's staff make in the gateway's console
+	// once the payment is charged, whatever the relay is doing with it;
+	// consoleAmount is its amount, 0 for all that is left.
+	console       bool
+	consoleAmount int64
 
 	id         string
 	paymentKey string
@@ -54,8 +64,16 @@ func (p *plan) want() (string, int64) {
 		return "failed", 0
 	case kindExpire:
 		return "expired", 0
+	case kindCancelUnconfirmed:
+		return "canceled", 0
 	}
 	return "confirmed", p.amount
+}
+
+// charges reports whether the plan's customer ends up charged at the
+// gateway at some point.
+func (p *plan) charges() bool {
+	return p.kind != kindDecline && p.kind != kindExpire
 }
 
 func planPayments(cfg Config, rng *rand.Rand) []*plan {
@@ -70,8 +88,18 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 		}
 		if rng.Float64() < cfg.PortOneShare {
 			p.gateway = gatewayPortOne
+			switch y := rng.Float64(); {
+			case y < cfg.NeverConfirmRate:
+				p.kind = kindNeverConfirm
+				if rng.Float64() < cfg.CancelUnconfirmedRate {
+					p.kind = kindCancelUnconfirmed
+				}
+			case y < cfg.NeverConfirmRate+cfg.LatePayRate:
+				p.kind = kindLatePay
+			}
 		}
 		switch x := rng.IntN(100); {
+		case p.kind != "":
 		case x < 15:
 			p.kind = kindCancel
 		case x < 25:
@@ -83,6 +111,13 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 			p.kind = kindExpire
 		default:
 			p.kind = kindConfirm
+		}
+		if p.charges() && rng.Float64() < cfg.ConsoleRefundRate {
+			p.console = true
+			if rng.IntN(2) == 0 {
+				// At most half, so a partial plan's own cancel may still fit.
+				p.consoleAmount = int64(100 * (1 + rng.IntN(int(p.amount/200))))
+			}
 		}
 		plans[i] = p
 	}
@@ -141,7 +176,9 @@ feed:
 
 func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) error {
 	var created struct {
-		ID         string `json:"id"`
+		ID string `json:"id"`
+		// PaymentKey is, for PortOne, the paymentId the api bound the
+		// payment to at create: the one the browser SDK pays under.
 		PaymentKey string `json:"paymentKey"`
 	}
 	if err := s.post(ctx, "/v1/payments", p.key("create"), map[string]any{
@@ -157,7 +194,27 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 		if err := s.payPortOne(ctx, p); err != nil {
 			return err
 		}
-		return s.confirmAndCancel(ctx, p, retries)
+		switch p.kind {
+		case kindNeverConfirm:
+			// Paid in the browser; the checkout never tells us.
+			s.out.consoleRefund(ctx, p)
+			return nil
+		case kindCancelUnconfirmed:
+			// The checkout gives the order up without ever confirming: to
+			// us the payment is ready, at the gateway it is charged.
+			s.out.consoleRefund(ctx, p)
+			return s.post(ctx, "/v1/payments/"+p.id+"/cancel", p.key("cancel"),
+				map[string]any{"reason": "chaos: order given up before the confirm"}, nil, retries, http.StatusAccepted, http.StatusOK)
+		}
+		if err := s.confirmAndCancel(ctx, p, retries); err != nil {
+			return err
+		}
+		if p.kind == kindLatePay {
+			s.out.payLate(ctx, p)
+		} else {
+			s.out.consoleRefund(ctx, p)
+		}
+		return nil
 	}
 	req := gatewaysim.AuthorizeRequest{OrderID: p.orderID, Amount: p.amount, OrderName: "chaos order"}
 	if p.kind == kindExpire {
@@ -177,7 +234,12 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 			return fmt.Errorf("error scripting a decline: %w", err)
 		}
 	}
-	return s.confirmAndCancel(ctx, p, retries)
+	if err := s.confirmAndCancel(ctx, p, retries); err != nil {
+		return err
+	}
+	s.out.tossStatusWebhook(ctx, p)
+	s.out.consoleRefund(ctx, p)
+	return nil
 }
 
 // The gateways a plan goes through.
@@ -187,9 +249,10 @@ const (
 )
 
 // payPortOne is the customer in PortOne's browser SDK: they pay, their card
-// is refused (decline), or they walk away (expire: READY until the relay's
-// RELAY_OPEN_DEADLINE). The paymentId is the one the api bound to the
-// intent, and the paymentKey the checkout confirms with.
+// is refused (decline), or they walk away (expire, and a late payer for
+// now: READY until the relay's RELAY_OPEN_DEADLINE). The paymentId is the
+// one the api bound to the intent, and the paymentKey the checkout
+// confirms with.
 func (s *system) payPortOne(ctx context.Context, p *plan) error {
 	req := gatewaysim.PortOnePayRequest{
 		PaymentID: p.paymentKey, OrderID: p.orderID, OrderName: "chaos order", Amount: p.amount,
@@ -197,7 +260,7 @@ func (s *system) payPortOne(ctx context.Context, p *plan) error {
 	switch p.kind {
 	case kindDecline:
 		req.Status = gatewaysim.PortOneFailed
-	case kindExpire:
+	case kindExpire, kindLatePay:
 		req.Status = gatewaysim.PortOneReady
 	}
 	paid, err := s.sim.PortOnePay(ctx, req)

@@ -12,6 +12,12 @@ import (
 // (FORBIDDEN_CONSECUTIVE_REQUEST), as Toss does within about a second.
 const consecutiveCancelWindow = time.Second
 
+// portOneKeyRetention is how long the simulated PortOne keeps an
+// Idempotency-Key's first answer: its 3 hours scaled down to minutes, so a
+// run reaches keys PortOne has forgotten (a retry past it is processed
+// afresh) while Toss's 15 days stay out of reach, as they do in life.
+const portOneKeyRetention = 2 * time.Minute
+
 // configureFaults turns the gateway's faults on; downtime, when given, is a
 // window during which the gateway answers every call with 503.
 func (s *system) configureFaults(ctx context.Context, cfg Config, downtime ...gatewaysim.Window) error {
@@ -36,6 +42,15 @@ func (s *system) configureFaults(ctx context.Context, cfg Config, downtime ...ga
 		HoldFor:  gatewaysim.Duration(cfg.HoldFor),
 		// Toss refuses a second cancel for a payment within about a second.
 		ConsecutiveCancelWindow: gatewaysim.Duration(consecutiveCancelWindow),
+		PortOneKeyRetention:     gatewaysim.Duration(portOneKeyRetention),
+		// PortOne tells the api of every status change, the ones nobody
+		// asked for included, late, twice, out of order or not at all.
+		PortOneWebhookURL:           s.apiURL + "/v1/webhooks/portone",
+		PortOneWebhookSecret:        chaosPortOneWebhookSecret,
+		PortOneWebhookDropRate:      cfg.WebhookDropRate,
+		PortOneWebhookDuplicateRate: cfg.WebhookDuplicateRate,
+		PortOneWebhookDelay:         gatewaysim.Duration(cfg.WebhookDelay),
+		PortOneWebhookDelayJitter:   gatewaysim.Duration(cfg.WebhookJitter),
 	}
 	return s.sim.SetConfig(ctx, simCfg)
 }

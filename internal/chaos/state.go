@@ -20,6 +20,7 @@ type state struct {
 
 type ourPayment struct {
 	id, status, paymentKey string
+	orderID, gateway       string
 	amount                 int64
 	balance                int64
 	canceledAmount         int64
@@ -28,9 +29,12 @@ type ourPayment struct {
 
 type ourCancel struct {
 	id, paymentID, kind, status, key string
-	amount                           int64 // what was asked; 0: the whole balance
-	canceledAmount                   int64 // what we recorded as refunded
-	createdAt                        time.Time
+	// transactionKey is the gateway's refund transaction we recorded the
+	// cancel done with.
+	transactionKey string
+	amount         int64 // what was asked; 0: the whole balance
+	canceledAmount int64 // what we recorded as refunded
+	createdAt      time.Time
 }
 
 func (c *ourCancel) String() string {
@@ -52,13 +56,14 @@ func (s *system) readState(ctx context.Context) (*state, error) {
 		paymentJobs: map[string][]string{},
 		cancelJobs:  map[string][]string{},
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id::text, status, coalesce(payment_key, ''), amount, balance_amount, canceled_amount FROM payments`)
+	rows, err := s.pool.Query(ctx, `SELECT id::text, status, coalesce(payment_key, ''), order_id, gateway,
+		amount, balance_amount, canceled_amount FROM payments`)
 	if err != nil {
 		return nil, fmt.Errorf("error reading payments: %w", err)
 	}
 	for rows.Next() {
 		p := &ourPayment{}
-		if err := rows.Scan(&p.id, &p.status, &p.paymentKey, &p.amount, &p.balance, &p.canceledAmount); err != nil {
+		if err := rows.Scan(&p.id, &p.status, &p.paymentKey, &p.orderID, &p.gateway, &p.amount, &p.balance, &p.canceledAmount); err != nil {
 			return nil, fmt.Errorf("error reading payments: %w", err)
 		}
 		st.payments[p.id] = p
@@ -67,14 +72,14 @@ func (s *system) readState(ctx context.Context) (*state, error) {
 		return nil, fmt.Errorf("error reading payments: %w", err)
 	}
 
-	rows, err = s.pool.Query(ctx, `SELECT id::text, payment_id::text, kind, status, idempotency_key,
+	rows, err = s.pool.Query(ctx, `SELECT id::text, payment_id::text, kind, status, idempotency_key, transaction_key,
 		coalesce(amount, 0), canceled_amount, created_at FROM payment_cancels ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("error reading cancels: %w", err)
 	}
 	for rows.Next() {
 		c := &ourCancel{}
-		if err := rows.Scan(&c.id, &c.paymentID, &c.kind, &c.status, &c.key, &c.amount, &c.canceledAmount, &c.createdAt); err != nil {
+		if err := rows.Scan(&c.id, &c.paymentID, &c.kind, &c.status, &c.key, &c.transactionKey, &c.amount, &c.canceledAmount, &c.createdAt); err != nil {
 			return nil, fmt.Errorf("error reading cancels: %w", err)
 		}
 		st.cancels[c.id] = c

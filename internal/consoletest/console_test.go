@@ -114,7 +114,7 @@ func (s *system) key(t *testing.T, name string, scope apikey.Scope) string {
 	key, err := apikey.Generate()
 	require.NoError(t, err)
 	hash := apikey.Hash(key)
-	_, err = s.store.InsertAPIKey(t.Context(), s.pool, uuid.NewString(), name, apikey.DisplayPrefix(key), hash[:], scope)
+	_, err = s.store.InsertAPIKey(t.Context(), s.pool, uuid.NewString(), name, apikey.DisplayPrefix(key), hash[:], scope, payment.DefaultOwner)
 	require.NoError(t, err)
 	return key
 }

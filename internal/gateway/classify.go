@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"strings"
+	"time"
 )
 
 // Class is how the relay reads one gateway answer: what it may conclude and
@@ -81,6 +82,12 @@ type Table struct {
 	// Idempotency-Key may still be in progress at the gateway, so the key
 	// rule never abandons a key on them (KeyAnswer.StillRunning).
 	StillRunning map[string]bool
+	// KeyRetention is how long the gateway keeps an Idempotency-Key's
+	// first answer, from the first request sent under it. A key older
+	// than that protects nothing: a request under it is a fresh one, so
+	// the relay never relies on it replaying (docs/design.md, "Key
+	// retention").
+	KeyRetention time.Duration
 }
 
 // CommonStatuses are the HTTP status rows both gateways share: what an
@@ -162,11 +169,25 @@ var answers = Table{
 		{"NOT_CANCELABLE_", ClassRefused},
 	},
 	Statuses: CommonStatuses,
+	// FORBIDDEN_CONSECUTIVE_REQUEST is not one: it refuses this request,
+	// unprocessed, because another cancel of the payment was taken up
+	// within the second before. That other request (ours under an older
+	// key, or staff's in the console) is done once the key rule's quiet
+	// period has passed, so the same refusal replayed twice under a key is
+	// a key stuck on a stored answer like any other (docs/design.md
+	// section 6), where counting it as "still running" kept a cancel on it
+	// for ever.
 	StillRunning: map[string]bool{
 		"IDEMPOTENT_REQUEST_PROCESSING": true,
-		"FORBIDDEN_CONSECUTIVE_REQUEST": true,
 	},
+	// "멱등키는 처음 요청에 사용한 날부터 15일 간 유효합니다" (docs/design.md
+	// cites the page).
+	KeyRetention: TossKeyRetention,
 }
+
+// TossKeyRetention is how long Toss keeps an Idempotency-Key: 15 days from
+// the first request under it.
+const TossKeyRetention = 15 * 24 * time.Hour
 
 // Classify reads one answer of the Toss API by the Toss table.
 func Classify(r Result) Class {
@@ -180,11 +201,17 @@ func (c *Client) Classify(r Result) Class { return answers.Classify(r) }
 // request under the key may still be running.
 func (c *Client) StillRunning(code string) bool { return answers.StillRunning[code] }
 
+// KeyRetention implements relay.Gateway: how long Toss keeps an
+// Idempotency-Key (the table's, unless Config.KeyRetention overrides it).
+func (c *Client) KeyRetention() time.Duration { return c.keyRetention }
+
 // Classify reads one Result. A Payment is classified by its status, an error
 // body by its code (exact, then prefix), and everything else, including codes
 // the table does not know, by HTTP status. A request the client refused to
-// send (ErrNotSent) is our bug, so it is misconfigured rather than retried as
-// transient forever.
+// send for our configuration (ErrNotSent) is our bug, so it is misconfigured
+// rather than retried as transient forever; one it refused for the payment's
+// amounts (ErrAmountsRefused) is a refusal, never misconfigured: nothing of
+// ours needs fixing, and the cancel fails through the domain instead.
 func (t *Table) Classify(r Result) Class {
 	switch {
 	case r.Payment != nil:
@@ -192,6 +219,8 @@ func (t *Table) Classify(r Result) Class {
 			return c
 		}
 		return ClassUnclear
+	case r.Err != nil && errors.Is(r.Err, ErrAmountsRefused):
+		return ClassRefused
 	case r.Err != nil && errors.Is(r.Err, ErrNotSent):
 		return ClassMisconfigured
 	case r.Code != "":

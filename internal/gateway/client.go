@@ -8,6 +8,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -46,11 +47,19 @@ const (
 var secretKeyPrefixes = []string{"test_sk_", "live_sk_", "test_gsk_", "live_gsk_"}
 
 // ErrNotSent is wrapped by Result.Err when the client refused to send a
-// request because it was malformed (no Idempotency-Key on a POST, an empty
-// paymentKey, a non-positive amount, a cancel without a refundable amount or
-// for more than it). It is always a bug on our side: the gateway was never
+// request because it was malformed for reasons of our own making (no
+// Idempotency-Key on a POST, an empty paymentKey or reason, a non-positive
+// confirm amount). It is always a bug on our side: the gateway was never
 // called, and Classify reads it as ClassMisconfigured.
 var ErrNotSent = errors.New("request not sent")
+
+// ErrAmountsRefused is wrapped by Result.Err when the client refused to send
+// a cancel because of the payment's amounts: no positive refundable balance
+// (nothing left to refund), or a cancel for more than it. The gateway was
+// never called; nothing in our configuration is wrong, so Classify reads it
+// as ClassRefused and the relay fails the cancel through the domain
+// (payment.Cancel.Misfit), never as misconfigured.
+var ErrAmountsRefused = errors.New("request not sent: the payment's amounts do not allow it")
 
 // Config configures New. Only SecretKey is required.
 type Config struct {
@@ -69,6 +78,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// UserAgent is sent on every call if set.
 	UserAgent string
+	// KeyRetention overrides how long the client says the gateway keeps
+	// an Idempotency-Key (KeyRetention); zero means Toss's documented 15
+	// days. Tests that scale the simulator's retention down set it too.
+	KeyRetention time.Duration
 }
 
 // String describes the configuration without the secret key, so that logging
@@ -92,6 +105,8 @@ type Client struct {
 	hc        *http.Client
 	// now is the clock for Latency; tests may replace it.
 	now func() time.Time
+	// keyRetention: see Config.KeyRetention.
+	keyRetention time.Duration
 }
 
 // New returns a Client for cfg. It fails on an empty or unrecognized secret
@@ -114,6 +129,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("error creating gateway client: timeout %s is negative", cfg.Timeout)
+	}
+	if cfg.KeyRetention < 0 {
+		return nil, fmt.Errorf("error creating gateway client: key retention %s is negative", cfg.KeyRetention)
 	}
 	timeout := cfg.Timeout
 	if timeout == 0 {
@@ -145,6 +163,8 @@ func New(cfg Config) (*Client, error) {
 		timeout:   timeout,
 		hc:        &hc,
 		now:       time.Now,
+
+		keyRetention: cmp.Or(cfg.KeyRetention, answers.KeyRetention),
 	}, nil
 }
 
@@ -300,6 +320,8 @@ type call struct {
 	path           string // already escaped
 	body           any    // nil for GET
 	idempotencyKey string
+	// decode, if set, reads a 2xx body in place of a Payment (a list call).
+	decode func(raw []byte) error
 }
 
 // Confirm asks the gateway to approve a payment (POST /v1/payments/confirm).
@@ -342,10 +364,10 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelReques
 	// Without a positive refundableAmount the gateway would skip its balance
 	// check, and a cancel retried under a new key could refund twice.
 	if req.RefundableAmount <= 0 {
-		return notSent(op, fmt.Errorf("refundable amount %d is not positive", req.RefundableAmount))
+		return AmountsRefused(op, fmt.Errorf("refundable amount %d is not positive", req.RefundableAmount))
 	}
 	if req.Amount > req.RefundableAmount {
-		return notSent(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
+		return AmountsRefused(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
 	}
 	r := c.do(ctx, call{
 		op:     op,
@@ -446,6 +468,12 @@ func notSent(op payment.Operation, err error) Result {
 	return Result{Err: fmt.Errorf("error validating %s request: %w: %w", op, err, ErrNotSent)}
 }
 
+// AmountsRefused is the Result of a request a client refused to send for
+// the payment's amounts (ErrAmountsRefused); every gateway client uses it.
+func AmountsRefused(op payment.Operation, err error) Result {
+	return Result{Err: fmt.Errorf("error validating %s request: %w: %w", op, err, ErrAmountsRefused)}
+}
+
 // errorBody is the gateway's error answer.
 type errorBody struct {
 	Code    string `json:"code"`
@@ -517,6 +545,12 @@ func (c *Client) send(ctx context.Context, cl call) Result {
 		return r
 	}
 
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && cl.decode != nil {
+		if err := cl.decode(raw); err != nil {
+			r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
+		}
+		return r
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		p, err := parsePayment(raw)
 		if err != nil {

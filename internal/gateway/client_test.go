@@ -482,15 +482,6 @@ func TestRefusesToSend(t *testing.T) {
 		{"CancelNegativeAmount", func(c *Client) Result {
 			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: -1, RefundableAmount: 100}, "k")
 		}, "negative"},
-		{"CancelNoRefundableAmount", func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: 1}, "k")
-		}, "refundable amount 0 is not positive"},
-		{"CancelNegativeRefundableAmount", func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", RefundableAmount: -5}, "k")
-		}, "refundable amount -5 is not positive"},
-		{"CancelMoreThanRefundable", func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: 101, RefundableAmount: 100}, "k")
-		}, "cancel amount 101 exceeds the refundable amount 100"},
 		{"LookupNoPaymentKey", func(c *Client) Result { return c.Lookup(context.Background(), "") }, "paymentKey is empty"},
 		{"LookupDot", func(c *Client) Result { return c.Lookup(context.Background(), ".") }, "path segment"},
 		{"LookupNoOrderID", func(c *Client) Result { return c.LookupByOrderID(context.Background(), "") }, "orderId is empty"},
@@ -507,6 +498,45 @@ func TestRefusesToSend(t *testing.T) {
 			require.Zero(t, b.hits.Load(), "nothing may reach the gateway")
 		})
 	}
+}
+
+// TestRefusesToSendForAmounts: a cancel the payment's amounts do not allow
+// (nothing left to refund, more than the balance) is never sent either, and
+// is a refusal, not misconfiguration: nothing of ours needs fixing.
+func TestRefusesToSendForAmounts(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		req  CancelRequest
+		want string
+	}{
+		{"NoRefundableAmount", CancelRequest{Reason: "r", Amount: 1}, "refundable amount 0 is not positive"},
+		{"NegativeRefundableAmount", CancelRequest{Reason: "r", RefundableAmount: -5}, "refundable amount -5 is not positive"},
+		{"MoreThanRefundable", CancelRequest{Reason: "r", Amount: 101, RefundableAmount: 100}, "cancel amount 101 exceeds the refundable amount 100"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, answerJSON(http.StatusOK, samplePaymentDone))
+			r := b.client.Cancel(context.Background(), "pk", tt.req, "k")
+			require.ErrorIs(t, r.Err, ErrAmountsRefused)
+			require.NotErrorIs(t, r.Err, ErrNotSent)
+			require.ErrorContains(t, r.Err, tt.want)
+			require.Equal(t, ClassRefused, Classify(r))
+			require.Zero(t, b.hits.Load(), "nothing may reach the gateway")
+		})
+	}
+}
+
+func TestKeyRetention(t *testing.T) {
+	t.Parallel()
+	c, err := New(Config{SecretKey: "test_sk_x"})
+	require.NoError(t, err)
+	require.Equal(t, 15*24*time.Hour, c.KeyRetention())
+	c, err = New(Config{SecretKey: "test_sk_x", KeyRetention: time.Second})
+	require.NoError(t, err)
+	require.Equal(t, time.Second, c.KeyRetention())
+	_, err = New(Config{SecretKey: "test_sk_x", KeyRetention: -time.Second})
+	require.Error(t, err)
 }
 
 func TestErrorAnswers(t *testing.T) {

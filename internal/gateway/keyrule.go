@@ -16,8 +16,8 @@ type KeyAnswer struct {
 	Code string
 	// StillRunning says Code is one of the gateway's "a request under this
 	// key may still be in progress" answers (Table.StillRunning): Toss's
-	// IDEMPOTENT_REQUEST_PROCESSING and FORBIDDEN_CONSECUTIVE_REQUEST,
-	// PortOne's IDEMPOTENCY_OUTSTANDING_REQUEST.
+	// IDEMPOTENT_REQUEST_PROCESSING, PortOne's
+	// IDEMPOTENCY_OUTSTANDING_REQUEST.
 	StillRunning bool
 }
 
@@ -52,16 +52,45 @@ func (a KeyAnswer) definite() bool {
 //     not performed.
 //
 // Never after a timeout, a connection error or a "still running" answer
-// (Toss's 409 IDEMPOTENT_REQUEST_PROCESSING or FORBIDDEN_CONSECUTIVE_REQUEST,
-// PortOne's 409 IDEMPOTENCY_OUTSTANDING_REQUEST): each says a request may
-// still be running.
+// (Toss's 409 IDEMPOTENT_REQUEST_PROCESSING, PortOne's 409
+// IDEMPOTENCY_OUTSTANDING_REQUEST): each says a request under the key may
+// still be running. Toss's FORBIDDEN_CONSECUTIVE_REQUEST says another
+// cancel of the payment was running a moment before; the quiet period
+// covers it (docs/design.md section 6).
 // docs/design.md has the reasoning and the incident it prevents (a partial
 // cancel refunded twice).
-func KeyAbandonable(answers []KeyAnswer, now time.Time, quiet time.Duration) bool {
-	if !KeyStuck(answers) {
+//
+// A key older than the gateway's retention (KeyForgotten) is abandonable on
+// the quiet period alone: the gateway has forgotten it, so it protects
+// nothing and a new key is no riskier (docs/design.md, "Key retention").
+func KeyAbandonable(answers []KeyAnswer, now time.Time, quiet, retention time.Duration) bool {
+	if !KeyStuck(answers) && !KeyForgotten(answers, now, retention) {
 		return false
 	}
 	return now.Sub(LastSent(answers)) > quiet
+}
+
+// KeyForgotten reports whether the gateway has forgotten the key: its first
+// request was sent more than retention ago (the gateway's window runs from
+// the first request under a key). A request under it is then processed as
+// a fresh one, so the relay never relies on it replaying: it looks the
+// payment up first. A zero retention forgets nothing.
+func KeyForgotten(answers []KeyAnswer, now time.Time, retention time.Duration) bool {
+	if len(answers) == 0 || retention <= 0 {
+		return false
+	}
+	return now.Sub(FirstSent(answers)) > retention
+}
+
+// FirstSent returns when the oldest request under the key was sent.
+func FirstSent(answers []KeyAnswer) time.Time {
+	var t time.Time
+	for i, a := range answers {
+		if i == 0 || a.SentAt.Before(t) {
+			t = a.SentAt
+		}
+	}
+	return t
 }
 
 // KeyStuck reports the first half of the key rule: the last two answers under

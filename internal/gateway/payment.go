@@ -106,7 +106,15 @@ type Cancel struct {
 	CancelAmount     int64
 	RefundableAmount int64
 	CanceledAt       time.Time
+	// Trigger is where the gateway says the refund came from, where it
+	// says so (PortOne's PaymentCancellation.trigger: API, CONSOLE,
+	// PORTONE_ADMIN, CHARGEBACK); empty for Toss, which does not.
+	Trigger string
 }
+
+// TriggerAPI is the Trigger of a refund requested through the merchant's
+// API, the only origin one of our cancels can have.
+const TriggerAPI = "API"
 
 // errUnusablePayment is wrapped when a 2xx body is JSON but does not carry
 // what any Payment carries; the caller cannot tell what the gateway did.

@@ -107,6 +107,15 @@ type Config struct {
 	// AutoAuthorize lets a confirm with an unknown paymentKey create its
 	// session from the request body, for demos and load tests.
 	AutoAuthorize bool `json:"autoAuthorize"`
+	// TossKeyRetention and PortOneKeyRetention are how long each API keeps
+	// an Idempotency-Key's first response; zero means the gateway's own
+	// (DefaultTossKeyRetention, DefaultPortOneKeyRetention). A stored
+	// response older than its API's retention is forgotten, so a repeat
+	// under that key is processed as a fresh request, as at the gateway
+	// once its window has passed. Tests scale them down to reach "the key
+	// is forgotten" without waiting hours.
+	TossKeyRetention    Duration `json:"tossKeyRetention"`
+	PortOneKeyRetention Duration `json:"portOneKeyRetention"`
 	// PortOneWebhookURL, when set, is where the simulator POSTs a PortOne V2
 	// webhook ({"type":"Transaction.Paid", "timestamp", "data":{"paymentId",
 	// "storeId", "transactionId"}}) each time a PortOne payment changes
@@ -117,6 +126,20 @@ type Config struct {
 	// PortOneWebhookSecret signs those webhooks: "whsec_" and base64, the
 	// form PortOne's console issues. Required with PortOneWebhookURL.
 	PortOneWebhookSecret string `json:"portOneWebhookSecret,omitempty"`
+	// PortOneWebhookDropRate is the chance a PortOne webhook is never sent,
+	// PortOneWebhookDuplicateRate the chance it is delivered twice under
+	// one webhook-id (as when the gateway missed our first 2xx), each
+	// delivery on its own delay. PortOneWebhookDelay holds every webhook
+	// back that long before its first attempt, and
+	// PortOneWebhookDelayJitter adds a uniformly random extra in [0,
+	// jitter), so events of one payment can arrive out of order. PortOne
+	// promises none of these away: a receiver must settle from a lookup,
+	// never from the webhook alone. Drawn from the seeded source, and only
+	// while one of them is set.
+	PortOneWebhookDropRate      float64  `json:"portOneWebhookDropRate,omitempty"`
+	PortOneWebhookDuplicateRate float64  `json:"portOneWebhookDuplicateRate,omitempty"`
+	PortOneWebhookDelay         Duration `json:"portOneWebhookDelay,omitempty"`
+	PortOneWebhookDelayJitter   Duration `json:"portOneWebhookDelayJitter,omitempty"`
 }
 
 // Validate reports the first problem with c.
@@ -154,6 +177,12 @@ func (c Config) Validate() error {
 	if c.HoldFor < 0 {
 		return fmt.Errorf("holdFor: %s is negative", c.HoldFor.std())
 	}
+	if c.TossKeyRetention < 0 {
+		return fmt.Errorf("tossKeyRetention: %s is negative", c.TossKeyRetention.std())
+	}
+	if c.PortOneKeyRetention < 0 {
+		return fmt.Errorf("portOneKeyRetention: %s is negative", c.PortOneKeyRetention.std())
+	}
 	if c.ConsecutiveCancelWindow < 0 {
 		return fmt.Errorf("consecutiveCancelWindow: %s is negative", c.ConsecutiveCancelWindow.std())
 	}
@@ -188,6 +217,15 @@ func (c Config) validatePortOneWebhook() error {
 			return errors.New("portOneWebhookURL needs a portOneWebhookSecret to sign with")
 		}
 	}
+	if !validRate(c.PortOneWebhookDropRate) {
+		return fmt.Errorf("portOneWebhookDropRate: %v is not a probability in [0, 1]", c.PortOneWebhookDropRate)
+	}
+	if !validRate(c.PortOneWebhookDuplicateRate) {
+		return fmt.Errorf("portOneWebhookDuplicateRate: %v is not a probability in [0, 1]", c.PortOneWebhookDuplicateRate)
+	}
+	if c.PortOneWebhookDelay < 0 || c.PortOneWebhookDelayJitter < 0 {
+		return errors.New("portOneWebhookDelay and portOneWebhookDelayJitter must not be negative")
+	}
 	if c.PortOneWebhookSecret != "" {
 		if _, err := standardwebhooks.NewWebhook(c.PortOneWebhookSecret); err != nil {
 			// The library's error never quotes the secret.
@@ -207,6 +245,21 @@ func (c Config) sessionTTL() time.Duration {
 		return DefaultSessionTTL
 	}
 	return time.Duration(c.SessionTTL)
+}
+
+// keyRetention returns how long the API gateway (GatewayToss,
+// GatewayPortOne) keeps an Idempotency-Key's first response.
+func (c Config) keyRetention(gateway string) time.Duration {
+	if gateway == GatewayPortOne {
+		if c.PortOneKeyRetention == 0 {
+			return DefaultPortOneKeyRetention
+		}
+		return c.PortOneKeyRetention.std()
+	}
+	if c.TossKeyRetention == 0 {
+		return DefaultTossKeyRetention
+	}
+	return c.TossKeyRetention.std()
 }
 
 // downAt reports whether the gateway is down at now.

@@ -42,6 +42,14 @@ func (c *Client) PortOnePay(ctx context.Context, req PortOnePayRequest) (PortOne
 	return res, err
 }
 
+// ConsoleCancel calls POST /sim/v1/console/cancel: a refund made by hand in
+// the gateway's console.
+func (c *Client) ConsoleCancel(ctx context.Context, req ConsoleCancelRequest) (ConsoleCancelResult, error) {
+	var res ConsoleCancelResult
+	err := c.do(ctx, http.MethodPost, "/sim/v1/console/cancel", req, &res)
+	return res, err
+}
+
 // Config calls GET /sim/v1/config.
 func (c *Client) Config(ctx context.Context) (Config, error) {
 	var cfg Config
@@ -84,6 +92,13 @@ func (c *Client) Requests(ctx context.Context, paymentKey string) ([]RequestReco
 	var reqs Requests
 	err := c.do(ctx, http.MethodGet, path, nil, &reqs)
 	return reqs.Requests, err
+}
+
+// WebhookStats calls GET /sim/v1/webhooks.
+func (c *Client) WebhookStats(ctx context.Context) (WebhookStats, error) {
+	var stats WebhookStats
+	err := c.do(ctx, http.MethodGet, "/sim/v1/webhooks", nil, &stats)
+	return stats, err
 }
 
 // Reset calls POST /sim/v1/reset.

@@ -79,6 +79,10 @@ func (s *Simulator) handleRequests(w http.ResponseWriter, r *http.Request) {
 	jsonResponse(http.StatusOK, Requests{Requests: s.Requests(r.URL.Query().Get("paymentKey"))}).write(w)
 }
 
+func (s *Simulator) handleWebhookStats(w http.ResponseWriter, _ *http.Request) {
+	jsonResponse(http.StatusOK, s.WebhookStats()).write(w)
+}
+
 func (s *Simulator) handleReset(w http.ResponseWriter, _ *http.Request) {
 	s.Reset()
 	w.WriteHeader(http.StatusNoContent)

@@ -25,6 +25,7 @@ const (
 	CodeCommonError                    = "COMMON_ERROR"
 	CodeNotMatchesRefundableAmount     = "NOT_MATCHES_REFUNDABLE_AMOUNT"
 	CodeForbiddenConsecutiveRequest    = "FORBIDDEN_CONSECUTIVE_REQUEST"
+	CodeInvalidTransactionKey          = "INVALID_TRANSACTION_KEY"
 )
 
 // errorStatuses is the one table from a Toss error code to the HTTP status
@@ -46,6 +47,7 @@ var errorStatuses = map[string]int{
 	"EXCEED_MAX_DAILY_PAYMENT_COUNT":            http.StatusBadRequest,
 	"DUPLICATED_ORDER_ID":                       http.StatusBadRequest,
 	"NOT_MATCHES_REFUNDABLE_AMOUNT":             http.StatusBadRequest,
+	"INVALID_TRANSACTION_KEY":                   http.StatusBadRequest,
 	"UNAUTHORIZED_KEY":                          http.StatusUnauthorized,
 	"REJECT_CARD_COMPANY":                       http.StatusForbidden,
 	"REJECT_CARD_PAYMENT":                       http.StatusForbidden,

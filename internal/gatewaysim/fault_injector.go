@@ -107,3 +107,38 @@ func (f *faultInjector) drawHold() (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// webhookFate is what the webhook faults do to one PortOne webhook: never
+// sent, or sent once or twice, each delivery after its own delay.
+type webhookFate struct {
+	drop   bool
+	delays []time.Duration // one per delivery
+}
+
+// drawWebhook decides one webhook's fate. It draws nothing while the
+// webhook faults are off, so turning them on changes no other fault's
+// sequence for a config that had none.
+func (f *faultInjector) drawWebhook() webhookFate {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.cfg
+	if c.PortOneWebhookDropRate <= 0 && c.PortOneWebhookDuplicateRate <= 0 && c.PortOneWebhookDelay <= 0 && c.PortOneWebhookDelayJitter <= 0 {
+		return webhookFate{delays: []time.Duration{0}}
+	}
+	if c.PortOneWebhookDropRate > 0 && f.rng.Float64() < c.PortOneWebhookDropRate {
+		return webhookFate{drop: true}
+	}
+	n := 1
+	if c.PortOneWebhookDuplicateRate > 0 && f.rng.Float64() < c.PortOneWebhookDuplicateRate {
+		n = 2
+	}
+	fate := webhookFate{delays: make([]time.Duration, n)}
+	for i := range fate.delays {
+		d := c.PortOneWebhookDelay.std()
+		if c.PortOneWebhookDelayJitter > 0 {
+			d += time.Duration(f.rng.Int64N(int64(c.PortOneWebhookDelayJitter)))
+		}
+		fate.delays[i] = d
+	}
+	return fate
+}

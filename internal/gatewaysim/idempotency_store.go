@@ -6,8 +6,12 @@ import (
 )
 
 const (
-	// idempotencyRetention is how long Toss keeps a key's first response.
-	idempotencyRetention = 15 * 24 * time.Hour
+	// DefaultTossKeyRetention is how long Toss keeps a key's first response
+	// (Config.TossKeyRetention zero).
+	DefaultTossKeyRetention = 15 * 24 * time.Hour
+	// DefaultPortOneKeyRetention is how long PortOne keeps a key's first
+	// response (Config.PortOneKeyRetention zero).
+	DefaultPortOneKeyRetention = 3 * time.Hour
 	// maxIdempotencyKeyLength is Toss's limit on the Idempotency-Key header.
 	maxIdempotencyKeyLength = 300
 	// sweepEvery is how many new keys pass between sweeps of expired entries.
@@ -15,8 +19,10 @@ const (
 )
 
 // idempotencyKey scopes a client's Idempotency-Key to the merchant, as Toss
-// does: two merchants may use the same key.
+// does: two merchants may use the same key. gateway is the API the key was
+// sent to, whose retention applies to it.
 type idempotencyKey struct {
+	gateway   string
 	secretKey string
 	key       string
 }
@@ -39,14 +45,17 @@ const (
 )
 
 // idempotencyStore keeps the first response per key and marks keys in flight.
+// retention says how long a gateway keeps a stored response; it is read at
+// each use, so a config change applies to the keys already stored.
 type idempotencyStore struct {
 	mu         sync.Mutex
 	entries    map[idempotencyKey]*idempotencyEntry
 	sinceSweep int
+	retention  func(gateway string) time.Duration
 }
 
-func newIdempotencyStore() *idempotencyStore {
-	return &idempotencyStore{entries: map[idempotencyKey]*idempotencyEntry{}}
+func newIdempotencyStore(retention func(gateway string) time.Duration) *idempotencyStore {
+	return &idempotencyStore{entries: map[idempotencyKey]*idempotencyEntry{}, retention: retention}
 }
 
 func (st *idempotencyStore) reset() {
@@ -66,9 +75,11 @@ func (st *idempotencyStore) begin(k idempotencyKey, now time.Time) (*idempotency
 		if !e.done {
 			return e, beginInFlight
 		}
-		if now.Sub(e.storedAt) < idempotencyRetention {
+		if now.Sub(e.storedAt) < st.retention(k.gateway) {
 			return e, beginReplay
 		}
+		// Past its gateway's retention the key is forgotten: this request is
+		// processed as a fresh one.
 	}
 	st.sinceSweep++
 	if st.sinceSweep >= sweepEvery {
@@ -107,7 +118,7 @@ func (st *idempotencyStore) abandon(k idempotencyKey, ticket *idempotencyEntry) 
 func (st *idempotencyStore) sweep(now time.Time) {
 	st.sinceSweep = 0
 	for k, e := range st.entries {
-		if e.done && now.Sub(e.storedAt) >= idempotencyRetention {
+		if e.done && now.Sub(e.storedAt) >= st.retention(k.gateway) {
 			delete(st.entries, k)
 		}
 	}

@@ -21,11 +21,13 @@ type LedgerEntry struct {
 }
 
 // Refund is one performed cancel, with the Idempotency-Key it was requested
-// under (empty when the request had none).
+// under (empty when the request had none). Console is true for a refund
+// made by hand in the gateway's console (ConsoleCancel), which has no key.
 type Refund struct {
 	TransactionKey string    `json:"transactionKey"`
 	Amount         int64     `json:"amount"`
 	IdempotencyKey string    `json:"idempotencyKey"`
+	Console        bool      `json:"console"`
 	At             time.Time `json:"at"`
 }
 

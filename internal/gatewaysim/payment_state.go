@@ -38,7 +38,10 @@ type paymentState struct {
 	approveNo          string
 	balance            int64
 	lastTransactionKey string
-	cancels            []cancelRecord
+	// approvalKey is the approval's transactionKey, which the books list
+	// (lastTransactionKey moves on with each cancel).
+	approvalKey string
+	cancels     []cancelRecord
 }
 
 // cancelRecord is one performed cancel (a refund).
@@ -50,6 +53,9 @@ type cancelRecord struct {
 	at             time.Time
 	idempotencyKey string
 	receiptKey     string
+	// console marks a refund made by hand in the gateway's console
+	// (ConsoleCancel), not through the merchant's API.
+	console bool
 }
 
 func newPaymentState(paymentKey, orderID, orderName string, amount int64, authenticatedAt time.Time) *paymentState {
@@ -82,6 +88,7 @@ func (p *paymentState) approve(now time.Time) {
 	p.approvedAt = now
 	p.approveNo = randomString(digits, 8)
 	p.lastTransactionKey = newTransactionKey()
+	p.approvalKey = p.lastTransactionKey
 }
 
 // cancel refunds amount. Callers hold p.mu and have checked the status and
@@ -208,6 +215,7 @@ func (p *paymentState) toLedgerEntry() LedgerEntry {
 			TransactionKey: c.transactionKey,
 			Amount:         c.amount,
 			IdempotencyKey: c.idempotencyKey,
+			Console:        c.console,
 			At:             c.at.In(kst),
 		})
 	}

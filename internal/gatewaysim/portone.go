@@ -190,6 +190,10 @@ type portOneWireCancellation struct {
 	Reason        string `json:"reason"`
 	CancelledAt   string `json:"cancelledAt"`
 	RequestedAt   string `json:"requestedAt"`
+	// Trigger is where the cancel came from, as PortOne's
+	// PaymentCancellation.trigger says: "API" for the merchant's API,
+	// "CONSOLE" for a refund made in the console.
+	Trigger string `json:"trigger"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -233,9 +237,13 @@ func (p *paymentState) toPortOne(storeID string) portOneWirePayment {
 
 func cancellationOf(c cancelRecord) portOneWireCancellation {
 	_, vat := supplyAndVAT(c.amount)
+	trigger := "API"
+	if c.console {
+		trigger = "CONSOLE"
+	}
 	return portOneWireCancellation{
 		Status: "SUCCEEDED", ID: c.transactionKey, TotalAmount: c.amount, VatAmount: vat, Reason: c.reason,
-		CancelledAt: rfc3339(c.at), RequestedAt: rfc3339(c.at),
+		CancelledAt: rfc3339(c.at), RequestedAt: rfc3339(c.at), Trigger: trigger,
 	}
 }
 

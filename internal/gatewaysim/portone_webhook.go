@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -100,9 +101,62 @@ func (s *Simulator) sendPortOneWebhook(ev *portOneWebhook) {
 		return
 	}
 	// One id for every attempt, as Standard Webhooks asks, so a receiver can
-	// tell a retry from a new event.
+	// tell a retry from a new event; a duplicate keeps it too.
 	id := "msg_" + randomString(alnum, 27)
-	go s.deliverPortOneWebhook(cfg.PortOneWebhookURL, wh, id, ev, body)
+	s.webhooks.events.Add(1)
+	fate := s.faults.drawWebhook()
+	if fate.drop {
+		s.webhooks.dropped.Add(1)
+		return
+	}
+	if len(fate.delays) > 1 {
+		s.webhooks.duplicated.Add(1)
+	}
+	for _, delay := range fate.delays {
+		if delay > 0 {
+			s.webhooks.delayed.Add(1)
+		}
+		go func() {
+			s.sleep(delay)
+			s.deliverPortOneWebhook(cfg.PortOneWebhookURL, wh, id, ev, body)
+		}()
+	}
+}
+
+// WebhookStats counts what became of the PortOne webhooks since the last
+// Reset, the webhook faults' doing included: the body of GET
+// /sim/v1/webhooks.
+type WebhookStats struct {
+	Events     int64 `json:"events"`     // webhooks owed: one per status change
+	Dropped    int64 `json:"dropped"`    // never sent (PortOneWebhookDropRate)
+	Duplicated int64 `json:"duplicated"` // sent twice (PortOneWebhookDuplicateRate)
+	Delayed    int64 `json:"delayed"`    // deliveries held back before their first attempt
+	Delivered  int64 `json:"delivered"`  // deliveries the receiver answered 2xx
+	GivenUp    int64 `json:"givenUp"`    // deliveries that never got a 2xx
+}
+
+// webhookCounters are the live counts behind WebhookStats.
+type webhookCounters struct {
+	events, dropped, duplicated, delayed, delivered, givenUp atomic.Int64
+}
+
+func (c *webhookCounters) stats() WebhookStats {
+	return WebhookStats{
+		Events: c.events.Load(), Dropped: c.dropped.Load(), Duplicated: c.duplicated.Load(),
+		Delayed: c.delayed.Load(), Delivered: c.delivered.Load(), GivenUp: c.givenUp.Load(),
+	}
+}
+
+func (c *webhookCounters) reset() {
+	for _, n := range []*atomic.Int64{&c.events, &c.dropped, &c.duplicated, &c.delayed, &c.delivered, &c.givenUp} {
+		n.Store(0)
+	}
+}
+
+// WebhookStats returns what became of the PortOne webhooks since the last
+// Reset.
+func (s *Simulator) WebhookStats() WebhookStats {
+	return s.webhooks.stats()
 }
 
 // deliverPortOneWebhook tries the delivery until the receiver answers 2xx,
@@ -114,10 +168,12 @@ func (s *Simulator) deliverPortOneWebhook(url string, wh *standardwebhooks.Webho
 	for attempt := 1; ; attempt++ {
 		err := postPortOneWebhook(url, wh, id, body)
 		if err == nil {
+			s.webhooks.delivered.Add(1)
 			log.Debug("PortOne webhook delivered", slog.Int("attempt", attempt))
 			return
 		}
 		if attempt == portOneWebhookAttempts {
+			s.webhooks.givenUp.Add(1)
 			log.Warn("PortOne webhook given up", slog.Int("attempts", attempt), slog.String("error", err.Error()))
 			return
 		}
@@ -128,6 +184,7 @@ func (s *Simulator) deliverPortOneWebhook(url string, wh *standardwebhooks.Webho
 		case <-s.closed:
 			// Shutting down: a retry would only race the process exit.
 			timer.Stop()
+			s.webhooks.givenUp.Add(1)
 			log.Warn("PortOne webhook given up: simulator closed", slog.Int("attempts", attempt))
 			return
 		}

@@ -202,3 +202,69 @@ func TestPortOneWebhookNeverHoldsUpTheCall(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Equal(t, PortOnePaid, p["status"])
 }
+
+func TestPortOneWebhookFaults(t *testing.T) {
+	t.Parallel()
+	faulty := func(t *testing.T, url string, cfg Config) *Simulator {
+		t.Helper()
+		sim, _ := newPortOneSim(t)
+		cfg.PortOneWebhookURL, cfg.PortOneWebhookSecret = url, testWebhookSecret
+		require.NoError(t, sim.SetConfig(cfg))
+		return sim
+	}
+
+	t.Run("Dropped", func(t *testing.T) {
+		t.Parallel()
+		rc, hook := newWebhookReceiver(t, func(int) int { return http.StatusOK })
+		sim := faulty(t, hook.URL, Config{PortOneWebhookDropRate: 1})
+		_, err := sim.PortOnePay(PortOnePayRequest{PaymentID: "pay-wh-drop", OrderID: "order-wh-drop", Amount: 1000})
+		require.NoError(t, err)
+		// Counted before PortOnePay returns: nothing was sent, nor will be.
+		require.Equal(t, WebhookStats{Events: 1, Dropped: 1}, sim.WebhookStats())
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		require.Empty(t, rc.deliveries)
+	})
+
+	t.Run("Duplicated", func(t *testing.T) {
+		t.Parallel()
+		rc, hook := newWebhookReceiver(t, func(int) int { return http.StatusOK })
+		sim := faulty(t, hook.URL, Config{PortOneWebhookDuplicateRate: 1})
+		_, err := sim.PortOnePay(PortOnePayRequest{PaymentID: "pay-wh-dup", OrderID: "order-wh-dup", Amount: 1000})
+		require.NoError(t, err)
+		got := rc.waitFor(2)
+		require.Equal(t, got[0].id, got[1].id, "a duplicate is the same message")
+		require.Equal(t, got[0].event, got[1].event)
+		for _, d := range got {
+			require.True(t, d.verified)
+		}
+		require.Eventually(t, func() bool { return sim.WebhookStats().Delivered == 2 }, 5*time.Second, 10*time.Millisecond)
+		require.Equal(t, WebhookStats{Events: 1, Duplicated: 1, Delivered: 2}, sim.WebhookStats())
+	})
+
+	t.Run("DelayedUntilClose", func(t *testing.T) {
+		t.Parallel()
+		rc, hook := newWebhookReceiver(t, func(int) int { return http.StatusOK })
+		// Held back for an hour: only Close, which cuts every wait short,
+		// lets it go, so its arrival proves it was waiting.
+		sim := faulty(t, hook.URL, Config{PortOneWebhookDelay: Duration(time.Hour), PortOneWebhookDelayJitter: Duration(time.Minute)})
+		_, err := sim.PortOnePay(PortOnePayRequest{PaymentID: "pay-wh-late", OrderID: "order-wh-late", Amount: 1000})
+		require.NoError(t, err)
+		require.Equal(t, WebhookStats{Events: 1, Delayed: 1}, sim.WebhookStats())
+		sim.Close()
+		d := rc.waitFor(1)[0]
+		require.Equal(t, "Transaction.Paid", d.event.Type)
+	})
+
+	t.Run("BadRatesRefused", func(t *testing.T) {
+		t.Parallel()
+		for name, cfg := range map[string]Config{
+			"portOneWebhookDropRate":      {PortOneWebhookDropRate: 1.5},
+			"portOneWebhookDuplicateRate": {PortOneWebhookDuplicateRate: -0.1},
+			"portOneWebhookDelay":         {PortOneWebhookDelay: Duration(-time.Second)},
+		} {
+			err := cfg.Validate()
+			require.ErrorContains(t, err, name)
+		}
+	})
+}

@@ -15,6 +15,10 @@ const (
 	OperationConfirm Operation = "confirm"
 	OperationCancel  Operation = "cancel"
 	OperationLookup  Operation = "lookup"
+	// OperationList is a listing of the books (Toss GET /v1/transactions,
+	// PortOne GET /payments-by-cursor). Like a lookup it draws no random
+	// faults; it is about no one payment, so no script applies to it.
+	OperationList Operation = "list"
 )
 
 // StepKind is what a script step makes the gateway do.

@@ -74,6 +74,8 @@ type Simulator struct {
 	epoch   atomic.Uint64
 	// holding counts the calls being held right now (Config.HoldRate).
 	holding atomic.Int64
+	// webhooks counts what became of the PortOne webhooks.
+	webhooks webhookCounters
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -110,13 +112,13 @@ func New(opts Options) (*Simulator, error) {
 		logger:         opts.Logger,
 		faults:         newFaultInjector(opts.Config),
 		payments:       newPaymentBook(),
-		idem:           newIdempotencyStore(),
 		scripts:        newScriptQueues(),
 		requests:       newRequestLog(opts.RequestLogLimit),
 		cancels:        newConsecutiveCancels(),
 		mux:            http.NewServeMux(),
 		closed:         make(chan struct{}),
 	}
+	s.idem = newIdempotencyStore(func(gateway string) time.Duration { return s.faults.current().keyRetention(gateway) })
 	s.routes()
 	return s, nil
 }
@@ -126,19 +128,23 @@ func (s *Simulator) routes() {
 	s.mux.HandleFunc("POST /v1/payments/{paymentKey}/cancel", s.handleCancel)
 	s.mux.HandleFunc("GET /v1/payments/{paymentKey}", s.handleLookupByKey)
 	s.mux.HandleFunc("GET /v1/payments/orders/{orderId}", s.handleLookupByOrder)
+	s.mux.HandleFunc("GET /v1/transactions", s.handleTransactions)
 
 	s.mux.HandleFunc("GET /payments/{paymentId}", s.handlePortOneLookup)
 	s.mux.HandleFunc("POST /payments/{paymentId}/cancel", s.handlePortOneCancel)
 	s.mux.HandleFunc("POST /payments/{paymentId}/confirm", s.handlePortOneConfirm)
+	s.mux.HandleFunc("GET /payments-by-cursor", s.handlePortOneList)
 	s.mux.HandleFunc("POST /sim/v1/portone/pay", s.handlePortOnePay)
 
 	s.mux.HandleFunc("POST /sim/v1/authorize", s.handleAuthorize)
+	s.mux.HandleFunc("POST /sim/v1/console/cancel", s.handleConsoleCancel)
 	s.mux.HandleFunc("GET /sim/v1/config", s.handleGetConfig)
 	s.mux.HandleFunc("PUT /sim/v1/config", s.handlePutConfig)
 	s.mux.HandleFunc("POST /sim/v1/script", s.handleScript)
 	s.mux.HandleFunc("GET /sim/v1/ledger", s.handleLedger)
 	s.mux.HandleFunc("GET /sim/v1/ledger/{paymentKey}", s.handleLedgerEntry)
 	s.mux.HandleFunc("GET /sim/v1/requests", s.handleRequests)
+	s.mux.HandleFunc("GET /sim/v1/webhooks", s.handleWebhookStats)
 	s.mux.HandleFunc("POST /sim/v1/reset", s.handleReset)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("/", s.handleNotFound)
@@ -165,7 +171,8 @@ func (s *Simulator) SetConfig(cfg Config) error {
 }
 
 // Reset forgets every payment, stored idempotent response, pending script
-// step, logged request and recent cancel (ConsecutiveCancelWindow). The
+// step, logged request, recent cancel (ConsecutiveCancelWindow) and webhook
+// count (WebhookStats). The
 // fault config is kept.
 //
 // A call that arrived before the Reset and is still waiting when it happens
@@ -182,6 +189,7 @@ func (s *Simulator) Reset() {
 	s.scripts.reset()
 	s.requests.reset()
 	s.cancels.reset()
+	s.webhooks.reset()
 }
 
 // Requests returns the logged /v1 calls for paymentKey (every call when

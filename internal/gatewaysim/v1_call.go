@@ -73,7 +73,7 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, d dialect, op 
 			answer(*badKey, OutcomeRejected)
 			return
 		}
-		ikey = idempotencyKey{secretKey: d.keySpace(), key: rec.IdempotencyKey}
+		ikey = idempotencyKey{gateway: d.gateway(), secretKey: d.keySpace(), key: rec.IdempotencyKey}
 		entry, result := s.idem.begin(ikey, rec.At)
 		switch result {
 		case beginReplay:
@@ -125,7 +125,7 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, d dialect, op 
 		case StepLost:
 			lost = true
 		}
-	case op != OperationLookup:
+	case op != OperationLookup && op != OperationList:
 		if code, ok := s.faults.drawError(); ok {
 			injected = newError(code, "injected fault")
 		} else if holdFor, held = s.faults.drawHold(); !held {

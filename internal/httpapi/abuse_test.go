@@ -127,7 +127,7 @@ func TestWebhookEndpointURLAbuse(t *testing.T) {
 		}
 		requireProblem(t, b.postJSON(t, "/v1/webhook-endpoints", `{"url":"`+url+`"}`), status, code)
 	}
-	es, err := b.store.WebhookEndpoints(t.Context(), b.pool)
+	es, err := b.store.WebhookEndpoints(t.Context(), b.pool, payment.Everyone())
 	require.NoError(t, err)
 	require.Empty(t, es)
 

@@ -35,7 +35,7 @@ func TestMaxInFlight(t *testing.T) {
 		defer b.server.waiter.mu.Unlock()
 		return b.server.waiter.n == 1
 	}, 5*time.Second, 5*time.Millisecond, "the read is waiting")
-	require.Eventually(t, func() bool { return b.server.inFlight.Load() == 0 }, 5*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return b.server.checkout.inFlight() == 0 }, 5*time.Second, time.Millisecond,
 		"a waiting read holds no slot")
 
 	// Two confirms of a payment the test holds locked fill the cap.
@@ -51,7 +51,7 @@ func TestMaxInFlight(t *testing.T) {
 			codes <- b.postJSON(t, "/v1/payments/"+held.ID+"/confirm", `{"paymentKey":"pk_held","amount":15000}`).Code
 		})
 	}
-	require.Eventually(t, func() bool { return b.server.inFlight.Load() == 2 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return b.server.checkout.inFlight() == 2 }, 5*time.Second, time.Millisecond)
 
 	// The third request: refused before it did anything, Idempotency-Key
 	// and all.
@@ -75,7 +75,7 @@ func TestMaxInFlight(t *testing.T) {
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Contains(t, rec.Body.String(), "\npayment_outbox_http_overloaded_total 2\n")
 	require.Contains(t, rec.Body.String(), `payment_outbox_http_requests_total{method="POST",route="/v1/payments",status="503"} 1`)
-	require.Equal(t, int64(2), b.server.inFlight.Load())
+	require.Equal(t, 2, b.server.checkout.inFlight())
 
 	// Let the held confirms through: one confirms, the other repeats it.
 	require.NoError(t, lockTx.Rollback(ctx))
@@ -84,7 +84,7 @@ func TestMaxInFlight(t *testing.T) {
 	for c := range codes {
 		require.Equal(t, http.StatusAccepted, c)
 	}
-	require.Equal(t, int64(0), b.server.inFlight.Load())
+	require.Equal(t, 0, b.server.checkout.inFlight())
 	require.Equal(t, 1, b.countJobs(t, kindConfirm, held.ID))
 	b.createPayment(t, "order-after", 15000)
 
@@ -103,5 +103,5 @@ func TestMaxInFlight(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the waiting read did not answer")
 	}
-	require.Equal(t, int64(0), b.server.inFlight.Load())
+	require.Equal(t, 0, b.server.checkout.inFlight())
 }

@@ -15,17 +15,63 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
 // ctxKeyClient holds the authenticated client of a request.
 const ctxKeyClient = "httpapi.client"
 
-// client is who sent a request: the API key it presented.
+// client is who sent a request: the API key it presented, and the owner
+// that key belongs to.
 type client struct {
 	keyID string
 	name  string
 	scope apikey.Scope
+	owner payment.Owner
+}
+
+// reach is whose payments and webhook endpoints the client sees and acts
+// on: a checkout key its owner's only; operators and read-only keys, whose
+// work is looking after every checkout, all of them (docs/design.md,
+// "Owners").
+func (cl client) reach() payment.Reach {
+	if cl.scope == apikey.ScopeCheckout {
+		return payment.OwnerOnly(cl.owner)
+	}
+	return payment.Everyone()
+}
+
+// idempotencyScope is whose the client's Idempotency-Keys are: its owner's
+// for a checkout key, so that a retry under the owner's next key replays
+// the first answer. An operator's answers may show any owner's payments, so
+// its keys are its owner's operators' alone, and never replayed to a
+// checkout key that happens to send the same key and request.
+func (cl client) idempotencyScope() string {
+	if cl.scope == apikey.ScopeCheckout {
+		return string(cl.owner)
+	}
+	return string(cl.owner) + "/" + string(cl.scope)
+}
+
+// ownerOf is the owner of the request's client: whose the payments and
+// endpoints it creates are.
+func ownerOf(c echo.Context) payment.Owner {
+	cl, _ := clientOf(c)
+	return cl.owner
+}
+
+// reachOf is the reach of the request's client. A route without
+// authentication reaches no owner's payments; it never asks.
+func reachOf(c echo.Context) payment.Reach {
+	cl, ok := clientOf(c)
+	if !ok {
+		// Unreachable on the routes that call it (they all authenticate);
+		// an owner no key can have keeps a wiring mistake from reaching
+		// every payment.
+		return payment.OwnerOnly("-")
+	}
+	return cl.reach()
 }
 
 // allows reports whether the client's scope covers a route that accepts
@@ -204,7 +250,7 @@ func (k *keyCache) client(ctx context.Context, key string, log *slog.Logger) (cl
 		}
 		return client{}, err
 	}
-	cl := client{keyID: found.ID, name: found.Name, scope: found.Scope}
+	cl := client{keyID: found.ID, name: found.Name, scope: found.Scope, owner: payment.Owner(found.Owner)}
 
 	k.mu.Lock()
 	if len(k.valid) >= maxCachedKeys {

@@ -36,25 +36,29 @@ func (s *Server) readJSON(c echo.Context, dst any) error {
 // readBody reads a request's body, refusing one over the size limit.
 func (s *Server) readBody(c echo.Context) ([]byte, error) {
 	req := c.Request()
-	tooLarge := &problemError{
-		status: http.StatusRequestEntityTooLarge,
-		code:   codeBodyTooLarge,
-		detail: fmt.Sprintf("the request body must be at most %d bytes", s.bodyLimit),
-	}
 	// A declared length over the limit is refused before reading a byte;
 	// MaxBytesReader catches bodies that lie about it or stream without one.
 	if req.ContentLength > s.bodyLimit {
-		return nil, tooLarge
+		return nil, s.bodyTooLarge()
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.bodyLimit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, tooLarge
+			return nil, s.bodyTooLarge()
 		}
 		return nil, invalid(payment.CodeInvalidRequest, "the request body could not be read")
 	}
 	return body, nil
+}
+
+// bodyTooLarge is the 413 of a body over the limit.
+func (s *Server) bodyTooLarge() error {
+	return &problemError{
+		status: http.StatusRequestEntityTooLarge,
+		code:   codeBodyTooLarge,
+		detail: fmt.Sprintf("the request body must be at most %d bytes", s.bodyLimit),
+	}
 }
 
 // checkContentType accepts application/json, optionally with a UTF-8

@@ -58,7 +58,8 @@ var replayedHeaders = []string{echo.HeaderContentType, echo.HeaderLocation, head
 
 // idempotent makes a POST safe for a client to repeat under an
 // Idempotency-Key header: the first request runs; a repeat of it (same
-// client, key, method, path and body) gets the first answer again, marked
+// owner, key, method, path and body, whichever of the owner's API keys
+// sends it, so that rotating keys does not act twice) gets the first answer again, marked
 // Idempotent-Replayed: true; the key with another request gets 422, and a
 // repeat while the first still runs gets 409. Without the header the request
 // runs as it is.
@@ -91,7 +92,7 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		cl, ok := clientOf(c)
 		if !ok {
-			// Keys are scoped per client; a route without authentication has
+			// Keys are scoped per owner; a route without authentication has
 			// none. A wiring mistake, not the client's.
 			return errors.New("error handling Idempotency-Key: the route does not authenticate")
 		}
@@ -109,7 +110,7 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		s.sweepIdempotencyKeys(c, now)
 		hash := requestHash(req.Method, req.URL.EscapedPath(), body)
 		rec, claimed, err := s.store.ClaimIdempotencyKey(ctx, s.pool, store.IdempotencyRecord{
-			ClientID: cl.keyID, Key: values[0], RequestHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.idempotencyTTL),
+			Scope: cl.idempotencyScope(), ClientID: cl.keyID, Key: values[0], RequestHash: hash, CreatedAt: now, ExpiresAt: now.Add(s.idempotencyTTL),
 		}, now.Add(-s.idempotencyStaleAfter))
 		if err != nil {
 			return fmt.Errorf("error claiming idempotency key: %w", err)

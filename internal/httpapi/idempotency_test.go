@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
+	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
@@ -174,10 +175,12 @@ func TestIdempotencyKey(t *testing.T) {
 		require.Equal(t, 1, b.countIdempotencyRecords(t))
 	})
 
-	t.Run("ScopedPerClient", func(t *testing.T) {
+	t.Run("ScopedPerOwner", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		otherKey, otherID := b.createAPIKey(t, "other client")
+		// Another owner's key: keys are scoped per owner (a rotated key of
+		// the same owner replays: TestOwners).
+		otherKey, otherID := b.createOwnedKey(t, "other client", apikey.ScopeOperator, "shop-b")
 		other := b.as(otherKey, otherID)
 
 		a := b.postKeyed(t, "shared", "/v1/payments", `{"orderId":"order-idem-7a","amount":100,"orderName":"x"}`)
@@ -187,7 +190,7 @@ func TestIdempotencyKey(t *testing.T) {
 		require.Empty(t, o.Header().Get("Idempotent-Replayed"))
 		require.NotEqual(t, decode[paymentResponse](t, a).ID, decode[paymentResponse](t, o).ID)
 
-		// Each client's replay is its own answer.
+		// Each owner's replay is its own answer.
 		requireReplay(t, a, b.postKeyed(t, "shared", "/v1/payments", `{"orderId":"order-idem-7a","amount":100,"orderName":"x"}`))
 		requireReplay(t, o, other.postKeyed(t, "shared", "/v1/payments", `{"orderId":"order-idem-7b","amount":100,"orderName":"x"}`))
 		require.Equal(t, 2, b.countPayments(t))
@@ -260,7 +263,7 @@ func TestIdempotencyKey(t *testing.T) {
 		claim := func(key string, age time.Duration) {
 			at := b.now.Add(-age)
 			_, claimed, err := b.store.ClaimIdempotencyKey(t.Context(), b.pool, store.IdempotencyRecord{
-				ClientID: b.apiKeyID, Key: key, RequestHash: hash, CreatedAt: at, ExpiresAt: at.Add(DefaultIdempotencyTTL),
+				Scope: "default/operator", ClientID: b.apiKeyID, Key: key, RequestHash: hash, CreatedAt: at, ExpiresAt: at.Add(DefaultIdempotencyTTL),
 			}, at.Add(-time.Hour))
 			require.NoError(t, err)
 			require.True(t, claimed)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
+	"github.com/payment-outbox/payment-outbox/internal/store"
 	"github.com/payment-outbox/payment-outbox/internal/webhook"
 )
 
@@ -258,6 +259,7 @@ func TestOpenAPIRequestBodies(t *testing.T) {
 		"POST /v1/ops/payments/{id}/resolve":       opsActionRequest{},
 		"POST /v1/ops/payments/{id}/acknowledge":   opsActionRequest{},
 		"POST /v1/ops/payments/{id}/resend-cancel": resendCancelRequest{},
+		"POST /v1/ops/payments/{id}/settle-cancel": settleCancelRequest{},
 		"POST /v1/ops/jobs/{id}/retry":             opsActionRequest{},
 	}
 	const webhook = "POST /v1/webhooks/toss"
@@ -377,6 +379,18 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 			full:    []any{filled[operatorActionListResponse]()},
 			minimal: operatorActionListResponse{Actions: []operatorActionResponse{}},
 		},
+		"BooksReport": {
+			full:    []any{filled[booksReportResponse](), booksReportResponse{Runs: []booksRunResponse{}, Differences: []booksDifferenceResponse{filledBooksDifference()}}},
+			minimal: booksReportResponse{Runs: []booksRunResponse{}, Differences: []booksDifferenceResponse{}},
+		},
+		"BooksRun": {
+			full:    []any{filled[booksRunResponse](), toBooksRunResponse(filled[store.BooksRun]())},
+			minimal: toBooksRunResponse(store.BooksRun{}),
+		},
+		"BooksDifference": {
+			full:    []any{filled[booksDifferenceResponse](), filledBooksDifference()},
+			minimal: toBooksDifferenceResponse(store.BooksDifference{}),
+		},
 		"StatusResponse":  {full: []any{statusResponse{Status: "ok"}}, minimal: statusResponse{}},
 		"WebhookResponse": {full: []any{webhookResponse{Status: "ok"}}, minimal: webhookResponse{}},
 	} {
@@ -393,6 +407,14 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 			require.Equal(t, keySet(obj), setOf(s.Required), "%s: required members are those always emitted", name)
 		})
 	}
+}
+
+// filledBooksDifference is a difference with every member set, its
+// gateway record one transaction with every member set.
+func filledBooksDifference() booksDifferenceResponse {
+	d := filled[store.BooksDifference]()
+	d.GatewayRecord = []byte(`[{"paymentKey":"pk","orderId":"order-1","transactionKey":"tx","kind":"approval","status":"DONE","method":"카드","currency":"KRW","amount":1000,"at":"2026-11-21T12:00:00Z"}]`)
+	return toBooksDifferenceResponse(d)
 }
 
 // filledDelivery is a delivery with every member set, its payload the event

@@ -22,10 +22,12 @@ func (s *Server) opsRoutes(e *echo.Echo) {
 	e.POST("/v1/ops/payments/:id/lookup", s.opsAction(payment.ActionLookup), ops)
 	e.POST("/v1/ops/payments/:id/retry", s.opsAction(payment.ActionRetry), ops)
 	e.POST("/v1/ops/payments/:id/resend-cancel", s.opsResendCancel, ops)
+	e.POST("/v1/ops/payments/:id/settle-cancel", s.opsSettleCancel, ops)
 	e.POST("/v1/ops/payments/:id/resolve", s.opsAction(payment.ActionResolve), ops)
 	e.POST("/v1/ops/payments/:id/acknowledge", s.opsAction(payment.ActionAcknowledge), ops)
 	e.POST("/v1/ops/jobs/:id/retry", s.opsRetryJob, ops)
 	e.GET("/v1/ops/payments/:id/actions", s.opsListActions, s.scoped(scopesAudit))
+	e.GET("/v1/ops/books", s.opsBooks, s.scoped(scopesAudit))
 }
 
 // opsActionRequest is the body of every operator action but resend-cancel.
@@ -38,6 +40,16 @@ type opsActionRequest struct {
 type resendCancelRequest struct {
 	Reason   string `json:"reason"`
 	CancelID string `json:"cancelId"`
+}
+
+// settleCancelRequest is the body of POST
+// /v1/ops/payments/:id/settle-cancel: a person's decision (done, resend,
+// abandon) on a cancel in unknown; without cancelId, the payment's cancel in
+// unknown.
+type settleCancelRequest struct {
+	Reason   string `json:"reason"`
+	CancelID string `json:"cancelId"`
+	Decision string `json:"decision"`
 }
 
 // operatorActionResponse is one audited operator action.
@@ -144,6 +156,36 @@ func (s *Server) opsAction(action payment.Action) echo.HandlerFunc {
 		}
 		return c.JSON(actionStatus(action), toOperatorActionResponse(a))
 	}
+}
+
+// opsSettleCancel answers POST /v1/ops/payments/:id/settle-cancel: the
+// decision is recorded and a lookup carries it out against the gateway's
+// record (202; the audit row's outcome says what it did).
+func (s *Server) opsSettleCancel(c echo.Context) error {
+	var req settleCancelRequest
+	if err := s.readJSON(c, &req); err != nil {
+		return err
+	}
+	if err := payment.ValidateReason(req.Reason); err != nil {
+		return err
+	}
+	d := payment.CancelDecision(req.Decision)
+	if err := payment.ValidateCancelDecision(d); err != nil {
+		return err
+	}
+	setPaymentID(c, c.Param("id"))
+	ctx := c.Request().Context()
+	var a payment.OperatorAction
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		a, err = s.flow.SettleCancel(ctx, tx, operatorOf(c), c.Param("id"), req.CancelID, d, req.Reason)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("error settling cancel: %w", err)
+	}
+	s.metrics.OperatorAction(payment.ActionSettleCancel)
+	return c.JSON(http.StatusAccepted, toOperatorActionResponse(a))
 }
 
 // opsResendCancel answers POST /v1/ops/payments/:id/resend-cancel.

@@ -127,7 +127,7 @@ func TestScopes(t *testing.T) {
 	require.Equal(t, 1, b.countPayments(t), "nothing outside a key's scope was written")
 	require.Zero(t, b.countCancels(t, p.ID))
 	require.Zero(t, b.countActions(t))
-	endpoints, err := b.store.WebhookEndpoints(t.Context(), b.pool)
+	endpoints, err := b.store.WebhookEndpoints(t.Context(), b.pool, payment.Everyone())
 	require.NoError(t, err)
 	require.Len(t, endpoints, 1, "only the checkout's")
 	require.Nil(t, endpoints[0].DisabledAt)
@@ -308,4 +308,58 @@ func TestOpsRetryJob(t *testing.T) {
 	requireProblem(t, b.postJSON(t, path, `{"reason":"again"}`), http.StatusConflict, payment.CodeInvalidState)
 	requireProblem(t, b.postJSON(t, "/v1/ops/jobs/999999/retry", `{"reason":"x"}`), http.StatusNotFound, payment.CodeJobNotFound)
 	requireProblem(t, b.postJSON(t, "/v1/ops/jobs/nope/retry", `{"reason":"x"}`), http.StatusNotFound, payment.CodeJobNotFound)
+}
+
+// TestOpsSettleCancel: an operator's decision on a cancel in unknown is
+// recorded and handed to a lookup; bad input is refused and changes
+// nothing.
+func TestOpsSettleCancel(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	p := b.createPayment(t, "order-ops-settle", 15000)
+	b.confirmPayment(t, p.ID, "pk_order-ops-settle", 15000)
+	f := b.flow(t)
+	b.inTx(t, func(tx pgx.Tx) error {
+		_, err := f.RecordApproval(t.Context(), tx, p.ID, payment.Approval{
+			OrderID: "order-ops-settle", TotalAmount: 15000, BalanceAmount: 15000, Method: "카드", ApprovedAt: b.now,
+		})
+		return err
+	})
+	path := "/v1/ops/payments/" + p.ID + "/settle-cancel"
+	// No cancel in unknown yet.
+	requireProblem(t, b.postJSON(t, path, `{"reason":"x","decision":"done"}`), http.StatusConflict, payment.CodeInvalidState)
+
+	rec := b.postJSON(t, "/v1/payments/"+p.ID+"/cancel", `{"reason":"returned"}`)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	got := decode[paymentResponse](t, b.do(t, http.MethodGet, "/v1/payments/"+p.ID, ""))
+	require.Len(t, got.Cancels, 1)
+	cancelID := got.Cancels[0].ID
+	b.inTx(t, func(tx pgx.Tx) error {
+		_, err := f.GiveUpCancel(t.Context(), tx, p.ID, cancelID, payment.CodeUnexplainedBalance, "cannot tell")
+		return err
+	})
+	lookups := b.countJobs(t, "payment_lookup", p.ID)
+
+	for _, body := range []string{
+		`{}`, `{"reason":"x"}`, `{"decision":"done"}`, `{"reason":"x","decision":"guess"}`,
+		`{"reason":"x","decision":"done","status":"canceled"}`,
+		`{"reason":"x","decision":"done","cancelId":"0190a0c8-0000-7000-8000-000000000000"}`,
+	} {
+		rec := b.postJSON(t, path, body)
+		require.True(t, rec.Code == http.StatusBadRequest || rec.Code == http.StatusNotFound, "%s: %d %s", body, rec.Code, rec.Body.String())
+	}
+	require.Equal(t, payment.StatusUnknown, b.status(t, p.ID))
+	require.Zero(t, b.countActions(t))
+	require.Equal(t, lookups, b.countJobs(t, "payment_lookup", p.ID))
+
+	rec = b.postJSON(t, path, `{"reason":"checked the gateway's console","decision":"resend"}`)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	a := decode[operatorActionResponse](t, rec)
+	require.Equal(t, "settle_cancel", a.Action)
+	require.Equal(t, cancelID, a.CancelID)
+	require.Equal(t, "unknown", a.StatusAfter, "the decision sets nothing: the lookup carries it out")
+	require.NotNil(t, a.JobID)
+	require.Contains(t, a.Detail, `"resend"`)
+	require.Equal(t, lookups+1, b.countJobs(t, "payment_lookup", p.ID))
+	require.Equal(t, payment.StatusUnknown, b.status(t, p.ID))
 }

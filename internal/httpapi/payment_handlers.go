@@ -114,6 +114,7 @@ func (s *Server) createPayment(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	in.Owner = ownerOf(c)
 	if !slices.Contains(s.gateways, in.Gateway) {
 		// A gateway this deployment's relays are not configured for: the
 		// confirm would wait in the outbox for a relay that never comes.
@@ -139,7 +140,9 @@ func (s *Server) createPayment(c echo.Context) error {
 		if err != nil {
 			return fmt.Errorf("error creating payment: %w", err)
 		}
-		setPaymentID(c, p.ID)
+		if p.Owner == in.Owner {
+			setPaymentID(c, p.ID)
+		}
 		return nil
 	}
 	if _, keyed := c.Get(ctxKeyClaim).(*claim); !keyed {
@@ -169,13 +172,15 @@ func (s *Server) createPayment(c echo.Context) error {
 		}
 	}
 	if !in.Same(p) {
+		// The same words whoever owns the order's payment: another owner's
+		// is neither shown nor confirmed to be another owner's.
 		return payment.Errorf(payment.KindConflict, payment.CodeOrderConflict,
 			"order %s already has a payment with a different amount, name, currency, gateway or paymentKey", in.OrderID)
 	}
 	// The payment may have moved on since the first create; answer with it
 	// as it stands, history included, like GET would.
 	p, err = s.readPayment(ctx, func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
-		return s.store.PaymentWithHistory(ctx, tx, p.ID)
+		return s.store.PaymentWithHistory(ctx, tx, reachOf(c), p.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("error reading repeated payment: %w", err)
@@ -197,7 +202,7 @@ func (s *Server) confirmPayment(c echo.Context) error {
 	ctx := c.Request().Context()
 	var ans answer
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		p, err := s.flow.Confirm(ctx, tx, c.Param("id"), req.PaymentKey, req.Amount.value, req.PaymentToken)
+		p, err := s.flow.Confirm(ctx, tx, reachOf(c), c.Param("id"), req.PaymentKey, req.Amount.value, req.PaymentToken)
 		if p.ID != "" {
 			setPaymentID(c, p.ID)
 		}
@@ -240,7 +245,7 @@ func (s *Server) cancelPayment(c echo.Context) error {
 	ctx := c.Request().Context()
 	var ans answer
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		p, err := s.flow.Cancel(ctx, tx, c.Param("id"), cancelID.String(), req.Reason, req.Amount.value)
+		p, err := s.flow.Cancel(ctx, tx, reachOf(c), c.Param("id"), cancelID.String(), req.Reason, req.Amount.value)
 		if p.ID != "" {
 			setPaymentID(c, p.ID)
 		}
@@ -273,7 +278,7 @@ func (s *Server) getPayment(c echo.Context) error {
 	}
 	read := func() (payment.Payment, error) {
 		p, err := s.readPayment(c.Request().Context(), func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
-			return s.store.PaymentWithHistory(ctx, tx, c.Param("id"))
+			return s.store.PaymentWithHistory(ctx, tx, reachOf(c), c.Param("id"))
 		})
 		if err != nil {
 			return p, fmt.Errorf("error getting payment: %w", err)
@@ -375,7 +380,7 @@ func (s *Server) getPaymentByOrderID(c echo.Context) error {
 		return err
 	}
 	p, err := s.readPayment(c.Request().Context(), func(ctx context.Context, tx pgx.Tx) (payment.Payment, error) {
-		return s.store.PaymentByOrderIDWithHistory(ctx, tx, orderID)
+		return s.store.PaymentByOrderIDWithHistory(ctx, tx, reachOf(c), orderID)
 	})
 	if err != nil {
 		return fmt.Errorf("error getting payment by order id: %w", err)

@@ -11,6 +11,7 @@ import (
 // could be mistaken for data.
 type paymentResponse struct {
 	ID             string           `json:"id"`
+	Owner          string           `json:"owner"`
 	OrderID        string           `json:"orderId"`
 	OrderName      string           `json:"orderName"`
 	Amount         int64            `json:"amount"`
@@ -79,6 +80,7 @@ type attemptResponse struct {
 func toPaymentResponse(p payment.Payment) paymentResponse {
 	r := paymentResponse{
 		ID:             p.ID,
+		Owner:          string(p.Owner),
 		OrderID:        p.OrderID,
 		OrderName:      p.OrderName,
 		Amount:         p.Amount,
@@ -183,6 +185,7 @@ type paymentListResponse struct {
 // attempts were made".
 type paymentSummaryResponse struct {
 	ID                 string           `json:"id"`
+	Owner              string           `json:"owner"`
 	OrderID            string           `json:"orderId"`
 	OrderName          string           `json:"orderName"`
 	Amount             int64            `json:"amount"`
@@ -202,6 +205,7 @@ type paymentSummaryResponse struct {
 func toPaymentSummaryResponse(p payment.Payment) paymentSummaryResponse {
 	return paymentSummaryResponse{
 		ID:                 p.ID,
+		Owner:              string(p.Owner),
 		OrderID:            p.OrderID,
 		OrderName:          p.OrderName,
 		Amount:             p.Amount,

@@ -1,14 +1,19 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
@@ -48,13 +53,11 @@ func (ev portOneEvent) paymentID() string {
 // (unique per payment while one waits). The relay settles the payment from
 // PortOne's own record.
 func (s *Server) portOneWebhook(c echo.Context) error {
+	// checkPortOneHeaders ran first: a secret is configured, and the
+	// signature's headers are there and fresh.
 	body, err := s.readBody(c)
 	if err != nil {
 		return err
-	}
-	if s.portOneHooks == nil {
-		return &problemError{status: http.StatusUnauthorized, code: codeInvalidSignature,
-			detail: "PortOne webhooks are not accepted here: no webhook secret is configured"}
 	}
 	if err := s.portOneHooks.Verify(body, c.Request().Header); err != nil {
 		loggerOf(c, s.logger).Warn("PortOne webhook refused: its signature does not verify", slog.String("error", err.Error()))
@@ -112,4 +115,73 @@ func (s *Server) portOneWebhook(c echo.Context) error {
 	log().Info("PortOne webhook: lookup enqueued",
 		slog.String("payment_status", string(p.Status)), slog.Bool("duplicate", !inserted))
 	return c.JSON(http.StatusOK, ok)
+}
+
+// portOneWebhookTolerance is how far a webhook's timestamp may be from now:
+// the five minutes Standard Webhooks' Verify allows (docs/design.md, PortOne
+// V2), judged here before the body is read.
+const portOneWebhookTolerance = 5 * time.Minute
+
+// maxWebhookIDLen bounds a webhook-id. Standard Webhooks' ids are short
+// ("msg_" and a few dozen characters); the bound only keeps a stranger's
+// header from being any size we then log.
+const maxWebhookIDLen = 256
+
+// checkPortOneHeaders judges a PortOne webhook by its headers alone, before
+// its body is read (docs/design.md, "Overload"): with no secret configured,
+// or without a webhook-id, a webhook-timestamp within the tolerance of now
+// and a webhook-signature holding a v1 HMAC-SHA256, it cannot verify, so it
+// is refused with 401 at once, having cost a header parse. The signature
+// itself needs the body, and is verified by the handler.
+func (s *Server) checkPortOneHeaders(c echo.Context) error {
+	refuse := func(why string) error {
+		return &problemError{status: http.StatusUnauthorized, code: codeInvalidSignature, detail: why}
+	}
+	if s.portOneHooks == nil {
+		return refuse("PortOne webhooks are not accepted here: no webhook secret is configured")
+	}
+	h := c.Request().Header
+	id := h.Get(standardwebhooks.HeaderWebhookID)
+	if id == "" || len(id) > maxWebhookIDLen || !visibleASCII(id) {
+		return refuse("the webhook has no usable webhook-id header")
+	}
+	sec, err := strconv.ParseInt(h.Get(standardwebhooks.HeaderWebhookTimestamp), 10, 64)
+	if err != nil {
+		return refuse("the webhook has no webhook-timestamp header in Unix seconds")
+	}
+	// Wall time, as Verify's own check: the server's clock may be a test's.
+	if age := time.Since(time.Unix(sec, 0)); age > portOneWebhookTolerance || age < -portOneWebhookTolerance {
+		return refuse("the webhook's webhook-timestamp is more than five minutes from now")
+	}
+	if !hasV1Signature(h.Get(standardwebhooks.HeaderWebhookSignature)) {
+		return refuse("the webhook has no v1 signature in its webhook-signature header")
+	}
+	return nil
+}
+
+// hasV1Signature reports whether a webhook-signature header (signatures
+// separated by spaces, each "version,base64") holds a v1 one of the right
+// size: base64 of an HMAC-SHA256. Other versions are skipped, as Verify
+// skips them.
+func hasV1Signature(header string) bool {
+	for _, sig := range strings.Split(header, " ") {
+		version, b64, ok := strings.Cut(sig, ",")
+		if !ok || version != "v1" {
+			continue
+		}
+		if raw, err := base64.StdEncoding.DecodeString(b64); err == nil && len(raw) == sha256.Size {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleASCII reports whether s is printable ASCII without spaces.
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }

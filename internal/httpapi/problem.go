@@ -48,6 +48,9 @@ const (
 	// does not verify, or one that arrives where no secret to verify it is
 	// configured. Nothing is written.
 	codeInvalidSignature = "invalid_signature"
+	// codeBodyTimeout: an unauthenticated request's body did not arrive
+	// within the short deadline those routes read under; nothing was done.
+	codeBodyTimeout = "body_timeout"
 )
 
 // problemContentType is the media type of RFC 9457 problem details.
@@ -73,6 +76,7 @@ var problemTitles = map[string]string{
 	codeInvalidJSON:                "Malformed JSON",
 	codeUnknownField:               "Unknown field",
 	codeBodyTooLarge:               "Request body too large",
+	codeBodyTimeout:                "Request body too slow",
 	codeUnsupportedMediaType:       "Unsupported media type",
 	codeNotFound:                   "Not found",
 	codeMethodNotAllowed:           "Method not allowed",
@@ -89,6 +93,8 @@ var problemTitles = map[string]string{
 	webhook.CodeDeliveryNotFound:   "Webhook delivery not found",
 	webhook.CodeURLRefused:         "Webhook URL is not a public address",
 	webhook.CodeEndpointDisabled:   "Webhook endpoint is disabled",
+	webhook.CodeEndpointLimit:      "Too many webhook endpoints",
+	webhook.CodeURLTaken:           "Webhook URL is already registered",
 	codeInsufficientScope:          "The API key's scope does not allow this",
 	codeInvalidSignature:           "Webhook signature does not verify",
 	payment.CodeJobNotFound:        "Outbox job not found",

@@ -121,6 +121,10 @@ type Config struct {
 	// Resolver looks up the host names of webhook endpoint URLs. Default:
 	// net.DefaultResolver.
 	Resolver webhook.Resolver
+	// MaxWebhookEndpoints caps the active webhook endpoints of one owner;
+	// a registration past it gets 422 webhook_endpoint_limit. Default:
+	// webhook.DefaultMaxEndpoints.
+	MaxWebhookEndpoints int
 	// MaxWaiters bounds the requests waiting at once for a payment to
 	// change (GET /v1/payments/{id}?wait=). Default: DefaultMaxWaiters.
 	MaxWaiters int
@@ -128,6 +132,16 @@ type Config struct {
 	// more are answered 503 overloaded with Retry-After (see admit).
 	// Default: 0, no cap (cmd/api applies DefaultMaxInFlight).
 	MaxInFlight int
+	// MaxUnauthenticatedInFlight caps the unauthenticated requests (gateway
+	// webhooks, console sign-in) at work at once, once their bodies are in;
+	// more are answered 503 overloaded (see openBody). They never count
+	// against MaxInFlight. Default: 0, no cap (cmd/api applies
+	// DefaultMaxUnauthenticatedInFlight).
+	MaxUnauthenticatedInFlight int
+	// UnauthenticatedBodyTimeout bounds the time an unauthenticated request
+	// takes to send its body; a slower one is answered 408 body_timeout.
+	// Default: DefaultUnauthenticatedBodyTimeout.
+	UnauthenticatedBodyTimeout time.Duration
 	// Gateways are the gateways a payment may be created for: the ones the
 	// relays are configured to serve. Default: DefaultGateway alone.
 	Gateways []string
@@ -197,11 +211,19 @@ type Server struct {
 
 	webhookAllowPrivate bool
 	resolver            webhook.Resolver
+	maxWebhookEndpoints int
 	waiter              *waiter
 
-	// maxInFlight caps inFlight (0: no cap); see admit.
-	maxInFlight int64
-	inFlight    atomic.Int64
+	// checkout is the budget of every request but the probes' and the
+	// unauthenticated routes' (nil: no cap); see admit.
+	checkout *budget
+	// unauthenticated is the budget of the unauthenticated routes' work
+	// (nil: no cap), openRoutes those routes ("POST /v1/webhooks/toss"),
+	// and openBodyTimeout the deadline their bodies are read within; see
+	// openBody.
+	unauthenticated *budget
+	openRoutes      map[string]bool
+	openBodyTimeout time.Duration
 
 	gateways       []string
 	defaultGateway string
@@ -236,7 +258,10 @@ func New(cfg Config) *Server {
 		readyTimeout: cfg.ReadyTimeout,
 		reqTimeout:   cfg.RequestTimeout,
 		metrics:      cfg.Metrics,
-		maxInFlight:  int64(max(cfg.MaxInFlight, 0)),
+		checkout:     newBudget(cfg.MaxInFlight),
+
+		unauthenticated: newBudget(cfg.MaxUnauthenticatedInFlight),
+		openBodyTimeout: cfg.UnauthenticatedBodyTimeout,
 
 		idempotencyTTL: cfg.IdempotencyTTL,
 
@@ -252,6 +277,10 @@ func New(cfg Config) *Server {
 	s.signIns = newSignInThrottle()
 	if s.maxAmount <= 0 || s.maxAmount > payment.MaxAmount {
 		s.maxAmount = payment.MaxAmount
+	}
+	s.maxWebhookEndpoints = cfg.MaxWebhookEndpoints
+	if s.maxWebhookEndpoints <= 0 {
+		s.maxWebhookEndpoints = webhook.DefaultMaxEndpoints
 	}
 	s.defaultGateway = cfg.DefaultGateway
 	if s.defaultGateway == "" {
@@ -287,6 +316,9 @@ func New(cfg Config) *Server {
 	}
 	if s.bodyLimit <= 0 {
 		s.bodyLimit = DefaultBodyLimit
+	}
+	if s.openBodyTimeout <= 0 {
+		s.openBodyTimeout = DefaultUnauthenticatedBodyTimeout
 	}
 	if s.readyTimeout <= 0 {
 		s.readyTimeout = DefaultReadyTimeout
@@ -357,8 +389,10 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	// carries it; the access log wraps the recovery so a panic is logged as
 	// the 500 it turns into, and the admission cap so a refusal is counted;
 	// the cap comes before everything that costs (Echo runs these after
-	// routing, so the cap sees the route).
-	e.Use(s.requestID, s.accessLog, s.admit, s.recoverPanic, s.timeout)
+	// routing, so the cap sees the route), and after closeUnread, so that
+	// even a refusal does not wait for a body it will not read.
+	e.Use(s.requestID, s.accessLog, s.closeUnread, s.admit, s.recoverPanic, s.timeout)
+	s.openRoutes = map[string]bool{}
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -368,15 +402,17 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 		// Behind a key: the metrics reveal volumes (requests, payments by
 		// status, sign-ins refused) to whoever reaches the public listener.
 		// Their own listener (API_METRICS_ADDR) is the usual home, where
-		// Prometheus scrapes without one (docs/design.md, section 17).
+		// Prometheus scrapes without one (docs/design.md, section 19).
 		e.GET(routeMetrics, echo.WrapHandler(metricsHandler), s.scoped(scopesAudit))
 	}
 
 	// Unsigned and open: the gateway cannot present our API key. It only
 	// ever enqueues a lookup, so a forged one costs a gateway call, no more.
-	e.POST("/v1/webhooks/toss", s.tossWebhook)
-	// Signed (Standard Webhooks) and open: still only a reason to ask.
-	e.POST("/v1/webhooks/portone", s.portOneWebhook)
+	// Open routes read their body on a budget of their own (openPOST).
+	s.openPOST(e, "/v1/webhooks/toss", s.tossWebhook, nil)
+	// Signed (Standard Webhooks) and open: still only a reason to ask. The
+	// signature's headers are judged before the body is read.
+	s.openPOST(e, "/v1/webhooks/portone", s.portOneWebhook, s.checkPortOneHeaders)
 
 	// Authentication per route rather than on a group: a group's middleware
 	// also catches its unknown paths, which would turn routing's 404 and
@@ -413,9 +449,16 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, statusResponse{Status: "ok"})
 }
 
-// readyz answers whether this process can serve payments now, which needs
-// the database.
+// readyz answers whether this process can serve payments now: its checkout
+// budget is not saturated (held, not turning over; see saturatedAfter), and
+// the database answers.
 func (s *Server) readyz(c echo.Context) error {
+	if held, ok := s.checkout.saturated(s.now()); ok {
+		loggerOf(c, s.logger).Warn("readiness check failed: the checkout budget is saturated",
+			slog.Int("held", held), slog.Int("max_in_flight", cap(s.checkout.free)))
+		return &problemError{status: http.StatusServiceUnavailable, code: codeNotReady,
+			detail: fmt.Sprintf("saturated: %d of the %d requests this process works on at once (API_MAX_IN_FLIGHT) have been in flight for more than %s", held, cap(s.checkout.free), saturatedAfter)}
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.readyTimeout)
 	defer cancel()
 	if err := s.pool.Ping(ctx); err != nil {

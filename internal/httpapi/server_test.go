@@ -98,13 +98,23 @@ func (b *testBundle) createAPIKey(t *testing.T, name string) (key, id string) {
 	return b.createScopedKey(t, name, apikey.ScopeOperator)
 }
 
-// createScopedKey is createAPIKey for a key of the given scope.
+// createScopedKey is createAPIKey for a key of the given scope, of the
+// default owner.
 func (b *testBundle) createScopedKey(t *testing.T, name string, scope apikey.Scope) (key, id string) {
 	t.Helper()
-	key, err := apikey.Generate()
+	return b.createOwnedKey(t, name, scope, payment.DefaultOwner)
+}
+
+// createOwnedKey is createScopedKey for a key of owner, which it adds if
+// it does not exist yet.
+func (b *testBundle) createOwnedKey(t *testing.T, name string, scope apikey.Scope, owner payment.Owner) (key, id string) {
+	t.Helper()
+	_, err := b.store.InsertOwner(t.Context(), b.pool, owner)
+	require.NoError(t, err)
+	key, err = apikey.Generate()
 	require.NoError(t, err)
 	hash := apikey.Hash(key)
-	k, err := b.store.InsertAPIKey(t.Context(), b.pool, uuid.NewString(), name, apikey.DisplayPrefix(key), hash[:], scope)
+	k, err := b.store.InsertAPIKey(t.Context(), b.pool, uuid.NewString(), name, apikey.DisplayPrefix(key), hash[:], scope, owner)
 	require.NoError(t, err)
 	return key, k.ID
 }

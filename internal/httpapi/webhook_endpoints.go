@@ -32,6 +32,7 @@ type createWebhookEndpointRequest struct {
 // once.
 type webhookEndpointResponse struct {
 	ID         string     `json:"id"`
+	Owner      string     `json:"owner"`
 	URL        string     `json:"url"`
 	Events     []string   `json:"events"`
 	Secret     string     `json:"secret,omitempty"`
@@ -73,7 +74,7 @@ func toWebhookEndpointResponse(e webhook.Endpoint) webhookEndpointResponse {
 		events = []string{}
 	}
 	return webhookEndpointResponse{
-		ID: e.ID, URL: e.URL, Events: events, CreatedAt: e.CreatedAt.UTC(), DisabledAt: utcPtr(e.DisabledAt),
+		ID: e.ID, Owner: string(e.Owner), URL: e.URL, Events: events, CreatedAt: e.CreatedAt.UTC(), DisabledAt: utcPtr(e.DisabledAt),
 	}
 }
 
@@ -93,8 +94,10 @@ func toWebhookDeliveryResponse(d webhook.Delivery) webhookDeliveryResponse {
 	return r
 }
 
-// createWebhookEndpoint registers an endpoint and answers with its signing
-// secret, the only time the secret is shown.
+// createWebhookEndpoint registers an endpoint of the caller's owner and
+// answers with its signing secret, the only time the secret is shown. An
+// owner has at most Config.MaxWebhookEndpoints active endpoints, none two
+// with one URL.
 func (s *Server) createWebhookEndpoint(c echo.Context) error {
 	var req createWebhookEndpointRequest
 	if err := s.readJSON(c, &req); err != nil {
@@ -125,8 +128,14 @@ func (s *Server) createWebhookEndpoint(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := s.store.InsertWebhookEndpoint(ctx, s.pool, webhook.Endpoint{
-		ID: uuid.Must(uuid.NewV7()).String(), URL: req.URL, Events: events, Secret: secret,
+	// In a transaction: the store counts the owner's endpoints under a lock
+	// of its row, and a refusal writes nothing.
+	var e webhook.Endpoint
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		e, err = s.store.InsertWebhookEndpoint(ctx, tx, webhook.Endpoint{
+			ID: uuid.Must(uuid.NewV7()).String(), Owner: ownerOf(c), URL: req.URL, Events: events, Secret: secret,
+		}, s.maxWebhookEndpoints)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("error creating webhook endpoint: %w", err)
@@ -139,7 +148,7 @@ func (s *Server) createWebhookEndpoint(c echo.Context) error {
 
 // listWebhookEndpoints answers with every endpoint, without secrets.
 func (s *Server) listWebhookEndpoints(c echo.Context) error {
-	es, err := s.store.WebhookEndpoints(c.Request().Context(), s.pool)
+	es, err := s.store.WebhookEndpoints(c.Request().Context(), s.pool, reachOf(c))
 	if err != nil {
 		return err
 	}
@@ -154,7 +163,7 @@ func (s *Server) listWebhookEndpoints(c echo.Context) error {
 // ones still being retried (they end failed). There is no enabling again:
 // register the URL anew.
 func (s *Server) disableWebhookEndpoint(c echo.Context) error {
-	e, err := s.store.DisableWebhookEndpoint(c.Request().Context(), s.pool, c.Param("id"))
+	e, err := s.store.DisableWebhookEndpoint(c.Request().Context(), s.pool, reachOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -172,7 +181,7 @@ func (s *Server) rotateWebhookSecret(c echo.Context) error {
 	}
 	var e webhook.Endpoint
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		found, err := s.store.WebhookEndpoint(ctx, tx, c.Param("id"))
+		found, err := s.store.WebhookEndpoint(ctx, tx, reachOf(c), c.Param("id"))
 		if err != nil {
 			return err
 		}
@@ -212,7 +221,7 @@ func (s *Server) listWebhookDeliveries(c echo.Context) error {
 		limit = n
 	}
 	ctx := c.Request().Context()
-	e, err := s.store.WebhookEndpoint(ctx, s.pool, c.Param("id"))
+	e, err := s.store.WebhookEndpoint(ctx, s.pool, reachOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -235,7 +244,7 @@ func (s *Server) redeliverWebhook(c echo.Context) error {
 	var d webhook.Delivery
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		d, err = s.flow.Redeliver(ctx, tx, c.Param("id"), c.Param("deliveryId"))
+		d, err = s.flow.Redeliver(ctx, tx, reachOf(c), c.Param("id"), c.Param("deliveryId"))
 		return err
 	})
 	if err != nil {

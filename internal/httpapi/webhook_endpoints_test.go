@@ -97,7 +97,7 @@ func TestWebhookEndpoints(t *testing.T) {
 		rotated := decode[webhookEndpointResponse](t, rec)
 		require.True(t, strings.HasPrefix(rotated.Secret, "whsec_"))
 		require.NotEqual(t, e.Secret, rotated.Secret)
-		stored, err := b.store.WebhookEndpoint(t.Context(), b.pool, e.ID)
+		stored, err := b.store.WebhookEndpoint(t.Context(), b.pool, payment.Everyone(), e.ID)
 		require.NoError(t, err)
 		require.Equal(t, []string{rotated.Secret, e.Secret}, stored.SigningSecrets(b.now),
 			"the old secret signs beside the new one for a while")

@@ -17,6 +17,10 @@ const (
 	nameOperatorActions     = namespace + "_operator_actions_total"
 	nameHTTPOverloaded      = namespace + "_http_overloaded_total"
 	nameSignInThrottled     = namespace + "_console_signin_throttled_total"
+	// The unauthenticated budget's, counted apart from the checkout
+	// budget's (docs/design.md, "Overload").
+	nameHTTPUnauthOverloaded  = namespace + "_http_unauthenticated_overloaded_total"
+	nameHTTPUnauthBodyTimeout = namespace + "_http_unauthenticated_body_timeouts_total"
 )
 
 // httpBuckets cover an API that answers from one Postgres transaction: a few
@@ -30,6 +34,9 @@ type HTTP struct {
 	actions  *prometheus.CounterVec
 	overload prometheus.Counter
 	signIns  prometheus.Counter
+
+	unauthOverload    prometheus.Counter
+	unauthBodyTimeout prometheus.Counter
 }
 
 // NewHTTP registers the HTTP metrics on r.
@@ -48,6 +55,10 @@ func NewHTTP(r *Registry) *HTTP {
 			"Requests refused with 503 overloaded because the process already had API_MAX_IN_FLIGHT requests in flight. They are in "+nameHTTPRequests+" too."),
 		signIns: r.counter(nameSignInThrottled,
 			"Console sign-ins refused with 429 because their client address or key prefix had too many failed sign-ins in the last minute."),
+		unauthOverload: r.counter(nameHTTPUnauthOverloaded,
+			"Unauthenticated requests (gateway webhooks, console sign-in) refused with 503 overloaded because API_MAX_UNAUTHENTICATED_IN_FLIGHT of them were already at work. Apart from "+nameHTTPOverloaded+"; they are in "+nameHTTPRequests+" too."),
+		unauthBodyTimeout: r.counter(nameHTTPUnauthBodyTimeout,
+			"Unauthenticated requests cut off with 408 body_timeout because their body did not arrive within the short deadline those routes read under. They are in "+nameHTTPRequests+" too."),
 	}
 	// At zero from the start, so a rate over them is defined before the
 	// first action.
@@ -79,6 +90,24 @@ func (m *HTTP) SignInThrottled() {
 		return
 	}
 	m.signIns.Inc()
+}
+
+// UnauthenticatedOverloaded counts one unauthenticated request refused for
+// the unauthenticated budget.
+func (m *HTTP) UnauthenticatedOverloaded() {
+	if m == nil {
+		return
+	}
+	m.unauthOverload.Inc()
+}
+
+// UnauthenticatedBodyTimeout counts one unauthenticated request cut off
+// because its body came too slowly.
+func (m *HTTP) UnauthenticatedBodyTimeout() {
+	if m == nil {
+		return
+	}
+	m.unauthBodyTimeout.Inc()
 }
 
 // ObserveRequest counts one answered request. route must be a route template

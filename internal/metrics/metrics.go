@@ -195,10 +195,11 @@ func ForAPI(db DBConfig) (*Registry, *HTTP) {
 }
 
 // ForRelay builds the registry cmd/relay serves at GET /metrics on
-// RELAY_ADDR: the Go runtime and process metrics, the database gauges, and
-// the relay's own, which it returns for relay.Config and relay.BreakerConfig.
+// RELAY_ADDR: the Go runtime and process metrics, the database gauges (the
+// reconciliation's among them), and the relay's own, which it returns for relay.Config and relay.BreakerConfig.
 func ForRelay(db DBConfig) (*Registry, *Relay) {
 	r := NewRegistry(db.Logger)
 	RegisterDB(r, db)
+	registerBooksDB(r, db)
 	return r, NewRelay(r)
 }

@@ -388,12 +388,15 @@ func TestBinaryRegistries(t *testing.T) {
 		namePaymentsAcked, nameJobsDiscarded}
 
 	api, _ := ForAPI(DBConfig{DB: pool})
-	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions, nameHTTPOverloaded, nameSignInThrottled}, db...), names(api))
+	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions, nameHTTPOverloaded,
+		nameHTTPUnauthOverloaded, nameHTTPUnauthBodyTimeout, nameSignInThrottled}, db...), names(api))
 
 	relay, _ := ForRelay(DBConfig{DB: pool})
 	require.ElementsMatch(t, append([]string{
 		nameBreakerOpenings, nameBreakerState, nameGatewayCallDuration, nameGatewayCalls, nameReconcilerLookupsSent,
 		nameRelayKeyRotations, nameRelayOutcomes, nameRelayRetries, nameRelaySnoozes,
+		nameBooksRuns, nameBooksDifferencesFound, nameBooksDifferencesPersist,
+		nameBooksLastSuccess, nameBooksOpenDifferences, nameBooksPersistingOpen,
 	}, db...), names(relay))
 
 	fams, err := api.Families()

@@ -56,6 +56,7 @@ type Relay struct {
 	breakerState    prometheus.Gauge
 	breakerOpenings prometheus.Counter
 	lookupsEnqueued prometheus.Counter
+	books           booksCounters
 }
 
 // NewRelay registers the relay's metrics on r.
@@ -85,6 +86,7 @@ func NewRelay(r *Registry) *Relay {
 			"Times this relay's gateway circuit breaker opened (from closed, or again after a failed probe)."),
 		lookupsEnqueued: r.counter(nameReconcilerLookupsSent,
 			"Lookups the reconciler put in the outbox for payments stuck in confirming, canceling or unknown."),
+		books: newBooksCounters(r),
 	}
 	for _, op := range operations {
 		for _, c := range classes {

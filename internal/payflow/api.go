@@ -15,11 +15,14 @@ import (
 // same paymentKey changes nothing and adds no job (a second job would be a
 // second charge attempt). It returns the payment as the client should see it.
 //
+// reach is the caller's (payment.Reach): a payment out of it is not found,
+// and nothing is written or locked (docs/design.md, "Owners").
+//
 // paymentToken is PortOne's manual-confirm token, required or refused by the
 // deployment's PortOne confirm mode (payment.CheckPaymentToken); it is kept
 // with the payment until the confirm is settled.
-func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, paymentID, paymentKey string, amount int64, paymentToken string) (payment.Payment, error) {
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, reach payment.Reach, paymentID, paymentKey string, amount int64, paymentToken string) (payment.Payment, error) {
+	p, err := f.store.ReachablePaymentForUpdate(ctx, tx, reach, paymentID)
 	if err != nil {
 		return payment.Payment{}, err
 	}
@@ -34,7 +37,7 @@ func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, paymentID, paymentKey str
 		p.PaymentToken = payment.Token(paymentToken)
 	}
 	if !changed {
-		return f.store.PaymentWithHistory(ctx, tx, p.ID)
+		return f.store.PaymentWithHistory(ctx, tx, reach, p.ID)
 	}
 	if err := f.savePayment(ctx, tx, &p); err != nil {
 		return p, err
@@ -52,11 +55,11 @@ func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, paymentID, paymentKey str
 // it needs: its cancel job when the gateway holds money for the payment, or
 // a lookup when it waits on a confirm whose outcome is unknown. A payment the
 // gateway never saw is canceled on the spot. It returns the payment with its
-// history.
-func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID, reason string, amount int64) (payment.Payment, error) {
+// history. A payment out of reach is not found, as in Confirm.
+func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, reach payment.Reach, paymentID, cancelID, reason string, amount int64) (payment.Payment, error) {
 	// The cancels are read under the payment's lock (in the same round
 	// trip), so two cancels racing for one payment see each other.
-	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
+	p, open, err := f.store.ReachablePaymentForUpdateWithOpenCancels(ctx, tx, reach, paymentID)
 	if err != nil {
 		return payment.Payment{}, err
 	}
@@ -81,5 +84,5 @@ func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID, reaso
 			return p, err
 		}
 	}
-	return f.store.PaymentWithHistory(ctx, tx, p.ID)
+	return f.store.PaymentWithHistory(ctx, tx, reach, p.ID)
 }

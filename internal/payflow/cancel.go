@@ -45,30 +45,6 @@ func (f *Flow) RecordRefund(ctx context.Context, tx pgx.Tx, paymentID, cancelID 
 	})
 }
 
-// AdoptBalance corrects a canceling payment's balance to the gateway's while
-// its cancel stays pending (see payment.AdoptBalance), noting why on the
-// lookup's attempt row.
-func (f *Flow) AdoptBalance(ctx context.Context, tx pgx.Tx, paymentID, cancelID string, balance int64, lookupAttempt int64) (Change, error) {
-	var note string
-	ch, err := f.withPendingCancel(ctx, tx, paymentID, cancelID, func(p *payment.Payment, c *payment.Cancel) error {
-		if p.BalanceAmount == balance {
-			return errSkip
-		}
-		note = fmt.Sprintf("gateway balance %d is neither ours (%d) nor what this cancel leaves (%d); adopted it, the cancel is sent with it",
-			balance, p.BalanceAmount, c.BalanceAfter(p.BalanceAmount))
-		p.AdoptBalance(balance)
-		return nil
-	})
-	if err == errSkip {
-		return Change{From: ch.From, To: ch.From}, nil
-	}
-	if err != nil || !ch.Applied {
-		return ch, err
-	}
-	ch.Note = note
-	return ch, f.store.AddAttemptNote(ctx, tx, lookupAttempt, note)
-}
-
 // RecordCancelRefusal commits a definite refusal of a cancel: the payment
 // keeps what the gateway holds (a refused compensation goes to unknown for a
 // person; the domain decides).

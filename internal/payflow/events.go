@@ -64,9 +64,9 @@ func (f *Flow) writeDeliveries(ctx context.Context, tx pgx.Tx, from payment.Stat
 // Redeliver sends a delivery of endpointID's again: pending once more, and
 // its job back in the outbox. A delivery whose job is still waiting to run
 // (a retry is scheduled) keeps that job and its time. The endpoint must be
-// enabled.
-func (f *Flow) Redeliver(ctx context.Context, tx pgx.Tx, endpointID, deliveryID string) (webhook.Delivery, error) {
-	e, err := f.store.WebhookEndpoint(ctx, tx, endpointID)
+// enabled and within the caller's reach (else it is not found).
+func (f *Flow) Redeliver(ctx context.Context, tx pgx.Tx, reach payment.Reach, endpointID, deliveryID string) (webhook.Delivery, error) {
+	e, err := f.store.WebhookEndpoint(ctx, tx, reach, endpointID)
 	if err != nil {
 		return webhook.Delivery{}, err
 	}

@@ -26,6 +26,9 @@ type Record struct {
 	Unpaid bool
 	// TransactionKey names the gateway's newest cancel transaction.
 	TransactionKey string
+	// Refunds are the gateway's own list of the payment's performed
+	// refunds, in its order, for a balance we cannot explain.
+	Refunds []payment.GatewayRefund
 }
 
 // SettleOptions carries what the relay decided about the lookup.
@@ -127,14 +130,10 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 			// is it.
 			p.ApplyCancelResult(active, balance, r.TransactionKey, f.now())
 		case balance != p.BalanceAmount:
-			// Our balance is wrong (a refund made elsewhere): adopt the
-			// gateway's, and let the cancel run (again) against it.
-			ch.Note = fmt.Sprintf("gateway balance %d is neither ours (%d) nor what cancel %s leaves; adopted it",
-				balance, p.BalanceAmount, active.ID)
-			p.AdoptBalance(balance)
-			if active.Status == payment.CancelUnknown {
-				return f.resend(ctx, tx, p, active, r, opts)
-			}
+			// Neither ours nor what the cancel leaves: the gateway's list
+			// of refunds decides, or a person (docs/design.md, "A balance
+			// we cannot explain").
+			return f.settleUnexplained(ctx, tx, p, active, r, opts)
 		case active.Status == payment.CancelUnknown:
 			// Its job gave up and the gateway refunded nothing: the customer
 			// still wants it, so it goes back to work.
@@ -213,6 +212,33 @@ func (f *Flow) resend(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *pay
 		return ch, err
 	}
 	ch.To = p.Status
+	return ch, nil
+}
+
+// settleUnexplained is Settle's side of the unexplained-balance rule (see
+// unexplained): it saves what the rule decided, notes it on the lookup's
+// attempt row and enqueues a cancel it sent back to work.
+func (f *Flow) settleUnexplained(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel, r Record, opts SettleOptions) (Change, error) {
+	ch := Change{From: p.Status, To: p.Status}
+	out, err := f.unexplained(ctx, tx, p, c, r)
+	if err != nil || !out.changed {
+		return ch, err
+	}
+	if err := f.savePayment(ctx, tx, p); err != nil {
+		return ch, err
+	}
+	if err := f.store.SaveCancel(ctx, tx, c); err != nil {
+		return ch, err
+	}
+	if err := f.store.AddAttemptNote(ctx, tx, opts.LookupAttempt, out.note); err != nil {
+		return ch, err
+	}
+	if out.resend {
+		if err := f.enqueueCancel(ctx, tx, *c); err != nil {
+			return ch, err
+		}
+	}
+	ch.To, ch.Applied, ch.Note, ch.KeyRotated = p.Status, true, out.note, out.rotated
 	return ch, nil
 }
 

@@ -31,11 +31,15 @@ const (
 	ActionAcknowledge Action = "acknowledge"
 	// ActionRetryJob runs one outbox job again now (River's JobRetry).
 	ActionRetryJob Action = "retry_job"
+	// ActionSettleCancel carries out a person's decision on a cancel the
+	// relay could not settle (an unexplained balance), through a lookup of
+	// the gateway's record that checks it (Payment.SettleUnknownCancel).
+	ActionSettleCancel Action = "settle_cancel"
 )
 
 // Actions returns every operator action.
 func Actions() []Action {
-	return []Action{ActionLookup, ActionRetry, ActionResendCancel, ActionResolve, ActionAcknowledge, ActionRetryJob}
+	return []Action{ActionLookup, ActionRetry, ActionResendCancel, ActionResolve, ActionAcknowledge, ActionRetryJob, ActionSettleCancel}
 }
 
 // OperatorReasonMaxLen bounds an operator's reason.

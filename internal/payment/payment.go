@@ -115,7 +115,10 @@ func (s Status) Terminal() bool {
 // Payment is one checkout's payment intent and everything the gateway said
 // about it.
 type Payment struct {
-	ID        string
+	ID string
+	// Owner is the checkout service the payment belongs to, fixed at
+	// create: only its keys (and operators) see and act on it.
+	Owner     Owner
 	OrderID   string
 	OrderName string
 	Amount    int64
@@ -252,8 +255,10 @@ var cancelTransitions = map[CancelStatus][]CancelStatus{
 	CancelWaiting: {CancelPending, CancelVoid, CancelFailed},
 	CancelPending: {CancelDone, CancelFailed, CancelUnknown},
 	// Given up on: a lookup shows the refund (done) or that it never
-	// happened, and then it is sent again (pending).
-	CancelUnknown: {CancelDone, CancelPending},
+	// happened, and then it is sent again (pending), or that it no longer
+	// fits the gateway's balance (failed, never sent); or a person decided
+	// after checking the gateway (SettleUnknownCancel).
+	CancelUnknown: {CancelDone, CancelPending, CancelFailed},
 	// Refused by the gateway, and sent again by an operator under a new key
 	// (ResendFailedCancel): a refused compensation is money we owe the
 	// customer, and a refusal can be temporary (a card company's outage
@@ -291,14 +296,19 @@ type Attempt struct {
 	Operation      Operation
 	IdempotencyKey string
 	// JobID and JobAttempt name the outbox job and its try that made the call.
-	JobID          int64
-	JobAttempt     int
-	RequestedAt    time.Time
-	FinishedAt     *time.Time
-	Latency        time.Duration
-	HTTPStatus     int
-	GatewayCode    string
-	GatewayMessage string
+	JobID      int64
+	JobAttempt int
+	// RefundableAmount is, for a cancel request, the balance it was sent
+	// expecting the gateway to hold (Toss's refundableAmount, PortOne's
+	// currentCancellableAmount); 0 for other calls and for requests
+	// recorded before it was kept.
+	RefundableAmount int64
+	RequestedAt      time.Time
+	FinishedAt       *time.Time
+	Latency          time.Duration
+	HTTPStatus       int
+	GatewayCode      string
+	GatewayMessage   string
 	// Classification is how the relay read the answer (gateway.Class), empty
 	// while the call is in flight or if the process died during it.
 	Classification string

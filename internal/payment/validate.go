@@ -60,12 +60,18 @@ type Intent struct {
 	// creation (BindPaymentKey), never later. Empty for Toss, whose
 	// paymentKey exists only once the customer authenticated.
 	PaymentKey string
+	// Owner is the owner of the key that creates the payment; Validate
+	// makes an empty one DefaultOwner.
+	Owner Owner
 }
 
 // Validate checks an intent and fills its defaults.
 func (in *Intent) Validate() error {
 	if err := ValidateOrderID(in.OrderID); err != nil {
 		return err
+	}
+	if in.Owner == "" {
+		in.Owner = DefaultOwner
 	}
 	if strings.TrimSpace(in.OrderName) == "" {
 		return Errorf(KindInvalid, CodeInvalidRequest, "orderName is required")
@@ -112,7 +118,10 @@ func (in *Intent) Validate() error {
 // Same reports whether two intents ask for the same thing, which is what makes
 // a repeated create idempotent rather than a conflict.
 func (in Intent) Same(p Payment) bool {
-	return in.OrderID == p.OrderID && in.OrderName == p.OrderName && in.Amount == p.Amount && in.Currency == p.Currency &&
+	// Order ids are unique across owners (docs/design.md, "Owners"): another
+	// owner's payment for the order is never the same intent, whatever its
+	// fields, and the caller answers a conflict that shows none of them.
+	return in.Owner.orDefault() == p.Owner.orDefault() && in.OrderID == p.OrderID && in.OrderName == p.OrderName && in.Amount == p.Amount && in.Currency == p.Currency &&
 		in.Gateway == p.Gateway && (in.PaymentKey == "" || in.PaymentKey == p.PaymentKey)
 }
 

@@ -60,6 +60,12 @@ type LookupArgs struct {
 	// lookup whose payment changed while it asked completes and leaves the
 	// next lookup to ask afresh, a resolve asks again (River's retry).
 	Resolve bool `json:"resolve,omitempty"`
+	// CancelID and Decision carry an operator's decision on a cancel in
+	// unknown (settle-cancel): the lookup carries it out against the
+	// gateway's record it reads (payflow.ApplyCancelDecision). Empty for
+	// every other lookup.
+	CancelID string `json:"cancelId,omitempty"`
+	Decision string `json:"decision,omitempty"`
 }
 
 // Kind names the job in River's table.

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -49,7 +50,22 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		return err
 	}
 
+	// A cancel that no longer fits our record of the gateway's balance (a
+	// refund made elsewhere was adopted) is never sent: it fails through
+	// the domain with its own code.
+	if code, _ := c.Misfit(p.BalanceAmount); code != "" {
+		return w.recordMisfit(ctx, job)
+	}
+
 	if stuck, wait := r.stuckKey(g, sent); stuck {
+		if wait > 0 {
+			return r.snoozeForQuiet(payment.OperationCancel, wait)
+		}
+		return w.lookUp(ctx, job, g, p, c, nil, true)
+	}
+	// Past the gateway's key retention the key no longer replays whatever
+	// the gateway did with it: look the payment up before sending under it.
+	if forgotten, wait := r.forgottenKey(g, sent); forgotten {
 		if wait > 0 {
 			return r.snoozeForQuiet(payment.OperationCancel, wait)
 		}
@@ -59,6 +75,7 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 	attempt := payment.Attempt{
 		PaymentID: p.ID, CancelID: c.ID, Operation: payment.OperationCancel,
 		IdempotencyKey: c.IdempotencyKey, JobID: job.ID, JobAttempt: job.Attempt,
+		RefundableAmount: p.BalanceAmount,
 	}
 	req := gateway.CancelRequest{Reason: c.Reason, Amount: c.Amount, RefundableAmount: p.BalanceAmount}
 	cr, err := r.call(ctx, g, attempt, func(ctx context.Context, gw Gateway) gateway.Result {
@@ -72,6 +89,10 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 	case gateway.ClassSuccess:
 		return w.recordRefund(ctx, job, cr.Payment)
 	case gateway.ClassRefused, gateway.ClassSessionExpired:
+		if errors.Is(cr.Err, gateway.ErrAmountsRefused) {
+			// Never sent, for the payment's amounts: the domain fails it.
+			return w.recordMisfit(ctx, job)
+		}
 		return w.recordRefusal(ctx, job, cr.Code, cr.Message)
 	case gateway.ClassMisconfigured:
 		return misconfigured(ctx, r, payment.OperationCancel, cr.Result)
@@ -117,25 +138,18 @@ func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Can
 		// balance this one would.
 		return w.recordRefund(ctx, job, lc.Payment)
 	case balance != p.BalanceAmount:
-		// Neither: our record of the balance is wrong, and the gateway
-		// refused our refundableAmount for it. Adopt the gateway's; the
-		// refused key replays its refusal until the key rule moves on.
-		err := r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-			ch, err := r.flow.AdoptBalance(ctx, tx, p.ID, c.ID, balance, lc.AttemptID)
-			r.changeOnCommit(ctx, payment.OperationCancel, ch)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		return w.retryOrUnknown(ctx, job, last)
+		// Neither: "our cancel and someone else's refund" and "someone
+		// else's refund only" look alike from the balance. The gateway's
+		// list of refunds decides, or a person; never a resend on a guess
+		// (docs/design.md, "A balance we cannot explain").
+		return w.unexplained(ctx, job, lc)
 	}
 	if !mayRotate {
 		// The gateway holds what we think it holds: our cancel did not
 		// happen (yet). Ask again under the same key.
 		return w.retryOrUnknown(ctx, job, last)
 	}
-	why := fmt.Sprintf("gateway balance %d shows no refund for this cancel, and the key rule found the key done", lc.Payment.BalanceAmount)
+	why := fmt.Sprintf("gateway balance %d shows no refund for this cancel, and the key rule found the key done (or past the gateway's key retention)", lc.Payment.BalanceAmount)
 	err = r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		ch, err := r.flow.RotateCancelKey(ctx, tx, p.ID, c.ID, c.IdempotencyKey, lc.AttemptID, why)
 		r.changeOnCommit(ctx, payment.OperationCancel, ch)
@@ -145,6 +159,39 @@ func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Can
 		return err
 	}
 	return river.JobSnooze(r.schedule.Initial)
+}
+
+// unexplained settles the cancel from the gateway's list of refunds (see
+// payflow.UnexplainedBalance): done, failed for a balance it no longer fits
+// or unknown for a person complete the job; sent again, under a new key at
+// once, the job runs again after a snooze, which spends no attempt.
+func (w *CancelWorker) unexplained(ctx context.Context, job *river.Job[paymentjob.CancelArgs], lc callResult) error {
+	r := w.r
+	pending := false
+	err := r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		ch, still, err := r.flow.UnexplainedBalance(ctx, tx, job.Args.PaymentID, job.Args.CancelID, recordOf(lc.Payment), lc.AttemptID)
+		if err != nil {
+			return err
+		}
+		r.changeOnCommit(ctx, payment.OperationCancel, ch)
+		pending = still
+		if still {
+			return nil
+		}
+		return completeTx(ctx, tx, job)
+	})
+	if err != nil || !pending {
+		return err
+	}
+	return river.JobSnooze(r.schedule.Initial)
+}
+
+// recordMisfit fails, without sending it, a cancel that no longer fits the
+// gateway's balance as we hold it.
+func (w *CancelWorker) recordMisfit(ctx context.Context, job *river.Job[paymentjob.CancelArgs]) error {
+	return complete(ctx, w.r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
+		return w.r.flow.RecordCancelMisfit(ctx, tx, job.Args.PaymentID, job.Args.CancelID)
+	})
 }
 
 // recordRefund commits the gateway's new balance, the cancel's result and

@@ -60,6 +60,16 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 		}
 		return w.lookUp(ctx, job, g, p, nil, true)
 	}
+	// Past the gateway's key retention (a confirm the reconciler put back
+	// days later) the key would not replay: a Toss confirm under it would
+	// meet a fresh NOT_FOUND_PAYMENT_SESSION and be read as expired even if
+	// the first request charged. The gateway's record decides first.
+	if forgotten, wait := r.forgottenKey(g, sent); forgotten {
+		if wait > 0 {
+			return r.snoozeForQuiet(payment.OperationConfirm, wait)
+		}
+		return w.lookUp(ctx, job, g, p, nil, true)
+	}
 
 	attempt := payment.Attempt{
 		PaymentID: p.ID, Operation: payment.OperationConfirm, IdempotencyKey: p.ConfirmIdempotencyKey,
@@ -137,7 +147,7 @@ func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Co
 		// same key; if it keeps answering the same, the key rule takes over.
 		return w.retryOrUnknown(ctx, job, last)
 	}
-	why := fmt.Sprintf("gateway shows %s: confirm not performed, and the key rule found the key done", lc.Payment.Status)
+	why := fmt.Sprintf("gateway shows %s: confirm not performed, and the key rule found the key done (or past the gateway's key retention)", lc.Payment.Status)
 	err = r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		ch, err := r.flow.RotateConfirmKey(ctx, tx, p.ID, p.ConfirmIdempotencyKey, lc.AttemptID, why)
 		r.changeOnCommit(ctx, payment.OperationConfirm, ch)

@@ -110,6 +110,26 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			return w.followUp(ctx, tx, p.ID, nil)
 		}
 		from := p.Status
+		if job.Args.Decision != "" {
+			// An operator's decision on a cancel in unknown, checked
+			// against the record just read.
+			ch, detail, err := r.flow.ApplyCancelDecision(ctx, tx, &p, job.Args.CancelID, payment.CancelDecision(job.Args.Decision), rec, lc.AttemptID)
+			if err != nil {
+				return err
+			}
+			outcome := "the gateway has no record of the payment; " + detail
+			if lc.Payment != nil {
+				outcome = lookupOutcome(lc.Payment, from, p.Status, payflow.Change{}) + "; " + detail
+			}
+			if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
+				return err
+			}
+			r.changeOnCommit(ctx, payment.OperationLookup, ch)
+			if err := completeTx(ctx, tx, job); err != nil {
+				return err
+			}
+			return w.followUp(ctx, tx, p.ID, seenWanted)
+		}
 		ch, err := r.flow.Settle(ctx, tx, &p, rec, payflow.SettleOptions{
 			LookupAttempt: lc.AttemptID, RotateCancelKey: rotate,
 		})
@@ -185,7 +205,7 @@ func (w *LookupWorker) mayRotateUnknownCancel(ctx context.Context, g *gatewayEnt
 		if err != nil {
 			return false, err
 		}
-		return gateway.KeyAbandonable(answers, r.now(), r.keyQuiet), nil
+		return gateway.KeyAbandonable(answers, r.now(), r.keyQuiet, g.gw.KeyRetention()), nil
 	}
 	return false, nil
 }

@@ -44,7 +44,7 @@ func (b *testBundle) manualConfirm(t *testing.T, id, paymentID string, amount in
 	f, err := payflow.New(payflow.Config{Store: b.store, Outbox: b.client, PortOneConfirmMode: payment.PortOneConfirmManual})
 	require.NoError(t, err)
 	require.NoError(t, pgx.BeginFunc(context.Background(), b.pool, func(tx pgx.Tx) error {
-		_, err := f.Confirm(context.Background(), tx, id, paymentID, amount, token)
+		_, err := f.Confirm(context.Background(), tx, payment.Everyone(), id, paymentID, amount, token)
 		return err
 	}))
 }

@@ -47,6 +47,11 @@ type Gateway interface {
 	// request under the Idempotency-Key may still be in progress (the key
 	// rule never abandons a key on one).
 	StillRunning(code string) bool
+	// KeyRetention is how long the gateway keeps an Idempotency-Key's
+	// answer, from the first request under it (its table's). Past it the
+	// key protects nothing: the relay looks the payment up before it
+	// sends under it again, never relying on a replay.
+	KeyRetention() time.Duration
 }
 
 // Config is what the relay's workers need.
@@ -99,6 +104,11 @@ type Config struct {
 	// DefaultOpenDeadline when zero. A payment still pending in another way
 	// (a deposit awaited) becomes unknown when its retries run out instead.
 	OpenDeadline time.Duration
+	// BooksWindow is how far back reconciliation lists each gateway's
+	// books (BooksWorker); DefaultBooksWindow when zero. BooksLag is how
+	// recent a transaction, theirs or ours, may be and not be compared yet;
+	// DefaultBooksLag when zero.
+	BooksWindow, BooksLag time.Duration
 }
 
 // DefaultOpenDeadline is Config.OpenDeadline when zero: the 10 minutes Toss
@@ -143,6 +153,8 @@ type relay struct {
 	recheck         payment.Recheck
 	readySweepAfter time.Duration
 	chargeFirst     []string
+	// booksWindow, booksLag: see Config.BooksWindow.
+	booksWindow, booksLag time.Duration
 }
 
 // outcomeTimeout bounds the transaction that records an outcome. It runs on a
@@ -150,8 +162,8 @@ type relay struct {
 // the gateway answered does not throw the answer away.
 const outcomeTimeout = 15 * time.Second
 
-// AddWorkers registers the confirm, cancel, lookup, reconcile and webhook
-// workers. Webhook deliveries run on their own queue, paymentjob.WebhookQueue,
+// AddWorkers registers the confirm, cancel, lookup, reconcile, books and
+// webhook workers. Webhook deliveries run on their own queue, paymentjob.WebhookQueue,
 // which the River client must work too.
 func AddWorkers(workers *river.Workers, cfg Config) error {
 	r, err := newRelay(cfg)
@@ -170,6 +182,9 @@ func AddWorkers(workers *river.Workers, cfg Config) error {
 	if err := river.AddWorkerSafely(workers, &ReconcileWorker{r: r}); err != nil {
 		return fmt.Errorf("error adding reconcile worker: %w", err)
 	}
+	if err := river.AddWorkerSafely(workers, &BooksWorker{r: r}); err != nil {
+		return fmt.Errorf("error adding books worker: %w", err)
+	}
 	if err := river.AddWorkerSafely(workers, newWebhookWorker(r, cfg.Webhooks)); err != nil {
 		return fmt.Errorf("error adding webhook worker: %w", err)
 	}
@@ -185,12 +200,19 @@ func newRelay(cfg Config) (*relay, error) {
 		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID,
 		reconcileAfter: cfg.ReconcileAfter, metrics: cfg.Metrics, keyQuiet: cfg.KeyQuiet,
 		openDeadline: cfg.OpenDeadline, recheck: cfg.Recheck, readySweepAfter: cfg.ReadySweepAfter,
+		booksWindow: cfg.BooksWindow, booksLag: cfg.BooksLag,
 	}
 	if r.recheck.Window <= 0 {
 		r.recheck = payment.DefaultRecheck
 	}
 	if r.readySweepAfter <= 0 {
 		r.readySweepAfter = DefaultReadySweepAfter
+	}
+	if r.booksWindow <= 0 {
+		r.booksWindow = DefaultBooksWindow
+	}
+	if r.booksLag <= 0 {
+		r.booksLag = DefaultBooksLag
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -461,10 +483,27 @@ func (r *relay) stuckKey(g *gatewayEntry, sent []store.KeyAttempt) (ok bool, wai
 	if !gateway.KeyStuck(answers) {
 		return false, 0
 	}
-	if gateway.KeyAbandonable(answers, r.now(), r.keyQuiet) {
+	if gateway.KeyAbandonable(answers, r.now(), r.keyQuiet, g.gw.KeyRetention()) {
 		return true, 0
 	}
 	return true, gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()) + time.Millisecond
+}
+
+// forgottenKey applies the gateway's key retention before a call under the
+// operation's current key: past it the key protects nothing (a request
+// under it is a fresh one), so the relay never relies on it replaying. ok
+// says the key is forgotten; then either the quiet period since the last
+// request under it has passed and the caller looks the payment up first
+// (and may move to a new key), or wait is how long to snooze first.
+func (r *relay) forgottenKey(g *gatewayEntry, sent []store.KeyAttempt) (ok bool, wait time.Duration) {
+	answers := keyAnswersOf(g, sent)
+	if !gateway.KeyForgotten(answers, r.now(), g.gw.KeyRetention()) {
+		return false, 0
+	}
+	if wait := gateway.LastSent(answers).Add(r.keyQuiet).Sub(r.now()); wait > 0 {
+		return true, wait + time.Millisecond
+	}
+	return true, 0
 }
 
 // snoozeForQuiet makes a stuck key's job wait out the key rule's quiet
@@ -620,7 +659,23 @@ func recordOf(gp *gateway.Payment) payflow.Record {
 		Unpaid: gp.Phase == gateway.PhaseOpen || gp.Phase == gateway.PhaseWaiting ||
 			gp.Phase == gateway.PhaseFailed || gp.Phase == gateway.PhaseExpired,
 		TransactionKey: lastTransactionKey(gp),
+		Refunds:        refundsOf(gp),
 	}
+}
+
+// refundsOf converts a gateway's list of cancels into the domain's, for a
+// balance we cannot explain: a refund the gateway itself says did not come
+// through the merchant's API (PortOne's trigger) is marked as made
+// elsewhere.
+func refundsOf(gp *gateway.Payment) []payment.GatewayRefund {
+	out := make([]payment.GatewayRefund, 0, len(gp.Cancels))
+	for _, c := range gp.Cancels {
+		out = append(out, payment.GatewayRefund{
+			TransactionKey: c.TransactionKey, Amount: c.CancelAmount, At: c.CanceledAt,
+			Elsewhere: c.Trigger != "" && c.Trigger != gateway.TriggerAPI,
+		})
+	}
+	return out
 }
 
 // approvalOf converts a gateway's record into the domain's Approval.

@@ -1,6 +1,7 @@
 package relay_test
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -61,6 +62,14 @@ type setupOpts struct {
 	openDeadline time.Duration
 	// tossOnly leaves PortOne out of the gateways the relay serves.
 	tossOnly bool
+	// booksLag is the relay's BooksLag; its default (an hour) when zero.
+	booksLag time.Duration
+	// schedule is the relay's retry schedule; 20ms to 100ms when zero.
+	schedule relay.Schedule
+	// simKeyRetention scales the simulator's Idempotency-Key retention
+	// down (both APIs); clientKeyRetention tells the relay's clients the
+	// same. Zero keeps the gateways' own.
+	simKeyRetention, clientKeyRetention time.Duration
 	// wrapPortOne is wrap for the PortOne client.
 	wrapPortOne func(relay.Gateway) relay.Gateway
 	// recheck and readySweepAfter are the relay's; their defaults when zero.
@@ -74,7 +83,9 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	t.Helper()
 
 	pool := dbtest.Pool(t)
-	sim, err := gatewaysim.New(gatewaysim.Options{})
+	sim, err := gatewaysim.New(gatewaysim.Options{Config: gatewaysim.Config{
+		TossKeyRetention: gatewaysim.Duration(opts.simKeyRetention), PortOneKeyRetention: gatewaysim.Duration(opts.simKeyRetention),
+	}})
 	require.NoError(t, err)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
@@ -88,11 +99,12 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	gw, err := gateway.New(gateway.Config{BaseURL: srv.URL, SecretKey: key, Timeout: timeout})
+	gw, err := gateway.New(gateway.Config{BaseURL: srv.URL, SecretKey: key, Timeout: timeout, KeyRetention: opts.clientKeyRetention})
 	require.NoError(t, err)
 	po, err := portone.New(portone.Config{
 		BaseURL: srv.URL, Secret: gatewaysim.DefaultPortOneSecret, StoreID: gatewaysim.DefaultPortOneStoreID, Timeout: timeout,
-		ConfirmMode: map[bool]payment.PortOneConfirmMode{true: payment.PortOneConfirmManual}[opts.portOneManual],
+		KeyRetention: opts.clientKeyRetention,
+		ConfirmMode:  map[bool]payment.PortOneConfirmMode{true: payment.PortOneConfirmManual}[opts.portOneManual],
 	})
 	require.NoError(t, err)
 
@@ -119,7 +131,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	cfg := relay.Config{
 		Pool: pool, Store: st, Gateways: gateways, Logger: logger, OpenDeadline: opts.openDeadline,
 		// Short enough that a test sees several retries in a second.
-		Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+		Schedule: cmp.Or(opts.schedule, relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}),
 		Breakers: map[string]*relay.Breaker{payment.GatewayToss: opts.breaker},
 		Metrics:  opts.metrics,
 		// The key rule's quiet period, short for tests: the client's
@@ -127,6 +139,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		KeyQuiet: 300 * time.Millisecond,
 		Webhooks: opts.webhooks,
 		Recheck:  opts.recheck, ReadySweepAfter: opts.readySweepAfter,
+		BooksLag: opts.booksLag,
 	}
 	if cfg.Webhooks == (relay.WebhookConfig{}) {
 		// The receivers are httptest servers on loopback.
@@ -269,7 +282,7 @@ func (b *testBundle) waitStatus(t *testing.T, id string, want payment.Status) pa
 	var p payment.Payment
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		var err error
-		p, err = b.store.PaymentWithHistory(context.Background(), b.pool, id)
+		p, err = b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), id)
 		require.NoError(t, err)
 		if p.Status == want {
 			return p
@@ -486,7 +499,7 @@ func TestConfirm(t *testing.T) {
 		b.requestConfirm(t, p.ID, key, 7000, nil)
 
 		require.Eventually(t, func() bool {
-			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 			require.NoError(t, err)
 			return len(got.Attempts) > 0 && got.Attempts[0].Classification == string(gateway.ClassMisconfigured)
 		}, 10*time.Second, 10*time.Millisecond)
@@ -646,6 +659,27 @@ func TestCancel(t *testing.T) {
 		require.Equal(t, int64(11000), got.BalanceAmount)
 	})
 
+	// A cancel refused as the second within a second (another cancel of
+	// the payment was just taken up), its refusal stored under the key and
+	// replayed for every retry: once the quiet period has passed the key is
+	// stuck like any other, where it used to keep the cancel for ever.
+	t.Run("ConsecutiveRequestRefusalReplayedEarnsANewKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{})
+		p, key := b.confirmed(t, 15000)
+		b.replayCachedErrors(t)
+		b.script(t, key, gatewaysim.OperationCancel, step(gatewaysim.StepError, "FORBIDDEN_CONSECUTIVE_REQUEST"))
+		c := b.requestCancel(t, p.ID, 4000)
+
+		got := b.waitStatus(t, p.ID, payment.StatusPartiallyCanceled)
+		require.Equal(t, []string{"confirm:success", "cancel:transient", "cancel:transient", "lookup:success", "cancel:success"}, ops(got.Attempts))
+		require.Contains(t, got.Attempts[3].Note, "replaced by "+c.IdempotencyKey+"-2")
+		e := b.ledger(t, key)
+		require.Len(t, e.Refunds, 1, "one refund, under the new key")
+		require.Equal(t, c.IdempotencyKey+"-2", e.Refunds[0].IdempotencyKey)
+		require.Equal(t, int64(11000), got.BalanceAmount)
+	})
+
 	t.Run("CachedUnclearAnswerEarnsANewKey", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{})
@@ -718,7 +752,7 @@ func TestHeldCancel(t *testing.T) {
 			// applied as well.
 			time.Sleep(2 * hold)
 
-			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, p.ID)
+			got, err := b.store.PaymentWithHistory(context.Background(), b.pool, payment.Everyone(), p.ID)
 			require.NoError(t, err)
 			e := b.ledger(t, key)
 			require.Len(t, e.Refunds, 1, "one refund for one cancel")

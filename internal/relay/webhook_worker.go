@@ -109,7 +109,7 @@ func (w *WebhookWorker) Work(ctx context.Context, job *river.Job[paymentjob.Webh
 	if d.Status != webhook.DeliveryPending {
 		return nil // sent by an earlier run whose completion was lost
 	}
-	e, err := r.store.WebhookEndpoint(ctx, r.pool, d.EndpointID)
+	e, err := r.store.WebhookEndpoint(ctx, r.pool, payment.Everyone(), d.EndpointID)
 	if err != nil {
 		return err
 	}

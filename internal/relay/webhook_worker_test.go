@@ -98,7 +98,7 @@ func (b *testBundle) endpoint(t *testing.T, url string, events ...string) webhoo
 	require.NoError(t, err)
 	e, err := b.store.InsertWebhookEndpoint(context.Background(), b.pool, webhook.Endpoint{
 		ID: uuid.NewString(), URL: url, Events: events, Secret: secret,
-	})
+	}, webhook.DefaultMaxEndpoints)
 	require.NoError(t, err)
 	return e
 }
@@ -119,7 +119,7 @@ func TestWebhooks(t *testing.T) {
 		rc := newReceiver(t)
 		e := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusConfirmed), webhook.EventType(payment.StatusCanceled))
 		rc.setSecret(e.Secret)
-		other := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusFailed))
+		other := b.endpoint(t, rc.srv.URL+"/failed", webhook.EventType(payment.StatusFailed))
 
 		p, key := b.newPayment(t, 15000, nil)
 		b.requestConfirm(t, p.ID, key, 15000, nil)
@@ -187,7 +187,7 @@ func TestWebhooks(t *testing.T) {
 		ctx := context.Background()
 		errRollback := errors.New("roll back")
 		err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-			got, err := flow.Cancel(ctx, tx, p.ID, uuid.NewString(), "changed my mind", 0)
+			got, err := flow.Cancel(ctx, tx, payment.Everyone(), p.ID, uuid.NewString(), "changed my mind", 0)
 			require.NoError(t, err)
 			require.Equal(t, payment.StatusCanceled, got.Status)
 			require.Len(t, b.deliveriesOn(t, tx, e.ID), 1, "written in the change's transaction")
@@ -206,7 +206,7 @@ func TestWebhooks(t *testing.T) {
 		b := setup(t, setupOpts{})
 		rc := newReceiver(t)
 		e := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusConfirmed))
-		_, err := b.store.DisableWebhookEndpoint(context.Background(), b.pool, e.ID)
+		_, err := b.store.DisableWebhookEndpoint(context.Background(), b.pool, payment.Everyone(), e.ID)
 		require.NoError(t, err)
 
 		p, key := b.newPayment(t, 1000, nil)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store/dbsqlc"
 )
 
@@ -17,8 +18,13 @@ import (
 // Idempotency-Key: first as an in-progress marker, then with the answer that
 // repeats of the request get.
 type IdempotencyRecord struct {
-	// ClientID is the id of the API key that sent the request; keys are
-	// scoped per client.
+	// Scope is whose the key is: the owner of the API key that sent the
+	// request (for an operator's or read-only key, the owner and the key's
+	// scope), not the key itself, so that a retry under a rotated key of
+	// the same owner finds the record (docs/design.md, "Owners"). Empty is
+	// the default owner's.
+	Scope string
+	// ClientID is the id of the API key that claimed the record.
 	ClientID    string
 	Key         string
 	RequestHash []byte
@@ -57,7 +63,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, db DBTX, want Idempoten
 	}
 	for range maxClaimTries {
 		row, err := s.q.IdempotencyClaim(ctx, db, dbsqlc.IdempotencyClaimParams{
-			ApiKeyID: clientID, IdempotencyKey: want.Key, RequestHash: want.RequestHash,
+			Owner: idempotencyScope(want.Scope), ApiKeyID: clientID, IdempotencyKey: want.Key, RequestHash: want.RequestHash,
 			CreatedAt: want.CreatedAt, ExpiresAt: want.ExpiresAt, StaleBefore: staleBefore,
 		})
 		if err == nil {
@@ -67,7 +73,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, db DBTX, want Idempoten
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return IdempotencyRecord{}, false, fmt.Errorf("error claiming idempotency key: %w", err)
 		}
-		row, err = s.q.IdempotencyGet(ctx, db, dbsqlc.IdempotencyGetParams{ApiKeyID: clientID, IdempotencyKey: want.Key})
+		row, err = s.q.IdempotencyGet(ctx, db, dbsqlc.IdempotencyGetParams{Owner: idempotencyScope(want.Scope), IdempotencyKey: want.Key})
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Released (or swept) between the two statements: claim again.
 			continue
@@ -85,10 +91,6 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, db DBTX, want Idempoten
 // claimed. It reports false when the marker is no longer the one claimed
 // (it was taken over as abandoned), in which case nothing is written.
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, db DBTX, rec IdempotencyRecord) (bool, error) {
-	clientID, err := uuid.Parse(rec.ClientID)
-	if err != nil {
-		return false, fmt.Errorf("error parsing client id: %w", err)
-	}
 	header, err := json.Marshal(rec.Header)
 	if err != nil {
 		return false, fmt.Errorf("error encoding idempotent response headers: %w", err)
@@ -102,7 +104,7 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, db DBTX, rec Idempot
 		body = []byte{} // NULL means "no answer yet"
 	}
 	n, err := s.q.IdempotencyComplete(ctx, db, dbsqlc.IdempotencyCompleteParams{
-		ApiKeyID: clientID, IdempotencyKey: rec.Key, CreatedAt: rec.CreatedAt,
+		Owner: idempotencyScope(rec.Scope), IdempotencyKey: rec.Key, CreatedAt: rec.CreatedAt,
 		ResponseStatus: &status, ResponseHeaders: header, ResponseBody: body,
 	})
 	if err != nil {
@@ -114,12 +116,8 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, db DBTX, rec Idempot
 // ReleaseIdempotencyKey deletes a marker this process claimed and will not
 // complete, so the client may retry under the same key.
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, db DBTX, rec IdempotencyRecord) error {
-	clientID, err := uuid.Parse(rec.ClientID)
-	if err != nil {
-		return fmt.Errorf("error parsing client id: %w", err)
-	}
 	if _, err := s.q.IdempotencyRelease(ctx, db, dbsqlc.IdempotencyReleaseParams{
-		ApiKeyID: clientID, IdempotencyKey: rec.Key, CreatedAt: rec.CreatedAt,
+		Owner: idempotencyScope(rec.Scope), IdempotencyKey: rec.Key, CreatedAt: rec.CreatedAt,
 	}); err != nil {
 		return fmt.Errorf("error releasing idempotency key: %w", err)
 	}
@@ -155,6 +153,7 @@ func (s *Store) SweepExpiredIdempotencyKeys(ctx context.Context, db DBTX, now ti
 
 func toIdempotencyRecord(r dbsqlc.IdempotencyKey) (IdempotencyRecord, error) {
 	rec := IdempotencyRecord{
+		Scope:       r.Owner,
 		ClientID:    r.ApiKeyID.String(),
 		Key:         r.IdempotencyKey,
 		RequestHash: r.RequestHash,
@@ -171,4 +170,13 @@ func toIdempotencyRecord(r dbsqlc.IdempotencyKey) (IdempotencyRecord, error) {
 		}
 	}
 	return rec, nil
+}
+
+// idempotencyScope is the stored scope of a record: empty is the default
+// owner's, as every record made before owners existed is.
+func idempotencyScope(scope string) string {
+	if scope == "" {
+		return string(payment.DefaultOwner)
+	}
+	return scope
 }

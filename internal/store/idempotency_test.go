@@ -12,6 +12,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
@@ -43,7 +44,7 @@ func TestSweepExpiredIdempotencyKeys(t *testing.T) {
 	key, err := apikey.Generate()
 	require.NoError(t, err)
 	hash := apikey.Hash(key)
-	k, err := st.InsertAPIKey(ctx, pool, uuid.NewString(), "sweep", apikey.DisplayPrefix(key), hash[:], apikey.ScopeCheckout)
+	k, err := st.InsertAPIKey(ctx, pool, uuid.NewString(), "sweep", apikey.DisplayPrefix(key), hash[:], apikey.ScopeCheckout, payment.DefaultOwner)
 	require.NoError(t, err)
 	insert := func(n int, prefix string, expires time.Time) {
 		_, err := pool.Exec(ctx, `

@@ -178,7 +178,9 @@ func finishParams(a payment.Attempt) (dbsqlc.AttemptFinishParams, error) {
 // lockPayment locks a payment's row (after writing the answers riding on
 // ctx, see WithAnswers) and, with withCancels, then reads its open cancels,
 // or with lockCancel, then locks that cancel of it: one round trip.
-func (s *Store) lockPayment(ctx context.Context, db DBTX, id string, withCancels bool, lockCancel string) (payment.Payment, []payment.Cancel, error) {
+//
+// A payment out of reach is not found, and not locked.
+func (s *Store) lockPayment(ctx context.Context, db DBTX, reach payment.Reach, id string, withCancels bool, lockCancel string) (payment.Payment, []payment.Cancel, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
 		return payment.Payment{}, nil, errNotFound
@@ -197,7 +199,7 @@ func (s *Store) lockPayment(ctx context.Context, db DBTX, id string, withCancels
 			return payment.Payment{}, nil, err
 		}
 	}
-	lock := s.q.PaymentLockBatch(ctx, p, []uuid.UUID{uid})
+	lock := s.q.PaymentLockBatch(ctx, p, []dbsqlc.PaymentLockBatchParams{{ID: uid, Owner: ownerArg(reach)}})
 	var cancels *dbsqlc.CancelListOpenBatchBatchResults
 	if withCancels {
 		cancels = s.q.CancelListOpenBatch(ctx, p, []uuid.UUID{uid})
@@ -252,14 +254,28 @@ func (s *Store) lockPayment(ctx context.Context, db DBTX, id string, withCancels
 // one round trip: the lock first, then the cancels, read once the lock is
 // held, so they include every cancel its previous holder committed.
 func (s *Store) PaymentForUpdateWithOpenCancels(ctx context.Context, db DBTX, id string) (payment.Payment, []payment.Cancel, error) {
-	return s.lockPayment(ctx, db, id, true, "")
+	return s.lockPayment(ctx, db, payment.Everyone(), id, true, "")
+}
+
+// ReachablePaymentForUpdateWithOpenCancels is PaymentForUpdateWithOpenCancels
+// for a caller of reach: a payment out of it is not found (and not locked),
+// exactly like a payment that does not exist.
+func (s *Store) ReachablePaymentForUpdateWithOpenCancels(ctx context.Context, db DBTX, reach payment.Reach, id string) (payment.Payment, []payment.Cancel, error) {
+	return s.lockPayment(ctx, db, reach, id, true, "")
+}
+
+// ReachablePaymentForUpdate is PaymentForUpdate for a caller of reach: a
+// payment out of it is not found (and not locked).
+func (s *Store) ReachablePaymentForUpdate(ctx context.Context, db DBTX, reach payment.Reach, id string) (payment.Payment, error) {
+	p, _, err := s.lockPayment(ctx, db, reach, id, false, "")
+	return p, err
 }
 
 // PaymentAndCancelForUpdate is PaymentForUpdate and CancelForUpdate in one
 // round trip: the payment's lock first, then its cancel's, the order every
 // writer takes them in.
 func (s *Store) PaymentAndCancelForUpdate(ctx context.Context, db DBTX, paymentID, cancelID string) (payment.Payment, payment.Cancel, error) {
-	p, cs, err := s.lockPayment(ctx, db, paymentID, false, cancelID)
+	p, cs, err := s.lockPayment(ctx, db, payment.Everyone(), paymentID, false, cancelID)
 	if err != nil {
 		return p, payment.Cancel{}, err
 	}

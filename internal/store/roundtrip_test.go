@@ -27,17 +27,17 @@ func TestSavePaymentChange(t *testing.T) {
 	p := insertPayment(t, st, pool)
 	confirming, err := st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
 		ID: uuid.NewString(), URL: "https://shop.example/a", Events: []string{webhook.EventType(payment.StatusConfirming)}, Secret: "whsec_dGVzdA==",
-	})
+	}, webhook.DefaultMaxEndpoints)
 	require.NoError(t, err)
 	_, err = st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
 		ID: uuid.NewString(), URL: "https://shop.example/b", Events: []string{webhook.EventType(payment.StatusConfirmed)}, Secret: "whsec_dGVzdA==",
-	})
+	}, webhook.DefaultMaxEndpoints)
 	require.NoError(t, err)
 	disabled, err := st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
 		ID: uuid.NewString(), URL: "https://shop.example/c", Events: webhook.EventTypes(), Secret: "whsec_dGVzdA==",
-	})
+	}, webhook.DefaultMaxEndpoints)
 	require.NoError(t, err)
-	_, err = st.DisableWebhookEndpoint(ctx, pool, disabled.ID)
+	_, err = st.DisableWebhookEndpoint(ctx, pool, payment.Everyone(), disabled.ID)
 	require.NoError(t, err)
 
 	_, err = p.RequestConfirm("pk_change", 5000, time.Now())

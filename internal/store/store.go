@@ -51,7 +51,7 @@ func (s *Store) InsertPayment(ctx context.Context, db DBTX, id string, in paymen
 	}
 	row, err := s.q.PaymentInsert(ctx, db, dbsqlc.PaymentInsertParams{
 		ID: uid, OrderID: in.OrderID, OrderName: in.OrderName, Amount: in.Amount, Currency: in.Currency,
-		Gateway: in.Gateway, PaymentKey: nullString(in.PaymentKeyAtCreate(id)),
+		Gateway: in.Gateway, PaymentKey: nullString(in.PaymentKeyAtCreate(id)), Owner: string(ownerOf(in)),
 	})
 	if isUniqueViolation(err, constraintPaymentKey) {
 		// Another order's intent holds that gateway payment id: a payment at
@@ -60,6 +60,8 @@ func (s *Store) InsertPayment(ctx context.Context, db DBTX, id string, in paymen
 			"paymentKey %s is already bound to another payment", in.PaymentKey)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
+		// Whoever owns it: order ids are unique across owners, and the
+		// caller answers another owner's without showing it (Intent.Same).
 		existing, err := s.PaymentByOrderID(ctx, db, in.OrderID)
 		if err != nil {
 			return payment.Payment{}, false, err
@@ -79,8 +81,37 @@ func (s *Store) Payment(ctx context.Context, db DBTX, id string) (payment.Paymen
 	if err != nil {
 		return payment.Payment{}, errNotFound
 	}
-	row, err := s.q.PaymentGetByID(ctx, db, uid)
+	row, err := s.q.PaymentGetByID(ctx, db, dbsqlc.PaymentGetByIDParams{ID: uid})
 	return rowOrNotFound(row, err, "error getting payment")
+}
+
+// ReachablePayment is Payment for a caller of reach: another owner's
+// payment is not found, exactly like one that does not exist.
+func (s *Store) ReachablePayment(ctx context.Context, db DBTX, reach payment.Reach, id string) (payment.Payment, error) {
+	uid, err := uuid.Parse(id)
+	if err != nil {
+		return payment.Payment{}, errNotFound
+	}
+	row, err := s.q.PaymentGetByID(ctx, db, dbsqlc.PaymentGetByIDParams{ID: uid, Owner: ownerArg(reach)})
+	return rowOrNotFound(row, err, "error getting payment")
+}
+
+// ownerArg is the owner filter of the scoped queries: NULL for every owner.
+func ownerArg(reach payment.Reach) *string {
+	o, one := reach.Owner()
+	if !one {
+		return nil
+	}
+	name := string(o)
+	return &name
+}
+
+// ownerOf is the owner an intent is created for.
+func ownerOf(in payment.Intent) payment.Owner {
+	if in.Owner == "" {
+		return payment.DefaultOwner
+	}
+	return in.Owner
 }
 
 // PaymentForUpdate returns a payment and locks its row until db's transaction
@@ -88,13 +119,18 @@ func (s *Store) Payment(ctx context.Context, db DBTX, id string) (payment.Paymen
 // Gateway answers riding on ctx (WithAnswers) are written in the same round
 // trip, before the lock.
 func (s *Store) PaymentForUpdate(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
-	p, _, err := s.lockPayment(ctx, db, id, false, "")
+	p, _, err := s.lockPayment(ctx, db, payment.Everyone(), id, false, "")
 	return p, err
 }
 
-// PaymentByOrderID returns the payment for an order.
+// PaymentByOrderID returns the payment for an order, whoever owns it.
 func (s *Store) PaymentByOrderID(ctx context.Context, db DBTX, orderID string) (payment.Payment, error) {
-	row, err := s.q.PaymentGetByOrderID(ctx, db, orderID)
+	return s.ReachablePaymentByOrderID(ctx, db, payment.Everyone(), orderID)
+}
+
+// ReachablePaymentByOrderID is PaymentByOrderID for a caller of reach.
+func (s *Store) ReachablePaymentByOrderID(ctx context.Context, db DBTX, reach payment.Reach, orderID string) (payment.Payment, error) {
+	row, err := s.q.PaymentGetByOrderID(ctx, db, dbsqlc.PaymentGetByOrderIDParams{OrderID: orderID, Owner: ownerArg(reach)})
 	return rowOrNotFound(row, err, "error getting payment by order id")
 }
 
@@ -319,9 +355,10 @@ func (s *Store) ListPayments(ctx context.Context, db DBTX, statuses []payment.St
 	return out, nil
 }
 
-// PaymentWithHistory returns a payment with its cancels and attempts.
-func (s *Store) PaymentWithHistory(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
-	p, err := s.Payment(ctx, db, id)
+// PaymentWithHistory returns a payment of reach with its cancels and
+// attempts; a payment out of reach is not found.
+func (s *Store) PaymentWithHistory(ctx context.Context, db DBTX, reach payment.Reach, id string) (payment.Payment, error) {
+	p, err := s.ReachablePayment(ctx, db, reach, id)
 	if err != nil {
 		return p, err
 	}
@@ -329,9 +366,9 @@ func (s *Store) PaymentWithHistory(ctx context.Context, db DBTX, id string) (pay
 }
 
 // PaymentByOrderIDWithHistory returns the payment for an order with its
-// cancels and attempts.
-func (s *Store) PaymentByOrderIDWithHistory(ctx context.Context, db DBTX, orderID string) (payment.Payment, error) {
-	p, err := s.PaymentByOrderID(ctx, db, orderID)
+// cancels and attempts, if it is within reach.
+func (s *Store) PaymentByOrderIDWithHistory(ctx context.Context, db DBTX, reach payment.Reach, orderID string) (payment.Payment, error) {
+	p, err := s.ReachablePaymentByOrderID(ctx, db, reach, orderID)
 	if err != nil {
 		return p, err
 	}
@@ -498,6 +535,7 @@ func (s *Store) StartAttempt(ctx context.Context, db DBTX, a payment.Attempt) (i
 	id, err := s.q.AttemptStart(ctx, db, dbsqlc.AttemptStartParams{
 		PaymentID: pid, CancelID: cancelID, Operation: string(a.Operation), IdempotencyKey: a.IdempotencyKey,
 		JobID: nullInt64(a.JobID), JobAttempt: &jobAttempt, RequestedAt: a.RequestedAt,
+		RefundableAmount: nullInt64(a.RefundableAmount),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("error starting attempt: %w", err)
@@ -539,6 +577,7 @@ func (s *Store) Attempts(ctx context.Context, db DBTX, paymentID string) ([]paym
 func toAppPayment(r dbsqlc.Payment) payment.Payment {
 	return payment.Payment{
 		ID:                    r.ID.String(),
+		Owner:                 payment.Owner(r.Owner),
 		OrderID:               r.OrderID,
 		OrderName:             r.OrderName,
 		Amount:                r.Amount,
@@ -618,6 +657,9 @@ func toAppAttempt(r dbsqlc.PaymentAttempt) payment.Attempt {
 	}
 	if r.HttpStatus != nil {
 		a.HTTPStatus = int(*r.HttpStatus)
+	}
+	if r.RefundableAmount != nil {
+		a.RefundableAmount = *r.RefundableAmount
 	}
 	if len(r.GatewayRecord) > 0 {
 		var g payment.GatewayRecord

@@ -93,7 +93,7 @@ func TestWebhookAttemptOnSettledDelivery(t *testing.T) {
 	p := insertPayment(t, st, pool)
 	e, err := st.InsertWebhookEndpoint(ctx, pool, webhook.Endpoint{
 		ID: uuid.NewString(), URL: "https://shop.example/webhooks", Events: webhook.EventTypes(), Secret: "whsec_dGVzdA==",
-	})
+	}, webhook.DefaultMaxEndpoints)
 	require.NoError(t, err)
 	d, err := st.InsertWebhookDelivery(ctx, pool, webhook.Delivery{
 		ID: uuid.NewString(), EndpointID: e.ID, EventID: "msg_1", EventType: "payment.confirmed", PaymentID: p.ID, Payload: []byte(`{}`),

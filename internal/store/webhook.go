@@ -23,47 +23,73 @@ var (
 	ErrDeliverySettled = errors.New("webhook delivery is no longer pending")
 )
 
-// InsertWebhookEndpoint stores a new endpoint.
-func (s *Store) InsertWebhookEndpoint(ctx context.Context, db DBTX, e webhook.Endpoint) (webhook.Endpoint, error) {
+// InsertWebhookEndpoint stores a new endpoint of e.Owner, unless the owner
+// already has max active endpoints (webhook.CheckRoom) or an active endpoint
+// with e.URL (webhook.CodeURLTaken, 409): then it writes nothing. Run it in
+// a transaction: the owner's row is locked until it ends, so concurrent
+// registrations of one owner count one after the other.
+func (s *Store) InsertWebhookEndpoint(ctx context.Context, db DBTX, e webhook.Endpoint, max int) (webhook.Endpoint, error) {
 	uid, err := uuid.Parse(e.ID)
 	if err != nil {
 		return webhook.Endpoint{}, fmt.Errorf("error parsing webhook endpoint id: %w", err)
 	}
+	owner := ownerName(e.Owner)
+	if _, err := s.q.OwnerLockForEndpoints(ctx, db, owner); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return webhook.Endpoint{}, fmt.Errorf("error inserting webhook endpoint: no owner %q", owner)
+		}
+		return webhook.Endpoint{}, fmt.Errorf("error locking owner for webhook endpoints: %w", err)
+	}
+	active, err := s.q.WebhookEndpointCountActive(ctx, db, owner)
+	if err != nil {
+		return webhook.Endpoint{}, fmt.Errorf("error counting webhook endpoints: %w", err)
+	}
+	if err := webhook.CheckRoom(int(active), max); err != nil {
+		return webhook.Endpoint{}, err
+	}
 	row, err := s.q.WebhookEndpointInsert(ctx, db, dbsqlc.WebhookEndpointInsertParams{
-		ID: uid, Url: e.URL, Events: e.Events, Secret: e.Secret,
+		ID: uid, Url: e.URL, Events: e.Events, Secret: e.Secret, Owner: owner,
 	})
+	if isUniqueViolation(err, constraintEndpointURL) {
+		return webhook.Endpoint{}, payment.Errorf(payment.KindConflict, webhook.CodeURLTaken,
+			"an active webhook endpoint already has the URL %s; rotate its secret, or disable it first", e.URL)
+	}
 	if err != nil {
 		return webhook.Endpoint{}, fmt.Errorf("error inserting webhook endpoint: %w", err)
 	}
 	return toAppEndpoint(row), nil
 }
 
-// WebhookEndpoint returns an endpoint by id; an id that is not a UUID is not
-// found.
-func (s *Store) WebhookEndpoint(ctx context.Context, db DBTX, id string) (webhook.Endpoint, error) {
+// constraintEndpointURL is the index that keeps an owner's active
+// endpoints' URLs apart.
+const constraintEndpointURL = "webhook_endpoints_owner_url_idx"
+
+// WebhookEndpoint returns an endpoint of reach by id; an id that is not a
+// UUID, or an endpoint out of reach, is not found.
+func (s *Store) WebhookEndpoint(ctx context.Context, db DBTX, reach payment.Reach, id string) (webhook.Endpoint, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
 		return webhook.Endpoint{}, errEndpointNotFound
 	}
-	return endpointOrNotFound(s.q.WebhookEndpointGet(ctx, db, uid))
+	return endpointOrNotFound(s.q.WebhookEndpointGet(ctx, db, dbsqlc.WebhookEndpointGetParams{ID: uid, Owner: ownerArg(reach)}))
 }
 
-// WebhookEndpoints returns every endpoint, oldest first.
-func (s *Store) WebhookEndpoints(ctx context.Context, db DBTX) ([]webhook.Endpoint, error) {
-	rows, err := s.q.WebhookEndpointList(ctx, db)
+// WebhookEndpoints returns every endpoint of reach, oldest first.
+func (s *Store) WebhookEndpoints(ctx context.Context, db DBTX, reach payment.Reach) ([]webhook.Endpoint, error) {
+	rows, err := s.q.WebhookEndpointList(ctx, db, ownerArg(reach))
 	if err != nil {
 		return nil, fmt.Errorf("error listing webhook endpoints: %w", err)
 	}
 	return toAppEndpoints(rows), nil
 }
 
-// DisableWebhookEndpoint disables an endpoint (again: a no-op).
-func (s *Store) DisableWebhookEndpoint(ctx context.Context, db DBTX, id string) (webhook.Endpoint, error) {
+// DisableWebhookEndpoint disables an endpoint of reach (again: a no-op).
+func (s *Store) DisableWebhookEndpoint(ctx context.Context, db DBTX, reach payment.Reach, id string) (webhook.Endpoint, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
 		return webhook.Endpoint{}, errEndpointNotFound
 	}
-	return endpointOrNotFound(s.q.WebhookEndpointDisable(ctx, db, uid))
+	return endpointOrNotFound(s.q.WebhookEndpointDisable(ctx, db, dbsqlc.WebhookEndpointDisableParams{ID: uid, Owner: ownerArg(reach)}))
 }
 
 // RotateWebhookSecret makes secret an enabled endpoint's signing secret; the
@@ -219,7 +245,7 @@ func toAppEndpoints(rows []dbsqlc.WebhookEndpoint) []webhook.Endpoint {
 
 func toAppEndpoint(r dbsqlc.WebhookEndpoint) webhook.Endpoint {
 	return webhook.Endpoint{
-		ID: r.ID.String(), URL: r.Url, Events: r.Events, Secret: r.Secret,
+		ID: r.ID.String(), Owner: payment.Owner(r.Owner), URL: r.Url, Events: r.Events, Secret: r.Secret,
 		PreviousSecret: deref(r.PreviousSecret), PreviousSecretExpiresAt: r.PreviousSecretExpiresAt,
 		CreatedAt: r.CreatedAt, DisabledAt: r.DisabledAt,
 	}

@@ -35,7 +35,28 @@ const (
 	// CodeEndpointDisabled: the endpoint is disabled; it receives nothing
 	// and its secret cannot be rotated.
 	CodeEndpointDisabled = "webhook_endpoint_disabled"
+	// CodeEndpointLimit: the owner has as many active endpoints as the
+	// deployment allows; disable one first.
+	CodeEndpointLimit = "webhook_endpoint_limit"
+	// CodeURLTaken: an active endpoint of the same owner has the URL.
+	CodeURLTaken = "webhook_url_taken"
 )
+
+// DefaultMaxEndpoints is how many active endpoints an owner may have unless
+// the deployment says otherwise. Each status change writes one delivery per
+// endpoint in its own transaction, so the cap bounds what one change costs
+// (docs/design.md, "Owners").
+const DefaultMaxEndpoints = 16
+
+// CheckRoom refuses a new endpoint for an owner that already has active
+// endpoints and max of them are allowed.
+func CheckRoom(active, max int) error {
+	if active >= max {
+		return payment.Errorf(payment.KindUnprocessable, CodeEndpointLimit,
+			"this owner already has %d active webhook endpoints, the most allowed; disable one (POST /v1/webhook-endpoints/{id}/disable) before adding another", active)
+	}
+	return nil
+}
 
 // Headers of a delivery, as the Standard Webhooks specification names them.
 const (
@@ -127,7 +148,10 @@ func (e Event) Encode() ([]byte, error) {
 
 // Endpoint is a URL a checkout registered to receive events.
 type Endpoint struct {
-	ID     string
+	ID string
+	// Owner is the owner whose payments' events the endpoint receives, and
+	// whose keys manage it.
+	Owner  payment.Owner
 	URL    string
 	Events []string
 	// Secret signs every delivery; PreviousSecret signs beside it until

@@ -1,6 +1,10 @@
 package portone
 
-import "github.com/payment-outbox/payment-outbox/internal/gateway"
+import (
+	"time"
+
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
+)
 
 // The PortOne V2 error types the table names: each is the "type" of an error
 // body, as PortOne's OpenAPI document and server SDKs list them for
@@ -99,4 +103,10 @@ var answers = gateway.Table{
 	StillRunning: map[string]bool{
 		CodeIdempotencyOutstandingRequest: true,
 	},
+	// PortOne keeps a key's answer for 3 hours (its REST API introduction;
+	// docs/design.md cites it).
+	KeyRetention: KeyRetention,
 }
+
+// KeyRetention is how long PortOne keeps an Idempotency-Key: 3 hours.
+const KeyRetention = 3 * time.Hour

@@ -16,6 +16,7 @@ package portone
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,6 +69,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// UserAgent is sent on every call if set.
 	UserAgent string
+	// KeyRetention overrides how long the client says PortOne keeps an
+	// Idempotency-Key (KeyRetention); zero means the documented 3 hours.
+	// Tests that scale the simulator's retention down set it too.
+	KeyRetention time.Duration
 	// ConfirmMode is the store's confirm flow (PORTONE_CONFIRM_MODE):
 	// browser (the default when empty) or manual.
 	ConfirmMode payment.PortOneConfirmMode
@@ -95,7 +100,9 @@ type Client struct {
 	timeout   time.Duration
 	hc        *http.Client
 	now       func() time.Time
-	manual    bool
+	// keyRetention: see Config.KeyRetention.
+	keyRetention time.Duration
+	manual       bool
 }
 
 // New returns a Client for cfg. It fails on an empty secret or store id, a
@@ -124,6 +131,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("error creating PortOne client: timeout %s is negative", cfg.Timeout)
+	}
+	if cfg.KeyRetention < 0 {
+		return nil, fmt.Errorf("error creating PortOne client: key retention %s is negative", cfg.KeyRetention)
 	}
 	mode, err := payment.ParsePortOneConfirmMode(string(cfg.ConfirmMode))
 	if err != nil {
@@ -159,7 +169,8 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		baseURL: base, authz: "PortOne " + cfg.Secret, secret: cfg.Secret, storeID: cfg.StoreID,
 		userAgent: userAgent, timeout: timeout, hc: &hc, now: time.Now,
-		manual: mode == payment.PortOneConfirmManual,
+		keyRetention: cmp.Or(cfg.KeyRetention, answers.KeyRetention),
+		manual:       mode == payment.PortOneConfirmManual,
 	}, nil
 }
 
@@ -176,6 +187,10 @@ func (c *Client) Classify(r gateway.Result) gateway.Class { return answers.Class
 
 // StillRunning implements relay.Gateway.
 func (c *Client) StillRunning(code string) bool { return answers.StillRunning[code] }
+
+// KeyRetention implements relay.Gateway: how long PortOne keeps an
+// Idempotency-Key (the table's, unless Config.KeyRetention overrides it).
+func (c *Client) KeyRetention() time.Duration { return c.keyRetention }
 
 // errOtherPayment is wrapped when a 2xx record is not the payment asked
 // about (another paymentId, or another store's).
@@ -325,9 +340,9 @@ func (c *Client) Cancel(ctx context.Context, paymentID string, req gateway.Cance
 	case req.RefundableAmount <= 0:
 		// Without it PortOne skips its balance check, and a cancel sent
 		// again under a new key could refund twice.
-		return notSent(op, fmt.Errorf("refundable amount %d is not positive", req.RefundableAmount))
+		return gateway.AmountsRefused(op, fmt.Errorf("PortOne refundable amount %d is not positive", req.RefundableAmount))
 	case req.Amount > req.RefundableAmount:
-		return notSent(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
+		return gateway.AmountsRefused(op, fmt.Errorf("PortOne cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
 	}
 	res, raw := c.do(ctx, call{
 		op: op, method: http.MethodPost, path: c.paymentPath(paymentID) + "/cancel",

@@ -396,17 +396,25 @@ func TestRefusesToSend(t *testing.T) {
 	b := setup(t, func(http.ResponseWriter, *http.Request) { t.Error("nothing may be sent") })
 	ctx := context.Background()
 	for name, res := range map[string]gateway.Result{
-		"ShortKey":       b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{Reason: "r", RefundableAmount: 15000}, "cancel-1"),
-		"QuotedKey":      b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{Reason: "r", RefundableAmount: 15000}, `cancel-"0123456789"`),
-		"NoRefundable":   b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{Reason: "r"}, cancelKey),
-		"OverRefundable": b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{Reason: "r", Amount: 20000, RefundableAmount: 15000}, cancelKey),
-		"NoReason":       b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{RefundableAmount: 15000}, cancelKey),
-		"DotDot":         b.client.Lookup(ctx, ".."),
-		"NoAmount":       b.client.Confirm(ctx, gateway.ConfirmRequest{PaymentKey: "order-0001"}, ""),
+		"ShortKey":  b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{Reason: "r", RefundableAmount: 15000}, "cancel-1"),
+		"QuotedKey": b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{Reason: "r", RefundableAmount: 15000}, `cancel-"0123456789"`),
+		"NoReason":  b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{RefundableAmount: 15000}, cancelKey),
+		"DotDot":    b.client.Lookup(ctx, ".."),
+		"NoAmount":  b.client.Confirm(ctx, gateway.ConfirmRequest{PaymentKey: "order-0001"}, ""),
 	} {
 		require.ErrorIs(t, res.Err, gateway.ErrNotSent, name)
 		require.Equal(t, gateway.ClassMisconfigured, b.client.Classify(res), name)
 	}
+	// Refused for the payment's amounts: a refusal, never misconfigured.
+	for name, res := range map[string]gateway.Result{
+		"NoRefundable":   b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{Reason: "r"}, cancelKey),
+		"OverRefundable": b.client.Cancel(ctx, "order-0001", gateway.CancelRequest{Reason: "r", Amount: 20000, RefundableAmount: 15000}, cancelKey),
+	} {
+		require.ErrorIs(t, res.Err, gateway.ErrAmountsRefused, name)
+		require.NotErrorIs(t, res.Err, gateway.ErrNotSent, name)
+		require.Equal(t, gateway.ClassRefused, b.client.Classify(res), name)
+	}
+	require.Equal(t, KeyRetention, b.client.KeyRetention())
 }
 
 func TestPaymentIDEscaped(t *testing.T) {

@@ -69,6 +69,9 @@ type wireCancellation struct {
 	TotalAmount int64    `json:"totalAmount"`
 	Reason      string   `json:"reason"`
 	CancelledAt wireTime `json:"cancelledAt"`
+	// Trigger is where the cancel came from (API, CONSOLE, PORTONE_ADMIN,
+	// CHARGEBACK; absent in older records).
+	Trigger string `json:"trigger"`
 }
 
 // wirePayment is the subset of PortOne's Payment object the outbox reads.
@@ -150,7 +153,7 @@ func parsePayment(body []byte) (record, error) {
 		}
 		p.Cancels = append(p.Cancels, gateway.Cancel{
 			TransactionKey: c.ID, CancelReason: c.Reason, CancelStatus: c.Status,
-			CancelAmount: c.TotalAmount, CanceledAt: time.Time(c.CancelledAt),
+			CancelAmount: c.TotalAmount, CanceledAt: time.Time(c.CancelledAt), Trigger: c.Trigger,
 		})
 	}
 	return p, nil

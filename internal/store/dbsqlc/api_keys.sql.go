@@ -13,7 +13,7 @@ import (
 )
 
 const aPIKeyGetActiveByHash = `-- name: APIKeyGetActiveByHash :one
-SELECT id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+SELECT id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope, owner FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
 `
 
 // How a presented key is checked: by its hash, through the unique index, so
@@ -30,14 +30,15 @@ func (q *Queries) APIKeyGetActiveByHash(ctx context.Context, db DBTX, keyHash []
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.Scope,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const aPIKeyInsert = `-- name: APIKeyInsert :one
-INSERT INTO api_keys (id, name, display_prefix, key_hash, scope)
-VALUES ($1, $2, $3, $4, $5)
-RETURNING id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope
+INSERT INTO api_keys (id, name, display_prefix, key_hash, scope, owner)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope, owner
 `
 
 type APIKeyInsertParams struct {
@@ -46,6 +47,7 @@ type APIKeyInsertParams struct {
 	DisplayPrefix string
 	KeyHash       []byte
 	Scope         string
+	Owner         string
 }
 
 func (q *Queries) APIKeyInsert(ctx context.Context, db DBTX, arg APIKeyInsertParams) (ApiKey, error) {
@@ -55,6 +57,7 @@ func (q *Queries) APIKeyInsert(ctx context.Context, db DBTX, arg APIKeyInsertPar
 		arg.DisplayPrefix,
 		arg.KeyHash,
 		arg.Scope,
+		arg.Owner,
 	)
 	var i ApiKey
 	err := row.Scan(
@@ -66,12 +69,13 @@ func (q *Queries) APIKeyInsert(ctx context.Context, db DBTX, arg APIKeyInsertPar
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.Scope,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const aPIKeyList = `-- name: APIKeyList :many
-SELECT id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope FROM api_keys ORDER BY created_at, id
+SELECT id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope, owner FROM api_keys ORDER BY created_at, id
 `
 
 func (q *Queries) APIKeyList(ctx context.Context, db DBTX) ([]ApiKey, error) {
@@ -92,6 +96,7 @@ func (q *Queries) APIKeyList(ctx context.Context, db DBTX) ([]ApiKey, error) {
 			&i.LastUsedAt,
 			&i.RevokedAt,
 			&i.Scope,
+			&i.Owner,
 		); err != nil {
 			return nil, err
 		}
@@ -106,7 +111,7 @@ func (q *Queries) APIKeyList(ctx context.Context, db DBTX) ([]ApiKey, error) {
 const aPIKeyRevoke = `-- name: APIKeyRevoke :one
 UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1::timestamptz)
 WHERE id = $2
-RETURNING id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope
+RETURNING id, name, display_prefix, key_hash, created_at, last_used_at, revoked_at, scope, owner
 `
 
 type APIKeyRevokeParams struct {
@@ -127,6 +132,7 @@ func (q *Queries) APIKeyRevoke(ctx context.Context, db DBTX, arg APIKeyRevokePar
 		&i.LastUsedAt,
 		&i.RevokedAt,
 		&i.Scope,
+		&i.Owner,
 	)
 	return i, err
 }
@@ -147,4 +153,58 @@ type APIKeyTouchParams struct {
 func (q *Queries) APIKeyTouch(ctx context.Context, db DBTX, arg APIKeyTouchParams) error {
 	_, err := db.Exec(ctx, aPIKeyTouch, arg.UsedAt, arg.ID, arg.StaleBefore)
 	return err
+}
+
+const ownerExists = `-- name: OwnerExists :one
+SELECT EXISTS (SELECT 1 FROM owners WHERE id = $1)::bool AS found
+`
+
+func (q *Queries) OwnerExists(ctx context.Context, db DBTX, id string) (bool, error) {
+	row := db.QueryRow(ctx, ownerExists, id)
+	var found bool
+	err := row.Scan(&found)
+	return found, err
+}
+
+const ownerInsert = `-- name: OwnerInsert :exec
+INSERT INTO owners (id) VALUES ($1) ON CONFLICT (id) DO NOTHING
+`
+
+// Adding an owner that exists is a no-op.
+func (q *Queries) OwnerInsert(ctx context.Context, db DBTX, id string) error {
+	_, err := db.Exec(ctx, ownerInsert, id)
+	return err
+}
+
+const ownerList = `-- name: OwnerList :many
+SELECT o.id, o.created_at,
+    (SELECT count(*) FROM api_keys k WHERE k.owner = o.id AND k.revoked_at IS NULL)::int AS active_keys
+FROM owners o ORDER BY o.id
+`
+
+type OwnerListRow struct {
+	ID         string
+	CreatedAt  time.Time
+	ActiveKeys int32
+}
+
+// Every owner with its count of active keys, by name.
+func (q *Queries) OwnerList(ctx context.Context, db DBTX) ([]OwnerListRow, error) {
+	rows, err := db.Query(ctx, ownerList)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OwnerListRow
+	for rows.Next() {
+		var i OwnerListRow
+		if err := rows.Scan(&i.ID, &i.CreatedAt, &i.ActiveKeys); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

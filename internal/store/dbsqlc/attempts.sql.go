@@ -29,7 +29,7 @@ func (q *Queries) AttemptAddNote(ctx context.Context, db DBTX, arg AttemptAddNot
 }
 
 const attemptListByPayment = `-- name: AttemptListByPayment :many
-SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record FROM payment_attempts WHERE payment_id = $1 ORDER BY id
+SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record, refundable_amount FROM payment_attempts WHERE payment_id = $1 ORDER BY id
 `
 
 func (q *Queries) AttemptListByPayment(ctx context.Context, db DBTX, paymentID uuid.UUID) ([]PaymentAttempt, error) {
@@ -59,6 +59,7 @@ func (q *Queries) AttemptListByPayment(ctx context.Context, db DBTX, paymentID u
 			&i.Error,
 			&i.Note,
 			&i.GatewayRecord,
+			&i.RefundableAmount,
 		); err != nil {
 			return nil, err
 		}
@@ -71,19 +72,20 @@ func (q *Queries) AttemptListByPayment(ctx context.Context, db DBTX, paymentID u
 }
 
 const attemptStart = `-- name: AttemptStart :one
-INSERT INTO payment_attempts (payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO payment_attempts (payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, refundable_amount)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 RETURNING id
 `
 
 type AttemptStartParams struct {
-	PaymentID      uuid.UUID
-	CancelID       *uuid.UUID
-	Operation      string
-	IdempotencyKey string
-	JobID          *int64
-	JobAttempt     *int32
-	RequestedAt    time.Time
+	PaymentID        uuid.UUID
+	CancelID         *uuid.UUID
+	Operation        string
+	IdempotencyKey   string
+	JobID            *int64
+	JobAttempt       *int32
+	RequestedAt      time.Time
+	RefundableAmount *int64
 }
 
 // Written (and committed) before the gateway call, so a relay that dies
@@ -97,6 +99,7 @@ func (q *Queries) AttemptStart(ctx context.Context, db DBTX, arg AttemptStartPar
 		arg.JobID,
 		arg.JobAttempt,
 		arg.RequestedAt,
+		arg.RefundableAmount,
 	)
 	var id int64
 	err := row.Scan(&id)

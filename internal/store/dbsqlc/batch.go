@@ -233,7 +233,9 @@ func (b *CancelLockBatchBatchResults) Close() error {
 }
 
 const paymentLockBatch = `-- name: PaymentLockBatch :batchone
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+WHERE id = $1 AND ($2::text IS NULL OR owner = $2::text)
+FOR UPDATE
 `
 
 type PaymentLockBatchBatchResults struct {
@@ -242,18 +244,25 @@ type PaymentLockBatchBatchResults struct {
 	closed bool
 }
 
+type PaymentLockBatchParams struct {
+	ID    uuid.UUID
+	Owner *string
+}
+
 // PaymentGetByIDForUpdate for a pipeline (store.LockPayment): the statements
-// queued after it run once it holds the lock.
-func (q *Queries) PaymentLockBatch(ctx context.Context, db DBTX, id []uuid.UUID) *PaymentLockBatchBatchResults {
+// queued after it run once it holds the lock. @owner as in PaymentGetByID:
+// another owner's payment is neither locked nor found.
+func (q *Queries) PaymentLockBatch(ctx context.Context, db DBTX, arg []PaymentLockBatchParams) *PaymentLockBatchBatchResults {
 	batch := &pgx.Batch{}
-	for _, a := range id {
+	for _, a := range arg {
 		vals := []interface{}{
-			a,
+			a.ID,
+			a.Owner,
 		}
 		batch.Queue(paymentLockBatch, vals...)
 	}
 	br := db.SendBatch(ctx, batch)
-	return &PaymentLockBatchBatchResults{br, len(id), false}
+	return &PaymentLockBatchBatchResults{br, len(arg), false}
 }
 
 func (b *PaymentLockBatchBatchResults) QueryRow(f func(int, Payment, error)) {
@@ -294,6 +303,7 @@ func (b *PaymentLockBatchBatchResults) QueryRow(f func(int, Payment, error)) {
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 		)
 		if f != nil {
 			f(t, i, err)

@@ -65,7 +65,7 @@ func (q *Queries) CancelGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.U
 }
 
 const cancelGetWithPaymentAndKeyAnswers = `-- name: CancelGetWithPaymentAndKeyAnswers :one
-SELECT c.id, c.payment_id, c.kind, c.amount, c.reason, c.status, c.idempotency_key, c.canceled_amount, c.transaction_key, c.failure_code, c.failure_message, c.created_at, c.updated_at, c.completed_at, p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token,
+SELECT c.id, c.payment_id, c.kind, c.amount, c.reason, c.status, c.idempotency_key, c.canceled_amount, c.transaction_key, c.failure_code, c.failure_message, c.created_at, c.updated_at, c.completed_at, p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner,
     coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
     coalesce(k.finished, '{}')::bool[]            AS key_finished,
     coalesce(k.http_status, '{}')::int[]          AS key_http_status,
@@ -140,6 +140,7 @@ func (q *Queries) CancelGetWithPaymentAndKeyAnswers(ctx context.Context, db DBTX
 		&i.Payment.RecheckUntil,
 		&i.Payment.LookupWantedAt,
 		&i.Payment.PaymentToken,
+		&i.Payment.Owner,
 		&i.KeyRequestedAt,
 		&i.KeyFinished,
 		&i.KeyHttpStatus,

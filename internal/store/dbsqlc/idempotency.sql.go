@@ -13,9 +13,10 @@ import (
 )
 
 const idempotencyClaim = `-- name: IdempotencyClaim :one
-INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, created_at, expires_at)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (api_key_id, idempotency_key) DO UPDATE SET
+INSERT INTO idempotency_keys (owner, api_key_id, idempotency_key, request_hash, created_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (owner, idempotency_key) DO UPDATE SET
+    api_key_id       = EXCLUDED.api_key_id,
     request_hash     = EXCLUDED.request_hash,
     response_status  = NULL,
     response_headers = '{}',
@@ -23,11 +24,12 @@ ON CONFLICT (api_key_id, idempotency_key) DO UPDATE SET
     created_at       = EXCLUDED.created_at,
     expires_at       = EXCLUDED.expires_at
 WHERE idempotency_keys.expires_at <= EXCLUDED.created_at
-   OR (idempotency_keys.response_status IS NULL AND idempotency_keys.created_at < $6)
-RETURNING api_key_id, idempotency_key, request_hash, response_status, response_headers, response_body, created_at, expires_at
+   OR (idempotency_keys.response_status IS NULL AND idempotency_keys.created_at < $7)
+RETURNING api_key_id, idempotency_key, request_hash, response_status, response_headers, response_body, created_at, expires_at, owner
 `
 
 type IdempotencyClaimParams struct {
+	Owner          string
 	ApiKeyID       uuid.UUID
 	IdempotencyKey string
 	RequestHash    []byte
@@ -41,8 +43,12 @@ type IdempotencyClaimParams struct {
 // expired, or that is an in-progress marker older than @stale_before (its
 // request died without finishing), is taken over in place. No row back: the
 // key is held by a live record, which the caller reads.
+//
+// Keys are scoped to the owner, not to the API key (docs/design.md,
+// "Owners"): a retry under a rotated key of the same owner finds the record.
 func (q *Queries) IdempotencyClaim(ctx context.Context, db DBTX, arg IdempotencyClaimParams) (IdempotencyKey, error) {
 	row := db.QueryRow(ctx, idempotencyClaim,
+		arg.Owner,
 		arg.ApiKeyID,
 		arg.IdempotencyKey,
 		arg.RequestHash,
@@ -60,6 +66,7 @@ func (q *Queries) IdempotencyClaim(ctx context.Context, db DBTX, arg Idempotency
 		&i.ResponseBody,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.Owner,
 	)
 	return i, err
 }
@@ -69,7 +76,7 @@ UPDATE idempotency_keys SET
     response_status  = $1,
     response_headers = $2,
     response_body    = $3
-WHERE api_key_id = $4 AND idempotency_key = $5
+WHERE owner = $4 AND idempotency_key = $5
   AND created_at = $6 AND response_status IS NULL
 `
 
@@ -77,7 +84,7 @@ type IdempotencyCompleteParams struct {
 	ResponseStatus  *int32
 	ResponseHeaders []byte
 	ResponseBody    []byte
-	ApiKeyID        uuid.UUID
+	Owner           string
 	IdempotencyKey  string
 	CreatedAt       time.Time
 }
@@ -89,7 +96,7 @@ func (q *Queries) IdempotencyComplete(ctx context.Context, db DBTX, arg Idempote
 		arg.ResponseStatus,
 		arg.ResponseHeaders,
 		arg.ResponseBody,
-		arg.ApiKeyID,
+		arg.Owner,
 		arg.IdempotencyKey,
 		arg.CreatedAt,
 	)
@@ -101,8 +108,8 @@ func (q *Queries) IdempotencyComplete(ctx context.Context, db DBTX, arg Idempote
 
 const idempotencyDeleteExpired = `-- name: IdempotencyDeleteExpired :execrows
 DELETE FROM idempotency_keys
-WHERE (api_key_id, idempotency_key) IN (
-    SELECT i.api_key_id, i.idempotency_key FROM idempotency_keys i
+WHERE (owner, idempotency_key) IN (
+    SELECT i.owner, i.idempotency_key FROM idempotency_keys i
     WHERE i.expires_at < $1
     ORDER BY i.expires_at
     LIMIT $2
@@ -125,16 +132,16 @@ func (q *Queries) IdempotencyDeleteExpired(ctx context.Context, db DBTX, arg Ide
 }
 
 const idempotencyGet = `-- name: IdempotencyGet :one
-SELECT api_key_id, idempotency_key, request_hash, response_status, response_headers, response_body, created_at, expires_at FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2
+SELECT api_key_id, idempotency_key, request_hash, response_status, response_headers, response_body, created_at, expires_at, owner FROM idempotency_keys WHERE owner = $1 AND idempotency_key = $2
 `
 
 type IdempotencyGetParams struct {
-	ApiKeyID       uuid.UUID
+	Owner          string
 	IdempotencyKey string
 }
 
 func (q *Queries) IdempotencyGet(ctx context.Context, db DBTX, arg IdempotencyGetParams) (IdempotencyKey, error) {
-	row := db.QueryRow(ctx, idempotencyGet, arg.ApiKeyID, arg.IdempotencyKey)
+	row := db.QueryRow(ctx, idempotencyGet, arg.Owner, arg.IdempotencyKey)
 	var i IdempotencyKey
 	err := row.Scan(
 		&i.ApiKeyID,
@@ -145,18 +152,19 @@ func (q *Queries) IdempotencyGet(ctx context.Context, db DBTX, arg IdempotencyGe
 		&i.ResponseBody,
 		&i.CreatedAt,
 		&i.ExpiresAt,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const idempotencyRelease = `-- name: IdempotencyRelease :execrows
 DELETE FROM idempotency_keys
-WHERE api_key_id = $1 AND idempotency_key = $2
+WHERE owner = $1 AND idempotency_key = $2
   AND created_at = $3 AND response_status IS NULL
 `
 
 type IdempotencyReleaseParams struct {
-	ApiKeyID       uuid.UUID
+	Owner          string
 	IdempotencyKey string
 	CreatedAt      time.Time
 }
@@ -164,7 +172,7 @@ type IdempotencyReleaseParams struct {
 // Drops an in-progress marker whose request ended without an answer worth
 // keeping (a 5xx), so the client may retry under the same key.
 func (q *Queries) IdempotencyRelease(ctx context.Context, db DBTX, arg IdempotencyReleaseParams) (int64, error) {
-	result, err := db.Exec(ctx, idempotencyRelease, arg.ApiKeyID, arg.IdempotencyKey, arg.CreatedAt)
+	result, err := db.Exec(ctx, idempotencyRelease, arg.Owner, arg.IdempotencyKey, arg.CreatedAt)
 	if err != nil {
 		return 0, err
 	}

@@ -69,6 +69,43 @@ type ApiKey struct {
 	LastUsedAt    *time.Time
 	RevokedAt     *time.Time
 	Scope         string
+	Owner         string
+}
+
+type BooksDifference struct {
+	ID            int64
+	Gateway       string
+	Kind          string
+	PaymentKey    string
+	Subject       string
+	PaymentID     *uuid.UUID
+	OccurredAt    time.Time
+	GatewayRecord []byte
+	Ours          string
+	Lookup        bool
+	FirstRunID    int64
+	LastRunID     int64
+	Runs          int32
+	CreatedAt     time.Time
+	ResolvedAt    *time.Time
+}
+
+type BooksRun struct {
+	ID           int64
+	Gateway      string
+	WindowFrom   time.Time
+	WindowUntil  time.Time
+	StartedAt    time.Time
+	FinishedAt   *time.Time
+	Pages        int32
+	Transactions int32
+	Matched      int32
+	Differences  int32
+	Persisting   int32
+	Lookups      int32
+	Listed       int32
+	Resolved     int32
+	Error        string
 }
 
 type ConsoleSession struct {
@@ -88,6 +125,7 @@ type IdempotencyKey struct {
 	ResponseBody    []byte
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
+	Owner           string
 }
 
 type OperatorAction struct {
@@ -106,6 +144,11 @@ type OperatorAction struct {
 	OutcomeStatus string
 	CompletedAt   *time.Time
 	CreatedAt     time.Time
+}
+
+type Owner struct {
+	ID        string
+	CreatedAt time.Time
 }
 
 type Payment struct {
@@ -135,26 +178,28 @@ type Payment struct {
 	RecheckUntil          *time.Time
 	LookupWantedAt        *time.Time
 	PaymentToken          *string
+	Owner                 string
 }
 
 type PaymentAttempt struct {
-	ID             int64
-	PaymentID      uuid.UUID
-	CancelID       *uuid.UUID
-	Operation      string
-	IdempotencyKey string
-	JobID          *int64
-	JobAttempt     *int32
-	RequestedAt    time.Time
-	FinishedAt     *time.Time
-	LatencyUs      *int64
-	HttpStatus     *int32
-	GatewayCode    string
-	GatewayMessage string
-	Classification *string
-	Error          string
-	Note           string
-	GatewayRecord  []byte
+	ID               int64
+	PaymentID        uuid.UUID
+	CancelID         *uuid.UUID
+	Operation        string
+	IdempotencyKey   string
+	JobID            *int64
+	JobAttempt       *int32
+	RequestedAt      time.Time
+	FinishedAt       *time.Time
+	LatencyUs        *int64
+	HttpStatus       *int32
+	GatewayCode      string
+	GatewayMessage   string
+	Classification   *string
+	Error            string
+	Note             string
+	GatewayRecord    []byte
+	RefundableAmount *int64
 }
 
 type PaymentCancel struct {
@@ -213,4 +258,5 @@ type WebhookEndpoint struct {
 	PreviousSecretExpiresAt *time.Time
 	CreatedAt               time.Time
 	DisabledAt              *time.Time
+	Owner                   string
 }

@@ -31,7 +31,7 @@ func (q *Queries) ConsoleSessionDeleteExpired(ctx context.Context, db DBTX, now 
 }
 
 const consoleSessionGet = `-- name: ConsoleSessionGet :one
-SELECT k.id, k.name, k.display_prefix, k.key_hash, k.created_at, k.last_used_at, k.revoked_at, k.scope, s.csrf_token, s.expires_at AS session_expires_at
+SELECT k.id, k.name, k.display_prefix, k.key_hash, k.created_at, k.last_used_at, k.revoked_at, k.scope, k.owner, s.csrf_token, s.expires_at AS session_expires_at
 FROM console_sessions s JOIN api_keys k ON k.id = s.api_key_id
 WHERE s.token_hash = $1 AND s.expires_at > $2::timestamptz AND k.revoked_at IS NULL
 `
@@ -60,6 +60,7 @@ func (q *Queries) ConsoleSessionGet(ctx context.Context, db DBTX, arg ConsoleSes
 		&i.ApiKey.LastUsedAt,
 		&i.ApiKey.RevokedAt,
 		&i.ApiKey.Scope,
+		&i.ApiKey.Owner,
 		&i.CsrfToken,
 		&i.SessionExpiresAt,
 	)
@@ -445,7 +446,7 @@ func (q *Queries) OperatorActionSetJob(ctx context.Context, db DBTX, arg Operato
 }
 
 const paymentListAttention = `-- name: PaymentListAttention :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token,
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner,
        coalesce(c.id::text, '')::text AS cancel_id, coalesce(c.kind, '')::text AS cancel_kind,
        coalesce(c.status, '')::text AS cancel_status,
        coalesce(c.failure_code, '')::text AS cancel_failure_code,
@@ -459,7 +460,7 @@ LEFT JOIN LATERAL (
     SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at FROM payment_cancels c WHERE c.payment_id = p.id ORDER BY c.created_at DESC, c.id DESC LIMIT 1
 ) c ON true
 LEFT JOIN LATERAL (
-    SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record FROM payment_attempts a WHERE a.payment_id = p.id ORDER BY a.id DESC LIMIT 1
+    SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record, refundable_amount FROM payment_attempts a WHERE a.payment_id = p.id ORDER BY a.id DESC LIMIT 1
 ) a ON true
 WHERE p.status = ANY($1::text[]) AND p.updated_at < $2
   AND ($3::bool OR p.acknowledged_at IS NULL)
@@ -531,6 +532,7 @@ func (q *Queries) PaymentListAttention(ctx context.Context, db DBTX, arg Payment
 			&i.Payment.RecheckUntil,
 			&i.Payment.LookupWantedAt,
 			&i.Payment.PaymentToken,
+			&i.Payment.Owner,
 			&i.CancelID,
 			&i.CancelKind,
 			&i.CancelStatus,

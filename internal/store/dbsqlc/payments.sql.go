@@ -13,11 +13,19 @@ import (
 )
 
 const paymentGetByID = `-- name: PaymentGetByID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+WHERE id = $1 AND ($2::text IS NULL OR owner = $2::text)
 `
 
-func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
-	row := db.QueryRow(ctx, paymentGetByID, id)
+type PaymentGetByIDParams struct {
+	ID    uuid.UUID
+	Owner *string
+}
+
+// @owner NULL reads any owner's payment (operators, the relay); otherwise
+// another owner's payment is not found (docs/design.md, "Owners").
+func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, arg PaymentGetByIDParams) (Payment, error) {
+	row := db.QueryRow(ctx, paymentGetByID, arg.ID, arg.Owner)
 	var i Payment
 	err := row.Scan(
 		&i.ID,
@@ -46,12 +54,13 @@ func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Pa
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const paymentGetByIDForUpdate = `-- name: PaymentGetByIDForUpdate :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -84,16 +93,24 @@ func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const paymentGetByOrderID = `-- name: PaymentGetByOrderID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE order_id = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+WHERE order_id = $1 AND ($2::text IS NULL OR owner = $2::text)
 `
 
-func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID string) (Payment, error) {
-	row := db.QueryRow(ctx, paymentGetByOrderID, orderID)
+type PaymentGetByOrderIDParams struct {
+	OrderID string
+	Owner   *string
+}
+
+// @owner as in PaymentGetByID.
+func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, arg PaymentGetByOrderIDParams) (Payment, error) {
+	row := db.QueryRow(ctx, paymentGetByOrderID, arg.OrderID, arg.Owner)
 	var i Payment
 	err := row.Scan(
 		&i.ID,
@@ -122,12 +139,13 @@ func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, orderID stri
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const paymentGetByPaymentKey = `-- name: PaymentGetByPaymentKey :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments WHERE payment_key = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments WHERE payment_key = $1
 `
 
 func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKey *string) (Payment, error) {
@@ -160,12 +178,13 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const paymentGetWithConfirmKeyAnswers = `-- name: PaymentGetWithConfirmKeyAnswers :one
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token,
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner,
     coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
     coalesce(k.finished, '{}')::bool[]            AS key_finished,
     coalesce(k.http_status, '{}')::int[]          AS key_http_status,
@@ -224,6 +243,7 @@ func (q *Queries) PaymentGetWithConfirmKeyAnswers(ctx context.Context, db DBTX, 
 		&i.Payment.RecheckUntil,
 		&i.Payment.LookupWantedAt,
 		&i.Payment.PaymentToken,
+		&i.Payment.Owner,
 		&i.KeyRequestedAt,
 		&i.KeyFinished,
 		&i.KeyHttpStatus,
@@ -254,10 +274,10 @@ func (q *Queries) PaymentHasLiveJob(ctx context.Context, db DBTX, arg PaymentHas
 }
 
 const paymentInsert = `-- name: PaymentInsert :one
-INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status)
-VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready')
+INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status, owner)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8)
 ON CONFLICT (order_id) DO NOTHING
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner
 `
 
 type PaymentInsertParams struct {
@@ -268,6 +288,7 @@ type PaymentInsertParams struct {
 	Currency   string
 	Gateway    string
 	PaymentKey *string
+	Owner      string
 }
 
 // ON CONFLICT lets a repeated create find the first row instead of failing the
@@ -281,6 +302,7 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		arg.Currency,
 		arg.Gateway,
 		arg.PaymentKey,
+		arg.Owner,
 	)
 	var i Payment
 	err := row.Scan(
@@ -310,12 +332,13 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const paymentListByStatus = `-- name: PaymentListByStatus :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
 WHERE status = ANY($1::text[]) AND updated_at < $2
   AND ($3::bool OR acknowledged_at IS NULL)
 ORDER BY updated_at
@@ -374,6 +397,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 		); err != nil {
 			return nil, err
 		}
@@ -386,7 +410,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 }
 
 const paymentListLookupWanted = `-- name: PaymentListLookupWanted :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
 WHERE lookup_wanted_at < $1
 ORDER BY lookup_wanted_at
 LIMIT $2
@@ -435,6 +459,7 @@ func (q *Queries) PaymentListLookupWanted(ctx context.Context, db DBTX, arg Paym
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 		); err != nil {
 			return nil, err
 		}
@@ -447,7 +472,7 @@ func (q *Queries) PaymentListLookupWanted(ctx context.Context, db DBTX, arg Paym
 }
 
 const paymentListOrphanConfirms = `-- name: PaymentListOrphanConfirms :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token FROM payments p
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner FROM payments p
 WHERE p.status = 'confirming' AND p.updated_at < $1
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
@@ -503,6 +528,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 		); err != nil {
 			return nil, err
 		}
@@ -515,7 +541,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 }
 
 const paymentListReadyToSweep = `-- name: PaymentListReadyToSweep :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
 WHERE status = 'ready' AND gateway = ANY($1::text[])
   AND created_at < $2 AND created_at > $3
   AND (next_recheck_at IS NULL OR next_recheck_at <= $4)
@@ -576,6 +602,7 @@ func (q *Queries) PaymentListReadyToSweep(ctx context.Context, db DBTX, arg Paym
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 		); err != nil {
 			return nil, err
 		}
@@ -588,7 +615,7 @@ func (q *Queries) PaymentListReadyToSweep(ctx context.Context, db DBTX, arg Paym
 }
 
 const paymentListRecheckDue = `-- name: PaymentListRecheckDue :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
 WHERE next_recheck_at <= $1 AND recheck_until > $1
 ORDER BY next_recheck_at
 LIMIT $2
@@ -637,6 +664,7 @@ func (q *Queries) PaymentListRecheckDue(ctx context.Context, db DBTX, arg Paymen
 			&i.RecheckUntil,
 			&i.LookupWantedAt,
 			&i.PaymentToken,
+			&i.Owner,
 		); err != nil {
 			return nil, err
 		}
@@ -692,10 +720,11 @@ UPDATE payments SET
     recheck_until           = $16,
     updated_at              = now()
 WHERE payments.id = $17 AND payments.status = $18
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token,
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner,
     (CASE WHEN payments.status <> $18::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
-                   WHERE e.disabled_at IS NULL AND $19::text = ANY(e.events)
+                   WHERE e.owner = payments.owner AND e.disabled_at IS NULL
+                     AND $19::text = ANY(e.events)
                    ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids
 `
 
@@ -748,6 +777,7 @@ type PaymentSaveRow struct {
 	RecheckUntil          *time.Time
 	LookupWantedAt        *time.Time
 	PaymentToken          *string
+	Owner                 string
 	WebhookEndpointIds    []uuid.UUID
 }
 
@@ -757,7 +787,8 @@ type PaymentSaveRow struct {
 // fails instead of overwriting a change it did not see.
 //
 // A save that changes the status also returns, in the same statement (one
-// round trip), the enabled webhook endpoints that asked for @event_type,
+// round trip), the payment owner's enabled webhook endpoints that asked for
+// @event_type (another owner's endpoints never hear of it),
 // oldest first, for the caller to write a delivery for each in the same
 // transaction; a save that keeps the status returns none
 // (webhook_endpoint_ids is NULL). It sends no NOTIFY: a notifying commit
@@ -813,6 +844,7 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.RecheckUntil,
 		&i.LookupWantedAt,
 		&i.PaymentToken,
+		&i.Owner,
 		&i.WebhookEndpointIds,
 	)
 	return i, err

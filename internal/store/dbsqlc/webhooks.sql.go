@@ -12,6 +12,24 @@ import (
 	"github.com/google/uuid"
 )
 
+const ownerLockForEndpoints = `-- name: OwnerLockForEndpoints :one
+SELECT id FROM owners WHERE id = $1 FOR NO KEY UPDATE
+`
+
+// Locks the owner's row against other endpoint registrations of the same
+// owner (FOR NO KEY UPDATE does not block inserts that reference it): the
+// cap is counted (WebhookEndpointCountActive, a statement of its own, so
+// that under read committed its snapshot is taken once the lock is held
+// and sees what the previous holder committed) and the insert made under
+// it, so two concurrent registrations cannot both take the last place. No
+// row: no such owner.
+func (q *Queries) OwnerLockForEndpoints(ctx context.Context, db DBTX, owner string) (string, error) {
+	row := db.QueryRow(ctx, ownerLockForEndpoints, owner)
+	var id string
+	err := row.Scan(&id)
+	return id, err
+}
+
 const webhookDeliveryGet = `-- name: WebhookDeliveryGet :one
 SELECT id, endpoint_id, event_id, event_type, payment_id, payload, status, attempts, last_http_status, last_error, created_at, last_attempt_at, delivered_at FROM webhook_deliveries WHERE id = $1
 `
@@ -232,15 +250,32 @@ func (q *Queries) WebhookDeliveryRequeue(ctx context.Context, db DBTX, id uuid.U
 	return i, err
 }
 
-const webhookEndpointDisable = `-- name: WebhookEndpointDisable :one
-UPDATE webhook_endpoints SET disabled_at = coalesce(disabled_at, now())
-WHERE id = $1
-RETURNING id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at
+const webhookEndpointCountActive = `-- name: WebhookEndpointCountActive :one
+SELECT count(*)::int AS active FROM webhook_endpoints
+WHERE owner = $1 AND disabled_at IS NULL
 `
 
-// Disabling twice keeps the first time.
-func (q *Queries) WebhookEndpointDisable(ctx context.Context, db DBTX, id uuid.UUID) (WebhookEndpoint, error) {
-	row := db.QueryRow(ctx, webhookEndpointDisable, id)
+func (q *Queries) WebhookEndpointCountActive(ctx context.Context, db DBTX, owner string) (int32, error) {
+	row := db.QueryRow(ctx, webhookEndpointCountActive, owner)
+	var active int32
+	err := row.Scan(&active)
+	return active, err
+}
+
+const webhookEndpointDisable = `-- name: WebhookEndpointDisable :one
+UPDATE webhook_endpoints SET disabled_at = coalesce(disabled_at, now())
+WHERE id = $1 AND ($2::text IS NULL OR owner = $2::text)
+RETURNING id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at, owner
+`
+
+type WebhookEndpointDisableParams struct {
+	ID    uuid.UUID
+	Owner *string
+}
+
+// Disabling twice keeps the first time. @owner as in WebhookEndpointGet.
+func (q *Queries) WebhookEndpointDisable(ctx context.Context, db DBTX, arg WebhookEndpointDisableParams) (WebhookEndpoint, error) {
+	row := db.QueryRow(ctx, webhookEndpointDisable, arg.ID, arg.Owner)
 	var i WebhookEndpoint
 	err := row.Scan(
 		&i.ID,
@@ -251,16 +286,25 @@ func (q *Queries) WebhookEndpointDisable(ctx context.Context, db DBTX, id uuid.U
 		&i.PreviousSecretExpiresAt,
 		&i.CreatedAt,
 		&i.DisabledAt,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const webhookEndpointGet = `-- name: WebhookEndpointGet :one
-SELECT id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at FROM webhook_endpoints WHERE id = $1
+SELECT id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at, owner FROM webhook_endpoints
+WHERE id = $1 AND ($2::text IS NULL OR owner = $2::text)
 `
 
-func (q *Queries) WebhookEndpointGet(ctx context.Context, db DBTX, id uuid.UUID) (WebhookEndpoint, error) {
-	row := db.QueryRow(ctx, webhookEndpointGet, id)
+type WebhookEndpointGetParams struct {
+	ID    uuid.UUID
+	Owner *string
+}
+
+// @owner NULL finds any owner's endpoint (operators, the relay); otherwise
+// another owner's endpoint is not found.
+func (q *Queries) WebhookEndpointGet(ctx context.Context, db DBTX, arg WebhookEndpointGetParams) (WebhookEndpoint, error) {
+	row := db.QueryRow(ctx, webhookEndpointGet, arg.ID, arg.Owner)
 	var i WebhookEndpoint
 	err := row.Scan(
 		&i.ID,
@@ -271,14 +315,15 @@ func (q *Queries) WebhookEndpointGet(ctx context.Context, db DBTX, id uuid.UUID)
 		&i.PreviousSecretExpiresAt,
 		&i.CreatedAt,
 		&i.DisabledAt,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const webhookEndpointInsert = `-- name: WebhookEndpointInsert :one
-INSERT INTO webhook_endpoints (id, url, events, secret)
-VALUES ($1, $2, $3::text[], $4)
-RETURNING id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at
+INSERT INTO webhook_endpoints (id, url, events, secret, owner)
+VALUES ($1, $2, $3::text[], $4, $5)
+RETURNING id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at, owner
 `
 
 type WebhookEndpointInsertParams struct {
@@ -286,6 +331,7 @@ type WebhookEndpointInsertParams struct {
 	Url    string
 	Events []string
 	Secret string
+	Owner  string
 }
 
 func (q *Queries) WebhookEndpointInsert(ctx context.Context, db DBTX, arg WebhookEndpointInsertParams) (WebhookEndpoint, error) {
@@ -294,6 +340,7 @@ func (q *Queries) WebhookEndpointInsert(ctx context.Context, db DBTX, arg Webhoo
 		arg.Url,
 		arg.Events,
 		arg.Secret,
+		arg.Owner,
 	)
 	var i WebhookEndpoint
 	err := row.Scan(
@@ -305,16 +352,20 @@ func (q *Queries) WebhookEndpointInsert(ctx context.Context, db DBTX, arg Webhoo
 		&i.PreviousSecretExpiresAt,
 		&i.CreatedAt,
 		&i.DisabledAt,
+		&i.Owner,
 	)
 	return i, err
 }
 
 const webhookEndpointList = `-- name: WebhookEndpointList :many
-SELECT id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at FROM webhook_endpoints ORDER BY created_at, id
+SELECT id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at, owner FROM webhook_endpoints
+WHERE $1::text IS NULL OR owner = $1::text
+ORDER BY created_at, id
 `
 
-func (q *Queries) WebhookEndpointList(ctx context.Context, db DBTX) ([]WebhookEndpoint, error) {
-	rows, err := db.Query(ctx, webhookEndpointList)
+// @owner as in WebhookEndpointGet.
+func (q *Queries) WebhookEndpointList(ctx context.Context, db DBTX, owner *string) ([]WebhookEndpoint, error) {
+	rows, err := db.Query(ctx, webhookEndpointList, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -331,6 +382,7 @@ func (q *Queries) WebhookEndpointList(ctx context.Context, db DBTX) ([]WebhookEn
 			&i.PreviousSecretExpiresAt,
 			&i.CreatedAt,
 			&i.DisabledAt,
+			&i.Owner,
 		); err != nil {
 			return nil, err
 		}
@@ -348,7 +400,7 @@ UPDATE webhook_endpoints SET
     previous_secret_expires_at = $1,
     secret                     = $2
 WHERE id = $3 AND disabled_at IS NULL
-RETURNING id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at
+RETURNING id, url, events, secret, previous_secret, previous_secret_expires_at, created_at, disabled_at, owner
 `
 
 type WebhookEndpointRotateSecretParams struct {
@@ -370,6 +422,7 @@ func (q *Queries) WebhookEndpointRotateSecret(ctx context.Context, db DBTX, arg 
 		&i.PreviousSecretExpiresAt,
 		&i.CreatedAt,
 		&i.DisabledAt,
+		&i.Owner,
 	)
 	return i, err
 }
