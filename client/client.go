@@ -122,6 +122,7 @@ var (
 	opCreatePayment   = operation{http.MethodPost, "/v1/payments", true}
 	opGetByOrderID    = operation{http.MethodGet, "/v1/payments", true}
 	opGetPayment      = operation{http.MethodGet, "/v1/payments/{id}", true}
+	opListAttempts    = operation{http.MethodGet, "/v1/payments/{id}/attempts", true}
 	opConfirmPayment  = operation{http.MethodPost, "/v1/payments/{id}/confirm", true}
 	opCancelPayment   = operation{http.MethodPost, "/v1/payments/{id}/cancel", true}
 	opCreateEndpoint  = operation{http.MethodPost, "/v1/webhook-endpoints", false}
@@ -133,7 +134,7 @@ var (
 	opListDeliveries = operation{http.MethodGet, "/v1/webhook-endpoints/{id}/deliveries", true}
 	opRedeliver      = operation{http.MethodPost, "/v1/webhook-endpoints/{id}/deliveries/{deliveryId}/redeliver", true}
 
-	operations = []operation{opCreatePayment, opGetByOrderID, opGetPayment, opConfirmPayment, opCancelPayment,
+	operations = []operation{opCreatePayment, opGetByOrderID, opGetPayment, opListAttempts, opConfirmPayment, opCancelPayment,
 		opCreateEndpoint, opListEndpoints, opDisableEndpoint, opRotateSecret, opListDeliveries, opRedeliver}
 )
 

@@ -265,6 +265,11 @@ func TestErrors(t *testing.T) {
 
 	_, err = c.GetPayment(ctx, uuid.NewString())
 	require.Equal(t, client.CodePaymentNotFound, client.ErrorCode(err))
+	page, err := c.ListAttempts(ctx, p.ID, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, &client.AttemptPage{Attempts: []client.Attempt{}}, page, "no gateway call yet")
+	_, err = c.ListAttempts(ctx, uuid.NewString(), 0, 0)
+	require.Equal(t, client.CodePaymentNotFound, client.ErrorCode(err))
 	_, err = client.New(s.apiURL, "po_wrong").GetPayment(ctx, p.ID)
 	require.Equal(t, client.CodeUnauthorized, client.ErrorCode(err))
 	_, err = c.CreateWebhookEndpoint(ctx, client.CreateWebhookEndpointRequest{URL: "gopher://x"})

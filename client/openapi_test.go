@@ -89,6 +89,7 @@ func TestTypesMatchSchemas(t *testing.T) {
 		"Payment":                      Payment{},
 		"Cancel":                       Cancel{},
 		"Attempt":                      Attempt{},
+		"AttemptList":                  AttemptPage{},
 		"Failure":                      Failure{},
 		"CreatePaymentRequest":         CreatePaymentRequest{},
 		"ConfirmPaymentRequest":        ConfirmRequest{},
@@ -126,7 +127,7 @@ func TestCodesDocumented(t *testing.T) {
 	}
 	require.ElementsMatch(t, statuses, []string{
 		string(StatusReady), string(StatusConfirming), string(StatusConfirmed), string(StatusFailed), string(StatusExpired),
-		string(StatusUnknown), string(StatusCanceling), string(StatusCanceled), string(StatusPartiallyCanceled),
+		string(StatusUnknown), string(StatusCanceling), string(StatusCanceled), string(StatusPartiallyCanceled), string(StatusWaitingForDeposit),
 	})
 }
 

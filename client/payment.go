@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +21,10 @@ const (
 	StatusCanceling         Status = "canceling"
 	StatusCanceled          Status = "canceled"
 	StatusPartiallyCanceled Status = "partially_canceled"
+	// StatusWaitingForDeposit: a virtual account was issued
+	// (Payment.VirtualAccount) and the customer has not paid into it yet;
+	// it may take days. Not in flight: WaitPayment returns on it.
+	StatusWaitingForDeposit Status = "waiting_for_deposit"
 )
 
 // InFlight reports whether the relay is still at work on a payment in this
@@ -46,14 +51,54 @@ type Payment struct {
 	Method         string     `json:"method"`
 	ApprovedAt     *time.Time `json:"approvedAt"`
 	// Failure is why the payment failed, expired or went unknown.
-	Failure   *Failure  `json:"failure,omitempty"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Failure *Failure `json:"failure,omitempty"`
+	// VirtualAccount is the account to show the customer for a payment by
+	// bank transfer; nil for every other payment.
+	VirtualAccount *VirtualAccount `json:"virtualAccount,omitempty"`
+	CreatedAt      time.Time       `json:"createdAt"`
+	UpdatedAt      time.Time       `json:"updatedAt"`
 	// Version grows with every change; of two reads (or webhook events) of
 	// a payment, the one with the higher version is the newer.
-	Version  int64     `json:"version"`
-	Cancels  []Cancel  `json:"cancels"`
-	Attempts []Attempt `json:"attempts"`
+	Version int64    `json:"version"`
+	Cancels []Cancel `json:"cancels"`
+	// Attempts are the newest of the payment's gateway calls (at most 50),
+	// oldest first; AttemptCount is how many there are in all, and
+	// ListAttempts reads the older ones.
+	Attempts     []Attempt `json:"attempts"`
+	AttemptCount int       `json:"attemptCount"`
+}
+
+// AttemptPage is a page of a payment's gateway calls (ListAttempts).
+type AttemptPage struct {
+	// Attempts are oldest first.
+	Attempts     []Attempt `json:"attempts"`
+	AttemptCount int       `json:"attemptCount"`
+	// NextBefore, when set, is the before that reads the page of older
+	// attempts; nil when this page holds the oldest.
+	NextBefore *int64 `json:"nextBefore"`
+}
+
+// VirtualAccount is the bank account a gateway issued for a payment by
+// bank transfer. DueDate is nil when the gateway gave none.
+type VirtualAccount struct {
+	Bank          string     `json:"bank"`
+	AccountNumber string     `json:"accountNumber"`
+	HolderName    string     `json:"holderName"`
+	DueDate       *time.Time `json:"dueDate"`
+}
+
+// RefundAccount is the customer's bank account for the refund of a
+// deposited virtual-account payment (the cancel's refundReceiveAccount).
+type RefundAccount struct {
+	Bank          string `json:"bank"`
+	AccountNumber string `json:"accountNumber"`
+	HolderName    string `json:"holderName"`
+}
+
+// RefundAccountAudit is what a cancel keeps of its refund account.
+type RefundAccountAudit struct {
+	Bank         string `json:"bank"`
+	AccountLast4 string `json:"accountLast4"`
 }
 
 // Failure is why a payment or a cancel failed, in the gateway's words.
@@ -64,17 +109,19 @@ type Failure struct {
 
 // Cancel is one cancel (refund) request of a payment.
 type Cancel struct {
-	ID             string     `json:"id"`
-	Kind           string     `json:"kind"`
-	Amount         *int64     `json:"amount"` // nil: the whole balance
-	Reason         string     `json:"reason"`
-	Status         string     `json:"status"`
-	IdempotencyKey string     `json:"idempotencyKey"`
-	CanceledAmount int64      `json:"canceledAmount"`
-	TransactionKey string     `json:"transactionKey,omitempty"`
-	Failure        *Failure   `json:"failure,omitempty"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	CompletedAt    *time.Time `json:"completedAt"`
+	ID             string   `json:"id"`
+	Kind           string   `json:"kind"`
+	Amount         *int64   `json:"amount"` // nil: the whole balance
+	Reason         string   `json:"reason"`
+	Status         string   `json:"status"`
+	IdempotencyKey string   `json:"idempotencyKey"`
+	CanceledAmount int64    `json:"canceledAmount"`
+	TransactionKey string   `json:"transactionKey,omitempty"`
+	Failure        *Failure `json:"failure,omitempty"`
+	// RefundReceiveAccount is what the cancel keeps of its refund account.
+	RefundReceiveAccount *RefundAccountAudit `json:"refundReceiveAccount,omitempty"`
+	CreatedAt            time.Time           `json:"createdAt"`
+	CompletedAt          *time.Time          `json:"completedAt"`
 }
 
 // Attempt is one call the relay made to the gateway for a payment.
@@ -128,6 +175,9 @@ type ConfirmRequest struct {
 type CancelRequest struct {
 	Reason string `json:"reason"`
 	Amount int64  `json:"amount,omitempty"`
+	// RefundReceiveAccount is required to refund a deposited
+	// virtual-account payment and refused for any other.
+	RefundReceiveAccount *RefundAccount `json:"refundReceiveAccount,omitempty"`
 }
 
 // CreatePayment records a payment intent (status ready).
@@ -157,6 +207,21 @@ func (c *Client) CancelPayment(ctx context.Context, id string, req CancelRequest
 func (c *Client) GetPayment(ctx context.Context, id string) (*Payment, error) {
 	var p Payment
 	return &p, c.call(ctx, opGetPayment, opGetPayment.fill(id), nil, nil, &p, nil)
+}
+
+// ListAttempts reads a page of a payment's gateway calls: the newest limit
+// (0: the api's default, 50; at most 200) of those older than the attempt
+// id before (0: from the newest). Follow NextBefore to read them all.
+func (c *Client) ListAttempts(ctx context.Context, id string, before int64, limit int) (*AttemptPage, error) {
+	q := url.Values{}
+	if before > 0 {
+		q.Set("before", strconv.FormatInt(before, 10))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var page AttemptPage
+	return &page, c.call(ctx, opListAttempts, opListAttempts.fill(id), q, nil, &page, nil)
 }
 
 // GetPaymentByOrderID reads the payment of an order.

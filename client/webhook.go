@@ -116,18 +116,21 @@ type Event struct {
 // independently and may arrive out of order: keep the highest Version seen
 // per payment and drop an event whose Version is not above it.
 type EventData struct {
-	PaymentID      string    `json:"paymentId"`
-	OrderID        string    `json:"orderId"`
-	Status         Status    `json:"status"`
-	PreviousStatus Status    `json:"previousStatus"`
-	Version        int64     `json:"version"`
-	Amount         int64     `json:"amount"`
-	Currency       string    `json:"currency"`
-	ApprovedAmount int64     `json:"approvedAmount"`
-	BalanceAmount  int64     `json:"balanceAmount"`
-	CanceledAmount int64     `json:"canceledAmount"`
-	Failure        *Failure  `json:"failure,omitempty"`
-	UpdatedAt      time.Time `json:"updatedAt"`
+	PaymentID      string   `json:"paymentId"`
+	OrderID        string   `json:"orderId"`
+	Status         Status   `json:"status"`
+	PreviousStatus Status   `json:"previousStatus"`
+	Version        int64    `json:"version"`
+	Amount         int64    `json:"amount"`
+	Currency       string   `json:"currency"`
+	ApprovedAmount int64    `json:"approvedAmount"`
+	BalanceAmount  int64    `json:"balanceAmount"`
+	CanceledAmount int64    `json:"canceledAmount"`
+	Failure        *Failure `json:"failure,omitempty"`
+	// VirtualAccount is the account of a payment by bank transfer
+	// (payment.waiting_for_deposit carries it for the checkout to show).
+	VirtualAccount *VirtualAccount `json:"virtualAccount,omitempty"`
+	UpdatedAt      time.Time       `json:"updatedAt"`
 }
 
 // VerifyWebhook checks a delivery's Standard Webhooks signature under the

@@ -30,6 +30,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/debugserver"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/store"
 	"github.com/payment-outbox/payment-outbox/internal/webhook"
@@ -178,6 +179,8 @@ type config struct {
 	portOneWebhookSecret string
 	// portOneConfirmMode: see PORTONE_CONFIRM_MODE.
 	portOneConfirmMode payment.PortOneConfirmMode
+	// webhookLookupInterval: see WEBHOOK_LOOKUP_INTERVAL.
+	webhookLookupInterval time.Duration
 }
 
 // loadConfig reads the environment. Every error is one line naming the
@@ -305,6 +308,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	// The relays must run in the same mode: in manual the api takes the
 	// checkout's paymentToken and the relay charges with it.
+	if cfg.webhookLookupInterval, err = payflow.ParseWebhookLookupInterval(getenv("WEBHOOK_LOOKUP_INTERVAL")); err != nil {
+		return config{}, err
+	}
 	if cfg.portOneConfirmMode, err = payment.ParsePortOneConfirmMode(getenv("PORTONE_CONFIRM_MODE")); err != nil {
 		return config{}, errors.New(payment.ErrorOf(err).Message)
 	}
@@ -403,7 +409,7 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	// The metrics reveal volumes (payments by status, requests, refused
 	// sign-ins): on a listener of their own, which Prometheus reaches and
 	// the public does not, or else on the public one behind a key
-	// (docs/design.md, section 19).
+	// (docs/design.md, section 21).
 	var publicMetrics http.Handler
 	if cfg.metricsAddr == "" {
 		publicMetrics = registry.Handler()
@@ -416,9 +422,10 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		MaxInFlight:                cfg.maxInFlight,
 		MaxUnauthenticatedInFlight: cfg.maxUnauthenticatedInFlight,
 		Gateways:                   cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
-		PortOneWebhookSecret: cfg.portOneWebhookSecret,
-		MaxAmount:            cfg.maxAmount,
-		Development:          cfg.development,
+		PortOneWebhookSecret:  cfg.portOneWebhookSecret,
+		WebhookLookupInterval: cfg.webhookLookupInterval,
+		MaxAmount:             cfg.maxAmount,
+		Development:           cfg.development,
 	})
 	srv := &http.Server{
 		Handler: api.Handler(),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -480,4 +481,19 @@ func TestPortOneConfirmModeConfig(t *testing.T) {
 	cfg, err = loadConfig(env(vars))
 	require.NoError(t, err)
 	require.Equal(t, payment.PortOneConfirmManual, cfg.portOneConfirmMode)
+}
+
+func TestWebhookLookupIntervalConfig(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": "postgres://u@127.0.0.1:1/db"}
+	cfg, err := loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, payflow.DefaultWebhookLookupInterval, cfg.webhookLookupInterval)
+	vars["WEBHOOK_LOOKUP_INTERVAL"] = "30s"
+	cfg, err = loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, 30*time.Second, cfg.webhookLookupInterval)
+	vars["WEBHOOK_LOOKUP_INTERVAL"] = "100ms"
+	_, err = loadConfig(env(vars))
+	require.ErrorContains(t, err, "WEBHOOK_LOOKUP_INTERVAL must be a duration from 1s to 1h")
 }

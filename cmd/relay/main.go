@@ -27,6 +27,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gateway/portone"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
@@ -53,11 +54,16 @@ type config struct {
 	portOneBaseURL string
 	// portOneConfirmMode: PORTONE_CONFIRM_MODE, as the api's.
 	portOneConfirmMode payment.PortOneConfirmMode
-	openDeadline       time.Duration
+	// webhookLookupInterval: WEBHOOK_LOOKUP_INTERVAL, as the api's.
+	webhookLookupInterval time.Duration
+	openDeadline          time.Duration
 	// recheckWindow and readySweepAfter: RELAY_RECHECK_WINDOW,
 	// RELAY_READY_SWEEP_AFTER.
 	recheckWindow   time.Duration
 	readySweepAfter time.Duration
+	// deposit is the sweep of payments waiting for a virtual account's
+	// deposit (RELAY_DEPOSIT_SWEEP_*, RELAY_DEPOSIT_GRACE).
+	deposit         payment.DepositSchedule
 	schedule        relay.Schedule
 	gatewayTimeout  time.Duration
 	keyQuiet        time.Duration
@@ -121,6 +127,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.portOneConfirmMode, err = payment.ParsePortOneConfirmMode(getenv("PORTONE_CONFIRM_MODE")); err != nil {
 		return c, errors.New(payment.ErrorOf(err).Message)
 	}
+	if c.webhookLookupInterval, err = payflow.ParseWebhookLookupInterval(getenv("WEBHOOK_LOOKUP_INTERVAL")); err != nil {
+		return c, err
+	}
 	durations := []struct {
 		name string
 		def  time.Duration
@@ -141,6 +150,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"RELAY_OPEN_DEADLINE", relay.DefaultOpenDeadline, &c.openDeadline},
 		{"RELAY_RECHECK_WINDOW", payment.DefaultRecheck.Window, &c.recheckWindow},
 		{"RELAY_READY_SWEEP_AFTER", relay.DefaultReadySweepAfter, &c.readySweepAfter},
+		{"RELAY_DEPOSIT_SWEEP_FAR", payment.DefaultDepositSchedule.Far, &c.deposit.Far},
+		{"RELAY_DEPOSIT_SWEEP_NEAR", payment.DefaultDepositSchedule.Near, &c.deposit.Near},
+		{"RELAY_DEPOSIT_SWEEP_CLOSE", payment.DefaultDepositSchedule.Close, &c.deposit.Close},
+		{"RELAY_DEPOSIT_GRACE", payment.DefaultDepositSchedule.Grace, &c.deposit.Grace},
 	}
 	for _, d := range durations {
 		if *d.dst, err = envDuration(getenv, d.name, d.def); err != nil {
@@ -298,8 +311,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := relay.AddWorkers(workers, relay.Config{
 		Pool: pool, Store: st, Logger: logger, Schedule: cfg.schedule,
 		Gateways: gateways, Breakers: breakers, OpenDeadline: cfg.openDeadline,
-		Recheck: recheckPolicy(cfg.recheckWindow), ReadySweepAfter: cfg.readySweepAfter,
-		ReconcileAfter: cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet, BooksWindow: cfg.booksWindow, BooksLag: cfg.booksLag,
+		Recheck: recheckPolicy(cfg.recheckWindow), ReadySweepAfter: cfg.readySweepAfter, Deposit: cfg.deposit,
+		WebhookLookupInterval: cfg.webhookLookupInterval,
+		ReconcileAfter:        cfg.reconcileAfter, KeyQuiet: cfg.keyQuiet, BooksWindow: cfg.booksWindow, BooksLag: cfg.booksLag,
 		Metrics:  relayMetrics,
 		Webhooks: relay.WebhookConfig{Timeout: cfg.webhookTimeout, AllowPrivate: cfg.webhookAllowPrivate},
 	}); err != nil {

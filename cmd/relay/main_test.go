@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
 )
@@ -107,4 +108,19 @@ func TestLoadConfigPortOneConfirmMode(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, payment.PortOneConfirmManual, cfg.portOneConfirmMode)
 	require.Contains(t, cfg.describeGateways(), "confirm: manual")
+}
+
+func TestLoadConfigWebhookLookupInterval(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/db", "TOSS_SECRET_KEY": "test_sk_x"}
+	cfg, err := loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, payflow.DefaultWebhookLookupInterval, cfg.webhookLookupInterval, "the api's default")
+	vars["WEBHOOK_LOOKUP_INTERVAL"] = "1m"
+	cfg, err = loadConfig(env(vars))
+	require.NoError(t, err)
+	require.Equal(t, time.Minute, cfg.webhookLookupInterval)
+	vars["WEBHOOK_LOOKUP_INTERVAL"] = "2h"
+	_, err = loadConfig(env(vars))
+	require.ErrorContains(t, err, "WEBHOOK_LOOKUP_INTERVAL")
 }

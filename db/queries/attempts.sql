@@ -26,3 +26,15 @@ SELECT * FROM payment_attempts WHERE payment_id = @payment_id ORDER BY id;
 UPDATE payment_attempts
 SET note = CASE WHEN note = '' THEN @note::text ELSE note || '; ' || @note::text END
 WHERE id = @id;
+
+-- name: AttemptPageByPayment :many
+-- The newest @max_rows attempts of a payment whose id is below @before (0:
+-- from the newest), newest first: a page of its history, read backwards
+-- along payment_attempts_payment_idx.
+SELECT * FROM payment_attempts
+WHERE payment_id = @payment_id AND (@before::bigint = 0 OR id < @before::bigint)
+ORDER BY id DESC
+LIMIT @max_rows;
+
+-- name: AttemptCountByPayment :one
+SELECT count(*) FROM payment_attempts WHERE payment_id = @payment_id;

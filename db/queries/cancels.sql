@@ -1,6 +1,9 @@
 -- name: CancelInsert :one
-INSERT INTO payment_cancels (id, payment_id, kind, amount, reason, status, idempotency_key)
-VALUES (@id, @payment_id, @kind, @amount, @reason, @status, @idempotency_key)
+INSERT INTO payment_cancels (id, payment_id, kind, amount, reason, status, idempotency_key,
+    refund_bank, refund_account_last4, refund_account_number, refund_holder_name)
+VALUES (@id, @payment_id, @kind, @amount, @reason, @status, @idempotency_key,
+    sqlc.narg('refund_bank'), sqlc.narg('refund_account_last4'), sqlc.narg('refund_account_number'),
+    sqlc.narg('refund_holder_name'))
 RETURNING *;
 
 -- name: CancelGetByIDForUpdate :one
@@ -20,6 +23,12 @@ UPDATE payment_cancels SET
     failure_code    = @failure_code,
     failure_message = @failure_message,
     completed_at    = @completed_at,
+    -- The refund account leaves with the last status that may still send
+    -- it (payment_cancels_refund_account_while_open).
+    refund_account_number = CASE WHEN @status::text IN ('waiting', 'pending', 'unknown')
+        THEN refund_account_number END,
+    refund_holder_name    = CASE WHEN @status::text IN ('waiting', 'pending', 'unknown')
+        THEN refund_holder_name END,
     updated_at      = now()
 WHERE id = @id AND status = @expected_status
 RETURNING *;

@@ -76,6 +76,12 @@ UPDATE payments SET
     acknowledged_at         = @acknowledged_at,
     next_recheck_at         = @next_recheck_at,
     recheck_until           = @recheck_until,
+    va_bank                 = @va_bank,
+    va_account_number       = @va_account_number,
+    va_holder               = @va_holder,
+    va_due_at               = @va_due_at,
+    deposit_secret          = @deposit_secret,
+    deposit_next_look_at    = @deposit_next_look_at,
     updated_at              = now()
 WHERE payments.id = @id AND payments.status = @expected_status
 RETURNING *,
@@ -190,3 +196,21 @@ LIMIT @max_rows;
 UPDATE payments SET next_recheck_at = u.at
 FROM (SELECT unnest(@payment_ids::uuid[]) AS id, unnest(@next_at::timestamptz[]) AS at) AS u
 WHERE payments.id = u.id;
+
+-- name: PaymentListDepositLooksDue :many
+-- Payments waiting for a deposit whose next look is due (or was never
+-- scheduled), soonest first: the relay's deposit sweep (docs/design.md
+-- section 19). payments_waiting_deposit_idx covers it.
+SELECT * FROM payments
+WHERE status = 'waiting_for_deposit'
+  AND (deposit_next_look_at IS NULL OR deposit_next_look_at <= @now)
+ORDER BY deposit_next_look_at NULLS FIRST
+LIMIT @max_rows;
+
+-- name: PaymentSetDepositNextLook :exec
+-- Schedules the next deposit look of each payment the sweep just enqueued a
+-- lookup for (@payment_ids[i] at @next_at[i]). Not a change to the payments:
+-- updated_at and version stay.
+UPDATE payments SET deposit_next_look_at = u.at
+FROM (SELECT unnest(@payment_ids::uuid[]) AS id, unnest(@next_at::timestamptz[]) AS at) AS u
+WHERE payments.id = u.id AND payments.status = 'waiting_for_deposit';

@@ -23,3 +23,12 @@ SELECT status, count(*) AS payments
 FROM payments
 WHERE status IN ('confirming', 'canceling', 'unknown')
 GROUP BY status;
+
+-- name: StatsPaymentsWaitingForDeposit :one
+-- Payments waiting for a virtual account's deposit, and how many of them
+-- are past their due date: read through payments_waiting_deposit_idx,
+-- never a pass over the table.
+SELECT count(*) AS waiting,
+       count(*) FILTER (WHERE va_due_at < now()) AS overdue
+FROM payments
+WHERE status = 'waiting_for_deposit';

@@ -409,7 +409,7 @@ func checkService(t *testing.T, m *manifests) {
 // listener of its own (API_METRICS_ADDR), on a port it declares, and no
 // Service targets that port or a relay's: the metrics, and the relay's
 // probes and metrics, are for Prometheus inside the cluster, never for the
-// clients the Service is for (docs/design.md, section 19).
+// clients the Service is for (docs/design.md, section 21).
 func checkMetricsOffTheService(t *testing.T, m *manifests) {
 	for name, d := range m.deployments {
 		for _, c := range allContainers(d.Spec.Template.Spec) {

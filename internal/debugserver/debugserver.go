@@ -20,7 +20,7 @@ import (
 // (localhost, 127.0.0.0/8 or ::1). The profiles show the program's
 // internals (command line, goroutines with their arguments, heap), and a
 // CPU profile or trace costs CPU for as long as anyone asks, so they are
-// never served beyond the machine (docs/design.md, section 19); reach them
+// never served beyond the machine (docs/design.md, section 21); reach them
 // from elsewhere through a port forward or kubectl port-forward.
 func CheckAddr(addr string) error {
 	host, _, err := net.SplitHostPort(addr)

@@ -295,6 +295,15 @@ type CancelRequest struct {
 	// cancel retried under a new key after an earlier one did land cannot
 	// refund twice.
 	RefundableAmount int64
+	// RefundAccount is the customer's account a refund of a deposited
+	// virtual-account payment goes to (Toss's refundReceiveAccount,
+	// PortOne's refundAccount); nil for every other payment.
+	RefundAccount *payment.RefundAccount
+	// Unpaid says the cancel closes a virtual account nothing was
+	// deposited into: it refunds nothing, so it carries no amounts (Toss
+	// cancels the WAITING_FOR_DEPOSIT payment; PortOne closes the account,
+	// POST /payments/{id}/virtual-account/close).
+	Unpaid bool
 }
 
 type confirmBody struct {
@@ -311,6 +320,21 @@ type cancelBody struct {
 	// Always sent: it is the gateway's own check that no other cancel has
 	// changed the balance since we read it.
 	RefundableAmount int64 `json:"refundableAmount"`
+	// Required by Toss for a refund of a deposited virtual account.
+	RefundReceiveAccount *refundReceiveAccount `json:"refundReceiveAccount,omitempty"`
+}
+
+// refundReceiveAccount is Toss's cancel parameter of that name.
+type refundReceiveAccount struct {
+	Bank          string `json:"bank"`
+	AccountNumber string `json:"accountNumber"`
+	HolderName    string `json:"holderName"`
+}
+
+// unpaidCancelBody cancels a payment nothing was paid for (a virtual
+// account before its deposit): no amount and no balance to check.
+type unpaidCancelBody struct {
+	CancelReason string `json:"cancelReason"`
 }
 
 // call is one request to make.
@@ -361,6 +385,13 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelReques
 	if req.Amount < 0 {
 		return notSent(op, fmt.Errorf("cancel amount %d is negative", req.Amount))
 	}
+	if req.Unpaid {
+		r := c.do(ctx, call{
+			op: op, method: http.MethodPost, path: "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
+			body: unpaidCancelBody{CancelReason: req.Reason}, idempotencyKey: idempotencyKey,
+		})
+		return requireSubject(r, op, paymentKey, "")
+	}
 	// Without a positive refundableAmount the gateway would skip its balance
 	// check, and a cancel retried under a new key could refund twice.
 	if req.RefundableAmount <= 0 {
@@ -374,9 +405,10 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelReques
 		method: http.MethodPost,
 		path:   "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
 		body: cancelBody{
-			CancelReason:     req.Reason,
-			CancelAmount:     req.Amount,
-			RefundableAmount: req.RefundableAmount,
+			CancelReason:         req.Reason,
+			CancelAmount:         req.Amount,
+			RefundableAmount:     req.RefundableAmount,
+			RefundReceiveAccount: tossRefundAccount(req.RefundAccount),
 		},
 		idempotencyKey: idempotencyKey,
 	})
@@ -613,4 +645,11 @@ func (c *Client) redact(s string) string {
 	// The token without its padding, as some echo services print it.
 	s = strings.ReplaceAll(s, strings.TrimRight(token, "="), "[redacted]")
 	return strings.ReplaceAll(s, c.secretKey, "[redacted]")
+}
+
+func tossRefundAccount(a *payment.RefundAccount) *refundReceiveAccount {
+	if a == nil {
+		return nil
+	}
+	return &refundReceiveAccount{Bank: a.Bank, AccountNumber: a.AccountNumber, HolderName: a.HolderName}
 }

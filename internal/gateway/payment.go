@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
 // The Payment statuses the gateway reports. They are untyped so that they
@@ -90,6 +92,17 @@ type Payment struct {
 	RequestedAt time.Time
 	ApprovedAt  time.Time
 
+	// VirtualAccount is the bank account the gateway issued for a payment
+	// by bank transfer (Toss's virtualAccount, PortOne's
+	// PaymentMethodVirtualAccount); nil for every other method.
+	VirtualAccount *payment.VirtualAccount
+	// AccountExpired is the gateway's own word that the virtual account
+	// no longer takes a deposit (Toss's virtualAccount.expired).
+	AccountExpired bool
+	// Secret is Toss's Payment.secret, which its DEPOSIT_CALLBACK carries
+	// for the receiver to check; empty for PortOne.
+	Secret string
+
 	// FailureReason is why a failed payment failed, in the gateway's words
 	// (PortOne's failure.reason); empty when it gave none.
 	FailureReason string
@@ -142,6 +155,17 @@ type wirePayment struct {
 	RequestedAt        wireTime     `json:"requestedAt"`
 	ApprovedAt         wireTime     `json:"approvedAt"`
 	Cancels            []wireCancel `json:"cancels"`
+	VirtualAccount     *wireAccount `json:"virtualAccount"`
+	Secret             string       `json:"secret"`
+}
+
+// wireAccount is Toss's virtualAccount object, the part the outbox reads.
+type wireAccount struct {
+	AccountNumber string   `json:"accountNumber"`
+	BankCode      string   `json:"bankCode"`
+	CustomerName  string   `json:"customerName"`
+	DueDate       wireTime `json:"dueDate"`
+	Expired       bool     `json:"expired"`
 }
 
 type wireCancel struct {
@@ -215,6 +239,18 @@ func toPayment(w wirePayment) *Payment {
 		BalanceAmount:      amountOf(w.BalanceAmount),
 		RequestedAt:        time.Time(w.RequestedAt),
 		ApprovedAt:         time.Time(w.ApprovedAt),
+		Secret:             w.Secret,
+	}
+	if va := w.VirtualAccount; va != nil && va.AccountNumber != "" {
+		p.VirtualAccount = &payment.VirtualAccount{
+			Bank: va.BankCode, AccountNumber: va.AccountNumber, Holder: va.CustomerName, DueDate: time.Time(va.DueDate),
+		}
+		p.AccountExpired = va.Expired
+		if p.ApprovedAt.IsZero() && p.Phase == PhaseCharged {
+			// Canceled before any deposit (the account closed): nothing
+			// was ever charged, whatever the status word.
+			p.Phase = PhaseFailed
+		}
 	}
 	if len(w.Cancels) > 0 {
 		p.Cancels = make([]Cancel, 0, len(w.Cancels))

@@ -27,6 +27,10 @@ type AuthorizeRequest struct {
 	// AuthenticatedAt backdates (or postdates) the authentication, so tests
 	// can put a session past its TTL; nil means now.
 	AuthenticatedAt *time.Time `json:"authenticatedAt,omitempty"`
+	// Method is the payment method the customer chose: empty for a card,
+	// VIRTUAL_ACCOUNT for a virtual account, whose confirm answers
+	// WAITING_FOR_DEPOSIT with the issued account.
+	Method string `json:"method,omitempty"`
 }
 
 // Authorization is the answer to an authorize: the paymentKey the checkout
@@ -60,11 +64,16 @@ func (s *Simulator) authorize(req AuthorizeRequest) (Authorization, bool, error)
 	if req.OrderName == "" {
 		req.OrderName = defaultOrderName
 	}
+	if req.Method != "" && req.Method != MethodVirtualAccount {
+		return Authorization{}, false, errorWithStatus(http.StatusBadRequest, CodeInvalidRequest, "method must be empty (a card) or %s", MethodVirtualAccount)
+	}
 	at := s.now()
 	if req.AuthenticatedAt != nil {
 		at = *req.AuthenticatedAt
 	}
-	p, inserted := s.payments.insert(newPaymentState(newPaymentKey(at), req.OrderID, req.OrderName, req.Amount, at))
+	fresh := newPaymentState(newPaymentKey(at), req.OrderID, req.OrderName, req.Amount, at)
+	fresh.virtualAccount = req.Method == MethodVirtualAccount
+	p, inserted := s.payments.insert(fresh)
 	if !inserted && p.amount != req.Amount {
 		return Authorization{}, false, errorWithStatus(http.StatusConflict, CodeDuplicatedOrderID,
 			"orderId %q is already authorized for amount %d", req.OrderID, p.amount)

@@ -17,6 +17,12 @@ type cancelRequest struct {
 	CancelReason     string `json:"cancelReason"`
 	CancelAmount     *int64 `json:"cancelAmount"`
 	RefundableAmount *int64 `json:"refundableAmount"`
+	// RefundReceiveAccount is required for a deposited virtual account.
+	RefundReceiveAccount *struct {
+		Bank          string `json:"bank"`
+		AccountNumber string `json:"accountNumber"`
+		HolderName    string `json:"holderName"`
+	} `json:"refundReceiveAccount"`
 }
 
 func (s *Simulator) handleCancel(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +64,14 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, idempotencyKey 
 	now := s.now()
 	cfg := s.faults.current()
 	p.expireIfDue(now, cfg.sessionTTL())
+	if p.status == StatusWaitingForDeposit && p.undeposited() {
+		// Canceling an account before its deposit closes it and refunds
+		// nothing.
+		p.va.closed = true
+		p.status, p.statusChangedAt = StatusCanceled, now
+		p.balance = 0
+		return jsonResponse(http.StatusOK, p.toPayment())
+	}
 	switch p.status {
 	case StatusDone, StatusPartialCanceled:
 	case StatusCanceled:
@@ -80,6 +94,15 @@ func (s *Simulator) cancel(paymentKey string, req cancelRequest, idempotencyKey 
 	if amount > p.balance {
 		return newError(CodeNotCancelableAmount, "cancelAmount %d exceeds the cancelable balance %d", amount, p.balance).response()
 	}
+	var refundTo string
+	if p.va != nil {
+		a := req.RefundReceiveAccount
+		if a == nil || a.Bank == "" || a.AccountNumber == "" || a.HolderName == "" {
+			return newError(CodeInvalidRequest, "refundReceiveAccount {bank, accountNumber, holderName} is required to refund a virtual account").response()
+		}
+		refundTo = a.Bank + " ****" + last4(a.AccountNumber)
+	}
 	p.cancel(now, req.CancelReason, amount, idempotencyKey)
+	p.cancels[len(p.cancels)-1].refundAccount = refundTo
 	return jsonResponse(http.StatusOK, p.toPayment())
 }

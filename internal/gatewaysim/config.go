@@ -140,6 +140,24 @@ type Config struct {
 	PortOneWebhookDuplicateRate float64  `json:"portOneWebhookDuplicateRate,omitempty"`
 	PortOneWebhookDelay         Duration `json:"portOneWebhookDelay,omitempty"`
 	PortOneWebhookDelayJitter   Duration `json:"portOneWebhookDelayJitter,omitempty"`
+	// TossWebhookURL, when set, is where the simulator POSTs Toss's
+	// DEPOSIT_CALLBACK ({createdAt, secret, status, transactionKey,
+	// orderId}) when a virtual account is paid into, retried a few times
+	// like the PortOne webhooks. Unset: the webhook is lost, and only the
+	// relay's deposit sweep finds the deposit.
+	TossWebhookURL string `json:"tossWebhookURL,omitempty"`
+	// VirtualAccountDue is how long an issued virtual account takes a
+	// deposit; zero means DefaultVirtualAccountDue (3 days). Tests scale
+	// it down to reach "never paid" without waiting days.
+	VirtualAccountDue Duration `json:"virtualAccountDue,omitempty"`
+}
+
+// virtualAccountDue is VirtualAccountDue or its default.
+func (c Config) virtualAccountDue() time.Duration {
+	if c.VirtualAccountDue > 0 {
+		return c.VirtualAccountDue.std()
+	}
+	return DefaultVirtualAccountDue
 }
 
 // Validate reports the first problem with c.

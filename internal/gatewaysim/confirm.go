@@ -61,7 +61,7 @@ func (s *Simulator) confirm(req confirmRequest) response {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := s.now()
-	if p.approved() {
+	if p.approved() || p.va != nil {
 		return newError(CodeAlreadyProcessedPayment, "the payment has already been processed").response()
 	}
 	p.expireIfDue(now, cfg.sessionTTL())
@@ -73,6 +73,13 @@ func (s *Simulator) confirm(req confirmRequest) response {
 	}
 	if req.Amount != p.amount {
 		return newError(CodeInvalidRequest, "amount %d does not match the authorized amount", req.Amount).response()
+	}
+	if p.virtualAccount {
+		// A virtual account: the confirm issues the account and nothing
+		// is charged until the customer's deposit (Deposit).
+		p.issueAccount(now, cfg.virtualAccountDue())
+		p.status, p.statusChangedAt = StatusWaitingForDeposit, now
+		return jsonResponse(http.StatusOK, p.toPayment())
 	}
 	p.approve(now)
 	return jsonResponse(http.StatusOK, p.toPayment())

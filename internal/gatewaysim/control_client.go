@@ -42,6 +42,14 @@ func (c *Client) PortOnePay(ctx context.Context, req PortOnePayRequest) (PortOne
 	return res, err
 }
 
+// Deposit plays the customer's transfer into a payment's virtual account
+// (POST /sim/v1/deposit).
+func (c *Client) Deposit(ctx context.Context, req DepositRequest) (DepositResult, error) {
+	var out DepositResult
+	err := c.do(ctx, http.MethodPost, "/sim/v1/deposit", req, &out)
+	return out, err
+}
+
 // ConsoleCancel calls POST /sim/v1/console/cancel: a refund made by hand in
 // the gateway's console.
 func (c *Client) ConsoleCancel(ctx context.Context, req ConsoleCancelRequest) (ConsoleCancelResult, error) {

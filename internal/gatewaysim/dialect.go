@@ -88,6 +88,8 @@ const (
 	PortOneAlreadyPaid         = "ALREADY_PAID"
 	PortOneInformationMismatch = "INFORMATION_MISMATCH"
 	PortOneInvalidPaymentToken = "INVALID_PAYMENT_TOKEN"
+	// The virtual account close's (CloseVirtualAccountError).
+	PortOnePaymentNotWaitingForDeposit = "PAYMENT_NOT_WAITING_FOR_DEPOSIT"
 )
 
 // portOneStatuses is PortOne's error type → HTTP status table.
@@ -105,6 +107,7 @@ var portOneStatuses = map[string]int{
 	PortOneAlreadyPaid:                        http.StatusConflict,
 	PortOneInformationMismatch:                http.StatusConflict,
 	PortOneInvalidPaymentToken:                http.StatusBadRequest,
+	PortOnePaymentNotWaitingForDeposit:        http.StatusConflict,
 }
 
 // portOneError is an error answer in PortOne's shape: {"type", "message"}.

@@ -24,11 +24,14 @@ type LedgerEntry struct {
 // under (empty when the request had none). Console is true for a refund
 // made by hand in the gateway's console (ConsoleCancel), which has no key.
 type Refund struct {
-	TransactionKey string    `json:"transactionKey"`
-	Amount         int64     `json:"amount"`
-	IdempotencyKey string    `json:"idempotencyKey"`
-	Console        bool      `json:"console"`
-	At             time.Time `json:"at"`
+	TransactionKey string `json:"transactionKey"`
+	Amount         int64  `json:"amount"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	Console        bool   `json:"console"`
+	// RefundAccount is where a virtual account's refund went, as the
+	// audit keeps it ("bank ****1234"); empty for a card.
+	RefundAccount string    `json:"refundAccount,omitempty"`
+	At            time.Time `json:"at"`
 }
 
 // Ledger is the body of GET /sim/v1/ledger.

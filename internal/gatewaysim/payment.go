@@ -16,12 +16,14 @@ const (
 // The constant parts of every Payment: the simulator is one merchant taking
 // card payments in KRW.
 const (
-	merchantID     = "tvivarepublica"
-	apiVersion     = "2022-11-16"
-	paymentType    = "NORMAL"
-	methodCard     = "카드"
-	currencyKRW    = "KRW"
-	tossTimeLayout = "2006-01-02T15:04:05-07:00"
+	merchantID  = "tvivarepublica"
+	apiVersion  = "2022-11-16"
+	paymentType = "NORMAL"
+	methodCard  = "카드"
+	// methodVirtualAccount is Payment.method of a virtual account.
+	methodVirtualAccount = "가상계좌"
+	currencyKRW          = "KRW"
+	tossTimeLayout       = "2006-01-02T15:04:05-07:00"
 )
 
 // kst is Korea Standard Time. Toss writes every timestamp with +09:00; a fixed
@@ -59,6 +61,10 @@ type Payment struct {
 	Checkout            *Receipt  `json:"checkout"`
 	EasyPay             *struct{} `json:"easyPay"`
 	Failure             *Error    `json:"failure"`
+	// VirtualAccount and Secret are set for a virtual account: the
+	// account, and the value its DEPOSIT_CALLBACK carries.
+	VirtualAccount *wireVirtualAccount `json:"virtualAccount"`
+	Secret         *string             `json:"secret"`
 }
 
 // Cancel is one entry of Payment.cancels.

@@ -42,6 +42,13 @@ type paymentState struct {
 	// (lastTransactionKey moves on with each cancel).
 	approvalKey string
 	cancels     []cancelRecord
+	// virtualAccount: the customer chose a virtual account at authorize
+	// (Toss); va is the account once issued.
+	virtualAccount bool
+	va             *simAccount
+	// lastSeen is the clock at the newest read of the payment, for the
+	// account's expired flag in toPayment.
+	lastSeen time.Time
 }
 
 // cancelRecord is one performed cancel (a refund).
@@ -56,6 +63,9 @@ type cancelRecord struct {
 	// console marks a refund made by hand in the gateway's console
 	// (ConsoleCancel), not through the merchant's API.
 	console bool
+	// refundAccount is where a deposited virtual account's refund went
+	// ("bank ****1234"); empty for every other refund.
+	refundAccount string
 }
 
 func newPaymentState(paymentKey, orderID, orderName string, amount int64, authenticatedAt time.Time) *paymentState {
@@ -74,6 +84,8 @@ func newPaymentState(paymentKey, orderID, orderName string, amount int64, authen
 // expireIfDue moves a session that was never confirmed to EXPIRED once its TTL
 // has passed, as Toss does. Callers hold p.mu.
 func (p *paymentState) expireIfDue(now time.Time, ttl time.Duration) {
+	// The clock toPayment reads the account's expiry by.
+	p.lastSeen = now
 	if p.status == StatusInProgress && now.Sub(p.authenticatedAt) > ttl {
 		p.status = StatusExpired
 	}
@@ -122,6 +134,11 @@ func (p *paymentState) cancel(now time.Time, reason string, amount int64, idempo
 // approved reports whether the payment has been charged (and so may be
 // canceled or may not be confirmed again).
 func (p *paymentState) approved() bool {
+	if p.undeposited() {
+		// A closed account reads CANCELLED at PortOne and CANCELED at
+		// Toss without ever having been paid.
+		return false
+	}
 	switch p.status {
 	case StatusDone, StatusCanceled, StatusPartialCanceled, PortOnePaid, PortOneCancelled, PortOnePartialCancelled:
 		return true
@@ -141,7 +158,7 @@ func (p *paymentState) toPayment() Payment {
 		OrderName:           p.orderName,
 		Status:              p.status,
 		RequestedAt:         formatTossTime(p.authenticatedAt),
-		TotalAmount:         p.amount,
+		TotalAmount:         p.chargedAmount(),
 		BalanceAmount:       p.balance,
 		SuppliedAmount:      supplied,
 		VAT:                 vat,
@@ -150,6 +167,15 @@ func (p *paymentState) toPayment() Payment {
 		Country:             "KR",
 		IsPartialCancelable: true,
 		Checkout:            &Receipt{URL: "https://api.tosspayments.com/v1/payments/" + p.paymentKey + "/checkout"},
+	}
+	if p.va != nil {
+		pay.Method = methodVirtualAccount
+		pay.VirtualAccount = p.tossAccount(p.lastSeen)
+		secret := p.va.secret
+		pay.Secret = &secret
+		if p.undeposited() {
+			pay.BalanceAmount = 0
+		}
 	}
 	if !p.approved() {
 		return pay
@@ -163,15 +189,17 @@ func (p *paymentState) toPayment() Payment {
 	if p.status == StatusCanceled {
 		acquireStatus = "CANCELED"
 	}
-	pay.Card = &Card{
-		Amount:        p.amount,
-		IssuerCode:    "61",
-		AcquirerCode:  "31",
-		Number:        "43301234****123*",
-		ApproveNo:     p.approveNo,
-		CardType:      "신용",
-		OwnerType:     "개인",
-		AcquireStatus: acquireStatus,
+	if p.va == nil {
+		pay.Card = &Card{
+			Amount:        p.amount,
+			IssuerCode:    "61",
+			AcquirerCode:  "31",
+			Number:        "43301234****123*",
+			ApproveNo:     p.approveNo,
+			CardType:      "신용",
+			OwnerType:     "개인",
+			AcquireStatus: acquireStatus,
+		}
 	}
 	if len(p.cancels) > 0 {
 		pay.Cancels = make([]Cancel, 0, len(p.cancels))
@@ -192,7 +220,7 @@ func (p *paymentState) toPayment() Payment {
 
 // toLedgerEntry converts the state to its ledger entry. Callers hold p.mu.
 func (p *paymentState) toLedgerEntry() LedgerEntry {
-	total := p.amount
+	total := p.chargedAmount()
 	if p.gateway == GatewayPortOne {
 		total = p.paidAmount
 	}
@@ -216,6 +244,7 @@ func (p *paymentState) toLedgerEntry() LedgerEntry {
 			Amount:         c.amount,
 			IdempotencyKey: c.idempotencyKey,
 			Console:        c.console,
+			RefundAccount:  c.refundAccount,
 			At:             c.at.In(kst),
 		})
 	}

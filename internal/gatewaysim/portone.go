@@ -126,6 +126,10 @@ func (s *Simulator) PortOnePay(req PortOnePayRequest) (PortOnePayment, error) {
 		p.lastTransactionKey = newTransactionKey()
 	case PortOneFailed:
 		p.failureReason = "카드 승인이 거절되었습니다 (simulated)"
+	case PortOneVirtualAccountIssued:
+		if p.va == nil {
+			p.issueAccount(now, s.faults.current().virtualAccountDue())
+		}
 	}
 	p.paymentToken = ""
 	if req.Manual {
@@ -141,12 +145,14 @@ func (s *Simulator) PortOnePay(req PortOnePayRequest) (PortOnePayment, error) {
 // portOneWirePayment is PortOne's Payment object, the fields PortOne always
 // sends and the ones the relay reads.
 type portOneWirePayment struct {
-	Status          string                    `json:"status"`
-	ID              string                    `json:"id"`
-	TransactionID   string                    `json:"transactionId"`
-	MerchantID      string                    `json:"merchantId"`
-	StoreID         string                    `json:"storeId"`
-	Method          *portOneMethod            `json:"method,omitempty"`
+	Status        string `json:"status"`
+	ID            string `json:"id"`
+	TransactionID string `json:"transactionId"`
+	MerchantID    string `json:"merchantId"`
+	StoreID       string `json:"storeId"`
+	// Method is a *portOneMethod, or a *portOneVirtualAccount for a
+	// virtual account.
+	Method          any                       `json:"method,omitempty"`
 	Channel         map[string]string         `json:"channel,omitempty"`
 	Version         string                    `json:"version"`
 	RequestedAt     string                    `json:"requestedAt"`
@@ -217,7 +223,13 @@ func (p *paymentState) toPortOne(storeID string) portOneWirePayment {
 		OrderName: p.orderName, Currency: p.currency,
 		Amount: portOneAmount{Total: total, Vat: vat, Supply: supply, Cancelled: cancelled},
 	}
-	if p.status != PortOneReady {
+	if p.va != nil {
+		w.Method = &portOneVirtualAccount{
+			Type: "PaymentMethodVirtualAccount", Bank: p.va.bank, AccountNumber: p.va.number, AccountType: "NORMAL",
+			RemitteeName: p.va.holder, ExpiredAt: rfc3339(p.va.due), IssuedAt: rfc3339(p.va.issuedAt),
+		}
+		w.Channel = map[string]string{"type": "TEST", "pgProvider": "TOSSPAYMENTS"}
+	} else if p.status != PortOneReady {
 		w.Method = &portOneMethod{Type: "PaymentMethodCard"}
 		w.Channel = map[string]string{"type": "TEST", "pgProvider": "TOSSPAYMENTS"}
 	}
@@ -272,6 +284,12 @@ type portOneCancelRequest struct {
 	Amount                   *int64 `json:"amount"`
 	Reason                   string `json:"reason"`
 	CurrentCancellableAmount *int64 `json:"currentCancellableAmount"`
+	// RefundAccount is required to refund a deposited virtual account.
+	RefundAccount *struct {
+		Bank       string `json:"bank"`
+		Number     string `json:"number"`
+		HolderName string `json:"holderName"`
+	} `json:"refundAccount"`
 }
 
 func (s *Simulator) handlePortOneCancel(w http.ResponseWriter, r *http.Request) {
@@ -329,7 +347,16 @@ func (s *Simulator) portOneCancel(paymentID string, req portOneCancelRequest, id
 		return portOneResponse(PortOneCancelAmountExceedsCancellable,
 			fmt.Sprintf("amount %d exceeds the cancellable amount %d", amount, p.balance))
 	}
+	var refundTo string
+	if p.va != nil {
+		a := req.RefundAccount
+		if a == nil || a.Bank == "" || a.Number == "" || a.HolderName == "" {
+			return portOneResponse(PortOneInvalidRequest, "refundAccount {bank, number, holderName} is required to refund a virtual account")
+		}
+		refundTo = a.Bank + " ****" + last4(a.Number)
+	}
 	p.cancel(s.now(), req.Reason, amount, idempotencyKey)
+	p.cancels[len(p.cancels)-1].refundAccount = refundTo
 	hook = p.portOneWebhookFor(s.portOneStoreID)
 	return jsonResponse(http.StatusOK, map[string]portOneWireCancellation{"cancellation": cancellationOf(p.cancels[len(p.cancels)-1])})
 }

@@ -135,6 +135,8 @@ func (s *Simulator) routes() {
 	s.mux.HandleFunc("POST /payments/{paymentId}/confirm", s.handlePortOneConfirm)
 	s.mux.HandleFunc("GET /payments-by-cursor", s.handlePortOneList)
 	s.mux.HandleFunc("POST /sim/v1/portone/pay", s.handlePortOnePay)
+	s.mux.HandleFunc("POST /payments/{paymentId}/virtual-account/close", s.handlePortOneCloseAccount)
+	s.mux.HandleFunc("POST /sim/v1/deposit", s.handleDeposit)
 
 	s.mux.HandleFunc("POST /sim/v1/authorize", s.handleAuthorize)
 	s.mux.HandleFunc("POST /sim/v1/console/cancel", s.handleConsoleCancel)

@@ -64,7 +64,7 @@ func (s *Simulator) tossTransactions() []Transaction {
 		base := Transaction{MID: merchantID, PaymentKey: p.paymentKey, OrderID: p.orderID, Currency: currencyKRW, Method: methodCard}
 		if p.approvals > 0 {
 			t := base
-			t.TransactionKey, t.Amount, t.Status, t.at = p.approvalKey, p.amount, StatusDone, p.approvedAt
+			t.TransactionKey, t.Amount, t.Status, t.at = p.approvalKey, p.chargedAmount(), StatusDone, p.approvedAt
 			out = append(out, t)
 		}
 		for _, c := range p.cancels {

@@ -101,7 +101,7 @@ func (s *Server) consoleHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "no-referrer")
 		if !s.development {
 			// The console is only ever to be reached over https (docs/design.md,
-			// section 19): a browser that once saw it there never again tries
+			// section 21): a browser that once saw it there never again tries
 			// plain http for this host, where a session cookie could be read.
 			h.Set("Strict-Transport-Security", consoleHSTS)
 		}
@@ -345,7 +345,7 @@ func (s *Server) consoleOverview(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, st := range payment.AttentionStatuses() {
+		for _, st := range append(payment.AttentionStatuses(), payment.StatusWaitingForDeposit) {
 			d.Statuses = append(d.Statuses, statusCount{string(st), byStatus[st]})
 		}
 		if d.Acknowledged, err = s.store.PaymentsAcknowledged(ctx, tx); err != nil {

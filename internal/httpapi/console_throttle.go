@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Console sign-in throttle (docs/design.md, section 19). An API key has 256
+// Console sign-in throttle (docs/design.md, section 21). An API key has 256
 // bits of randomness, so guessing one is hopeless; what a throttle stops is
 // the cost of trying (every try a key lookup, every failure a log line) and
 // the guessing of the rest of a key whose prefix leaked (the prefix is shown

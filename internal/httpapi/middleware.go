@@ -129,9 +129,11 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		level := slog.LevelInfo
 		switch {
-		case c.Get(ctxKeyRefused) != nil:
-			// Counted in payment_outbox_http_overloaded_total; a line each,
-			// at the rate an overload brings them, would add to it.
+		case c.Get(ctxKeyRefused) != nil, c.Get(ctxKeyQuiet) != nil:
+			// Counted in payment_outbox_http_overloaded_total (or, for a
+			// webhook that did nothing new, in
+			// payment_outbox_gateway_webhooks_total); a line each, at the
+			// rate an overload or a flood brings them, would add to it.
 			level = slog.LevelDebug
 		case res.Status >= http.StatusInternalServerError:
 			level = slog.LevelError

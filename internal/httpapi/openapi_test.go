@@ -339,6 +339,10 @@ func TestOpenAPIResponseSchemas(t *testing.T) {
 			full:    []any{filled[attemptResponse](), toAttemptResponse(full.Attempts[0])},
 			minimal: toAttemptResponse(payment.Attempt{}),
 		},
+		"AttemptList": {
+			full:    []any{attemptListResponse{Attempts: []attemptResponse{filled[attemptResponse]()}, AttemptCount: 3, NextBefore: new(int64(7))}},
+			minimal: attemptListResponse{Attempts: []attemptResponse{}},
+		},
 		"Failure": {
 			full:    []any{filled[failureResponse]()},
 			minimal: failureResponse{},

@@ -85,6 +85,26 @@ func (r confirmPaymentRequest) validate() error {
 type cancelPaymentRequest struct {
 	Reason string `json:"reason"`
 	Amount amount `json:"amount"`
+	// RefundReceiveAccount is the customer's account for the refund of a
+	// deposited virtual-account payment (docs/design.md section 19).
+	RefundReceiveAccount *refundAccountRequest `json:"refundReceiveAccount"`
+}
+
+// refundAccountRequest is the cancel's refundReceiveAccount, named as
+// Toss names it.
+type refundAccountRequest struct {
+	Bank          string `json:"bank"`
+	AccountNumber string `json:"accountNumber"`
+	HolderName    string `json:"holderName"`
+}
+
+// refundAccount is the request's refund account in the domain's words.
+func (r cancelPaymentRequest) refundAccount() *payment.RefundAccount {
+	if r.RefundReceiveAccount == nil {
+		return nil
+	}
+	a := r.RefundReceiveAccount
+	return &payment.RefundAccount{Bank: a.Bank, AccountNumber: a.AccountNumber, HolderName: a.HolderName}
 }
 
 // validate checks the request, maxAmount being the largest amount accepted
@@ -245,7 +265,7 @@ func (s *Server) cancelPayment(c echo.Context) error {
 	ctx := c.Request().Context()
 	var ans answer
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		p, err := s.flow.Cancel(ctx, tx, reachOf(c), c.Param("id"), cancelID.String(), req.Reason, req.Amount.value)
+		p, err := s.flow.Cancel(ctx, tx, reachOf(c), c.Param("id"), cancelID.String(), req.Reason, req.Amount.value, req.refundAccount())
 		if p.ID != "" {
 			setPaymentID(c, p.ID)
 		}

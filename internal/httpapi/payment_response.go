@@ -25,13 +25,19 @@ type paymentResponse struct {
 	Method         string           `json:"method"`
 	ApprovedAt     *time.Time       `json:"approvedAt"`
 	Failure        *failureResponse `json:"failure,omitempty"`
-	CreatedAt      time.Time        `json:"createdAt"`
-	UpdatedAt      time.Time        `json:"updatedAt"`
+	// VirtualAccount is the account to transfer to (va_response.go).
+	VirtualAccount *virtualAccountResponse `json:"virtualAccount,omitempty"`
+	CreatedAt      time.Time               `json:"createdAt"`
+	UpdatedAt      time.Time               `json:"updatedAt"`
 	// Version grows with every change of the payment, as in webhook
 	// events: the higher one is the newer state.
-	Version  int64             `json:"version"`
-	Cancels  []cancelResponse  `json:"cancels"`
-	Attempts []attemptResponse `json:"attempts"`
+	Version int64            `json:"version"`
+	Cancels []cancelResponse `json:"cancels"`
+	// Attempts are the newest of the payment's gateway calls (at most
+	// store.HistoryAttempts), oldest first; AttemptCount is how many it
+	// has in all. GET /v1/payments/{id}/attempts reads the rest.
+	Attempts     []attemptResponse `json:"attempts"`
+	AttemptCount int               `json:"attemptCount"`
 }
 
 // failureResponse is why a payment or a cancel failed, in the gateway's
@@ -52,8 +58,11 @@ type cancelResponse struct {
 	CanceledAmount int64            `json:"canceledAmount"`
 	TransactionKey string           `json:"transactionKey,omitempty"`
 	Failure        *failureResponse `json:"failure,omitempty"`
-	CreatedAt      time.Time        `json:"createdAt"`
-	CompletedAt    *time.Time       `json:"completedAt"`
+	// RefundReceiveAccount is what the audit keeps of the refund account
+	// (va_response.go).
+	RefundReceiveAccount *refundAccountResponse `json:"refundReceiveAccount,omitempty"`
+	CreatedAt            time.Time              `json:"createdAt"`
+	CompletedAt          *time.Time             `json:"completedAt"`
 }
 
 // attemptResponse is one gateway call the relay made.
@@ -94,12 +103,14 @@ func toPaymentResponse(p payment.Payment) paymentResponse {
 		Method:         p.Method,
 		ApprovedAt:     utcPtr(p.ApprovedAt),
 		Failure:        toFailureResponse(p.FailureCode, p.FailureMessage),
+		VirtualAccount: toVirtualAccountResponse(p.VirtualAccount),
 		CreatedAt:      p.CreatedAt.UTC(),
 		UpdatedAt:      p.UpdatedAt.UTC(),
 		Version:        p.Version,
 		// Empty lists, not null, so clients can iterate without a check.
-		Cancels:  make([]cancelResponse, 0, len(p.Cancels)),
-		Attempts: make([]attemptResponse, 0, len(p.Attempts)),
+		Cancels:      make([]cancelResponse, 0, len(p.Cancels)),
+		Attempts:     make([]attemptResponse, 0, len(p.Attempts)),
+		AttemptCount: max(p.AttemptCount, len(p.Attempts)),
 	}
 	for _, c := range p.Cancels {
 		r.Cancels = append(r.Cancels, toCancelResponse(c))
@@ -113,16 +124,17 @@ func toPaymentResponse(p payment.Payment) paymentResponse {
 // toCancelResponse converts a domain cancel request for the wire.
 func toCancelResponse(c payment.Cancel) cancelResponse {
 	r := cancelResponse{
-		ID:             c.ID,
-		Kind:           string(c.Kind),
-		Reason:         c.Reason,
-		Status:         string(c.Status),
-		IdempotencyKey: c.IdempotencyKey,
-		CanceledAmount: c.CanceledAmount,
-		TransactionKey: c.TransactionKey,
-		Failure:        toFailureResponse(c.FailureCode, c.FailureMessage),
-		CreatedAt:      c.CreatedAt.UTC(),
-		CompletedAt:    utcPtr(c.CompletedAt),
+		ID:                   c.ID,
+		Kind:                 string(c.Kind),
+		Reason:               c.Reason,
+		Status:               string(c.Status),
+		IdempotencyKey:       c.IdempotencyKey,
+		CanceledAmount:       c.CanceledAmount,
+		TransactionKey:       c.TransactionKey,
+		Failure:              toFailureResponse(c.FailureCode, c.FailureMessage),
+		RefundReceiveAccount: toRefundAccountResponse(c),
+		CreatedAt:            c.CreatedAt.UTC(),
+		CompletedAt:          utcPtr(c.CompletedAt),
 	}
 	if c.Amount > 0 {
 		amount := c.Amount

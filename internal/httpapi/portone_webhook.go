@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -44,14 +45,23 @@ func (ev portOneEvent) paymentID() string {
 	return ev.LegacyPaymentID
 }
 
+// portOneSignatureTolerance is how far a webhook-timestamp may be from our
+// clock for its signature to verify: the Standard Webhooks library's
+// five minutes, either way. A delivery's receipt is kept until its
+// timestamp plus this, when no replay of its signature gets in any more.
+const portOneSignatureTolerance = 5 * time.Minute
+
 // portOneWebhook takes PortOne's V2 webhooks. PortOne signs them per
 // Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature,
 // verified with PORTONE_WEBHOOK_SECRET within a five-minute window); one that
 // does not verify is refused with 401 and changes nothing, and PortOne
 // retries it. A verified one still never changes a payment: it names a
-// payment and, like the Toss webhook, only puts a lookup of it in the outbox
-// (unique per payment while one waits). The relay settles the payment from
-// PortOne's own record.
+// payment and, like the Toss webhook, only asks for a lookup of it
+// (payflow.RequestLookup: at most one per payment per interval). A verified
+// delivery whose webhook-id was already accepted within its signature
+// window (a replay, or PortOne's retry of a delivery we took) is answered
+// 200 and does nothing. The relay settles the payment from PortOne's own
+// record.
 func (s *Server) portOneWebhook(c echo.Context) error {
 	// checkPortOneHeaders ran first: a secret is configured, and the
 	// signature's headers are there and fresh.
@@ -68,24 +78,33 @@ func (s *Server) portOneWebhook(c echo.Context) error {
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return invalid(payment.CodeInvalidRequest, "the webhook body is not a PortOne event")
 	}
-	log := func() *slog.Logger {
-		return loggerOf(c, s.logger).With(slog.String("event_type", clip(ev.Type)), slog.String("payment_key", clip(ev.paymentID())),
-			slog.String("webhook_id", clip(c.Request().Header.Get("webhook-id"))))
-	}
-	ok := webhookResponse{Status: "ok"}
+	webhookID := c.Request().Header.Get("webhook-id")
+	event := []any{slog.String("event_type", clip(ev.Type)), slog.String("payment_key", clip(ev.paymentID())),
+		slog.String("webhook_id", clip(webhookID))}
 	paymentID := ev.paymentID()
 	if paymentID == "" || payment.ValidatePaymentKey(paymentID) != nil {
 		// PortOne's advice: an event type we do not know is ignored, not
 		// refused (it would be retried for nothing).
-		log().Info("ignored PortOne webhook that names no payment")
-		return c.JSON(http.StatusOK, ok)
+		return s.quietWebhook(c, payment.GatewayPortOne, metrics.WebhookIgnored, event...)
+	}
+	// Verified, so the header is a whole number of seconds.
+	signedAt, err := strconv.ParseInt(c.Request().Header.Get("webhook-timestamp"), 10, 64)
+	if err != nil {
+		return invalid(payment.CodeInvalidRequest, "the webhook-timestamp header is not a whole number of seconds")
 	}
 
 	ctx := c.Request().Context()
 	var p payment.Payment
-	var found, inserted bool
+	var replayed, found, inserted bool
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
+		// In the transaction that acts on the delivery: a receipt stands
+		// only for a delivery we acted on, so one that failed here is
+		// taken when PortOne retries it.
+		fresh, err := s.flow.AcceptDelivery(ctx, tx, webhookID, time.Unix(signedAt, 0).Add(portOneSignatureTolerance))
+		if err != nil || !fresh {
+			replayed = !fresh
+			return err
+		}
 		p, err = s.store.PaymentByPaymentKey(ctx, tx, paymentID)
 		switch {
 		case payment.ErrorOf(err).Kind == payment.KindNotFound:
@@ -103,18 +122,25 @@ func (s *Server) portOneWebhook(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("error handling PortOne webhook: %w", err)
 	}
+	if replayed {
+		return s.quietWebhook(c, payment.GatewayPortOne, metrics.WebhookReplayed, event...)
+	}
 	if !found {
 		// Every PortOne intent holds its paymentId from creation, so this is
 		// a payment of the store that is not ours (another system's, or
 		// made in PortOne's console): the reconciliation of the gateway's
-		// books lists it for a person.
-		log().Warn("PortOne webhook names no PortOne payment we have")
-		return c.JSON(http.StatusOK, ok)
+		// books lists it for a person. Counted, and logged at debug only.
+		return s.quietWebhook(c, payment.GatewayPortOne, metrics.WebhookUnknownPayment, event...)
 	}
 	setPaymentID(c, p.ID)
-	log().Info("PortOne webhook: lookup enqueued",
-		slog.String("payment_status", string(p.Status)), slog.Bool("duplicate", !inserted))
-	return c.JSON(http.StatusOK, ok)
+	event = append(event, slog.String("payment_status", string(p.Status)))
+	if !inserted {
+		// A lookup that will read this request waits already.
+		return s.quietWebhook(c, payment.GatewayPortOne, metrics.WebhookLookupWaiting, event...)
+	}
+	s.metrics.GatewayWebhook(payment.GatewayPortOne, metrics.WebhookLookup)
+	loggerOf(c, s.logger).With(event...).Info("PortOne webhook: lookup enqueued")
+	return c.JSON(http.StatusOK, webhookResponse{Status: "ok"})
 }
 
 // portOneWebhookTolerance is how far a webhook's timestamp may be from now:

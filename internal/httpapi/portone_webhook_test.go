@@ -9,10 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -29,14 +31,21 @@ func portOneBody(typ, paymentID string) string {
 }
 
 // postPortOne posts a webhook signed with secret at signedAt, as PortOne
-// does; an empty secret sends no signature at all.
+// does, as a delivery of its own (a webhook-id not sent before); an empty
+// secret sends no signature at all.
 func (b *testBundle) postPortOne(t *testing.T, secret string, signedAt time.Time, body string) int {
+	t.Helper()
+	return b.postPortOneDelivery(t, "msg_"+strings.ReplaceAll(uuid.NewString(), "-", ""), secret, signedAt, body)
+}
+
+// postPortOneDelivery is postPortOne for the delivery named id: PortOne
+// sends a retry of a delivery under the same webhook-id.
+func (b *testBundle) postPortOneDelivery(t *testing.T, id, secret string, signedAt time.Time, body string) int {
 	t.Helper()
 	headers := []string{"Content-Type", "application/json"}
 	if secret != "" {
 		wh, err := standardwebhooks.NewWebhook(secret)
 		require.NoError(t, err)
-		const id = "msg_2nWq9ZRZlV0ztAd8nG6nnKnP6dF"
 		sig, err := wh.Sign(id, signedAt, []byte(body))
 		require.NoError(t, err)
 		headers = append(headers, "webhook-id", id, "webhook-timestamp", strconv.FormatInt(signedAt.Unix(), 10), "webhook-signature", sig)
@@ -142,21 +151,19 @@ func TestPortOneWebhookFromGatewaysim(t *testing.T) {
 	res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
 
-	enqueued := func() (events []string, duplicates int) {
+	taken := func() (events []string, outcomes []any) {
 		for _, l := range b.logs.lines(t) {
-			if l["msg"] == "PortOne webhook: lookup enqueued" {
+			if l["msg"] == "PortOne webhook: lookup enqueued" || l["webhook_outcome"] == metrics.WebhookLookupWaiting {
 				events = append(events, l["event_type"].(string))
-				if l["duplicate"] == true {
-					duplicates++
-				}
+				outcomes = append(outcomes, l["webhook_outcome"])
 			}
 		}
-		return events, duplicates
+		return events, outcomes
 	}
-	require.Eventually(t, func() bool { events, _ := enqueued(); return len(events) == 2 }, 5*time.Second, 20*time.Millisecond)
-	events, duplicates := enqueued()
+	require.Eventually(t, func() bool { events, _ := taken(); return len(events) == 2 }, 5*time.Second, 20*time.Millisecond)
+	events, outcomes := taken()
 	require.Equal(t, []string{"Transaction.Paid", "Transaction.Cancelled"}, events)
-	require.Equal(t, 1, duplicates, "the second webhook finds the first's lookup waiting")
+	require.Equal(t, []any{nil, metrics.WebhookLookupWaiting}, outcomes, "the second webhook finds the first's lookup waiting")
 	require.Equal(t, 1, b.countJobs(t, kindLookup, p.ID))
 	for _, l := range b.logs.lines(t) {
 		require.NotEqual(t, "PortOne webhook refused: its signature does not verify", l["msg"])

@@ -149,6 +149,11 @@ type Config struct {
 	// when empty): in manual, a PortOne confirm must carry the paymentToken
 	// PortOne's browser SDK returned.
 	PortOneConfirmMode payment.PortOneConfirmMode
+	// WebhookLookupInterval is the deployment's WEBHOOK_LOOKUP_INTERVAL:
+	// gateway webhooks make at most one lookup of a payment per interval
+	// (payflow.RequestLookup); payflow.DefaultWebhookLookupInterval when
+	// zero.
+	WebhookLookupInterval time.Duration
 	// DefaultGateway is the gateway of a payment whose create names none.
 	// Default: payment.GatewayToss.
 	DefaultGateway string
@@ -333,7 +338,8 @@ func New(cfg Config) *Server {
 	// The operator actions retry jobs through the same River client that
 	// enqueues them; a test's stand-in outbox may not, and then they fail.
 	retrier, _ := s.outbox.(payflow.JobRetrier)
-	flow, err := payflow.New(payflow.Config{Store: s.store, Outbox: s.outbox, Now: s.now, Retrier: retrier, PortOneConfirmMode: cfg.PortOneConfirmMode})
+	flow, err := payflow.New(payflow.Config{Store: s.store, Outbox: s.outbox, Now: s.now, Retrier: retrier, PortOneConfirmMode: cfg.PortOneConfirmMode,
+		WebhookLookupInterval: cfg.WebhookLookupInterval})
 	if err != nil {
 		panic("httpapi: " + err.Error())
 	}
@@ -402,7 +408,7 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 		// Behind a key: the metrics reveal volumes (requests, payments by
 		// status, sign-ins refused) to whoever reaches the public listener.
 		// Their own listener (API_METRICS_ADDR) is the usual home, where
-		// Prometheus scrapes without one (docs/design.md, section 19).
+		// Prometheus scrapes without one (docs/design.md, section 21).
 		e.GET(routeMetrics, echo.WrapHandler(metricsHandler), s.scoped(scopesAudit))
 	}
 
@@ -422,6 +428,7 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	e.GET("/v1/payments", s.getPaymentByOrderID, s.scoped(scopesRead))
 	e.GET("/v1/payments/attention", s.listAttention, s.scoped(scopesOps))
 	e.GET("/v1/payments/:id", s.getPayment, s.scoped(scopesRead))
+	e.GET("/v1/payments/:id/attempts", s.listAttempts, s.scoped(scopesRead))
 	e.POST("/v1/payments/:id/confirm", s.confirmPayment, s.scoped(scopesWrite), s.idempotent)
 	e.POST("/v1/payments/:id/cancel", s.cancelPayment, s.scoped(scopesWrite), s.idempotent)
 

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -133,14 +134,19 @@ type webhookResponse struct {
 
 // tossWebhook takes Toss's PAYMENT_STATUS_CHANGED webhook. It never changes
 // a payment: the webhook is unsigned, so anyone could send one, and it is
-// only a reason to ask. It puts a lookup job in the outbox for the payment
-// (unique per payment while one is pending, so duplicates and out-of-order
-// deliveries add nothing) and answers 200 at once; the relay's lookup
-// worker settles the payment from the gateway's own answer.
+// only a reason to ask. It asks for a lookup of the payment through
+// payflow.RequestLookup (at most one per payment per interval, so
+// duplicates, out-of-order deliveries and forged floods add at most one
+// gateway call per interval) and answers 200 at once; the relay's lookup
+// worker settles the payment from the gateway's own answer. Only a webhook
+// that put a new lookup into the outbox is logged at info.
 func (s *Server) tossWebhook(c echo.Context) error {
 	body, err := s.readBody(c)
 	if err != nil {
 		return err
+	}
+	if d, ok := parseDepositCallback(body); ok {
+		return s.tossDepositCallback(c, d)
 	}
 	ev, err := parseTossEvent(body)
 	if err != nil {
@@ -155,13 +161,8 @@ func (s *Server) tossWebhook(c echo.Context) error {
 	if !ev.CreatedAt.IsZero() {
 		event = append(event, slog.Time("event_created_at", ev.CreatedAt))
 	}
-	// Taken afresh for each line: once the payment is found, the request's
-	// logger carries its payment_id.
-	log := func() *slog.Logger { return loggerOf(c, s.logger).With(event...) }
-	ok := webhookResponse{Status: "ok"}
 	if ev.EventType != tossEventPaymentStatusChanged {
-		log().Info("ignored gateway webhook of an event type the api does not act on")
-		return c.JSON(http.StatusOK, ok)
+		return s.quietWebhook(c, payment.GatewayToss, metrics.WebhookIgnored, event...)
 	}
 
 	ctx := c.Request().Context()
@@ -182,17 +183,23 @@ func (s *Server) tossWebhook(c echo.Context) error {
 		return fmt.Errorf("error handling gateway webhook: %w", err)
 	}
 	if !found {
-		log().Warn("gateway webhook names no payment we have")
-		return c.JSON(http.StatusOK, ok)
+		// Someone guessing order ids, or a payment of another system at
+		// the same merchant: counted, and logged at debug only.
+		return s.quietWebhook(c, payment.GatewayToss, metrics.WebhookUnknownPayment, event...)
 	}
 	setPaymentID(c, p.ID)
+	event = append(event, slog.String("payment_status", string(p.Status)))
 	if p.PaymentKey == "" {
-		log().Info("gateway webhook for a payment not yet confirmed with us; nothing to look up")
-		return c.JSON(http.StatusOK, ok)
+		// Not yet confirmed with us: nothing to look up.
+		return s.quietWebhook(c, payment.GatewayToss, metrics.WebhookIgnored, event...)
 	}
-	log().Info("gateway webhook: lookup enqueued",
-		slog.String("payment_status", string(p.Status)), slog.Bool("duplicate", !inserted))
-	return c.JSON(http.StatusOK, ok)
+	if !inserted {
+		// A lookup that will read this request waits already.
+		return s.quietWebhook(c, payment.GatewayToss, metrics.WebhookLookupWaiting, event...)
+	}
+	s.metrics.GatewayWebhook(payment.GatewayToss, metrics.WebhookLookup)
+	loggerOf(c, s.logger).With(event...).Info("gateway webhook: lookup enqueued")
+	return c.JSON(http.StatusOK, webhookResponse{Status: "ok"})
 }
 
 // webhookPayment finds the payment an event is about: by paymentKey, else by

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/payment-outbox/payment-outbox/internal/metrics"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
@@ -71,7 +73,8 @@ func TestTossWebhook(t *testing.T) {
 		require.Equal(t, 1, b.countJobs(t, kindLookup, p.ID))
 		var args paymentjob.LookupArgs
 		require.NoError(t, b.pool.QueryRow(t.Context(), "SELECT args FROM river_job WHERE kind = $1", kindLookup).Scan(&args))
-		require.Equal(t, paymentjob.LookupArgs{PaymentID: p.ID}, args)
+		// The lookup of this interval (the test's clock stands still).
+		require.Equal(t, paymentjob.LookupArgs{PaymentID: p.ID, Period: b.now.Truncate(payflow.DefaultWebhookLookupInterval).Format(time.RFC3339)}, args)
 		// The payment is exactly as it was: the webhook said DONE and
 		// CANCELED, and neither is taken on its word.
 		require.Equal(t, before, b.do(t, http.MethodGet, "/v1/payments/"+p.ID, "").Body.String())
@@ -126,13 +129,27 @@ func TestTossWebhook(t *testing.T) {
 		require.Equal(t, 1, lookups)
 		require.Equal(t, payment.StatusConfirming, b.status(t, p.ID))
 
-		var warned, ignored bool
+		// One line each, the access line, at debug: a flood of these must
+		// not fill the logs. The metric is where they show.
+		var unknown, ignored []map[string]any
 		for _, l := range b.logs.lines(t) {
-			warned = warned || (l["level"] == "WARN" && l["payment_key"] == "pk_nobody")
-			ignored = ignored || (l["level"] == "INFO" && l["event_type"] == "DEPOSIT_CALLBACK")
+			if l["payment_key"] == "pk_nobody" {
+				unknown = append(unknown, l)
+			}
+			if l["event_type"] == "DEPOSIT_CALLBACK" {
+				ignored = append(ignored, l)
+			}
 		}
-		require.True(t, warned, "an unknown payment is logged at warn")
-		require.True(t, ignored, "an ignored event type is logged")
+		require.Len(t, unknown, 1, "an unknown payment writes one line")
+		require.Equal(t, "DEBUG", unknown[0]["level"])
+		require.Equal(t, "request", unknown[0]["msg"])
+		require.Equal(t, metrics.WebhookUnknownPayment, unknown[0]["webhook_outcome"])
+		require.Len(t, ignored, 1, "an ignored event type writes one line")
+		require.Equal(t, "DEBUG", ignored[0]["level"])
+		require.Equal(t, metrics.WebhookIgnored, ignored[0]["webhook_outcome"])
+		// UnknownKey, UnknownOrder, SQLKey, NULKey, UnicodeOrder, HugeKey
+		// and InvalidUTF8 name nothing we have.
+		require.Equal(t, 7.0, b.webhookCount(t, payment.GatewayToss, metrics.WebhookUnknownPayment))
 	})
 
 	t.Run("Malformed", func(t *testing.T) {

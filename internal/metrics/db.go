@@ -97,7 +97,7 @@ func RegisterDB(r *Registry, cfg DBConfig) {
 			"Age in seconds of the oldest outbox job of a kind that is not finished (0 when none is); retries and snoozes keep a job pending.",
 			[]string{"kind"}, nil),
 		payments: prometheus.NewDesc(namePayments,
-			"Payments waiting on the gateway's word, by status (confirming, canceling, unknown); settled payments are counted by payment_outbox_relay_outcomes_total.",
+			"Payments waiting on the gateway's word, by status (confirming, canceling, unknown), and on the customer's deposit into a virtual account (waiting_for_deposit); settled payments are counted by payment_outbox_relay_outcomes_total.",
 			[]string{"status"}, nil),
 		unknown: prometheus.NewDesc(namePaymentsUnknown,
 			"Payments in unknown that no operator has acknowledged: no definite answer from the gateway yet; the reconciler keeps asking, an operator may have to act.",
@@ -208,6 +208,9 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range payment.AttentionStatuses() {
 		byStatus[st] = 0
 	}
+	// Counted beside them, never in the unknown gauge (docs/design.md
+	// section 19): a virtual account waiting days for its deposit.
+	byStatus[payment.StatusWaitingForDeposit] = 0
 	maps.Copy(byStatus, s.payments)
 	for st, n := range byStatus {
 		ch <- prometheus.MustNewConstMetric(c.payments, prometheus.GaugeValue, float64(n), string(st))

@@ -34,6 +34,7 @@ type HTTP struct {
 	actions  *prometheus.CounterVec
 	overload prometheus.Counter
 	signIns  prometheus.Counter
+	webhooks *prometheus.CounterVec
 
 	unauthOverload    prometheus.Counter
 	unauthBodyTimeout prometheus.Counter
@@ -60,6 +61,7 @@ func NewHTTP(r *Registry) *HTTP {
 		unauthBodyTimeout: r.counter(nameHTTPUnauthBodyTimeout,
 			"Unauthenticated requests cut off with 408 body_timeout because their body did not arrive within the short deadline those routes read under. They are in "+nameHTTPRequests+" too."),
 	}
+	m.webhooks = newWebhookCounter(r)
 	// At zero from the start, so a rate over them is defined before the
 	// first action.
 	for _, a := range payment.Actions() {

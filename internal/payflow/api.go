@@ -55,15 +55,17 @@ func (f *Flow) Confirm(ctx context.Context, tx pgx.Tx, reach payment.Reach, paym
 // it needs: its cancel job when the gateway holds money for the payment, or
 // a lookup when it waits on a confirm whose outcome is unknown. A payment the
 // gateway never saw is canceled on the spot. It returns the payment with its
-// history. A payment out of reach is not found, as in Confirm.
-func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, reach payment.Reach, paymentID, cancelID, reason string, amount int64) (payment.Payment, error) {
+// history. A payment out of reach is not found, as in Confirm. refund is
+// the customer's refund account, which a deposited virtual-account payment
+// needs and every other refuses (payment.Payment.RequestCancelTo).
+func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, reach payment.Reach, paymentID, cancelID, reason string, amount int64, refund *payment.RefundAccount) (payment.Payment, error) {
 	// The cancels are read under the payment's lock (in the same round
 	// trip), so two cancels racing for one payment see each other.
 	p, open, err := f.store.ReachablePaymentForUpdateWithOpenCancels(ctx, tx, reach, paymentID)
 	if err != nil {
 		return payment.Payment{}, err
 	}
-	plan, err := p.RequestCancel(cancelID, reason, amount, open, f.now())
+	plan, err := p.RequestCancelTo(cancelID, reason, amount, refund, open, f.now())
 	if err != nil {
 		return p, err
 	}

@@ -41,8 +41,12 @@ type Flow struct {
 	now     func() time.Time
 	newID   func() string
 	recheck payment.Recheck
+	deposit payment.DepositSchedule
 	// portOneMode decides whether a PortOne confirm carries a paymentToken.
 	portOneMode payment.PortOneConfirmMode
+	// lookupEvery is the interval of the one-lookup-per-interval rule for
+	// webhooks' lookups (RequestLookup).
+	lookupEvery time.Duration
 }
 
 // Config is what a Flow needs; Store and Outbox are required.
@@ -60,9 +64,19 @@ type Config struct {
 	// up again (payment.Payment.RestsOnAbsence); payment.DefaultRecheck
 	// when its Window is zero.
 	Recheck payment.Recheck
+	// Deposit is how often a payment waiting for its deposit is looked up
+	// and how long after its due date it may expire;
+	// payment.DefaultDepositSchedule when its Far is zero.
+	Deposit payment.DepositSchedule
 	// PortOneConfirmMode is the deployment's PORTONE_CONFIRM_MODE; browser
 	// when empty. Confirm requires a paymentToken for PortOne in manual.
 	PortOneConfirmMode payment.PortOneConfirmMode
+	// WebhookLookupInterval is the deployment's WEBHOOK_LOOKUP_INTERVAL:
+	// gateway webhooks make at most one lookup of a payment per interval
+	// (RequestLookup); DefaultWebhookLookupInterval when zero. The api and
+	// the relay must be given the same one: the relay's follow-ups take
+	// their place under the same rule.
+	WebhookLookupInterval time.Duration
 }
 
 // New returns a Flow.
@@ -71,7 +85,16 @@ func New(cfg Config) (*Flow, error) {
 		return nil, fmt.Errorf("payflow needs a Store and an Outbox")
 	}
 	f := &Flow{store: cfg.Store, outbox: cfg.Outbox, retrier: cfg.Retrier, now: cfg.Now, newID: cfg.NewID,
-		recheck: cfg.Recheck, portOneMode: cfg.PortOneConfirmMode}
+		recheck: cfg.Recheck, deposit: cfg.Deposit, portOneMode: cfg.PortOneConfirmMode, lookupEvery: cfg.WebhookLookupInterval}
+	if f.lookupEvery != 0 && f.lookupEvery < time.Second {
+		return nil, fmt.Errorf("payflow needs a WebhookLookupInterval of at least a second, not %s", f.lookupEvery)
+	}
+	if f.lookupEvery == 0 {
+		f.lookupEvery = DefaultWebhookLookupInterval
+	}
+	if f.deposit.Far <= 0 {
+		f.deposit = payment.DefaultDepositSchedule
+	}
 	if f.recheck.Window <= 0 {
 		f.recheck = payment.DefaultRecheck
 	}

@@ -26,6 +26,13 @@ type Record struct {
 	Unpaid bool
 	// TransactionKey names the gateway's newest cancel transaction.
 	TransactionKey string
+	// Account is the virtual account the gateway issued and Secret the
+	// deposit secret it gave (Toss), for a payment waiting for its
+	// deposit; AccountExpired is the gateway's word that the account takes
+	// no deposit any more.
+	Account        *payment.VirtualAccount
+	Secret         string
+	AccountExpired bool
 	// Refunds are the gateway's own list of the payment's performed
 	// refunds, in its order, for a balance we cannot explain.
 	Refunds []payment.GatewayRefund
@@ -68,6 +75,20 @@ func (f *Flow) Settle(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Reco
 	}
 
 	switch {
+	case p.AwaitsDeposit() && p.Status == payment.StatusCanceling:
+		// The shop's close of the account is with the gateway: its cancel
+		// job settles the payment from the close's answer and a lookup
+		// (RecordAccountClose); a deposit seen here is seen there too.
+		return ch, nil
+
+	case p.Status == payment.StatusWaitingForDeposit:
+		return f.settleWaiting(ctx, tx, p, r)
+
+	case p.AwaitsConfirm() && p.Status != payment.StatusCanceling && !r.Approved && r.Account != nil && r.Unpaid:
+		// A confirm that gave up (or a lookup during it) finds the account
+		// issued: it waits for its deposit, not for us.
+		return f.applyAccountIssued(ctx, tx, p, open, *r.Account, r.Secret)
+
 	case p.AwaitsConfirm() && p.Status == payment.StatusCanceling:
 		// The cancel of a ready intent of a gateway that charges before
 		// our confirm, waiting for this lookup: refund what was paid

@@ -28,6 +28,9 @@ const (
 	CodeAmountMismatch     = "amount_mismatch"
 	CodeCancelInProgress   = "cancel_in_progress"
 	CodeCancelExceeds      = "cancel_amount_exceeds_balance"
+	// CodeRefundAccountRequired: a refund of a deposited virtual-account
+	// payment needs the customer's refund account, and none was given.
+	CodeRefundAccountRequired = "refund_account_required"
 	// CodePaymentUnknown: the payment's last gateway operation has no known
 	// outcome yet; the relay is asking the gateway, and a cancel must wait
 	// for its answer.

@@ -25,6 +25,10 @@ const (
 	StatusCanceling         Status = "canceling"
 	StatusCanceled          Status = "canceled"
 	StatusPartiallyCanceled Status = "partially_canceled"
+	// StatusWaitingForDeposit: the gateway issued a virtual account and the
+	// customer has not transferred the money yet (docs/design.md section
+	// 19). Not unknown: nothing went wrong, the customer decides when.
+	StatusWaitingForDeposit Status = "waiting_for_deposit"
 )
 
 // transitions lists every legal move of a payment, and nothing else moves
@@ -40,16 +44,27 @@ var transitions = map[Status][]Status{
 	// An approval may arrive already refunded in whole or part (seen on a
 	// lookup), or with a cancel to run: the customer's waiting one, or a
 	// compensation for an approval we cannot keep.
+	// A virtual account issued at the confirm waits for its deposit.
 	StatusConfirming: {StatusConfirmed, StatusFailed, StatusExpired, StatusUnknown,
-		StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
+		StatusCanceling, StatusCanceled, StatusPartiallyCanceled, StatusWaitingForDeposit},
 	// unknown is settled by the gateway's word, which may be any outcome; a
 	// cancel the relay gave up on is sent again (canceling).
 	StatusUnknown: {StatusConfirmed, StatusFailed, StatusExpired, StatusCanceling,
-		StatusCanceled, StatusPartiallyCanceled},
+		StatusCanceled, StatusPartiallyCanceled, StatusWaitingForDeposit},
+	// The deposit arrives (confirmed; already partly or wholly refunded
+	// at the gateway when a lookup sees it late; canceling when it cannot
+	// be kept), the due date passes with a lookup showing none (expired),
+	// or the shop cancels first: the account is closed through the outbox
+	// (canceling, then canceled with nothing refunded).
+	StatusWaitingForDeposit: {StatusConfirmed, StatusExpired, StatusCanceling, StatusCanceled,
+		StatusPartiallyCanceled},
 	// A refund made outside the relay (the gateway's console) is adopted.
 	StatusConfirmed:         {StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
 	StatusPartiallyCanceled: {StatusCanceling, StatusCanceled},
-	StatusCanceling:         {StatusCanceled, StatusPartiallyCanceled, StatusConfirmed, StatusUnknown},
+	// A close of an undeposited virtual account the gateway refused goes
+	// back to waiting for the deposit.
+	StatusCanceling: {StatusCanceled, StatusPartiallyCanceled, StatusConfirmed, StatusUnknown,
+		StatusWaitingForDeposit},
 	// We said "no charge" and a lookup shows the gateway charged: the
 	// gateway's record of the customer's money wins, and is then handled
 	// like any approval.
@@ -78,8 +93,8 @@ func CanTransition(from, to Status) bool {
 
 // Statuses returns every payment state, in the order of the diagram.
 func Statuses() []Status {
-	return []Status{StatusReady, StatusConfirming, StatusConfirmed, StatusFailed, StatusExpired,
-		StatusUnknown, StatusCanceling, StatusCanceled, StatusPartiallyCanceled}
+	return []Status{StatusReady, StatusConfirming, StatusWaitingForDeposit, StatusConfirmed, StatusFailed,
+		StatusExpired, StatusUnknown, StatusCanceling, StatusCanceled, StatusPartiallyCanceled}
 }
 
 // AttentionStatuses returns the states whose payments wait on the
@@ -95,7 +110,7 @@ func AttentionStatuses() []Status {
 func (s Status) Valid() bool {
 	switch s {
 	case StatusReady, StatusConfirming, StatusConfirmed, StatusFailed, StatusExpired,
-		StatusUnknown, StatusCanceling, StatusCanceled, StatusPartiallyCanceled:
+		StatusUnknown, StatusCanceling, StatusCanceled, StatusPartiallyCanceled, StatusWaitingForDeposit:
 		return true
 	}
 	return false
@@ -173,6 +188,18 @@ type Payment struct {
 	// say) that no lookup has answered yet; nil when none waits.
 	LookupWantedAt *time.Time
 
+	// VirtualAccount is the account the gateway issued for a payment by
+	// bank transfer, as it gave it; nil for every other payment. It stays
+	// after the deposit, for the payment's history and its refund rule.
+	VirtualAccount *VirtualAccount
+	// DepositSecret is Toss's Payment.secret from the answer that issued
+	// the account: a DEPOSIT_CALLBACK is believed only when it carries it
+	// (docs/design.md section 19). Never shown.
+	DepositSecret Token
+	// DepositNextLookAt is when the relay's sweep next looks up a payment
+	// waiting for its deposit (DepositSchedule); nil when none is due.
+	DepositNextLookAt *time.Time
+
 	// AcknowledgedAt is when an operator took the payment off the alert
 	// list in its current status (Acknowledge); nil when no one has, and
 	// cleared by any status change.
@@ -183,8 +210,13 @@ type Payment struct {
 	// from it that the transition table allows; a new payment has none.
 	StoredStatus Status
 
-	Cancels  []Cancel
-	Attempts []Attempt
+	Cancels []Cancel
+	// Attempts are the payment's gateway calls, oldest first. Loaded with
+	// its history they are the newest of them only (a bounded number: a
+	// payment looked up on every webhook for months has many), and
+	// AttemptCount says how many there are in all.
+	Attempts     []Attempt
+	AttemptCount int
 }
 
 // Operation is a kind of gateway call.
@@ -242,6 +274,12 @@ type Cancel struct {
 	FailureMessage string
 	CreatedAt      time.Time
 	CompletedAt    *time.Time
+	// RefundAccount is where the refund of a deposited virtual-account
+	// payment goes, kept whole only while the cancel may still be sent;
+	// RefundBank and RefundLast4 are what the audit keeps after.
+	RefundAccount *RefundAccount
+	RefundBank    string
+	RefundLast4   string
 
 	// StoredStatus is the status the row had when it was read; see
 	// Payment.StoredStatus.
@@ -253,7 +291,8 @@ var cancelTransitions = map[CancelStatus][]CancelStatus{
 	// A waiting cancel runs once the confirm is approved, has nothing to
 	// refund if it is not, and fails if the approval is smaller than it.
 	CancelWaiting: {CancelPending, CancelVoid, CancelFailed},
-	CancelPending: {CancelDone, CancelFailed, CancelUnknown},
+	// A close of an undeposited virtual account refunds nothing (void).
+	CancelPending: {CancelDone, CancelFailed, CancelUnknown, CancelVoid},
 	// Given up on: a lookup shows the refund (done) or that it never
 	// happened, and then it is sent again (pending), or that it no longer
 	// fits the gateway's balance (failed, never sent); or a person decided

@@ -123,6 +123,16 @@ func (p *Payment) RequestCancel(cancelID, reason string, amount int64, open []Ca
 		// (LookUp), so it is never parked without work ahead of it.
 		c.Status = CancelWaiting
 		return CancelPlan{Cancel: c, LookUp: true}, nil
+	case StatusWaitingForDeposit:
+		if amount != 0 && amount != p.Amount {
+			return CancelPlan{}, Errorf(KindUnprocessable, CodeInvalidState,
+				"a payment waiting for its deposit can only be canceled whole")
+		}
+		// Nothing was paid: the gateway closes the account, through the
+		// outbox like every gateway call, and refunds nothing.
+		p.Status = StatusCanceling
+		c.Status = CancelPending
+		return CancelPlan{Cancel: c, Enqueue: true}, nil
 	case StatusConfirmed, StatusPartiallyCanceled:
 		if amount > p.BalanceAmount {
 			return CancelPlan{}, Errorf(KindUnprocessable, CodeCancelExceeds,
@@ -133,6 +143,40 @@ func (p *Payment) RequestCancel(cancelID, reason string, amount int64, open []Ca
 		return CancelPlan{Cancel: c, Enqueue: true}, nil
 	}
 	return CancelPlan{}, Errorf(KindConflict, CodeInvalidState, "payment is %s and cannot be canceled", p.Status)
+}
+
+// RequestCancelTo is RequestCancel with the customer's refund account,
+// which a deposited virtual-account payment needs and every other payment
+// refuses: checked before anything changes, so a refused request writes
+// nothing and sends nothing.
+func (p *Payment) RequestCancelTo(cancelID, reason string, amount int64, refund *RefundAccount, open []Cancel, now time.Time) (CancelPlan, error) {
+	deposited := p.VirtualAccount != nil && p.ApprovedAt != nil
+	switch {
+	case refund != nil && p.VirtualAccount == nil:
+		return CancelPlan{}, Errorf(KindInvalid, CodeInvalidRequest,
+			"refundReceiveAccount is only for a virtual-account payment whose deposit arrived; this payment's refund goes back the way it was paid")
+	case refund != nil && !deposited:
+		return CancelPlan{}, Errorf(KindInvalid, CodeInvalidRequest,
+			"refundReceiveAccount is only for a deposited virtual-account payment; nothing was deposited, so nothing is refunded")
+	case refund == nil && deposited && (p.Status == StatusConfirmed || p.Status == StatusPartiallyCanceled):
+		return CancelPlan{}, Errorf(KindInvalid, CodeRefundAccountRequired,
+			"a refund of a deposited virtual-account payment needs refundReceiveAccount {bank, accountNumber, holderName}: the customer's account to send the money back to")
+	}
+	if refund != nil {
+		if err := ValidateRefundAccount(p.Gateway, *refund); err != nil {
+			return CancelPlan{}, err
+		}
+	}
+	plan, err := p.RequestCancel(cancelID, reason, amount, open, now)
+	if err != nil {
+		return plan, err
+	}
+	if refund != nil {
+		a := *refund
+		plan.Cancel.RefundAccount = &a
+		plan.Cancel.RefundBank, plan.Cancel.RefundLast4 = a.Bank, a.Last4()
+	}
+	return plan, nil
 }
 
 // Approval is what the gateway reported for a successful confirm.
@@ -381,6 +425,7 @@ func (p *Payment) ApplyCancelResult(c *Cancel, balance int64, transactionKey str
 	c.CanceledAmount = before - balance
 	c.TransactionKey = transactionKey
 	c.CompletedAt = &now
+	c.RefundAccount = nil
 }
 
 // ApplyCancelRefusal records a definite refusal of a cancel: the payment
@@ -388,6 +433,10 @@ func (p *Payment) ApplyCancelResult(c *Cancel, balance int64, transactionKey str
 // back and could not, so the payment goes to unknown for a person.
 func (p *Payment) ApplyCancelRefusal(c *Cancel, code, message string, now time.Time) {
 	switch {
+	case p.ApprovedAt == nil && p.VirtualAccount != nil:
+		// The gateway refused to close an undeposited account (a deposit
+		// may have come first): it still waits, and a lookup decides.
+		p.Status = StatusWaitingForDeposit
 	case c.Kind == CancelCompensation:
 		p.Status = StatusUnknown
 	case p.CanceledAmount > 0:
@@ -399,6 +448,7 @@ func (p *Payment) ApplyCancelRefusal(c *Cancel, code, message string, now time.T
 	c.FailureCode = code
 	c.FailureMessage = message
 	c.CompletedAt = &now
+	c.RefundAccount = nil
 }
 
 // GiveUpConfirm records that the confirm's retry budget is spent without a

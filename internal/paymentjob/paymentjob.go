@@ -4,6 +4,8 @@
 package paymentjob
 
 import (
+	"time"
+
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 )
@@ -66,6 +68,14 @@ type LookupArgs struct {
 	// every other lookup.
 	CancelID string `json:"cancelId,omitempty"`
 	Decision string `json:"decision,omitempty"`
+	// Period is set on the lookups that gateway webhooks ask for: the start
+	// of the interval (UTC, RFC 3339) the lookup belongs to. With it in the
+	// args, such lookups are unique per payment and interval, completed ones
+	// included (WebhookLookupOpts), which is what limits a flood of webhooks
+	// to one gateway call per payment per interval (docs/design.md, "A
+	// webhook costs at most one lookup per interval"). Empty for every
+	// other lookup, whose args and uniqueness are as they always were.
+	Period string `json:"period,omitempty"`
 }
 
 // Kind names the job in River's table.
@@ -85,6 +95,19 @@ func (LookupArgs) InsertOpts() river.InsertOpts {
 			},
 		},
 	}
+}
+
+// WebhookLookupOpts are the insert options of a webhook's lookup (one whose
+// args carry a Period): unique by args in every state River keeps a job in
+// until its cleaner deletes it, completed included, so that once the
+// interval's lookup has run no second one is inserted for that interval.
+// scheduledAt, when not zero, is when the lookup runs: the start of its
+// interval, for one that waits for the next.
+func WebhookLookupOpts(scheduledAt time.Time) *river.InsertOpts {
+	opts := LookupArgs{}.InsertOpts()
+	opts.UniqueOpts.ByState = rivertype.UniqueOptsByStateDefault()
+	opts.ScheduledAt = scheduledAt
+	return &opts
 }
 
 // WebhookQueue is the River queue webhook deliveries go to: a queue of their

@@ -38,7 +38,7 @@ func (b *testBundle) pay(t *testing.T, p payment.Payment, paid int64) {
 // requestLookup does what a gateway webhook does: asks for a lookup.
 func (b *testBundle) requestLookup(t *testing.T, id string) bool {
 	t.Helper()
-	flow, err := payflow.New(payflow.Config{Store: b.store, Outbox: b.client})
+	flow, err := payflow.New(payflow.Config{Store: b.store, Outbox: b.client, WebhookLookupInterval: testLookupInterval})
 	require.NoError(t, err)
 	var inserted bool
 	require.NoError(t, pgx.BeginFunc(context.Background(), b.pool, func(tx pgx.Tx) error {
@@ -154,10 +154,12 @@ func TestGuessedStatesAreRechecked(t *testing.T) {
 
 	t.Run("LatePaymentAfterAVoidedCancelIsRefunded", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, setupOpts{reconcile: true, readySweepAfter: time.Hour, recheck: fastRecheck, openDeadline: time.Millisecond})
+		// Paused, so the cancel is surely recorded while the confirm waits.
+		b := setup(t, setupOpts{reconcile: true, readySweepAfter: time.Hour, recheck: fastRecheck, openDeadline: time.Millisecond, paused: true})
 		p := b.newReadyPortOne(t, 15000)
 		b.requestConfirm(t, p.ID, p.PaymentKey, 15000, nil)
 		b.requestCancel(t, p.ID, 0) // waits for the confirm
+		b.start(t)
 		got := b.waitStatus(t, p.ID, payment.StatusExpired)
 		require.Equal(t, payment.CancelVoid, got.Cancels[0].Status)
 
@@ -211,7 +213,7 @@ func TestLookupRequestsAreNeverLost(t *testing.T) {
 		<-h.read // the running lookup has read READY
 
 		b.pay(t, p, 0)
-		require.False(t, b.requestLookup(t, p.ID), "the running lookup makes the new one a duplicate")
+		require.True(t, b.requestLookup(t, p.ID), "the running lookup makes the new one wait for the next interval")
 		close(h.release)
 
 		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)

@@ -53,6 +53,10 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 	// A cancel that no longer fits our record of the gateway's balance (a
 	// refund made elsewhere was adopted) is never sent: it fails through
 	// the domain with its own code.
+	if p.AwaitsDeposit() {
+		return w.closeAccount(ctx, job, g, p, c)
+	}
+
 	if code, _ := c.Misfit(p.BalanceAmount); code != "" {
 		return w.recordMisfit(ctx, job)
 	}
@@ -77,7 +81,8 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[paymentjob.Cance
 		IdempotencyKey: c.IdempotencyKey, JobID: job.ID, JobAttempt: job.Attempt,
 		RefundableAmount: p.BalanceAmount,
 	}
-	req := gateway.CancelRequest{Reason: c.Reason, Amount: c.Amount, RefundableAmount: p.BalanceAmount}
+	req := gateway.CancelRequest{Reason: c.Reason, Amount: c.Amount, RefundableAmount: p.BalanceAmount,
+		RefundAccount: c.RefundAccount}
 	cr, err := r.call(ctx, g, attempt, func(ctx context.Context, gw Gateway) gateway.Result {
 		return gw.Cancel(ctx, p.PaymentKey, req, c.IdempotencyKey)
 	})
@@ -220,5 +225,51 @@ func (w *CancelWorker) retryOrUnknown(ctx context.Context, job *river.Job[paymen
 	code, msg := unknownReason(res)
 	return complete(ctx, r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
 		return r.flow.GiveUpCancel(ctx, tx, job.Args.PaymentID, job.Args.CancelID, code, msg)
+	})
+}
+
+// closeAccount is the shop's cancel of a payment waiting for its deposit:
+// the gateway closes the virtual account (Toss cancels the
+// WAITING_FOR_DEPOSIT payment, PortOne closes the account), which refunds
+// nothing. Whatever it answers short of "try again", a lookup follows, and
+// the close's answer with the gateway's record settles the payment: a
+// deposit that came first is recorded, never lost to the close
+// (payflow.RecordAccountClose).
+func (w *CancelWorker) closeAccount(ctx context.Context, job *river.Job[paymentjob.CancelArgs], g *gatewayEntry, p payment.Payment, c payment.Cancel) error {
+	r := w.r
+	attempt := payment.Attempt{
+		PaymentID: p.ID, CancelID: c.ID, Operation: payment.OperationCancel,
+		IdempotencyKey: c.IdempotencyKey, JobID: job.ID, JobAttempt: job.Attempt,
+	}
+	req := gateway.CancelRequest{Reason: c.Reason, Unpaid: true}
+	cr, err := r.call(ctx, g, attempt, func(ctx context.Context, gw Gateway) gateway.Result {
+		return gw.Cancel(ctx, p.PaymentKey, req, c.IdempotencyKey)
+	})
+	if err != nil {
+		return err
+	}
+	switch cr.Class {
+	case gateway.ClassMisconfigured:
+		return misconfigured(ctx, r, payment.OperationCancel, cr.Result)
+	case gateway.ClassTransient:
+		return w.retryOrUnknown(ctx, job, cr.Result)
+	}
+	closed := cr.HTTPStatus >= 200 && cr.HTTPStatus < 300
+	look := payment.Attempt{PaymentID: p.ID, CancelID: c.ID, Operation: payment.OperationLookup, JobID: job.ID, JobAttempt: job.Attempt}
+	lc, err := r.call(ctx, g, look, func(ctx context.Context, gw Gateway) gateway.Result {
+		return gw.Lookup(ctx, p.PaymentKey)
+	})
+	if err != nil {
+		return err
+	}
+	if lc.Class == gateway.ClassMisconfigured {
+		return misconfigured(ctx, r, payment.OperationLookup, lc.Result)
+	}
+	if lc.Payment == nil {
+		// Without the record a deposit could be missed: ask again.
+		return w.retryOrUnknown(ctx, job, lc.Result)
+	}
+	return complete(ctx, r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
+		return r.flow.RecordAccountClose(ctx, tx, p.ID, c.ID, closed, recordOf(lc.Payment))
 	})
 }

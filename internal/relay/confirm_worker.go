@@ -84,6 +84,11 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 	if err != nil {
 		return err
 	}
+	if acct := issuedAccount(c.Payment); acct != nil {
+		// A virtual account: the confirm did all it can, and the payment
+		// waits for the customer's deposit without spending attempts.
+		return w.issued(ctx, job, *acct, c.Payment.Secret)
+	}
 
 	switch c.Class {
 	case gateway.ClassSuccess:
@@ -128,6 +133,9 @@ func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Co
 		// The lookup itself failed: we still do not know, so ask again
 		// later under the same key.
 		return w.retryOrUnknown(ctx, job, last)
+	}
+	if acct := issuedAccount(lc.Payment); acct != nil {
+		return w.issued(ctx, job, *acct, lc.Payment.Secret)
 	}
 	rec := recordOf(lc.Payment)
 	code, message := last.Code, last.Message
@@ -201,6 +209,14 @@ func refusalMessage(res gateway.Result) string {
 func (w *ConfirmWorker) approve(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], gp *gateway.Payment) error {
 	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
 		return w.r.flow.RecordApproval(ctx, tx, job.Args.PaymentID, approvalOf(gp))
+	})
+}
+
+// issued records the virtual account the confirm issued with the job's
+// completion: the payment waits for its deposit (docs/design.md section 19).
+func (w *ConfirmWorker) issued(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], acct payment.VirtualAccount, secret string) error {
+	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
+		return w.r.flow.RecordAccountIssued(ctx, tx, job.Args.PaymentID, acct, secret)
 	})
 }
 

@@ -250,7 +250,7 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	if err != nil {
 		return err
 	}
-	looks, err := w.looksDue(ctx, before)
+	looks, err := w.looksDue(ctx, before, stuck)
 	if err != nil {
 		return err
 	}
@@ -288,11 +288,14 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	if err := r.store.SetNextRecheck(ctx, r.pool, looks.next); err != nil {
 		return err
 	}
+	if err := r.store.SetDepositNextLook(ctx, r.pool, looks.depositNext); err != nil {
+		return err
+	}
 	// Not a line about one payment: the lookups log their own, with their
 	// payment_id.
 	r.log.InfoContext(ctx, "reconciler enqueued lookups",
 		slog.Int("payments", len(stuck)), slog.Int("enqueued", enqueued), slog.Int("unknown", unknown),
-		slog.Int("rechecks", looks.rechecks), slog.Int("ready_swept", looks.ready), slog.Int("lost_lookups", looks.lost),
+		slog.Int("rechecks", looks.rechecks), slog.Int("ready_swept", looks.ready), slog.Int("lost_lookups", looks.lost), slog.Int("deposit_looks", looks.deposits),
 		slog.Duration("older_than", r.reconcileAfter), slog.Int64("job_id", job.ID))
 	return nil
 }
@@ -302,7 +305,9 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 type dueLooks struct {
 	payments              []payment.Payment
 	next                  map[string]time.Time
+	depositNext           map[string]time.Time
 	rechecks, ready, lost int
+	deposits              int
 }
 
 // looksDue finds the payments whose money may have moved without our
@@ -311,12 +316,20 @@ type dueLooks struct {
 // any charge, at a gateway that charges before our confirm) due for their
 // next look; ready intents of such a gateway, which the customer may have
 // paid without the checkout ever confirming; and payments whose lookup
-// request has waited since before `before`, whose lookup was lost.
-func (w *ReconcileWorker) looksDue(ctx context.Context, before time.Time) (dueLooks, error) {
+// request has waited since before `before`, whose lookup was lost. A
+// payment already among stuck is not listed again.
+func (w *ReconcileWorker) looksDue(ctx context.Context, before time.Time, stuck []payment.Payment) (dueLooks, error) {
 	r := w.r
 	now := r.now()
-	d := dueLooks{next: map[string]time.Time{}}
-	seen := map[string]bool{}
+	d := dueLooks{next: map[string]time.Time{}, depositNext: map[string]time.Time{}}
+	// Each payment once in the pass's one insert: River refuses a batch
+	// that names one unique job twice ("ON CONFLICT DO UPDATE command
+	// cannot affect row a second time"), and the whole pass with it. A
+	// payment stuck in flight can also have a lookup request waiting.
+	seen := make(map[string]bool, len(stuck))
+	for _, p := range stuck {
+		seen[p.ID] = true
+	}
 	add := func(p payment.Payment) bool {
 		if seen[p.ID] {
 			return false
@@ -346,6 +359,24 @@ func (w *ReconcileWorker) looksDue(ctx context.Context, before time.Time) (dueLo
 				d.ready++
 				d.next[p.ID] = r.recheck.Next(p.CreatedAt, now)
 			}
+		}
+	}
+	// Payments waiting for a virtual account's deposit, on a schedule that
+	// tightens near the due date: a deposit whose webhook was lost is seen
+	// within minutes, and an account past its due date is ended by the
+	// lookup's answer (docs/design.md section 19).
+	waiting, err := r.store.ListDepositLooksDue(ctx, r.pool, now, reconcileBatch)
+	if err != nil {
+		return d, err
+	}
+	for _, p := range waiting {
+		if add(p) {
+			d.deposits++
+			var due time.Time
+			if p.VirtualAccount != nil {
+				due = p.VirtualAccount.DueDate
+			}
+			d.depositNext[p.ID] = r.deposit.Next(due, now)
 		}
 	}
 	lost, err := r.store.ListLookupWanted(ctx, r.pool, before, reconcileBatch)

@@ -6,13 +6,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
-	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 )
 
 // newPortOnePayment creates a PortOne intent and has the customer pay for it
@@ -114,26 +112,6 @@ func TestPortOneConfirm(t *testing.T) {
 		}
 		require.Greater(t, pending, 1, "asked again before giving up")
 		require.Zero(t, b.ledger(t, id).Approvals)
-	})
-
-	// A virtual account was issued: money may still arrive, so with the
-	// retry budget spent the payment is unknown, never expired or failed;
-	// the deposit, once a lookup sees it, confirms it.
-	t.Run("AwaitingDepositIsUnknownThenConfirmed", func(t *testing.T) {
-		t.Parallel()
-		b := setup(t, setupOpts{openDeadline: time.Millisecond})
-		p, id := b.newPortOnePayment(t, 15000, gatewaysim.PortOnePayRequest{Status: gatewaysim.PortOneVirtualAccountIssued})
-		b.requestConfirm(t, p.ID, id, 15000, &river.InsertOpts{MaxAttempts: 3})
-		got := b.waitStatus(t, p.ID, payment.StatusUnknown)
-		require.Equal(t, gatewaysim.PortOneVirtualAccountIssued, got.FailureCode)
-
-		_, err := b.sim.PortOnePay(gatewaysim.PortOnePayRequest{PaymentID: id, OrderID: p.OrderID, Amount: 15000})
-		require.NoError(t, err)
-		_, err = b.client.Insert(context.Background(), paymentjob.LookupArgs{PaymentID: p.ID}, nil)
-		require.NoError(t, err)
-		got = b.waitStatus(t, p.ID, payment.StatusConfirmed)
-		require.Equal(t, int64(15000), got.BalanceAmount)
-		require.Equal(t, 1, b.ledger(t, id).Approvals)
 	})
 
 	// A relay that does not serve PortOne leaves its payments waiting for

@@ -93,11 +93,22 @@ type Config struct {
 	// ready intent of such a gateway; payment.DefaultRecheck when its
 	// Window is zero.
 	Recheck payment.Recheck
+	// WebhookLookupInterval is the deployment's WEBHOOK_LOOKUP_INTERVAL, as
+	// the api's: a follow-up lookup for a webhook's request takes the
+	// webhook's place under the one-lookup-per-interval rule
+	// (payflow.LookupAnswered); payflow.DefaultWebhookLookupInterval when
+	// zero.
+	WebhookLookupInterval time.Duration
 	// ReadySweepAfter is how old a ready intent of a gateway that charges
 	// before our confirm (PortOne) must be before the reconciler looks it
 	// up: the customer may have paid and the checkout never confirmed.
 	// DefaultReadySweepAfter when zero.
 	ReadySweepAfter time.Duration
+	// Deposit is how often payments waiting for a virtual account's
+	// deposit are looked up, and how long after the due date a lookup
+	// showing no deposit ends them; payment.DefaultDepositSchedule when its
+	// Far is zero.
+	Deposit payment.DepositSchedule
 	// OpenDeadline is how long after its confirm was requested a payment
 	// the gateway still shows as not started (gateway.PhaseOpen, answered
 	// as gateway.ClassPending: PortOne's READY) is given up as expired;
@@ -151,6 +162,7 @@ type relay struct {
 	// gateways that charge before our confirm, whose ready intents are
 	// swept.
 	recheck         payment.Recheck
+	deposit         payment.DepositSchedule
 	readySweepAfter time.Duration
 	chargeFirst     []string
 	// booksWindow, booksLag: see Config.BooksWindow.
@@ -200,7 +212,10 @@ func newRelay(cfg Config) (*relay, error) {
 		schedule: cfg.Schedule, now: cfg.Now, newID: cfg.NewID,
 		reconcileAfter: cfg.ReconcileAfter, metrics: cfg.Metrics, keyQuiet: cfg.KeyQuiet,
 		openDeadline: cfg.OpenDeadline, recheck: cfg.Recheck, readySweepAfter: cfg.ReadySweepAfter,
-		booksWindow: cfg.BooksWindow, booksLag: cfg.BooksLag,
+		booksWindow: cfg.BooksWindow, booksLag: cfg.BooksLag, deposit: cfg.Deposit,
+	}
+	if r.deposit.Far <= 0 {
+		r.deposit = payment.DefaultDepositSchedule
 	}
 	if r.recheck.Window <= 0 {
 		r.recheck = payment.DefaultRecheck
@@ -250,7 +265,8 @@ func newRelay(cfg Config) (*relay, error) {
 	if r.keyQuiet <= 0 {
 		r.keyQuiet = DefaultKeyQuiet
 	}
-	flow, err := payflow.New(payflow.Config{Store: r.store, Outbox: contextOutbox{}, Now: r.now, NewID: r.newID, Recheck: r.recheck})
+	flow, err := payflow.New(payflow.Config{Store: r.store, Outbox: contextOutbox{}, Now: r.now, NewID: r.newID, Recheck: r.recheck,
+		Deposit: r.deposit, WebhookLookupInterval: cfg.WebhookLookupInterval})
 	if err != nil {
 		return nil, err
 	}
@@ -660,7 +676,20 @@ func recordOf(gp *gateway.Payment) payflow.Record {
 			gp.Phase == gateway.PhaseFailed || gp.Phase == gateway.PhaseExpired,
 		TransactionKey: lastTransactionKey(gp),
 		Refunds:        refundsOf(gp),
+		Account:        issuedAccount(gp),
+		Secret:         gp.Secret,
+		AccountExpired: gp.AccountExpired,
 	}
+}
+
+// issuedAccount is the virtual account a gateway's record shows issued and
+// waiting for its deposit (Toss WAITING_FOR_DEPOSIT, PortOne
+// VIRTUAL_ACCOUNT_ISSUED, with the account); nil otherwise.
+func issuedAccount(gp *gateway.Payment) *payment.VirtualAccount {
+	if gp == nil || gp.Phase != gateway.PhaseWaiting || gp.VirtualAccount == nil {
+		return nil
+	}
+	return gp.VirtualAccount
 }
 
 // refundsOf converts a gateway's list of cancels into the domain's, for a

@@ -30,6 +30,11 @@ import (
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
+// testLookupInterval is the one-lookup-per-interval rule's interval in
+// these tests (WEBHOOK_LOOKUP_INTERVAL): the shortest River allows, so a
+// request delayed to the next interval is answered within seconds.
+const testLookupInterval = time.Second
+
 // testBundle is one relay working one database against one simulator.
 type testBundle struct {
 	pool  *pgxpool.Pool
@@ -77,6 +82,11 @@ type setupOpts struct {
 	readySweepAfter time.Duration
 	// portOneManual runs the PortOne client in manual confirm.
 	portOneManual bool
+	// deposit is the relay's deposit sweep; its default when zero.
+	// accountDue is the simulator's virtual-account due time; its
+	// default (3 days) when zero.
+	deposit    payment.DepositSchedule
+	accountDue time.Duration
 }
 
 func setup(t *testing.T, opts setupOpts) *testBundle {
@@ -85,6 +95,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	pool := dbtest.Pool(t)
 	sim, err := gatewaysim.New(gatewaysim.Options{Config: gatewaysim.Config{
 		TossKeyRetention: gatewaysim.Duration(opts.simKeyRetention), PortOneKeyRetention: gatewaysim.Duration(opts.simKeyRetention),
+		VirtualAccountDue: gatewaysim.Duration(opts.accountDue),
 	}})
 	require.NoError(t, err)
 	srv := httptest.NewServer(sim)
@@ -139,7 +150,8 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		KeyQuiet: 300 * time.Millisecond,
 		Webhooks: opts.webhooks,
 		Recheck:  opts.recheck, ReadySweepAfter: opts.readySweepAfter,
-		BooksLag: opts.booksLag,
+		WebhookLookupInterval: testLookupInterval,
+		BooksLag:              opts.booksLag, Deposit: opts.deposit,
 	}
 	if cfg.Webhooks == (relay.WebhookConfig{}) {
 		// The receivers are httptest servers on loopback.

@@ -124,7 +124,7 @@ func (w *WebhookWorker) Work(ctx context.Context, job *river.Job[paymentjob.Webh
 	case !w.allowPrivate && !strings.HasPrefix(strings.ToLower(e.URL), "https://"):
 		// The api registers https only outside development, but an endpoint
 		// registered before that rule may still be plain http: a payment's
-		// data is never sent in the clear (docs/design.md, section 19).
+		// data is never sent in the clear (docs/design.md, section 21).
 		notSent = "endpoint URL is not https; not sent (plain http only in development)"
 	}
 	if notSent != "" {

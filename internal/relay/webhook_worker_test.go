@@ -187,7 +187,7 @@ func TestWebhooks(t *testing.T) {
 		ctx := context.Background()
 		errRollback := errors.New("roll back")
 		err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-			got, err := flow.Cancel(ctx, tx, payment.Everyone(), p.ID, uuid.NewString(), "changed my mind", 0)
+			got, err := flow.Cancel(ctx, tx, payment.Everyone(), p.ID, uuid.NewString(), "changed my mind", 0, nil)
 			require.NoError(t, err)
 			require.Equal(t, payment.StatusCanceled, got.Status)
 			require.Len(t, b.deliveriesOn(t, tx, e.ID), 1, "written in the change's transaction")

@@ -120,3 +120,35 @@ func notFoundOr(err error, what string) error {
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
+
+// ListDepositLooksDue returns payments waiting for a deposit whose next
+// look by the relay's sweep is due at now (or was never scheduled),
+// soonest first (docs/design.md section 19).
+func (s *Store) ListDepositLooksDue(ctx context.Context, db DBTX, now time.Time, limit int) ([]payment.Payment, error) {
+	rows, err := s.q.PaymentListDepositLooksDue(ctx, db, dbsqlc.PaymentListDepositLooksDueParams{Now: &now, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("error listing deposit looks due: %w", err)
+	}
+	return toAppPayments(rows), nil
+}
+
+// SetDepositNextLook schedules the next deposit look of each payment in
+// next; a payment no longer waiting for its deposit is left alone.
+func (s *Store) SetDepositNextLook(ctx context.Context, db DBTX, next map[string]time.Time) error {
+	if len(next) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, 0, len(next))
+	ats := make([]time.Time, 0, len(next))
+	for id, at := range next {
+		uid, err := uuid.Parse(id)
+		if err != nil {
+			return fmt.Errorf("error parsing payment id: %w", err)
+		}
+		ids, ats = append(ids, uid), append(ats, at)
+	}
+	if err := s.q.PaymentSetDepositNextLook(ctx, db, dbsqlc.PaymentSetDepositNextLookParams{PaymentIds: ids, NextAt: ats}); err != nil {
+		return fmt.Errorf("error scheduling deposit looks: %w", err)
+	}
+	return nil
+}

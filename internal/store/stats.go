@@ -43,9 +43,19 @@ func (s *Store) PaymentsByStatus(ctx context.Context, db DBTX) (map[payment.Stat
 	if err != nil {
 		return nil, fmt.Errorf("error counting payments by status: %w", err)
 	}
-	out := make(map[payment.Status]int64, len(rows))
+	out := make(map[payment.Status]int64, len(rows)+1)
 	for _, r := range rows {
 		out[payment.Status(r.Status)] = r.Payments
+	}
+	// Waiting for a deposit is counted too, through its own partial index:
+	// not a state that needs the gateway's word now, but one a dashboard
+	// must tell apart from unknown (docs/design.md section 19).
+	w, err := s.q.StatsPaymentsWaitingForDeposit(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("error counting payments waiting for a deposit: %w", err)
+	}
+	if w.Waiting > 0 {
+		out[payment.StatusWaitingForDeposit] = w.Waiting
 	}
 	return out, nil
 }

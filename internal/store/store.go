@@ -180,7 +180,7 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 	if expected == "" {
 		expected = p.Status
 	}
-	row, err := s.q.PaymentSave(ctx, db, dbsqlc.PaymentSaveParams{
+	params := dbsqlc.PaymentSaveParams{
 		ID:                    uid,
 		ExpectedStatus:        string(expected),
 		Status:                string(p.Status),
@@ -199,8 +199,22 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		AcknowledgedAt:        p.AcknowledgedAt,
 		NextRecheckAt:         p.NextRecheckAt,
 		RecheckUntil:          p.RecheckUntil,
+		DepositSecret:         nullString(p.DepositSecret.Reveal()),
+		DepositNextLookAt:     p.DepositNextLookAt,
 		EventType:             webhook.EventType(p.Status),
-	})
+	}
+	if va := p.VirtualAccount; va != nil {
+		params.VaBank, params.VaAccountNumber, params.VaHolder = nullString(va.Bank), nullString(va.AccountNumber), nullString(va.Holder)
+		if !va.DueDate.IsZero() {
+			due := va.DueDate
+			params.VaDueAt = &due
+		}
+	}
+	if p.Status != payment.StatusWaitingForDeposit {
+		// Only a waiting payment is swept for its deposit.
+		params.DepositNextLookAt = nil
+	}
+	row, err := s.q.PaymentSave(ctx, db, params)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, payment.Errorf(payment.KindInternal, payment.CodeStaleWrite,
 			"payment %s is no longer %s: its row changed since it was read", p.ID, expected)
@@ -213,7 +227,7 @@ func (s *Store) SavePaymentChange(ctx context.Context, db DBTX, p *payment.Payme
 		return nil, fmt.Errorf("error saving payment: %w", err)
 	}
 	saved := toAppPayment(savedRow(row))
-	saved.Cancels, saved.Attempts = p.Cancels, p.Attempts
+	saved.Cancels, saved.Attempts, saved.AttemptCount = p.Cancels, p.Attempts, p.AttemptCount
 	*p = saved
 	var endpoints []string
 	for _, id := range row.WebhookEndpointIds {
@@ -233,6 +247,8 @@ func savedRow(r dbsqlc.PaymentSaveRow) dbsqlc.Payment {
 		ConfirmRequestedAt: r.ConfirmRequestedAt, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		AcknowledgedAt: r.AcknowledgedAt, Version: r.Version, Gateway: r.Gateway, PaymentToken: r.PaymentToken,
 		NextRecheckAt: r.NextRecheckAt, RecheckUntil: r.RecheckUntil, LookupWantedAt: r.LookupWantedAt,
+		VaBank: r.VaBank, VaAccountNumber: r.VaAccountNumber, VaHolder: r.VaHolder, VaDueAt: r.VaDueAt,
+		DepositSecret: r.DepositSecret, DepositNextLookAt: r.DepositNextLookAt,
 	}
 }
 
@@ -380,10 +396,61 @@ func (s *Store) withHistory(ctx context.Context, db DBTX, p payment.Payment) (pa
 	if p.Cancels, err = s.Cancels(ctx, db, p.ID); err != nil {
 		return p, err
 	}
-	if p.Attempts, err = s.Attempts(ctx, db, p.ID); err != nil {
+	if p.Attempts, err = s.AttemptsPage(ctx, db, p.ID, 0, HistoryAttempts); err != nil {
 		return p, err
 	}
+	p.AttemptCount = len(p.Attempts)
+	if p.AttemptCount == HistoryAttempts {
+		if p.AttemptCount, err = s.AttemptCount(ctx, db, p.ID); err != nil {
+			return p, err
+		}
+	}
 	return p, nil
+}
+
+// HistoryAttempts is how many of a payment's attempts, the newest, come
+// with its history (PaymentWithHistory): enough for every payment whose
+// calls went as they should, bounded for one that a webhook flood or a
+// long outage made us ask about again and again. The rest are kept (they
+// are the audit trail) and read a page at a time with AttemptsPage.
+const HistoryAttempts = 50
+
+// MaxAttemptsPage bounds one page of AttemptsPage.
+const MaxAttemptsPage = 500
+
+// AttemptsPage returns the newest limit attempts of a payment whose id is
+// below before (0: from the newest), oldest first, as the payment's
+// history lists them. limit is at most MaxAttemptsPage.
+func (s *Store) AttemptsPage(ctx context.Context, db DBTX, paymentID string, before int64, limit int) ([]payment.Attempt, error) {
+	uid, err := uuid.Parse(paymentID)
+	if err != nil {
+		return nil, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	if limit < 1 || limit > MaxAttemptsPage || before < 0 {
+		return nil, fmt.Errorf("error listing attempts: a page of %d before %d is out of bounds", limit, before)
+	}
+	rows, err := s.q.AttemptPageByPayment(ctx, db, dbsqlc.AttemptPageByPaymentParams{PaymentID: uid, Before: before, MaxRows: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("error listing attempts: %w", err)
+	}
+	out := make([]payment.Attempt, len(rows))
+	for i, r := range rows {
+		out[len(rows)-1-i] = toAppAttempt(r)
+	}
+	return out, nil
+}
+
+// AttemptCount returns how many attempts a payment has.
+func (s *Store) AttemptCount(ctx context.Context, db DBTX, paymentID string) (int, error) {
+	uid, err := uuid.Parse(paymentID)
+	if err != nil {
+		return 0, fmt.Errorf("error parsing payment id: %w", err)
+	}
+	n, err := s.q.AttemptCountByPayment(ctx, db, uid)
+	if err != nil {
+		return 0, fmt.Errorf("error counting attempts: %w", err)
+	}
+	return int(n), nil
 }
 
 // InsertCancel records a cancel request.
@@ -400,10 +467,15 @@ func (s *Store) InsertCancel(ctx context.Context, db DBTX, c payment.Cancel) (pa
 	if c.Amount > 0 {
 		amount = &c.Amount
 	}
-	row, err := s.q.CancelInsert(ctx, db, dbsqlc.CancelInsertParams{
+	params := dbsqlc.CancelInsertParams{
 		ID: id, PaymentID: pid, Kind: string(c.Kind), Amount: amount, Reason: c.Reason,
 		Status: string(c.Status), IdempotencyKey: c.IdempotencyKey,
-	})
+	}
+	if a := c.RefundAccount; a != nil {
+		params.RefundBank, params.RefundAccountLast4 = nullString(a.Bank), nullString(a.Last4())
+		params.RefundAccountNumber, params.RefundHolderName = nullString(a.AccountNumber), nullString(a.HolderName)
+	}
+	row, err := s.q.CancelInsert(ctx, db, params)
 	if err != nil {
 		if isUniqueViolation(err, constraintOneCancel) {
 			return payment.Cancel{}, payment.Errorf(payment.KindConflict, payment.CodeCancelInProgress,
@@ -575,7 +647,7 @@ func (s *Store) Attempts(ctx context.Context, db DBTX, paymentID string) ([]paym
 }
 
 func toAppPayment(r dbsqlc.Payment) payment.Payment {
-	return payment.Payment{
+	p := payment.Payment{
 		ID:                    r.ID.String(),
 		Owner:                 payment.Owner(r.Owner),
 		OrderID:               r.OrderID,
@@ -603,8 +675,19 @@ func toAppPayment(r dbsqlc.Payment) payment.Payment {
 		NextRecheckAt:         r.NextRecheckAt,
 		RecheckUntil:          r.RecheckUntil,
 		LookupWantedAt:        r.LookupWantedAt,
+		DepositSecret:         payment.Token(deref(r.DepositSecret)),
+		DepositNextLookAt:     r.DepositNextLookAt,
 		StoredStatus:          payment.Status(r.Status),
 	}
+	if r.VaAccountNumber != nil {
+		p.VirtualAccount = &payment.VirtualAccount{
+			Bank: deref(r.VaBank), AccountNumber: *r.VaAccountNumber, Holder: deref(r.VaHolder),
+		}
+		if r.VaDueAt != nil {
+			p.VirtualAccount.DueDate = *r.VaDueAt
+		}
+	}
+	return p
 }
 
 func toAppCancel(r dbsqlc.PaymentCancel) payment.Cancel {
@@ -622,9 +705,16 @@ func toAppCancel(r dbsqlc.PaymentCancel) payment.Cancel {
 		CreatedAt:      r.CreatedAt,
 		CompletedAt:    r.CompletedAt,
 		StoredStatus:   payment.CancelStatus(r.Status),
+		RefundBank:     deref(r.RefundBank),
+		RefundLast4:    deref(r.RefundAccountLast4),
 	}
 	if r.Amount != nil {
 		c.Amount = *r.Amount
+	}
+	if r.RefundAccountNumber != nil {
+		c.RefundAccount = &payment.RefundAccount{
+			Bank: c.RefundBank, AccountNumber: *r.RefundAccountNumber, HolderName: deref(r.RefundHolderName),
+		}
 	}
 	return c
 }

@@ -21,7 +21,7 @@ import (
 // (Dialer).
 
 // The special-purpose address blocks of IANA's IPv4 and IPv6
-// Special-Purpose Address Registries (RFC 6890; docs/design.md, section 19,
+// Special-Purpose Address Registries (RFC 6890; docs/design.md, section 21,
 // cites them). None is where a checkout's webhook receiver lives, the few
 // the registries mark globally reachable included (anycast for PCP, TURN,
 // AS112 and AMT), so every one is refused. Multicast, which has registries

@@ -110,7 +110,19 @@ type EventData struct {
 	BalanceAmount  int64         `json:"balanceAmount"`
 	CanceledAmount int64         `json:"canceledAmount"`
 	Failure        *EventFailure `json:"failure,omitempty"`
+	// VirtualAccount is the account a payment by bank transfer waits on
+	// (payment.waiting_for_deposit) and was paid into.
+	VirtualAccount *EventAccount `json:"virtualAccount,omitempty"`
 	UpdatedAt      time.Time     `json:"updatedAt"`
+}
+
+// EventAccount is a virtual account as the gateway issued it; dueDate is
+// omitted when the gateway gave none.
+type EventAccount struct {
+	Bank          string     `json:"bank"`
+	AccountNumber string     `json:"accountNumber"`
+	HolderName    string     `json:"holderName"`
+	DueDate       *time.Time `json:"dueDate,omitempty"`
 }
 
 // EventFailure is why a payment failed, in the gateway's words.
@@ -133,6 +145,13 @@ func NewEvent(from payment.Status, p payment.Payment, at time.Time) Event {
 	}
 	if p.FailureCode != "" {
 		e.Data.Failure = &EventFailure{Code: p.FailureCode, Message: p.FailureMessage}
+	}
+	if va := p.VirtualAccount; va != nil {
+		e.Data.VirtualAccount = &EventAccount{Bank: va.Bank, AccountNumber: va.AccountNumber, HolderName: va.Holder}
+		if !va.DueDate.IsZero() {
+			due := va.DueDate.UTC()
+			e.Data.VirtualAccount.DueDate = &due
+		}
 	}
 	return e
 }

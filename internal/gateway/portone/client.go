@@ -313,6 +313,22 @@ type cancelBody struct {
 	// Always sent: PortOne cancels only if its cancellable amount before
 	// this cancel equals it, the counterpart of Toss's refundableAmount.
 	CurrentCancellableAmount int64 `json:"currentCancellableAmount"`
+	// RefundAccount is required for a refund to a bank account (a
+	// deposited virtual account).
+	RefundAccount *refundAccount `json:"refundAccount,omitempty"`
+}
+
+// refundAccount is CancelPaymentBodyRefundAccount. holderPhoneNumber is
+// needed by one PG (Smartro) only and is not sent.
+type refundAccount struct {
+	Bank       string `json:"bank"`
+	Number     string `json:"number"`
+	HolderName string `json:"holderName"`
+}
+
+// closeBody is POST /payments/{paymentId}/virtual-account/close's body.
+type closeBody struct {
+	StoreID string `json:"storeId"`
 }
 
 // Cancel refunds all or part of a payment (POST /payments/{paymentId}/cancel)
@@ -332,6 +348,17 @@ func (c *Client) Cancel(ctx context.Context, paymentID string, req gateway.Cance
 	if err := checkSegment("paymentId", paymentID); err != nil {
 		return notSent(op, err)
 	}
+	if req.Unpaid {
+		// PortOne's cancel answers PaymentNotPaidError for a payment not
+		// paid; an issued account is closed (말소) instead. Its answer is
+		// {closedAt}, not the payment, so a 2xx carries no record: the
+		// relay looks the payment up to settle it.
+		res, _ := c.do(ctx, call{
+			op: op, method: http.MethodPost, path: c.paymentPath(paymentID) + "/virtual-account/close",
+			body: closeBody{StoreID: c.storeID}, idempotencyKey: idempotencyKey,
+		})
+		return res
+	}
 	switch {
 	case req.Reason == "":
 		return notSent(op, errors.New("cancel reason is empty"))
@@ -346,7 +373,8 @@ func (c *Client) Cancel(ctx context.Context, paymentID string, req gateway.Cance
 	}
 	res, raw := c.do(ctx, call{
 		op: op, method: http.MethodPost, path: c.paymentPath(paymentID) + "/cancel",
-		body:           cancelBody{StoreID: c.storeID, Amount: req.Amount, Reason: req.Reason, CurrentCancellableAmount: req.RefundableAmount},
+		body: cancelBody{StoreID: c.storeID, Amount: req.Amount, Reason: req.Reason, CurrentCancellableAmount: req.RefundableAmount,
+			RefundAccount: portOneRefundAccount(req.RefundAccount)},
 		idempotencyKey: idempotencyKey,
 	})
 	if raw == nil {
@@ -520,4 +548,11 @@ func checkBaseURL(raw string) (string, error) {
 		return "", fmt.Errorf("base URL %q: must not have a query or fragment", raw)
 	}
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func portOneRefundAccount(a *payment.RefundAccount) *refundAccount {
+	if a == nil {
+		return nil
+	}
+	return &refundAccount{Bank: a.Bank, Number: a.AccountNumber, HolderName: a.HolderName}
 }

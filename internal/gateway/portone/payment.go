@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
 // The payment statuses PortOne V2 reports: the discriminator of its Payment
@@ -22,6 +23,9 @@ const (
 	StatusPartialCancelled     = "PARTIAL_CANCELLED"
 	StatusCancelled            = "CANCELLED"
 )
+
+// MethodVirtualAccount is the type of PortOne's PaymentMethodVirtualAccount.
+const MethodVirtualAccount = "PaymentMethodVirtualAccount"
 
 // The statuses of a PaymentCancellation.
 const (
@@ -84,6 +88,11 @@ type wirePayment struct {
 	Currency  string      `json:"currency"`
 	Method    *struct {
 		Type string `json:"type"`
+		// PaymentMethodVirtualAccount's fields, for a virtual account.
+		Bank          string   `json:"bank"`
+		AccountNumber string   `json:"accountNumber"`
+		RemitteeName  string   `json:"remitteeName"`
+		ExpiredAt     wireTime `json:"expiredAt"`
 	} `json:"method"`
 	RequestedAt   wireTime           `json:"requestedAt"`
 	PaidAt        wireTime           `json:"paidAt"`
@@ -138,6 +147,16 @@ func parsePayment(body []byte) (record, error) {
 	}}
 	if w.Method != nil {
 		p.Method = w.Method.Type
+		if w.Method.Type == MethodVirtualAccount && w.Method.AccountNumber != "" {
+			p.VirtualAccount = &payment.VirtualAccount{
+				Bank: w.Method.Bank, AccountNumber: w.Method.AccountNumber, Holder: w.Method.RemitteeName,
+				DueDate: time.Time(w.Method.ExpiredAt),
+			}
+			if p.ApprovedAt.IsZero() && p.Phase == gateway.PhaseCharged {
+				// Closed before any deposit: never charged.
+				p.Phase = gateway.PhaseFailed
+			}
+		}
 	}
 	if w.Failure != nil {
 		p.FailureReason = w.Failure.Reason

@@ -28,12 +28,78 @@ func (q *Queries) AttemptAddNote(ctx context.Context, db DBTX, arg AttemptAddNot
 	return err
 }
 
+const attemptCountByPayment = `-- name: AttemptCountByPayment :one
+SELECT count(*) FROM payment_attempts WHERE payment_id = $1
+`
+
+func (q *Queries) AttemptCountByPayment(ctx context.Context, db DBTX, paymentID uuid.UUID) (int64, error) {
+	row := db.QueryRow(ctx, attemptCountByPayment, paymentID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const attemptListByPayment = `-- name: AttemptListByPayment :many
 SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record, refundable_amount FROM payment_attempts WHERE payment_id = $1 ORDER BY id
 `
 
 func (q *Queries) AttemptListByPayment(ctx context.Context, db DBTX, paymentID uuid.UUID) ([]PaymentAttempt, error) {
 	rows, err := db.Query(ctx, attemptListByPayment, paymentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []PaymentAttempt
+	for rows.Next() {
+		var i PaymentAttempt
+		if err := rows.Scan(
+			&i.ID,
+			&i.PaymentID,
+			&i.CancelID,
+			&i.Operation,
+			&i.IdempotencyKey,
+			&i.JobID,
+			&i.JobAttempt,
+			&i.RequestedAt,
+			&i.FinishedAt,
+			&i.LatencyUs,
+			&i.HttpStatus,
+			&i.GatewayCode,
+			&i.GatewayMessage,
+			&i.Classification,
+			&i.Error,
+			&i.Note,
+			&i.GatewayRecord,
+			&i.RefundableAmount,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const attemptPageByPayment = `-- name: AttemptPageByPayment :many
+SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record, refundable_amount FROM payment_attempts
+WHERE payment_id = $1 AND ($2::bigint = 0 OR id < $2::bigint)
+ORDER BY id DESC
+LIMIT $3
+`
+
+type AttemptPageByPaymentParams struct {
+	PaymentID uuid.UUID
+	Before    int64
+	MaxRows   int32
+}
+
+// The newest @max_rows attempts of a payment whose id is below @before (0:
+// from the newest), newest first: a page of its history, read backwards
+// along payment_attempts_payment_idx.
+func (q *Queries) AttemptPageByPayment(ctx context.Context, db DBTX, arg AttemptPageByPaymentParams) ([]PaymentAttempt, error) {
+	rows, err := db.Query(ctx, attemptPageByPayment, arg.PaymentID, arg.Before, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}

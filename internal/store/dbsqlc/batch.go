@@ -93,7 +93,7 @@ func (b *AttemptFinishBatchResults) Close() error {
 }
 
 const cancelListOpenBatch = `-- name: CancelListOpenBatch :batchmany
-SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at FROM payment_cancels
+SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name FROM payment_cancels
 WHERE payment_id = $1 AND status IN ('waiting', 'pending')
 ORDER BY created_at, id
 `
@@ -152,6 +152,10 @@ func (b *CancelListOpenBatchBatchResults) Query(f func(int, []PaymentCancel, err
 					&i.CreatedAt,
 					&i.UpdatedAt,
 					&i.CompletedAt,
+					&i.RefundBank,
+					&i.RefundAccountLast4,
+					&i.RefundAccountNumber,
+					&i.RefundHolderName,
 				); err != nil {
 					return err
 				}
@@ -171,7 +175,7 @@ func (b *CancelListOpenBatchBatchResults) Close() error {
 }
 
 const cancelLockBatch = `-- name: CancelLockBatch :batchone
-SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at FROM payment_cancels WHERE id = $1 FOR UPDATE
+SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name FROM payment_cancels WHERE id = $1 FOR UPDATE
 `
 
 type CancelLockBatchBatchResults struct {
@@ -220,6 +224,10 @@ func (b *CancelLockBatchBatchResults) QueryRow(f func(int, PaymentCancel, error)
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CompletedAt,
+			&i.RefundBank,
+			&i.RefundAccountLast4,
+			&i.RefundAccountNumber,
+			&i.RefundHolderName,
 		)
 		if f != nil {
 			f(t, i, err)
@@ -233,7 +241,7 @@ func (b *CancelLockBatchBatchResults) Close() error {
 }
 
 const paymentLockBatch = `-- name: PaymentLockBatch :batchone
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE id = $1 AND ($2::text IS NULL OR owner = $2::text)
 FOR UPDATE
 `
@@ -304,6 +312,12 @@ func (b *PaymentLockBatchBatchResults) QueryRow(f func(int, Payment, error)) {
 			&i.LookupWantedAt,
 			&i.PaymentToken,
 			&i.Owner,
+			&i.VaBank,
+			&i.VaAccountNumber,
+			&i.VaHolder,
+			&i.VaDueAt,
+			&i.DepositSecret,
+			&i.DepositNextLookAt,
 		)
 		if f != nil {
 			f(t, i, err)

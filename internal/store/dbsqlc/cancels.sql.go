@@ -13,7 +13,7 @@ import (
 )
 
 const cancelGetByID = `-- name: CancelGetByID :one
-SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at FROM payment_cancels WHERE id = $1
+SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name FROM payment_cancels WHERE id = $1
 `
 
 func (q *Queries) CancelGetByID(ctx context.Context, db DBTX, id uuid.UUID) (PaymentCancel, error) {
@@ -34,12 +34,16 @@ func (q *Queries) CancelGetByID(ctx context.Context, db DBTX, id uuid.UUID) (Pay
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.RefundBank,
+		&i.RefundAccountLast4,
+		&i.RefundAccountNumber,
+		&i.RefundHolderName,
 	)
 	return i, err
 }
 
 const cancelGetByIDForUpdate = `-- name: CancelGetByIDForUpdate :one
-SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at FROM payment_cancels WHERE id = $1 FOR UPDATE
+SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name FROM payment_cancels WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) CancelGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (PaymentCancel, error) {
@@ -60,12 +64,16 @@ func (q *Queries) CancelGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.U
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.RefundBank,
+		&i.RefundAccountLast4,
+		&i.RefundAccountNumber,
+		&i.RefundHolderName,
 	)
 	return i, err
 }
 
 const cancelGetWithPaymentAndKeyAnswers = `-- name: CancelGetWithPaymentAndKeyAnswers :one
-SELECT c.id, c.payment_id, c.kind, c.amount, c.reason, c.status, c.idempotency_key, c.canceled_amount, c.transaction_key, c.failure_code, c.failure_message, c.created_at, c.updated_at, c.completed_at, p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner,
+SELECT c.id, c.payment_id, c.kind, c.amount, c.reason, c.status, c.idempotency_key, c.canceled_amount, c.transaction_key, c.failure_code, c.failure_message, c.created_at, c.updated_at, c.completed_at, c.refund_bank, c.refund_account_last4, c.refund_account_number, c.refund_holder_name, p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner, p.va_bank, p.va_account_number, p.va_holder, p.va_due_at, p.deposit_secret, p.deposit_next_look_at,
     coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
     coalesce(k.finished, '{}')::bool[]            AS key_finished,
     coalesce(k.http_status, '{}')::int[]          AS key_http_status,
@@ -114,6 +122,10 @@ func (q *Queries) CancelGetWithPaymentAndKeyAnswers(ctx context.Context, db DBTX
 		&i.PaymentCancel.CreatedAt,
 		&i.PaymentCancel.UpdatedAt,
 		&i.PaymentCancel.CompletedAt,
+		&i.PaymentCancel.RefundBank,
+		&i.PaymentCancel.RefundAccountLast4,
+		&i.PaymentCancel.RefundAccountNumber,
+		&i.PaymentCancel.RefundHolderName,
 		&i.Payment.ID,
 		&i.Payment.OrderID,
 		&i.Payment.OrderName,
@@ -141,6 +153,12 @@ func (q *Queries) CancelGetWithPaymentAndKeyAnswers(ctx context.Context, db DBTX
 		&i.Payment.LookupWantedAt,
 		&i.Payment.PaymentToken,
 		&i.Payment.Owner,
+		&i.Payment.VaBank,
+		&i.Payment.VaAccountNumber,
+		&i.Payment.VaHolder,
+		&i.Payment.VaDueAt,
+		&i.Payment.DepositSecret,
+		&i.Payment.DepositNextLookAt,
 		&i.KeyRequestedAt,
 		&i.KeyFinished,
 		&i.KeyHttpStatus,
@@ -150,19 +168,26 @@ func (q *Queries) CancelGetWithPaymentAndKeyAnswers(ctx context.Context, db DBTX
 }
 
 const cancelInsert = `-- name: CancelInsert :one
-INSERT INTO payment_cancels (id, payment_id, kind, amount, reason, status, idempotency_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at
+INSERT INTO payment_cancels (id, payment_id, kind, amount, reason, status, idempotency_key,
+    refund_bank, refund_account_last4, refund_account_number, refund_holder_name)
+VALUES ($1, $2, $3, $4, $5, $6, $7,
+    $8, $9, $10,
+    $11)
+RETURNING id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name
 `
 
 type CancelInsertParams struct {
-	ID             uuid.UUID
-	PaymentID      uuid.UUID
-	Kind           string
-	Amount         *int64
-	Reason         string
-	Status         string
-	IdempotencyKey string
+	ID                  uuid.UUID
+	PaymentID           uuid.UUID
+	Kind                string
+	Amount              *int64
+	Reason              string
+	Status              string
+	IdempotencyKey      string
+	RefundBank          *string
+	RefundAccountLast4  *string
+	RefundAccountNumber *string
+	RefundHolderName    *string
 }
 
 func (q *Queries) CancelInsert(ctx context.Context, db DBTX, arg CancelInsertParams) (PaymentCancel, error) {
@@ -174,6 +199,10 @@ func (q *Queries) CancelInsert(ctx context.Context, db DBTX, arg CancelInsertPar
 		arg.Reason,
 		arg.Status,
 		arg.IdempotencyKey,
+		arg.RefundBank,
+		arg.RefundAccountLast4,
+		arg.RefundAccountNumber,
+		arg.RefundHolderName,
 	)
 	var i PaymentCancel
 	err := row.Scan(
@@ -191,12 +220,16 @@ func (q *Queries) CancelInsert(ctx context.Context, db DBTX, arg CancelInsertPar
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.RefundBank,
+		&i.RefundAccountLast4,
+		&i.RefundAccountNumber,
+		&i.RefundHolderName,
 	)
 	return i, err
 }
 
 const cancelListByPayment = `-- name: CancelListByPayment :many
-SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at FROM payment_cancels WHERE payment_id = $1 ORDER BY created_at, id
+SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name FROM payment_cancels WHERE payment_id = $1 ORDER BY created_at, id
 `
 
 func (q *Queries) CancelListByPayment(ctx context.Context, db DBTX, paymentID uuid.UUID) ([]PaymentCancel, error) {
@@ -223,6 +256,10 @@ func (q *Queries) CancelListByPayment(ctx context.Context, db DBTX, paymentID uu
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CompletedAt,
+			&i.RefundBank,
+			&i.RefundAccountLast4,
+			&i.RefundAccountNumber,
+			&i.RefundHolderName,
 		); err != nil {
 			return nil, err
 		}
@@ -235,7 +272,7 @@ func (q *Queries) CancelListByPayment(ctx context.Context, db DBTX, paymentID uu
 }
 
 const cancelListOrphans = `-- name: CancelListOrphans :many
-SELECT c.id, c.payment_id, c.kind, c.amount, c.reason, c.status, c.idempotency_key, c.canceled_amount, c.transaction_key, c.failure_code, c.failure_message, c.created_at, c.updated_at, c.completed_at FROM payment_cancels c
+SELECT c.id, c.payment_id, c.kind, c.amount, c.reason, c.status, c.idempotency_key, c.canceled_amount, c.transaction_key, c.failure_code, c.failure_message, c.created_at, c.updated_at, c.completed_at, c.refund_bank, c.refund_account_last4, c.refund_account_number, c.refund_holder_name FROM payment_cancels c
 WHERE c.status = 'pending' AND c.updated_at < $1
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
@@ -277,6 +314,10 @@ func (q *Queries) CancelListOrphans(ctx context.Context, db DBTX, arg CancelList
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CompletedAt,
+			&i.RefundBank,
+			&i.RefundAccountLast4,
+			&i.RefundAccountNumber,
+			&i.RefundHolderName,
 		); err != nil {
 			return nil, err
 		}
@@ -297,9 +338,15 @@ UPDATE payment_cancels SET
     failure_code    = $5,
     failure_message = $6,
     completed_at    = $7,
+    -- The refund account leaves with the last status that may still send
+    -- it (payment_cancels_refund_account_while_open).
+    refund_account_number = CASE WHEN $1::text IN ('waiting', 'pending', 'unknown')
+        THEN refund_account_number END,
+    refund_holder_name    = CASE WHEN $1::text IN ('waiting', 'pending', 'unknown')
+        THEN refund_holder_name END,
     updated_at      = now()
 WHERE id = $8 AND status = $9
-RETURNING id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at
+RETURNING id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name
 `
 
 type CancelSaveParams struct {
@@ -344,6 +391,10 @@ func (q *Queries) CancelSave(ctx context.Context, db DBTX, arg CancelSaveParams)
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.RefundBank,
+		&i.RefundAccountLast4,
+		&i.RefundAccountNumber,
+		&i.RefundHolderName,
 	)
 	return i, err
 }

@@ -179,6 +179,12 @@ type Payment struct {
 	LookupWantedAt        *time.Time
 	PaymentToken          *string
 	Owner                 string
+	VaBank                *string
+	VaAccountNumber       *string
+	VaHolder              *string
+	VaDueAt               *time.Time
+	DepositSecret         *string
+	DepositNextLookAt     *time.Time
 }
 
 type PaymentAttempt struct {
@@ -203,20 +209,24 @@ type PaymentAttempt struct {
 }
 
 type PaymentCancel struct {
-	ID             uuid.UUID
-	PaymentID      uuid.UUID
-	Kind           string
-	Amount         *int64
-	Reason         string
-	Status         string
-	IdempotencyKey string
-	CanceledAmount int64
-	TransactionKey string
-	FailureCode    string
-	FailureMessage string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	CompletedAt    *time.Time
+	ID                  uuid.UUID
+	PaymentID           uuid.UUID
+	Kind                string
+	Amount              *int64
+	Reason              string
+	Status              string
+	IdempotencyKey      string
+	CanceledAmount      int64
+	TransactionKey      string
+	FailureCode         string
+	FailureMessage      string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	CompletedAt         *time.Time
+	RefundBank          *string
+	RefundAccountLast4  *string
+	RefundAccountNumber *string
+	RefundHolderName    *string
 }
 
 type RiverJob struct {
@@ -259,4 +269,9 @@ type WebhookEndpoint struct {
 	CreatedAt               time.Time
 	DisabledAt              *time.Time
 	Owner                   string
+}
+
+type WebhookReceipt struct {
+	WebhookID string
+	ExpiresAt time.Time
 }

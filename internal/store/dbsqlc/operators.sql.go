@@ -446,7 +446,7 @@ func (q *Queries) OperatorActionSetJob(ctx context.Context, db DBTX, arg Operato
 }
 
 const paymentListAttention = `-- name: PaymentListAttention :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner,
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner, p.va_bank, p.va_account_number, p.va_holder, p.va_due_at, p.deposit_secret, p.deposit_next_look_at,
        coalesce(c.id::text, '')::text AS cancel_id, coalesce(c.kind, '')::text AS cancel_kind,
        coalesce(c.status, '')::text AS cancel_status,
        coalesce(c.failure_code, '')::text AS cancel_failure_code,
@@ -457,7 +457,7 @@ SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment
        coalesce(a.error, '')::text AS attempt_error
 FROM payments p
 LEFT JOIN LATERAL (
-    SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at FROM payment_cancels c WHERE c.payment_id = p.id ORDER BY c.created_at DESC, c.id DESC LIMIT 1
+    SELECT id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name FROM payment_cancels c WHERE c.payment_id = p.id ORDER BY c.created_at DESC, c.id DESC LIMIT 1
 ) c ON true
 LEFT JOIN LATERAL (
     SELECT id, payment_id, cancel_id, operation, idempotency_key, job_id, job_attempt, requested_at, finished_at, latency_us, http_status, gateway_code, gateway_message, classification, error, note, gateway_record, refundable_amount FROM payment_attempts a WHERE a.payment_id = p.id ORDER BY a.id DESC LIMIT 1
@@ -533,6 +533,12 @@ func (q *Queries) PaymentListAttention(ctx context.Context, db DBTX, arg Payment
 			&i.Payment.LookupWantedAt,
 			&i.Payment.PaymentToken,
 			&i.Payment.Owner,
+			&i.Payment.VaBank,
+			&i.Payment.VaAccountNumber,
+			&i.Payment.VaHolder,
+			&i.Payment.VaDueAt,
+			&i.Payment.DepositSecret,
+			&i.Payment.DepositNextLookAt,
 			&i.CancelID,
 			&i.CancelKind,
 			&i.CancelStatus,

@@ -13,7 +13,7 @@ import (
 )
 
 const paymentGetByID = `-- name: PaymentGetByID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE id = $1 AND ($2::text IS NULL OR owner = $2::text)
 `
 
@@ -55,12 +55,18 @@ func (q *Queries) PaymentGetByID(ctx context.Context, db DBTX, arg PaymentGetByI
 		&i.LookupWantedAt,
 		&i.PaymentToken,
 		&i.Owner,
+		&i.VaBank,
+		&i.VaAccountNumber,
+		&i.VaHolder,
+		&i.VaDueAt,
+		&i.DepositSecret,
+		&i.DepositNextLookAt,
 	)
 	return i, err
 }
 
 const paymentGetByIDForUpdate = `-- name: PaymentGetByIDForUpdate :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments WHERE id = $1 FOR UPDATE
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.UUID) (Payment, error) {
@@ -94,12 +100,18 @@ func (q *Queries) PaymentGetByIDForUpdate(ctx context.Context, db DBTX, id uuid.
 		&i.LookupWantedAt,
 		&i.PaymentToken,
 		&i.Owner,
+		&i.VaBank,
+		&i.VaAccountNumber,
+		&i.VaHolder,
+		&i.VaDueAt,
+		&i.DepositSecret,
+		&i.DepositNextLookAt,
 	)
 	return i, err
 }
 
 const paymentGetByOrderID = `-- name: PaymentGetByOrderID :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE order_id = $1 AND ($2::text IS NULL OR owner = $2::text)
 `
 
@@ -140,12 +152,18 @@ func (q *Queries) PaymentGetByOrderID(ctx context.Context, db DBTX, arg PaymentG
 		&i.LookupWantedAt,
 		&i.PaymentToken,
 		&i.Owner,
+		&i.VaBank,
+		&i.VaAccountNumber,
+		&i.VaHolder,
+		&i.VaDueAt,
+		&i.DepositSecret,
+		&i.DepositNextLookAt,
 	)
 	return i, err
 }
 
 const paymentGetByPaymentKey = `-- name: PaymentGetByPaymentKey :one
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments WHERE payment_key = $1
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments WHERE payment_key = $1
 `
 
 func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKey *string) (Payment, error) {
@@ -179,12 +197,18 @@ func (q *Queries) PaymentGetByPaymentKey(ctx context.Context, db DBTX, paymentKe
 		&i.LookupWantedAt,
 		&i.PaymentToken,
 		&i.Owner,
+		&i.VaBank,
+		&i.VaAccountNumber,
+		&i.VaHolder,
+		&i.VaDueAt,
+		&i.DepositSecret,
+		&i.DepositNextLookAt,
 	)
 	return i, err
 }
 
 const paymentGetWithConfirmKeyAnswers = `-- name: PaymentGetWithConfirmKeyAnswers :one
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner,
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner, p.va_bank, p.va_account_number, p.va_holder, p.va_due_at, p.deposit_secret, p.deposit_next_look_at,
     coalesce(k.requested_at, '{}')::timestamptz[] AS key_requested_at,
     coalesce(k.finished, '{}')::bool[]            AS key_finished,
     coalesce(k.http_status, '{}')::int[]          AS key_http_status,
@@ -244,6 +268,12 @@ func (q *Queries) PaymentGetWithConfirmKeyAnswers(ctx context.Context, db DBTX, 
 		&i.Payment.LookupWantedAt,
 		&i.Payment.PaymentToken,
 		&i.Payment.Owner,
+		&i.Payment.VaBank,
+		&i.Payment.VaAccountNumber,
+		&i.Payment.VaHolder,
+		&i.Payment.VaDueAt,
+		&i.Payment.DepositSecret,
+		&i.Payment.DepositNextLookAt,
 		&i.KeyRequestedAt,
 		&i.KeyFinished,
 		&i.KeyHttpStatus,
@@ -277,7 +307,7 @@ const paymentInsert = `-- name: PaymentInsert :one
 INSERT INTO payments (id, order_id, order_name, amount, currency, gateway, payment_key, status, owner)
 VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8)
 ON CONFLICT (order_id) DO NOTHING
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at
 `
 
 type PaymentInsertParams struct {
@@ -333,12 +363,18 @@ func (q *Queries) PaymentInsert(ctx context.Context, db DBTX, arg PaymentInsertP
 		&i.LookupWantedAt,
 		&i.PaymentToken,
 		&i.Owner,
+		&i.VaBank,
+		&i.VaAccountNumber,
+		&i.VaHolder,
+		&i.VaDueAt,
+		&i.DepositSecret,
+		&i.DepositNextLookAt,
 	)
 	return i, err
 }
 
 const paymentListByStatus = `-- name: PaymentListByStatus :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE status = ANY($1::text[]) AND updated_at < $2
   AND ($3::bool OR acknowledged_at IS NULL)
 ORDER BY updated_at
@@ -398,6 +434,82 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 			&i.LookupWantedAt,
 			&i.PaymentToken,
 			&i.Owner,
+			&i.VaBank,
+			&i.VaAccountNumber,
+			&i.VaHolder,
+			&i.VaDueAt,
+			&i.DepositSecret,
+			&i.DepositNextLookAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const paymentListDepositLooksDue = `-- name: PaymentListDepositLooksDue :many
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
+WHERE status = 'waiting_for_deposit'
+  AND (deposit_next_look_at IS NULL OR deposit_next_look_at <= $1)
+ORDER BY deposit_next_look_at NULLS FIRST
+LIMIT $2
+`
+
+type PaymentListDepositLooksDueParams struct {
+	Now     *time.Time
+	MaxRows int32
+}
+
+// Payments waiting for a deposit whose next look is due (or was never
+// scheduled), soonest first: the relay's deposit sweep (docs/design.md
+// section 19). payments_waiting_deposit_idx covers it.
+func (q *Queries) PaymentListDepositLooksDue(ctx context.Context, db DBTX, arg PaymentListDepositLooksDueParams) ([]Payment, error) {
+	rows, err := db.Query(ctx, paymentListDepositLooksDue, arg.Now, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Payment
+	for rows.Next() {
+		var i Payment
+		if err := rows.Scan(
+			&i.ID,
+			&i.OrderID,
+			&i.OrderName,
+			&i.Amount,
+			&i.Currency,
+			&i.Status,
+			&i.PaymentKey,
+			&i.ConfirmKeyGeneration,
+			&i.ConfirmIdempotencyKey,
+			&i.ApprovedAmount,
+			&i.BalanceAmount,
+			&i.CanceledAmount,
+			&i.Method,
+			&i.ApprovedAt,
+			&i.FailureCode,
+			&i.FailureMessage,
+			&i.ConfirmRequestedAt,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+			&i.AcknowledgedAt,
+			&i.Version,
+			&i.Gateway,
+			&i.NextRecheckAt,
+			&i.RecheckUntil,
+			&i.LookupWantedAt,
+			&i.PaymentToken,
+			&i.Owner,
+			&i.VaBank,
+			&i.VaAccountNumber,
+			&i.VaHolder,
+			&i.VaDueAt,
+			&i.DepositSecret,
+			&i.DepositNextLookAt,
 		); err != nil {
 			return nil, err
 		}
@@ -410,7 +522,7 @@ func (q *Queries) PaymentListByStatus(ctx context.Context, db DBTX, arg PaymentL
 }
 
 const paymentListLookupWanted = `-- name: PaymentListLookupWanted :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE lookup_wanted_at < $1
 ORDER BY lookup_wanted_at
 LIMIT $2
@@ -460,6 +572,12 @@ func (q *Queries) PaymentListLookupWanted(ctx context.Context, db DBTX, arg Paym
 			&i.LookupWantedAt,
 			&i.PaymentToken,
 			&i.Owner,
+			&i.VaBank,
+			&i.VaAccountNumber,
+			&i.VaHolder,
+			&i.VaDueAt,
+			&i.DepositSecret,
+			&i.DepositNextLookAt,
 		); err != nil {
 			return nil, err
 		}
@@ -472,7 +590,7 @@ func (q *Queries) PaymentListLookupWanted(ctx context.Context, db DBTX, arg Paym
 }
 
 const paymentListOrphanConfirms = `-- name: PaymentListOrphanConfirms :many
-SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner FROM payments p
+SELECT p.id, p.order_id, p.order_name, p.amount, p.currency, p.status, p.payment_key, p.confirm_key_generation, p.confirm_idempotency_key, p.approved_amount, p.balance_amount, p.canceled_amount, p.method, p.approved_at, p.failure_code, p.failure_message, p.confirm_requested_at, p.created_at, p.updated_at, p.acknowledged_at, p.version, p.gateway, p.next_recheck_at, p.recheck_until, p.lookup_wanted_at, p.payment_token, p.owner, p.va_bank, p.va_account_number, p.va_holder, p.va_due_at, p.deposit_secret, p.deposit_next_look_at FROM payments p
 WHERE p.status = 'confirming' AND p.updated_at < $1
   AND NOT EXISTS (
       SELECT 1 FROM river_job j
@@ -529,6 +647,12 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 			&i.LookupWantedAt,
 			&i.PaymentToken,
 			&i.Owner,
+			&i.VaBank,
+			&i.VaAccountNumber,
+			&i.VaHolder,
+			&i.VaDueAt,
+			&i.DepositSecret,
+			&i.DepositNextLookAt,
 		); err != nil {
 			return nil, err
 		}
@@ -541,7 +665,7 @@ func (q *Queries) PaymentListOrphanConfirms(ctx context.Context, db DBTX, arg Pa
 }
 
 const paymentListReadyToSweep = `-- name: PaymentListReadyToSweep :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE status = 'ready' AND gateway = ANY($1::text[])
   AND created_at < $2 AND created_at > $3
   AND (next_recheck_at IS NULL OR next_recheck_at <= $4)
@@ -603,6 +727,12 @@ func (q *Queries) PaymentListReadyToSweep(ctx context.Context, db DBTX, arg Paym
 			&i.LookupWantedAt,
 			&i.PaymentToken,
 			&i.Owner,
+			&i.VaBank,
+			&i.VaAccountNumber,
+			&i.VaHolder,
+			&i.VaDueAt,
+			&i.DepositSecret,
+			&i.DepositNextLookAt,
 		); err != nil {
 			return nil, err
 		}
@@ -615,7 +745,7 @@ func (q *Queries) PaymentListReadyToSweep(ctx context.Context, db DBTX, arg Paym
 }
 
 const paymentListRecheckDue = `-- name: PaymentListRecheckDue :many
-SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner FROM payments
+SELECT id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at FROM payments
 WHERE next_recheck_at <= $1 AND recheck_until > $1
 ORDER BY next_recheck_at
 LIMIT $2
@@ -665,6 +795,12 @@ func (q *Queries) PaymentListRecheckDue(ctx context.Context, db DBTX, arg Paymen
 			&i.LookupWantedAt,
 			&i.PaymentToken,
 			&i.Owner,
+			&i.VaBank,
+			&i.VaAccountNumber,
+			&i.VaHolder,
+			&i.VaDueAt,
+			&i.DepositSecret,
+			&i.DepositNextLookAt,
 		); err != nil {
 			return nil, err
 		}
@@ -718,13 +854,19 @@ UPDATE payments SET
     acknowledged_at         = $14,
     next_recheck_at         = $15,
     recheck_until           = $16,
+    va_bank                 = $17,
+    va_account_number       = $18,
+    va_holder               = $19,
+    va_due_at               = $20,
+    deposit_secret          = $21,
+    deposit_next_look_at    = $22,
     updated_at              = now()
-WHERE payments.id = $17 AND payments.status = $18
-RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner,
-    (CASE WHEN payments.status <> $18::text
+WHERE payments.id = $23 AND payments.status = $24
+RETURNING id, order_id, order_name, amount, currency, status, payment_key, confirm_key_generation, confirm_idempotency_key, approved_amount, balance_amount, canceled_amount, method, approved_at, failure_code, failure_message, confirm_requested_at, created_at, updated_at, acknowledged_at, version, gateway, next_recheck_at, recheck_until, lookup_wanted_at, payment_token, owner, va_bank, va_account_number, va_holder, va_due_at, deposit_secret, deposit_next_look_at,
+    (CASE WHEN payments.status <> $24::text
         THEN ARRAY(SELECT e.id FROM webhook_endpoints e
                    WHERE e.owner = payments.owner AND e.disabled_at IS NULL
-                     AND $19::text = ANY(e.events)
+                     AND $25::text = ANY(e.events)
                    ORDER BY e.created_at, e.id) END)::uuid[] AS webhook_endpoint_ids
 `
 
@@ -745,6 +887,12 @@ type PaymentSaveParams struct {
 	AcknowledgedAt        *time.Time
 	NextRecheckAt         *time.Time
 	RecheckUntil          *time.Time
+	VaBank                *string
+	VaAccountNumber       *string
+	VaHolder              *string
+	VaDueAt               *time.Time
+	DepositSecret         *string
+	DepositNextLookAt     *time.Time
 	ID                    uuid.UUID
 	ExpectedStatus        string
 	EventType             string
@@ -778,6 +926,12 @@ type PaymentSaveRow struct {
 	LookupWantedAt        *time.Time
 	PaymentToken          *string
 	Owner                 string
+	VaBank                *string
+	VaAccountNumber       *string
+	VaHolder              *string
+	VaDueAt               *time.Time
+	DepositSecret         *string
+	DepositNextLookAt     *time.Time
 	WebhookEndpointIds    []uuid.UUID
 }
 
@@ -812,6 +966,12 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		arg.AcknowledgedAt,
 		arg.NextRecheckAt,
 		arg.RecheckUntil,
+		arg.VaBank,
+		arg.VaAccountNumber,
+		arg.VaHolder,
+		arg.VaDueAt,
+		arg.DepositSecret,
+		arg.DepositNextLookAt,
 		arg.ID,
 		arg.ExpectedStatus,
 		arg.EventType,
@@ -845,9 +1005,34 @@ func (q *Queries) PaymentSave(ctx context.Context, db DBTX, arg PaymentSaveParam
 		&i.LookupWantedAt,
 		&i.PaymentToken,
 		&i.Owner,
+		&i.VaBank,
+		&i.VaAccountNumber,
+		&i.VaHolder,
+		&i.VaDueAt,
+		&i.DepositSecret,
+		&i.DepositNextLookAt,
 		&i.WebhookEndpointIds,
 	)
 	return i, err
+}
+
+const paymentSetDepositNextLook = `-- name: PaymentSetDepositNextLook :exec
+UPDATE payments SET deposit_next_look_at = u.at
+FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::timestamptz[]) AS at) AS u
+WHERE payments.id = u.id AND payments.status = 'waiting_for_deposit'
+`
+
+type PaymentSetDepositNextLookParams struct {
+	PaymentIds []uuid.UUID
+	NextAt     []time.Time
+}
+
+// Schedules the next deposit look of each payment the sweep just enqueued a
+// lookup for (@payment_ids[i] at @next_at[i]). Not a change to the payments:
+// updated_at and version stay.
+func (q *Queries) PaymentSetDepositNextLook(ctx context.Context, db DBTX, arg PaymentSetDepositNextLookParams) error {
+	_, err := db.Exec(ctx, paymentSetDepositNextLook, arg.PaymentIds, arg.NextAt)
+	return err
 }
 
 const paymentSetNextRecheck = `-- name: PaymentSetNextRecheck :exec

@@ -93,3 +93,25 @@ func (q *Queries) StatsPaymentsByStatus(ctx context.Context, db DBTX) ([]StatsPa
 	}
 	return items, nil
 }
+
+const statsPaymentsWaitingForDeposit = `-- name: StatsPaymentsWaitingForDeposit :one
+SELECT count(*) AS waiting,
+       count(*) FILTER (WHERE va_due_at < now()) AS overdue
+FROM payments
+WHERE status = 'waiting_for_deposit'
+`
+
+type StatsPaymentsWaitingForDepositRow struct {
+	Waiting int64
+	Overdue int64
+}
+
+// Payments waiting for a virtual account's deposit, and how many of them
+// are past their due date: read through payments_waiting_deposit_idx,
+// never a pass over the table.
+func (q *Queries) StatsPaymentsWaitingForDeposit(ctx context.Context, db DBTX) (StatsPaymentsWaitingForDepositRow, error) {
+	row := db.QueryRow(ctx, statsPaymentsWaitingForDeposit)
+	var i StatsPaymentsWaitingForDepositRow
+	err := row.Scan(&i.Waiting, &i.Overdue)
+	return i, err
+}
