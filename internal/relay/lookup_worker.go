@@ -250,7 +250,7 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	if err != nil {
 		return err
 	}
-	looks, err := w.looksDue(ctx, before)
+	looks, err := w.looksDue(ctx, before, stuck)
 	if err != nil {
 		return err
 	}
@@ -316,12 +316,20 @@ type dueLooks struct {
 // any charge, at a gateway that charges before our confirm) due for their
 // next look; ready intents of such a gateway, which the customer may have
 // paid without the checkout ever confirming; and payments whose lookup
-// request has waited since before `before`, whose lookup was lost.
-func (w *ReconcileWorker) looksDue(ctx context.Context, before time.Time) (dueLooks, error) {
+// request has waited since before `before`, whose lookup was lost. A
+// payment already among stuck is not listed again.
+func (w *ReconcileWorker) looksDue(ctx context.Context, before time.Time, stuck []payment.Payment) (dueLooks, error) {
 	r := w.r
 	now := r.now()
 	d := dueLooks{next: map[string]time.Time{}, depositNext: map[string]time.Time{}}
-	seen := map[string]bool{}
+	// Each payment once in the pass's one insert: River refuses a batch
+	// that names one unique job twice ("ON CONFLICT DO UPDATE command
+	// cannot affect row a second time"), and the whole pass with it. A
+	// payment stuck in flight can also have a lookup request waiting.
+	seen := make(map[string]bool, len(stuck))
+	for _, p := range stuck {
+		seen[p.ID] = true
+	}
 	add := func(p payment.Payment) bool {
 		if seen[p.ID] {
 			return false
