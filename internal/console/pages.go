@@ -1,12 +1,10 @@
-package httpapi
+package console
 
 import (
 	"bytes"
 	"context"
-	"embed"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
 	"slices"
 	"strconv"
@@ -22,37 +20,15 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/store"
 )
 
-// The console is the operators' web UI at /console: server-rendered
-// html/template pages (no JavaScript build step; one small static script
-// shows times in the viewer's zone), a session cookie after signing in with
-// an operator or readonly key, a CSRF token in every form, and a strict
-// Content-Security-Policy. It reads what the JSON API reads and takes the
-// operator actions through the same payflow scripts, so every action is
-// audited the same way whichever door it came through.
-//
-// The api never calls the gateway. The gateway's side of a payment is what
-// the relay's newest call for it brought back (kept on the attempt row);
-// "Look up now" enqueues a lookup, and the page shows its answer once the
-// relay has made it.
-
-//go:embed console/*.html console/static/*
-var consoleFS embed.FS
-
-// consoleRoutes registers the console's pages.
-func (s *Server) consoleRoutes(e *echo.Echo) {
-	tmpl := template.Must(template.New("").Funcs(consoleFuncs).ParseFS(consoleFS, "console/*.html"))
-	s.consoleTmpl = tmpl
-	static, err := fs.Sub(consoleFS, "console/static")
-	if err != nil {
-		panic("httpapi: console static files: " + err.Error())
-	}
-	g := e.Group(consolePath, s.consoleHeaders)
-	g.GET("/static/*", echo.WrapHandler(http.StripPrefix(consolePath+"/static/", http.FileServer(http.FS(static)))))
+// Register mounts the console's pages on g, the group of Path.
+func (s *Console) Register(g *echo.Group) {
+	g.Use(s.consoleHeaders)
+	g.GET("/static/*", echo.WrapHandler(http.StripPrefix(consolePath+"/static/", http.FileServer(http.FS(staticFiles())))))
 	g.GET("/login", s.consoleLoginPage)
 	// Open to anyone: the form is read on the unauthenticated budget.
-	s.openPOST(g, "/login", s.consoleLogin, nil)
+	s.host.OpenPOST(g, "/login", s.consoleLogin)
 	g.POST("/logout", s.consoleLogout, s.consoleAuth)
-	e.GET(consolePath, s.consoleOverview, s.consoleHeaders, s.consoleAuth)
+	g.GET("", s.consoleOverview, s.consoleAuth)
 	g.GET("/attention", s.consoleAttention, s.consoleAuth)
 	g.GET("/payments/:id", s.consolePayment, s.consoleAuth)
 	g.POST("/payments/:id/act", s.consoleAct, s.consoleAuth)
@@ -61,12 +37,13 @@ func (s *Server) consoleRoutes(e *echo.Echo) {
 	g.GET("/books", s.consoleBooks, s.consoleAuth)
 }
 
+// render executes a page into a buffer first, so a template error becomes a
 // clean 500 rather than half a page.
-func (s *Server) render(c echo.Context, status int, name string, data map[string]any) error {
+func (s *Console) render(c echo.Context, status int, name string, data map[string]any) error {
 	if cs, ok := c.Get(ctxKeyConsole).(consoleSession); ok {
 		data["Session"] = map[string]any{
-			"Name": cs.client.name, "Scope": string(cs.client.scope), "CSRF": cs.csrf,
-			"CanAct": cs.client.scope == apikey.ScopeOperator,
+			"Name": cs.id.Name, "Scope": string(cs.id.Scope), "CSRF": cs.csrf,
+			"CanAct": cs.id.Scope == apikey.ScopeOperator,
 		}
 	}
 	data["Page"] = name
@@ -74,27 +51,27 @@ func (s *Server) render(c echo.Context, status int, name string, data map[string
 		data["Title"] = consoleTitles[name]
 	}
 	var buf bytes.Buffer
-	if err := s.consoleTmpl.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := s.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
 		return fmt.Errorf("error rendering %s: %w", name, err)
 	}
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-func (s *Server) consoleError(c echo.Context, status int, msg string) error {
+func (s *Console) consoleError(c echo.Context, status int, msg string) error {
 	return s.render(c, status, "error.html", map[string]any{"Status": status, "Message": msg})
 }
 
 // consoleFail renders a domain error (bad input, a refused action) as a
 // page with its status; anything else goes to the error handler as a 500.
-func (s *Server) consoleFail(c echo.Context, err error) error {
-	status, _, detail, ok := classify(err)
+func (s *Console) consoleFail(c echo.Context, err error) error {
+	status, detail, ok := s.host.Problem(err)
 	if !ok {
 		return err
 	}
 	return s.consoleError(c, status, detail)
 }
 
-func (s *Server) consoleOverview(c echo.Context) error {
+func (s *Console) consoleOverview(c echo.Context) error {
 	ctx := c.Request().Context()
 	var d overviewData
 	err := s.readOnly(ctx, func(tx pgx.Tx) error {
@@ -160,11 +137,11 @@ func (s *Server) consoleOverview(c echo.Context) error {
 
 // readOnly runs read in one read-only snapshot, so a page's figures agree
 // with each other.
-func (s *Server) readOnly(ctx context.Context, read func(pgx.Tx) error) error {
+func (s *Console) readOnly(ctx context.Context, read func(pgx.Tx) error) error {
 	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, read)
 }
 
-func (s *Server) consoleAttention(c echo.Context) error {
+func (s *Console) consoleAttention(c echo.Context) error {
 	statuses, err := attentionQueryStatuses(c.QueryParams()["status"])
 	if err != nil {
 		return s.consoleFail(c, err)
@@ -191,7 +168,7 @@ func (s *Server) consoleAttention(c echo.Context) error {
 }
 
 // gatewaySide is the gateway's record of a payment beside ours: from the
-func (s *Server) consolePayment(c echo.Context) error {
+func (s *Console) consolePayment(c echo.Context) error {
 	ctx := c.Request().Context()
 	var (
 		p       payment.Payment
@@ -212,7 +189,7 @@ func (s *Server) consolePayment(c echo.Context) error {
 	if err != nil {
 		return s.consoleFail(c, err)
 	}
-	setPaymentID(c, p.ID)
+	s.host.NamePayment(c, p.ID)
 	var failed []payment.Cancel
 	for _, cn := range p.Cancels {
 		if cn.Status == payment.CancelFailed {
@@ -228,7 +205,7 @@ func (s *Server) consolePayment(c echo.Context) error {
 		lastAttempt = &p.Attempts[n-1]
 	}
 	reason := ""
-	if slices.Contains(attentionStatuses, p.Status) {
+	if slices.Contains(payment.AttentionStatuses(), p.Status) {
 		reason = payment.AttentionReason(p, lastCancel, lastAttempt)
 	}
 	return s.render(c, http.StatusOK, "payment.html", map[string]any{
@@ -239,9 +216,9 @@ func (s *Server) consolePayment(c echo.Context) error {
 
 // consoleAct takes an operator action from the payment page: the first
 // post shows what will happen and asks to confirm; the second takes it.
-func (s *Server) consoleAct(c echo.Context) error {
+func (s *Console) consoleAct(c echo.Context) error {
 	cs, _ := c.Get(ctxKeyConsole).(consoleSession)
-	if cs.client.scope != apikey.ScopeOperator {
+	if cs.id.Scope != apikey.ScopeOperator {
 		return s.consoleError(c, http.StatusForbidden, "A readonly key can look but not act. Sign in with an operator key to take actions.")
 	}
 	action := payment.Action(formValue(c, "action"))
@@ -264,7 +241,7 @@ func (s *Server) consoleAct(c echo.Context) error {
 			"P": p, "Action": action, "Reason": reason, "Cancel": cancelID, "Effect": actionEffect(action),
 		})
 	}
-	a, err := s.runAction(c.Request().Context(), operatorOf(c), action, id, cancelID, reason)
+	a, err := s.runAction(c.Request().Context(), cs.operator(), action, id, cancelID, reason)
 	if err != nil {
 		return s.consoleFail(c, fmt.Errorf("error taking operator action %s: %w", action, err))
 	}
@@ -274,7 +251,7 @@ func (s *Server) consoleAct(c echo.Context) error {
 // actionEffect says on the confirmation page what an action will do.
 var consoleJobStates = []string{"retryable", "discarded"}
 
-func (s *Server) consoleJobs(c echo.Context) error {
+func (s *Console) consoleJobs(c echo.Context) error {
 	states := consoleJobStates
 	if st := c.QueryParam("state"); st != "" {
 		if !slices.Contains(consoleJobStates, st) {
@@ -289,16 +266,16 @@ func (s *Server) consoleJobs(c echo.Context) error {
 	return s.render(c, http.StatusOK, "jobs.html", map[string]any{"Jobs": jobs, "State": c.QueryParam("state")})
 }
 
-func (s *Server) consoleRetryJob(c echo.Context) error {
+func (s *Console) consoleRetryJob(c echo.Context) error {
 	cs, _ := c.Get(ctxKeyConsole).(consoleSession)
-	if cs.client.scope != apikey.ScopeOperator {
+	if cs.id.Scope != apikey.ScopeOperator {
 		return s.consoleError(c, http.StatusForbidden, "A readonly key can look but not act. Sign in with an operator key to take actions.")
 	}
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
 		return s.consoleError(c, http.StatusNotFound, "No such job.")
 	}
-	if _, err := s.retryJob(c.Request().Context(), operatorOf(c), id, formValue(c, "reason")); err != nil {
+	if _, err := s.retryJob(c.Request().Context(), cs.operator(), id, formValue(c, "reason")); err != nil {
 		return s.consoleFail(c, err)
 	}
 	return c.Redirect(http.StatusSeeOther, consolePath+"/jobs")
@@ -335,4 +312,115 @@ var consoleFuncs = template.FuncMap{
 	"statusClass": func(s any) string { return "st-" + strings.ReplaceAll(fmt.Sprint(s), "_", "-") },
 	"deref":       func(p *time.Time) time.Time { return *p },
 	"lower":       strings.ToLower,
+}
+
+// Bounds of the attention page: the JSON API's defaults for the same list
+// (GET /v1/payments/attention).
+const (
+	// defaultAttentionOlderThan leaves out payments the relay is working on
+	// right now: a confirm normally resolves within seconds.
+	defaultAttentionOlderThan = time.Minute
+	maxAttentionLimit         = 1000
+)
+
+// attentionQueryStatuses reads ?status=, a comma-separated subset of
+// payment.AttentionStatuses; absent means all of them. It refuses what the
+// JSON API's ?status= refuses, in the same words.
+func attentionQueryStatuses(values []string) ([]payment.Status, error) {
+	all := payment.AttentionStatuses()
+	switch {
+	case len(values) == 0 || values[0] == "":
+		return all, nil
+	case len(values) > 1:
+		return nil, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+			"the status query parameter must be given once, as a comma-separated list")
+	}
+	var out []payment.Status
+	for _, name := range strings.Split(values[0], ",") {
+		st := payment.Status(strings.TrimSpace(name))
+		if !slices.Contains(all, st) {
+			return nil, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
+				"status must be a comma-separated list of unknown, confirming and canceling, not %s", quote(string(st)))
+		}
+		if !slices.Contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
+// quote quotes a visitor-supplied string for a message, cut short first.
+func quote(s string) string {
+	const maxLen = 40
+	if r := []rune(s); len(r) > maxLen {
+		s = string(r[:maxLen]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// runAction runs one payment action in its own transaction, through the
+// same payflow script as the JSON API's, and counts it once committed.
+func (s *Console) runAction(ctx context.Context, op payflow.Operator, action payment.Action, paymentID, cancelID, reason string) (payment.OperatorAction, error) {
+	var a payment.OperatorAction
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		a, err = s.flow.Act(ctx, tx, op, action, paymentID, cancelID, reason)
+		return err
+	})
+	if err != nil {
+		return a, err
+	}
+	s.metrics.OperatorAction(action)
+	return a, nil
+}
+
+// retryJob runs one outbox job again in its own transaction and counts it.
+func (s *Console) retryJob(ctx context.Context, op payflow.Operator, jobID int64, reason string) (payment.OperatorAction, error) {
+	var a payment.OperatorAction
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		a, err = s.flow.RetryJob(ctx, tx, op, jobID, reason)
+		return err
+	})
+	if err != nil {
+		return a, err
+	}
+	s.metrics.OperatorAction(payment.ActionRetryJob)
+	return a, nil
+}
+
+// booksRunsShown and booksDifferencesShown bound the Books page as they
+// bound GET /v1/ops/books.
+const (
+	booksRunsShown        = 60
+	booksDifferencesShown = 500
+)
+
+// consoleBooks is the Books page: the reconciliation report GET
+// /v1/ops/books answers, read in one snapshot.
+func (s *Console) consoleBooks(c echo.Context) error {
+	ctx := c.Request().Context()
+	var (
+		runs []store.BooksRun
+		rows []booksDifference
+	)
+	err := s.readOnly(ctx, func(tx pgx.Tx) error {
+		var err error
+		if runs, err = s.store.BooksRuns(ctx, tx, booksRunsShown); err != nil {
+			return err
+		}
+		diffs, err := s.store.OpenBooksDifferences(ctx, tx, booksDifferencesShown)
+		if err != nil {
+			return err
+		}
+		rows = make([]booksDifference, len(diffs))
+		for i, d := range diffs {
+			rows[i] = toBooksDifference(d)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "books.html", map[string]any{"Runs": runs, "Differences": rows})
 }

@@ -1,4 +1,4 @@
-package httpapi
+package console
 
 import (
 	"crypto/rand"
@@ -17,14 +17,23 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
+)
+
+// SessionCookie and LoginCookie are the console's cookies: the session
+// after signing in, and the sign-in form's CSRF token (its login CSRF
+// guard). Their names are part of what a browser and a proxy see.
+const (
+	SessionCookie = "po_console"
+	LoginCookie   = "po_console_login"
 )
 
 // Console cookies and lifetimes.
 const (
-	consoleCookie      = "po_console"
-	consoleLoginCookie = "po_console_login"
-	consolePath        = "/console"
+	consoleCookie      = SessionCookie
+	consoleLoginCookie = LoginCookie
+	consolePath        = Path
 	// consoleSessionTTL is one working day: long enough for a shift,
 	// short enough that a forgotten laptop's session ends by itself.
 	consoleSessionTTL = 8 * time.Hour
@@ -37,14 +46,21 @@ const consoleCSP = "default-src 'none'; style-src 'self'; script-src 'self'; img
 
 // consoleSession is the signed-in user of a console request.
 type consoleSession struct {
-	client client
-	csrf   string
+	id   Identity
+	csrf string
 }
 
-const ctxKeyConsole = "httpapi.console"
+// operator is the session's key as payflow's Operator, the one an action's
+// audit row names.
+func (cs consoleSession) operator() payflow.Operator {
+	return payflow.Operator{KeyID: cs.id.KeyID, KeyName: cs.id.Name}
+}
+
+// ctxKeyConsole holds the consoleSession of a signed-in request.
+const ctxKeyConsole = "console.session"
 
 // consoleHeaders sets the security headers of every console answer.
-func (s *Server) consoleHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Console) consoleHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Content-Security-Policy", consoleCSP)
@@ -69,7 +85,7 @@ func (s *Server) consoleHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 // consoleAuth lets a request through only with a live session; a page
 // request without one is sent to the sign-in page.
-func (s *Server) consoleAuth(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Console) consoleAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ck, err := c.Cookie(consoleCookie)
 		if err != nil || ck.Value == "" {
@@ -83,9 +99,9 @@ func (s *Server) consoleAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return fmt.Errorf("error reading console session: %w", err)
 		}
-		cs := consoleSession{client: client{keyID: sess.Key.ID, name: sess.Key.Name, scope: sess.Key.Scope, owner: payment.Owner(sess.Key.Owner)}, csrf: sess.CSRFToken}
+		cs := consoleSession{id: Identity{KeyID: sess.Key.ID, Name: sess.Key.Name, Scope: sess.Key.Scope, Owner: payment.Owner(sess.Key.Owner)}, csrf: sess.CSRFToken}
 		c.Set(ctxKeyConsole, cs)
-		c.Set(ctxKeyClient, cs.client)
+		s.auth.SignedIn(c, cs.id)
 		if c.Request().Method == http.MethodPost && !validCSRF(c, cs.csrf) {
 			return s.consoleError(c, http.StatusForbidden, "This form is missing its security token or it is stale. Go back, reload the page and try again.")
 		}
@@ -127,7 +143,7 @@ const consoleHSTS = "max-age=31536000"
 // request came over. Deciding from the request (TLS, X-Forwarded-Proto)
 // would let one plain-http request, or a proxy that forgot the header,
 // hand out a session cookie a network could read.
-func (s *Server) setCookie(c echo.Context, name, value string, maxAge int) {
+func (s *Console) setCookie(c echo.Context, name, value string, maxAge int) {
 	c.SetCookie(&http.Cookie{
 		Name: name, Value: value, Path: consolePath, MaxAge: maxAge,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: !s.development,
@@ -137,11 +153,11 @@ func (s *Server) setCookie(c echo.Context, name, value string, maxAge int) {
 // consoleLoginPage shows the sign-in form. The form carries a token that
 // must equal a cookie set with it, so another site cannot sign a browser in
 // with a key of its choosing (login CSRF).
-func (s *Server) consoleLoginPage(c echo.Context) error {
+func (s *Console) consoleLoginPage(c echo.Context) error {
 	return s.renderLogin(c, http.StatusOK, "")
 }
 
-func (s *Server) renderLogin(c echo.Context, status int, problem string) error {
+func (s *Console) renderLogin(c echo.Context, status int, problem string) error {
 	token, err := randomToken()
 	if err != nil {
 		return err
@@ -167,7 +183,7 @@ func signInClient(c echo.Context, key string) (addr, prefix string) {
 }
 
 // consoleLogin signs in with an operator or readonly key.
-func (s *Server) consoleLogin(c echo.Context) error {
+func (s *Console) consoleLogin(c echo.Context) error {
 	ck, err := c.Cookie(consoleLoginCookie)
 	if err != nil || !validCSRF(c, ck.Value) {
 		return s.renderLogin(c, http.StatusForbidden, "The sign-in form was stale. Try again.")
@@ -183,7 +199,7 @@ func (s *Server) consoleLogin(c echo.Context) error {
 		s.signIns.failed(s.now(), addr, prefix)
 		return s.renderLogin(c, http.StatusUnauthorized, "That is not a valid API key.")
 	}
-	cl, err := s.keys.client(c.Request().Context(), key, loggerOf(c, s.logger))
+	cl, err := s.auth.Authenticate(c, key)
 	if errors.Is(err, apikey.ErrNotFound) {
 		s.signIns.failed(s.now(), addr, prefix)
 		return s.renderLogin(c, http.StatusUnauthorized, "That key is not valid or has been revoked.")
@@ -191,8 +207,8 @@ func (s *Server) consoleLogin(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("error signing in: %w", err)
 	}
-	if cl.scope != apikey.ScopeOperator && cl.scope != apikey.ScopeReadonly {
-		return s.renderLogin(c, http.StatusForbidden, "The console needs an operator or readonly key; this one is "+string(cl.scope)+".")
+	if cl.Scope != apikey.ScopeOperator && cl.Scope != apikey.ScopeReadonly {
+		return s.renderLogin(c, http.StatusForbidden, "The console needs an operator or readonly key; this one is "+string(cl.Scope)+".")
 	}
 	token, err := randomToken()
 	if err != nil {
@@ -209,16 +225,16 @@ func (s *Server) consoleLogin(c echo.Context) error {
 	if err := s.store.DeleteExpiredConsoleSessions(ctx, s.pool, s.now()); err != nil {
 		return err
 	}
-	if err := s.store.InsertConsoleSession(ctx, s.pool, hash[:], cl.keyID, csrf, s.now().Add(consoleSessionTTL)); err != nil {
+	if err := s.store.InsertConsoleSession(ctx, s.pool, hash[:], cl.KeyID, csrf, s.now().Add(consoleSessionTTL)); err != nil {
 		return err
 	}
-	loggerOf(c, s.logger).Info("console sign-in", slog.String("api_key_id", cl.keyID), slog.String("scope", string(cl.scope)))
+	s.host.Logger(c).Info("console sign-in", slog.String("api_key_id", cl.KeyID), slog.String("scope", string(cl.Scope)))
 	s.setCookie(c, consoleLoginCookie, "", -1)
 	s.setCookie(c, consoleCookie, token, int(consoleSessionTTL.Seconds()))
 	return c.Redirect(http.StatusSeeOther, consolePath)
 }
 
-func (s *Server) consoleLogout(c echo.Context) error {
+func (s *Console) consoleLogout(c echo.Context) error {
 	if ck, err := c.Cookie(consoleCookie); err == nil {
 		hash := sha256.Sum256([]byte(ck.Value))
 		if err := s.store.DeleteConsoleSession(c.Request().Context(), s.pool, hash[:]); err != nil {
@@ -228,5 +244,3 @@ func (s *Server) consoleLogout(c echo.Context) error {
 	s.setCookie(c, consoleCookie, "", -1)
 	return c.Redirect(http.StatusSeeOther, consolePath+"/login")
 }
-
-// render executes a page into a buffer first, so a template error becomes a

@@ -1,6 +1,7 @@
-package httpapi
+package console
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -138,7 +139,7 @@ func paymentActions(p payment.Payment, failed []payment.Cancel) []actionChoice {
 	if p.PaymentKey != "" {
 		out = append(out, actionChoice{payment.ActionLookup, "Look up now", "Ask the gateway now; the relay settles the payment from its record."})
 	}
-	if slices.Contains(attentionStatuses, p.Status) && p.PaymentKey != "" {
+	if slices.Contains(payment.AttentionStatuses(), p.Status) && p.PaymentKey != "" {
 		out = append(out, actionChoice{payment.ActionResolve, "Resolve from the gateway", "A fresh lookup settles the payment to what the gateway's record shows; never to anything typed here."})
 	}
 	if p.CanRetry() {
@@ -171,3 +172,37 @@ func actionEffect(a payment.Action) string {
 
 // consoleJobStates are the job states the jobs page lists; the store finds
 // no others (JobListByStates).
+
+// booksDifference is one open difference of the Books page.
+type booksDifference struct {
+	store.BooksDifference
+	// GatewayRecord is the gateway's transactions the difference is about.
+	GatewayRecord []booksTransaction
+	// Payment is our payment's id, "" when none.
+	Payment string
+}
+
+// booksTransaction is one gateway transaction as reconciliation recorded
+// it.
+type booksTransaction struct {
+	PaymentKey     string    `json:"paymentKey"`
+	OrderID        string    `json:"orderId"`
+	TransactionKey string    `json:"transactionKey"`
+	Kind           string    `json:"kind"`
+	Status         string    `json:"status"`
+	Method         string    `json:"method"`
+	Currency       string    `json:"currency"`
+	Amount         int64     `json:"amount"`
+	At             time.Time `json:"at"`
+}
+
+func toBooksDifference(d store.BooksDifference) booksDifference {
+	out := booksDifference{BooksDifference: d, Payment: d.PaymentID}
+	// Written by the relay as an array of transactions; anything else is
+	// left out rather than shown unread.
+	var txs []booksTransaction
+	if json.Unmarshal(d.GatewayRecord, &txs) == nil {
+		out.GatewayRecord = txs
+	}
+	return out
+}
