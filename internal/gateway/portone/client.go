@@ -1,7 +1,7 @@
 // Package portone is the client for PortOne's V2 REST API
 // (https://api.portone.io) and the table that says what each of its answers
-// means. It implements the relay's gateway contract next to the Toss client
-// (internal/gateway), converting PortOne's records to gateway.Payment.
+// means. It implements the relay's gateway contract (internal/gateway)
+// beside the Toss client (internal/gateway/toss), converting PortOne's records to gateway.Payment.
 //
 // In PortOne's default flow the customer completes the payment in PortOne's
 // browser SDK, so there is nothing for the server to approve: the relay's

@@ -1,10 +1,13 @@
-// Package gateway is the client for the payment gateway (Toss Payments core
-// API v1) and the table that says what each of its answers means.
+// Package toss is the client for Toss Payments' core API v1 and the table
+// that says what each of its answers means. It implements the relay's gateway
+// contract (internal/gateway) beside the PortOne client
+// (internal/gateway/portone), converting Toss's Payment object to
+// gateway.Payment.
 //
 // The client makes exactly one HTTP call per method and returns one Result; it
 // never retries. Retries, backoff and circuit breaking belong to the relay, so
 // that a failure is retried in one layer only.
-package gateway
+package toss
 
 import (
 	"bytes"
@@ -21,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -45,21 +49,6 @@ const (
 // secretKeyPrefixes are the secret keys the gateway issues: API individual
 // keys (sk) and payment widget keys (gsk), each in test and live mode.
 var secretKeyPrefixes = []string{"test_sk_", "live_sk_", "test_gsk_", "live_gsk_"}
-
-// ErrNotSent is wrapped by Result.Err when the client refused to send a
-// request because it was malformed for reasons of our own making (no
-// Idempotency-Key on a POST, an empty paymentKey or reason, a non-positive
-// confirm amount). It is always a bug on our side: the gateway was never
-// called, and Classify reads it as ClassMisconfigured.
-var ErrNotSent = errors.New("request not sent")
-
-// ErrAmountsRefused is wrapped by Result.Err when the client refused to send
-// a cancel because of the payment's amounts: no positive refundable balance
-// (nothing left to refund), or a cancel for more than it. The gateway was
-// never called; nothing in our configuration is wrong, so Classify reads it
-// as ClassRefused and the relay fails the cancel through the domain
-// (payment.Cancel.Misfit), never as misconfigured.
-var ErrAmountsRefused = errors.New("request not sent: the payment's amounts do not allow it")
 
 // Config configures New. Only SecretKey is required.
 type Config struct {
@@ -269,43 +258,6 @@ func isLoopback(base string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// ConfirmRequest is what a confirm is about: the payment the customer
-// authenticated (or paid, for PortOne), for exactly this amount.
-type ConfirmRequest struct {
-	PaymentKey string
-	OrderID    string
-	Amount     int64
-	// Currency is the intent's currency. Toss's confirm takes none (its
-	// card confirm is in KRW); PortOne's verification compares it.
-	Currency string
-	// PaymentToken is PortOne's paymentToken in manual confirm; empty
-	// otherwise. Toss takes none.
-	PaymentToken payment.Token
-}
-
-// CancelRequest is the body of a cancel.
-type CancelRequest struct {
-	// Reason is required by the gateway.
-	Reason string
-	// Amount is the amount to refund; 0 refunds the whole balance.
-	Amount int64
-	// RefundableAmount is the balance our records say the gateway holds
-	// before this cancel. It is required: the gateway refunds nothing and
-	// answers NOT_MATCHES_REFUNDABLE_AMOUNT when its balance differs, so a
-	// cancel retried under a new key after an earlier one did land cannot
-	// refund twice.
-	RefundableAmount int64
-	// RefundAccount is the customer's account a refund of a deposited
-	// virtual-account payment goes to (Toss's refundReceiveAccount,
-	// PortOne's refundAccount); nil for every other payment.
-	RefundAccount *payment.RefundAccount
-	// Unpaid says the cancel closes a virtual account nothing was
-	// deposited into: it refunds nothing, so it carries no amounts (Toss
-	// cancels the WAITING_FOR_DEPOSIT payment; PortOne closes the account,
-	// POST /payments/{id}/virtual-account/close).
-	Unpaid bool
-}
-
 type confirmBody struct {
 	PaymentKey string `json:"paymentKey"`
 	OrderID    string `json:"orderId"`
@@ -350,7 +302,7 @@ type call struct {
 
 // Confirm asks the gateway to approve a payment (POST /v1/payments/confirm).
 // idempotencyKey must be the payment's confirm key, the same on every retry.
-func (c *Client) Confirm(ctx context.Context, req ConfirmRequest, idempotencyKey string) Result {
+func (c *Client) Confirm(ctx context.Context, req gateway.ConfirmRequest, idempotencyKey string) gateway.Result {
 	op := payment.OperationConfirm
 	if err := checkSegment("paymentKey", req.PaymentKey); err != nil {
 		return notSent(op, err)
@@ -374,7 +326,7 @@ func (c *Client) Confirm(ctx context.Context, req ConfirmRequest, idempotencyKey
 // Cancel asks the gateway to refund all or part of a payment
 // (POST /v1/payments/{paymentKey}/cancel). idempotencyKey must be the cancel
 // request's own key, the same on every retry of that cancel.
-func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelRequest, idempotencyKey string) Result {
+func (c *Client) Cancel(ctx context.Context, paymentKey string, req gateway.CancelRequest, idempotencyKey string) gateway.Result {
 	op := payment.OperationCancel
 	if err := checkSegment("paymentKey", paymentKey); err != nil {
 		return notSent(op, err)
@@ -395,10 +347,10 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req CancelReques
 	// Without a positive refundableAmount the gateway would skip its balance
 	// check, and a cancel retried under a new key could refund twice.
 	if req.RefundableAmount <= 0 {
-		return AmountsRefused(op, fmt.Errorf("refundable amount %d is not positive", req.RefundableAmount))
+		return gateway.AmountsRefused(op, fmt.Errorf("refundable amount %d is not positive", req.RefundableAmount))
 	}
 	if req.Amount > req.RefundableAmount {
-		return AmountsRefused(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
+		return gateway.AmountsRefused(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
 	}
 	r := c.do(ctx, call{
 		op:     op,
@@ -425,7 +377,7 @@ var errOtherPayment = errors.New("answer is about another payment")
 // approval or balance against ours; as an error on a 2xx it reads as unclear,
 // and the relay asks the gateway about our payment instead. An empty orderID
 // is not checked. Lookups are left alone: the relay compares what it finds.
-func requireSubject(r Result, op payment.Operation, paymentKey, orderID string) Result {
+func requireSubject(r gateway.Result, op payment.Operation, paymentKey, orderID string) gateway.Result {
 	if r.Payment == nil {
 		return r
 	}
@@ -444,7 +396,7 @@ func requireSubject(r Result, op payment.Operation, paymentKey, orderID string) 
 }
 
 // Lookup fetches a payment by its key (GET /v1/payments/{paymentKey}).
-func (c *Client) Lookup(ctx context.Context, paymentKey string) Result {
+func (c *Client) Lookup(ctx context.Context, paymentKey string) gateway.Result {
 	op := payment.OperationLookup
 	if err := checkSegment("paymentKey", paymentKey); err != nil {
 		return notSent(op, err)
@@ -455,7 +407,7 @@ func (c *Client) Lookup(ctx context.Context, paymentKey string) Result {
 // LookupByOrderID fetches a payment by our order ID
 // (GET /v1/payments/orders/{orderId}). It finds the payment even when we never
 // learned its paymentKey, e.g. after a confirm whose answer was lost.
-func (c *Client) LookupByOrderID(ctx context.Context, orderID string) Result {
+func (c *Client) LookupByOrderID(ctx context.Context, orderID string) gateway.Result {
 	op := payment.OperationLookup
 	if err := checkSegment("orderId", orderID); err != nil {
 		return notSent(op, err)
@@ -496,14 +448,8 @@ func checkIdempotencyKey(key string) error {
 }
 
 // notSent is the Result of a request the client refused to send.
-func notSent(op payment.Operation, err error) Result {
-	return Result{Err: fmt.Errorf("error validating %s request: %w: %w", op, err, ErrNotSent)}
-}
-
-// AmountsRefused is the Result of a request a client refused to send for
-// the payment's amounts (ErrAmountsRefused); every gateway client uses it.
-func AmountsRefused(op payment.Operation, err error) Result {
-	return Result{Err: fmt.Errorf("error validating %s request: %w: %w", op, err, ErrAmountsRefused)}
+func notSent(op payment.Operation, err error) gateway.Result {
+	return gateway.Result{Err: fmt.Errorf("error validating %s request: %w: %w", op, err, gateway.ErrNotSent)}
 }
 
 // errorBody is the gateway's error answer.
@@ -513,7 +459,7 @@ type errorBody struct {
 }
 
 // do makes one call and turns whatever happened into a Result.
-func (c *Client) do(ctx context.Context, cl call) Result {
+func (c *Client) do(ctx context.Context, cl call) gateway.Result {
 	if cl.method == http.MethodPost {
 		// Checked here, not only in Confirm and Cancel, so that no POST can
 		// ever leave without a key.
@@ -527,7 +473,7 @@ func (c *Client) do(ctx context.Context, cl call) Result {
 	return r
 }
 
-func (c *Client) send(ctx context.Context, cl call) Result {
+func (c *Client) send(ctx context.Context, cl call) gateway.Result {
 	var body io.Reader
 	if cl.body != nil {
 		b, err := json.Marshal(cl.body)
@@ -566,11 +512,11 @@ func (c *Client) send(ctx context.Context, cl call) Result {
 	if err != nil {
 		// net/http's errors name the method and URL, never the headers, and
 		// the base URL cannot hold credentials (checkBaseURL).
-		return Result{Err: fmt.Errorf("error calling gateway %s: %w", cl.op, err)}
+		return gateway.Result{Err: fmt.Errorf("error calling gateway %s: %w", cl.op, err)}
 	}
 	defer resp.Body.Close()
 
-	r := Result{HTTPStatus: resp.StatusCode}
+	r := gateway.Result{HTTPStatus: resp.StatusCode}
 	raw, err := readBody(resp.Body)
 	if err != nil {
 		r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
