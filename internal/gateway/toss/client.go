@@ -10,14 +10,12 @@
 package toss
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -25,6 +23,7 @@ import (
 	"time"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/httpcall"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -37,13 +36,10 @@ const (
 	defaultTimeout = 10 * time.Second
 	// defaultUserAgent identifies us in the gateway's logs.
 	defaultUserAgent = "payment-outbox-gateway/1"
-	// maxBodyBytes bounds what is read from one response. A Payment with many
-	// cancels is a few KiB; anything near this limit is not a Payment.
-	maxBodyBytes = 1 << 20
+	// maxBodyBytes is the shared transport's limit on one response.
+	maxBodyBytes = httpcall.MaxBodyBytes
 	// maxIdempotencyKeyLen is the gateway's documented limit.
 	maxIdempotencyKeyLen = 300
-	// maxSnippetBytes is how much of an unexpected body goes into an error.
-	maxSnippetBytes = 120
 )
 
 // secretKeyPrefixes are the secret keys the gateway issues: API individual
@@ -76,7 +72,7 @@ type Config struct {
 // String describes the configuration without the secret key, so that logging
 // a Config is safe.
 func (cfg Config) String() string {
-	return fmt.Sprintf("gateway.Config{BaseURL: %q, SecretKey: %s, Timeout: %s, UserAgent: %q}",
+	return fmt.Sprintf("toss.Config{BaseURL: %q, SecretKey: %s, Timeout: %s, UserAgent: %q}",
 		cfg.BaseURL, redactedKey(cfg.SecretKey), cfg.Timeout, cfg.UserAgent)
 }
 
@@ -86,12 +82,13 @@ func (cfg Config) GoString() string { return cfg.String() }
 // Client calls the gateway. It is safe for concurrent use.
 type Client struct {
 	baseURL   string // no trailing slash
-	authz     string // the whole Authorization header value
-	secretKey string // kept only to redact it from error text
 	mode      string // "test" or "live", for String
 	userAgent string
 	timeout   time.Duration
 	hc        *http.Client
+	// caller makes the calls (internal/gateway/httpcall); the fields above
+	// are what it was built with.
+	caller *httpcall.Caller
 	// now is the clock for Latency; tests may replace it.
 	now func() time.Time
 	// keyRetention: see Config.KeyRetention.
@@ -104,53 +101,53 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	mode, err := checkSecretKey(cfg.SecretKey)
 	if err != nil {
-		return nil, fmt.Errorf("error creating gateway client: %w", err)
+		return nil, fmt.Errorf("error creating Toss client: %w", err)
 	}
-	base, err := checkBaseURL(cfg.BaseURL)
+	base, err := httpcall.CheckBaseURL(cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("error creating gateway client: %w", err)
+		return nil, fmt.Errorf("error creating Toss client: %w", err)
 	}
 	// A live key over plain HTTP would put a credential that moves real money
 	// on the wire in the clear. Loopback stays allowed for a local
 	// TLS-originating egress proxy (a sidecar), where nothing leaves the host.
 	if mode == "live" && strings.HasPrefix(base, "http://") && !isLoopback(base) {
-		return nil, errors.New("error creating gateway client: a live secret key requires an https base URL (or a loopback host)")
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("error creating gateway client: timeout %s is negative", cfg.Timeout)
+		return nil, errors.New("error creating Toss client: a live secret key requires an https base URL (or a loopback host)")
 	}
 	if cfg.KeyRetention < 0 {
-		return nil, fmt.Errorf("error creating gateway client: key retention %s is negative", cfg.KeyRetention)
+		return nil, fmt.Errorf("error creating Toss client: key retention %s is negative", cfg.KeyRetention)
 	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = defaultTimeout
+	// A negative timeout stays negative, and httpcall.New refuses it.
+	timeout := cmp.Or(cfg.Timeout, defaultTimeout)
+	userAgent := cmp.Or(cfg.UserAgent, defaultUserAgent)
+	// The gateway never redirects; the shared client follows none
+	// (httpcall.Client says why).
+	hc := httpcall.Client(cfg.HTTPClient)
+	token := base64.StdEncoding.EncodeToString([]byte(cfg.SecretKey + ":"))
+	caller, err := httpcall.New(httpcall.Config{
+		Name:          "Toss",
+		BaseURL:       base,
+		Authorization: "Basic " + token,
+		// The token without its padding, as some echo services print it,
+		// and the key itself.
+		Secrets:     []string{strings.TrimRight(token, "="), cfg.SecretKey},
+		UserAgent:   userAgent,
+		Timeout:     timeout,
+		HTTPClient:  hc,
+		CheckKey:    checkIdempotencyKey,
+		KeyHeader:   func(key string) string { return key },
+		ErrorField:  "code",
+		DecodeError: decodeError,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error creating Toss client: %w", err)
 	}
-	userAgent := cfg.UserAgent
-	if userAgent == "" {
-		userAgent = defaultUserAgent
-	}
-
-	var hc http.Client
-	if cfg.HTTPClient != nil {
-		hc = *cfg.HTTPClient
-	} else {
-		hc = http.Client{Transport: defaultTransport()}
-	}
-	// The gateway never redirects. Following one would resend the
-	// Authorization header (and for 307/308 the POST body) somewhere we did
-	// not configure, or turn a POST into a GET; a redirect is surfaced as an
-	// answer and classified as misconfiguration instead.
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
 	return &Client{
 		baseURL:   base,
-		authz:     "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.SecretKey+":")),
-		secretKey: cfg.SecretKey,
 		mode:      mode,
 		userAgent: userAgent,
 		timeout:   timeout,
-		hc:        &hc,
+		hc:        hc,
+		caller:    caller,
 		now:       time.Now,
 
 		keyRetention: cmp.Or(cfg.KeyRetention, answers.KeyRetention),
@@ -159,30 +156,11 @@ func New(cfg Config) (*Client, error) {
 
 // String describes the client without its secret key.
 func (c *Client) String() string {
-	return fmt.Sprintf("gateway.Client{BaseURL: %q, SecretKey: %s key (redacted)}", c.baseURL, c.mode)
+	return fmt.Sprintf("toss.Client{BaseURL: %q, SecretKey: %s key (redacted)}", c.baseURL, c.mode)
 }
 
 // GoString is String for %#v, which would otherwise print the secret key.
 func (c *Client) GoString() string { return c.String() }
-
-// defaultTransport is tuned for one busy host: the relay runs many workers
-// against the same gateway, and the standard library's default of two idle
-// connections per host would make most calls pay for a new TLS handshake.
-func defaultTransport() *http.Transport {
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          200,
-		MaxIdleConnsPerHost:   100,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-}
 
 // checkSecretKey validates a secret key and returns its mode ("test" or
 // "live"). Its errors describe the key without quoting any of it.
@@ -216,32 +194,6 @@ func redactedKey(key string) string {
 		return `""`
 	}
 	return "[redacted]"
-}
-
-// checkBaseURL validates a base URL and returns it without a trailing slash,
-// ready for "/v1/..." to be appended.
-func checkBaseURL(raw string) (string, error) {
-	if raw == "" {
-		raw = DefaultBaseURL
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		// url.Parse quotes the input; a base URL is not secret.
-		return "", fmt.Errorf("error parsing base URL: %w", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("base URL %q: scheme must be http or https", raw)
-	case u.Host == "":
-		return "", fmt.Errorf("base URL %q: no host", raw)
-	case u.User != nil:
-		// Go would turn userinfo into its own Authorization header; ours must
-		// be the only credential.
-		return "", errors.New("base URL must not contain user information")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "", fmt.Errorf("base URL %q: must not have a query or fragment", raw)
-	}
-	return strings.TrimRight(u.String(), "/"), nil
 }
 
 // isLoopback reports whether a checked base URL names this machine.
@@ -289,22 +241,11 @@ type unpaidCancelBody struct {
 	CancelReason string `json:"cancelReason"`
 }
 
-// call is one request to make.
-type call struct {
-	op             payment.Operation
-	method         string
-	path           string // already escaped
-	body           any    // nil for GET
-	idempotencyKey string
-	// decode, if set, reads a 2xx body in place of a Payment (a list call).
-	decode func(raw []byte) error
-}
-
 // Confirm asks the gateway to approve a payment (POST /v1/payments/confirm).
 // idempotencyKey must be the payment's confirm key, the same on every retry.
 func (c *Client) Confirm(ctx context.Context, req gateway.ConfirmRequest, idempotencyKey string) gateway.Result {
 	op := payment.OperationConfirm
-	if err := checkSegment("paymentKey", req.PaymentKey); err != nil {
+	if err := httpcall.CheckSegment("paymentKey", req.PaymentKey); err != nil {
 		return notSent(op, err)
 	}
 	if req.OrderID == "" {
@@ -313,12 +254,12 @@ func (c *Client) Confirm(ctx context.Context, req gateway.ConfirmRequest, idempo
 	if req.Amount <= 0 {
 		return notSent(op, fmt.Errorf("amount %d is not positive", req.Amount))
 	}
-	r := c.do(ctx, call{
-		op:             op,
-		method:         http.MethodPost,
-		path:           "/v1/payments/confirm",
-		body:           confirmBody{PaymentKey: req.PaymentKey, OrderID: req.OrderID, Amount: req.Amount},
-		idempotencyKey: idempotencyKey,
+	r := c.do(ctx, httpcall.Request{
+		Op:             op,
+		Method:         http.MethodPost,
+		Path:           "/v1/payments/confirm",
+		Body:           confirmBody{PaymentKey: req.PaymentKey, OrderID: req.OrderID, Amount: req.Amount},
+		IdempotencyKey: idempotencyKey,
 	})
 	return requireSubject(r, op, req.PaymentKey, req.OrderID)
 }
@@ -328,7 +269,7 @@ func (c *Client) Confirm(ctx context.Context, req gateway.ConfirmRequest, idempo
 // request's own key, the same on every retry of that cancel.
 func (c *Client) Cancel(ctx context.Context, paymentKey string, req gateway.CancelRequest, idempotencyKey string) gateway.Result {
 	op := payment.OperationCancel
-	if err := checkSegment("paymentKey", paymentKey); err != nil {
+	if err := httpcall.CheckSegment("paymentKey", paymentKey); err != nil {
 		return notSent(op, err)
 	}
 	if req.Reason == "" {
@@ -338,9 +279,9 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req gateway.Canc
 		return notSent(op, fmt.Errorf("cancel amount %d is negative", req.Amount))
 	}
 	if req.Unpaid {
-		r := c.do(ctx, call{
-			op: op, method: http.MethodPost, path: "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
-			body: unpaidCancelBody{CancelReason: req.Reason}, idempotencyKey: idempotencyKey,
+		r := c.do(ctx, httpcall.Request{
+			Op: op, Method: http.MethodPost, Path: "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
+			Body: unpaidCancelBody{CancelReason: req.Reason}, IdempotencyKey: idempotencyKey,
 		})
 		return requireSubject(r, op, paymentKey, "")
 	}
@@ -352,17 +293,17 @@ func (c *Client) Cancel(ctx context.Context, paymentKey string, req gateway.Canc
 	if req.Amount > req.RefundableAmount {
 		return gateway.AmountsRefused(op, fmt.Errorf("cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
 	}
-	r := c.do(ctx, call{
-		op:     op,
-		method: http.MethodPost,
-		path:   "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
-		body: cancelBody{
+	r := c.do(ctx, httpcall.Request{
+		Op:     op,
+		Method: http.MethodPost,
+		Path:   "/v1/payments/" + url.PathEscape(paymentKey) + "/cancel",
+		Body: cancelBody{
 			CancelReason:         req.Reason,
 			CancelAmount:         req.Amount,
 			RefundableAmount:     req.RefundableAmount,
 			RefundReceiveAccount: tossRefundAccount(req.RefundAccount),
 		},
-		idempotencyKey: idempotencyKey,
+		IdempotencyKey: idempotencyKey,
 	})
 	return requireSubject(r, op, paymentKey, "")
 }
@@ -398,10 +339,10 @@ func requireSubject(r gateway.Result, op payment.Operation, paymentKey, orderID 
 // Lookup fetches a payment by its key (GET /v1/payments/{paymentKey}).
 func (c *Client) Lookup(ctx context.Context, paymentKey string) gateway.Result {
 	op := payment.OperationLookup
-	if err := checkSegment("paymentKey", paymentKey); err != nil {
+	if err := httpcall.CheckSegment("paymentKey", paymentKey); err != nil {
 		return notSent(op, err)
 	}
-	return c.do(ctx, call{op: op, method: http.MethodGet, path: "/v1/payments/" + url.PathEscape(paymentKey)})
+	return c.do(ctx, httpcall.Request{Op: op, Method: http.MethodGet, Path: "/v1/payments/" + url.PathEscape(paymentKey)})
 }
 
 // LookupByOrderID fetches a payment by our order ID
@@ -409,29 +350,14 @@ func (c *Client) Lookup(ctx context.Context, paymentKey string) gateway.Result {
 // learned its paymentKey, e.g. after a confirm whose answer was lost.
 func (c *Client) LookupByOrderID(ctx context.Context, orderID string) gateway.Result {
 	op := payment.OperationLookup
-	if err := checkSegment("orderId", orderID); err != nil {
+	if err := httpcall.CheckSegment("orderId", orderID); err != nil {
 		return notSent(op, err)
 	}
-	return c.do(ctx, call{op: op, method: http.MethodGet, path: "/v1/payments/orders/" + url.PathEscape(orderID)})
-}
-
-// checkSegment rejects a value that cannot be one path segment. PathEscape
-// leaves "." and ".." as they are, and a server or proxy that cleans paths
-// would resolve them to another endpoint.
-func checkSegment(name, v string) error {
-	switch v {
-	case "":
-		return fmt.Errorf("%s is empty", name)
-	case ".", "..":
-		return fmt.Errorf("%s %q is not a valid path segment", name, v)
-	}
-	return nil
+	return c.do(ctx, httpcall.Request{Op: op, Method: http.MethodGet, Path: "/v1/payments/orders/" + url.PathEscape(orderID)})
 }
 
 // checkIdempotencyKey enforces the gateway's limit and keeps the key to
-// visible ASCII: anything else is either rejected by net/http before sending
-// (which would look like a transient failure, retried forever) or altered on
-// the way, which would silently break idempotency.
+// visible ASCII (httpcall.VisibleASCII says why).
 func checkIdempotencyKey(key string) error {
 	if key == "" {
 		return errors.New("idempotency key is empty")
@@ -439,17 +365,15 @@ func checkIdempotencyKey(key string) error {
 	if len(key) > maxIdempotencyKeyLen {
 		return fmt.Errorf("idempotency key is %d characters, more than %d", len(key), maxIdempotencyKeyLen)
 	}
-	for i := 0; i < len(key); i++ {
-		if key[i] <= ' ' || key[i] > '~' {
-			return errors.New("idempotency key contains characters other than visible ASCII")
-		}
+	if !httpcall.VisibleASCII(key) {
+		return errors.New("idempotency key contains characters other than visible ASCII")
 	}
 	return nil
 }
 
 // notSent is the Result of a request the client refused to send.
 func notSent(op payment.Operation, err error) gateway.Result {
-	return gateway.Result{Err: fmt.Errorf("error validating %s request: %w: %w", op, err, gateway.ErrNotSent)}
+	return httpcall.NotSent("Toss", op, err)
 }
 
 // errorBody is the gateway's error answer.
@@ -458,139 +382,40 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-// do makes one call and turns whatever happened into a Result.
-func (c *Client) do(ctx context.Context, cl call) gateway.Result {
-	if cl.method == http.MethodPost {
-		// Checked here, not only in Confirm and Cancel, so that no POST can
-		// ever leave without a key.
-		if err := checkIdempotencyKey(cl.idempotencyKey); err != nil {
-			return notSent(cl.op, err)
+// decodeError reads the gateway's {code, message}; a body without a code is
+// not one.
+func decodeError(raw []byte) (code, message string, ok bool) {
+	var eb errorBody
+	if json.Unmarshal(raw, &eb) != nil || eb.Code == "" {
+		return "", "", false
+	}
+	return eb.Code, eb.Message, true
+}
+
+// do makes one call whose 2xx answer is a Payment.
+func (c *Client) do(ctx context.Context, req httpcall.Request) gateway.Result {
+	var p *gateway.Payment
+	r := c.send(ctx, req, func(raw []byte) (err error) {
+		p, err = parsePayment(raw)
+		return err
+	})
+	r.Payment = p
+	return r
+}
+
+// send makes one call, reads a 2xx body with decode, and times it all.
+func (c *Client) send(ctx context.Context, req httpcall.Request, decode func(raw []byte) error) gateway.Result {
+	start := c.now()
+	r, raw := c.caller.Do(ctx, req)
+	if raw != nil {
+		if err := decode(raw); err != nil {
+			// Not retried blindly: Classify reads a 2xx without a usable
+			// answer as unclear, because the gateway may have done the work.
+			r.Err = c.caller.AnswerError(req.Op, r.HTTPStatus, err)
 		}
 	}
-	start := c.now()
-	r := c.send(ctx, cl)
 	r.Latency = c.now().Sub(start)
 	return r
-}
-
-func (c *Client) send(ctx context.Context, cl call) gateway.Result {
-	var body io.Reader
-	if cl.body != nil {
-		b, err := json.Marshal(cl.body)
-		if err != nil {
-			return notSent(cl.op, fmt.Errorf("error encoding body: %w", err))
-		}
-		body = bytes.NewReader(b)
-	}
-
-	// The timeout is a context deadline rather than http.Client.Timeout so
-	// that it holds for a caller-supplied HTTPClient too, and covers reading
-	// the body.
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-
-	req, err := http.NewRequestWithContext(ctx, cl.method, c.baseURL+cl.path, body)
-	if err != nil {
-		return notSent(cl.op, fmt.Errorf("error building request: %w", err))
-	}
-	req.Header.Set("Authorization", c.authz)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if cl.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if cl.idempotencyKey != "" {
-		req.Header.Set("Idempotency-Key", cl.idempotencyKey)
-		// net/http silently resends a request carrying an Idempotency-Key
-		// when a reused keep-alive connection turns out dead. That would be
-		// a second gateway call with no attempt row of its own; the relay
-		// is the one retry layer, so make the request non-replayable.
-		req.GetBody = nil
-	}
-
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		// net/http's errors name the method and URL, never the headers, and
-		// the base URL cannot hold credentials (checkBaseURL).
-		return gateway.Result{Err: fmt.Errorf("error calling gateway %s: %w", cl.op, err)}
-	}
-	defer resp.Body.Close()
-
-	r := gateway.Result{HTTPStatus: resp.StatusCode}
-	raw, err := readBody(resp.Body)
-	if err != nil {
-		r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
-		return r
-	}
-
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && cl.decode != nil {
-		if err := cl.decode(raw); err != nil {
-			r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
-		}
-		return r
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		p, err := parsePayment(raw)
-		if err != nil {
-			// Not retried blindly: Classify reads a 2xx without a usable
-			// Payment as unclear, because the gateway may have done the work.
-			r.Err = fmt.Errorf("error reading gateway %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
-			return r
-		}
-		r.Payment = p
-		return r
-	}
-
-	var eb errorBody
-	if json.Unmarshal(raw, &eb) == nil && eb.Code != "" {
-		r.Code, r.Message = eb.Code, eb.Message
-		return r
-	}
-	// An error status without the gateway's {code, message}: typically a
-	// proxy or load balancer page. Classify falls back to the status.
-	detail := ""
-	if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-		detail = fmt.Sprintf(", redirect to %q", c.redact(loc))
-	}
-	r.Err = fmt.Errorf("error reading gateway %s answer: HTTP %d without an error code (content type %q%s, body %q)",
-		cl.op, resp.StatusCode, resp.Header.Get("Content-Type"), detail, c.snippet(raw))
-	return r
-}
-
-// errBodyTooLarge is wrapped when a response exceeds maxBodyBytes.
-var errBodyTooLarge = fmt.Errorf("body exceeds %d bytes", maxBodyBytes)
-
-// readBody reads a whole response body, up to maxBodyBytes.
-func readBody(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxBodyBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("error reading body: %w", err)
-	}
-	if len(b) > maxBodyBytes {
-		return nil, errBodyTooLarge
-	}
-	return b, nil
-}
-
-// snippet returns the start of an unexpected body for an error message, with
-// the secret key and its Basic encoding removed first: a misbehaving proxy
-// may echo request headers.
-func (c *Client) snippet(b []byte) string {
-	s := c.redact(string(b))
-	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "?")), " ")
-	if len(s) > maxSnippetBytes {
-		s = strings.ToValidUTF8(s[:maxSnippetBytes], "") + "…"
-	}
-	return s
-}
-
-// redact removes the secret key, in any form we send it, from s.
-func (c *Client) redact(s string) string {
-	token := strings.TrimPrefix(c.authz, "Basic ")
-	s = strings.ReplaceAll(s, token, "[redacted]")
-	// The token without its padding, as some echo services print it.
-	s = strings.ReplaceAll(s, strings.TrimRight(token, "="), "[redacted]")
-	return strings.ReplaceAll(s, c.secretKey, "[redacted]")
 }
 
 func tossRefundAccount(a *payment.RefundAccount) *refundReceiveAccount {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/httpcall"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -67,14 +68,10 @@ var errUnusableTransaction = errors.New("transaction has no paymentKey, transact
 // approval and cancel whose transactionAt falls in the window, oldest first.
 // The next page starts after the last transactionKey of a full page.
 func (c *Client) Transactions(ctx context.Context, q gateway.TransactionQuery) gateway.TransactionPage {
-	if q.From.IsZero() || q.Until.IsZero() || !q.From.Before(q.Until) {
-		return gateway.TransactionPage{Err: fmt.Errorf("error validating %s request: window %s..%s is empty: %w", opList, q.From, q.Until, gateway.ErrNotSent)}
+	limit, err := q.PageSize(transactionsDefaultLimit, TransactionsMaxLimit)
+	if err != nil {
+		return gateway.TransactionPage{Err: notSent(opList, err).Err}
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = transactionsDefaultLimit
-	}
-	limit = min(limit, TransactionsMaxLimit)
 	v := url.Values{}
 	v.Set("startDate", q.From.In(kst).Format(tossDateLayout))
 	v.Set("endDate", q.Until.In(kst).Format(tossDateLayout))
@@ -83,9 +80,8 @@ func (c *Client) Transactions(ctx context.Context, q gateway.TransactionQuery) g
 	}
 	v.Set("limit", strconv.Itoa(limit))
 	var page gateway.TransactionPage
-	r := c.do(ctx, call{
-		op: opList, method: http.MethodGet, path: "/v1/transactions?" + v.Encode(),
-		decode: func(raw []byte) error {
+	r := c.send(ctx, httpcall.Request{Op: opList, Method: http.MethodGet, Path: "/v1/transactions?" + v.Encode()},
+		func(raw []byte) error {
 			txs, err := parseTransactions(raw)
 			if err != nil {
 				return err
@@ -95,8 +91,7 @@ func (c *Client) Transactions(ctx context.Context, q gateway.TransactionQuery) g
 				page.Next = txs[len(txs)-1].TransactionKey
 			}
 			return nil
-		},
-	})
+		})
 	page.HTTPStatus, page.Code, page.Message, page.Latency, page.Err = r.HTTPStatus, r.Code, r.Message, r.Latency, r.Err
 	if page.Err != nil || page.Code != "" {
 		page.Transactions, page.Next = nil, ""
