@@ -54,6 +54,29 @@ func TestReconciler(t *testing.T) {
 		require.Equal(t, 1, b.ledger(t, key).Approvals)
 	})
 
+	// A payment the reconciler finds stuck that also has a lookup request
+	// waiting: one lookup in the pass's insert, not two (River refuses a
+	// batch naming one unique job twice, and every pass failed with it).
+	t.Run("StuckWithAWaitingLookupRequest", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{paused: true, reconcile: true})
+		p, key := b.newPayment(t, 17000, nil)
+		b.force(t, p.ID, func(p *payment.Payment) { _, _ = p.RequestConfirm(key, 17000, time.Now()) })
+		b.force(t, p.ID, func(p *payment.Payment) { p.GiveUpConfirm("no_answer", "retry budget spent") })
+		_, err := b.pool.Exec(context.Background(), "UPDATE payments SET lookup_wanted_at = now() - interval '1 hour' WHERE id = $1", p.ID)
+		require.NoError(t, err)
+		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: p.OrderID, Amount: 17000}, "confirm-"+p.ID+"-1")
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
+		b.start(t)
+
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, int64(17000), got.BalanceAmount)
+		var failed int
+		require.NoError(t, b.pool.QueryRow(context.Background(),
+			"SELECT count(*) FROM river_job WHERE kind = 'payment_reconcile' AND errors IS NOT NULL").Scan(&failed))
+		require.Zero(t, failed, "no reconciler pass failed")
+	})
+
 	t.Run("UnknownNeverChargedExpiresWithTheSession", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, setupOpts{paused: true, reconcile: true})
