@@ -26,7 +26,7 @@ import (
 
 // Gateway is the one contract between the relay and a payment gateway; the
 // relay holds one per gateway it serves and picks it by the payment's
-// gateway. *gateway.Client (Toss) and *portone.Client (PortOne V2)
+// gateway. *toss.Client (Toss) and *portone.Client (PortOne V2)
 // implement it; docs/design.md says how to add a third. Each method makes
 // exactly one HTTP call: retries belong to the relay.
 type Gateway interface {
