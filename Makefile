@@ -4,6 +4,7 @@ SHELL := /bin/bash
 
 GO      ?= go
 SQLC    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod sqlc
+LINT    := $(GO) tool -modfile=$(CURDIR)/tools/go.mod golangci-lint
 PKGS    := ./...
 
 .PHONY: help
@@ -19,9 +20,10 @@ generate: ## regenerate the sqlc code from db/
 	cd db && $(SQLC) generate
 
 .PHONY: verify
-verify: ## check formatting, vet, and that generated code is current
+verify: ## check formatting, vet, the linters and import rules (.golangci.yaml), and that generated code is current
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(LINT) run --timeout=5m $(PKGS)
 	cd db && $(SQLC) diff
 	$(GO) mod tidy -diff
 

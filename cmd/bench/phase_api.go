@@ -9,19 +9,18 @@ import (
 
 // sideAcc accumulates one system's rounds at one concurrency level.
 type sideAcc struct {
-	rounds            []float64
-	lat, cre, con     []time.Duration
-	cpu               map[string]float64
-	walBytes, xacts   float64
-	payments          int
-	busy              []float64
-	errors            map[string]int
-	failed            int
-	aborted           bool
-	clientCPUSeconds  float64
-	clientIsPgbench   bool
-	latencyFromServer bool
-	notifyPct         []float64 // pgbench: River's notification share per round
+	rounds           []float64
+	lat, cre, con    []time.Duration
+	cpu              map[string]float64
+	walBytes, xacts  float64
+	payments         int
+	busy             []float64
+	errors           map[string]int
+	failed           int
+	aborted          bool
+	clientCPUSeconds float64
+	clientIsPgbench  bool
+	notifyPct        []float64 // pgbench: River's notification share per round
 }
 
 func (a *sideAcc) addCPU(u cpuUse, keep ...string) {

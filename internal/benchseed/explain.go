@@ -3,6 +3,7 @@ package benchseed
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -350,7 +351,7 @@ func pickTarget(ctx context.Context, pool *pgxpool.Pool, kind string, n int, rng
 	q := `SELECT id::text, order_id, coalesce(payment_key, '') FROM payments
 	      WHERE order_id >= $1 AND order_id LIKE 'seed-%' AND ($2 = '' OR status = $2) ORDER BY order_id LIMIT 1`
 	err := pool.QueryRow(ctx, q, from, kind).Scan(&t.ID, &t.OrderID, &t.PaymentKey)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		// Past the last one in that status: the first one.
 		err = pool.QueryRow(ctx, q, OrderPrefix, kind).Scan(&t.ID, &t.OrderID, &t.PaymentKey)
 	}

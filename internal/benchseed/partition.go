@@ -154,7 +154,6 @@ func ComparePartitioning(ctx context.Context, pool *pgxpool.Pool, lookups int, c
 		if r.LoadPlain, r.FKPlain, err = load(plainCopy); err != nil {
 			return r, err
 		}
-	} else {
 	}
 	logf("partitioning: loading %d attempts into %s (%d partitions)", r.Rows, partCopy, r.Partitions)
 	if r.LoadPart, r.FKPart, err = load(partCopy); err != nil {

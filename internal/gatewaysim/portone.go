@@ -3,6 +3,7 @@ package gatewaysim
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -448,7 +449,8 @@ func (s *Simulator) handlePortOnePay(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.PortOnePay(req)
 	if err != nil {
-		if e, ok := err.(*Error); ok {
+		var e *Error
+		if errors.As(err, &e) {
 			e.response().write(w)
 			return
 		}

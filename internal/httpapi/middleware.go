@@ -175,7 +175,7 @@ func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
 			if r == nil {
 				return
 			}
-			if r == http.ErrAbortHandler {
+			if r == http.ErrAbortHandler { //nolint:errorlint // a recovered panic value, not a returned error: net/http panics with ErrAbortHandler itself, never wrapped
 				// net/http's way to abort a response on purpose.
 				panic(r)
 			}

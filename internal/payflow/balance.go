@@ -2,6 +2,7 @@ package payflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,7 +35,7 @@ func (f *Flow) UnexplainedBalance(ctx context.Context, tx pgx.Tx, paymentID, can
 		pending = c.Status == payment.CancelPending
 		return err
 	})
-	if err == errSkip {
+	if errors.Is(err, errSkip) {
 		return Change{From: ch.From, To: ch.From}, true, nil
 	}
 	if err != nil || !ch.Applied {

@@ -2,6 +2,7 @@ package payflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -79,7 +80,7 @@ func (f *Flow) RotateCancelKey(ctx context.Context, tx pgx.Tx, paymentID, cancel
 		note = fmt.Sprintf("%s; cancel key %s replaced by %s", why, old, next)
 		return nil
 	})
-	if err == errSkip {
+	if errors.Is(err, errSkip) {
 		return Change{From: ch.From, To: ch.From}, nil
 	}
 	if err != nil || !ch.Applied {
