@@ -1,12 +1,12 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -47,6 +47,33 @@ func (p *plan) isVA() bool {
 		return true
 	}
 	return false
+}
+
+// planVAs makes VAShare of the plans, at least, virtual-account ones: that
+// many of the card plans (never the money PortOne's customers move without
+// us, nor a console refund, which would need the customer's account too),
+// picked with a source of their own, so every other plan of a seed stays
+// as it was.
+func planVAs(cfg Config, plans []*plan) {
+	want := int(math.Ceil(cfg.VAShare * float64(len(plans))))
+	if want == 0 {
+		return
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed^0x5641, cfg.Seed^0x6465706f736974))
+	var cards []*plan
+	for _, p := range plans {
+		switch p.kind {
+		case kindConfirm, kindCancel, kindPartial, kindDecline, kindExpire:
+			if !p.console {
+				cards = append(cards, p)
+			}
+		}
+	}
+	rng.Shuffle(len(cards), func(i, j int) { cards[i], cards[j] = cards[j], cards[i] })
+	for _, p := range cards[:min(want, len(cards))] {
+		p.partial = 0
+		planVA(p, cfg, rng.Float64)
+	}
 }
 
 // planVA makes p a virtual-account plan of its gateway, by the shares of
@@ -292,18 +319,9 @@ func (o *outside) forgeDeposit(ctx context.Context, p *plan) {
 		"orderId":        p.orderID,
 	})
 	o.count(func(c *UnaskedCounts) { c.VA.Forged++ })
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, o.s.apiURL+"/v1/webhooks/toss", bytes.NewReader(body))
-	if err != nil {
-		return
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode < 300 {
+	// Delivered as a webhook is (tried again through an api restart or a
+	// failover): refused with a 4xx would tell the attacker something.
+	if o.postTossWebhook(ctx, body) {
 		o.count(func(c *UnaskedCounts) { c.VA.ForgedAccepted++ })
 	}
 }

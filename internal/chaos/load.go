@@ -102,10 +102,7 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 		if rng.Float64() < cfg.PortOneShare {
 			p.gateway = gatewayPortOne
 		}
-		if rng.Float64() < cfg.VAShare {
-			planVA(p, cfg, rng.Float64)
-		}
-		if p.gateway == gatewayPortOne && p.kind == "" {
+		if p.gateway == gatewayPortOne {
 			switch y := rng.Float64(); {
 			case y < cfg.NeverConfirmRate:
 				p.kind = kindNeverConfirm
@@ -130,9 +127,7 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 		default:
 			p.kind = kindConfirm
 		}
-		// A deposited virtual account's console refund would need the
-		// customer's account too; the staff leave those alone here.
-		if p.charges() && !p.isVA() && rng.Float64() < cfg.ConsoleRefundRate {
+		if p.charges() && rng.Float64() < cfg.ConsoleRefundRate {
 			p.console = true
 			if rng.IntN(2) == 0 {
 				// At most half, so a partial plan's own cancel may still fit.
@@ -141,6 +136,7 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 		}
 		plans[i] = p
 	}
+	planVAs(cfg, plans)
 	return plans
 }
 
