@@ -81,6 +81,11 @@ test-example: ## examples/checkout: a checkout in its own module, tested against
 chaos: ## the chaos suite: 2000 payments, gateway faults, relay kills and pauses, Postgres restarts, failover, lost COMMIT acks; fails on any violation (ARGS=-h for knobs)
 	$(GO) run ./cmd/chaos $(ARGS)
 
+# Not part of `make test`: each target runs for FUZZTIME (default 10m).
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 10m; FUZZ=regexp picks some, FUZZJOBS=n at once); reports executions, new inputs and failing inputs
+	scripts/with-db env FUZZTIME=$(or $(FUZZTIME),10m) FUZZ='$(FUZZ)' FUZZJOBS=$(or $(FUZZJOBS),1) FUZZFLAGS='$(FUZZFLAGS)' GO=$(GO) scripts/fuzz
+
 .PHONY: test-short
 test-short: ## the tests without the end-to-end and race detector
 	scripts/with-db $(GO) test -short -count=1 $(PKGS)

@@ -20,7 +20,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/client"
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
-	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/toss"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
@@ -53,7 +53,7 @@ func startSystem(t *testing.T, wrap func(http.Handler) http.Handler) *system {
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
 	t.Cleanup(sim.Close)
-	gw, err := gateway.New(gateway.Config{BaseURL: simSrv.URL, SecretKey: gatewaysim.DefaultSecretKey, Timeout: 5 * time.Second})
+	gw, err := toss.New(toss.Config{BaseURL: simSrv.URL, SecretKey: gatewaysim.DefaultSecretKey, Timeout: 5 * time.Second})
 	require.NoError(t, err)
 
 	fast := relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}

@@ -66,12 +66,19 @@ environment:
                         their body is in, before more are refused 503 overloaded; apart from
                         API_MAX_IN_FLIGHT (default DATABASE_MAX_CONNS / 4, at least 2, 5;
                         0: no limit)
+  API_METRICS_ADDR      serve /metrics, without an API key, on a listener of its own at this
+                        host:port (for Prometheus; keep it off the public network); unset:
+                        /metrics is on API_ADDR, for an operator or readonly key only
   API_SHUTDOWN_TIMEOUT  how long in-flight requests get on SIGINT/SIGTERM (default 15s)
   LOG_LEVEL             debug, info, warn or error (default info)
-  PPROF_ADDR            serve net/http/pprof on this host:port (default off; use loopback)
-  API_WEBHOOK_ALLOW_PRIVATE  true: accept webhook endpoint URLs on loopback, private and
-                        link-local addresses (development and tests only; default false)
+  PPROF_ADDR            serve net/http/pprof on this loopback host:port (default off)
+  API_WEBHOOK_ALLOW_PRIVATE  true: accept webhook endpoint URLs on plain http and on loopback,
+                        private and link-local addresses (development and tests only; default false)
   API_WEBHOOK_ENDPOINTS_MAX  active webhook endpoints one owner may have (default 16)
+  API_DEV               true: a developer's machine, the console over plain http (its cookies
+                        not Secure, no Strict-Transport-Security); default false
+  API_MAX_AMOUNT        the largest amount a payment or a cancel may ask for, from 1 to
+                        9007199254740991 (2^53 - 1, the default: exact in JavaScript)
 `
 
 func main() {
@@ -151,6 +158,8 @@ type config struct {
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	pprofAddr       string
+	// metricsAddr: see API_METRICS_ADDR ("": /metrics on addr, behind a key).
+	metricsAddr string
 	// maxInFlight: see API_MAX_IN_FLIGHT (0: no limit).
 	maxInFlight int
 	// maxUnauthenticatedInFlight: see API_MAX_UNAUTHENTICATED_IN_FLIGHT (0:
@@ -158,6 +167,10 @@ type config struct {
 	maxUnauthenticatedInFlight int
 	// webhookAllowPrivate: see API_WEBHOOK_ALLOW_PRIVATE.
 	webhookAllowPrivate bool
+	// maxAmount: see API_MAX_AMOUNT.
+	maxAmount int64
+	// development: see API_DEV.
+	development bool
 	// maxWebhookEndpoints: see API_WEBHOOK_ENDPOINTS_MAX.
 	maxWebhookEndpoints int
 	// gateways and defaultGateway: see API_GATEWAYS and API_DEFAULT_GATEWAY.
@@ -207,6 +220,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		cfg.addr = v
 	}
+	if v := getenv("API_METRICS_ADDR"); v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return config{}, fmt.Errorf("API_METRICS_ADDR must be host:port or :port, got %q", v)
+		}
+		cfg.metricsAddr = v
+	}
 	cfg.maxInFlight = httpapi.DefaultMaxInFlight(int(poolCfg.MaxConns))
 	if v := getenv("API_MAX_IN_FLIGHT"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -247,6 +266,21 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return config{}, fmt.Errorf("API_WEBHOOK_ALLOW_PRIVATE must be true or false, got %q", v)
 		}
 		cfg.webhookAllowPrivate = b
+	}
+	if v := getenv("API_DEV"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return config{}, fmt.Errorf("API_DEV must be true or false, got %q", v)
+		}
+		cfg.development = b
+	}
+	cfg.maxAmount = payment.MaxAmount
+	if v := getenv("API_MAX_AMOUNT"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > payment.MaxAmount {
+			return config{}, fmt.Errorf("API_MAX_AMOUNT must be a whole number from 1 to %d (2^53 - 1), got %q", payment.MaxAmount, v)
+		}
+		cfg.maxAmount = n
 	}
 	cfg.maxWebhookEndpoints = webhook.DefaultMaxEndpoints
 	if v := getenv("API_WEBHOOK_ENDPOINTS_MAX"); v != "" {
@@ -373,9 +407,17 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 
 	st := store.New()
 	registry, httpMetrics := metrics.ForAPI(metrics.DBConfig{DB: pool, Stats: st, Logger: logger})
+	// The metrics reveal volumes (payments by status, requests, refused
+	// sign-ins): on a listener of their own, which Prometheus reaches and
+	// the public does not, or else on the public one behind a key
+	// (docs/design.md, section 21).
+	var publicMetrics http.Handler
+	if cfg.metricsAddr == "" {
+		publicMetrics = registry.Handler()
+	}
 	api := httpapi.New(httpapi.Config{
 		Pool: pool, Store: st, Outbox: outbox, Logger: logger,
-		Metrics: httpMetrics, MetricsHandler: registry.Handler(),
+		Metrics: httpMetrics, MetricsHandler: publicMetrics,
 		WebhookAllowPrivate:        cfg.webhookAllowPrivate,
 		MaxWebhookEndpoints:        cfg.maxWebhookEndpoints,
 		MaxInFlight:                cfg.maxInFlight,
@@ -383,6 +425,8 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 		Gateways:                   cfg.gateways, DefaultGateway: cfg.defaultGateway, PortOneConfirmMode: cfg.portOneConfirmMode,
 		PortOneWebhookSecret:  cfg.portOneWebhookSecret,
 		WebhookLookupInterval: cfg.webhookLookupInterval,
+		MaxAmount:             cfg.maxAmount,
+		Development:           cfg.development,
 	})
 	srv := &http.Server{
 		Handler: api.Handler(),
@@ -417,6 +461,20 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	if cfg.pprofAddr != "" {
 		go debugserver.Serve(ctx, cfg.pprofAddr, logger)
 	}
+	if cfg.metricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("error listening on %s (API_METRICS_ADDR): %w", cfg.metricsAddr, err)
+		}
+		if _, err := fmt.Fprintf(stdout, "api: metrics on %s\n", mln.Addr()); err != nil {
+			_ = ln.Close()
+			_ = mln.Close()
+			return err
+		}
+		logger.Info("api metrics listening", slog.String("addr", mln.Addr().String()))
+		go serveMetrics(ctx, mln, registry.Handler(), logger)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -441,6 +499,27 @@ func serve(ctx context.Context, cfg config, pool *pgxpool.Pool, logger *slog.Log
 	}
 	logger.Info("shut down")
 	return nil
+}
+
+// serveMetrics serves GET /metrics on ln, without an API key, until ctx
+// ends. Nothing else is there: not the API, not the probes.
+func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{
+		Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		<-ctx.Done()
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutCtx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("metrics server failed", slog.String("error", err.Error()))
+	}
 }
 
 // Compile-time check that the River client is an httpapi outbox.

@@ -57,6 +57,11 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"BadPortOneWebhookSecret", map[string]string{"DATABASE_URL": url, "PORTONE_WEBHOOK_SECRET": "whsec_hunter2 not base64"}, "PORTONE_WEBHOOK_SECRET"},
 		{"PortOneWithoutWebhookSecret", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "toss,portone"}, "PORTONE_WEBHOOK_SECRET is not set"},
 		{"BadPortOneConfirmMode", map[string]string{"DATABASE_URL": url, "PORTONE_CONFIRM_MODE": "Manual"}, "PORTONE_CONFIRM_MODE must be browser or manual"},
+		{"PprofNotLoopback", map[string]string{"DATABASE_URL": url, "PPROF_ADDR": ":6060"}, "PPROF_ADDR must be on a loopback host"},
+		{"BadMetricsAddr", map[string]string{"DATABASE_URL": url, "API_METRICS_ADDR": "9090"}, "API_METRICS_ADDR"},
+		{"BadDev", map[string]string{"DATABASE_URL": url, "API_DEV": "yes please"}, "API_DEV"},
+		{"AmountCeilingTooHigh", map[string]string{"DATABASE_URL": url, "API_MAX_AMOUNT": "9007199254740992"}, "API_MAX_AMOUNT"},
+		{"AmountCeilingZero", map[string]string{"DATABASE_URL": url, "API_MAX_AMOUNT": "0"}, "API_MAX_AMOUNT"},
 		{"DefaultGatewayNotEnabled", map[string]string{"DATABASE_URL": url, "API_GATEWAYS": "portone", "API_DEFAULT_GATEWAY": "toss"}, "not among API_GATEWAYS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -331,8 +336,10 @@ func TestRunServe(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, get("/healthz"))
 	require.Equal(t, http.StatusOK, get("/readyz"))
-	// Open, like the probes: Prometheus and API clients have no key.
-	require.Equal(t, http.StatusOK, get("/metrics"))
+	// Without API_METRICS_ADDR the metrics are here, for an operator or
+	// readonly key only.
+	require.Equal(t, http.StatusUnauthorized, get("/metrics"))
+	// Open, like the probes: API clients may read it before they have a key.
 	require.Equal(t, http.StatusOK, get("/openapi.json"))
 
 	post := func(authorization string) int {
@@ -380,6 +387,61 @@ func TestRunServe(t *testing.T) {
 	}
 	require.Contains(t, stderr.String(), `"msg":"request"`)
 	require.Contains(t, stderr.String(), `"msg":"shut down"`)
+}
+
+// TestRunServeMetricsListener: with API_METRICS_ADDR the metrics are on a
+// listener of their own, without a key, and nowhere on the public one.
+func TestRunServeMetricsListener(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.URL(t)
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	stdoutR, stdoutW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, env(map[string]string{
+			"DATABASE_URL":     dbURL,
+			"API_ADDR":         "127.0.0.1:0",
+			"API_METRICS_ADDR": "127.0.0.1:0",
+		}), stdoutW, io.Discard)
+		_ = stdoutW.Close()
+	}()
+	lines := bufio.NewReader(stdoutR)
+	line, err := lines.ReadString('\n')
+	require.NoError(t, err)
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "api: listening on ")
+	require.True(t, ok, line)
+	line, err = lines.ReadString('\n')
+	require.NoError(t, err)
+	metricsAddr, ok := strings.CutPrefix(strings.TrimSpace(line), "api: metrics on ")
+	require.True(t, ok, line)
+	go func() { _, _ = io.Copy(io.Discard, stdoutR) }()
+
+	get := func(url string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+		require.NoError(t, err)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, string(body)
+	}
+	status, body := get("http://" + metricsAddr + "/metrics")
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "payment_outbox_http_requests_total")
+	status, _ = get("http://" + metricsAddr + "/v1/payments")
+	require.Equal(t, http.StatusNotFound, status, "the metrics listener serves nothing else")
+	status, _ = get("http://" + addr + "/metrics")
+	require.Equal(t, http.StatusNotFound, status, "nor the public listener the metrics")
+
+	stop()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after its context was canceled")
+	}
 }
 
 // syncWriter is a bytes.Buffer that the server's goroutines may share.

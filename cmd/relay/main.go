@@ -24,8 +24,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/payment-outbox/payment-outbox/internal/debugserver"
-	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gateway/portone"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/toss"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
@@ -239,7 +239,7 @@ func (c config) jobTimeout() time.Duration { return 2*c.gatewayTimeout + 20*time
 func (c config) gateways() (map[string]relay.Gateway, error) {
 	out := map[string]relay.Gateway{}
 	if c.secretKey != "" {
-		gw, err := gateway.New(gateway.Config{BaseURL: c.baseURL, SecretKey: c.secretKey, Timeout: c.gatewayTimeout})
+		gw, err := toss.New(toss.Config{BaseURL: c.baseURL, SecretKey: c.secretKey, Timeout: c.gatewayTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("error configuring the Toss client (TOSS_SECRET_KEY, TOSS_API_BASE_URL): %w", err)
 		}
@@ -262,7 +262,7 @@ func (c config) gateways() (map[string]relay.Gateway, error) {
 func (c config) describeGateways() string {
 	var parts []string
 	if c.secretKey != "" {
-		parts = append(parts, "toss at "+or(c.baseURL, gateway.DefaultBaseURL))
+		parts = append(parts, "toss at "+or(c.baseURL, toss.DefaultBaseURL))
 	}
 	if c.portOneSecret != "" {
 		parts = append(parts, "portone at "+or(c.portOneBaseURL, portone.DefaultBaseURL)+" (confirm: "+string(c.portOneConfirmMode)+")")

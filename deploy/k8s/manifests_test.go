@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -95,6 +96,7 @@ func TestOverlays(t *testing.T) {
 			t.Run("Secrets", func(t *testing.T) { checkSecrets(t, m) })
 			t.Run("MigrationJob", func(t *testing.T) { checkMigrationJob(t, m) })
 			t.Run("Scraping", func(t *testing.T) { checkScraping(t, m) })
+			t.Run("MetricsOffTheService", func(t *testing.T) { checkMetricsOffTheService(t, m) })
 			if check, ok := overlayChecks[name]; ok {
 				t.Run("Overlay", func(t *testing.T) { check(t, m) })
 			}
@@ -401,6 +403,49 @@ func checkService(t *testing.T, m *manifests) {
 		}
 	}
 	require.Equal(t, []string{"payment-outbox-api"}, selected)
+}
+
+// checkMetricsOffTheService: every api container serves its metrics on a
+// listener of its own (API_METRICS_ADDR), on a port it declares, and no
+// Service targets that port or a relay's: the metrics, and the relay's
+// probes and metrics, are for Prometheus inside the cluster, never for the
+// clients the Service is for (docs/design.md, section 21).
+func checkMetricsOffTheService(t *testing.T, m *manifests) {
+	for name, d := range m.deployments {
+		for _, c := range allContainers(d.Spec.Template.Spec) {
+			if !isImage(c, apiImage) {
+				continue
+			}
+			var metricsAddr string
+			for _, e := range c.Env {
+				if e.Name == "API_METRICS_ADDR" {
+					metricsAddr = e.Value
+				}
+			}
+			require.NotEmpty(t, metricsAddr, "Deployment %s container %s: no API_METRICS_ADDR; /metrics would be on the public port", name, c.Name)
+			_, port, err := net.SplitHostPort(metricsAddr)
+			require.NoError(t, err)
+			require.True(t, declaresPort(c, port), "Deployment %s container %s: API_METRICS_ADDR port %s is not declared", name, c.Name, port)
+			require.True(t, declaresPort(c, "metrics"), "Deployment %s container %s: no port named metrics", name, c.Name)
+			for _, svc := range m.services {
+				sel, err := metaSelector(svc.Spec.Selector)
+				require.NoError(t, err)
+				if !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+					continue
+				}
+				for _, p := range svc.Spec.Ports {
+					tp := p.TargetPort.String()
+					for _, cp := range c.Ports {
+						if cp.Name == tp || fmt.Sprint(cp.ContainerPort) == tp {
+							require.NotEqual(t, fmt.Sprint(cp.ContainerPort), port, "Service %s exposes the api's metrics port", svc.Name)
+						}
+					}
+					require.NotEqual(t, "metrics", tp, "Service %s exposes the api's metrics port", svc.Name)
+					require.NotEqual(t, "relay-http", tp, "Service %s exposes a relay's probes and metrics", svc.Name)
+				}
+			}
+		}
+	}
 }
 
 // checkSecrets: every secretKeyRef names a Secret of the build and a key it has.

@@ -30,6 +30,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/toss"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
@@ -66,7 +67,7 @@ type system struct {
 	pool  *pgxpool.Pool
 	store *store.Store
 	sim   *gatewaysim.Simulator
-	gw    *gateway.Client
+	gw    *toss.Client
 	api   *httptest.Server
 }
 
@@ -78,7 +79,7 @@ func start(t *testing.T) *system {
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
 	t.Cleanup(sim.Close)
-	gw, err := gateway.New(gateway.Config{BaseURL: simSrv.URL, SecretKey: gatewaysim.DefaultSecretKey, Timeout: 5 * time.Second})
+	gw, err := toss.New(toss.Config{BaseURL: simSrv.URL, SecretKey: gatewaysim.DefaultSecretKey, Timeout: 5 * time.Second})
 	require.NoError(t, err)
 
 	st := store.New()

@@ -1,7 +1,7 @@
 // Package debugserver serves net/http/pprof on a listener of its own, for
 // profiling the api and the relay under load (PPROF_ADDR). It is off unless
 // asked for: profiles show internals, and a CPU profile costs CPU while it
-// runs, so bind it to loopback.
+// runs, so it listens on loopback only (CheckAddr).
 package debugserver
 
 import (
@@ -12,15 +12,28 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"time"
 )
 
-// CheckAddr validates a PPROF_ADDR value.
+// CheckAddr validates a PPROF_ADDR value: host:port with a loopback host
+// (localhost, 127.0.0.0/8 or ::1). The profiles show the program's
+// internals (command line, goroutines with their arguments, heap), and a
+// CPU profile or trace costs CPU for as long as anyone asks, so they are
+// never served beyond the machine (docs/design.md, section 21); reach them
+// from elsewhere through a port forward or kubectl port-forward.
 func CheckAddr(addr string) error {
-	if _, _, err := net.SplitHostPort(addr); err != nil {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
 		return fmt.Errorf("PPROF_ADDR must be host:port (e.g. 127.0.0.1:6060), got %q", addr)
 	}
-	return nil
+	if host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("PPROF_ADDR must be on a loopback host (127.0.0.1, [::1] or localhost), got %q: profiles are never served beyond the machine", addr)
 }
 
 // Serve serves the profiles on addr until ctx ends. Its own mux: pprof's

@@ -30,6 +30,8 @@ const secretKey = "test_sk_e2e_only"
 // system is the three binaries running against one database.
 type system struct {
 	apiURL string
+	// apiMetricsURL is the api's metrics listener (API_METRICS_ADDR).
+	apiMetricsURL string
 	// apiKey is the key `api keys create` made for the test, sent with every
 	// API call.
 	apiKey string
@@ -151,8 +153,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	// The binaries serve what the dashboard and the alerts read, without an
-	// API key.
-	api := scrape(t, sys.apiURL+"/metrics")
+	// API key, on listeners the public API is not on.
+	api := scrape(t, sys.apiMetricsURL+"/metrics")
 	require.Contains(t, api, fmt.Sprintf(`payment_outbox_http_requests_total{method="POST",route="/v1/payments",status="201"} %d`, n))
 	require.Contains(t, api, `payment_outbox_db_stats_up 1`)
 	require.Contains(t, api, `payment_outbox_payments_unknown 0`)
@@ -210,7 +212,10 @@ func start(t *testing.T, relays int) *system {
 		require.NoError(t, systest.WaitHTTP(ctx, "http://"+addr+"/readyz", 30*time.Second))
 		sys.relayURLs = append(sys.relayURLs, "http://"+addr)
 	}
-	sys.apiURL = "http://" + sys.run(t, "api", bin.API, "API_ADDR", db, "DATABASE_MAX_CONNS=10")
+	metricsAddr, err := systest.FreeAddr()
+	require.NoError(t, err)
+	sys.apiMetricsURL = "http://" + metricsAddr
+	sys.apiURL = "http://" + sys.run(t, "api", bin.API, "API_ADDR", db, "DATABASE_MAX_CONNS=10", "API_METRICS_ADDR="+metricsAddr)
 	require.NoError(t, systest.WaitHTTP(ctx, sys.apiURL+"/readyz", 30*time.Second))
 	return sys
 }

@@ -24,8 +24,8 @@ import (
 
 	"github.com/payment-outbox/payment-outbox/internal/apikey"
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
-	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gateway/portone"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/toss"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/httpapi"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
@@ -76,7 +76,7 @@ func start(t *testing.T, interval time.Duration) *system {
 	simSrv := httptest.NewServer(s.sim)
 	t.Cleanup(simSrv.Close)
 	t.Cleanup(s.sim.Close)
-	toss, err := gateway.New(gateway.Config{BaseURL: simSrv.URL, SecretKey: gatewaysim.DefaultSecretKey, Timeout: 5 * time.Second})
+	tossGW, err := toss.New(toss.Config{BaseURL: simSrv.URL, SecretKey: gatewaysim.DefaultSecretKey, Timeout: 5 * time.Second})
 	require.NoError(t, err)
 	po, err := portone.New(portone.Config{BaseURL: simSrv.URL, Secret: gatewaysim.DefaultPortOneSecret,
 		StoreID: gatewaysim.DefaultPortOneStoreID, Timeout: 5 * time.Second})
@@ -85,7 +85,7 @@ func start(t *testing.T, interval time.Duration) *system {
 	workers := river.NewWorkers()
 	require.NoError(t, relay.AddWorkers(workers, relay.Config{
 		Pool: pool, Store: st, Logger: slog.New(slog.DiscardHandler),
-		Gateways: map[string]relay.Gateway{payment.GatewayToss: toss, payment.GatewayPortOne: po},
+		Gateways: map[string]relay.Gateway{payment.GatewayToss: tossGW, payment.GatewayPortOne: po},
 		Schedule: relay.Schedule{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 		// The flood's lookups are for confirmed payments: a ready intent's
 		// sweep would only add lookups of its own.

@@ -1,6 +1,9 @@
 package gateway
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // TransactionKind says what a gateway transaction did to a payment's money.
 type TransactionKind string
@@ -55,6 +58,19 @@ type TransactionQuery struct {
 	// Limit is the page size; the client's default when zero, capped at
 	// the gateway's maximum.
 	Limit int
+}
+
+// PageSize checks q and returns the page size to ask the gateway for:
+// def when q.Limit is zero or less, and at most max. It fails when the
+// window is empty (From or Until unset, or not From before Until).
+func (q TransactionQuery) PageSize(def, max int) (int, error) {
+	if q.From.IsZero() || q.Until.IsZero() || !q.From.Before(q.Until) {
+		return 0, fmt.Errorf("window %s..%s is empty", q.From, q.Until)
+	}
+	if q.Limit <= 0 {
+		return def, nil
+	}
+	return min(q.Limit, max), nil
 }
 
 // TransactionPage is one page of a gateway's books, or why there is none.

@@ -52,7 +52,7 @@ func TestConfirmCancelBadInput(t *testing.T) {
 		{"ConfirmExponent", "confirm", `{"paymentKey":"pk_x","amount":1.5e4}`, "", http.StatusBadRequest, payment.CodeInvalidRequest},
 		{"CancelHugeAmount", "cancel", `{"reason":"r","amount":` + huge + `}`, "", http.StatusBadRequest, payment.CodeInvalidRequest},
 		{"CancelNegative", "cancel", `{"reason":"r","amount":-1}`, "", http.StatusBadRequest, payment.CodeInvalidRequest},
-		{"CancelMaxInt64", "cancel", `{"reason":"r","amount":9223372036854775807}`, "", http.StatusUnprocessableEntity, payment.CodeCancelExceeds},
+		{"CancelMaxInt64", "cancel", `{"reason":"r","amount":9223372036854775807}`, "", http.StatusBadRequest, payment.CodeInvalidRequest},
 		{"CancelAmountString", "cancel", `{"reason":"r","amount":"500"}`, "", http.StatusBadRequest, payment.CodeInvalidRequest},
 
 		// Strings.

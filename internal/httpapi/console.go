@@ -13,6 +13,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -98,6 +99,12 @@ func (s *Server) consoleHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
+		if !s.development {
+			// The console is only ever to be reached over https (docs/design.md,
+			// section 21): a browser that once saw it there never again tries
+			// plain http for this host, where a session cookie could be read.
+			h.Set("Strict-Transport-Security", consoleHSTS)
+		}
 		// Forms are small; the API's body limit bounds them too.
 		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, s.bodyLimit)
 		if !strings.HasPrefix(c.Path(), consolePath+"/static") {
@@ -135,9 +142,19 @@ func (s *Server) consoleAuth(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // validCSRF compares a form's token with the session's in constant time.
+// The token is read from the form body only: one in the query string would
+// sit in the address bar, the history, the access logs of every proxy on
+// the way and the Referer of the next page.
 func validCSRF(c echo.Context, want string) bool {
-	got := c.FormValue("csrf")
+	got := formValue(c, "csrf")
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// formValue is a field of a posted form's body, never of the query string
+// (echo's FormValue reads both): a console form posts everything it sends,
+// and a key or reason in a URL would be logged and kept in histories.
+func formValue(c echo.Context, name string) string {
+	return c.Request().PostFormValue(name)
 }
 
 func randomToken() (string, error) {
@@ -148,16 +165,20 @@ func randomToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// secureCookies reports whether the request came over TLS (directly or
-// through a proxy that says so): then the cookies are Secure.
-func secureCookies(c echo.Context) bool {
-	return c.Request().TLS != nil || c.Request().Header.Get("X-Forwarded-Proto") == "https"
-}
+// consoleHSTS keeps browsers on https for the console's host for a year.
+// No includeSubDomains or preload: which other hosts share the domain is
+// the operator's business, not the api's.
+const consoleHSTS = "max-age=31536000"
 
+// setCookie sets a console cookie: HttpOnly, SameSite=Strict, and Secure
+// unless the api runs in development (Config.Development), whatever the
+// request came over. Deciding from the request (TLS, X-Forwarded-Proto)
+// would let one plain-http request, or a proxy that forgot the header,
+// hand out a session cookie a network could read.
 func (s *Server) setCookie(c echo.Context, name, value string, maxAge int) {
 	c.SetCookie(&http.Cookie{
 		Name: name, Value: value, Path: consolePath, MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secureCookies(c),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: !s.development,
 	})
 }
 
@@ -177,18 +198,42 @@ func (s *Server) renderLogin(c echo.Context, status int, problem string) error {
 	return s.render(c, status, "login.html", map[string]any{"CSRF": token, "Problem": problem})
 }
 
+// signInClient is what a sign-in's failures are counted under: the
+// connection's address (not X-Forwarded-For, which the client writes) and
+// the key's display prefix, the part of a key that is shown in lists and
+// logs ("-" for a key that is not even well-formed, which has none).
+func signInClient(c echo.Context, key string) (addr, prefix string) {
+	addr = c.Request().RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
+	}
+	prefix = "-"
+	if apikey.WellFormed(key) {
+		prefix = apikey.DisplayPrefix(key)
+	}
+	return addr, prefix
+}
+
 // consoleLogin signs in with an operator or readonly key.
 func (s *Server) consoleLogin(c echo.Context) error {
 	ck, err := c.Cookie(consoleLoginCookie)
 	if err != nil || !validCSRF(c, ck.Value) {
 		return s.renderLogin(c, http.StatusForbidden, "The sign-in form was stale. Try again.")
 	}
-	key := strings.TrimSpace(c.FormValue("key"))
+	key := strings.TrimSpace(formValue(c, "key"))
+	addr, prefix := signInClient(c, key)
+	if wait, ok := s.signIns.blocked(s.now(), addr, prefix); ok {
+		s.metrics.SignInThrottled()
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		return s.renderLogin(c, http.StatusTooManyRequests, "Too many failed sign-ins. Wait a minute and try again.")
+	}
 	if !apikey.WellFormed(key) {
+		s.signIns.failed(s.now(), addr, prefix)
 		return s.renderLogin(c, http.StatusUnauthorized, "That is not a valid API key.")
 	}
 	cl, err := s.keys.client(c.Request().Context(), key, loggerOf(c, s.logger))
 	if errors.Is(err, apikey.ErrNotFound) {
+		s.signIns.failed(s.now(), addr, prefix)
 		return s.renderLogin(c, http.StatusUnauthorized, "That key is not valid or has been revoked.")
 	}
 	if err != nil {
@@ -540,7 +585,7 @@ func paymentActions(p payment.Payment, failed []payment.Cancel) []actionChoice {
 	if slices.Contains(attentionStatuses, p.Status) && p.PaymentKey != "" {
 		out = append(out, actionChoice{payment.ActionResolve, "Resolve from the gateway", "A fresh lookup settles the payment to what the gateway's record shows; never to anything typed here."})
 	}
-	if p.Status == payment.StatusConfirming || p.Status == payment.StatusCanceling || (p.Status == payment.StatusUnknown && p.ApprovedAt == nil) {
+	if p.CanRetry() {
 		out = append(out, actionChoice{payment.ActionRetry, "Retry the job now", "Run the confirm or cancel job again now, under the same Idempotency-Key."})
 	}
 	if len(failed) > 0 {
@@ -559,18 +604,18 @@ func (s *Server) consoleAct(c echo.Context) error {
 	if cs.client.scope != apikey.ScopeOperator {
 		return s.consoleError(c, http.StatusForbidden, "A readonly key can look but not act. Sign in with an operator key to take actions.")
 	}
-	action := payment.Action(c.FormValue("action"))
+	action := payment.Action(formValue(c, "action"))
 	// settle-cancel takes a decision the console's form does not ask for;
 	// it is taken through the API (docs/runbook.md).
 	if !slices.Contains(payment.Actions(), action) || action == payment.ActionRetryJob || action == payment.ActionSettleCancel {
 		return s.consoleError(c, http.StatusBadRequest, "Unknown action.")
 	}
-	reason, cancelID := c.FormValue("reason"), c.FormValue("cancel")
+	reason, cancelID := formValue(c, "reason"), formValue(c, "cancel")
 	id := c.Param("id")
 	if err := payment.ValidateReason(reason); err != nil {
 		return s.consoleFail(c, err)
 	}
-	if c.FormValue("confirmed") != "yes" {
+	if formValue(c, "confirmed") != "yes" {
 		p, err := s.store.Payment(c.Request().Context(), s.pool, id)
 		if err != nil {
 			return s.consoleFail(c, err)
@@ -631,7 +676,7 @@ func (s *Server) consoleRetryJob(c echo.Context) error {
 	if err != nil {
 		return s.consoleError(c, http.StatusNotFound, "No such job.")
 	}
-	if _, err := s.retryJob(c.Request().Context(), operatorOf(c), id, c.FormValue("reason")); err != nil {
+	if _, err := s.retryJob(c.Request().Context(), operatorOf(c), id, formValue(c, "reason")); err != nil {
 		return s.consoleFail(c, err)
 	}
 	return c.Redirect(http.StatusSeeOther, consolePath+"/jobs")

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/stretchr/testify/require"
 
@@ -123,6 +124,9 @@ func FuzzDecodeCreate(f *testing.F) {
 		`{"orderId":"order-0001","amount":1e3,"orderName":"Blue shirt"}`,
 		`{"orderId":"order-0001","amount":-0,"orderName":"x"}`,
 		`{"orderId":"order-0001","amount":99999999999999999999,"orderName":"x"}`,
+		`{"orderId":"order-0001","amount":9007199254740992,"orderName":"x"}`,
+		`{"orderId":"order-0001","amount":1,"orderName":"evil\u202Etxt.exe"}`,
+		`{"orderId":"order-0001","amount":1,"orderName":"zero\u200Bwidth"}`,
 		`{"orderId":"order-0001","amount":1,"amount":2,"orderName":"x"}`,
 		`{"orderId":"order-0001","AMOUNT":1,"orderName":"x"}`,
 		`{"orderId":"x'; drop table payments;--","amount":1,"orderName":"x"}`,
@@ -167,9 +171,14 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 
 		// Whatever the domain thinks of the values, it says so as a 400.
-		if _, err := req.toIntent(payment.GatewayToss); err != nil {
+		in, err := req.toIntent(payment.GatewayToss, payment.MaxAmount)
+		if err != nil {
 			require.Equal(t, payment.KindInvalid, payment.ErrorOf(err).Kind)
+			return
 		}
+		require.LessOrEqual(t, in.Amount, payment.MaxAmount)
+		require.False(t, strings.ContainsFunc(in.OrderName, func(r rune) bool { return unicode.Is(unicode.Cf, r) }),
+			"accepted an orderName with a format character: %q", in.OrderName)
 	})
 }
 
@@ -259,6 +268,8 @@ func FuzzDecodeCancel(f *testing.F) {
 		`{"reason":"r","amount":null}`,
 		`{"reason":"line\nbreak\ttab"}`,
 		`{"reason":"\u0007"}`,
+		`{"reason":"r\ufeff"}`,
+		`{"reason":"r","amount":9007199254740992}`,
 		`{"reason":"r","cancelAmount":1}`,
 		`{"reason":["r"]}`,
 		`{}`, `[]`, `null`, ``, "\xff",
@@ -273,13 +284,16 @@ func FuzzDecodeCancel(f *testing.F) {
 			return
 		}
 		requireIntegerAmount(t, members, req.Amount)
-		if err := req.validate(); err != nil {
+		if err := req.validate(payment.MaxAmount); err != nil {
 			require.Equal(t, payment.KindInvalid, payment.ErrorOf(err).Kind)
 			return
 		}
 		require.NotEmpty(t, strings.TrimSpace(req.Reason))
+		require.False(t, strings.ContainsFunc(req.Reason, func(r rune) bool { return unicode.Is(unicode.Cf, r) }),
+			"accepted a reason with a format character: %q", req.Reason)
 		if req.Amount.set {
 			require.Positive(t, req.Amount.value)
+			require.LessOrEqual(t, req.Amount.value, payment.MaxAmount)
 		}
 	})
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/apikey"
 )
 
 func TestMetrics(t *testing.T) {
@@ -19,8 +21,14 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, b.do(t, http.MethodGet, "/no/such/"+p.ID, "").Code)
 	b.do(t, "BREW", "/v1/payments", "")
 
-	// No API key: Prometheus has none.
-	rec := b.as("", "").do(t, http.MethodGet, "/metrics", "")
+	// On the public listener the metrics need an operator or readonly key
+	// (their own listener, API_METRICS_ADDR, needs none: cmd/api).
+	requireProblem(t, b.as("", "").do(t, http.MethodGet, "/metrics", ""), http.StatusUnauthorized, codeUnauthorized)
+	checkoutKey, checkoutID := b.createScopedKey(t, "checkout", apikey.ScopeCheckout)
+	requireProblem(t, b.as(checkoutKey, checkoutID).do(t, http.MethodGet, "/metrics", ""), http.StatusForbidden, codeInsufficientScope)
+	readonlyKey, readonlyID := b.createScopedKey(t, "prometheus", apikey.ScopeReadonly)
+	scraper := b.as(readonlyKey, readonlyID)
+	rec := scraper.do(t, http.MethodGet, "/metrics", "")
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Contains(t, rec.Header().Get("Content-Type"), "text/plain")
 	body := rec.Body.String()
@@ -40,12 +48,13 @@ func TestMetrics(t *testing.T) {
 	require.NotContains(t, body, p.ID, "a raw path never becomes a label")
 	require.NotContains(t, body, "/no/such")
 
-	// Scrapes are counted, and logged at debug only.
-	b.as("", "").do(t, http.MethodGet, "/metrics", "")
-	rec = b.as("", "").do(t, http.MethodGet, "/metrics", "")
+	// Scrapes are counted, and logged at debug only (a refused one is
+	// logged as any refusal is).
+	scraper.do(t, http.MethodGet, "/metrics", "")
+	rec = scraper.do(t, http.MethodGet, "/metrics", "")
 	require.Contains(t, rec.Body.String(), `payment_outbox_http_requests_total{method="GET",route="/metrics",status="200"} 2`)
 	for _, l := range b.logs.lines(t) {
-		if l["msg"] == "request" && l["route"] == "/metrics" {
+		if l["msg"] == "request" && l["route"] == "/metrics" && l["status"] == float64(http.StatusOK) {
 			require.Equal(t, "DEBUG", l["level"])
 		}
 	}

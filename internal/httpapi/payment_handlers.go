@@ -34,8 +34,9 @@ type createPaymentRequest struct {
 }
 
 // toIntent checks the request and converts it to the domain's intent, with
-// defaultGateway where the request names none.
-func (r createPaymentRequest) toIntent(defaultGateway string) (payment.Intent, error) {
+// defaultGateway where the request names none and maxAmount the largest
+// amount accepted (see Config.MaxAmount).
+func (r createPaymentRequest) toIntent(defaultGateway string, maxAmount int64) (payment.Intent, error) {
 	if r.OrderID == "" {
 		return payment.Intent{}, payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest, "orderId is required")
 	}
@@ -48,6 +49,9 @@ func (r createPaymentRequest) toIntent(defaultGateway string) (payment.Intent, e
 		in.Gateway = defaultGateway
 	}
 	if err := in.Validate(); err != nil {
+		return payment.Intent{}, err
+	}
+	if err := payment.CheckAmountCeiling(in.Amount, maxAmount); err != nil {
 		return payment.Intent{}, err
 	}
 	return in, nil
@@ -103,14 +107,19 @@ func (r cancelPaymentRequest) refundAccount() *payment.RefundAccount {
 	return &payment.RefundAccount{Bank: a.Bank, AccountNumber: a.AccountNumber, HolderName: a.HolderName}
 }
 
-func (r cancelPaymentRequest) validate() error {
+// validate checks the request, maxAmount being the largest amount accepted
+// (see Config.MaxAmount).
+func (r cancelPaymentRequest) validate(maxAmount int64) error {
 	if r.Amount.set && r.Amount.value <= 0 {
 		// The domain reads zero as "everything"; a client that wrote 0 more
 		// likely has a bug than wants a full refund.
 		return payment.Errorf(payment.KindInvalid, payment.CodeInvalidRequest,
 			"amount must be a positive integer when given; omit it to cancel the whole balance")
 	}
-	return payment.ValidateCancel(r.Reason, r.Amount.value)
+	if err := payment.ValidateCancel(r.Reason, r.Amount.value); err != nil {
+		return err
+	}
+	return payment.CheckAmountCeiling(r.Amount.value, maxAmount)
 }
 
 // createPayment records a payment intent in ready. A repeat of the same
@@ -121,7 +130,7 @@ func (s *Server) createPayment(c echo.Context) error {
 	if err := s.readJSON(c, &req); err != nil {
 		return err
 	}
-	in, err := req.toIntent(s.defaultGateway)
+	in, err := req.toIntent(s.defaultGateway, s.maxAmount)
 	if err != nil {
 		return err
 	}
@@ -239,7 +248,7 @@ func (s *Server) cancelPayment(c echo.Context) error {
 	if err := s.readJSON(c, &req); err != nil {
 		return err
 	}
-	if err := req.validate(); err != nil {
+	if err := req.validate(s.maxAmount); err != nil {
 		return err
 	}
 	if req.Amount.set && len(c.Request().Header.Values(headerIdempotencyKey)) == 0 {

@@ -22,11 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
@@ -67,12 +64,11 @@ const (
 	MaxWait = 30 * time.Second
 )
 
-// Inserter puts a job into the outbox on the caller's transaction. It is
-// satisfied by *river.Client[pgx.Tx]; tests substitute a failing one to show
-// that the payment row and its job commit or roll back together.
-type Inserter interface {
-	InsertTx(ctx context.Context, tx pgx.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
-}
+// Inserter is the outbox the api's use cases enqueue on: payflow.Outbox,
+// the one door to it (every enqueue goes through payflow). It is satisfied
+// by *river.Client[pgx.Tx]; tests substitute a failing one to show that the
+// payment row and its job commit or roll back together.
+type Inserter = payflow.Outbox
 
 // Config is what a Server needs. Pool and Outbox are required; the rest have
 // defaults.
@@ -110,8 +106,10 @@ type Config struct {
 	// Metrics counts the requests answered, by route template, method and
 	// status. Default: nil, counting nothing.
 	Metrics *metrics.HTTP
-	// MetricsHandler, when set, is served at GET /metrics without an API
-	// key (Prometheus's scrape). Default: no /metrics route.
+	// MetricsHandler, when set, is served at GET /metrics to an operator
+	// or readonly API key: cmd/api sets it only when no metrics listener
+	// of its own is configured (API_METRICS_ADDR). Default: no /metrics
+	// route.
 	MetricsHandler http.Handler
 	// WebhookAllowPrivate accepts webhook endpoint URLs on loopback,
 	// private and link-local addresses: for development and tests only.
@@ -159,6 +157,14 @@ type Config struct {
 	// Webhooks, "whsec_…"); empty refuses every PortOne webhook. Check it
 	// with CheckPortOneWebhookSecret first: New panics on a bad one.
 	PortOneWebhookSecret string
+	// Development marks an api on a developer's machine, reached over
+	// plain http (API_DEV): the console's cookies are then not Secure and
+	// it sends no Strict-Transport-Security. Default: false, production.
+	Development bool
+	// MaxAmount is the largest amount a create or a cancel may ask for;
+	// larger ones get 400 invalid_request. Default (and upper bound):
+	// payment.MaxAmount, 2^53 - 1.
+	MaxAmount int64
 }
 
 // CheckPortOneWebhookSecret reports whether secret can verify Standard
@@ -222,6 +228,12 @@ type Server struct {
 
 	gateways       []string
 	defaultGateway string
+	// maxAmount: see Config.MaxAmount.
+	maxAmount int64
+	// development: see Config.Development.
+	development bool
+	// signIns throttles failed console sign-ins (console_throttle.go).
+	signIns *signInThrottle
 	// portOneHooks verifies PortOne's webhooks; nil when no secret is
 	// configured.
 	portOneHooks *standardwebhooks.Webhook
@@ -260,6 +272,12 @@ func New(cfg Config) *Server {
 	s.sweepCtx, s.cancelSweep = context.WithCancel(context.Background())
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
+	}
+	s.maxAmount = cfg.MaxAmount
+	s.development = cfg.Development
+	s.signIns = newSignInThrottle()
+	if s.maxAmount <= 0 || s.maxAmount > payment.MaxAmount {
+		s.maxAmount = payment.MaxAmount
 	}
 	s.maxWebhookEndpoints = cfg.MaxWebhookEndpoints
 	if s.maxWebhookEndpoints <= 0 {
@@ -380,11 +398,14 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	// Open like the probes: the document describes the API, and the metrics
-	// reveal volumes (requests, payments by status), never a payment.
+	// Open like the probes: the document describes the API.
 	e.GET(routeOpenAPI, s.openAPI)
 	if metricsHandler != nil {
-		e.GET(routeMetrics, echo.WrapHandler(metricsHandler))
+		// Behind a key: the metrics reveal volumes (requests, payments by
+		// status, sign-ins refused) to whoever reaches the public listener.
+		// Their own listener (API_METRICS_ADDR) is the usual home, where
+		// Prometheus scrapes without one (docs/design.md, section 21).
+		e.GET(routeMetrics, echo.WrapHandler(metricsHandler), s.scoped(scopesAudit))
 	}
 
 	// Unsigned and open: the gateway cannot present our API key. It only

@@ -79,7 +79,7 @@ func TestWebhookEndpoints(t *testing.T) {
 	t.Run("private addresses are refused unless allowed", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, withResolver("10.0.0.8"))
-		for _, url := range []string{"http://127.0.0.1:9000/", "http://169.254.169.254/", "https://internal.example/"} {
+		for _, url := range []string{"https://127.0.0.1:9000/", "https://169.254.169.254/", "https://internal.example/"} {
 			requireProblem(t, b.postJSON(t, "/v1/webhook-endpoints", `{"url":"`+url+`"}`),
 				http.StatusUnprocessableEntity, webhook.CodeURLRefused)
 		}

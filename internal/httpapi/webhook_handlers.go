@@ -96,7 +96,7 @@ var tossTimeLayouts = []struct {
 }
 
 // parseTossTime reads a JSON timestamp as Toss writes it, or returns the
-// zero time. (internal/gateway has its own copy for the gateway's answers;
+// zero time. (internal/gateway/toss has its own copy for the gateway's answers;
 // the API does not import the gateway client, so that it visibly cannot
 // call the gateway.)
 func parseTossTime(raw json.RawMessage) time.Time {

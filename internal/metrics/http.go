@@ -16,6 +16,7 @@ const (
 	nameHTTPRequestDuration = namespace + "_http_request_duration_seconds"
 	nameOperatorActions     = namespace + "_operator_actions_total"
 	nameHTTPOverloaded      = namespace + "_http_overloaded_total"
+	nameSignInThrottled     = namespace + "_console_signin_throttled_total"
 	// The unauthenticated budget's, counted apart from the checkout
 	// budget's (docs/design.md, "Overload").
 	nameHTTPUnauthOverloaded  = namespace + "_http_unauthenticated_overloaded_total"
@@ -32,6 +33,7 @@ type HTTP struct {
 	duration *prometheus.HistogramVec
 	actions  *prometheus.CounterVec
 	overload prometheus.Counter
+	signIns  prometheus.Counter
 	webhooks *prometheus.CounterVec
 
 	unauthOverload    prometheus.Counter
@@ -52,6 +54,8 @@ func NewHTTP(r *Registry) *HTTP {
 			"action"),
 		overload: r.counter(nameHTTPOverloaded,
 			"Requests refused with 503 overloaded because the process already had API_MAX_IN_FLIGHT requests in flight. They are in "+nameHTTPRequests+" too."),
+		signIns: r.counter(nameSignInThrottled,
+			"Console sign-ins refused with 429 because their client address or key prefix had too many failed sign-ins in the last minute."),
 		unauthOverload: r.counter(nameHTTPUnauthOverloaded,
 			"Unauthenticated requests (gateway webhooks, console sign-in) refused with 503 overloaded because API_MAX_UNAUTHENTICATED_IN_FLIGHT of them were already at work. Apart from "+nameHTTPOverloaded+"; they are in "+nameHTTPRequests+" too."),
 		unauthBodyTimeout: r.counter(nameHTTPUnauthBodyTimeout,
@@ -80,6 +84,14 @@ func (m *HTTP) Overloaded() {
 		return
 	}
 	m.overload.Inc()
+}
+
+// SignInThrottled counts one console sign-in refused by the throttle.
+func (m *HTTP) SignInThrottled() {
+	if m == nil {
+		return
+	}
+	m.signIns.Inc()
 }
 
 // UnauthenticatedOverloaded counts one unauthenticated request refused for

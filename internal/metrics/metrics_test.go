@@ -389,7 +389,7 @@ func TestBinaryRegistries(t *testing.T) {
 
 	api, _ := ForAPI(DBConfig{DB: pool})
 	require.ElementsMatch(t, append([]string{nameHTTPRequestDuration, nameHTTPRequests, nameOperatorActions, nameHTTPOverloaded,
-		nameHTTPUnauthOverloaded, nameHTTPUnauthBodyTimeout, nameGatewayWebhooks}, db...), names(api))
+		nameHTTPUnauthOverloaded, nameHTTPUnauthBodyTimeout, nameGatewayWebhooks, nameSignInThrottled}, db...), names(api))
 
 	relay, _ := ForRelay(DBConfig{DB: pool})
 	require.ElementsMatch(t, append([]string{

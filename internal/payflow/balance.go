@@ -20,7 +20,7 @@ const refundClockSkew = time.Minute
 // balance that is neither ours nor what the cancel leaves (see
 // unexplained). It reports whether the cancel is still pending afterwards,
 // to be sent again (under its new key) by its job.
-func (f *Flow) UnexplainedBalance(ctx context.Context, tx pgx.Tx, paymentID, cancelID string, r Record, lookupAttempt int64) (Change, bool, error) {
+func (f *Flow) UnexplainedBalance(ctx context.Context, tx pgx.Tx, paymentID, cancelID string, r payment.Record, lookupAttempt int64) (Change, bool, error) {
 	var (
 		out     unexplainedOutcome
 		pending bool
@@ -71,7 +71,7 @@ type unexplainedOutcome struct {
 //     code (payment.Cancel.Misfit), never sent;
 //   - neither: cancel and payment go to unknown for a person, with the
 //     reason; never a resend on a guess.
-func (f *Flow) unexplained(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel, r Record) (unexplainedOutcome, error) {
+func (f *Flow) unexplained(ctx context.Context, tx pgx.Tx, p *payment.Payment, c *payment.Cancel, r payment.Record) (unexplainedOutcome, error) {
 	balance := r.Approval.BalanceAmount
 	sent, known, err := f.cancelHistory(ctx, tx, p.ID, c.ID)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 func (f *Flow) withPendingCancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID string,
 	fn func(p *payment.Payment, c *payment.Cancel) error) (Change, error) {
 	// Both locks in one round trip, the payment's first.
-	p, c, err := f.store.PaymentAndCancelForUpdate(ctx, tx, paymentID, cancelID)
+	p, c, err := f.lockWithCancel(ctx, tx, paymentID, cancelID)
 	if err != nil {
 		return Change{}, err
 	}

@@ -9,13 +9,6 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
-// awaitsConfirm reports whether a payment still waits for its confirm's
-// outcome: confirming, or unknown with no approval recorded (a confirm that
-// spent its retry budget).
-func awaitsConfirm(p payment.Payment) bool {
-	return p.Status == payment.StatusConfirming || (p.Status == payment.StatusUnknown && p.ApprovedAt == nil)
-}
-
 // RecordApproval records the gateway's approval of a payment that still
 // awaits its confirm, and the cancel it sets off: the customer's waiting
 // cancel, or a compensation for an approval that cannot be kept, enqueued in
@@ -23,29 +16,22 @@ func awaitsConfirm(p payment.Payment) bool {
 func (f *Flow) RecordApproval(ctx context.Context, tx pgx.Tx, paymentID string, a payment.Approval) (Change, error) {
 	// The lock and the open cancels in one round trip; the cancels are read
 	// once the lock is held.
-	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
+	p, open, err := f.lockWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
 	ch := Change{From: p.Status, To: p.Status}
-	if !awaitsConfirm(p) {
+	if !p.ConfirmPending() {
 		return ch, nil
 	}
-	return f.applyApproval(ctx, tx, &p, open, a)
+	return f.applyApproval(ctx, tx, &p, payment.WaitingCancel(open), a)
 }
 
-// applyApproval is RecordApproval on a payment already locked, with its open
-// (waiting or pending) cancels read under the lock, for Settle too, which
-// also adopts approvals of payments we recorded as failed.
-func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment, open []payment.Cancel, a payment.Approval) (Change, error) {
+// applyApproval is RecordApproval on a payment already locked, with the
+// cancel waiting for the confirm's outcome (if any) read under the lock, for
+// Settle too, which also adopts approvals of payments we recorded as failed.
+func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment, waiting *payment.Cancel, a payment.Approval) (Change, error) {
 	ch := Change{From: p.Status, Applied: true}
-	var waiting *payment.Cancel
-	for i := range open {
-		if open[i].Status == payment.CancelWaiting {
-			waiting = &open[i]
-			break
-		}
-	}
 	toRun := p.ApplyApproval(a, waiting, f.newID(), f.now())
 	if err := f.savePayment(ctx, tx, p); err != nil {
 		return ch, err
@@ -87,28 +73,22 @@ func (f *Flow) applyApproval(ctx context.Context, tx pgx.Tx, p *payment.Payment,
 // expired for a lapsed session); a cancel waiting for it had nothing to
 // refund and becomes void.
 func (f *Flow) RecordRefusal(ctx context.Context, tx pgx.Tx, paymentID string, status payment.Status, code, message string) (Change, error) {
-	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
+	p, open, err := f.lockWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
 	ch := Change{From: p.Status, To: p.Status}
-	if !awaitsConfirm(p) {
+	if !p.ConfirmPending() {
 		return ch, nil
 	}
-	return f.applyRefusal(ctx, tx, &p, open, status, code, message)
+	return f.applyRefusal(ctx, tx, &p, payment.WaitingCancel(open), status, code, message)
 }
 
-// applyRefusal is RecordRefusal on a payment already locked, with its open
-// cancels read under the lock.
-func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, open []payment.Cancel, status payment.Status, code, message string) (Change, error) {
+// applyRefusal is RecordRefusal on a payment already locked, with the cancel
+// waiting for the confirm's outcome (if any) read under the lock.
+func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, waiting *payment.Cancel, status payment.Status, code, message string) (Change, error) {
 	ch := Change{From: p.Status, Applied: true}
 	now := f.now()
-	var waiting *payment.Cancel
-	for i := range open {
-		if open[i].Status == payment.CancelWaiting {
-			waiting = &open[i]
-		}
-	}
 	p.ApplyRefusal(status, code, message, waiting, now)
 	if err := f.savePayment(ctx, tx, p); err != nil {
 		return ch, err
@@ -125,7 +105,7 @@ func (f *Flow) applyRefusal(ctx context.Context, tx pgx.Tx, p *payment.Payment, 
 // GiveUpConfirm records a confirm whose retry budget is spent without a
 // definite answer as unknown; the reconciler keeps asking the gateway.
 func (f *Flow) GiveUpConfirm(ctx context.Context, tx pgx.Tx, paymentID, code, message string) (Change, error) {
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
@@ -147,12 +127,12 @@ func (f *Flow) GiveUpConfirm(ctx context.Context, tx pgx.Tx, paymentID, code, me
 // rule (gateway.KeyAbandonable, then a lookup showing no confirm) may lead
 // here; docs/design.md says why.
 func (f *Flow) RotateConfirmKey(ctx context.Context, tx pgx.Tx, paymentID, seenKey string, lookupAttempt int64, why string) (Change, error) {
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
 	ch := Change{From: p.Status, To: p.Status}
-	if p.ConfirmIdempotencyKey != seenKey || !awaitsConfirm(p) {
+	if p.ConfirmIdempotencyKey != seenKey || !p.ConfirmPending() {
 		return ch, nil
 	}
 	old, next := p.RotateConfirmKey()

@@ -2,7 +2,6 @@ package payflow
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,27 +14,20 @@ import (
 // completes the confirm job in the same transaction). A cancel the shop
 // made during the confirm is enqueued now to close the account.
 func (f *Flow) RecordAccountIssued(ctx context.Context, tx pgx.Tx, paymentID string, acct payment.VirtualAccount, secret string) (Change, error) {
-	p, open, err := f.store.PaymentForUpdateWithOpenCancels(ctx, tx, paymentID)
+	p, open, err := f.lockWithOpenCancels(ctx, tx, paymentID)
 	if err != nil {
 		return Change{}, err
 	}
 	ch := Change{From: p.Status, To: p.Status}
-	if !awaitsConfirm(p) {
+	if !p.ConfirmPending() {
 		return ch, nil
 	}
-	return f.applyAccountIssued(ctx, tx, &p, open, acct, secret)
+	return f.applyAccountIssued(ctx, tx, &p, payment.WaitingCancel(open), acct, secret)
 }
 
 // applyAccountIssued is RecordAccountIssued on a payment already locked.
-func (f *Flow) applyAccountIssued(ctx context.Context, tx pgx.Tx, p *payment.Payment, open []payment.Cancel, acct payment.VirtualAccount, secret string) (Change, error) {
+func (f *Flow) applyAccountIssued(ctx context.Context, tx pgx.Tx, p *payment.Payment, waiting *payment.Cancel, acct payment.VirtualAccount, secret string) (Change, error) {
 	ch := Change{From: p.Status, Applied: true}
-	var waiting *payment.Cancel
-	for i := range open {
-		if open[i].Status == payment.CancelWaiting {
-			waiting = &open[i]
-			break
-		}
-	}
 	now := f.now()
 	toRun := p.ApplyAccountIssued(acct, payment.Token(secret), waiting)
 	next := f.deposit.Next(acct.DueDate, now)
@@ -53,31 +45,6 @@ func (f *Flow) applyAccountIssued(ctx context.Context, tx pgx.Tx, p *payment.Pay
 	return ch, f.enqueueCancel(ctx, tx, *toRun)
 }
 
-// settleWaiting is Settle for a payment waiting for its deposit: the
-// deposit is recorded as an approval (refunded by compensation when it is
-// not the intent's amount); an account the gateway shows expired, or one
-// past its due date and grace with no deposit, ends expired. Our clock
-// alone never ends it: only a lookup's answer of no deposit does.
-func (f *Flow) settleWaiting(ctx context.Context, tx pgx.Tx, p *payment.Payment, r Record) (Change, error) {
-	ch := Change{From: p.Status, To: p.Status}
-	now := f.now()
-	switch {
-	case r.Approved:
-		ch, err := f.applyApproval(ctx, tx, p, nil, r.Approval)
-		ch.Note = "the customer's deposit arrived"
-		return ch, err
-	case r.Aborted || r.Expired || (r.Unpaid && (r.AccountExpired || p.DepositOverdue(now, f.deposit.Grace))):
-		p.ExpireUndeposited("DEPOSIT_EXPIRED", fmt.Sprintf("no deposit arrived by the virtual account's due date %s; the gateway shows none",
-			p.VirtualAccount.DueDate.Format("2006-01-02T15:04:05Z07:00")))
-		if err := f.savePayment(ctx, tx, p); err != nil {
-			return ch, err
-		}
-		ch.To, ch.Applied = p.Status, true
-		return ch, nil
-	}
-	return ch, nil
-}
-
 // RecordAccountClose settles the shop's cancel of a payment waiting for
 // its deposit, from the close's answer (closed: the gateway answered 2xx)
 // and the lookup that followed it (r). A deposit the lookup shows came
@@ -86,8 +53,8 @@ func (f *Flow) settleWaiting(ctx context.Context, tx pgx.Tx, p *payment.Payment,
 // one); an approval it cannot keep is refunded by compensation as any.
 // Otherwise a close the gateway performed cancels the payment with nothing
 // refunded, and one it refused puts it back to waiting.
-func (f *Flow) RecordAccountClose(ctx context.Context, tx pgx.Tx, paymentID, cancelID string, closed bool, r Record) (Change, error) {
-	p, c, err := f.store.PaymentAndCancelForUpdate(ctx, tx, paymentID, cancelID)
+func (f *Flow) RecordAccountClose(ctx context.Context, tx pgx.Tx, paymentID, cancelID string, closed bool, r payment.Record) (Change, error) {
+	p, c, err := f.lockWithCancel(ctx, tx, paymentID, cancelID)
 	if err != nil {
 		return Change{}, err
 	}

@@ -53,7 +53,7 @@ func (f *Flow) lookupAction(ctx context.Context, tx pgx.Tx, op Operator, payment
 	if err := payment.ValidateReason(reason); err != nil {
 		return payment.OperatorAction{}, err
 	}
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return payment.OperatorAction{}, err
 	}
@@ -102,7 +102,7 @@ func (f *Flow) Retry(ctx context.Context, tx pgx.Tx, op Operator, paymentID, rea
 	if f.retrier == nil {
 		return payment.OperatorAction{}, fmt.Errorf("payflow: Retry needs Config.Retrier")
 	}
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return payment.OperatorAction{}, err
 	}
@@ -112,9 +112,11 @@ func (f *Flow) Retry(ctx context.Context, tx pgx.Tx, op Operator, paymentID, rea
 		key      string
 	)
 	switch {
-	case awaitsConfirm(p):
+	case !p.CanRetry():
+		// Nothing of it is due: the error below says so.
+	case p.ConfirmPending():
 		args, key = paymentjob.ConfirmArgs{PaymentID: p.ID}, p.ConfirmIdempotencyKey
-	case p.Status == payment.StatusCanceling:
+	default: // canceling: its pending cancel, if it has one
 		open, err := f.store.OpenCancels(ctx, tx, p.ID)
 		if err != nil {
 			return payment.OperatorAction{}, err
@@ -176,7 +178,7 @@ func (f *Flow) ResendCancel(ctx context.Context, tx pgx.Tx, op Operator, payment
 	if err := payment.ValidateReason(reason); err != nil {
 		return payment.OperatorAction{}, err
 	}
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return payment.OperatorAction{}, err
 	}
@@ -310,7 +312,7 @@ func (f *Flow) Acknowledge(ctx context.Context, tx pgx.Tx, op Operator, paymentI
 	if err := payment.ValidateReason(reason); err != nil {
 		return payment.OperatorAction{}, err
 	}
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return payment.OperatorAction{}, err
 	}
@@ -351,7 +353,7 @@ func (f *Flow) RetryJob(ctx context.Context, tx pgx.Tx, op Operator, jobID int64
 	}
 	a := payment.OperatorAction{KeyID: op.KeyID, KeyName: op.KeyName, Action: payment.ActionRetryJob, Reason: reason, JobID: job.ID}
 	if pid := job.PaymentID(); pid != "" {
-		p, err := f.store.PaymentForUpdate(ctx, tx, pid)
+		p, err := f.PaymentForUpdate(ctx, tx, pid)
 		if err == nil {
 			a.PaymentID, a.StatusBefore, a.StatusAfter = p.ID, p.Status, p.Status
 		} else if payment.ErrorOf(err).Kind != payment.KindNotFound {

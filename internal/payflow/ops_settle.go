@@ -23,7 +23,7 @@ func (f *Flow) SettleCancel(ctx context.Context, tx pgx.Tx, op Operator, payment
 	if err := payment.ValidateCancelDecision(d); err != nil {
 		return payment.OperatorAction{}, err
 	}
-	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 	if err != nil {
 		return payment.OperatorAction{}, err
 	}
@@ -70,7 +70,7 @@ func (f *Flow) SettleCancel(ctx context.Context, tx pgx.Tx, op Operator, payment
 // resend a balance it fits (sent under a new key), abandon nothing. A
 // decision the record does not bear out changes nothing; outcome says why,
 // for the audit row.
-func (f *Flow) ApplyCancelDecision(ctx context.Context, tx pgx.Tx, p *payment.Payment, cancelID string, d payment.CancelDecision, r Record, lookupAttempt int64) (Change, string, error) {
+func (f *Flow) ApplyCancelDecision(ctx context.Context, tx pgx.Tx, p *payment.Payment, cancelID string, d payment.CancelDecision, r payment.Record, lookupAttempt int64) (Change, string, error) {
 	ch := Change{From: p.Status, To: p.Status}
 	if !r.Approved {
 		return ch, "the gateway's record shows no charge to refund from; nothing settled", nil

@@ -71,7 +71,7 @@ func (f *Flow) requeue(ctx context.Context, pool *pgxpool.Pool, paymentID string
 	}
 	enqueued := false
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+		p, err := f.PaymentForUpdate(ctx, tx, paymentID)
 		if err != nil {
 			return err
 		}

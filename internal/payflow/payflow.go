@@ -47,6 +47,10 @@ type Flow struct {
 	// lookupEvery is the interval of the one-lookup-per-interval rule for
 	// webhooks' lookups (RequestLookup).
 	lookupEvery time.Duration
+	// answers are the gateway answers the first payment lock of this
+	// Flow's use cases writes in its round trip (Answering); nil for the
+	// api's Flow.
+	answers *store.Answers
 }
 
 // Config is what a Flow needs; Store and Outbox are required.
@@ -108,6 +112,42 @@ func New(cfg Config) (*Flow, error) {
 		f.newID = func() string { return uuid.Must(uuid.NewV7()).String() }
 	}
 	return f, nil
+}
+
+// Answering returns a Flow for one outcome transaction: its use cases'
+// first payment lock writes a's answers (the gateway answers the outcome is
+// concluded from) in the lock's own round trip, so the outcome and its
+// answers commit together at no extra round trip (docs/design.md section
+// 3). Answers no lock wrote are the caller's to write before it commits
+// (store.WriteAnswers). The Flow is for that transaction only.
+func (f *Flow) Answering(a *store.Answers) *Flow {
+	g := *f
+	g.answers = a
+	return &g
+}
+
+// PaymentForUpdate locks a payment for the use cases that take it locked
+// (Settle, ApplyCancelDecision), writing the Flow's answers (Answering) in
+// the lock's round trip.
+func (f *Flow) PaymentForUpdate(ctx context.Context, tx pgx.Tx, paymentID string) (payment.Payment, error) {
+	p, _, err := f.store.LockPayment(ctx, tx, paymentID, store.Lock{Answers: f.answers})
+	return p, err
+}
+
+// lockWithOpenCancels locks a payment and reads its open cancels once the
+// lock is held, writing the Flow's answers first: one round trip.
+func (f *Flow) lockWithOpenCancels(ctx context.Context, tx pgx.Tx, paymentID string) (payment.Payment, []payment.Cancel, error) {
+	return f.store.LockPayment(ctx, tx, paymentID, store.Lock{OpenCancels: true, Answers: f.answers})
+}
+
+// lockWithCancel locks a payment, then one cancel of it, writing the Flow's
+// answers first: one round trip.
+func (f *Flow) lockWithCancel(ctx context.Context, tx pgx.Tx, paymentID, cancelID string) (payment.Payment, payment.Cancel, error) {
+	p, cs, err := f.store.LockPayment(ctx, tx, paymentID, store.Lock{CancelID: cancelID, Answers: f.answers})
+	if err != nil {
+		return p, payment.Cancel{}, err
+	}
+	return p, cs[0], nil
 }
 
 // Change says what a use case did to a payment, for the caller's metrics and

@@ -120,11 +120,14 @@ type RefundMatch struct {
 // its amount, the balance the list puts before it and its time allow it,
 // and it is neither one of our other cancels nor marked by the gateway as
 // made elsewhere. No fitting refund proves c was not performed; exactly one
-// proves it was; more than one, a list that does not add up to the
-// balance, or no request recorded for c, cannot prove anything.
+// proves it was; none sent for c proves it was not; more than one, or a
+// list that does not add up to the balance, cannot prove anything.
 func (c Cancel) MatchRefund(total, balance int64, refunds []GatewayRefund, known []string, sent []SentCancel, skew time.Duration) RefundMatch {
 	if len(sent) == 0 {
-		return RefundMatch{Verdict: RefundUndecided, Reason: "no request recorded for this cancel to match against the gateway's list of cancels"}
+		// Every request's attempt row is committed before it is sent
+		// (docs/design.md section 3), so none recorded is none sent: the
+		// refund the gateway shows is someone else's.
+		return RefundMatch{Verdict: RefundNotPerformed, Reason: "no request was ever sent for this cancel (each is recorded before it is sent), so no refund at the gateway is its"}
 	}
 	var sum int64
 	for _, r := range refunds {

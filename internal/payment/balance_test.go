@@ -88,8 +88,11 @@ func TestMatchRefund(t *testing.T) {
 		"known cancel excluded": {3_000, 7_000, []GatewayRefund{ours}, []string{"tx-ours"}, sent, RefundNotPerformed, ""},
 		// A list that does not add up to the balance proves nothing.
 		"list does not add up": {3_000, 5_000, []GatewayRefund{ours}, nil, sent, RefundUndecided, ""},
-		// Nothing recorded of our requests: nothing to match.
-		"no requests": {3_000, 5_000, []GatewayRefund{ours, console}, nil, nil, RefundUndecided, ""},
+		// No request ever sent (each is recorded before it goes out): the
+		// refunds are someone else's, whatever they look like. The chaos
+		// suite found a cancel the reconciler's lookup reached before its
+		// first send, after a console refund, left to a person for this.
+		"no requests": {3_000, 5_000, []GatewayRefund{ours, console}, nil, nil, RefundNotPerformed, ""},
 		// A whole cancel refunds the balance it was sent at.
 		"whole cancel performed": {0, 0, []GatewayRefund{{TransactionKey: "tx-c", Amount: 2_000, At: t0.Add(-time.Hour)}, {TransactionKey: "tx-w", Amount: 8_000, At: t0.Add(time.Second)}},
 			nil, []SentCancel{{SentAt: t0, Refundable: 8_000}}, RefundPerformed, "tx-w"},

@@ -380,6 +380,23 @@ func (p Payment) AwaitsConfirm() bool {
 	return false
 }
 
+// ConfirmPending reports whether the payment's confirm job still has work:
+// confirming, or unknown with no approval recorded (a confirm that spent
+// its retry budget). Unlike AwaitsConfirm it leaves out a canceling ready
+// intent: its confirm was never sent and is no longer wanted; the lookup,
+// not the confirm, settles it.
+func (p Payment) ConfirmPending() bool {
+	return p.Status == StatusConfirming || (p.Status == StatusUnknown && p.ApprovedAt == nil)
+}
+
+// CanRetry reports whether an operator's retry may find a job to run
+// again: a confirm still pending (ConfirmPending) or a payment canceling
+// (whose pending cancel, if any, is sent again). The operator action checks
+// the job itself; this is the rule the console offers the action by.
+func (p Payment) CanRetry() bool {
+	return p.ConfirmPending() || p.Status == StatusCanceling
+}
+
 // VoidUnpaid ends a payment whose cancel waited for a lookup of a ready
 // intent (AwaitsConfirm in canceling) that showed nothing paid: canceled, and
 // the cancel void. It is our word, not the gateway's: the customer may still

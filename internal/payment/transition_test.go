@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -247,5 +248,42 @@ func TestValidateOrderID(t *testing.T) {
 	}
 	for _, bad := range []string{"", "abcde", "주문번호123456", "order 1234", "x'; drop table payments;--", "01234567890123456789012345678901234567890123456789012345678901234"} {
 		require.Error(t, ValidateOrderID(bad), bad)
+	}
+}
+
+// TestConfirmRules: AwaitsConfirm, ConfirmPending and CanRetry differ only
+// where docs/design.md says they do (a canceling ready intent; a canceling
+// payment's cancel).
+func TestConfirmRules(t *testing.T) {
+	approved := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		status                    Status
+		approved                  bool
+		awaits, pending, canRetry bool
+	}{
+		{StatusReady, false, false, false, false},
+		{StatusConfirming, false, true, true, true},
+		{StatusUnknown, false, true, true, true},
+		{StatusUnknown, true, false, false, false},
+		{StatusCanceling, false, true, false, true},
+		{StatusCanceling, true, false, false, true},
+		{StatusConfirmed, true, false, false, false},
+		{StatusFailed, false, false, false, false},
+		{StatusWaitingForDeposit, false, false, false, false},
+	} {
+		p := Payment{Status: tc.status}
+		if tc.approved {
+			p.ApprovedAt = &approved
+		}
+		name := fmt.Sprintf("%s/approved=%v", tc.status, tc.approved)
+		if got := p.AwaitsConfirm(); got != tc.awaits {
+			t.Errorf("%s: AwaitsConfirm = %v, want %v", name, got, tc.awaits)
+		}
+		if got := p.ConfirmPending(); got != tc.pending {
+			t.Errorf("%s: ConfirmPending = %v, want %v", name, got, tc.pending)
+		}
+		if got := p.CanRetry(); got != tc.canRetry {
+			t.Errorf("%s: CanRetry = %v, want %v", name, got, tc.canRetry)
+		}
 	}
 }

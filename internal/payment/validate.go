@@ -15,7 +15,34 @@ const (
 	ReasonMaxLen    = 200
 	PaymentKeyMax   = 200
 	DefaultCurrency = "KRW"
+	// MaxAmount is the largest amount a payment or a cancel may carry, and
+	// the default ceiling (API_MAX_AMOUNT may set a lower one): 2^53 - 1,
+	// the largest integer a JavaScript number holds exactly, so a checkout
+	// or webhook receiver written in JavaScript never reads an amount other
+	// than the one we charged (docs/design.md, "Bad input").
+	MaxAmount int64 = 1<<53 - 1
 )
+
+// CheckAmountCeiling refuses an amount above ceiling, the deployment's
+// largest (MaxAmount when ceiling is zero or above it).
+func CheckAmountCeiling(amount, ceiling int64) error {
+	if ceiling <= 0 || ceiling > MaxAmount {
+		ceiling = MaxAmount
+	}
+	if amount > ceiling {
+		return Errorf(KindInvalid, CodeInvalidRequest, "amount must be at most %d", ceiling)
+	}
+	return nil
+}
+
+// spoofs reports whether r is a Unicode format character (category Cf:
+// U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE, U+FEFF, ...).
+// They are invisible, and the bidirectional ones reorder the text around
+// them, so a name holding one can read on a receipt or in the console as
+// something other than what it says.
+func spoofs(r rune) bool {
+	return unicode.Is(unicode.Cf, r)
+}
 
 // Intent is what a checkout asks for when it creates a payment.
 type Intent struct {
@@ -56,8 +83,15 @@ func (in *Intent) Validate() error {
 		// Postgres refuses NUL in text; the rest would end up on receipts.
 		return Errorf(KindInvalid, CodeInvalidRequest, "orderName must be valid UTF-8 without control characters")
 	}
+	if strings.ContainsFunc(in.OrderName, spoofs) {
+		return Errorf(KindInvalid, CodeInvalidRequest,
+			"orderName must not contain invisible format characters (such as U+202E or U+200B), which can disguise the text")
+	}
 	if in.Amount <= 0 {
 		return Errorf(KindInvalid, CodeInvalidRequest, "amount must be a positive integer")
+	}
+	if err := CheckAmountCeiling(in.Amount, MaxAmount); err != nil {
+		return err
 	}
 	if in.Currency == "" {
 		in.Currency = DefaultCurrency
@@ -136,8 +170,15 @@ func ValidateCancel(reason string, amount int64) error {
 	}) {
 		return Errorf(KindInvalid, CodeInvalidRequest, "reason must be valid UTF-8 without control characters other than line breaks and tabs")
 	}
+	if strings.ContainsFunc(reason, spoofs) {
+		return Errorf(KindInvalid, CodeInvalidRequest,
+			"reason must not contain invisible format characters (such as U+202E or U+200B), which can disguise the text")
+	}
 	if amount < 0 {
 		return Errorf(KindInvalid, CodeInvalidRequest, "amount must be positive when given")
+	}
+	if err := CheckAmountCeiling(amount, MaxAmount); err != nil {
+		return err
 	}
 	return nil
 }

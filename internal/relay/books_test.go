@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/toss"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/relay"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -91,7 +92,7 @@ func TestBooks(t *testing.T) {
 		// us: no row of ours has the paymentKey.
 		key := b.authorize(t, "order-stray-0001", 12000, nil)
 		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: "order-stray-0001", Amount: 12000}, "confirm-stray-0001")
-		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
 
 		run := b.runBooks(t)[payment.GatewayToss]
 		require.Equal(t, 1, run.Differences)
@@ -122,7 +123,7 @@ func TestBooks(t *testing.T) {
 		p, key := b.confirmed(t, 10000)
 		// Refunded in the gateway's console: no cancel of ours, no webhook.
 		res := b.gw.Cancel(context.Background(), key, gateway.CancelRequest{Reason: "console", Amount: 4000, RefundableAmount: 10000}, "console-refund-0001")
-		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
 		before, err := b.store.Payment(context.Background(), b.pool, p.ID)
 		require.NoError(t, err)
 		require.Equal(t, int64(10000), before.BalanceAmount)
@@ -189,10 +190,10 @@ func TestBooks(t *testing.T) {
 		// moment ago (its webhook may be on its way).
 		key := b.authorize(t, "order-stray-0002", 12000, nil)
 		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: "order-stray-0002", Amount: 12000}, "confirm-stray-0002")
-		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
 		_, refunded := b.confirmed(t, 10000)
 		res = b.gw.Cancel(context.Background(), refunded, gateway.CancelRequest{Reason: "console", Amount: 4000, RefundableAmount: 10000}, "console-refund-0002")
-		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
 		p, _ := b.newPayment(t, 9000, nil)
 		_, err := b.pool.Exec(context.Background(), `UPDATE payments SET status = 'confirmed', payment_key = 'tgen_just_now',
 			approved_amount = 9000, balance_amount = 9000, approved_at = now() WHERE id = $1`, p.ID)

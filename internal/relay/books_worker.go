@@ -17,7 +17,7 @@ import (
 )
 
 // BooksLister is what reconciliation needs of a gateway: its books, a page
-// at a time. *gateway.Client (Toss GET /v1/transactions) and
+// at a time. *toss.Client (Toss GET /v1/transactions) and
 // *portone.Client (PortOne GET /payments-by-cursor) implement it; a gateway
 // that does not is left out of reconciliation (logged). Like every gateway
 // method it makes one HTTP call and never retries.

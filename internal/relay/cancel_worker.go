@@ -155,8 +155,8 @@ func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Can
 		return w.retryOrUnknown(ctx, job, last)
 	}
 	why := fmt.Sprintf("gateway balance %d shows no refund for this cancel, and the key rule found the key done (or past the gateway's key retention)", lc.Payment.BalanceAmount)
-	err = r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		ch, err := r.flow.RotateCancelKey(ctx, tx, p.ID, c.ID, c.IdempotencyKey, lc.AttemptID, why)
+	err = r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) error {
+		ch, err := flow.RotateCancelKey(ctx, tx, p.ID, c.ID, c.IdempotencyKey, lc.AttemptID, why)
 		r.changeOnCommit(ctx, payment.OperationCancel, ch)
 		return err
 	})
@@ -173,8 +173,8 @@ func (w *CancelWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Can
 func (w *CancelWorker) unexplained(ctx context.Context, job *river.Job[paymentjob.CancelArgs], lc callResult) error {
 	r := w.r
 	pending := false
-	err := r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		ch, still, err := r.flow.UnexplainedBalance(ctx, tx, job.Args.PaymentID, job.Args.CancelID, recordOf(lc.Payment), lc.AttemptID)
+	err := r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) error {
+		ch, still, err := flow.UnexplainedBalance(ctx, tx, job.Args.PaymentID, job.Args.CancelID, recordOf(lc.Payment), lc.AttemptID)
 		if err != nil {
 			return err
 		}
@@ -194,23 +194,23 @@ func (w *CancelWorker) unexplained(ctx context.Context, job *river.Job[paymentjo
 // recordMisfit fails, without sending it, a cancel that no longer fits the
 // gateway's balance as we hold it.
 func (w *CancelWorker) recordMisfit(ctx context.Context, job *river.Job[paymentjob.CancelArgs]) error {
-	return complete(ctx, w.r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
-		return w.r.flow.RecordCancelMisfit(ctx, tx, job.Args.PaymentID, job.Args.CancelID)
+	return complete(ctx, w.r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error) {
+		return flow.RecordCancelMisfit(ctx, tx, job.Args.PaymentID, job.Args.CancelID)
 	})
 }
 
 // recordRefund commits the gateway's new balance, the cancel's result and
 // the job's completion together.
 func (w *CancelWorker) recordRefund(ctx context.Context, job *river.Job[paymentjob.CancelArgs], gp *gateway.Payment) error {
-	return complete(ctx, w.r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
-		return w.r.flow.RecordRefund(ctx, tx, job.Args.PaymentID, job.Args.CancelID, gp.BalanceAmount, lastTransactionKey(gp))
+	return complete(ctx, w.r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error) {
+		return flow.RecordRefund(ctx, tx, job.Args.PaymentID, job.Args.CancelID, gp.BalanceAmount, lastTransactionKey(gp))
 	})
 }
 
 // recordRefusal commits a definite refusal of the cancel.
 func (w *CancelWorker) recordRefusal(ctx context.Context, job *river.Job[paymentjob.CancelArgs], code, message string) error {
-	return complete(ctx, w.r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
-		return w.r.flow.RecordCancelRefusal(ctx, tx, job.Args.PaymentID, job.Args.CancelID, code, message)
+	return complete(ctx, w.r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error) {
+		return flow.RecordCancelRefusal(ctx, tx, job.Args.PaymentID, job.Args.CancelID, code, message)
 	})
 }
 
@@ -223,8 +223,8 @@ func (w *CancelWorker) retryOrUnknown(ctx context.Context, job *river.Job[paymen
 		return transientError(res)
 	}
 	code, msg := unknownReason(res)
-	return complete(ctx, r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
-		return r.flow.GiveUpCancel(ctx, tx, job.Args.PaymentID, job.Args.CancelID, code, msg)
+	return complete(ctx, r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error) {
+		return flow.GiveUpCancel(ctx, tx, job.Args.PaymentID, job.Args.CancelID, code, msg)
 	})
 }
 
@@ -269,7 +269,7 @@ func (w *CancelWorker) closeAccount(ctx context.Context, job *river.Job[paymentj
 		// Without the record a deposit could be missed: ask again.
 		return w.retryOrUnknown(ctx, job, lc.Result)
 	}
-	return complete(ctx, r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
-		return r.flow.RecordAccountClose(ctx, tx, p.ID, c.ID, closed, recordOf(lc.Payment))
+	return complete(ctx, r, job, payment.OperationCancel, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error) {
+		return flow.RecordAccountClose(ctx, tx, p.ID, c.ID, closed, recordOf(lc.Payment))
 	})
 }

@@ -41,7 +41,7 @@ func (w *ConfirmWorker) Work(ctx context.Context, job *river.Job[paymentjob.Conf
 		}
 		return fmt.Errorf("error loading payment: %w", err)
 	}
-	if p.Status != payment.StatusConfirming && !(p.Status == payment.StatusUnknown && p.ApprovedAt == nil) {
+	if !p.ConfirmPending() {
 		// Already settled (by an earlier run of this job whose completion was
 		// lost, or by a lookup): nothing to ask the gateway.
 		return nil
@@ -156,8 +156,8 @@ func (w *ConfirmWorker) lookUp(ctx context.Context, job *river.Job[paymentjob.Co
 		return w.retryOrUnknown(ctx, job, last)
 	}
 	why := fmt.Sprintf("gateway shows %s: confirm not performed, and the key rule found the key done (or past the gateway's key retention)", lc.Payment.Status)
-	err = r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		ch, err := r.flow.RotateConfirmKey(ctx, tx, p.ID, p.ConfirmIdempotencyKey, lc.AttemptID, why)
+	err = r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) error {
+		ch, err := flow.RotateConfirmKey(ctx, tx, p.ID, p.ConfirmIdempotencyKey, lc.AttemptID, why)
 		r.changeOnCommit(ctx, payment.OperationConfirm, ch)
 		return err
 	})
@@ -207,23 +207,23 @@ func refusalMessage(res gateway.Result) string {
 
 // approve records the gateway's approval with the job's completion.
 func (w *ConfirmWorker) approve(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], gp *gateway.Payment) error {
-	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
-		return w.r.flow.RecordApproval(ctx, tx, job.Args.PaymentID, approvalOf(gp))
+	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error) {
+		return flow.RecordApproval(ctx, tx, job.Args.PaymentID, approvalOf(gp))
 	})
 }
 
 // issued records the virtual account the confirm issued with the job's
 // completion: the payment waits for its deposit (docs/design.md section 19).
 func (w *ConfirmWorker) issued(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], acct payment.VirtualAccount, secret string) error {
-	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
-		return w.r.flow.RecordAccountIssued(ctx, tx, job.Args.PaymentID, acct, secret)
+	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error) {
+		return flow.RecordAccountIssued(ctx, tx, job.Args.PaymentID, acct, secret)
 	})
 }
 
 // refuse records a definite refusal (failed or expired).
 func (w *ConfirmWorker) refuse(ctx context.Context, job *river.Job[paymentjob.ConfirmArgs], status payment.Status, code, message string) error {
-	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
-		return w.r.flow.RecordRefusal(ctx, tx, job.Args.PaymentID, status, code, message)
+	return complete(ctx, w.r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error) {
+		return flow.RecordRefusal(ctx, tx, job.Args.PaymentID, status, code, message)
 	})
 }
 
@@ -237,8 +237,8 @@ func (w *ConfirmWorker) retryOrUnknown(ctx context.Context, job *river.Job[payme
 		return transientError(res)
 	}
 	code, msg := unknownReason(res)
-	return complete(ctx, r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx) (payflow.Change, error) {
-		return r.flow.GiveUpConfirm(ctx, tx, job.Args.PaymentID, code, msg)
+	return complete(ctx, r, job, payment.OperationConfirm, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error) {
+		return flow.GiveUpConfirm(ctx, tx, job.Args.PaymentID, code, msg)
 	})
 }
 

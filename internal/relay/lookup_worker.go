@@ -59,10 +59,10 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 		return transientError(lc.Result)
 	case lc.Payment == nil && !notFound(lc):
 		r.logger(ctx).WarnContext(ctx, "gateway does not know the payment", slog.String("code", lc.Code))
-		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) error {
 			if job.Args.ActionID != 0 {
 				outcome := fmt.Sprintf("the gateway does not know this payment (%d %s); nothing settled", lc.HTTPStatus, lc.Code)
-				if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
+				if err := flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
 					return err
 				}
 			}
@@ -70,11 +70,11 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 				return err
 			}
 			// A definite answer: the request it answers is done with.
-			_, err := r.flow.LookupAnswered(ctx, tx, p.ID, p.LookupWantedAt)
+			_, err := flow.LookupAnswered(ctx, tx, p.ID, p.LookupWantedAt)
 			return err
 		})
 	}
-	rec := payflow.Record{Unpaid: true} // the gateway has no record: nothing was paid
+	rec := payment.Record{Unpaid: true} // the gateway has no record: nothing was paid
 	if lc.Payment != nil {
 		rec = recordOf(lc.Payment)
 	}
@@ -83,8 +83,8 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 		return err
 	}
 	seen, seenWanted := p.UpdatedAt, p.LookupWantedAt
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		p, err := r.store.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
+	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) error {
+		p, err := flow.PaymentForUpdate(ctx, tx, job.Args.PaymentID)
 		if err != nil {
 			return err
 		}
@@ -98,7 +98,7 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			}
 			if job.Args.ActionID != 0 {
 				outcome := "our record changed while the gateway was asked, so this answer settled nothing; look up again"
-				if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
+				if err := flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
 					return err
 				}
 			}
@@ -107,13 +107,13 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			}
 			// Nothing was settled, so no request to look is answered: one
 			// still waiting gets a follow-up, asked afresh.
-			return w.followUp(ctx, tx, p.ID, nil)
+			return w.followUp(ctx, tx, flow, p.ID, nil)
 		}
 		from := p.Status
 		if job.Args.Decision != "" {
 			// An operator's decision on a cancel in unknown, checked
 			// against the record just read.
-			ch, detail, err := r.flow.ApplyCancelDecision(ctx, tx, &p, job.Args.CancelID, payment.CancelDecision(job.Args.Decision), rec, lc.AttemptID)
+			ch, detail, err := flow.ApplyCancelDecision(ctx, tx, &p, job.Args.CancelID, payment.CancelDecision(job.Args.Decision), rec, lc.AttemptID)
 			if err != nil {
 				return err
 			}
@@ -121,23 +121,23 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 			if lc.Payment != nil {
 				outcome = lookupOutcome(lc.Payment, from, p.Status, payflow.Change{}) + "; " + detail
 			}
-			if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
+			if err := flow.CompleteAction(ctx, tx, job.Args.ActionID, outcome, p.Status); err != nil {
 				return err
 			}
 			r.changeOnCommit(ctx, payment.OperationLookup, ch)
 			if err := completeTx(ctx, tx, job); err != nil {
 				return err
 			}
-			return w.followUp(ctx, tx, p.ID, seenWanted)
+			return w.followUp(ctx, tx, flow, p.ID, seenWanted)
 		}
-		ch, err := r.flow.Settle(ctx, tx, &p, rec, payflow.SettleOptions{
+		ch, err := flow.Settle(ctx, tx, &p, rec, payflow.SettleOptions{
 			LookupAttempt: lc.AttemptID, RotateCancelKey: rotate,
 		})
 		if err != nil {
 			return err
 		}
 		if job.Args.ActionID != 0 {
-			if err := r.flow.CompleteAction(ctx, tx, job.Args.ActionID, lookupOutcome(lc.Payment, from, p.Status, ch), p.Status); err != nil {
+			if err := flow.CompleteAction(ctx, tx, job.Args.ActionID, lookupOutcome(lc.Payment, from, p.Status, ch), p.Status); err != nil {
 				return err
 			}
 		}
@@ -145,7 +145,7 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 		if err := completeTx(ctx, tx, job); err != nil {
 			return err
 		}
-		return w.followUp(ctx, tx, p.ID, seenWanted)
+		return w.followUp(ctx, tx, flow, p.ID, seenWanted)
 	})
 }
 
@@ -153,8 +153,8 @@ func (w *LookupWorker) Work(ctx context.Context, job *river.Job[paymentjob.Looku
 // gateway (seen), and enqueues a follow-up for one that came while it asked:
 // a webhook for a change the gateway made after our read would otherwise
 // be lost to the lookup that was already running.
-func (w *LookupWorker) followUp(ctx context.Context, tx pgx.Tx, paymentID string, seen *time.Time) error {
-	again, err := w.r.flow.LookupAnswered(ctx, tx, paymentID, seen)
+func (w *LookupWorker) followUp(ctx context.Context, tx pgx.Tx, flow *payflow.Flow, paymentID string, seen *time.Time) error {
+	again, err := flow.LookupAnswered(ctx, tx, paymentID, seen)
 	if err != nil {
 		return err
 	}
@@ -250,7 +250,7 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	if err != nil {
 		return err
 	}
-	looks, err := w.looksDue(ctx, before)
+	looks, err := w.looksDue(ctx, before, stuck)
 	if err != nil {
 		return err
 	}
@@ -316,12 +316,20 @@ type dueLooks struct {
 // any charge, at a gateway that charges before our confirm) due for their
 // next look; ready intents of such a gateway, which the customer may have
 // paid without the checkout ever confirming; and payments whose lookup
-// request has waited since before `before`, whose lookup was lost.
-func (w *ReconcileWorker) looksDue(ctx context.Context, before time.Time) (dueLooks, error) {
+// request has waited since before `before`, whose lookup was lost. A
+// payment already among stuck is not listed again.
+func (w *ReconcileWorker) looksDue(ctx context.Context, before time.Time, stuck []payment.Payment) (dueLooks, error) {
 	r := w.r
 	now := r.now()
 	d := dueLooks{next: map[string]time.Time{}, depositNext: map[string]time.Time{}}
-	seen := map[string]bool{}
+	// Each payment once in the pass's one insert: River refuses a batch
+	// that names one unique job twice ("ON CONFLICT DO UPDATE command
+	// cannot affect row a second time"), and the whole pass with it. A
+	// payment stuck in flight can also have a lookup request waiting.
+	seen := make(map[string]bool, len(stuck))
+	for _, p := range stuck {
+		seen[p.ID] = true
+	}
 	add := func(p payment.Payment) bool {
 		if seen[p.ID] {
 			return false

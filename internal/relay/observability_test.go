@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/toss"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
@@ -183,7 +184,7 @@ func TestMetrics(t *testing.T) {
 		b.force(t, p.ID, func(p *payment.Payment) { p.GiveUpConfirm("no_answer", "retry budget spent") })
 		// The gateway did charge (the relay's last answer was lost).
 		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: p.OrderID, Amount: 17000}, "confirm-"+p.ID+"-1")
-		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
 		b.start(t)
 
 		b.waitStatus(t, p.ID, payment.StatusConfirmed)

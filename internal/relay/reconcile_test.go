@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/toss"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
@@ -44,13 +45,36 @@ func TestReconciler(t *testing.T) {
 		b.force(t, p.ID, func(p *payment.Payment) { p.GiveUpConfirm("no_answer", "retry budget spent") })
 		// The gateway did charge (the relay's last answer was lost).
 		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: p.OrderID, Amount: 17000}, "confirm-"+p.ID+"-1")
-		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
 		b.start(t)
 
 		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
 		require.Equal(t, int64(17000), got.BalanceAmount)
 		require.Equal(t, []string{"lookup:success"}, ops(got.Attempts))
 		require.Equal(t, 1, b.ledger(t, key).Approvals)
+	})
+
+	// A payment the reconciler finds stuck that also has a lookup request
+	// waiting: one lookup in the pass's insert, not two (River refuses a
+	// batch naming one unique job twice, and every pass failed with it).
+	t.Run("StuckWithAWaitingLookupRequest", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{paused: true, reconcile: true})
+		p, key := b.newPayment(t, 17000, nil)
+		b.force(t, p.ID, func(p *payment.Payment) { _, _ = p.RequestConfirm(key, 17000, time.Now()) })
+		b.force(t, p.ID, func(p *payment.Payment) { p.GiveUpConfirm("no_answer", "retry budget spent") })
+		_, err := b.pool.Exec(context.Background(), "UPDATE payments SET lookup_wanted_at = now() - interval '1 hour' WHERE id = $1", p.ID)
+		require.NoError(t, err)
+		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: p.OrderID, Amount: 17000}, "confirm-"+p.ID+"-1")
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
+		b.start(t)
+
+		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		require.Equal(t, int64(17000), got.BalanceAmount)
+		var failed int
+		require.NoError(t, b.pool.QueryRow(context.Background(),
+			"SELECT count(*) FROM river_job WHERE kind = 'payment_reconcile' AND errors IS NOT NULL").Scan(&failed))
+		require.Zero(t, failed, "no reconciler pass failed")
 	})
 
 	t.Run("UnknownNeverChargedExpiresWithTheSession", func(t *testing.T) {
@@ -76,7 +100,7 @@ func TestReconciler(t *testing.T) {
 		// refund under its key.
 		cancelID := uuid.NewString()
 		res := b.gw.Cancel(ctx, key, gateway.CancelRequest{Reason: "customer asked", Amount: 6000, RefundableAmount: 15000}, payment.CancelIdempotencyKey(cancelID))
-		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
 		require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 			locked, err := b.store.PaymentForUpdate(ctx, tx, p.ID)
 			if err != nil {
@@ -201,7 +225,7 @@ func TestReconciler(t *testing.T) {
 		b := setup(t, setupOpts{})
 		p, key := b.confirmed(t, 15000)
 		res := b.gw.Cancel(context.Background(), key, gateway.CancelRequest{Reason: "refunded in the gateway console", Amount: 3000, RefundableAmount: 15000}, "console-1")
-		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
 		// A webhook (or an operator) asks for a lookup.
 		_, err := b.client.Insert(context.Background(), paymentjob.LookupArgs{PaymentID: p.ID}, nil)
 		require.NoError(t, err)

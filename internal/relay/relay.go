@@ -26,7 +26,7 @@ import (
 
 // Gateway is the one contract between the relay and a payment gateway; the
 // relay holds one per gateway it serves and picks it by the payment's
-// gateway. *gateway.Client (Toss) and *portone.Client (PortOne V2)
+// gateway. *toss.Client (Toss) and *portone.Client (PortOne V2)
 // implement it; docs/design.md says how to add a third. Each method makes
 // exactly one HTTP call: retries belong to the relay.
 type Gateway interface {
@@ -542,15 +542,17 @@ func logLevel(c gateway.Class) slog.Level {
 }
 
 // inTx runs fn in a transaction on a context detached from the job's (see
-// outcomeTimeout). What fn hands to onCommit runs once the transaction has
-// committed, and not at all if it rolls back.
+// outcomeTimeout), with the Flow of that transaction. What fn hands to
+// onCommit runs once the transaction has committed, and not at all if it
+// rolls back.
 //
 // The gateway answers the job's run holds (see call) are written in the
-// same transaction, in the round trip of its first payment lock
-// (store.WithAnswers), else before it commits: an outcome commits with the
-// answers it was concluded from, or neither does (and then the run writes
-// them on its own when it ends).
-func (r *relay) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+// same transaction: the Flow given to fn carries them (payflow.Flow.Answering)
+// and its first payment lock writes them in its own round trip, else they
+// are written before the commit. An outcome commits with the answers it was
+// concluded from, or neither does (and then the run writes them on its own
+// when it ends). fn must take its payment locks through that Flow.
+func (r *relay) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeTimeout)
 	defer cancel()
 	var committed []func()
@@ -559,15 +561,15 @@ func (r *relay) inTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx
 	rn := runOf(ctx)
 	if rn != nil {
 		answers.List = rn.answers
-		wctx = store.WithAnswers(wctx, &answers)
 	}
+	flow := r.flow.Answering(&answers)
 	err := pgx.BeginFunc(wctx, r.pool, func(tx pgx.Tx) error {
-		if err := fn(wctx, tx); err != nil {
+		if err := fn(wctx, tx, flow); err != nil {
 			return err
 		}
-		// A use case that took no payment lock (store.PaymentForUpdate
-		// writes them with it) still commits the answers with its outcome.
-		if err := r.store.WriteAnswers(wctx, tx); err != nil {
+		// A use case that took no payment lock (the Flow's locks write
+		// them with it) still commits the answers with its outcome.
+		if err := r.store.WriteAnswers(wctx, tx, &answers); err != nil {
 			return fmt.Errorf("error recording attempt result: %w", err)
 		}
 		return nil
@@ -630,9 +632,9 @@ func (r *relay) changeOnCommit(ctx context.Context, op payment.Operation, ch pay
 
 // complete runs a use case and completes the job in the same transaction.
 func complete[T river.JobArgs](ctx context.Context, r *relay, job *river.Job[T], op payment.Operation,
-	fn func(ctx context.Context, tx pgx.Tx) (payflow.Change, error)) error {
-	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		ch, err := fn(ctx, tx)
+	fn func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) (payflow.Change, error)) error {
+	return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, flow *payflow.Flow) error {
+		ch, err := fn(ctx, tx, flow)
 		if err != nil {
 			return err
 		}
@@ -663,10 +665,11 @@ func (contextOutbox) InsertManyTx(ctx context.Context, tx pgx.Tx, params []river
 	return client.InsertManyTx(ctx, tx, params)
 }
 
-// recordOf converts a gateway's record of a payment into payflow's Record,
-// by its phase, so every gateway's payments settle by the same rules.
-func recordOf(gp *gateway.Payment) payflow.Record {
-	return payflow.Record{
+// recordOf converts a gateway's record of a payment into the domain's
+// payment.Record, by its phase, so every gateway's payments settle by the
+// same rules.
+func recordOf(gp *gateway.Payment) payment.Record {
+	return payment.Record{
 		Approved: gp.Phase == gateway.PhaseCharged,
 		Approval: approvalOf(gp),
 		Aborted:  gp.Phase == gateway.PhaseFailed,

@@ -20,6 +20,7 @@ import (
 	"github.com/payment-outbox/payment-outbox/internal/dbtest"
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
 	"github.com/payment-outbox/payment-outbox/internal/gateway/portone"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/toss"
 	"github.com/payment-outbox/payment-outbox/internal/gatewaysim"
 	"github.com/payment-outbox/payment-outbox/internal/metrics"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
@@ -40,7 +41,7 @@ type testBundle struct {
 	pool  *pgxpool.Pool
 	store *store.Store
 	sim   *gatewaysim.Simulator
-	gw    *gateway.Client
+	gw    *toss.Client
 	// po is a PortOne client on the same simulator: the relay serves both.
 	po     *portone.Client
 	client *river.Client[pgx.Tx]
@@ -110,7 +111,7 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	gw, err := gateway.New(gateway.Config{BaseURL: srv.URL, SecretKey: key, Timeout: timeout, KeyRetention: opts.clientKeyRetention})
+	gw, err := toss.New(toss.Config{BaseURL: srv.URL, SecretKey: key, Timeout: timeout, KeyRetention: opts.clientKeyRetention})
 	require.NoError(t, err)
 	po, err := portone.New(portone.Config{
 		BaseURL: srv.URL, Secret: gatewaysim.DefaultPortOneSecret, StoreID: gatewaysim.DefaultPortOneStoreID, Timeout: timeout,
@@ -402,7 +403,7 @@ func TestConfirm(t *testing.T) {
 		// (an earlier deploy with another key scheme, say): our confirm
 		// gets ALREADY_PROCESSED_PAYMENT and must take the gateway's word.
 		res := b.gw.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: key, OrderID: p.OrderID, Amount: 12000}, "other-key")
-		require.Equal(t, gateway.ClassSuccess, gateway.Classify(res))
+		require.Equal(t, gateway.ClassSuccess, toss.Classify(res))
 		b.requestConfirm(t, p.ID, key, 12000, nil)
 
 		got := b.waitStatus(t, p.ID, payment.StatusConfirmed)

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
+	"github.com/payment-outbox/payment-outbox/internal/payflow"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 	"github.com/payment-outbox/payment-outbox/internal/paymentjob"
 	"github.com/payment-outbox/payment-outbox/internal/store"
@@ -58,10 +60,13 @@ type WebhookWorker struct {
 	client   *http.Client
 	timeout  time.Duration
 	schedule Schedule
+	// allowPrivate: see WebhookConfig.AllowPrivate; without it only https
+	// endpoints are sent to.
+	allowPrivate bool
 }
 
 func newWebhookWorker(r *relay, cfg WebhookConfig) *WebhookWorker {
-	w := &WebhookWorker{r: r, client: cfg.Client, timeout: cfg.Timeout, schedule: cfg.Schedule}
+	w := &WebhookWorker{r: r, client: cfg.Client, timeout: cfg.Timeout, schedule: cfg.Schedule, allowPrivate: cfg.AllowPrivate}
 	if w.timeout <= 0 {
 		w.timeout = DefaultWebhookTimeout
 	}
@@ -113,9 +118,19 @@ func (w *WebhookWorker) Work(ctx context.Context, job *river.Job[paymentjob.Webh
 	if err != nil {
 		return err
 	}
-	if e.DisabledAt != nil {
-		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-			if _, err := r.store.RecordWebhookAttempt(ctx, tx, d.ID, webhook.DeliveryFailed, 0, "endpoint disabled; not sent"); err != nil {
+	notSent := ""
+	switch {
+	case e.DisabledAt != nil:
+		notSent = "endpoint disabled; not sent"
+	case !w.allowPrivate && !strings.HasPrefix(strings.ToLower(e.URL), "https://"):
+		// The api registers https only outside development, but an endpoint
+		// registered before that rule may still be plain http: a payment's
+		// data is never sent in the clear (docs/design.md, section 21).
+		notSent = "endpoint URL is not https; not sent (plain http only in development)"
+	}
+	if notSent != "" {
+		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, _ *payflow.Flow) error {
+			if _, err := r.store.RecordWebhookAttempt(ctx, tx, d.ID, webhook.DeliveryFailed, 0, notSent); err != nil {
 				return err
 			}
 			return completeTx(ctx, tx, job)
@@ -124,7 +139,7 @@ func (w *WebhookWorker) Work(ctx context.Context, job *river.Job[paymentjob.Webh
 
 	status, sendErr := w.send(ctx, e, d)
 	if sendErr == nil {
-		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return r.inTx(ctx, func(ctx context.Context, tx pgx.Tx, _ *payflow.Flow) error {
 			_, err := r.store.RecordWebhookAttempt(ctx, tx, d.ID, webhook.DeliverySucceeded, status, "")
 			if errors.Is(err, store.ErrDeliverySettled) {
 				// Another run of this job settled it while this one was

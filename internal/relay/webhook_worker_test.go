@@ -224,7 +224,7 @@ func TestWebhooks(t *testing.T) {
 		b := setup(t, setupOpts{webhooks: relay.WebhookConfig{
 			Schedule: relay.Schedule{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond},
 		}})
-		rc := newReceiver(t)
+		rc := newTLSReceiver(t)
 		e := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusConfirmed))
 
 		p, key := b.newPayment(t, 1000, nil)
@@ -241,6 +241,38 @@ func TestWebhooks(t *testing.T) {
 		defer rc.mu.Unlock()
 		require.Zero(t, rc.requests)
 	})
+
+	t.Run("without AllowPrivate a plain http endpoint is never sent to", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{webhooks: relay.WebhookConfig{
+			Schedule: relay.Schedule{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond},
+		}})
+		rc := newReceiver(t)
+		// Registered before the api required https (or straight into the
+		// table): the relay still refuses to send a payment in the clear.
+		e := b.endpoint(t, rc.srv.URL, webhook.EventType(payment.StatusConfirmed))
+
+		p, key := b.newPayment(t, 1000, nil)
+		b.requestConfirm(t, p.ID, key, 1000, nil)
+		b.waitStatus(t, p.ID, payment.StatusConfirmed)
+		b.waitDrained(t)
+		ds := b.deliveries(t, e.ID)
+		require.Len(t, ds, 1)
+		require.Equal(t, webhook.DeliveryFailed, ds[0].Status, "failed at once, not retried for days")
+		require.Contains(t, ds[0].LastError, "not https")
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		require.Zero(t, rc.requests)
+	})
+}
+
+// newTLSReceiver is newReceiver over https (a certificate the relay does
+// not trust: for tests in which it must never get as far as TLS).
+func newTLSReceiver(t *testing.T, answers ...int) *receiver {
+	rc := &receiver{t: t, answers: answers}
+	rc.srv = httptest.NewTLSServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(rc.srv.Close)
+	return rc
 }
 
 func (b *testBundle) deliveriesOn(t *testing.T, tx pgx.Tx, endpointID string) []webhook.Delivery {

@@ -78,38 +78,28 @@ func (r pipelineResults) QueryRow() pgx.Row                { return r.p.results(
 func (r pipelineResults) Close() error                     { return nil }
 func (r pipelineResults) Tx() pgx.Tx                       { return nil }
 
-// Answers are gateway answers (finished attempts) to record in the
-// transaction of the context they ride on (WithAnswers): the first
-// statement that locks a payment in it (PaymentForUpdate,
-// PaymentForUpdateWithOpenCancels) writes them in its own round trip.
-// Written says they were; WriteAnswers writes them if not.
+// Answers are gateway answers (finished attempts) that a transaction
+// records with its first payment lock: the relay's outcome transaction
+// passes them to LockPayment (through payflow.Flow.Answering), so that the
+// answer an outcome was concluded from commits with it and costs no round
+// trip of its own. Written says they were; WriteAnswers writes them if not.
 type Answers struct {
 	List    []payment.Attempt
 	Written bool
 }
 
-type ctxKeyAnswers struct{}
-
-// WithAnswers makes the store write a's answers with the first payment lock
-// taken on ctx: the relay's outcome transaction, so that the answer an
-// outcome was concluded from commits with it and costs no round trip.
-func WithAnswers(ctx context.Context, a *Answers) context.Context {
-	return context.WithValue(ctx, ctxKeyAnswers{}, a)
-}
-
-func answersOf(ctx context.Context) *Answers {
-	a, _ := ctx.Value(ctxKeyAnswers{}).(*Answers)
-	if a == nil || a.Written || len(a.List) == 0 {
+// pending returns the answers still to write: none for a nil a.
+func (a *Answers) pending() []payment.Attempt {
+	if a == nil || a.Written {
 		return nil
 	}
-	return a
+	return a.List
 }
 
-// WriteAnswers writes the answers on ctx (WithAnswers) that no payment lock
-// has written yet, on db.
-func (s *Store) WriteAnswers(ctx context.Context, db DBTX) error {
-	a := answersOf(ctx)
-	if a == nil {
+// WriteAnswers writes the answers of a that no payment lock has written
+// yet, on db.
+func (s *Store) WriteAnswers(ctx context.Context, db DBTX, a *Answers) error {
+	if len(a.pending()) == 0 {
 		return nil
 	}
 	if err := s.FinishAttempts(ctx, db, a.List...); err != nil {
@@ -175,12 +165,36 @@ func finishParams(a payment.Attempt) (dbsqlc.AttemptFinishParams, error) {
 	}, nil
 }
 
-// lockPayment locks a payment's row (after writing the answers riding on
-// ctx, see WithAnswers) and, with withCancels, then reads its open cancels,
-// or with lockCancel, then locks that cancel of it: one round trip.
+// Lock says what a payment lock (LockPayment) takes with it, in its one
+// round trip. The zero Lock locks the payment alone, whoever owns it.
+type Lock struct {
+	// Reach is whose payment may be locked: one out of it is not found,
+	// and not locked. Everyone's when zero.
+	Reach payment.Reach
+	// OpenCancels reads the payment's open (waiting or pending) cancels
+	// once the lock is held.
+	OpenCancels bool
+	// CancelID locks that cancel of the payment after it (the order every
+	// writer takes them in).
+	CancelID string
+	// Answers are written before the lock, when not written yet.
+	Answers *Answers
+}
+
+// LockPayment locks a payment's row until db's transaction ends, with what
+// l asks for in the same round trip: the answers to write first, then the
+// lock, then its open cancels or one cancel's lock. It returns the payment
+// and the cancels read (the locked cancel alone, with CancelID).
+func (s *Store) LockPayment(ctx context.Context, db DBTX, id string, l Lock) (payment.Payment, []payment.Cancel, error) {
+	return s.lockPayment(ctx, db, l.Reach, id, l.OpenCancels, l.CancelID, l.Answers)
+}
+
+// lockPayment locks a payment's row (after writing answers, when not
+// written yet) and, with withCancels, then reads its open cancels, or with
+// lockCancel, then locks that cancel of it: one round trip.
 //
 // A payment out of reach is not found, and not locked.
-func (s *Store) lockPayment(ctx context.Context, db DBTX, reach payment.Reach, id string, withCancels bool, lockCancel string) (payment.Payment, []payment.Cancel, error) {
+func (s *Store) lockPayment(ctx context.Context, db DBTX, reach payment.Reach, id string, withCancels bool, lockCancel string, answers *Answers) (payment.Payment, []payment.Cancel, error) {
 	uid, err := uuid.Parse(id)
 	if err != nil {
 		return payment.Payment{}, nil, errNotFound
@@ -192,10 +206,10 @@ func (s *Store) lockPayment(ctx context.Context, db DBTX, reach payment.Reach, i
 		}
 	}
 	p := newPipeline(ctx, db)
-	answers := answersOf(ctx)
 	finished := func() error { return nil }
-	if answers != nil {
-		if finished, err = s.queueFinishAttempts(ctx, p, answers.List); err != nil {
+	toWrite := answers.pending()
+	if len(toWrite) > 0 {
+		if finished, err = s.queueFinishAttempts(ctx, p, toWrite); err != nil {
 			return payment.Payment{}, nil, err
 		}
 	}
@@ -244,7 +258,7 @@ func (s *Store) lockPayment(ctx context.Context, db DBTX, reach payment.Reach, i
 	if err != nil {
 		return payment.Payment{}, nil, err
 	}
-	if answers != nil {
+	if len(toWrite) > 0 {
 		answers.Written = true
 	}
 	return pay, open, nil
@@ -254,20 +268,20 @@ func (s *Store) lockPayment(ctx context.Context, db DBTX, reach payment.Reach, i
 // one round trip: the lock first, then the cancels, read once the lock is
 // held, so they include every cancel its previous holder committed.
 func (s *Store) PaymentForUpdateWithOpenCancels(ctx context.Context, db DBTX, id string) (payment.Payment, []payment.Cancel, error) {
-	return s.lockPayment(ctx, db, payment.Everyone(), id, true, "")
+	return s.lockPayment(ctx, db, payment.Everyone(), id, true, "", nil)
 }
 
 // ReachablePaymentForUpdateWithOpenCancels is PaymentForUpdateWithOpenCancels
 // for a caller of reach: a payment out of it is not found (and not locked),
 // exactly like a payment that does not exist.
 func (s *Store) ReachablePaymentForUpdateWithOpenCancels(ctx context.Context, db DBTX, reach payment.Reach, id string) (payment.Payment, []payment.Cancel, error) {
-	return s.lockPayment(ctx, db, reach, id, true, "")
+	return s.lockPayment(ctx, db, reach, id, true, "", nil)
 }
 
 // ReachablePaymentForUpdate is PaymentForUpdate for a caller of reach: a
 // payment out of it is not found (and not locked).
 func (s *Store) ReachablePaymentForUpdate(ctx context.Context, db DBTX, reach payment.Reach, id string) (payment.Payment, error) {
-	p, _, err := s.lockPayment(ctx, db, reach, id, false, "")
+	p, _, err := s.lockPayment(ctx, db, reach, id, false, "", nil)
 	return p, err
 }
 
@@ -275,7 +289,7 @@ func (s *Store) ReachablePaymentForUpdate(ctx context.Context, db DBTX, reach pa
 // round trip: the payment's lock first, then its cancel's, the order every
 // writer takes them in.
 func (s *Store) PaymentAndCancelForUpdate(ctx context.Context, db DBTX, paymentID, cancelID string) (payment.Payment, payment.Cancel, error) {
-	p, cs, err := s.lockPayment(ctx, db, payment.Everyone(), paymentID, false, cancelID)
+	p, cs, err := s.lockPayment(ctx, db, payment.Everyone(), paymentID, false, cancelID, nil)
 	if err != nil {
 		return p, payment.Cancel{}, err
 	}

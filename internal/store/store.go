@@ -116,10 +116,10 @@ func ownerOf(in payment.Intent) payment.Owner {
 
 // PaymentForUpdate returns a payment and locks its row until db's transaction
 // ends. Every state change goes through it, so two writers never interleave.
-// Gateway answers riding on ctx (WithAnswers) are written in the same round
-// trip, before the lock.
+// LockPayment is the same lock with more in its round trip (gateway
+// answers to write first, the payment's cancels).
 func (s *Store) PaymentForUpdate(ctx context.Context, db DBTX, id string) (payment.Payment, error) {
-	p, _, err := s.lockPayment(ctx, db, payment.Everyone(), id, false, "")
+	p, _, err := s.lockPayment(ctx, db, payment.Everyone(), id, false, "", nil)
 	return p, err
 }
 

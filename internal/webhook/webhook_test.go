@@ -88,6 +88,7 @@ func TestCheckURL(t *testing.T) {
 	r := resolver{
 		"shop.example":     {netip.MustParseAddr("93.184.215.14")},
 		"internal.example": {netip.MustParseAddr("93.184.215.14"), netip.MustParseAddr("10.0.0.7")},
+		"nat64.example":    {netip.MustParseAddr("64:ff9b::a00:7")},
 	}
 	ctx := context.Background()
 	for _, tt := range []struct {
@@ -95,22 +96,33 @@ func TestCheckURL(t *testing.T) {
 		code string // "" accepted
 	}{
 		{"https://shop.example/hooks/payments", ""},
-		{"http://93.184.215.14:8443/hooks", ""},
+		{"https://93.184.215.14:8443/hooks", ""},
+		{"https://[2606:2800:220:1:248:1893:25c8:1946]/hooks", ""},
+		{"http://93.184.215.14:8443/hooks", payment.CodeInvalidRequest}, // plain http outside development
+		{"http://shop.example/hooks", payment.CodeInvalidRequest},
 		{"", payment.CodeInvalidRequest},
 		{"ftp://shop.example/", payment.CodeInvalidRequest},
 		{"/relative", payment.CodeInvalidRequest},
 		{"https://user:pw@shop.example/", payment.CodeInvalidRequest},
-		{"http://127.0.0.1:8080/", webhook.CodeURLRefused},
-		{"http://[::1]/", webhook.CodeURLRefused},
-		{"http://10.1.2.3/", webhook.CodeURLRefused},
-		{"http://192.168.1.1/", webhook.CodeURLRefused},
-		{"http://169.254.169.254/latest/meta-data", webhook.CodeURLRefused},
-		{"http://[fe80::1]/", webhook.CodeURLRefused},
-		{"http://[::ffff:127.0.0.1]/", webhook.CodeURLRefused},
-		{"http://100.64.0.1/", webhook.CodeURLRefused},
-		{"http://localhost:3000/", webhook.CodeURLRefused},
-		{"http://internal.example/", webhook.CodeURLRefused},
-		{"http://nowhere.example/", webhook.CodeURLRefused},
+		{"https://127.0.0.1:8080/", webhook.CodeURLRefused},
+		{"https://[::1]/", webhook.CodeURLRefused},
+		{"https://10.1.2.3/", webhook.CodeURLRefused},
+		{"https://192.168.1.1/", webhook.CodeURLRefused},
+		{"https://169.254.169.254/latest/meta-data", webhook.CodeURLRefused},
+		{"https://[fe80::1]/", webhook.CodeURLRefused},
+		{"https://[fe80::1%25eth0]/", webhook.CodeURLRefused},
+		{"https://[::ffff:127.0.0.1]/", webhook.CodeURLRefused},
+		{"https://100.64.0.1/", webhook.CodeURLRefused},
+		{"https://localhost:3000/", webhook.CodeURLRefused},
+		{"https://internal.example/", webhook.CodeURLRefused},
+		{"https://nowhere.example/", webhook.CodeURLRefused},
+		// IPv6 forms that carry an IPv4 address, and a name resolving to one.
+		{"https://[64:ff9b::a9fe:a9fe]/", webhook.CodeURLRefused}, // NAT64 of 169.254.169.254
+		{"https://[64:ff9b::7f00:1]/", webhook.CodeURLRefused},    // NAT64 of 127.0.0.1
+		{"https://[2002:a00:1::]/", webhook.CodeURLRefused},       // 6to4 of 10.0.0.1
+		{"https://[::a00:1]/", webhook.CodeURLRefused},            // IPv4-compatible 10.0.0.1
+		{"https://nat64.example/", webhook.CodeURLRefused},
+		{"https://[64:ff9b::5db8:d70e]/", ""}, // NAT64 of the public 93.184.215.14 (DNS64)
 	} {
 		err := webhook.CheckURL(ctx, tt.url, false, r)
 		if tt.code == "" {

@@ -36,7 +36,7 @@ const (
 )
 
 // answers is the PortOne classification table; docs/design.md transcribes
-// it beside Toss's (internal/gateway/classify.go).
+// it beside Toss's (internal/gateway/toss/classify.go).
 var answers = gateway.Table{
 	PaymentStatuses: map[string]gateway.Class{
 		// PAID is success whatever its amount: the relay records the

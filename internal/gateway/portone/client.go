@@ -1,7 +1,7 @@
 // Package portone is the client for PortOne's V2 REST API
 // (https://api.portone.io) and the table that says what each of its answers
-// means. It implements the relay's gateway contract next to the Toss client
-// (internal/gateway), converting PortOne's records to gateway.Payment.
+// means. It implements the relay's gateway contract (internal/gateway)
+// beside the Toss client (internal/gateway/toss), converting PortOne's records to gateway.Payment.
 //
 // In PortOne's default flow the customer completes the payment in PortOne's
 // browser SDK, so there is nothing for the server to approve: the relay's
@@ -15,14 +15,11 @@
 package portone
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,6 +27,7 @@ import (
 	"time"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/httpcall"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -43,9 +41,6 @@ const (
 	// (RELAY_GATEWAY_TIMEOUT).
 	defaultTimeout   = 60 * time.Second
 	defaultUserAgent = "payment-outbox-portone/1"
-	// maxBodyBytes bounds what is read from one response.
-	maxBodyBytes    = 1 << 20
-	maxSnippetBytes = 120
 	// PortOne's limits on an Idempotency-Key: 16 to 256 ASCII characters.
 	minIdempotencyKeyLen = 16
 	maxIdempotencyKeyLen = 256
@@ -93,13 +88,13 @@ func (cfg Config) GoString() string { return cfg.String() }
 // Client calls PortOne. It is safe for concurrent use.
 type Client struct {
 	baseURL   string
-	authz     string
-	secret    string
 	storeID   string
 	userAgent string
 	timeout   time.Duration
-	hc        *http.Client
-	now       func() time.Time
+	// caller makes the calls (internal/gateway/httpcall).
+	caller *httpcall.Caller
+	// now is the clock for Latency.
+	now func() time.Time
 	// keyRetention: see Config.KeyRetention.
 	keyRetention time.Duration
 	manual       bool
@@ -112,25 +107,20 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Secret == "" {
 		return nil, errors.New("error creating PortOne client: API secret is empty")
 	}
-	for i := 0; i < len(cfg.Secret); i++ {
+	if !httpcall.VisibleASCII(cfg.Secret) {
 		// A trailing newline from a mounted secret file would make every
 		// call fail with UNAUTHORIZED.
-		if cfg.Secret[i] <= ' ' || cfg.Secret[i] > '~' {
-			return nil, errors.New("error creating PortOne client: API secret contains whitespace or non-ASCII characters")
-		}
+		return nil, errors.New("error creating PortOne client: API secret contains whitespace or non-ASCII characters")
 	}
 	if cfg.StoreID == "" {
 		return nil, errors.New("error creating PortOne client: store id is empty")
 	}
-	if err := checkSegment("storeId", cfg.StoreID); err != nil {
+	if err := httpcall.CheckSegment("storeId", cfg.StoreID); err != nil {
 		return nil, fmt.Errorf("error creating PortOne client: %w", err)
 	}
-	base, err := checkBaseURL(cfg.BaseURL)
+	base, err := httpcall.CheckBaseURL(cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("error creating PortOne client: %w", err)
-	}
-	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("error creating PortOne client: timeout %s is negative", cfg.Timeout)
 	}
 	if cfg.KeyRetention < 0 {
 		return nil, fmt.Errorf("error creating PortOne client: key retention %s is negative", cfg.KeyRetention)
@@ -139,36 +129,31 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("error creating PortOne client: %w", err)
 	}
-	timeout := cfg.Timeout
-	if timeout == 0 {
-		timeout = defaultTimeout
+	// A negative timeout stays negative, and httpcall.New refuses it.
+	timeout := cmp.Or(cfg.Timeout, defaultTimeout)
+	userAgent := cmp.Or(cfg.UserAgent, defaultUserAgent)
+	// PortOne never redirects; the shared client follows none
+	// (httpcall.Client says why).
+	caller, err := httpcall.New(httpcall.Config{
+		Name:          "PortOne",
+		BaseURL:       base,
+		Authorization: "PortOne " + cfg.Secret,
+		UserAgent:     userAgent,
+		Timeout:       timeout,
+		HTTPClient:    cfg.HTTPClient,
+		CheckKey:      checkIdempotencyKey,
+		// PortOne reads the header as an RFC 8941 string; checkIdempotencyKey
+		// keeps quotes and backslashes out, so quoting adds no escapes.
+		KeyHeader:   strconv.Quote,
+		ErrorField:  "type",
+		DecodeError: decodeError,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error creating PortOne client: %w", err)
 	}
-	userAgent := cfg.UserAgent
-	if userAgent == "" {
-		userAgent = defaultUserAgent
-	}
-	var hc http.Client
-	if cfg.HTTPClient != nil {
-		hc = *cfg.HTTPClient
-	} else {
-		hc = http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          200,
-			MaxIdleConnsPerHost:   100,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		}}
-	}
-	// PortOne never redirects; following one would resend the secret
-	// somewhere we did not configure. A redirect is classified as our
-	// misconfiguration instead.
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Client{
-		baseURL: base, authz: "PortOne " + cfg.Secret, secret: cfg.Secret, storeID: cfg.StoreID,
-		userAgent: userAgent, timeout: timeout, hc: &hc, now: time.Now,
+		baseURL: base, storeID: cfg.StoreID,
+		userAgent: userAgent, timeout: timeout, caller: caller, now: time.Now,
 		keyRetention: cmp.Or(cfg.KeyRetention, answers.KeyRetention),
 		manual:       mode == payment.PortOneConfirmManual,
 	}, nil
@@ -215,7 +200,7 @@ var errOtherPayment = errors.New("answer is about another payment")
 // deployment switched) is read as in browser mode.
 func (c *Client) Confirm(ctx context.Context, req gateway.ConfirmRequest, idempotencyKey string) gateway.Result {
 	op := payment.OperationConfirm
-	if err := checkSegment("paymentId", req.PaymentKey); err != nil {
+	if err := httpcall.CheckSegment("paymentId", req.PaymentKey); err != nil {
 		return notSent(op, err)
 	}
 	if req.Amount <= 0 {
@@ -252,20 +237,20 @@ func (c *Client) confirmPayment(ctx context.Context, req gateway.ConfirmRequest,
 		// Without it PortOne would not compare the currency.
 		return notSent(op, errors.New("currency is empty"))
 	}
-	res, raw := c.do(ctx, call{
-		op: op, method: http.MethodPost, path: c.paymentPath(req.PaymentKey) + "/confirm",
-		body: confirmBody{
+	res, raw := c.do(ctx, httpcall.Request{
+		Op: op, Method: http.MethodPost, Path: c.paymentPath(req.PaymentKey) + "/confirm",
+		Body: confirmBody{
 			StoreID: c.storeID, PaymentToken: req.PaymentToken.Reveal(),
 			TotalAmount: req.Amount, Currency: req.Currency,
 		},
-		idempotencyKey: idempotencyKey,
+		IdempotencyKey: idempotencyKey,
 	})
 	if raw == nil {
 		return res
 	}
 	p, err := parseConfirmation(raw, req)
 	if err != nil {
-		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): %w", op, res.HTTPStatus, err)
+		res.Err = c.caller.AnswerError(op, res.HTTPStatus, err)
 		return res
 	}
 	res.Payment = p
@@ -275,14 +260,14 @@ func (c *Client) confirmPayment(ctx context.Context, req gateway.ConfirmRequest,
 // Lookup reads a payment (GET /payments/{paymentId}).
 func (c *Client) Lookup(ctx context.Context, paymentID string) gateway.Result {
 	op := payment.OperationLookup
-	if err := checkSegment("paymentId", paymentID); err != nil {
+	if err := httpcall.CheckSegment("paymentId", paymentID); err != nil {
 		return notSent(op, err)
 	}
 	return c.getPayment(ctx, op, paymentID)
 }
 
 func (c *Client) getPayment(ctx context.Context, op payment.Operation, paymentID string) gateway.Result {
-	res, raw := c.do(ctx, call{op: op, method: http.MethodGet, path: c.paymentPath(paymentID) + "?storeId=" + url.QueryEscape(c.storeID)})
+	res, raw := c.do(ctx, httpcall.Request{Op: op, Method: http.MethodGet, Path: c.paymentPath(paymentID) + "?storeId=" + url.QueryEscape(c.storeID)})
 	if raw == nil {
 		return res
 	}
@@ -296,7 +281,7 @@ func (c *Client) getPayment(ctx context.Context, op payment.Operation, paymentID
 	}
 	if err != nil {
 		// A 2xx we cannot use: the classification reads it as unclear.
-		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): %w", op, res.HTTPStatus, err)
+		res.Err = c.caller.AnswerError(op, res.HTTPStatus, err)
 		return res
 	}
 	res.Payment = &p.Payment
@@ -345,7 +330,7 @@ type closeBody struct {
 // book: it reads as unclear, and a lookup decides.
 func (c *Client) Cancel(ctx context.Context, paymentID string, req gateway.CancelRequest, idempotencyKey string) gateway.Result {
 	op := payment.OperationCancel
-	if err := checkSegment("paymentId", paymentID); err != nil {
+	if err := httpcall.CheckSegment("paymentId", paymentID); err != nil {
 		return notSent(op, err)
 	}
 	if req.Unpaid {
@@ -353,9 +338,9 @@ func (c *Client) Cancel(ctx context.Context, paymentID string, req gateway.Cance
 		// paid; an issued account is closed (말소) instead. Its answer is
 		// {closedAt}, not the payment, so a 2xx carries no record: the
 		// relay looks the payment up to settle it.
-		res, _ := c.do(ctx, call{
-			op: op, method: http.MethodPost, path: c.paymentPath(paymentID) + "/virtual-account/close",
-			body: closeBody{StoreID: c.storeID}, idempotencyKey: idempotencyKey,
+		res, _ := c.do(ctx, httpcall.Request{
+			Op: op, Method: http.MethodPost, Path: c.paymentPath(paymentID) + "/virtual-account/close",
+			Body: closeBody{StoreID: c.storeID}, IdempotencyKey: idempotencyKey,
 		})
 		return res
 	}
@@ -371,18 +356,18 @@ func (c *Client) Cancel(ctx context.Context, paymentID string, req gateway.Cance
 	case req.Amount > req.RefundableAmount:
 		return gateway.AmountsRefused(op, fmt.Errorf("PortOne cancel amount %d exceeds the refundable amount %d", req.Amount, req.RefundableAmount))
 	}
-	res, raw := c.do(ctx, call{
-		op: op, method: http.MethodPost, path: c.paymentPath(paymentID) + "/cancel",
-		body: cancelBody{StoreID: c.storeID, Amount: req.Amount, Reason: req.Reason, CurrentCancellableAmount: req.RefundableAmount,
+	res, raw := c.do(ctx, httpcall.Request{
+		Op: op, Method: http.MethodPost, Path: c.paymentPath(paymentID) + "/cancel",
+		Body: cancelBody{StoreID: c.storeID, Amount: req.Amount, Reason: req.Reason, CurrentCancellableAmount: req.RefundableAmount,
 			RefundAccount: portOneRefundAccount(req.RefundAccount)},
-		idempotencyKey: idempotencyKey,
+		IdempotencyKey: idempotencyKey,
 	})
 	if raw == nil {
 		return res
 	}
 	p, err := parseCancellation(raw, paymentID, req)
 	if err != nil {
-		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): %w", op, res.HTTPStatus, err)
+		res.Err = c.caller.AnswerError(op, res.HTTPStatus, err)
 		return res
 	}
 	res.Payment = p
@@ -391,15 +376,6 @@ func (c *Client) Cancel(ctx context.Context, paymentID string, req gateway.Cance
 
 func (c *Client) paymentPath(paymentID string) string {
 	return "/payments/" + url.PathEscape(paymentID)
-}
-
-// call is one request to make.
-type call struct {
-	op             payment.Operation
-	method         string
-	path           string // escaped, with its query
-	body           any
-	idempotencyKey string
 }
 
 // errorBody is PortOne's error answer: every V2 error carries its type;
@@ -411,106 +387,32 @@ type errorBody struct {
 	PgMessage string `json:"pgMessage"`
 }
 
+// decodeError reads PortOne's {type, message}, with the PG's own code and
+// message added to the message; a body without a type is not one.
+func decodeError(raw []byte) (code, message string, ok bool) {
+	var eb errorBody
+	if json.Unmarshal(raw, &eb) != nil || eb.Type == "" {
+		return "", "", false
+	}
+	message = eb.Message
+	if eb.PgCode != "" || eb.PgMessage != "" {
+		message = strings.TrimSpace(fmt.Sprintf("%s (PG %s: %s)", eb.Message, eb.PgCode, eb.PgMessage))
+	}
+	return eb.Type, message, true
+}
+
 // do makes one call. It returns the Result so far and, for a 2xx, the body
 // for the caller to read (nil otherwise: the Result is complete).
-func (c *Client) do(ctx context.Context, cl call) (gateway.Result, []byte) {
+func (c *Client) do(ctx context.Context, req httpcall.Request) (gateway.Result, []byte) {
 	start := c.now()
-	res, raw := c.send(ctx, cl)
+	res, raw := c.caller.Do(ctx, req)
 	res.Latency = c.now().Sub(start)
 	return res, raw
 }
 
-func (c *Client) send(ctx context.Context, cl call) (gateway.Result, []byte) {
-	var body io.Reader
-	if cl.body != nil {
-		b, err := json.Marshal(cl.body)
-		if err != nil {
-			return notSent(cl.op, fmt.Errorf("error encoding body: %w", err)), nil
-		}
-		body = bytes.NewReader(b)
-	}
-	if cl.method == http.MethodPost {
-		// Checked here so that no POST can leave without a key.
-		if err := checkIdempotencyKey(cl.idempotencyKey); err != nil {
-			return notSent(cl.op, err), nil
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, cl.method, c.baseURL+cl.path, body)
-	if err != nil {
-		return notSent(cl.op, fmt.Errorf("error building request: %w", err)), nil
-	}
-	req.Header.Set("Authorization", c.authz)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if cl.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if cl.idempotencyKey != "" {
-		req.Header.Set("Idempotency-Key", strconv.Quote(cl.idempotencyKey))
-		// net/http would silently resend a request on a dead keep-alive
-		// connection: a second call with no attempt row of its own.
-		req.GetBody = nil
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return gateway.Result{Err: fmt.Errorf("error calling PortOne %s: %w", cl.op, err)}, nil
-	}
-	defer resp.Body.Close()
-
-	res := gateway.Result{HTTPStatus: resp.StatusCode}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
-	switch {
-	case err != nil:
-		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): %w", cl.op, resp.StatusCode, err)
-		return res, nil
-	case len(raw) > maxBodyBytes:
-		res.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): body exceeds %d bytes", cl.op, resp.StatusCode, maxBodyBytes)
-		return res, nil
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return res, raw
-	}
-	var eb errorBody
-	if json.Unmarshal(raw, &eb) == nil && eb.Type != "" {
-		res.Code, res.Message = eb.Type, eb.Message
-		if eb.PgCode != "" || eb.PgMessage != "" {
-			res.Message = strings.TrimSpace(fmt.Sprintf("%s (PG %s: %s)", eb.Message, eb.PgCode, eb.PgMessage))
-		}
-		return res, nil
-	}
-	// No PortOne error type: a proxy's page; the status decides.
-	res.Err = fmt.Errorf("error reading PortOne %s answer: HTTP %d without an error type (content type %q, body %q)",
-		cl.op, resp.StatusCode, resp.Header.Get("Content-Type"), c.snippet(raw))
-	return res, nil
-}
-
-// snippet returns the start of an unexpected body, the secret removed (a
-// misbehaving proxy may echo request headers).
-func (c *Client) snippet(b []byte) string {
-	s := strings.ReplaceAll(string(b), c.secret, "[redacted]")
-	s = strings.Join(strings.Fields(strings.ToValidUTF8(s, "?")), " ")
-	if len(s) > maxSnippetBytes {
-		s = strings.ToValidUTF8(s[:maxSnippetBytes], "") + "…"
-	}
-	return s
-}
-
 // notSent is the Result of a request the client refused to send.
 func notSent(op payment.Operation, err error) gateway.Result {
-	return gateway.Result{Err: fmt.Errorf("error validating PortOne %s request: %w: %w", op, err, gateway.ErrNotSent)}
-}
-
-// checkSegment rejects a value that cannot be one path segment.
-func checkSegment(name, v string) error {
-	switch v {
-	case "":
-		return fmt.Errorf("%s is empty", name)
-	case ".", "..":
-		return fmt.Errorf("%s %q is not a valid path segment", name, v)
-	}
-	return nil
+	return httpcall.NotSent("PortOne", op, err)
 }
 
 // checkIdempotencyKey enforces PortOne's 16–256 characters and keeps the key
@@ -520,34 +422,10 @@ func checkIdempotencyKey(key string) error {
 	if len(key) < minIdempotencyKeyLen || len(key) > maxIdempotencyKeyLen {
 		return fmt.Errorf("idempotency key is %d characters; PortOne takes %d to %d", len(key), minIdempotencyKeyLen, maxIdempotencyKeyLen)
 	}
-	for i := 0; i < len(key); i++ {
-		if key[i] <= ' ' || key[i] > '~' || key[i] == '"' || key[i] == '\\' {
-			return errors.New("idempotency key contains characters other than visible ASCII, or a quote")
-		}
+	if !httpcall.VisibleASCII(key) || strings.ContainsAny(key, `"\`) {
+		return errors.New("idempotency key contains characters other than visible ASCII, or a quote")
 	}
 	return nil
-}
-
-// checkBaseURL validates a base URL and returns it without a trailing slash.
-func checkBaseURL(raw string) (string, error) {
-	if raw == "" {
-		raw = DefaultBaseURL
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("error parsing base URL: %w", err)
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return "", fmt.Errorf("base URL %q: scheme must be http or https", raw)
-	case u.Host == "":
-		return "", fmt.Errorf("base URL %q: no host", raw)
-	case u.User != nil:
-		return "", errors.New("base URL must not contain user information")
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return "", fmt.Errorf("base URL %q: must not have a query or fragment", raw)
-	}
-	return strings.TrimRight(u.String(), "/"), nil
 }
 
 func portOneRefundAccount(a *payment.RefundAccount) *refundAccount {

@@ -572,3 +572,18 @@ func TestClassifyCoverage(t *testing.T) {
 		require.True(t, known, "still-running code %s is not in the table", c)
 	}
 }
+
+// TestRedirectReported: a redirect is not followed, and its Location
+// (without the secret) is in the error, as for Toss: the two clients'
+// copies had drifted, and only Toss's said where the redirect pointed.
+func TestRedirectReported(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://elsewhere.test/payments?k="+testSecret, http.StatusFound)
+	})
+	res := b.client.Lookup(context.Background(), "pay-1")
+	require.Equal(t, http.StatusFound, res.HTTPStatus)
+	require.ErrorContains(t, res.Err, `redirect to "https://elsewhere.test/payments?k=[redacted]"`)
+	require.NotContains(t, res.Err.Error(), testSecret)
+	require.Equal(t, gateway.ClassMisconfigured, b.client.Classify(res))
+}

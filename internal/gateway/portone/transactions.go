@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/httpcall"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -22,7 +23,7 @@ const (
 	// (GetAllPaymentsByCursorBody.size: "default 10, at most 1000").
 	ListMaxSize = 1000
 	// listDefaultSize is the page the relay asks for: a PortOne payment is
-	// a few KiB, so a page stays well inside maxBodyBytes.
+	// a few KiB, so a page stays well inside httpcall.MaxBodyBytes.
 	listDefaultSize = 100
 )
 
@@ -51,29 +52,25 @@ var errOtherStore = errors.New("listed payment is of another store")
 // no money (READY, FAILED, pending) is one TransactionOther. The next page
 // starts at the last item's cursor when the page was full.
 func (c *Client) Transactions(ctx context.Context, q gateway.TransactionQuery) gateway.TransactionPage {
-	if q.From.IsZero() || q.Until.IsZero() || !q.From.Before(q.Until) {
-		return gateway.TransactionPage{Err: fmt.Errorf("error validating PortOne %s request: window %s..%s is empty: %w", opList, q.From, q.Until, gateway.ErrNotSent)}
+	size, err := q.PageSize(listDefaultSize, ListMaxSize)
+	if err != nil {
+		return gateway.TransactionPage{Err: notSent(opList, err).Err}
 	}
-	size := q.Limit
-	if size <= 0 {
-		size = listDefaultSize
-	}
-	size = min(size, ListMaxSize)
 	body, err := json.Marshal(listBody{
 		StoreID: c.storeID, From: q.From.UTC().Format(time.RFC3339Nano), Until: q.Until.UTC().Format(time.RFC3339Nano),
 		Cursor: q.Cursor, Size: size,
 	})
 	if err != nil {
-		return gateway.TransactionPage{Err: fmt.Errorf("error encoding PortOne %s request: %w: %w", opList, err, gateway.ErrNotSent)}
+		return gateway.TransactionPage{Err: notSent(opList, fmt.Errorf("error encoding the list body: %w", err)).Err}
 	}
-	res, raw := c.do(ctx, call{op: opList, method: http.MethodGet, path: "/payments-by-cursor?requestBody=" + url.QueryEscape(string(body))})
+	res, raw := c.do(ctx, httpcall.Request{Op: opList, Method: http.MethodGet, Path: "/payments-by-cursor?requestBody=" + url.QueryEscape(string(body))})
 	page := gateway.TransactionPage{HTTPStatus: res.HTTPStatus, Code: res.Code, Message: res.Message, Latency: res.Latency, Err: res.Err}
 	if raw == nil {
 		return page
 	}
 	txs, items, next, err := c.parseList(raw)
 	if err != nil {
-		page.Err = fmt.Errorf("error reading PortOne %s answer (HTTP %d): %w", opList, res.HTTPStatus, err)
+		page.Err = c.caller.AnswerError(opList, res.HTTPStatus, err)
 		return page
 	}
 	page.Transactions, page.Records = txs, items

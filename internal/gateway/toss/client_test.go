@@ -1,4 +1,4 @@
-package gateway
+package toss
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
 )
 
 // testSecretKey is the sample key from the gateway's documentation, and
@@ -209,7 +211,7 @@ func TestConfirm(t *testing.T) {
 	t.Parallel()
 
 	b := setup(t, answerJSON(http.StatusOK, samplePaymentDone))
-	r := b.client.Confirm(context.Background(), ConfirmRequest{
+	r := b.client.Confirm(context.Background(), gateway.ConfirmRequest{
 		PaymentKey: "5EnNZRJGvaBX7zk2yd8ydw26XvwXkLrx9POLqKQjmAw4b0e1",
 		OrderID:    "a4CWyWY5m89PNh7xJwhk1",
 		Amount:     15000,
@@ -231,7 +233,7 @@ func TestConfirm(t *testing.T) {
 	require.Equal(t, StatusDone, r.Payment.Status)
 	require.Equal(t, int64(15000), r.Payment.TotalAmount)
 	require.Equal(t, 25*time.Millisecond, r.Latency)
-	require.Equal(t, ClassSuccess, Classify(r))
+	require.Equal(t, gateway.ClassSuccess, Classify(r))
 }
 
 func TestCancel(t *testing.T) {
@@ -239,12 +241,12 @@ func TestCancel(t *testing.T) {
 
 	for _, tt := range []struct {
 		name     string
-		req      CancelRequest
+		req      gateway.CancelRequest
 		wantBody string
 	}{
-		{"Full", CancelRequest{Reason: "고객 변심", RefundableAmount: 15000}, `{"cancelReason":"고객 변심","refundableAmount":15000}`},
-		{"Partial", CancelRequest{Reason: "partial refund", Amount: 300, RefundableAmount: 15000}, `{"cancelReason":"partial refund","cancelAmount":300,"refundableAmount":15000}`},
-		{"WholeBalanceByAmount", CancelRequest{Reason: "rest", Amount: 14700, RefundableAmount: 14700}, `{"cancelReason":"rest","cancelAmount":14700,"refundableAmount":14700}`},
+		{"Full", gateway.CancelRequest{Reason: "고객 변심", RefundableAmount: 15000}, `{"cancelReason":"고객 변심","refundableAmount":15000}`},
+		{"Partial", gateway.CancelRequest{Reason: "partial refund", Amount: 300, RefundableAmount: 15000}, `{"cancelReason":"partial refund","cancelAmount":300,"refundableAmount":15000}`},
+		{"WholeBalanceByAmount", gateway.CancelRequest{Reason: "rest", Amount: 14700, RefundableAmount: 14700}, `{"cancelReason":"rest","cancelAmount":14700,"refundableAmount":14700}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -263,7 +265,7 @@ func TestCancel(t *testing.T) {
 			require.Equal(t, tt.wantBody, got.Body)
 
 			require.NoError(t, r.Err)
-			require.Equal(t, ClassSuccess, Classify(r))
+			require.Equal(t, gateway.ClassSuccess, Classify(r))
 			require.Len(t, r.Payment.Cancels, 1)
 		})
 	}
@@ -273,35 +275,35 @@ func TestCancelRefundableAmountMismatch(t *testing.T) {
 	t.Parallel()
 
 	b := setup(t, answerJSON(http.StatusBadRequest, `{"code":"NOT_MATCHES_REFUNDABLE_AMOUNT","message":"잔액 결과가 일치하지 않습니다."}`))
-	r := b.client.Cancel(context.Background(), "pk_1", CancelRequest{Reason: "r", Amount: 300, RefundableAmount: 15000}, "cancel-c_2")
+	r := b.client.Cancel(context.Background(), "pk_1", gateway.CancelRequest{Reason: "r", Amount: 300, RefundableAmount: 15000}, "cancel-c_2")
 	require.JSONEq(t, `{"cancelReason":"r","cancelAmount":300,"refundableAmount":15000}`, b.next(t).Body)
 	require.NoError(t, r.Err)
 	require.Nil(t, r.Payment)
 	require.Equal(t, http.StatusBadRequest, r.HTTPStatus)
 	require.Equal(t, "NOT_MATCHES_REFUNDABLE_AMOUNT", r.Code)
-	require.Equal(t, ClassUnclear, Classify(r), "the balance moved: a lookup must say whether our cancel already landed")
+	require.Equal(t, gateway.ClassUnclear, Classify(r), "the balance moved: a lookup must say whether our cancel already landed")
 }
 
 func TestAnswerForAnotherPayment(t *testing.T) {
 	t.Parallel()
 
-	confirm := func(paymentKey, orderID string) func(*Client) Result {
-		return func(c *Client) Result {
-			return c.Confirm(context.Background(), ConfirmRequest{PaymentKey: paymentKey, OrderID: orderID, Amount: 15000}, "k")
+	confirm := func(paymentKey, orderID string) func(*Client) gateway.Result {
+		return func(c *Client) gateway.Result {
+			return c.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: paymentKey, OrderID: orderID, Amount: 15000}, "k")
 		}
 	}
 	for _, tt := range []struct {
 		name string
 		body string
-		call func(*Client) Result
+		call func(*Client) gateway.Result
 		want string
 	}{
 		{"ConfirmOtherOrder", samplePaymentDone, confirm(samplePaymentKey, "order_ours"),
 			`approval for another order "a4CWyWY5m89PNh7xJwhk1", we asked for "order_ours"`},
 		{"ConfirmOtherPaymentKey", samplePaymentDone, confirm("pk_ours", sampleOrderID),
 			`answer for paymentKey "` + samplePaymentKey + `", we asked about "pk_ours"`},
-		{"CancelOtherPaymentKey", samplePaymentPartialCanceled, func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk_ours", CancelRequest{Reason: "r", RefundableAmount: 15000}, "k")
+		{"CancelOtherPaymentKey", samplePaymentPartialCanceled, func(c *Client) gateway.Result {
+			return c.Cancel(context.Background(), "pk_ours", gateway.CancelRequest{Reason: "r", RefundableAmount: 15000}, "k")
 		}, `answer for paymentKey "` + samplePaymentKey + `", we asked about "pk_ours"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,10 +312,10 @@ func TestAnswerForAnotherPayment(t *testing.T) {
 			r := tt.call(b.client)
 			require.ErrorIs(t, r.Err, errOtherPayment)
 			require.ErrorContains(t, r.Err, tt.want)
-			require.NotErrorIs(t, r.Err, ErrNotSent)
+			require.NotErrorIs(t, r.Err, gateway.ErrNotSent)
 			require.Nil(t, r.Payment, "another payment's amounts must not be recorded as ours")
 			require.Equal(t, http.StatusOK, r.HTTPStatus)
-			require.Equal(t, ClassUnclear, Classify(r), "the relay must look our payment up")
+			require.Equal(t, gateway.ClassUnclear, Classify(r), "the relay must look our payment up")
 		})
 	}
 
@@ -357,7 +359,7 @@ func TestLookup(t *testing.T) {
 		require.Equal(t, testAuthorization, got.Header.Get("Authorization"))
 		require.Empty(t, got.Header.Get("Idempotency-Key"))
 		require.NoError(t, r.Err)
-		require.Equal(t, ClassSuccess, Classify(r))
+		require.Equal(t, gateway.ClassSuccess, Classify(r))
 	})
 }
 
@@ -369,13 +371,13 @@ func TestPathEscaping(t *testing.T) {
 
 	for _, tt := range []struct {
 		name string
-		call func(*Client) Result
+		call func(*Client) gateway.Result
 		want string
 	}{
-		{"Lookup", func(c *Client) Result { return c.Lookup(context.Background(), key) }, "/v1/payments/" + escaped},
-		{"LookupByOrderID", func(c *Client) Result { return c.LookupByOrderID(context.Background(), key) }, "/v1/payments/orders/" + escaped},
-		{"Cancel", func(c *Client) Result {
-			return c.Cancel(context.Background(), key, CancelRequest{Reason: "r", RefundableAmount: 1}, "k")
+		{"Lookup", func(c *Client) gateway.Result { return c.Lookup(context.Background(), key) }, "/v1/payments/" + escaped},
+		{"LookupByOrderID", func(c *Client) gateway.Result { return c.LookupByOrderID(context.Background(), key) }, "/v1/payments/orders/" + escaped},
+		{"Cancel", func(c *Client) gateway.Result {
+			return c.Cancel(context.Background(), key, gateway.CancelRequest{Reason: "r", RefundableAmount: 1}, "k")
 		}, "/v1/payments/" + escaped + "/cancel"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -395,7 +397,7 @@ func TestBaseURLWithPrefix(t *testing.T) {
 
 	for _, prefix := range []string{"/toss", "/toss/"} {
 		b := setupWith(t, Config{}, prefix, answerJSON(http.StatusOK, samplePaymentDone))
-		r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: samplePaymentKey, OrderID: sampleOrderID, Amount: 15000}, "k")
+		r := b.client.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: samplePaymentKey, OrderID: sampleOrderID, Amount: 15000}, "k")
 		require.NoError(t, r.Err)
 		require.Equal(t, "/toss/v1/payments/confirm", b.next(t).RequestURI, prefix)
 
@@ -442,7 +444,7 @@ func TestIdempotencyKeyPassedThrough(t *testing.T) {
 		strings.Repeat("k", maxIdempotencyKeyLen),
 	}
 	for _, key := range keys {
-		r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: samplePaymentKey, OrderID: sampleOrderID, Amount: 15000}, key)
+		r := b.client.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: samplePaymentKey, OrderID: sampleOrderID, Amount: 15000}, key)
 		require.NoError(t, r.Err)
 		require.Equal(t, key, b.next(t).Header.Get("Idempotency-Key"))
 	}
@@ -451,50 +453,50 @@ func TestIdempotencyKeyPassedThrough(t *testing.T) {
 func TestRefusesToSend(t *testing.T) {
 	t.Parallel()
 
-	confirm := ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}
-	cancel := CancelRequest{Reason: "r", RefundableAmount: 100}
+	confirm := gateway.ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}
+	cancel := gateway.CancelRequest{Reason: "r", RefundableAmount: 100}
 	for _, tt := range []struct {
 		name string
-		call func(*Client) Result
+		call func(*Client) gateway.Result
 		want string
 	}{
-		{"ConfirmNoKey", func(c *Client) Result { return c.Confirm(context.Background(), confirm, "") }, "idempotency key is empty"},
-		{"CancelNoKey", func(c *Client) Result { return c.Cancel(context.Background(), "pk", cancel, "") }, "idempotency key is empty"},
-		{"KeyTooLong", func(c *Client) Result {
+		{"ConfirmNoKey", func(c *Client) gateway.Result { return c.Confirm(context.Background(), confirm, "") }, "idempotency key is empty"},
+		{"CancelNoKey", func(c *Client) gateway.Result { return c.Cancel(context.Background(), "pk", cancel, "") }, "idempotency key is empty"},
+		{"KeyTooLong", func(c *Client) gateway.Result {
 			return c.Confirm(context.Background(), confirm, strings.Repeat("k", maxIdempotencyKeyLen+1))
 		}, "more than 300"},
-		{"KeyWithNewline", func(c *Client) Result { return c.Confirm(context.Background(), confirm, "k\r\nX-Evil: 1") }, "visible ASCII"},
-		{"KeyNonASCII", func(c *Client) Result { return c.Confirm(context.Background(), confirm, "키") }, "visible ASCII"},
-		{"ConfirmNoPaymentKey", func(c *Client) Result {
-			return c.Confirm(context.Background(), ConfirmRequest{OrderID: "order_1", Amount: 1}, "k")
+		{"KeyWithNewline", func(c *Client) gateway.Result { return c.Confirm(context.Background(), confirm, "k\r\nX-Evil: 1") }, "visible ASCII"},
+		{"KeyNonASCII", func(c *Client) gateway.Result { return c.Confirm(context.Background(), confirm, "키") }, "visible ASCII"},
+		{"ConfirmNoPaymentKey", func(c *Client) gateway.Result {
+			return c.Confirm(context.Background(), gateway.ConfirmRequest{OrderID: "order_1", Amount: 1}, "k")
 		}, "paymentKey is empty"},
-		{"ConfirmNoOrderID", func(c *Client) Result {
-			return c.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", Amount: 1}, "k")
+		{"ConfirmNoOrderID", func(c *Client) gateway.Result {
+			return c.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: "pk", Amount: 1}, "k")
 		}, "orderId is empty"},
-		{"ConfirmZeroAmount", func(c *Client) Result {
-			return c.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1"}, "k")
+		{"ConfirmZeroAmount", func(c *Client) gateway.Result {
+			return c.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: "pk", OrderID: "order_1"}, "k")
 		}, "not positive"},
-		{"CancelNoPaymentKey", func(c *Client) Result { return c.Cancel(context.Background(), "", cancel, "k") }, "paymentKey is empty"},
-		{"CancelDotDot", func(c *Client) Result { return c.Cancel(context.Background(), "..", cancel, "k") }, "path segment"},
-		{"CancelNoReason", func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk", CancelRequest{Amount: 1, RefundableAmount: 100}, "k")
+		{"CancelNoPaymentKey", func(c *Client) gateway.Result { return c.Cancel(context.Background(), "", cancel, "k") }, "paymentKey is empty"},
+		{"CancelDotDot", func(c *Client) gateway.Result { return c.Cancel(context.Background(), "..", cancel, "k") }, "path segment"},
+		{"CancelNoReason", func(c *Client) gateway.Result {
+			return c.Cancel(context.Background(), "pk", gateway.CancelRequest{Amount: 1, RefundableAmount: 100}, "k")
 		}, "reason is empty"},
-		{"CancelNegativeAmount", func(c *Client) Result {
-			return c.Cancel(context.Background(), "pk", CancelRequest{Reason: "r", Amount: -1, RefundableAmount: 100}, "k")
+		{"CancelNegativeAmount", func(c *Client) gateway.Result {
+			return c.Cancel(context.Background(), "pk", gateway.CancelRequest{Reason: "r", Amount: -1, RefundableAmount: 100}, "k")
 		}, "negative"},
-		{"LookupNoPaymentKey", func(c *Client) Result { return c.Lookup(context.Background(), "") }, "paymentKey is empty"},
-		{"LookupDot", func(c *Client) Result { return c.Lookup(context.Background(), ".") }, "path segment"},
-		{"LookupNoOrderID", func(c *Client) Result { return c.LookupByOrderID(context.Background(), "") }, "orderId is empty"},
+		{"LookupNoPaymentKey", func(c *Client) gateway.Result { return c.Lookup(context.Background(), "") }, "paymentKey is empty"},
+		{"LookupDot", func(c *Client) gateway.Result { return c.Lookup(context.Background(), ".") }, "path segment"},
+		{"LookupNoOrderID", func(c *Client) gateway.Result { return c.LookupByOrderID(context.Background(), "") }, "orderId is empty"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, answerJSON(http.StatusOK, samplePaymentDone))
 			r := tt.call(b.client)
-			require.ErrorIs(t, r.Err, ErrNotSent)
+			require.ErrorIs(t, r.Err, gateway.ErrNotSent)
 			require.ErrorContains(t, r.Err, tt.want)
 			require.Zero(t, r.HTTPStatus)
 			require.Nil(t, r.Payment)
-			require.Equal(t, ClassMisconfigured, Classify(r))
+			require.Equal(t, gateway.ClassMisconfigured, Classify(r))
 			require.Zero(t, b.hits.Load(), "nothing may reach the gateway")
 		})
 	}
@@ -507,21 +509,21 @@ func TestRefusesToSendForAmounts(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name string
-		req  CancelRequest
+		req  gateway.CancelRequest
 		want string
 	}{
-		{"NoRefundableAmount", CancelRequest{Reason: "r", Amount: 1}, "refundable amount 0 is not positive"},
-		{"NegativeRefundableAmount", CancelRequest{Reason: "r", RefundableAmount: -5}, "refundable amount -5 is not positive"},
-		{"MoreThanRefundable", CancelRequest{Reason: "r", Amount: 101, RefundableAmount: 100}, "cancel amount 101 exceeds the refundable amount 100"},
+		{"NoRefundableAmount", gateway.CancelRequest{Reason: "r", Amount: 1}, "refundable amount 0 is not positive"},
+		{"NegativeRefundableAmount", gateway.CancelRequest{Reason: "r", RefundableAmount: -5}, "refundable amount -5 is not positive"},
+		{"MoreThanRefundable", gateway.CancelRequest{Reason: "r", Amount: 101, RefundableAmount: 100}, "cancel amount 101 exceeds the refundable amount 100"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, answerJSON(http.StatusOK, samplePaymentDone))
 			r := b.client.Cancel(context.Background(), "pk", tt.req, "k")
-			require.ErrorIs(t, r.Err, ErrAmountsRefused)
-			require.NotErrorIs(t, r.Err, ErrNotSent)
+			require.ErrorIs(t, r.Err, gateway.ErrAmountsRefused)
+			require.NotErrorIs(t, r.Err, gateway.ErrNotSent)
 			require.ErrorContains(t, r.Err, tt.want)
-			require.Equal(t, ClassRefused, Classify(r))
+			require.Equal(t, gateway.ClassRefused, Classify(r))
 			require.Zero(t, b.hits.Load(), "nothing may reach the gateway")
 		})
 	}
@@ -550,7 +552,7 @@ func TestErrorAnswers(t *testing.T) {
 		wantCode    string
 		wantMessage string
 		wantErr     string // "" when Err must be nil
-		wantClass   Class
+		wantClass   gateway.Class
 	}{
 		{
 			name:        "Refusal",
@@ -558,7 +560,7 @@ func TestErrorAnswers(t *testing.T) {
 			wantStatus:  http.StatusForbidden,
 			wantCode:    "REJECT_CARD_COMPANY",
 			wantMessage: "결제 승인이 거절되었습니다",
-			wantClass:   ClassRefused,
+			wantClass:   gateway.ClassRefused,
 		},
 		{
 			name:        "SessionExpired",
@@ -566,7 +568,7 @@ func TestErrorAnswers(t *testing.T) {
 			wantStatus:  http.StatusNotFound,
 			wantCode:    "NOT_FOUND_PAYMENT_SESSION",
 			wantMessage: "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다.",
-			wantClass:   ClassSessionExpired,
+			wantClass:   gateway.ClassSessionExpired,
 		},
 		{
 			name:        "IdempotentProcessing",
@@ -574,7 +576,7 @@ func TestErrorAnswers(t *testing.T) {
 			wantStatus:  http.StatusConflict,
 			wantCode:    "IDEMPOTENT_REQUEST_PROCESSING",
 			wantMessage: "이전 요청이 처리 중입니다.",
-			wantClass:   ClassTransient,
+			wantClass:   gateway.ClassTransient,
 		},
 		{
 			name:        "ExtraFieldsInErrorBody",
@@ -582,55 +584,55 @@ func TestErrorAnswers(t *testing.T) {
 			wantStatus:  http.StatusInternalServerError,
 			wantCode:    "UNKNOWN_PAYMENT_ERROR",
 			wantMessage: "m",
-			wantClass:   ClassUnclear,
+			wantClass:   gateway.ClassUnclear,
 		},
 		{
 			name:       "ProxyHTML502",
 			handler:    answer(http.StatusBadGateway, "text/html", proxyPage),
 			wantStatus: http.StatusBadGateway,
 			wantErr:    "HTTP 502 without an error code",
-			wantClass:  ClassTransient,
+			wantClass:  gateway.ClassTransient,
 		},
 		{
 			name:       "Empty503",
 			handler:    answer(http.StatusServiceUnavailable, "", ""),
 			wantStatus: http.StatusServiceUnavailable,
 			wantErr:    "HTTP 503 without an error code",
-			wantClass:  ClassTransient,
+			wantClass:  gateway.ClassTransient,
 		},
 		{
 			name:       "JSONWithoutCode",
 			handler:    answerJSON(http.StatusBadRequest, `{"error":"bad"}`),
 			wantStatus: http.StatusBadRequest,
 			wantErr:    "HTTP 400 without an error code",
-			wantClass:  ClassRefused,
+			wantClass:  gateway.ClassRefused,
 		},
 		{
 			name:       "Bare401",
 			handler:    answer(http.StatusUnauthorized, "", ""),
 			wantStatus: http.StatusUnauthorized,
 			wantErr:    "HTTP 401 without an error code",
-			wantClass:  ClassMisconfigured,
+			wantClass:  gateway.ClassMisconfigured,
 		},
 		{
 			name:       "Bare429",
 			handler:    answer(http.StatusTooManyRequests, "text/plain", "slow down"),
 			wantStatus: http.StatusTooManyRequests,
 			wantErr:    "slow down",
-			wantClass:  ClassTransient,
+			wantClass:  gateway.ClassTransient,
 		},
 		{
 			name:       "LargeErrorBody",
 			handler:    answer(http.StatusInternalServerError, "text/plain", strings.Repeat("x", maxBodyBytes+10)),
 			wantStatus: http.StatusInternalServerError,
 			wantErr:    "exceeds",
-			wantClass:  ClassTransient,
+			wantClass:  gateway.ClassTransient,
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, tt.handler)
-			r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
+			r := b.client.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
 			require.Equal(t, tt.wantStatus, r.HTTPStatus)
 			require.Nil(t, r.Payment)
 			require.Equal(t, tt.wantCode, r.Code)
@@ -639,7 +641,7 @@ func TestErrorAnswers(t *testing.T) {
 				require.NoError(t, r.Err)
 			} else {
 				require.ErrorContains(t, r.Err, tt.wantErr)
-				require.NotErrorIs(t, r.Err, ErrNotSent)
+				require.NotErrorIs(t, r.Err, gateway.ErrNotSent)
 			}
 			require.Equal(t, tt.wantClass, Classify(r))
 		})
@@ -666,12 +668,12 @@ func TestUnusableSuccessIsUnclear(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t, answerJSON(http.StatusOK, body))
-			r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
+			r := b.client.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
 			require.Error(t, r.Err)
 			require.Equal(t, http.StatusOK, r.HTTPStatus)
 			require.Nil(t, r.Payment)
 			require.Empty(t, r.Code)
-			require.Equal(t, ClassUnclear, Classify(r), "the gateway may have done the work")
+			require.Equal(t, gateway.ClassUnclear, Classify(r), "the gateway may have done the work")
 		})
 	}
 }
@@ -690,11 +692,11 @@ func TestTimeout(t *testing.T) {
 	// which waits for the handler.
 	t.Cleanup(func() { close(release) })
 
-	r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
+	r := b.client.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
 	require.ErrorIs(t, r.Err, context.DeadlineExceeded)
 	require.Zero(t, r.HTTPStatus)
 	require.Nil(t, r.Payment)
-	require.Equal(t, ClassTransient, Classify(r))
+	require.Equal(t, gateway.ClassTransient, Classify(r))
 }
 
 func TestTimeoutWhileReadingSuccessIsUnclear(t *testing.T) {
@@ -715,10 +717,10 @@ func TestTimeoutWhileReadingSuccessIsUnclear(t *testing.T) {
 	})
 	t.Cleanup(func() { close(release) })
 
-	r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
+	r := b.client.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
 	require.Error(t, r.Err)
 	require.Equal(t, http.StatusOK, r.HTTPStatus)
-	require.Equal(t, ClassUnclear, Classify(r))
+	require.Equal(t, gateway.ClassUnclear, Classify(r))
 }
 
 func TestCallerCancellation(t *testing.T) {
@@ -730,7 +732,7 @@ func TestCallerCancellation(t *testing.T) {
 	r := b.client.Lookup(ctx, "pk")
 	require.ErrorIs(t, r.Err, context.Canceled)
 	require.Zero(t, r.HTTPStatus)
-	require.Equal(t, ClassTransient, Classify(r))
+	require.Equal(t, gateway.ClassTransient, Classify(r))
 }
 
 func TestConnectionRefused(t *testing.T) {
@@ -742,10 +744,10 @@ func TestConnectionRefused(t *testing.T) {
 
 	c, err := New(Config{BaseURL: url, SecretKey: testSecretKey})
 	require.NoError(t, err)
-	r := c.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
+	r := c.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
 	require.Error(t, r.Err)
 	require.Zero(t, r.HTTPStatus)
-	require.Equal(t, ClassTransient, Classify(r))
+	require.Equal(t, gateway.ClassTransient, Classify(r))
 	requireNoSecret(t, r.Err.Error())
 }
 
@@ -761,10 +763,10 @@ func TestRedirectNotFollowed(t *testing.T) {
 	b := setup(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, target.URL+"/v1/payments/confirm", http.StatusTemporaryRedirect)
 	})
-	r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
+	r := b.client.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
 	require.Equal(t, http.StatusTemporaryRedirect, r.HTTPStatus)
 	require.ErrorContains(t, r.Err, "redirect to")
-	require.Equal(t, ClassMisconfigured, Classify(r))
+	require.Equal(t, gateway.ClassMisconfigured, Classify(r))
 	require.Zero(t, followed.Load(), "the Authorization header must not be sent elsewhere")
 }
 
@@ -779,7 +781,7 @@ func TestSecretKeyNotInErrors(t *testing.T) {
 			r.Header.Get("Authorization"), testSecretKey, strings.TrimRight(testBasicToken, "="))
 	}
 	b := setup(t, echo)
-	r := b.client.Confirm(context.Background(), ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
+	r := b.client.Confirm(context.Background(), gateway.ConfirmRequest{PaymentKey: "pk", OrderID: "order_1", Amount: 100}, "k")
 	require.Error(t, r.Err)
 	require.Contains(t, r.Err.Error(), "[redacted]")
 	requireNoSecret(t, r.Err.Error())
@@ -797,13 +799,8 @@ func TestErrorsUnwrap(t *testing.T) {
 	t.Parallel()
 
 	// The relay tells causes apart with errors.Is; make sure wrapping keeps
-	// the chain intact for the not-sent sentinel and the body limit.
-	r := Result{Err: fmt.Errorf("outer: %w", notSent("confirm", errors.New("x")).Err)}
-	require.ErrorIs(t, r.Err, ErrNotSent)
-
-	_, err := readBody(strings.NewReader(strings.Repeat("x", maxBodyBytes+1)))
-	require.ErrorIs(t, err, errBodyTooLarge)
-	got, err := readBody(strings.NewReader(strings.Repeat("x", maxBodyBytes)))
-	require.NoError(t, err)
-	require.Len(t, got, maxBodyBytes)
+	// the chain intact for the not-sent sentinel (the body limit's is in
+	// internal/gateway/httpcall, TestReadBody).
+	r := gateway.Result{Err: fmt.Errorf("outer: %w", notSent("confirm", errors.New("x")).Err)}
+	require.ErrorIs(t, r.Err, gateway.ErrNotSent)
 }

@@ -1,4 +1,4 @@
-package gateway
+package toss
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
 )
 
 func TestTransactions(t *testing.T) {
@@ -26,7 +28,7 @@ func TestTransactions(t *testing.T) {
 				{"mId":"tosspayments","transactionKey":"tx-3","paymentKey":"pk-2","orderId":"order-2","currency":"KRW","method":"가상계좌","amount":5000,"status":"WAITING_FOR_DEPOSIT","transactionAt":"2024-02-13T10:00:00+09:00"}
 			]`))
 		})
-		page := b.client.Transactions(context.Background(), TransactionQuery{From: from, Until: until, Cursor: "tx-0", Limit: 3})
+		page := b.client.Transactions(context.Background(), gateway.TransactionQuery{From: from, Until: until, Cursor: "tx-0", Limit: 3})
 		req := b.next(t)
 		require.Equal(t, http.MethodGet, req.Method)
 		require.Equal(t, testAuthorization, req.Header.Get("Authorization"))
@@ -43,19 +45,19 @@ func TestTransactions(t *testing.T) {
 		require.Equal(t, 3, page.Records)
 		require.Equal(t, "tx-3", page.Next, "a full page continues after its last transactionKey")
 		require.Len(t, page.Transactions, 3)
-		require.Equal(t, Transaction{
-			PaymentKey: "pk-1", OrderID: "order-1", TransactionKey: "tx-1", Kind: TransactionApproval, Status: "DONE",
+		require.Equal(t, gateway.Transaction{
+			PaymentKey: "pk-1", OrderID: "order-1", TransactionKey: "tx-1", Kind: gateway.TransactionApproval, Status: "DONE",
 			Method: "카드", Currency: "KRW", Amount: 10000, At: time.Date(2024, 2, 12, 3, 11, 34, 0, time.UTC),
 		}, normalized(page.Transactions[0]))
-		require.Equal(t, TransactionCancel, page.Transactions[1].Kind)
+		require.Equal(t, gateway.TransactionCancel, page.Transactions[1].Kind)
 		require.Equal(t, int64(4000), page.Transactions[1].Amount)
-		require.Equal(t, TransactionOther, page.Transactions[2].Kind)
+		require.Equal(t, gateway.TransactionOther, page.Transactions[2].Kind)
 	})
 
 	t.Run("APageShorterThanTheLimitIsTheLast", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`[]`)) })
-		page := b.client.Transactions(context.Background(), TransactionQuery{From: from, Until: until})
+		page := b.client.Transactions(context.Background(), gateway.TransactionQuery{From: from, Until: until})
 		u, err := url.Parse(b.next(t).RequestURI)
 		require.NoError(t, err)
 		require.Equal(t, "1000", u.Query().Get("limit"), "the default page")
@@ -68,7 +70,7 @@ func TestTransactions(t *testing.T) {
 	t.Run("LimitIsCappedAtTheGatewaysMaximum", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`[]`)) })
-		b.client.Transactions(context.Background(), TransactionQuery{From: from, Until: until, Limit: 100000})
+		b.client.Transactions(context.Background(), gateway.TransactionQuery{From: from, Until: until, Limit: 100000})
 		u, err := url.Parse(b.next(t).RequestURI)
 		require.NoError(t, err)
 		require.Equal(t, "5000", u.Query().Get("limit"))
@@ -80,7 +82,7 @@ func TestTransactions(t *testing.T) {
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = w.Write([]byte(`{"code":"INVALID_TRANSACTION_KEY","message":"잘못된 페이징 키 입니다."}`))
 		})
-		page := b.client.Transactions(context.Background(), TransactionQuery{From: from, Until: until, Cursor: "nope"})
+		page := b.client.Transactions(context.Background(), gateway.TransactionQuery{From: from, Until: until, Cursor: "nope"})
 		require.False(t, page.OK())
 		require.Equal(t, http.StatusBadRequest, page.HTTPStatus)
 		require.Equal(t, "INVALID_TRANSACTION_KEY", page.Code)
@@ -99,7 +101,7 @@ func TestTransactions(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				b := setup(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(body)) })
-				page := b.client.Transactions(context.Background(), TransactionQuery{From: from, Until: until})
+				page := b.client.Transactions(context.Background(), gateway.TransactionQuery{From: from, Until: until})
 				require.Error(t, page.Err)
 				require.False(t, page.OK())
 				require.Nil(t, page.Transactions)
@@ -110,14 +112,14 @@ func TestTransactions(t *testing.T) {
 	t.Run("AnEmptyWindowIsNotSent", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`[]`)) })
-		page := b.client.Transactions(context.Background(), TransactionQuery{From: until, Until: from})
-		require.True(t, errors.Is(page.Err, ErrNotSent))
+		page := b.client.Transactions(context.Background(), gateway.TransactionQuery{From: until, Until: from})
+		require.True(t, errors.Is(page.Err, gateway.ErrNotSent))
 		require.Zero(t, b.hits.Load())
 	})
 }
 
 // normalized puts a transaction's time in UTC, for comparison.
-func normalized(tx Transaction) Transaction {
+func normalized(tx gateway.Transaction) gateway.Transaction {
 	tx.At = tx.At.UTC()
 	return tx
 }

@@ -1,4 +1,4 @@
-package gateway
+package toss
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
 )
 
 // samplePaymentKey and sampleOrderID are the payment the sample bodies
@@ -130,12 +132,12 @@ func TestParsePayment(t *testing.T) {
 		t.Parallel()
 		p, err := parsePayment([]byte(samplePaymentDone))
 		require.NoError(t, err)
-		require.Equal(t, &Payment{
+		require.Equal(t, &gateway.Payment{
 			PaymentKey:         "5EnNZRJGvaBX7zk2yd8ydw26XvwXkLrx9POLqKQjmAw4b0e1",
 			OrderID:            "a4CWyWY5m89PNh7xJwhk1",
 			OrderName:          "토스 티셔츠 외 2건",
 			Status:             StatusDone,
-			Phase:              PhaseCharged,
+			Phase:              gateway.PhaseCharged,
 			Method:             "카드",
 			Currency:           "KRW",
 			LastTransactionKey: "9C62B18EEF0DE3EB7F4422EB6D14BC6E",
@@ -157,7 +159,7 @@ func TestParsePayment(t *testing.T) {
 		require.Equal(t, int64(15000), p.TotalAmount)
 		require.Equal(t, int64(14700), p.BalanceAmount)
 		require.Equal(t, "090A796806E726BBB929F4A2CA7DB9A7", p.LastTransactionKey)
-		require.Equal(t, []Cancel{{
+		require.Equal(t, []gateway.Cancel{{
 			TransactionKey:   "090A796806E726BBB929F4A2CA7DB9A7",
 			CancelReason:     "고객 변심",
 			CancelStatus:     "DONE",
@@ -172,7 +174,7 @@ func TestParsePayment(t *testing.T) {
 		p, err := parsePayment([]byte(samplePaymentReady))
 		require.NoError(t, err)
 		require.Equal(t, StatusReady, p.Status)
-		require.Equal(t, PhaseOpen, p.Phase)
+		require.Equal(t, gateway.PhaseOpen, p.Phase)
 		require.Empty(t, p.Method)
 		require.True(t, p.ApprovedAt.IsZero())
 		require.False(t, p.RequestedAt.IsZero())
@@ -222,7 +224,7 @@ func TestParsePayment(t *testing.T) {
 				require.Equal(t, status, p.Status)
 				require.Zero(t, p.TotalAmount)
 				require.Zero(t, p.BalanceAmount)
-				require.Equal(t, ClassUnclear, Classify(Result{HTTPStatus: 200, Payment: p}), body)
+				require.Equal(t, gateway.ClassUnclear, Classify(gateway.Result{HTTPStatus: 200, Payment: p}), body)
 			}
 		}
 	})
@@ -230,10 +232,10 @@ func TestParsePayment(t *testing.T) {
 	// Every Toss status has its phase: the relay settles from the phase.
 	t.Run("Phases", func(t *testing.T) {
 		t.Parallel()
-		for status, want := range map[string]Phase{
-			StatusReady: PhaseOpen, StatusInProgress: PhaseOpen, StatusWaitingForDeposit: PhaseWaiting,
-			StatusDone: PhaseCharged, StatusCanceled: PhaseCharged, StatusPartialCanceled: PhaseCharged,
-			StatusAborted: PhaseFailed, StatusExpired: PhaseExpired, "SOMETHING_NEW": PhaseUnknown,
+		for status, want := range map[string]gateway.Phase{
+			StatusReady: gateway.PhaseOpen, StatusInProgress: gateway.PhaseOpen, StatusWaitingForDeposit: gateway.PhaseWaiting,
+			StatusDone: gateway.PhaseCharged, StatusCanceled: gateway.PhaseCharged, StatusPartialCanceled: gateway.PhaseCharged,
+			StatusAborted: gateway.PhaseFailed, StatusExpired: gateway.PhaseExpired, "SOMETHING_NEW": gateway.PhaseUnknown,
 		} {
 			body := `{"paymentKey":"pk","status":"` + status + `","totalAmount":100,"balanceAmount":100}`
 			p, err := parsePayment([]byte(body))
@@ -259,11 +261,11 @@ func TestParsePayment(t *testing.T) {
 
 // normalizeTimes replaces every time's location by kst (same instant), so
 // that require.Equal compares instants rather than *time.Location pointers.
-func normalizeTimes(p *Payment) *Payment {
+func normalizeTimes(p *gateway.Payment) *gateway.Payment {
 	q := *p
 	q.RequestedAt = inKST(q.RequestedAt)
 	q.ApprovedAt = inKST(q.ApprovedAt)
-	q.Cancels = append([]Cancel(nil), p.Cancels...)
+	q.Cancels = append([]gateway.Cancel(nil), p.Cancels...)
 	for i := range q.Cancels {
 		q.Cancels[i].CanceledAt = inKST(q.Cancels[i].CanceledAt)
 	}
@@ -364,13 +366,13 @@ func FuzzParsePayment(f *testing.F) {
 		// Whatever parses must be something Classify can act on.
 		require.NotEmpty(t, p.PaymentKey)
 		require.NotEmpty(t, p.Status)
-		c := Classify(Result{Payment: p, HTTPStatus: 200})
-		require.Contains(t, []Class{ClassSuccess, ClassUnclear}, c)
+		c := Classify(gateway.Result{Payment: p, HTTPStatus: 200})
+		require.Contains(t, []gateway.Class{gateway.ClassSuccess, gateway.ClassUnclear}, c)
 		// A success carries the amounts the gateway sent, never a 0
 		// standing in for an absent or null one.
 		// RawMessage sees the value as sent (and keys match as they do for
 		// wirePayment), so this does not reuse the pointer logic under test.
-		if c == ClassSuccess {
+		if c == gateway.ClassSuccess {
 			var raw struct {
 				TotalAmount   json.RawMessage `json:"totalAmount"`
 				BalanceAmount json.RawMessage `json:"balanceAmount"`

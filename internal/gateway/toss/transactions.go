@@ -1,4 +1,4 @@
-package gateway
+package toss
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/payment-outbox/payment-outbox/internal/gateway"
+	"github.com/payment-outbox/payment-outbox/internal/gateway/httpcall"
 	"github.com/payment-outbox/payment-outbox/internal/payment"
 )
 
@@ -65,15 +67,11 @@ var errUnusableTransaction = errors.New("transaction has no paymentKey, transact
 // (GET /v1/transactions?startDate=&endDate=&startingAfter=&limit=): every
 // approval and cancel whose transactionAt falls in the window, oldest first.
 // The next page starts after the last transactionKey of a full page.
-func (c *Client) Transactions(ctx context.Context, q TransactionQuery) TransactionPage {
-	if q.From.IsZero() || q.Until.IsZero() || !q.From.Before(q.Until) {
-		return TransactionPage{Err: fmt.Errorf("error validating %s request: window %s..%s is empty: %w", opList, q.From, q.Until, ErrNotSent)}
+func (c *Client) Transactions(ctx context.Context, q gateway.TransactionQuery) gateway.TransactionPage {
+	limit, err := q.PageSize(transactionsDefaultLimit, TransactionsMaxLimit)
+	if err != nil {
+		return gateway.TransactionPage{Err: notSent(opList, err).Err}
 	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = transactionsDefaultLimit
-	}
-	limit = min(limit, TransactionsMaxLimit)
 	v := url.Values{}
 	v.Set("startDate", q.From.In(kst).Format(tossDateLayout))
 	v.Set("endDate", q.Until.In(kst).Format(tossDateLayout))
@@ -81,10 +79,9 @@ func (c *Client) Transactions(ctx context.Context, q TransactionQuery) Transacti
 		v.Set("startingAfter", q.Cursor)
 	}
 	v.Set("limit", strconv.Itoa(limit))
-	var page TransactionPage
-	r := c.do(ctx, call{
-		op: opList, method: http.MethodGet, path: "/v1/transactions?" + v.Encode(),
-		decode: func(raw []byte) error {
+	var page gateway.TransactionPage
+	r := c.send(ctx, httpcall.Request{Op: opList, Method: http.MethodGet, Path: "/v1/transactions?" + v.Encode()},
+		func(raw []byte) error {
 			txs, err := parseTransactions(raw)
 			if err != nil {
 				return err
@@ -94,8 +91,7 @@ func (c *Client) Transactions(ctx context.Context, q TransactionQuery) Transacti
 				page.Next = txs[len(txs)-1].TransactionKey
 			}
 			return nil
-		},
-	})
+		})
 	page.HTTPStatus, page.Code, page.Message, page.Latency, page.Err = r.HTTPStatus, r.Code, r.Message, r.Latency, r.Err
 	if page.Err != nil || page.Code != "" {
 		page.Transactions, page.Next = nil, ""
@@ -104,17 +100,17 @@ func (c *Client) Transactions(ctx context.Context, q TransactionQuery) Transacti
 }
 
 // parseTransactions decodes a page: a JSON array of transactions.
-func parseTransactions(raw []byte) ([]Transaction, error) {
+func parseTransactions(raw []byte) ([]gateway.Transaction, error) {
 	var ws []wireTransaction
 	if err := json.Unmarshal(raw, &ws); err != nil {
 		return nil, fmt.Errorf("error decoding transactions: %w", err)
 	}
-	out := make([]Transaction, 0, len(ws))
+	out := make([]gateway.Transaction, 0, len(ws))
 	for i, w := range ws {
 		if w.PaymentKey == "" || w.TransactionKey == "" || w.Status == "" || w.Amount == nil {
 			return nil, fmt.Errorf("error decoding transaction %d: %w", i, errUnusableTransaction)
 		}
-		t := Transaction{
+		t := gateway.Transaction{
 			PaymentKey: w.PaymentKey, OrderID: w.OrderID, TransactionKey: w.TransactionKey,
 			Kind: tossTransactionKind(w.Status), Status: w.Status, Method: w.Method, Currency: w.Currency,
 			Amount: int64(*w.Amount),
@@ -124,7 +120,7 @@ func parseTransactions(raw []byte) ([]Transaction, error) {
 		if at, err := time.Parse(time.RFC3339, w.TransactionAt); err == nil {
 			t.At = at
 		}
-		if t.Kind != TransactionOther && t.Amount <= 0 {
+		if t.Kind != gateway.TransactionOther && t.Amount <= 0 {
 			return nil, fmt.Errorf("error decoding transaction %s: amount %d is not positive", w.TransactionKey, t.Amount)
 		}
 		out = append(out, t)
@@ -135,12 +131,12 @@ func parseTransactions(raw []byte) ([]Transaction, error) {
 // tossTransactionKind reads a Toss transaction's status: an approval is
 // DONE, a refund is CANCELED or PARTIAL_CANCELED (the payment's status the
 // cancel left); anything else moved no money.
-func tossTransactionKind(status string) TransactionKind {
+func tossTransactionKind(status string) gateway.TransactionKind {
 	switch status {
 	case StatusDone:
-		return TransactionApproval
+		return gateway.TransactionApproval
 	case StatusCanceled, StatusPartialCanceled:
-		return TransactionCancel
+		return gateway.TransactionCancel
 	}
-	return TransactionOther
+	return gateway.TransactionOther
 }
