@@ -46,10 +46,10 @@ func TestChaosShort(t *testing.T) {
 		HoldFor:          3 * time.Second,
 		// A small share paid by virtual account (early, late, another
 		// amount, never), some with a forged DEPOSIT_CALLBACK.
-		VAShare:          0.1,
-		Seed:             20261121,
-		DrainTimeout:     3 * time.Minute,
-		Log:              os.Stderr,
+		VAShare:      0.1,
+		Seed:         20261121,
+		DrainTimeout: 3 * time.Minute,
+		Log:          os.Stderr,
 	})
 	require.NoError(t, err)
 	t.Logf("payments %d, outcomes %v, gateway calls %d (%v), faults %d, lost %d, replayed %d, timeouts %d, "+
