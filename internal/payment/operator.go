@@ -140,15 +140,15 @@ func (p *Payment) ResendFailedCancel(c *Cancel) (old, next string, err error) {
 // ResendFailedCancelTo is ResendFailedCancel for deposited virtual-account
 // money, sent to the refund account a person names: a compensation held
 // for want of one (HoldForRefundAccount), or a refund the gateway refused
-// with the account it had. The account is checked first; a bad one
-// changes nothing.
+// with the account it had. The account is checked first, before the
+// payment's state; a bad one changes nothing.
 func (p *Payment) ResendFailedCancelTo(c *Cancel, a RefundAccount) (old, next string, err error) {
+	if err := ValidateRefundAccount(p.Gateway, a); err != nil {
+		return "", "", err
+	}
 	if !p.refundsDeposit() {
 		return "", "", Errorf(KindConflict, CodeInvalidState,
 			"payment is not a deposited virtual-account payment: its refund goes back the way it was paid, with no refund account (resend-cancel)")
-	}
-	if err := ValidateRefundAccount(p.Gateway, a); err != nil {
-		return "", "", err
 	}
 	old, next, err = p.resendFailedCancel(c)
 	if err != nil {
