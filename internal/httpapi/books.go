@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -112,6 +113,12 @@ func toBooksDifferenceResponse(d store.BooksDifference) booksDifferenceResponse 
 	return out
 }
 
+// readOnly runs read in one read-only snapshot, so a report's figures
+// agree with each other.
+func (s *Server) readOnly(ctx context.Context, read func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, read)
+}
+
 // readBooks reads the report in one snapshot.
 func (s *Server) readBooks(c echo.Context) (booksReportResponse, error) {
 	var out booksReportResponse
@@ -145,24 +152,4 @@ func (s *Server) opsBooks(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, out)
-}
-
-// consoleBooks is the console's Books page: the same report.
-func (s *Server) consoleBooks(c echo.Context) error {
-	out, err := s.readBooks(c)
-	if err != nil {
-		return err
-	}
-	type row struct {
-		booksDifferenceResponse
-		Payment string // our payment's id, "" when none
-	}
-	rows := make([]row, len(out.Differences))
-	for i, d := range out.Differences {
-		rows[i] = row{booksDifferenceResponse: d}
-		if d.PaymentID != nil {
-			rows[i].Payment = *d.PaymentID
-		}
-	}
-	return s.render(c, http.StatusOK, "books.html", map[string]any{"Runs": out.Runs, "Differences": rows})
 }

@@ -219,7 +219,7 @@ func TestOpenAPIRoutes(t *testing.T) {
 	var routes []string
 	for _, r := range s.echo.Routes() {
 		if r.Path == consolePath || strings.HasPrefix(r.Path, consolePath+"/") {
-			// The console is HTML pages for people (console.go, README),
+			// The console is HTML pages for people (internal/console, README),
 			// not part of the API this document describes.
 			continue
 		}

@@ -113,25 +113,13 @@ func operatorOf(c echo.Context) payflow.Operator {
 }
 
 // runAction runs one payment action in its own transaction and counts it
-// once committed. The console shares it with the JSON handlers.
+// once committed. The console takes the same actions through the same
+// payflow.Flow.Act.
 func (s *Server) runAction(ctx context.Context, op payflow.Operator, action payment.Action, paymentID, cancelID, reason string) (payment.OperatorAction, error) {
 	var a payment.OperatorAction
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		switch action {
-		case payment.ActionLookup:
-			a, err = s.flow.Lookup(ctx, tx, op, paymentID, reason)
-		case payment.ActionResolve:
-			a, err = s.flow.Resolve(ctx, tx, op, paymentID, reason)
-		case payment.ActionRetry:
-			a, err = s.flow.Retry(ctx, tx, op, paymentID, reason)
-		case payment.ActionResendCancel:
-			a, err = s.flow.ResendCancel(ctx, tx, op, paymentID, cancelID, reason)
-		case payment.ActionAcknowledge:
-			a, err = s.flow.Acknowledge(ctx, tx, op, paymentID, reason)
-		default:
-			err = fmt.Errorf("unknown operator action %q", action)
-		}
+		a, err = s.flow.Act(ctx, tx, op, action, paymentID, cancelID, reason)
 		return err
 	})
 	if err != nil {

@@ -1,6 +1,9 @@
 // Package httpapi is the payment outbox's HTTP API: the Echo routes, the
 // request and response types, and the one place that maps domain errors to
-// HTTP statuses.
+// HTTP statuses. It also mounts the operators' console (internal/console)
+// at /console, lending it the api's key check, logger, error mapping and
+// open-route admission through the seams the console declares
+// (console.go); the console's pages, sessions and templates are its own.
 //
 // Every write a handler makes (the payment row, a cancel row and the outbox
 // job that tells the relay to call the gateway) happens in one Postgres
@@ -14,7 +17,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -190,8 +192,6 @@ type Server struct {
 	flow         *payflow.Flow
 	echo         *echo.Echo
 	metrics      *metrics.HTTP
-	// consoleTmpl holds the console's pages (console.go).
-	consoleTmpl *template.Template
 	// routePaths are the route templates; a request whose c.Path() is not
 	// one of them is counted as routeUnmatched.
 	routePaths map[string]bool
@@ -232,8 +232,6 @@ type Server struct {
 	maxAmount int64
 	// development: see Config.Development.
 	development bool
-	// signIns throttles failed console sign-ins (console_throttle.go).
-	signIns *signInThrottle
 	// portOneHooks verifies PortOne's webhooks; nil when no secret is
 	// configured.
 	portOneHooks *standardwebhooks.Webhook
@@ -275,7 +273,6 @@ func New(cfg Config) *Server {
 	}
 	s.maxAmount = cfg.MaxAmount
 	s.development = cfg.Development
-	s.signIns = newSignInThrottle()
 	if s.maxAmount <= 0 || s.maxAmount > payment.MaxAmount {
 		s.maxAmount = payment.MaxAmount
 	}
@@ -436,7 +433,7 @@ func (s *Server) routes(metricsHandler http.Handler) *echo.Echo {
 	e.POST("/v1/webhook-endpoints/:id/deliveries/:deliveryId/redeliver", s.redeliverWebhook, s.scoped(scopesWebhooks))
 
 	s.opsRoutes(e)
-	s.consoleRoutes(e)
+	s.mountConsole(e)
 	return e
 }
 

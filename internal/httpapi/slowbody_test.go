@@ -40,7 +40,8 @@ type slowRoute struct {
 var cutOff = []int{0, http.StatusRequestTimeout}
 
 // slowRoutes are the routes reachable without a credential that read a
-// body (server.go's routing and console.go's): the attack of issue 17. And
+// body (server.go's routing and the console's sign-in, internal/console,
+// which it mounts): the attack of issue 17. And
 // two that never read one but that net/http would, to keep the connection,
 // before it wrote their answer: an authenticated route without a key, and a
 // path we do not serve.

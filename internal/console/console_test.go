@@ -1,4 +1,4 @@
-package httpapi
+package console_test
 
 import (
 	"net/http"
