@@ -49,6 +49,7 @@ const usage = `usage: api [migrate | keys create NAME [--scope S] [--owner O] | 
   api ops lookup|retry|resolve|acknowledge PAYMENT_ID --reason TEXT
   api ops resend-cancel PAYMENT_ID --reason TEXT [--cancel CANCEL_ID]
   api ops settle-cancel PAYMENT_ID --decision done|resend|abandon --reason TEXT [--cancel CANCEL_ID]
+  api ops refund-account PAYMENT_ID --bank CODE --account DIGITS --holder NAME --reason TEXT [--cancel CANCEL_ID]
   api ops retry-job JOB_ID --reason TEXT
   api ops actions PAYMENT_ID
                         an operator action (or a payment's audit trail) through the running api,

@@ -19,7 +19,7 @@ type opsCommand struct {
 	// path is the API path after /v1/ops/; method GET or POST.
 	method, path string
 	// body is the JSON request body of a POST.
-	body map[string]string
+	body map[string]any
 }
 
 // opsActions maps the command line's action names to the API's paths.
@@ -30,12 +30,16 @@ var opsActions = map[string]string{
 	"settle-cancel": "settle-cancel",
 	"resolve":       "resolve",
 	"acknowledge":   "acknowledge",
+	// refund-account takes the customer's account in --bank, --account
+	// and --holder (docs/design.md section 19).
+	"refund-account": "refund-account",
 }
 
 // parseOpsArgs reads the arguments after `api ops` before anything
 // connects: `ACTION PAYMENT_ID --reason TEXT [--cancel CANCEL_ID]`,
 // `settle-cancel PAYMENT_ID --decision done|resend|abandon --reason TEXT
-// [--cancel CANCEL_ID]`,
+// [--cancel CANCEL_ID]`, `refund-account PAYMENT_ID --bank CODE --account
+// DIGITS --holder NAME --reason TEXT [--cancel CANCEL_ID]`,
 // `retry-job JOB_ID --reason TEXT` or `actions PAYMENT_ID`.
 func parseOpsArgs(args []string) (opsCommand, error) {
 	if len(args) == 2 && args[0] == "actions" {
@@ -46,6 +50,7 @@ func parseOpsArgs(args []string) (opsCommand, error) {
 	}
 	action, id := args[0], args[1]
 	var reason, cancelID, decision string
+	refund := map[string]string{}
 	for i := 2; i < len(args); i++ {
 		name, value, inline := strings.Cut(args[i], "=")
 		if !inline {
@@ -62,6 +67,12 @@ func parseOpsArgs(args []string) (opsCommand, error) {
 			cancelID = value
 		case "--decision", "-decision":
 			decision = value
+		case "--bank", "-bank":
+			refund["bank"] = value
+		case "--account", "-account":
+			refund["accountNumber"] = value
+		case "--holder", "-holder":
+			refund["holderName"] = value
 		default:
 			return opsCommand{}, &usageError{msg: "unknown flag " + strconv.Quote(name)}
 		}
@@ -69,7 +80,7 @@ func parseOpsArgs(args []string) (opsCommand, error) {
 	if strings.TrimSpace(reason) == "" {
 		return opsCommand{}, &usageError{msg: "every operator action needs --reason: say why, for the audit trail"}
 	}
-	body := map[string]string{"reason": reason}
+	body := map[string]any{"reason": reason}
 	if action == "retry-job" {
 		if n, err := strconv.ParseInt(id, 10, 64); err != nil || n <= 0 {
 			return opsCommand{}, &usageError{msg: "retry-job takes a job id (a positive integer), not " + strconv.Quote(id)}
@@ -81,10 +92,18 @@ func parseOpsArgs(args []string) (opsCommand, error) {
 		return opsCommand{}, &usageError{msg: "unknown ops action " + strconv.Quote(action)}
 	}
 	if cancelID != "" {
-		if action != "resend-cancel" && action != "settle-cancel" {
-			return opsCommand{}, &usageError{msg: "--cancel goes with resend-cancel and settle-cancel only"}
+		if action != "resend-cancel" && action != "settle-cancel" && action != "refund-account" {
+			return opsCommand{}, &usageError{msg: "--cancel goes with resend-cancel, settle-cancel and refund-account only"}
 		}
 		body["cancelId"] = cancelID
+	}
+	switch {
+	case action == "refund-account" && len(refund) != 3:
+		return opsCommand{}, &usageError{msg: "refund-account needs the customer's account: --bank, --account and --holder"}
+	case action != "refund-account" && len(refund) > 0:
+		return opsCommand{}, &usageError{msg: "--bank, --account and --holder go with refund-account only"}
+	case len(refund) > 0:
+		body["refundReceiveAccount"] = refund
 	}
 	switch {
 	case action == "settle-cancel" && decision == "":

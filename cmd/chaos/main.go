@@ -57,6 +57,8 @@ func run(ctx context.Context, args []string) int {
 	fs.Float64Var(&cfg.WebhookDuplicateRate, "webhook-duplicate-rate", 0.05, "chance a gateway webhook is sent twice")
 	fs.DurationVar(&cfg.WebhookDelay, "webhook-delay", 100*time.Millisecond, "how long every gateway webhook is held back")
 	fs.DurationVar(&cfg.WebhookJitter, "webhook-jitter", 1500*time.Millisecond, "extra random hold of a gateway webhook up to this (so they come out of order)")
+	fs.Float64Var(&cfg.VAShare, "va-share", 0.1, "share of payments (both gateways) paid by virtual account: deposits early, late, of another amount (refunded to an account the harness supplies), or never")
+	fs.Float64Var(&cfg.ForgedDepositRate, "forged-deposit-rate", 0.3, "share of the Toss virtual-account payments whose DEPOSIT_CALLBACK an attacker also posts with a wrong secret")
 	fs.DurationVar(&cfg.SettleTimeout, "settle-timeout", 2*time.Minute, "how long after the drain the gateway's unasked-for money may take to settle here")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
@@ -147,7 +149,7 @@ func print(rep *chaos.Report) {
 	}
 	fmt.Printf("  %-26s %d written, %d received and verified, %d refused on purpose, %d bad signatures\n", "webhooks",
 		rep.Webhooks.Written, rep.Webhooks.Received, rep.Webhooks.Refused, rep.Webhooks.BadSignatures)
-	for _, g := range []string{"portone", "toss"} {
+	for _, g := range []string{"portone", "toss", "toss-deposit"} {
 		h := rep.GatewayWebhooks[g]
 		fmt.Printf("  %-26s %d events: %d dropped, %d duplicated, %d deliveries delayed; %d delivered, %d given up\n", g+" webhooks",
 			h.Events, h.Dropped, h.Duplicated, h.Delayed, h.Delivered, h.GivenUp)
@@ -158,6 +160,9 @@ func print(rep *chaos.Report) {
 	fmt.Printf("  %-26s %d\n", "late payments", u.LatePayments)
 	fmt.Printf("  %-26s %d (%d in all; %d refused; %d taken for a cancel of the same amount)\n", "console refunds", u.ConsoleRefunds, u.ConsoleRefundAmount, u.ConsoleRefused, u.ConsoleRefundsTakenAsOurs)
 	fmt.Printf("  %-26s %d\n", "charged, not settled here", u.ChargedUnsettled)
+	va := u.VA
+	fmt.Printf("  %-26s %v: %d waited, %d deposits, %d missed their due date; %d held for a refund account, %d given one; %d forged DEPOSIT_CALLBACKs (%d answered 2xx)\n",
+		"virtual accounts", va.Payments, va.Waited, va.Deposits, va.Missed, va.Held, va.AccountsGiven, va.Forged, va.ForgedAccepted)
 	b := rep.Books
 	fmt.Printf("  %-26s %d runs after the drain: %d transactions, %d matched, %d differences\n", "reconciliation",
 		b.Runs, b.Transactions, b.Matched, b.Differences)

@@ -82,7 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		slog.Duration("hold_for", time.Duration(set.config.HoldFor)),
 		slog.Duration("consecutive_cancel_window", time.Duration(set.config.ConsecutiveCancelWindow)),
 		slog.Bool("auto_authorize", set.config.AutoAuthorize),
-		slog.String("portone_webhook_url", set.config.PortOneWebhookURL))
+		slog.String("portone_webhook_url", set.config.PortOneWebhookURL),
+		slog.String("toss_webhook_url", set.config.TossWebhookURL))
 
 	select {
 	case err := <-serveErr:
@@ -133,6 +134,7 @@ func parseSettings(args []string, getenv func(string) string) (settings, error) 
 	autoAuthorize := fs.String("auto-authorize", env("SIM_AUTO_AUTHORIZE", "false"), "confirm creates unknown sessions from its body (SIM_AUTO_AUTHORIZE)")
 	portOneWebhookURL := fs.String("portone-webhook-url", env("SIM_PORTONE_WEBHOOK_URL", ""), "POST a signed PortOne webhook here on every PortOne payment status change; empty sends none (SIM_PORTONE_WEBHOOK_URL)")
 	portOneWebhookSecret := fs.String("portone-webhook-secret", env("SIM_PORTONE_WEBHOOK_SECRET", ""), "the whsec_… secret those webhooks are signed with (SIM_PORTONE_WEBHOOK_SECRET)")
+	tossWebhookURL := fs.String("toss-webhook-url", env("SIM_TOSS_WEBHOOK_URL", ""), "POST Toss's DEPOSIT_CALLBACK here when a virtual account is paid into; empty sends none (SIM_TOSS_WEBHOOK_URL)")
 	replayErrors := fs.String("replay-cached-errors", env("SIM_REPLAY_CACHED_ERRORS", "false"), "store injected errors under the Idempotency-Key (SIM_REPLAY_CACHED_ERRORS)")
 	// A bare -auto-authorize or -replay-cached-errors means true, as for a
 	// bool flag, while the value stays a string so the env fallback works.
@@ -192,6 +194,7 @@ func parseSettings(args []string, getenv func(string) string) (settings, error) 
 		return settings{}, fmt.Errorf("bad -replay-cached-errors: %w", err)
 	}
 	cfg.PortOneWebhookURL, cfg.PortOneWebhookSecret = *portOneWebhookURL, *portOneWebhookSecret
+	cfg.TossWebhookURL = *tossWebhookURL
 	if err := cfg.Validate(); err != nil {
 		return settings{}, fmt.Errorf("bad fault flags: %w", err)
 	}

@@ -45,6 +45,7 @@ func TestParseSettingsFaults(t *testing.T) {
 			"SIM_CONSECUTIVE_CANCEL_WINDOW": "2s",
 			"SIM_PORTONE_WEBHOOK_URL":       "http://127.0.0.1:8080/v1/webhooks/portone",
 			"SIM_PORTONE_WEBHOOK_SECRET":    testWebhookSecret,
+			"SIM_TOSS_WEBHOOK_URL":          "http://127.0.0.1:8080/v1/webhooks/toss",
 		}
 		set, err := parseSettings(nil, func(name string) string { return env[name] })
 		require.NoError(t, err)
@@ -53,6 +54,7 @@ func TestParseSettingsFaults(t *testing.T) {
 		require.Equal(t, gatewaysim.Duration(2*time.Second), set.config.ConsecutiveCancelWindow)
 		require.Equal(t, "http://127.0.0.1:8080/v1/webhooks/portone", set.config.PortOneWebhookURL)
 		require.Equal(t, testWebhookSecret, set.config.PortOneWebhookSecret)
+		require.Equal(t, "http://127.0.0.1:8080/v1/webhooks/toss", set.config.TossWebhookURL)
 
 		// A flag wins over its variable.
 		set, err = parseSettings([]string{"-hold-for", "1s"}, func(name string) string { return env[name] })

@@ -1,7 +1,11 @@
 -- name: CancelInsert :one
+-- A compensation held for want of a refund account is inserted failed,
+-- with its failure code (docs/design.md section 19).
 INSERT INTO payment_cancels (id, payment_id, kind, amount, reason, status, idempotency_key,
+    failure_code, failure_message,
     refund_bank, refund_account_last4, refund_account_number, refund_holder_name)
 VALUES (@id, @payment_id, @kind, @amount, @reason, @status, @idempotency_key,
+    @failure_code, @failure_message,
     sqlc.narg('refund_bank'), sqlc.narg('refund_account_last4'), sqlc.narg('refund_account_number'),
     sqlc.narg('refund_holder_name'))
 RETURNING *;
@@ -24,11 +28,14 @@ UPDATE payment_cancels SET
     failure_message = @failure_message,
     completed_at    = @completed_at,
     -- The refund account leaves with the last status that may still send
-    -- it (payment_cancels_refund_account_while_open).
+    -- it (payment_cancels_refund_account_while_open); a refused or held
+    -- refund sent again to an account a person names gets it here.
     refund_account_number = CASE WHEN @status::text IN ('waiting', 'pending', 'unknown')
-        THEN refund_account_number END,
+        THEN coalesce(sqlc.narg('refund_account_number'), refund_account_number) END,
     refund_holder_name    = CASE WHEN @status::text IN ('waiting', 'pending', 'unknown')
-        THEN refund_holder_name END,
+        THEN coalesce(sqlc.narg('refund_holder_name'), refund_holder_name) END,
+    refund_bank           = coalesce(sqlc.narg('refund_bank'), refund_bank),
+    refund_account_last4  = coalesce(sqlc.narg('refund_account_last4'), refund_account_last4),
     updated_at      = now()
 WHERE id = @id AND status = @expected_status
 RETURNING *;

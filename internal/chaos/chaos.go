@@ -94,8 +94,18 @@ type Config struct {
 	// out of order.
 	WebhookDropRate      float64
 	WebhookDuplicateRate float64
-	WebhookDelay         time.Duration
-	WebhookJitter        time.Duration
+	// VAShare is the share of payments, of both gateways, the customer
+	// pays by virtual account (docs/design.md section 19): early, late
+	// (just before the due date), another amount (refunded to the account
+	// the harness supplies as the operator) or never (default 0.1).
+	// ForgedDepositRate is the share of the Toss ones whose DEPOSIT_CALLBACK
+	// an attacker also posts with a wrong secret, which must change nothing
+	// (default 0.3). The webhook faults above befall Toss's DEPOSIT_CALLBACK
+	// too, sent by gatewaysim.
+	VAShare           float64
+	ForgedDepositRate float64
+	WebhookDelay      time.Duration
+	WebhookJitter     time.Duration
 	// SettleTimeout bounds the wait after the drain for the payments the
 	// gateway charged without our asking to settle here (a webhook, or the
 	// relay's sweep, finds them), default 2m.
@@ -155,6 +165,8 @@ func (c *Config) defaults() {
 	rate(&c.ConsoleRefundRate, 0.02)
 	rate(&c.WebhookDropRate, 0.05)
 	rate(&c.WebhookDuplicateRate, 0.05)
+	rate(&c.VAShare, 0.1)
+	rate(&c.ForgedDepositRate, 0.3)
 	if c.WebhookDelay == 0 {
 		c.WebhookDelay = 100 * time.Millisecond
 	}
@@ -187,7 +199,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("NeverConfirmRate %v and LatePayRate %v add up to more than all PortOne payments", c.NeverConfirmRate, c.LatePayRate)
 	}
 	for _, r := range []float64{c.ErrorRate, c.LostRate, c.CommitLossRate, c.HoldRate, c.NeverConfirmRate, c.CancelUnconfirmedRate,
-		c.LatePayRate, c.ConsoleRefundRate, c.WebhookDropRate, c.WebhookDuplicateRate} {
+		c.LatePayRate, c.ConsoleRefundRate, c.WebhookDropRate, c.WebhookDuplicateRate, c.VAShare, c.ForgedDepositRate} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("rate %v is not a probability", r)
 		}
@@ -473,6 +485,11 @@ func startSystem(ctx context.Context, cfg Config, logf func(string, ...any)) (*s
 			"RELAY_READY_SWEEP_AFTER=" + readySweepAfter.String(),
 			"RELAY_RECHECK_WINDOW=" + recheckWindow.String(),
 			"RELAY_BOOKS_INTERVAL=" + booksInterval.String(), "RELAY_BOOKS_LAG=" + booksLag.String(),
+			// A virtual account is due in seconds here (vaDue), so the
+			// deposit sweep looks in seconds too, and the grace after the
+			// due date stays above Toss's one-second rounding.
+			"RELAY_DEPOSIT_SWEEP_FAR=" + vaSweepFar.String(), "RELAY_DEPOSIT_SWEEP_NEAR=" + vaSweepNear.String(),
+			"RELAY_DEPOSIT_SWEEP_CLOSE=" + vaSweepClose.String(), "RELAY_DEPOSIT_GRACE=" + vaGrace.String(),
 			"RELAY_SHUTDOWN_TIMEOUT=5s", "LOG_LEVEL=warn",
 		})
 		if err := relay.Start(); err != nil {

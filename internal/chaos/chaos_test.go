@@ -44,9 +44,12 @@ func TestChaosShort(t *testing.T) {
 		CommitLossRate:   0.02,
 		HoldRate:         0.05,
 		HoldFor:          3 * time.Second,
-		Seed:             20261121,
-		DrainTimeout:     3 * time.Minute,
-		Log:              os.Stderr,
+		// A small share paid by virtual account (early, late, another
+		// amount, never), some with a forged DEPOSIT_CALLBACK.
+		VAShare:      0.1,
+		Seed:         20261121,
+		DrainTimeout: 3 * time.Minute,
+		Log:          os.Stderr,
 	})
 	require.NoError(t, err)
 	t.Logf("payments %d, outcomes %v, gateway calls %d (%v), faults %d, lost %d, replayed %d, timeouts %d, "+
@@ -83,6 +86,17 @@ func TestChaosShort(t *testing.T) {
 	require.Positive(t, rep.GatewayWebhooks["toss"].Events, "Toss webhooks sent")
 	// A reconciliation run of each gateway's books after the drain, and it
 	// compared what there was (no difference: Violations is empty).
+	// Virtual accounts: deposits made, one of another amount held for
+	// its refund account and given it, forged callbacks answered and
+	// ignored (their plans' ends are checked).
+	va := rep.Unasked.VA
+	t.Logf("virtual accounts %+v", va)
+	require.Positive(t, va.Deposits, "virtual-account deposits")
+	require.Positive(t, va.Payments[string(kindVANever)]+va.Missed, "virtual accounts never paid")
+	require.Positive(t, va.AccountsGiven, "refund accounts given for deposits of another amount")
+	require.Equal(t, va.Held, va.AccountsGiven)
+	require.Positive(t, va.Forged, "forged DEPOSIT_CALLBACKs")
+	require.Positive(t, va.ForgedAccepted, "forged DEPOSIT_CALLBACKs answered as any webhook")
 	require.Equal(t, 2, rep.Books.Runs)
 	require.Positive(t, rep.Books.Matched)
 }

@@ -133,6 +133,15 @@ func (s *system) checkPlans(plans []*plan, st *state, gw map[string]gatewaysim.L
 		rep.Violations = append(rep.Violations, fmt.Sprintf("order %s (%s via %s, payment %s): ", p.orderID, p.kind, p.gateway, p.id)+fmt.Sprintf(format, args...))
 	}
 	for _, p := range plans {
+		if p.isVA() {
+			if rep.Unasked.VA.Payments == nil {
+				rep.Unasked.VA.Payments = map[string]int{}
+			}
+			rep.Unasked.VA.Payments[string(p.kind)]++
+		}
+		if p.vaErr != "" {
+			violate(p, "%s", p.vaErr)
+		}
 		switch p.kind {
 		case kindNeverConfirm:
 			rep.Unasked.NeverConfirmed++
@@ -304,6 +313,12 @@ func checkStuck(st *state, rep *Report) {
 		switch p.status {
 		case "confirming", "canceling", "unknown":
 			ids = append(ids, id)
+		case "waiting_for_deposit":
+			// Past its due date and grace, a lookup must have ended it
+			// (the sweep looks every RELAY_DEPOSIT_SWEEP_CLOSE then).
+			if p.vaDue != nil && time.Since(*p.vaDue) > vaGrace+vaSweepFar {
+				ids = append(ids, id)
+			}
 		}
 	}
 	sort.Strings(ids)

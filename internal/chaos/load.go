@@ -51,6 +51,14 @@ type plan struct {
 	// loadErr is an answer of the api that a correct system never gives
 	// to this plan's requests (see answerError).
 	loadErr string
+
+	// depositAmount is what a virtual-account plan's customer transfers
+	// (0: the order's amount); forge says an attacker also posts a
+	// DEPOSIT_CALLBACK for it with a wrong secret; vaErr is what the
+	// harness saw go wrong on the way (see giveRefundAccount).
+	depositAmount int64
+	forge         bool
+	vaErr         string
 }
 
 // want is the state a plan must end in.
@@ -66,6 +74,11 @@ func (p *plan) want() (string, int64) {
 		return "expired", 0
 	case kindCancelUnconfirmed:
 		return "canceled", 0
+	case kindVAWrong:
+		// Refunded whole to the account the harness gave.
+		return "canceled", 0
+	case kindVANever:
+		return "expired", 0
 	}
 	return "confirmed", p.amount
 }
@@ -73,7 +86,7 @@ func (p *plan) want() (string, int64) {
 // charges reports whether the plan's customer ends up charged at the
 // gateway at some point.
 func (p *plan) charges() bool {
-	return p.kind != kindDecline && p.kind != kindExpire
+	return p.kind != kindDecline && p.kind != kindExpire && p.kind != kindVANever
 }
 
 func planPayments(cfg Config, rng *rand.Rand) []*plan {
@@ -88,6 +101,8 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 		}
 		if rng.Float64() < cfg.PortOneShare {
 			p.gateway = gatewayPortOne
+		}
+		if p.gateway == gatewayPortOne {
 			switch y := rng.Float64(); {
 			case y < cfg.NeverConfirmRate:
 				p.kind = kindNeverConfirm
@@ -121,6 +136,7 @@ func planPayments(cfg Config, rng *rand.Rand) []*plan {
 		}
 		plans[i] = p
 	}
+	planVAs(cfg, plans)
 	return plans
 }
 
@@ -187,6 +203,11 @@ func (s *system) pushOne(ctx context.Context, p *plan, retries *atomic.Int64) er
 		return err
 	}
 	p.id = created.ID
+	if p.isVA() {
+		// PortOne's paymentId is the one the api bound at create.
+		p.paymentKey = created.PaymentKey
+		return s.pushVA(ctx, p, retries)
+	}
 
 	if p.gateway == gatewayPortOne {
 		// The paymentId the api bound to the intent at create.

@@ -35,3 +35,38 @@ func TestPlanPaymentsUnasked(t *testing.T) {
 	off := plan(Config{Payments: 4000, PortOneShare: 0.5, NeverConfirmRate: -1, LatePayRate: -1, ConsoleRefundRate: -1})
 	require.Zero(t, off[kindNeverConfirm]+off[kindCancelUnconfirmed]+off[kindLatePay]+off["console"], "a negative rate turns the fault off")
 }
+
+func TestPlanPaymentsVirtualAccounts(t *testing.T) {
+	cfg := Config{Payments: 4000, PortOneShare: 0.5, VAShare: 0.2}
+	cfg.defaults()
+	kinds := map[kind]int{}
+	gateways := map[string]int{}
+	for _, p := range planPayments(cfg, rand.New(rand.NewPCG(3, 4))) {
+		if !p.isVA() {
+			continue
+		}
+		kinds[p.kind]++
+		gateways[p.gateway]++
+		require.False(t, p.console, "no console refund of a virtual account")
+		if p.kind == kindVAWrong {
+			require.NotEqual(t, p.amount, p.depositAmount)
+			require.Positive(t, p.depositAmount)
+		}
+		if p.forge {
+			require.Equal(t, gatewayToss, p.gateway, "only Toss's DEPOSIT_CALLBACK carries a secret to forge")
+		}
+		require.Equal(t, p.kind != kindVANever, p.charges())
+	}
+	// 800 virtual accounts exactly, half of each gateway, every kind.
+	require.Equal(t, 800, kinds[kindVAEarly]+kinds[kindVALate]+kinds[kindVAWrong]+kinds[kindVANever])
+	require.InDelta(t, 400, gateways[gatewayToss], 80)
+	for _, k := range []kind{kindVAEarly, kindVALate, kindVAWrong, kindVANever} {
+		require.Positive(t, kinds[k], k)
+	}
+
+	off := Config{Payments: 1000, VAShare: -1}
+	off.defaults()
+	for _, p := range planPayments(off, rand.New(rand.NewPCG(3, 4))) {
+		require.False(t, p.isVA(), "a negative share turns them off")
+	}
+}

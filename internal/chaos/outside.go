@@ -47,6 +47,8 @@ type UnaskedCounts struct {
 	// ChargedUnsettled counts the payments charged at the gateway and not
 	// settled here (ready, failed, expired, or no row): 0 is the promise.
 	ChargedUnsettled int `json:"chargedUnsettled"`
+	// VA counts the virtual-account payments and what befell them.
+	VA VACounts `json:"va"`
 }
 
 // outside is the world around the outbox that moves money without asking
@@ -329,7 +331,12 @@ func (s *system) unsettled(ctx context.Context) (int, string, error) {
 	if err != nil {
 		return 0, "", fmt.Errorf("error reading the gateway's webhook counts: %w", err)
 	}
+	tossHooks, err := s.sim.TossWebhookStats(ctx)
+	if err != nil {
+		return 0, "", fmt.Errorf("error reading the gateway's Toss webhook counts: %w", err)
+	}
 	inFlight := int(hooks.Events - hooks.Dropped + hooks.Duplicated - hooks.Delivered - hooks.GivenUp)
+	inFlight += int(tossHooks.Events - tossHooks.Dropped + tossHooks.Duplicated - tossHooks.Delivered - tossHooks.GivenUp)
 	ledger, err := s.sim.Ledger(ctx)
 	if err != nil {
 		return 0, "", fmt.Errorf("error reading the gateway's ledger: %w", err)
@@ -349,7 +356,7 @@ func (s *system) unsettled(ctx context.Context) (int, string, error) {
 			money++
 		}
 	}
-	return inFlight + money, fmt.Sprintf("%d PortOne webhooks under way, %d payments charged at the gateway and not here", inFlight, money), nil
+	return inFlight + money, fmt.Sprintf("%d gateway webhooks under way, %d payments charged at the gateway and not here", inFlight, money), nil
 }
 
 // countOutside puts in the report what the world outside did: the late
@@ -376,6 +383,13 @@ func (s *system) countOutside(ctx context.Context, rep *Report, logf func(string
 	defer o.mu.Unlock()
 	rep.Unasked.LatePayments = o.counts.LatePayments
 	rep.Unasked.ConsoleRefused = o.counts.ConsoleRefused
-	rep.GatewayWebhooks = map[string]gatewaysim.WebhookStats{gatewayPortOne: hooks, gatewayToss: o.toss}
+	payments := rep.Unasked.VA.Payments
+	rep.Unasked.VA = o.counts.VA
+	rep.Unasked.VA.Payments = payments
+	tossHooks, err := s.sim.TossWebhookStats(ctx)
+	if err != nil {
+		return fmt.Errorf("error reading the gateway's Toss webhook counts: %w", err)
+	}
+	rep.GatewayWebhooks = map[string]gatewaysim.WebhookStats{gatewayPortOne: hooks, gatewayToss: o.toss, "toss-deposit": tossHooks}
 	return nil
 }

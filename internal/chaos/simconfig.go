@@ -51,6 +51,14 @@ func (s *system) configureFaults(ctx context.Context, cfg Config, downtime ...ga
 		PortOneWebhookDuplicateRate: cfg.WebhookDuplicateRate,
 		PortOneWebhookDelay:         gatewaysim.Duration(cfg.WebhookDelay),
 		PortOneWebhookDelayJitter:   gatewaysim.Duration(cfg.WebhookJitter),
+		// Toss's DEPOSIT_CALLBACK goes to the api with the same faults,
+		// and a virtual account is due in seconds (vaDue).
+		TossWebhookURL:           s.apiURL + "/v1/webhooks/toss",
+		TossWebhookDropRate:      cfg.WebhookDropRate,
+		TossWebhookDuplicateRate: cfg.WebhookDuplicateRate,
+		TossWebhookDelay:         gatewaysim.Duration(cfg.WebhookDelay),
+		TossWebhookDelayJitter:   gatewaysim.Duration(cfg.WebhookJitter),
+		VirtualAccountDue:        gatewaysim.Duration(vaDue),
 	}
 	return s.sim.SetConfig(ctx, simCfg)
 }

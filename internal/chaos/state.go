@@ -24,7 +24,9 @@ type ourPayment struct {
 	amount                 int64
 	balance                int64
 	canceledAmount         int64
-	cancels                []*ourCancel // oldest first
+	// vaDue is a virtual account's due date; nil for other payments.
+	vaDue   *time.Time
+	cancels []*ourCancel // oldest first
 }
 
 type ourCancel struct {
@@ -57,13 +59,13 @@ func (s *system) readState(ctx context.Context) (*state, error) {
 		cancelJobs:  map[string][]string{},
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id::text, status, coalesce(payment_key, ''), order_id, gateway,
-		amount, balance_amount, canceled_amount FROM payments`)
+		amount, balance_amount, canceled_amount, va_due_at FROM payments`)
 	if err != nil {
 		return nil, fmt.Errorf("error reading payments: %w", err)
 	}
 	for rows.Next() {
 		p := &ourPayment{}
-		if err := rows.Scan(&p.id, &p.status, &p.paymentKey, &p.orderID, &p.gateway, &p.amount, &p.balance, &p.canceledAmount); err != nil {
+		if err := rows.Scan(&p.id, &p.status, &p.paymentKey, &p.orderID, &p.gateway, &p.amount, &p.balance, &p.canceledAmount, &p.vaDue); err != nil {
 			return nil, fmt.Errorf("error reading payments: %w", err)
 		}
 		st.payments[p.id] = p

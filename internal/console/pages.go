@@ -222,9 +222,11 @@ func (s *Console) consoleAct(c echo.Context) error {
 		return s.consoleError(c, http.StatusForbidden, "A readonly key can look but not act. Sign in with an operator key to take actions.")
 	}
 	action := payment.Action(formValue(c, "action"))
-	// settle-cancel takes a decision the console's form does not ask for;
-	// it is taken through the API (docs/runbook.md).
-	if !slices.Contains(payment.Actions(), action) || action == payment.ActionRetryJob || action == payment.ActionSettleCancel {
+	// settle-cancel takes a decision, and refund-account the customer's
+	// bank account, that the console's form does not ask for; they are
+	// taken through the API (docs/runbook.md).
+	if !slices.Contains(payment.Actions(), action) || action == payment.ActionRetryJob || action == payment.ActionSettleCancel ||
+		action == payment.ActionRefundAccount {
 		return s.consoleError(c, http.StatusBadRequest, "Unknown action.")
 	}
 	reason, cancelID := formValue(c, "reason"), formValue(c, "cancel")

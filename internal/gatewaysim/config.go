@@ -146,6 +146,15 @@ type Config struct {
 	// like the PortOne webhooks. Unset: the webhook is lost, and only the
 	// relay's deposit sweep finds the deposit.
 	TossWebhookURL string `json:"tossWebhookURL,omitempty"`
+	// TossWebhookDropRate, TossWebhookDuplicateRate, TossWebhookDelay and
+	// TossWebhookDelayJitter are the PortOne webhook faults for Toss's
+	// DEPOSIT_CALLBACK: never sent, sent twice, held back before the first
+	// attempt. Toss retries a callback for days, and a receiver must not
+	// depend on any one arriving.
+	TossWebhookDropRate      float64  `json:"tossWebhookDropRate,omitempty"`
+	TossWebhookDuplicateRate float64  `json:"tossWebhookDuplicateRate,omitempty"`
+	TossWebhookDelay         Duration `json:"tossWebhookDelay,omitempty"`
+	TossWebhookDelayJitter   Duration `json:"tossWebhookDelayJitter,omitempty"`
 	// VirtualAccountDue is how long an issued virtual account takes a
 	// deposit; zero means DefaultVirtualAccountDue (3 days). Tests scale
 	// it down to reach "never paid" without waiting days.
@@ -211,6 +220,9 @@ func (c Config) Validate() error {
 	if err := c.validatePortOneWebhook(); err != nil {
 		return err
 	}
+	if err := c.validateTossWebhook(); err != nil {
+		return err
+	}
 	for i, w := range c.Downtime {
 		if w.From.IsZero() || w.Until.IsZero() {
 			return fmt.Errorf("downtime[%d]: from and until are both required", i)
@@ -249,6 +261,26 @@ func (c Config) validatePortOneWebhook() error {
 			// The library's error never quotes the secret.
 			return fmt.Errorf("portOneWebhookSecret: not a Standard Webhooks secret (whsec_ and base64): %w", err)
 		}
+	}
+	return nil
+}
+
+// validateTossWebhook checks the DEPOSIT_CALLBACK's destination and faults.
+func (c Config) validateTossWebhook() error {
+	if c.TossWebhookURL != "" {
+		u, err := url.Parse(c.TossWebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("tossWebhookURL: %q is not an http(s) URL", c.TossWebhookURL)
+		}
+	}
+	if !validRate(c.TossWebhookDropRate) {
+		return fmt.Errorf("tossWebhookDropRate: %v is not a probability in [0, 1]", c.TossWebhookDropRate)
+	}
+	if !validRate(c.TossWebhookDuplicateRate) {
+		return fmt.Errorf("tossWebhookDuplicateRate: %v is not a probability in [0, 1]", c.TossWebhookDuplicateRate)
+	}
+	if c.TossWebhookDelay < 0 || c.TossWebhookDelayJitter < 0 {
+		return errors.New("tossWebhookDelay and tossWebhookDelayJitter must not be negative")
 	}
 	return nil
 }

@@ -109,6 +109,13 @@ func (c *Client) WebhookStats(ctx context.Context) (WebhookStats, error) {
 	return stats, err
 }
 
+// TossWebhookStats calls GET /sim/v1/webhooks/toss.
+func (c *Client) TossWebhookStats(ctx context.Context) (WebhookStats, error) {
+	var stats WebhookStats
+	err := c.do(ctx, http.MethodGet, "/sim/v1/webhooks/toss", nil, &stats)
+	return stats, err
+}
+
 // Reset calls POST /sim/v1/reset.
 func (c *Client) Reset(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/sim/v1/reset", nil, nil)

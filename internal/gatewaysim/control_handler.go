@@ -83,6 +83,10 @@ func (s *Simulator) handleWebhookStats(w http.ResponseWriter, _ *http.Request) {
 	jsonResponse(http.StatusOK, s.WebhookStats()).write(w)
 }
 
+func (s *Simulator) handleTossWebhookStats(w http.ResponseWriter, _ *http.Request) {
+	jsonResponse(http.StatusOK, s.TossWebhookStats()).write(w)
+}
+
 func (s *Simulator) handleReset(w http.ResponseWriter, _ *http.Request) {
 	s.Reset()
 	w.WriteHeader(http.StatusNoContent)

@@ -115,28 +115,42 @@ type webhookFate struct {
 	delays []time.Duration // one per delivery
 }
 
-// drawWebhook decides one webhook's fate. It draws nothing while the
-// webhook faults are off, so turning them on changes no other fault's
+// drawWebhook decides one PortOne webhook's fate. It draws nothing while
+// the webhook faults are off, so turning them on changes no other fault's
 // sequence for a config that had none.
 func (f *faultInjector) drawWebhook() webhookFate {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c := f.cfg
-	if c.PortOneWebhookDropRate <= 0 && c.PortOneWebhookDuplicateRate <= 0 && c.PortOneWebhookDelay <= 0 && c.PortOneWebhookDelayJitter <= 0 {
+	return f.drawFate(c.PortOneWebhookDropRate, c.PortOneWebhookDuplicateRate, c.PortOneWebhookDelay.std(), c.PortOneWebhookDelayJitter.std())
+}
+
+// drawTossWebhook decides one Toss DEPOSIT_CALLBACK's fate, as drawWebhook
+// does PortOne's.
+func (f *faultInjector) drawTossWebhook() webhookFate {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.cfg
+	return f.drawFate(c.TossWebhookDropRate, c.TossWebhookDuplicateRate, c.TossWebhookDelay.std(), c.TossWebhookDelayJitter.std())
+}
+
+// drawFate draws a webhook's fate from its faults. Callers hold f.mu.
+func (f *faultInjector) drawFate(drop, duplicate float64, delay, jitter time.Duration) webhookFate {
+	if drop <= 0 && duplicate <= 0 && delay <= 0 && jitter <= 0 {
 		return webhookFate{delays: []time.Duration{0}}
 	}
-	if c.PortOneWebhookDropRate > 0 && f.rng.Float64() < c.PortOneWebhookDropRate {
+	if drop > 0 && f.rng.Float64() < drop {
 		return webhookFate{drop: true}
 	}
 	n := 1
-	if c.PortOneWebhookDuplicateRate > 0 && f.rng.Float64() < c.PortOneWebhookDuplicateRate {
+	if duplicate > 0 && f.rng.Float64() < duplicate {
 		n = 2
 	}
 	fate := webhookFate{delays: make([]time.Duration, n)}
 	for i := range fate.delays {
-		d := c.PortOneWebhookDelay.std()
-		if c.PortOneWebhookDelayJitter > 0 {
-			d += time.Duration(f.rng.Int64N(int64(c.PortOneWebhookDelayJitter)))
+		d := delay
+		if jitter > 0 {
+			d += time.Duration(f.rng.Int64N(int64(jitter)))
 		}
 		fate.delays[i] = d
 	}

@@ -74,8 +74,10 @@ type Simulator struct {
 	epoch   atomic.Uint64
 	// holding counts the calls being held right now (Config.HoldRate).
 	holding atomic.Int64
-	// webhooks counts what became of the PortOne webhooks.
-	webhooks webhookCounters
+	// webhooks counts what became of the PortOne webhooks, tossWebhooks
+	// of Toss's DEPOSIT_CALLBACKs.
+	webhooks     webhookCounters
+	tossWebhooks webhookCounters
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -147,6 +149,7 @@ func (s *Simulator) routes() {
 	s.mux.HandleFunc("GET /sim/v1/ledger/{paymentKey}", s.handleLedgerEntry)
 	s.mux.HandleFunc("GET /sim/v1/requests", s.handleRequests)
 	s.mux.HandleFunc("GET /sim/v1/webhooks", s.handleWebhookStats)
+	s.mux.HandleFunc("GET /sim/v1/webhooks/toss", s.handleTossWebhookStats)
 	s.mux.HandleFunc("POST /sim/v1/reset", s.handleReset)
 	s.mux.HandleFunc("GET /healthz", s.handleHealth)
 	s.mux.HandleFunc("/", s.handleNotFound)
@@ -192,6 +195,7 @@ func (s *Simulator) Reset() {
 	s.requests.reset()
 	s.cancels.reset()
 	s.webhooks.reset()
+	s.tossWebhooks.reset()
 }
 
 // Requests returns the logged /v1 calls for paymentKey (every call when

@@ -196,8 +196,9 @@ type tossDepositCallback struct {
 }
 
 // sendTossDepositCallback posts cb to the configured Toss webhook URL in
-// the background, retried like the PortOne webhooks; nil or no URL sends
-// nothing (a lost webhook, for the relay's sweep to make up for).
+// the background, subject to the Toss webhook faults and retried like the
+// PortOne webhooks; nil or no URL sends nothing (a lost webhook, for the
+// relay's sweep to make up for).
 func (s *Simulator) sendTossDepositCallback(cb *tossDepositCallback) {
 	if cb == nil {
 		return
@@ -211,28 +212,58 @@ func (s *Simulator) sendTossDepositCallback(cb *tossDepositCallback) {
 		s.logger.Error("Toss deposit callback not sent", slog.String("error", err.Error()))
 		return
 	}
-	go func() {
-		log := s.logger.With(slog.String("event_type", "DEPOSIT_CALLBACK"), slog.String("order_id", cb.OrderID))
-		backoff := portOneWebhookBackoff
-		for attempt := 1; ; attempt++ {
-			err := postTossWebhook(url, body)
-			if err == nil {
-				return
-			}
-			if attempt == portOneWebhookAttempts {
-				log.Warn("Toss webhook given up", slog.Int("attempts", attempt), slog.String("error", err.Error()))
-				return
-			}
-			timer := time.NewTimer(backoff)
-			select {
-			case <-timer.C:
-			case <-s.closed:
-				timer.Stop()
-				return
-			}
-			backoff *= 2
+	s.tossWebhooks.events.Add(1)
+	fate := s.faults.drawTossWebhook()
+	if fate.drop {
+		s.tossWebhooks.dropped.Add(1)
+		return
+	}
+	if len(fate.delays) > 1 {
+		s.tossWebhooks.duplicated.Add(1)
+	}
+	for _, delay := range fate.delays {
+		if delay > 0 {
+			s.tossWebhooks.delayed.Add(1)
 		}
-	}()
+		go func() {
+			s.sleep(delay)
+			s.deliverTossWebhook(url, cb.OrderID, body)
+		}()
+	}
+}
+
+// deliverTossWebhook tries one delivery until the receiver answers 2xx,
+// portOneWebhookAttempts attempts pass, or the Simulator is closed.
+func (s *Simulator) deliverTossWebhook(url, orderID string, body []byte) {
+	log := s.logger.With(slog.String("event_type", "DEPOSIT_CALLBACK"), slog.String("order_id", orderID))
+	backoff := portOneWebhookBackoff
+	for attempt := 1; ; attempt++ {
+		err := postTossWebhook(url, body)
+		if err == nil {
+			s.tossWebhooks.delivered.Add(1)
+			return
+		}
+		if attempt == portOneWebhookAttempts {
+			s.tossWebhooks.givenUp.Add(1)
+			log.Warn("Toss webhook given up", slog.Int("attempts", attempt), slog.String("error", err.Error()))
+			return
+		}
+		timer := time.NewTimer(backoff)
+		select {
+		case <-timer.C:
+		case <-s.closed:
+			timer.Stop()
+			s.tossWebhooks.givenUp.Add(1)
+			return
+		}
+		backoff *= 2
+	}
+}
+
+// TossWebhookStats returns what became of Toss's DEPOSIT_CALLBACKs since
+// the last Reset: the body of GET /sim/v1/webhooks/toss.
+func (s *Simulator) TossWebhookStats() WebhookStats {
+	return s.tossWebhooks.stats()
 }
 
 // postTossWebhook makes one delivery attempt. Toss's webhooks are unsigned.

@@ -254,13 +254,14 @@ func TestOpenAPIRequestBodies(t *testing.T) {
 		"POST /v1/payments/{id}/cancel":  cancelPaymentRequest{},
 		"POST /v1/webhook-endpoints":     createWebhookEndpointRequest{},
 
-		"POST /v1/ops/payments/{id}/lookup":        opsActionRequest{},
-		"POST /v1/ops/payments/{id}/retry":         opsActionRequest{},
-		"POST /v1/ops/payments/{id}/resolve":       opsActionRequest{},
-		"POST /v1/ops/payments/{id}/acknowledge":   opsActionRequest{},
-		"POST /v1/ops/payments/{id}/resend-cancel": resendCancelRequest{},
-		"POST /v1/ops/payments/{id}/settle-cancel": settleCancelRequest{},
-		"POST /v1/ops/jobs/{id}/retry":             opsActionRequest{},
+		"POST /v1/ops/payments/{id}/lookup":         opsActionRequest{},
+		"POST /v1/ops/payments/{id}/retry":          opsActionRequest{},
+		"POST /v1/ops/payments/{id}/resolve":        opsActionRequest{},
+		"POST /v1/ops/payments/{id}/acknowledge":    opsActionRequest{},
+		"POST /v1/ops/payments/{id}/resend-cancel":  resendCancelRequest{},
+		"POST /v1/ops/payments/{id}/settle-cancel":  settleCancelRequest{},
+		"POST /v1/ops/payments/{id}/refund-account": refundAccountOpsRequest{},
+		"POST /v1/ops/jobs/{id}/retry":              opsActionRequest{},
 	}
 	const webhook = "POST /v1/webhooks/toss"
 	const portOneWebhook = "POST /v1/webhooks/portone"

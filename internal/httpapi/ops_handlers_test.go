@@ -363,3 +363,28 @@ func TestOpsSettleCancel(t *testing.T) {
 	require.Equal(t, lookups+1, b.countJobs(t, "payment_lookup", p.ID))
 	require.Equal(t, payment.StatusUnknown, b.status(t, p.ID))
 }
+
+// TestOpsRefundAccount: refund-account checks its input before anything
+// is written, and is refused for a payment whose refund needs no account
+// (a card's refused compensation goes back by resend-cancel). The whole
+// way of a held virtual-account deposit is the relay's TestVirtualAccount.
+func TestOpsRefundAccount(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	p := b.refusedCompensation(t, "order-ops-refund-account")
+	path := "/v1/ops/payments/" + p.ID + "/refund-account"
+	good := `"refundReceiveAccount":{"bank":"88","accountNumber":"11012345678","holderName":"김토스"}`
+
+	for body, code := range map[string]string{
+		`{"reason":"x"}`: payment.CodeRefundAccountRequired,
+		`{` + good + `}`: payment.CodeInvalidRequest,
+		`{"reason":"x","refundReceiveAccount":{"bank":"88","accountNumber":"110-1234","holderName":"김토스"}}`: payment.CodeInvalidRequest,
+		`{"reason":"x",` + good + `,"amount":5}`: codeUnknownField,
+	} {
+		requireProblem(t, b.postJSON(t, path, body), http.StatusBadRequest, code)
+	}
+	requireProblem(t, b.postJSON(t, path, `{"reason":"customer gave it",`+good+`}`), http.StatusConflict, payment.CodeInvalidState)
+	require.Equal(t, payment.StatusUnknown, b.status(t, p.ID))
+	require.Zero(t, b.countActions(t))
+	require.Equal(t, 1, b.countJobs(t, "payment_cancel", p.ID), "nothing enqueued")
+}

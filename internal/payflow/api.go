@@ -69,6 +69,13 @@ func (f *Flow) Cancel(ctx context.Context, tx pgx.Tx, reach payment.Reach, payme
 	if err != nil {
 		return p, err
 	}
+	if plan.SendHeld {
+		// The account a held compensation waits for: it goes out now.
+		if _, err := f.sendHeld(ctx, tx, &p, "", *refund); err != nil {
+			return p, err
+		}
+		return f.store.PaymentWithHistory(ctx, tx, reach, p.ID)
+	}
 	if err := f.savePayment(ctx, tx, &p); err != nil {
 		return p, err
 	}

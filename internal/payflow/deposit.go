@@ -91,6 +91,10 @@ func (f *Flow) RecordAccountClose(ctx context.Context, tx pgx.Tx, paymentID, can
 			return ch, err
 		}
 		ch.Compensation = &ins
+		if ins.Status != payment.CancelPending {
+			// Held for the customer's refund account.
+			return ch, nil
+		}
 		if err := f.enqueueCancel(ctx, tx, ins); err != nil {
 			return ch, err
 		}

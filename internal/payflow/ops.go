@@ -228,6 +228,83 @@ func (f *Flow) ResendCancel(ctx context.Context, tx pgx.Tx, op Operator, payment
 	})
 }
 
+// RefundAccount sends a refund of deposited virtual-account money to the
+// customer's refund account the operator names, through the outbox: the
+// compensation of a deposit of another amount, held until someone names
+// one, or a refund the gateway refused with the account it had (docs/design.md
+// section 19). cancelID "" picks the payment's newest such cancel. The
+// audit keeps the bank and the last four digits, never the number.
+func (f *Flow) RefundAccount(ctx context.Context, tx pgx.Tx, op Operator, paymentID, cancelID, reason string, a payment.RefundAccount) (payment.OperatorAction, error) {
+	if err := payment.ValidateReason(reason); err != nil {
+		return payment.OperatorAction{}, err
+	}
+	p, err := f.store.PaymentForUpdate(ctx, tx, paymentID)
+	if err != nil {
+		return payment.OperatorAction{}, err
+	}
+	before := p.Status
+	sent, err := f.sendHeld(ctx, tx, &p, cancelID, a)
+	if err != nil {
+		return payment.OperatorAction{}, err
+	}
+	return f.store.InsertOperatorAction(ctx, tx, payment.OperatorAction{
+		PaymentID: p.ID, CancelID: sent.cancel.ID, KeyID: op.KeyID, KeyName: op.KeyName, Action: payment.ActionRefundAccount,
+		Reason: reason, StatusBefore: before, StatusAfter: p.Status, JobID: sent.jobID,
+		Detail: fmt.Sprintf("%s cancel %s (was %s) sent to the refund account %s under key %s (was %s) with refundableAmount %d",
+			sent.cancel.Kind, sent.cancel.ID, sent.was, a, sent.next, sent.old, p.BalanceAmount),
+	})
+}
+
+// heldSent is what sendHeld did.
+type heldSent struct {
+	cancel    payment.Cancel
+	was       string // the cancel's failure, before
+	old, next string // its keys
+	jobID     int64
+}
+
+// sendHeld sends the payment's refused or held refund of deposited money
+// (cancelID, or the newest failed one) to the refund account a, on the
+// payment already locked: saved and its cancel job enqueued.
+func (f *Flow) sendHeld(ctx context.Context, tx pgx.Tx, p *payment.Payment, cancelID string, a payment.RefundAccount) (heldSent, error) {
+	if cancelID == "" {
+		cancels, err := f.store.Cancels(ctx, tx, p.ID)
+		if err != nil {
+			return heldSent{}, err
+		}
+		for _, c := range cancels {
+			if c.Status == payment.CancelFailed {
+				cancelID = c.ID
+			}
+		}
+		if cancelID == "" {
+			return heldSent{}, payment.Errorf(payment.KindConflict, payment.CodeInvalidState,
+				"payment %s has no refund waiting for a refund account or refused by the gateway", p.ID)
+		}
+	}
+	c, err := f.store.CancelForUpdate(ctx, tx, cancelID)
+	if err != nil || c.PaymentID != p.ID {
+		return heldSent{}, payment.Errorf(payment.KindNotFound, payment.CodeNotFound,
+			"payment %s has no cancel %s", p.ID, cancelID)
+	}
+	out := heldSent{was: fmt.Sprintf("%s %s", c.FailureCode, c.FailureMessage)}
+	if out.old, out.next, err = p.ResendFailedCancelTo(&c, a); err != nil {
+		return heldSent{}, err
+	}
+	if err := f.savePayment(ctx, tx, p); err != nil {
+		return heldSent{}, err
+	}
+	if err := f.store.SaveCancel(ctx, tx, &c); err != nil {
+		return heldSent{}, err
+	}
+	res, err := f.outbox.InsertTx(ctx, tx, paymentjob.CancelArgs{PaymentID: p.ID, CancelID: c.ID}, nil)
+	if err != nil {
+		return heldSent{}, fmt.Errorf("error enqueuing cancel job: %w", err)
+	}
+	out.cancel, out.jobID = c, res.Job.ID
+	return out, nil
+}
+
 // Acknowledge takes an unknown payment off the alert list with a reason,
 // keeping its status (the refund was made by phone, say). Any later status
 // change ends the acknowledgement.

@@ -184,5 +184,10 @@ func (f *Flow) applyUnwantedCharge(ctx context.Context, tx pgx.Tx, p *payment.Pa
 		return ch, err
 	}
 	ch.Compensation = &c
+	if c.Status != payment.CancelPending {
+		// Held for the customer's refund account (docs/design.md
+		// section 19): nothing goes to the gateway yet.
+		return ch, nil
+	}
 	return ch, f.enqueueCancel(ctx, tx, c)
 }

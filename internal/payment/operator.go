@@ -35,11 +35,17 @@ const (
 	// relay could not settle (an unexplained balance), through a lookup of
 	// the gateway's record that checks it (Payment.SettleUnknownCancel).
 	ActionSettleCancel Action = "settle_cancel"
+	// ActionRefundAccount sends a refund of deposited virtual-account
+	// money that waits for the customer's refund account (or that the
+	// gateway refused with the account it had) to the account the
+	// operator names, through the outbox (Payment.ResendFailedCancelTo).
+	ActionRefundAccount Action = "refund_account"
 )
 
 // Actions returns every operator action.
 func Actions() []Action {
-	return []Action{ActionLookup, ActionRetry, ActionResendCancel, ActionResolve, ActionAcknowledge, ActionRetryJob, ActionSettleCancel}
+	return []Action{ActionLookup, ActionRetry, ActionResendCancel, ActionResolve, ActionAcknowledge, ActionRetryJob, ActionSettleCancel,
+		ActionRefundAccount}
 }
 
 // OperatorReasonMaxLen bounds an operator's reason.
@@ -121,6 +127,46 @@ func (p *Payment) EndStaleAcknowledgement() {
 // balance, so if some earlier request did refund after all, the gateway
 // refuses this one instead of refunding twice.
 func (p *Payment) ResendFailedCancel(c *Cancel) (old, next string, err error) {
+	if p.refundsDeposit() {
+		// The account a refused refund named was cleared with its
+		// refusal, and a held compensation never had one: the gateway
+		// would refuse it again, or refund nowhere.
+		return "", "", Errorf(KindInvalid, CodeRefundAccountRequired,
+			"a refund of deposited virtual-account money needs the customer's refund account: send it again with refund-account {reason, refundReceiveAccount}")
+	}
+	return p.resendFailedCancel(c)
+}
+
+// ResendFailedCancelTo is ResendFailedCancel for deposited virtual-account
+// money, sent to the refund account a person names: a compensation held
+// for want of one (HoldForRefundAccount), or a refund the gateway refused
+// with the account it had. The account is checked first, before the
+// payment's state; a bad one changes nothing.
+func (p *Payment) ResendFailedCancelTo(c *Cancel, a RefundAccount) (old, next string, err error) {
+	if err := ValidateRefundAccount(p.Gateway, a); err != nil {
+		return "", "", err
+	}
+	if !p.refundsDeposit() {
+		return "", "", Errorf(KindConflict, CodeInvalidState,
+			"payment is not a deposited virtual-account payment: its refund goes back the way it was paid, with no refund account (resend-cancel)")
+	}
+	old, next, err = p.resendFailedCancel(c)
+	if err != nil {
+		return old, next, err
+	}
+	c.RefundAccount = &a
+	c.RefundBank, c.RefundLast4 = a.Bank, a.Last4()
+	return old, next, nil
+}
+
+// refundsDeposit reports whether a refund of the payment is a refund of
+// money deposited into its virtual account, which needs the customer's
+// refund account.
+func (p Payment) refundsDeposit() bool {
+	return p.VirtualAccount != nil && p.ApprovedAt != nil
+}
+
+func (p *Payment) resendFailedCancel(c *Cancel) (old, next string, err error) {
 	if c.Status != CancelFailed {
 		return "", "", Errorf(KindConflict, CodeInvalidState,
 			"cancel %s is %s: only a cancel the gateway refused is sent again by hand", c.ID, c.Status)
@@ -141,11 +187,26 @@ func (p *Payment) ResendFailedCancel(c *Cancel) (old, next string, err error) {
 			"cancel amount %d exceeds the refundable balance %d", c.Amount, p.BalanceAmount)
 	}
 	p.Status = StatusCanceling
+	p.FailureCode, p.FailureMessage = c.failureOnPayment(p)
 	c.Status = CancelPending
 	c.FailureCode, c.FailureMessage = "", ""
 	c.CompletedAt = nil
 	old, next = c.RotateKey()
 	return old, next, nil
+}
+
+// failureOnPayment is the failure the payment keeps once c is sent again:
+// a hold for the refund account is over, and the payment says again why
+// its money goes back (the compensation's reason, which this package
+// wrote); any other failure stays.
+func (c Cancel) failureOnPayment(p *Payment) (string, string) {
+	if p.FailureCode != CodeRefundAccountRequired {
+		return p.FailureCode, p.FailureMessage
+	}
+	if strings.HasPrefix(c.Reason, compensationApprovedPrefix) {
+		return "approval_mismatch", c.Reason
+	}
+	return CodeChargeUnwanted, strings.TrimPrefix(c.Reason, "compensation: ")
 }
 
 // AttentionReason says in one line why a payment in confirming, canceling
@@ -168,6 +229,9 @@ func AttentionReason(p Payment, last *Cancel, lastAttempt *Attempt) string {
 		switch {
 		case p.ApprovedAt == nil:
 			return "confirm gave up without a definite answer: the gateway may have charged" + answer
+		case p.WaitsForRefundAccount():
+			return fmt.Sprintf("refund_account_required: the gateway holds %d deposited into the virtual account that we must give back, "+
+				"and its refund needs the customer's bank account; supply it with refund-account%s", p.BalanceAmount, answer)
 		case last != nil && last.Kind == CancelCompensation && last.Status == CancelFailed:
 			return fmt.Sprintf("compensating cancel refused (%s): the gateway holds %d we must give back%s",
 				last.FailureCode, p.BalanceAmount, answer)

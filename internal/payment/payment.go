@@ -56,8 +56,10 @@ var transitions = map[Status][]Status{
 	// be kept), the due date passes with a lookup showing none (expired),
 	// or the shop cancels first: the account is closed through the outbox
 	// (canceling, then canceled with nothing refunded).
+	// A deposit of another amount waits in unknown for the customer's
+	// refund account (HoldForRefundAccount).
 	StatusWaitingForDeposit: {StatusConfirmed, StatusExpired, StatusCanceling, StatusCanceled,
-		StatusPartiallyCanceled},
+		StatusPartiallyCanceled, StatusUnknown},
 	// A refund made outside the relay (the gateway's console) is adopted.
 	StatusConfirmed:         {StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
 	StatusPartiallyCanceled: {StatusCanceling, StatusCanceled},
@@ -68,8 +70,10 @@ var transitions = map[Status][]Status{
 	// We said "no charge" and a lookup shows the gateway charged: the
 	// gateway's record of the customer's money wins, and is then handled
 	// like any approval.
-	StatusFailed:  {StatusConfirmed, StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
-	StatusExpired: {StatusConfirmed, StatusCanceling, StatusCanceled, StatusPartiallyCanceled},
+	// A deposit that cannot be kept, seen after the account was recorded
+	// expired, waits in unknown for the customer's refund account.
+	StatusFailed:  {StatusConfirmed, StatusCanceling, StatusCanceled, StatusPartiallyCanceled, StatusUnknown},
+	StatusExpired: {StatusConfirmed, StatusCanceling, StatusCanceled, StatusPartiallyCanceled, StatusUnknown},
 	// A payment canceled before any charge was seen (a PortOne intent whose
 	// lookup found nothing paid) is canceled on our word only: a charge
 	// that arrives after it is refunded (canceling, by compensation), or

@@ -57,6 +57,10 @@ type CancelPlan struct {
 	// cancel waits for a confirm whose outcome is unknown, and only the
 	// gateway's record can settle it.
 	LookUp bool
+	// SendHeld says the request names the refund account a held
+	// compensation waits for (WaitsForRefundAccount): no cancel is
+	// recorded; the held one is sent to that account instead.
+	SendHeld bool
 }
 
 // RequestCancel decides what a customer's cancel does to the payment. open
@@ -107,6 +111,10 @@ func (p *Payment) RequestCancel(cancelID, reason string, amount int64, open []Ca
 		c.Status = CancelWaiting
 		return CancelPlan{Cancel: c}, nil
 	case StatusUnknown:
+		if p.WaitsForRefundAccount() {
+			return CancelPlan{}, Errorf(KindInvalid, CodeRefundAccountRequired,
+				"the payment holds %d deposited into its virtual account that must go back, and its refund needs refundReceiveAccount {bank, accountNumber, holderName}: cancel it whole with the customer's account", p.BalanceAmount)
+		}
 		if p.ApprovedAt != nil {
 			// A cancel or a compensation the relay gave up on: the gateway's
 			// balance is not known, so no refund can be computed against it
@@ -167,6 +175,20 @@ func (p *Payment) RequestCancelTo(cancelID, reason string, amount int64, refund 
 			return CancelPlan{}, err
 		}
 	}
+	if refund != nil && p.WaitsForRefundAccount() {
+		// The deposit cannot be kept and its compensation waits for
+		// this very account: the checkout's cancel sends it, whole, and
+		// records no cancel of its own (the caller resends the held
+		// compensation, ResendFailedCancelTo).
+		if err := ValidateCancel(reason, amount); err != nil {
+			return CancelPlan{}, err
+		}
+		if amount != 0 && amount != p.BalanceAmount {
+			return CancelPlan{}, Errorf(KindUnprocessable, CodeInvalidState,
+				"a deposit that cannot be kept goes back whole: %d, not %d", p.BalanceAmount, amount)
+		}
+		return CancelPlan{SendHeld: true}, nil
+	}
 	plan, err := p.RequestCancel(cancelID, reason, amount, open, now)
 	if err != nil {
 		return plan, err
@@ -206,11 +228,11 @@ func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID stri
 	var reason string
 	switch {
 	case a.TotalAmount != p.Amount:
-		reason = "compensation: gateway approved amount " + strconv.FormatInt(a.TotalAmount, 10) + ", intent was " + strconv.FormatInt(p.Amount, 10)
+		reason = compensationApprovedPrefix + "amount " + strconv.FormatInt(a.TotalAmount, 10) + ", intent was " + strconv.FormatInt(p.Amount, 10)
 	case a.OrderID != "" && a.OrderID != p.OrderID:
-		reason = "compensation: gateway approved order " + a.OrderID + ", intent was " + p.OrderID
+		reason = compensationApprovedPrefix + "order " + a.OrderID + ", intent was " + p.OrderID
 	case a.Currency != "" && a.Currency != p.Currency:
-		reason = "compensation: gateway approved currency " + a.Currency + ", intent was " + p.Currency
+		reason = compensationApprovedPrefix + "currency " + a.Currency + ", intent was " + p.Currency
 	}
 	if a.BalanceAmount == 0 {
 		// Refunded in full at the gateway already (seen on a lookup): the
@@ -231,7 +253,6 @@ func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID stri
 	if reason != "" {
 		// The whole approval goes back, whatever the customer asked: an
 		// approval for the wrong amount is not one we may keep any part of.
-		p.Status = StatusCanceling
 		p.FailureCode = "approval_mismatch"
 		p.FailureMessage = reason
 		if waiting != nil {
@@ -259,6 +280,10 @@ func (p *Payment) ApplyApproval(a Approval, waiting *Cancel, compensationID stri
 	return nil
 }
 
+// compensationApprovedPrefix starts the reason of a compensation for an
+// approval that differs from the intent.
+const compensationApprovedPrefix = "compensation: gateway approved "
+
 // recordApproval writes the gateway's approval onto the payment, which is
 // then confirmed until the caller decides otherwise.
 func (p *Payment) recordApproval(a Approval, now time.Time) {
@@ -275,9 +300,12 @@ func (p *Payment) recordApproval(a Approval, now time.Time) {
 	p.FailureCode, p.FailureMessage = "", ""
 }
 
-// compensation is the cancel that gives a whole approval back.
+// compensation is the cancel that gives a whole approval back, with the
+// payment moved to where it waits for it: canceling, or, for deposited
+// virtual-account money, unknown until a person names the customer's
+// refund account (HoldForRefundAccount).
 func (p *Payment) compensation(id, reason string, now time.Time) *Cancel {
-	return &Cancel{
+	c := &Cancel{
 		ID:             id,
 		PaymentID:      p.ID,
 		Kind:           CancelCompensation,
@@ -286,6 +314,36 @@ func (p *Payment) compensation(id, reason string, now time.Time) *Cancel {
 		IdempotencyKey: CancelIdempotencyKey(id),
 		CreatedAt:      now,
 	}
+	p.Status = StatusCanceling
+	if p.VirtualAccount != nil {
+		p.HoldForRefundAccount(c)
+	}
+	return c
+}
+
+// HoldForRefundAccount keeps a compensation of deposited virtual-account
+// money from being sent: the gateway refunds such money only to an account
+// the customer names (Toss refundReceiveAccount, PortOne refundAccount),
+// and nobody has named one. The cancel is recorded failed with
+// refund_account_required, never having been sent, and the payment waits
+// in unknown, on the attention list and the alert, until an operator
+// supplies the account (ResendFailedCancelTo) or the checkout cancels with
+// one (docs/design.md section 19).
+func (p *Payment) HoldForRefundAccount(c *Cancel) {
+	c.Status = CancelFailed
+	c.FailureCode = CodeRefundAccountRequired
+	c.FailureMessage = "not sent: a refund of deposited virtual-account money needs the customer's refund account, and none was given"
+	c.RefundAccount = nil
+	p.Status = StatusUnknown
+	p.FailureCode = CodeRefundAccountRequired
+	p.FailureMessage = c.Reason + "; its refund waits for the customer's refund account (refundReceiveAccount)"
+}
+
+// WaitsForRefundAccount reports whether the payment holds deposited money
+// we must give back and cannot until someone names the customer's refund
+// account (HoldForRefundAccount).
+func (p Payment) WaitsForRefundAccount() bool {
+	return p.Status == StatusUnknown && p.ApprovedAt != nil && p.FailureCode == CodeRefundAccountRequired
 }
 
 // ApplyUnwantedCharge records a charge the gateway shows for a payment the
@@ -302,7 +360,6 @@ func (p *Payment) ApplyUnwantedCharge(a Approval, compensationID, why string, no
 		p.Status = StatusCanceled
 		return nil
 	}
-	p.Status = StatusCanceling
 	p.FailureCode = CodeChargeUnwanted
 	p.FailureMessage = why
 	return p.compensation(compensationID, "compensation: "+why, now)

@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,7 +19,7 @@ func TestVirtualAccountTransitions(t *testing.T) {
 		{StatusWaitingForDeposit, StatusCanceling, true},
 		{StatusWaitingForDeposit, StatusCanceled, true},
 		{StatusCanceling, StatusWaitingForDeposit, true},
-		{StatusWaitingForDeposit, StatusUnknown, false},
+		{StatusWaitingForDeposit, StatusUnknown, true},
 		{StatusWaitingForDeposit, StatusFailed, false},
 		{StatusReady, StatusWaitingForDeposit, false},
 		{StatusConfirmed, StatusWaitingForDeposit, false},
@@ -72,6 +73,70 @@ func TestRequestCancelTo(t *testing.T) {
 		if tc.refund != nil && (plan.Cancel.RefundLast4 != "5678" || plan.Cancel.RefundAccount == nil) {
 			t.Errorf("%s: refund account not kept on the cancel", tc.name)
 		}
+	}
+}
+
+// TestWrongDepositHeld: a deposit of another amount is not kept, and its
+// compensation is never sent without the customer's refund account: it is
+// held (failed, refund_account_required) with the payment in unknown; a
+// plain resend or a cancel without the account is refused; the account
+// sends it; a card payment's compensation is not held.
+func TestWrongDepositHeld(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	good := RefundAccount{Bank: "88", AccountNumber: "11012345678", HolderName: "김토스"}
+	waiting := func() Payment {
+		return Payment{ID: "p1", Status: StatusWaitingForDeposit, StoredStatus: StatusWaitingForDeposit, Amount: 15000, Gateway: GatewayToss,
+			VirtualAccount: &VirtualAccount{Bank: "88", AccountNumber: "79019639679511", DueDate: now.Add(time.Hour)}}
+	}
+	p := waiting()
+	c := p.ApplyApproval(Approval{TotalAmount: 1000, BalanceAmount: 1000, ApprovedAt: now}, nil, "c1", now)
+	if c == nil || c.Kind != CancelCompensation || c.Status != CancelFailed || c.FailureCode != CodeRefundAccountRequired {
+		t.Fatalf("compensation %+v: want held, failed with %s", c, CodeRefundAccountRequired)
+	}
+	if p.Status != StatusUnknown || p.FailureCode != CodeRefundAccountRequired || !p.WaitsForRefundAccount() {
+		t.Fatalf("payment %s %s: want unknown with %s", p.Status, p.FailureCode, CodeRefundAccountRequired)
+	}
+	if err := p.CheckTransition(); err != nil {
+		t.Fatalf("waiting_for_deposit → unknown must be legal: %v", err)
+	}
+	if r := AttentionReason(p, c, nil); !strings.Contains(r, CodeRefundAccountRequired) {
+		t.Errorf("attention reason %q does not name %s", r, CodeRefundAccountRequired)
+	}
+
+	held := *c
+	held.StoredStatus = CancelFailed
+	q := p
+	q.StoredStatus = StatusUnknown
+	if _, _, err := q.ResendFailedCancel(&held); ErrorOf(err).Code != CodeRefundAccountRequired || q.Status != StatusUnknown {
+		t.Errorf("a resend without the account: err %v, status %s; want refused, nothing changed", err, q.Status)
+	}
+	if _, err := q.RequestCancelTo("c2", "asked", 0, nil, nil, now); ErrorOf(err).Code != CodeRefundAccountRequired || q.Status != StatusUnknown {
+		t.Errorf("a cancel without the account: err %v; want %s", err, CodeRefundAccountRequired)
+	}
+	bad := good
+	bad.AccountNumber = "110-1234"
+	if _, _, err := q.ResendFailedCancelTo(&held, bad); ErrorOf(err).Kind != KindInvalid || q.Status != StatusUnknown || held.RefundAccount != nil {
+		t.Errorf("a bad account: err %v; want invalid, nothing changed", err)
+	}
+	if plan, err := q.RequestCancelTo("c2", "asked", 0, &good, nil, now); err != nil || !plan.SendHeld || q.Status != StatusUnknown {
+		t.Errorf("a cancel with the account: plan %+v, err %v; want the held compensation sent", plan, err)
+	}
+	if _, err := q.RequestCancelTo("c2", "asked", 500, &good, nil, now); ErrorOf(err).Kind != KindUnprocessable {
+		t.Errorf("a partial cancel of a deposit that cannot be kept: err %v; want unprocessable", err)
+	}
+	old, next, err := q.ResendFailedCancelTo(&held, good)
+	if err != nil || old == next || held.Status != CancelPending || held.RefundAccount == nil || held.RefundLast4 != "5678" {
+		t.Fatalf("resend to the account: %s → %s, err %v, cancel %+v", old, next, err, held)
+	}
+	if q.Status != StatusCanceling || q.FailureCode != "approval_mismatch" {
+		t.Errorf("payment %s %s: want canceling, approval_mismatch", q.Status, q.FailureCode)
+	}
+
+	card := Payment{ID: "p2", Status: StatusConfirming, Amount: 15000, Gateway: GatewayToss}
+	c = card.ApplyApproval(Approval{TotalAmount: 1000, BalanceAmount: 1000, ApprovedAt: now}, nil, "c3", now)
+	if c.Status != CancelPending || card.Status != StatusCanceling {
+		t.Errorf("a card's compensation is sent at once: cancel %s, payment %s", c.Status, card.Status)
 	}
 }
 

@@ -195,23 +195,112 @@ func TestVirtualAccount(t *testing.T) {
 		require.Error(t, err, "a closed account takes no deposit")
 	})
 
-	// A deposit of another amount is not kept: a compensation is sent at
-	// once. It cannot carry the customer's refund account, which nobody
-	// has given us, so the gateway refuses it and the payment goes to a
-	// person (unknown) rather than being kept (docs/design.md section 19).
-	t.Run("WrongAmountIsNotKept", func(t *testing.T) {
+	// A deposit of another amount is not kept, and its refund needs the
+	// customer's account, which nobody has given: the compensation is held,
+	// never sent, and the payment waits in unknown with
+	// refund_account_required on the attention list. An operator names the
+	// account; the compensation goes through the outbox to it, and the
+	// deposit is refunded in full, once (docs/design.md section 19).
+	t.Run("WrongAmountWaitsForTheAccount", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, setupOpts{})
+		b := setup(t, setupOpts{reconcile: true, deposit: quickDeposit})
 		p, key := b.newTossAccount(t, 15000)
 		got := b.waitStatus(t, p.ID, payment.StatusWaitingForDeposit)
 		_, err := b.sim.Deposit(gatewaysim.DepositRequest{PaymentKey: key, Amount: 1000})
 		require.NoError(t, err)
 		b.lookupAsked(t, got)
 		got = b.waitStatus(t, p.ID, payment.StatusUnknown)
+		require.Equal(t, payment.CodeRefundAccountRequired, got.FailureCode)
 		require.Equal(t, int64(1000), got.ApprovedAmount)
 		require.Len(t, got.Cancels, 1)
-		require.Equal(t, payment.CancelCompensation, got.Cancels[0].Kind)
-		require.Equal(t, payment.CancelFailed, got.Cancels[0].Status)
+		held := got.Cancels[0]
+		require.Equal(t, payment.CancelCompensation, held.Kind)
+		require.Equal(t, payment.CancelFailed, held.Status)
+		require.Equal(t, payment.CodeRefundAccountRequired, held.FailureCode)
+
+		// Listed for a person, with the reason.
+		f, op := b.operator(t)
+		listed, err := f.AttentionPayments(context.Background(), b.pool, payment.AttentionStatuses(), payflow.AttentionQuery{Before: time.Now().Add(time.Hour), Limit: 100})
+		require.NoError(t, err)
+		require.Len(t, listed, 1)
+		require.Equal(t, p.ID, listed[0].Payment.ID)
+		require.Contains(t, listed[0].Reason, payment.CodeRefundAccountRequired)
+
+		// Never sent without the account: the sweeps and lookups of the
+		// reconciler go on, and nothing goes to the gateway but lookups.
+		b.waitDrained(t)
+		for _, r := range b.sim.Requests(key) {
+			require.NotContains(t, r.Path, "/cancel", "no cancel was sent without the account")
+		}
+		require.Empty(t, b.ledger(t, key).Refunds)
+		// A plain resend and a bad account are refused, and change nothing.
+		var resendErr error
+		_ = pgx.BeginFunc(context.Background(), b.pool, func(tx pgx.Tx) error {
+			_, resendErr = f.ResendCancel(context.Background(), tx, op, p.ID, "", "send it again")
+			return resendErr
+		})
+		require.Equal(t, payment.CodeRefundAccountRequired, payment.ErrorOf(resendErr).Code)
+		var badErr error
+		_ = pgx.BeginFunc(context.Background(), b.pool, func(tx pgx.Tx) error {
+			_, badErr = f.RefundAccount(context.Background(), tx, op, p.ID, "", "customer gave it by phone",
+				payment.RefundAccount{Bank: "88", AccountNumber: "110-123", HolderName: "김토스"})
+			return badErr
+		})
+		require.Equal(t, payment.KindInvalid, payment.ErrorOf(badErr).Kind)
+		require.Equal(t, payment.StatusUnknown, b.waitStatus(t, p.ID, payment.StatusUnknown).Status)
+
+		a := act(t, b, func(ctx context.Context, tx pgx.Tx) (payment.OperatorAction, error) {
+			return f.RefundAccount(ctx, tx, op, p.ID, "", "customer gave it by phone",
+				payment.RefundAccount{Bank: "88", AccountNumber: "11012345678", HolderName: "김토스"})
+		})
+		require.Equal(t, payment.ActionRefundAccount, a.Action)
+		require.Equal(t, held.ID, a.CancelID)
+		require.Equal(t, payment.StatusCanceling, a.StatusAfter)
+		require.Contains(t, a.Detail, "88 ****5678")
+		require.NotContains(t, a.Detail, "11012345678", "the audit keeps the last four digits only")
+
+		got = b.waitStatus(t, p.ID, payment.StatusCanceled)
+		require.Zero(t, got.BalanceAmount)
+		require.Equal(t, int64(1000), got.CanceledAmount)
+		require.Len(t, got.Cancels, 1)
+		require.Equal(t, payment.CancelDone, got.Cancels[0].Status)
+		require.Equal(t, int64(1000), got.Cancels[0].CanceledAmount)
+		require.Equal(t, "5678", got.Cancels[0].RefundLast4)
+		require.Nil(t, got.Cancels[0].RefundAccount, "the whole account is gone once the cancel is done")
+		e := b.ledger(t, key)
+		require.Equal(t, 1, e.Approvals)
+		require.Len(t, e.Refunds, 1, "refunded once")
+		require.Equal(t, int64(1000), e.Refunds[0].Amount, "in full")
+		require.Equal(t, "88 ****5678", e.Refunds[0].RefundAccount)
+		require.Zero(t, e.BalanceAmount)
+	})
+
+	// The checkout's own cancel may name the account instead: without it
+	// the cancel is refused; with it the held compensation is sent (no
+	// second cancel), and the deposit is refunded in full. PortOne here.
+	t.Run("WrongAmountCheckoutNamesTheAccount", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, setupOpts{reconcile: true, deposit: quickDeposit})
+		p, id := b.newPortOnePayment(t, 15000, gatewaysim.PortOnePayRequest{Status: gatewaysim.PortOneVirtualAccountIssued})
+		b.requestConfirm(t, p.ID, id, 15000, nil)
+		b.waitStatus(t, p.ID, payment.StatusWaitingForDeposit)
+		_, err := b.sim.Deposit(gatewaysim.DepositRequest{PaymentKey: id, Amount: 20000})
+		require.NoError(t, err)
+		got := b.waitStatus(t, p.ID, payment.StatusUnknown)
+		require.Equal(t, payment.CodeRefundAccountRequired, got.FailureCode)
+
+		_, err = b.cancelTo(t, p.ID, nil)
+		require.Equal(t, payment.CodeRefundAccountRequired, payment.ErrorOf(err).Code)
+		got, err = b.cancelTo(t, p.ID, &payment.RefundAccount{Bank: "KOOKMIN", AccountNumber: "12345678901", HolderName: "Kim Toss"})
+		require.NoError(t, err)
+		require.Equal(t, payment.StatusCanceling, got.Status)
+		require.Len(t, got.Cancels, 1, "the held compensation is sent; no second cancel")
+		got = b.waitStatus(t, p.ID, payment.StatusCanceled)
+		require.Equal(t, payment.CancelDone, got.Cancels[0].Status)
+		e := b.ledger(t, id)
+		require.Len(t, e.Refunds, 1)
+		require.Equal(t, int64(20000), e.Refunds[0].Amount)
+		require.Equal(t, "KOOKMIN ****8901", e.Refunds[0].RefundAccount)
 	})
 
 	// PortOne: VIRTUAL_ACCOUNT_ISSUED waits for the deposit, and

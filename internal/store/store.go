@@ -470,6 +470,7 @@ func (s *Store) InsertCancel(ctx context.Context, db DBTX, c payment.Cancel) (pa
 	params := dbsqlc.CancelInsertParams{
 		ID: id, PaymentID: pid, Kind: string(c.Kind), Amount: amount, Reason: c.Reason,
 		Status: string(c.Status), IdempotencyKey: c.IdempotencyKey,
+		FailureCode: c.FailureCode, FailureMessage: c.FailureMessage,
 	}
 	if a := c.RefundAccount; a != nil {
 		params.RefundBank, params.RefundAccountLast4 = nullString(a.Bank), nullString(a.Last4())
@@ -568,11 +569,18 @@ func (s *Store) SaveCancel(ctx context.Context, db DBTX, c *payment.Cancel) erro
 	if expected == "" {
 		expected = c.Status
 	}
-	row, err := s.q.CancelSave(ctx, db, dbsqlc.CancelSaveParams{
+	params := dbsqlc.CancelSaveParams{
 		ID: id, ExpectedStatus: string(expected), Status: string(c.Status), IdempotencyKey: c.IdempotencyKey,
 		CanceledAmount: c.CanceledAmount, TransactionKey: c.TransactionKey,
 		FailureCode: c.FailureCode, FailureMessage: c.FailureMessage, CompletedAt: c.CompletedAt,
-	})
+	}
+	if a := c.RefundAccount; a != nil {
+		// Named now (Payment.ResendFailedCancelTo), or the one the cancel
+		// had: either way the one to send it to.
+		params.RefundBank, params.RefundAccountLast4 = nullString(a.Bank), nullString(a.Last4())
+		params.RefundAccountNumber, params.RefundHolderName = nullString(a.AccountNumber), nullString(a.HolderName)
+	}
+	row, err := s.q.CancelSave(ctx, db, params)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return payment.Errorf(payment.KindInternal, payment.CodeStaleWrite,
 			"cancel %s is no longer %s: its row changed since it was read", c.ID, expected)

@@ -169,10 +169,12 @@ func (q *Queries) CancelGetWithPaymentAndKeyAnswers(ctx context.Context, db DBTX
 
 const cancelInsert = `-- name: CancelInsert :one
 INSERT INTO payment_cancels (id, payment_id, kind, amount, reason, status, idempotency_key,
+    failure_code, failure_message,
     refund_bank, refund_account_last4, refund_account_number, refund_holder_name)
 VALUES ($1, $2, $3, $4, $5, $6, $7,
-    $8, $9, $10,
-    $11)
+    $8, $9,
+    $10, $11, $12,
+    $13)
 RETURNING id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name
 `
 
@@ -184,12 +186,16 @@ type CancelInsertParams struct {
 	Reason              string
 	Status              string
 	IdempotencyKey      string
+	FailureCode         string
+	FailureMessage      string
 	RefundBank          *string
 	RefundAccountLast4  *string
 	RefundAccountNumber *string
 	RefundHolderName    *string
 }
 
+// A compensation held for want of a refund account is inserted failed,
+// with its failure code (docs/design.md section 19).
 func (q *Queries) CancelInsert(ctx context.Context, db DBTX, arg CancelInsertParams) (PaymentCancel, error) {
 	row := db.QueryRow(ctx, cancelInsert,
 		arg.ID,
@@ -199,6 +205,8 @@ func (q *Queries) CancelInsert(ctx context.Context, db DBTX, arg CancelInsertPar
 		arg.Reason,
 		arg.Status,
 		arg.IdempotencyKey,
+		arg.FailureCode,
+		arg.FailureMessage,
 		arg.RefundBank,
 		arg.RefundAccountLast4,
 		arg.RefundAccountNumber,
@@ -339,26 +347,33 @@ UPDATE payment_cancels SET
     failure_message = $6,
     completed_at    = $7,
     -- The refund account leaves with the last status that may still send
-    -- it (payment_cancels_refund_account_while_open).
+    -- it (payment_cancels_refund_account_while_open); a refused or held
+    -- refund sent again to an account a person names gets it here.
     refund_account_number = CASE WHEN $1::text IN ('waiting', 'pending', 'unknown')
-        THEN refund_account_number END,
+        THEN coalesce($8, refund_account_number) END,
     refund_holder_name    = CASE WHEN $1::text IN ('waiting', 'pending', 'unknown')
-        THEN refund_holder_name END,
+        THEN coalesce($9, refund_holder_name) END,
+    refund_bank           = coalesce($10, refund_bank),
+    refund_account_last4  = coalesce($11, refund_account_last4),
     updated_at      = now()
-WHERE id = $8 AND status = $9
+WHERE id = $12 AND status = $13
 RETURNING id, payment_id, kind, amount, reason, status, idempotency_key, canceled_amount, transaction_key, failure_code, failure_message, created_at, updated_at, completed_at, refund_bank, refund_account_last4, refund_account_number, refund_holder_name
 `
 
 type CancelSaveParams struct {
-	Status         string
-	IdempotencyKey string
-	CanceledAmount int64
-	TransactionKey string
-	FailureCode    string
-	FailureMessage string
-	CompletedAt    *time.Time
-	ID             uuid.UUID
-	ExpectedStatus string
+	Status              string
+	IdempotencyKey      string
+	CanceledAmount      int64
+	TransactionKey      string
+	FailureCode         string
+	FailureMessage      string
+	CompletedAt         *time.Time
+	RefundAccountNumber *string
+	RefundHolderName    *string
+	RefundBank          *string
+	RefundAccountLast4  *string
+	ID                  uuid.UUID
+	ExpectedStatus      string
 }
 
 // Guarded like PaymentSave: a save from a status the row no longer has
@@ -372,6 +387,10 @@ func (q *Queries) CancelSave(ctx context.Context, db DBTX, arg CancelSaveParams)
 		arg.FailureCode,
 		arg.FailureMessage,
 		arg.CompletedAt,
+		arg.RefundAccountNumber,
+		arg.RefundHolderName,
+		arg.RefundBank,
+		arg.RefundAccountLast4,
 		arg.ID,
 		arg.ExpectedStatus,
 	)
