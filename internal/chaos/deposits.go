@@ -187,6 +187,13 @@ func (o *outside) playVA(ctx context.Context, p *plan) error {
 	deadline := time.Now().Add(vaPatience)
 	view, err := o.waitVA(ctx, p, deadline, &retries, func(v vaView) bool { return v.Status != "confirming" && v.Status != "unknown" })
 	if err != nil {
+		// No account to pay into within the customer's patience (the
+		// relays paused and killed through a long run hold confirms for
+		// minutes): the customer gave up and never paid, so the payment
+		// must end as a never-paid one does, expired after its due date.
+		// (The 10,000-payment run found 17 plans the check held to a
+		// deposit that was never made.)
+		o.missed(p)
 		return err
 	}
 	if view.Status == "expired" {
